@@ -1,0 +1,43 @@
+# Two commands on a fresh machine: `make run` and `make test`.
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+LOCK := requirements.lock
+
+.PHONY: run test install lint bench lock clean
+
+$(BIN)/activate: $(LOCK)
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet -r $(LOCK)
+	touch $(BIN)/activate
+
+install: $(BIN)/activate
+
+run: install
+	mkdir -p var
+	$(BIN)/python manage.py migrate --noinput
+	$(BIN)/python manage.py load_demo
+	@echo "Admin: http://127.0.0.1:8000/admin/  (user admin / password admin)"
+	$(BIN)/honcho start -f Procfile.dev
+
+test: install
+	$(BIN)/pytest $(PYTEST_ARGS)
+
+lint: install
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+	$(BIN)/python manage.py makemigrations --check --dry-run
+
+bench: install
+	$(BIN)/python bench/run_all.py
+
+# Re-resolve the pinned versions (needs the package index).
+lock:
+	$(PYTHON) -m venv /tmp/lock-venv
+	/tmp/lock-venv/bin/pip install --quiet --upgrade pip
+	/tmp/lock-venv/bin/pip install --quiet -e '.[dev]'
+	/tmp/lock-venv/bin/pip freeze --exclude-editable | grep -v '^-e' > $(LOCK)
+
+clean:
+	rm -rf $(VENV) var db.sqlite3

@@ -1,0 +1,218 @@
+from django.contrib import admin, messages
+from django.db.models import Q, QuerySet
+from django.http import HttpRequest
+from django.utils.html import format_html, format_html_join
+
+from contacts.admin import ContactAdmin
+from contacts.models import Contact
+
+from .exceptions import ConsentError
+from .models import ConsentEvent, ConsentNotice, ConsentState, ReconsentPolicy
+from .rules import Action, Purpose, Source, Status
+from .services import Evidence, publish_notice, record_consent
+
+
+class ReadOnlyAdminMixin:
+    def has_add_permission(self, request: HttpRequest, obj: object = None) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj: object = None) -> bool:
+        return False
+
+    def has_delete_permission(self, request: HttpRequest, obj: object = None) -> bool:
+        return False
+
+
+class ConsentStateInline(ReadOnlyAdminMixin, admin.TabularInline):
+    model = ConsentState
+    fields = ["purpose", "status", "since", "source", "notice", "expires_at", "paused_until"]
+    readonly_fields = fields
+    extra = 0
+    can_delete = False
+
+
+class ConsentEventInline(ReadOnlyAdminMixin, admin.TabularInline):
+    model = ConsentEvent
+    fields = [
+        "seq",
+        "occurred_at",
+        "purpose",
+        "action",
+        "source",
+        "notice",
+        "status_after",
+        "applied",
+        "actor",
+    ]
+    readonly_fields = fields
+    extra = 0
+    can_delete = False
+    show_change_link = True
+    verbose_name_plural = "consent ledger (newest first)"
+
+    def get_queryset(self, request: HttpRequest) -> QuerySet:
+        return super().get_queryset(request).select_related("notice", "actor").order_by("-seq")
+
+
+def consent_state_filter(purpose: Purpose) -> type[admin.SimpleListFilter]:
+    class ConsentStateFilter(admin.SimpleListFilter):
+        title = f"{purpose.label.lower()} consent"
+        parameter_name = f"{purpose.value}_consent"
+
+        def lookups(self, request, model_admin):
+            return Status.choices
+
+        def queryset(self, request, queryset):
+            value = self.value()
+            if not value:
+                return queryset
+            has = Q(consent_states__purpose=purpose, consent_states__status=value)
+            if value == Status.NONE:
+                recorded = ConsentState.objects.filter(purpose=purpose).exclude(status=Status.NONE)
+                return queryset.exclude(pk__in=recorded.values("contact_id"))
+            return queryset.filter(has)
+
+    ConsentStateFilter.__name__ = f"{purpose.value.title()}ConsentFilter"
+    return ConsentStateFilter
+
+
+def _record_opt_out(modeladmin, request: HttpRequest, queryset: QuerySet, purposes: list[str]):
+    recorded = failed = 0
+    for contact in queryset:
+        for purpose in purposes:
+            try:
+                record_consent(
+                    contact=contact,
+                    purpose=purpose,
+                    action=Action.WITHDRAW,
+                    source=Source.ADMIN,
+                    actor=request.user,
+                    evidence=Evidence(note="opt-out recorded in the admin"),
+                )
+                recorded += 1
+            except ConsentError as exc:
+                failed += 1
+                modeladmin.message_user(request, f"{contact}: {exc}", messages.ERROR)
+    modeladmin.message_user(request, f"Recorded {recorded} opt-out(s).", messages.SUCCESS)
+
+
+@admin.action(description="Record opt-out of marketing", permissions=["change"])
+def record_marketing_opt_out(modeladmin, request, queryset):
+    _record_opt_out(modeladmin, request, queryset, [Purpose.MARKETING])
+
+
+@admin.action(description="Record opt-out of all purposes", permissions=["change"])
+def record_full_opt_out(modeladmin, request, queryset):
+    _record_opt_out(modeladmin, request, queryset, list(Purpose.values))
+
+
+class ContactWithConsentAdmin(ContactAdmin):
+    inlines = [ConsentStateInline, ConsentEventInline]
+    list_display = [
+        *ContactAdmin.list_display[:2],
+        "marketing_status",
+        "service_status",
+        *ContactAdmin.list_display[2:],
+    ]
+    list_filter = [*ContactAdmin.list_filter, *(consent_state_filter(p) for p in Purpose)]
+    actions = [record_marketing_opt_out, record_full_opt_out]
+
+    def get_queryset(self, request: HttpRequest) -> QuerySet:
+        return super().get_queryset(request).prefetch_related("consent_states")
+
+    def _status(self, contact: Contact, purpose: str) -> str:
+        for state in contact.consent_states.all():
+            if state.purpose == purpose:
+                return state.get_status_display()
+        return Status.NONE.label
+
+    @admin.display(description="marketing")
+    def marketing_status(self, contact: Contact) -> str:
+        return self._status(contact, Purpose.MARKETING)
+
+    @admin.display(description="service")
+    def service_status(self, contact: Contact) -> str:
+        return self._status(contact, Purpose.SERVICE)
+
+
+admin.site.unregister(Contact)
+admin.site.register(Contact, ContactWithConsentAdmin)
+
+
+@admin.register(ConsentEvent)
+class ConsentEventAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
+    list_display = [
+        "occurred_at",
+        "contact",
+        "purpose",
+        "action",
+        "source",
+        "notice",
+        "status_after",
+        "applied",
+    ]
+    list_filter = ["purpose", "action", "source", "applied", "occurred_at"]
+    date_hierarchy = "occurred_at"
+    search_fields = ["contact__name", "wamid", "idempotency_key"]
+    list_select_related = ["contact", "notice"]
+    ordering = ["-recorded_at"]
+
+    def get_actions(self, request: HttpRequest) -> dict:
+        actions = super().get_actions(request)
+        actions.pop("delete_selected", None)
+        return actions
+
+
+@admin.action(description="Publish selected notices (they can no longer change)")
+def publish_notices(modeladmin, request, queryset):
+    for notice in queryset.filter(published_at__isnull=True):
+        publish_notice(notice=notice)
+    modeladmin.message_user(request, "Published.", messages.SUCCESS)
+
+
+@admin.register(ConsentNotice)
+class ConsentNoticeAdmin(admin.ModelAdmin):
+    list_display = ["ref", "purpose", "language", "version", "published_at"]
+    list_filter = ["purpose", "language", ("published_at", admin.EmptyFieldListFilter)]
+    actions = [publish_notices]
+    readonly_fields = ["published_at", "created_at", "versions_side_by_side"]
+
+    def get_readonly_fields(self, request: HttpRequest, obj: ConsentNotice | None = None):
+        if obj is not None and obj.is_published:
+            return ["purpose", "language", "version", "text", *self.readonly_fields]
+        return self.readonly_fields
+
+    def has_delete_permission(self, request: HttpRequest, obj: ConsentNotice | None = None):
+        if obj is not None and obj.is_published:
+            return False
+        return super().has_delete_permission(request, obj)
+
+    def get_actions(self, request: HttpRequest) -> dict:
+        actions = super().get_actions(request)
+        actions.pop("delete_selected", None)
+        return actions
+
+    @admin.display(description="all versions")
+    def versions_side_by_side(self, notice: ConsentNotice) -> str:
+        if not notice.pk:
+            return "-"
+        versions = ConsentNotice.objects.filter(
+            purpose=notice.purpose, language=notice.language
+        ).order_by("version")
+        head = format_html_join(
+            "",
+            "<th>v{} {}</th>",
+            ((v.version, "(published)" if v.is_published else "(draft)") for v in versions),
+        )
+        cells = format_html_join(
+            "",
+            '<td style="vertical-align:top;white-space:pre-wrap">{}</td>',
+            ((v.text,) for v in versions),
+        )
+        return format_html("<table><tr>{}</tr><tr>{}</tr></table>", head, cells)
+
+
+@admin.register(ReconsentPolicy)
+class ReconsentPolicyAdmin(admin.ModelAdmin):
+    list_display = ["name", "deadline", "reminder_offsets", "active"]
+    list_filter = ["active"]

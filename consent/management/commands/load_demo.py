@@ -1,0 +1,154 @@
+from datetime import timedelta
+
+from django.contrib.auth import get_user_model
+from django.core.management.base import BaseCommand
+from django.db import transaction
+from django.utils import timezone
+
+from consent.models import ConsentNotice, ConsentState, ReconsentPolicy
+from consent.rules import Action, Purpose, Source
+from consent.services import Evidence, publish_notice, record_consent
+from contacts.services import upsert_contact
+
+NOTICES = {
+    ("marketing", "en"): "Yes, send me offers and news from Demo Shop on WhatsApp. "
+    "I can stop at any time by replying STOP.",
+    ("service", "en"): "Yes, send me order updates, confirmations and account notices "
+    "from Demo Shop on WhatsApp.",
+    ("marketing", "es"): "Sí, envíenme ofertas y novedades de Demo Shop por WhatsApp. "
+    "Puedo darme de baja cuando quiera respondiendo BAJA.",
+    ("service", "es"): "Sí, envíenme actualizaciones de pedidos, confirmaciones y avisos "
+    "de cuenta de Demo Shop por WhatsApp.",
+}
+
+# (phone, name, language, marketing story)
+CONTACTS = [
+    ("+447911123001", "Ada Lovelace", "en", "opted_in"),
+    ("+447911123002", "Alan Turing", "en", "opted_out"),
+    ("+447911123003", "Grace Hopper", "en", "legacy"),
+    ("+447911123004", "Edsger Dijkstra", "en", "expired"),
+    ("+447911123005", "Barbara Liskov", "en", "pending"),
+    ("+447911123006", "Donald Knuth", "en", "paused"),
+    ("+447911123007", "Margaret Hamilton", "en", "none"),
+    ("+34612345678", "Lucía Pérez", "es", "opted_in"),
+]
+
+DEMO_USER = "admin"
+DEMO_PASSWORD = "admin"
+
+
+class Command(BaseCommand):
+    help = "Publish the demo notices and create demo contacts in every consent state (idempotent)."
+
+    def handle(self, *args, **options) -> None:
+        with transaction.atomic():
+            notices = self._notices()
+            policy = self._policy()
+            created = 0
+            for phone, name, language, story in CONTACTS:
+                contact, is_new = upsert_contact(
+                    phone=phone, name=name, language=language, tags=["demo"]
+                )
+                if is_new or not ConsentState.objects.filter(contact=contact).exists():
+                    self._tell(contact, story, notices, language, policy)
+                    created += 1
+        self._superuser()
+        self.stdout.write(
+            self.style.SUCCESS(
+                f"demo data ready: {len(notices)} notices, {created} new contact stories"
+            )
+        )
+
+    def _notices(self) -> dict[tuple[str, str], ConsentNotice]:
+        notices = {}
+        for (purpose, language), text in NOTICES.items():
+            notice, _ = ConsentNotice.objects.get_or_create(
+                purpose=purpose, language=language, version=1, defaults={"text": text}
+            )
+            notices[(purpose, language)] = publish_notice(notice=notice)
+        return notices
+
+    def _policy(self) -> ReconsentPolicy:
+        policy = ReconsentPolicy.objects.filter(active=True).first()
+        if policy is None:
+            policy = ReconsentPolicy.objects.create(
+                name="Re-consent before the new opt-in rules",
+                deadline=timezone.now() + timedelta(days=45),
+                reminder_offsets=[30, 7, 1],
+                template_name="reconsent_reminder",
+                active=True,
+            )
+        return policy
+
+    def _tell(self, contact, story: str, notices, language: str, policy) -> None:
+        now = timezone.now()
+        marketing = notices[(Purpose.MARKETING, language)]
+        service = notices[(Purpose.SERVICE, language)]
+        web = Evidence(ip="203.0.113.9", user_agent="demo", page_url="https://shop.example/opt-in")
+
+        def record(action, source, at, purpose=Purpose.MARKETING, **kw):
+            record_consent(
+                contact=contact,
+                purpose=purpose,
+                action=action,
+                source=source,
+                occurred_at=at,
+                evidence=kw.pop("evidence", web),
+                **kw,
+            )
+
+        record(
+            Action.GRANT,
+            Source.WEB_FORM,
+            now - timedelta(days=60),
+            purpose=Purpose.SERVICE,
+            notice=service,
+        )
+        if story == "opted_in":
+            record(Action.GRANT, Source.WEB_FORM, now - timedelta(days=30), notice=marketing)
+        elif story == "opted_out":
+            record(Action.GRANT, Source.WEB_FORM, now - timedelta(days=30), notice=marketing)
+            record(
+                Action.WITHDRAW,
+                Source.WHATSAPP_KEYWORD,
+                now - timedelta(days=2),
+                evidence=Evidence(wamid="wamid.DEMO-STOP", note="replied STOP"),
+            )
+        elif story == "legacy":
+            record(
+                Action.LEGACY,
+                Source.IMPORT,
+                now - timedelta(days=400),
+                expires_at=policy.deadline,
+                evidence=Evidence(note="imported from old CRM"),
+            )
+        elif story == "expired":
+            record(
+                Action.LEGACY,
+                Source.IMPORT,
+                now - timedelta(days=400),
+                expires_at=now - timedelta(days=1),
+                evidence=Evidence(note="old CRM"),
+            )
+            record(
+                Action.EXPIRE,
+                Source.SYSTEM,
+                now - timedelta(hours=23),
+                evidence=Evidence(note="grace period ended"),
+            )
+        elif story == "pending":
+            record(Action.REQUEST, Source.WEB_FORM, now - timedelta(hours=1), notice=marketing)
+        elif story == "paused":
+            record(Action.GRANT, Source.WEB_FORM, now - timedelta(days=30), notice=marketing)
+            record(
+                Action.PAUSE,
+                Source.PREFERENCE_CENTRE,
+                now - timedelta(days=1),
+                paused_until=now + timedelta(weeks=4),
+            )
+
+    def _superuser(self) -> None:
+        User = get_user_model()
+        if not User.objects.filter(is_superuser=True).exists():
+            User.objects.create_superuser(DEMO_USER, "admin@example.com", DEMO_PASSWORD)
+            self.stdout.write(f"demo superuser created: {DEMO_USER} / {DEMO_PASSWORD}")

@@ -1,0 +1,216 @@
+import uuid
+
+from django.conf import settings
+from django.db import models
+from django.db.models import Q
+from django.utils import timezone
+
+from contacts.models import Contact
+
+from .rules import Action, Purpose, Source, Status
+
+
+class LedgerIsAppendOnly(Exception):
+    """Raised on any attempt to change or remove a consent event."""
+
+
+class ConsentNotice(models.Model):
+    """The versioned wording a person is shown when asked for consent."""
+
+    purpose = models.CharField(max_length=16, choices=Purpose.choices)
+    language = models.CharField(max_length=16)
+    version = models.PositiveIntegerField()
+    text = models.TextField()
+    published_at = models.DateTimeField(null=True, blank=True, editable=False)
+    created_at = models.DateTimeField(default=timezone.now, editable=False)
+
+    class Meta:
+        ordering = ["purpose", "language", "-version"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["purpose", "language", "version"], name="notice_unique_version"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return self.ref
+
+    @property
+    def ref(self) -> str:
+        return f"{self.purpose}/{self.language}/{self.version}"
+
+    @property
+    def is_published(self) -> bool:
+        return self.published_at is not None
+
+    def save(self, *args, **kwargs) -> None:
+        if not self._state.adding:
+            stored = ConsentNotice.objects.filter(pk=self.pk).values("published_at").first()
+            if stored and stored["published_at"] is not None:
+                raise LedgerIsAppendOnly(
+                    f"notice {self.ref} is published; publish a new version instead"
+                )
+        super().save(*args, **kwargs)
+
+    def delete(self, *args, **kwargs):
+        if ConsentNotice.objects.filter(pk=self.pk, published_at__isnull=False).exists():
+            raise LedgerIsAppendOnly(f"notice {self.ref} is published and cannot be deleted")
+        return super().delete(*args, **kwargs)
+
+
+class ConsentEventQuerySet(models.QuerySet):
+    def update(self, **kwargs):
+        raise LedgerIsAppendOnly("consent events cannot be updated")
+
+    def delete(self):
+        raise LedgerIsAppendOnly("consent events cannot be deleted")
+
+    def bulk_update(self, *args, **kwargs):
+        raise LedgerIsAppendOnly("consent events cannot be updated")
+
+    def update_or_create(self, *args, **kwargs):
+        raise LedgerIsAppendOnly("consent events are written by consent.services only")
+
+
+class ConsentEvent(models.Model):
+    """One immutable entry of a contact's consent ledger (a hash chain per contact)."""
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    contact = models.ForeignKey(Contact, on_delete=models.PROTECT, related_name="consent_events")
+    # Position in the contact's chain: 1, 2, 3 … (unique, so no fork survives a race).
+    seq = models.PositiveIntegerField()
+    purpose = models.CharField(max_length=16, choices=Purpose.choices)
+    action = models.CharField(max_length=16, choices=Action.choices)
+    source = models.CharField(max_length=24, choices=Source.choices)
+    notice = models.ForeignKey(
+        ConsentNotice, on_delete=models.PROTECT, null=True, blank=True, related_name="events"
+    )
+    occurred_at = models.DateTimeField()
+    recorded_at = models.DateTimeField(default=timezone.now, editable=False)
+    expires_at = models.DateTimeField(null=True, blank=True)
+    paused_until = models.DateTimeField(null=True, blank=True)
+    # Evidence.
+    ip = models.CharField("IP address", max_length=45, blank=True)
+    user_agent = models.TextField(blank=True)
+    page_url = models.URLField(max_length=2000, blank=True)
+    wamid = models.CharField("WhatsApp message id", max_length=256, blank=True)
+    # The message this answer replied to (or the last one delivered): which
+    # campaign drives opt-outs.
+    prompted_by_wamid = models.CharField(max_length=256, blank=True)
+    note = models.TextField(blank=True)
+    context = models.JSONField(default=dict, blank=True)
+    actor = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="+",
+        help_text="The staff user who recorded it, if any.",
+    )
+    idempotency_key = models.CharField(max_length=255, null=True, blank=True, unique=True)
+    # False when the event is kept as evidence only: it arrived after a newer
+    # answer (late webhook, old import) and did not change the state.
+    applied = models.BooleanField(default=True)
+    status_after = models.CharField(max_length=16, choices=Status.choices)
+    prev_hash = models.CharField(max_length=64, null=True, blank=True)
+    hash = models.CharField(max_length=64, unique=True)
+
+    objects = ConsentEventQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["contact", "seq"]
+        constraints = [
+            models.UniqueConstraint(fields=["contact", "seq"], name="event_unique_chain_position"),
+            models.CheckConstraint(
+                name="event_notice_for_grant_and_request",
+                condition=~Q(action__in=["grant", "request"]) | Q(notice__isnull=False),
+            ),
+        ]
+        indexes = [
+            # Serves the ledger listing and filters by time.
+            models.Index(fields=["occurred_at"], name="event_occurred_at_idx"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.action} {self.purpose} ({self.source}) at {self.occurred_at:%Y-%m-%d %H:%M}"
+
+    def save(self, *args, **kwargs) -> None:
+        if not self._state.adding:
+            raise LedgerIsAppendOnly("consent events cannot be updated")
+        super().save(*args, **kwargs)
+
+    def delete(self, *args, **kwargs):
+        raise LedgerIsAppendOnly("consent events cannot be deleted")
+
+    @property
+    def evidence(self) -> dict:
+        return {
+            "ip": self.ip or None,
+            "user_agent": self.user_agent or None,
+            "page_url": self.page_url or None,
+            "wamid": self.wamid or None,
+            "prompted_by_wamid": self.prompted_by_wamid or None,
+            "note": self.note or None,
+        }
+
+
+class ConsentState(models.Model):
+    """Current status per (contact, purpose): the projection of the ledger."""
+
+    contact = models.ForeignKey(Contact, on_delete=models.CASCADE, related_name="consent_states")
+    purpose = models.CharField(max_length=16, choices=Purpose.choices)
+    status = models.CharField(max_length=16, choices=Status.choices, default=Status.NONE)
+    since = models.DateTimeField(null=True, blank=True)
+    source = models.CharField(max_length=24, choices=Source.choices, blank=True)
+    notice = models.ForeignKey(
+        ConsentNotice, on_delete=models.PROTECT, null=True, blank=True, related_name="+"
+    )
+    expires_at = models.DateTimeField(null=True, blank=True)
+    paused_until = models.DateTimeField(null=True, blank=True)
+    last_event = models.ForeignKey(
+        ConsentEvent, on_delete=models.PROTECT, null=True, blank=True, related_name="+"
+    )
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["contact", "purpose"]
+        constraints = [
+            models.UniqueConstraint(fields=["contact", "purpose"], name="state_unique_purpose"),
+        ]
+        indexes = [
+            # Serves audience selection and list filters by state.
+            models.Index(fields=["purpose", "status"], name="state_purpose_status_idx"),
+            # Serves the legacy expiry sweep.
+            models.Index(
+                fields=["expires_at"], name="state_legacy_expiry_idx", condition=Q(status="legacy")
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.purpose}: {self.status}"
+
+
+class ReconsentPolicy(models.Model):
+    """The business's grace period for consent that predates the new rules."""
+
+    name = models.CharField(max_length=200)
+    deadline = models.DateTimeField(help_text="Legacy consent lapses at this moment.")
+    reminder_offsets = models.JSONField(
+        default=list, blank=True, help_text="Days before the deadline to remind, e.g. [30, 7, 1]."
+    )
+    template_name = models.CharField(max_length=512, blank=True)
+    template_language = models.CharField(max_length=16, default="en")
+    active = models.BooleanField(default=False)
+    created_at = models.DateTimeField(default=timezone.now, editable=False)
+
+    class Meta:
+        verbose_name_plural = "re-consent policies"
+        ordering = ["-created_at"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["active"], condition=Q(active=True), name="one_active_reconsent_policy"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.name} (deadline {self.deadline:%Y-%m-%d})"

@@ -1,0 +1,85 @@
+"""The consent vocabulary and the one table of legal transitions."""
+
+from django.db import models
+
+
+class Purpose(models.TextChoices):
+    MARKETING = "marketing", "Marketing"
+    SERVICE = "service", "Service"
+
+
+class Status(models.TextChoices):
+    NONE = "none", "No consent"
+    PENDING = "pending", "Pending confirmation"
+    OPTED_IN = "opted_in", "Opted in"
+    OPTED_OUT = "opted_out", "Opted out"
+    LEGACY = "legacy", "Legacy (grace period)"
+    EXPIRED = "expired", "Expired"
+    PAUSED = "paused", "Paused"
+
+
+class Action(models.TextChoices):
+    REQUEST = "request", "Request (double opt-in)"
+    GRANT = "grant", "Grant"
+    WITHDRAW = "withdraw", "Withdraw"
+    LEGACY = "legacy", "Legacy import"
+    EXPIRE = "expire", "Expire"
+    PAUSE = "pause", "Pause"
+
+
+class Source(models.TextChoices):
+    WEB_FORM = "web_form", "Web form"
+    PREFERENCE_CENTRE = "preference_centre", "Preference centre"
+    WHATSAPP_BUTTON = "whatsapp_button", "WhatsApp button"
+    WHATSAPP_KEYWORD = "whatsapp_keyword", "WhatsApp keyword"
+    WHATSAPP_PLATFORM = "whatsapp_platform", "WhatsApp platform signal"
+    API = "api", "API"
+    IMPORT = "import", "Import"
+    ADMIN = "admin", "Admin"
+    SYSTEM = "system", "System"
+
+
+S, A = Status, Action
+
+# (status before, action) -> status after. Anything absent is illegal.
+TRANSITIONS: dict[tuple[Status, Action], Status] = {
+    # Asking for confirmation: never from a live opt-in.
+    **{(s, A.REQUEST): S.PENDING for s in (S.NONE, S.PENDING, S.OPTED_OUT, S.LEGACY, S.EXPIRED)},
+    # A grant is always explicit (it names a notice), so it is legal from anywhere,
+    # including a re-affirmation of an opt-in with newer wording.
+    **{(s, A.GRANT): S.OPTED_IN for s in S},
+    # An opt-out is always honoured, even from no consent at all.
+    **{(s, A.WITHDRAW): S.OPTED_OUT for s in S},
+    # Legacy evidence only ever starts or refreshes a grace period; it never
+    # overrides an answer the person gave.
+    (S.NONE, A.LEGACY): S.LEGACY,
+    (S.LEGACY, A.LEGACY): S.LEGACY,
+    # The system lapses legacy consent at the deadline and stale confirmations.
+    (S.LEGACY, A.EXPIRE): S.EXPIRED,
+    (S.PENDING, A.EXPIRE): S.NONE,
+    (S.OPTED_IN, A.PAUSE): S.PAUSED,
+    (S.PAUSED, A.PAUSE): S.PAUSED,
+}
+
+# Actions that must name the wording the person was shown.
+ACTIONS_NEEDING_NOTICE = frozenset({A.GRANT, A.REQUEST})
+
+
+class IllegalTransition(Exception):
+    code = "illegal_transition"
+
+    def __init__(self, current: Status, action: Action, purpose: str = "") -> None:
+        self.current = Status(current)
+        self.action = Action(action)
+        self.purpose = purpose
+        super().__init__(
+            f"cannot {self.action.value} {purpose or 'consent'} from status '{self.current.value}'"
+        )
+
+
+def next_status(current: Status | str, action: Action | str, purpose: str = "") -> Status:
+    """The status `action` leads to from `current`, or IllegalTransition."""
+    try:
+        return TRANSITIONS[(Status(current), Action(action))]
+    except KeyError:
+        raise IllegalTransition(Status(current), Action(action), purpose) from None

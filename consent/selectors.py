@@ -1,0 +1,204 @@
+"""Reads of consent. Nothing else decides whether we may send."""
+
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from django.db.models import FilteredRelation, Q, QuerySet
+from django.utils import timezone
+
+from contacts.models import Contact
+from contacts.phones import InvalidPhone, normalize_phone, phone_hash
+
+from .ledger import ChainCheck, check_chain
+from .models import ConsentEvent, ConsentNotice, ConsentState
+from .rules import Purpose, Status
+
+
+class WhatsAppUserId(str):
+    """A business-scoped WhatsApp user id, for people known without a phone."""
+
+
+@dataclass(frozen=True)
+class Decision:
+    allowed: bool
+    reason: str
+    expires_at: datetime | None = None
+    until: datetime | None = None
+
+
+class Reason:
+    OPTED_IN = "opted_in"
+    LEGACY_GRACE_PERIOD = "legacy_grace_period"
+    NO_CONSENT = "no_consent"
+    PENDING_CONFIRMATION = "pending_confirmation"
+    OPTED_OUT = "opted_out"
+    PAUSED = "paused"
+    LEGACY_EXPIRED = "legacy_expired"
+    UNKNOWN_CONTACT = "unknown_contact"
+    INVALID_PHONE = "invalid_phone"
+
+
+def decide(
+    status: str | None,
+    *,
+    expires_at: datetime | None = None,
+    paused_until: datetime | None = None,
+    at: datetime,
+) -> Decision:
+    """The decision a stored state gives at instant `at` (pure: no queries)."""
+    status = status or Status.NONE
+    if status == Status.OPTED_IN:
+        return Decision(True, Reason.OPTED_IN)
+    if status == Status.LEGACY:
+        # Lapsed legacy consent stops at the deadline, even before the expiry task runs.
+        if expires_at is not None and at >= expires_at:
+            return Decision(False, Reason.LEGACY_EXPIRED, expires_at=expires_at)
+        return Decision(True, Reason.LEGACY_GRACE_PERIOD, expires_at=expires_at)
+    if status == Status.PAUSED:
+        if paused_until is not None and at >= paused_until:
+            return Decision(True, Reason.OPTED_IN)
+        return Decision(False, Reason.PAUSED, until=paused_until)
+    if status == Status.OPTED_OUT:
+        return Decision(False, Reason.OPTED_OUT)
+    if status == Status.PENDING:
+        return Decision(False, Reason.PENDING_CONFIRMATION)
+    if status == Status.EXPIRED:
+        return Decision(False, Reason.LEGACY_EXPIRED)
+    return Decision(False, Reason.NO_CONSENT)
+
+
+def _contacts_with_state(purpose: str) -> QuerySet[Contact]:
+    return Contact.objects.annotate(
+        state=FilteredRelation("consent_states", condition=Q(consent_states__purpose=purpose))
+    )
+
+
+_STATE_FIELDS = ("state__status", "state__expires_at", "state__paused_until")
+
+
+def _decide_row(row: dict[str, Any] | None, at: datetime) -> Decision:
+    if row is None:
+        return Decision(False, Reason.UNKNOWN_CONTACT)
+    return decide(
+        row["state__status"],
+        expires_at=row["state__expires_at"],
+        paused_until=row["state__paused_until"],
+        at=at,
+    )
+
+
+def may_send(who: Contact | str, purpose: str, at: datetime | None = None) -> Decision:
+    """May we send `purpose` to this contact (or phone, or WhatsAppUserId) at `at`?
+
+    One query whatever the input; an erased contact is still found by the keyed
+    hash of its phone.
+    """
+    at = at or timezone.now()
+    purpose = Purpose(purpose)
+    rows = _contacts_with_state(purpose)
+    if isinstance(who, Contact):
+        rows = rows.filter(pk=who.pk)
+    elif isinstance(who, WhatsAppUserId):
+        rows = rows.filter(whatsapp_user_id=str(who))
+    else:
+        try:
+            rows = rows.filter(phone_hash=phone_hash(normalize_phone(who)))
+        except InvalidPhone:
+            return Decision(False, Reason.INVALID_PHONE)
+    return _decide_row(rows.values(*_STATE_FIELDS).first(), at)
+
+
+BULK_CHUNK = 5000
+
+
+def may_send_many(
+    phones: Sequence[str], purpose: str, at: datetime | None = None
+) -> list[tuple[str, Decision]]:
+    """`may_send` for many phones in the order given: (phone as E.164 or as given, decision).
+
+    One query per BULK_CHUNK phones, whatever their count.
+    """
+    at = at or timezone.now()
+    purpose = Purpose(purpose)
+    normalized: list[tuple[str, str | None]] = []
+    for raw in phones:
+        try:
+            e164 = normalize_phone(raw)
+            normalized.append((e164, phone_hash(e164)))
+        except InvalidPhone:
+            normalized.append((raw, None))
+    hashes = sorted({h for _, h in normalized if h})
+    rows: dict[str, dict[str, Any]] = {}
+    for start in range(0, len(hashes), BULK_CHUNK):
+        chunk = hashes[start : start + BULK_CHUNK]
+        query = _contacts_with_state(purpose).filter(phone_hash__in=chunk)
+        for row in query.values("phone_hash", *_STATE_FIELDS):
+            rows[row["phone_hash"]] = row
+    results = []
+    for shown, digest in normalized:
+        if digest is None:
+            results.append((shown, Decision(False, Reason.INVALID_PHONE)))
+        else:
+            results.append((shown, _decide_row(rows.get(digest), at)))
+    return results
+
+
+def may_send_contacts(
+    contact_ids: Iterable[Any], purpose: str, at: datetime | None = None
+) -> dict[Any, Decision]:
+    """Decisions for many contacts by id, one query per BULK_CHUNK ids."""
+    at = at or timezone.now()
+    ids = list(contact_ids)
+    found: dict[Any, Decision] = {}
+    for start in range(0, len(ids), BULK_CHUNK):
+        query = _contacts_with_state(Purpose(purpose)).filter(
+            pk__in=ids[start : start + BULK_CHUNK]
+        )
+        for row in query.values("pk", *_STATE_FIELDS):
+            found[row["pk"]] = _decide_row(row, at)
+    return {pk: found.get(pk, Decision(False, Reason.UNKNOWN_CONTACT)) for pk in ids}
+
+
+# --- Current state, ledger, notices --------------------------------------------
+
+
+def consent_states(contact: Contact) -> dict[str, ConsentState | None]:
+    """The state of every purpose for one contact (None where nothing was recorded)."""
+    stored = {
+        s.purpose: s for s in ConsentState.objects.filter(contact=contact).select_related("notice")
+    }
+    return {purpose: stored.get(purpose) for purpose in Purpose.values}
+
+
+def ledger(contact: Contact) -> QuerySet[ConsentEvent]:
+    return ConsentEvent.objects.filter(contact=contact).select_related("notice").order_by("seq")
+
+
+def verify_contact_ledger(contact: Contact) -> ChainCheck:
+    return check_chain(contact.pk)
+
+
+def published_notices() -> QuerySet[ConsentNotice]:
+    return ConsentNotice.objects.filter(published_at__isnull=False)
+
+
+def current_notice(purpose: str, language: str) -> ConsentNotice | None:
+    """The latest published notice for purpose + language (English as fallback)."""
+    for lang in dict.fromkeys([language, "en"]):
+        notice = (
+            published_notices().filter(purpose=purpose, language=lang).order_by("-version").first()
+        )
+        if notice:
+            return notice
+    return None
+
+
+def notice_by_ref(ref: str) -> ConsentNotice | None:
+    """`marketing/en/3` → that published notice, or None."""
+    try:
+        purpose, language, version = ref.split("/")
+        return published_notices().get(purpose=purpose, language=language, version=int(version))
+    except (ValueError, ConsentNotice.DoesNotExist):
+        return None

@@ -1,0 +1,316 @@
+"""Writes of the consent ledger. Nothing else creates a ConsentEvent."""
+
+import hashlib
+import ipaddress
+import json
+from dataclasses import asdict, dataclass, field
+from datetime import datetime, timedelta
+from typing import Any
+
+from django.conf import settings
+from django.contrib.auth.models import AbstractBaseUser
+from django.db import transaction
+from django.utils import timezone
+
+from contacts.models import Contact
+
+from .exceptions import IdempotencyConflict, InvalidConsent
+from .ledger import event_hash
+from .models import ConsentEvent, ConsentNotice, ConsentState, ReconsentPolicy
+from .rules import (
+    ACTIONS_NEEDING_NOTICE,
+    Action,
+    IllegalTransition,
+    Purpose,
+    Source,
+    Status,
+    next_status,
+)
+
+
+@dataclass(frozen=True)
+class Evidence:
+    """How we know: what the person did, where, and what prompted it."""
+
+    ip: str = ""
+    user_agent: str = ""
+    page_url: str = ""
+    wamid: str = ""
+    prompted_by_wamid: str = ""
+    note: str = ""
+    context: dict[str, Any] = field(default_factory=dict)
+
+
+def _clean_choice(value: str, choices: type, name: str) -> str:
+    if value not in choices.values:
+        raise InvalidConsent(
+            f"'{value}' is not a valid {name}; expected one of {', '.join(choices.values)}",
+            code="invalid_choice",
+            field=name,
+        )
+    return value
+
+
+def _clean_ip(ip: str) -> str:
+    if not ip:
+        return ""
+    try:
+        return str(ipaddress.ip_address(ip))
+    except ValueError:
+        raise InvalidConsent(f"'{ip}' is not an IP address", field="evidence.ip") from None
+
+
+def _fingerprint(**content: Any) -> str:
+    return hashlib.sha256(json.dumps(content, sort_keys=True, default=str).encode()).hexdigest()
+
+
+def active_policy() -> ReconsentPolicy | None:
+    return ReconsentPolicy.objects.filter(active=True).first()
+
+
+def record_consent(
+    *,
+    contact: Contact,
+    purpose: str,
+    action: str,
+    source: str,
+    notice: ConsentNotice | None = None,
+    occurred_at: datetime | None = None,
+    expires_at: datetime | None = None,
+    paused_until: datetime | None = None,
+    evidence: Evidence | None = None,
+    actor: AbstractBaseUser | None = None,
+    idempotency_key: str | None = None,
+    keep_if_inapplicable: bool = False,
+) -> ConsentEvent:
+    """Append one event to the contact's ledger and update the current state.
+
+    An event dated before the state's latest applied event is kept as evidence
+    (`applied=False`) and changes nothing: a late webhook or an old import never
+    overrides a newer answer. With `keep_if_inapplicable`, an illegal transition
+    is kept as evidence the same way instead of raising IllegalTransition.
+    """
+    purpose = _clean_choice(purpose, Purpose, "purpose")
+    action = _clean_choice(action, Action, "action")
+    source = _clean_choice(source, Source, "source")
+    evidence = evidence or Evidence()
+    now = timezone.now()
+    given_occurred_at = occurred_at
+    occurred_at = occurred_at or now
+    if occurred_at > now + timedelta(seconds=settings.CONSENT_MAX_FUTURE_SKEW_SECONDS):
+        raise InvalidConsent(
+            "occurred_at is in the future", code="occurred_in_future", field="occurred_at"
+        )
+    if action in ACTIONS_NEEDING_NOTICE and (notice is None or not notice.is_published):
+        raise InvalidConsent(
+            f"a {action} must name the published notice the person was shown",
+            code="notice_required",
+            field="notice",
+        )
+    if notice is not None and notice.purpose != purpose:
+        raise InvalidConsent(
+            f"notice {notice.ref} is for {notice.purpose}, not {purpose}",
+            code="notice_purpose_mismatch",
+            field="notice",
+        )
+    if action == Action.LEGACY and expires_at is None:
+        policy = active_policy()
+        if policy is None:
+            raise InvalidConsent(
+                "legacy consent needs expires_at or an active re-consent policy",
+                code="expires_at_required",
+                field="expires_at",
+            )
+        expires_at = policy.deadline
+    if action == Action.PAUSE and (paused_until is None or paused_until <= occurred_at):
+        raise InvalidConsent(
+            "a pause needs an end after it starts", code="until_required", field="paused_until"
+        )
+    if action != Action.LEGACY:
+        expires_at = None
+    if action != Action.PAUSE:
+        paused_until = None
+    ip = _clean_ip(evidence.ip)
+
+    fingerprint = _fingerprint(
+        contact=str(contact.pk),
+        purpose=purpose,
+        action=action,
+        source=source,
+        notice=notice.pk if notice else None,
+        occurred_at=given_occurred_at,
+        expires_at=expires_at,
+        paused_until=paused_until,
+        evidence=asdict(evidence),
+    )
+
+    with transaction.atomic():
+        # One lock per contact serialises its chain and all of its states.
+        Contact.objects.select_for_update().only("pk").get(pk=contact.pk)
+
+        if idempotency_key:
+            earlier = ConsentEvent.objects.filter(idempotency_key=idempotency_key).first()
+            if earlier is not None:
+                if earlier.context.get("fingerprint") != fingerprint:
+                    raise IdempotencyConflict("this idempotency key was used for a different event")
+                return earlier
+
+        state = ConsentState.objects.filter(contact=contact, purpose=purpose).first()
+        current = Status(state.status) if state else Status.NONE
+        applied = not (state and state.since and occurred_at < state.since)
+        status_after = current
+        if applied:
+            try:
+                status_after = next_status(current, action, purpose)
+            except IllegalTransition:
+                if not keep_if_inapplicable:
+                    raise
+                applied = False
+
+        last = (
+            ConsentEvent.objects.filter(contact=contact)
+            .order_by("-seq")
+            .values("seq", "hash")
+            .first()
+        )
+        context = dict(evidence.context)
+        if idempotency_key:
+            context["fingerprint"] = fingerprint
+        event = ConsentEvent(
+            contact=contact,
+            seq=(last["seq"] + 1) if last else 1,
+            purpose=purpose,
+            action=action,
+            source=source,
+            notice=notice,
+            occurred_at=occurred_at,
+            recorded_at=now,
+            expires_at=expires_at,
+            paused_until=paused_until,
+            ip=ip,
+            user_agent=evidence.user_agent[:2000],
+            page_url=evidence.page_url,
+            wamid=evidence.wamid,
+            prompted_by_wamid=evidence.prompted_by_wamid,
+            note=evidence.note,
+            context=context,
+            actor=actor,
+            idempotency_key=idempotency_key or None,
+            applied=applied,
+            status_after=status_after,
+            prev_hash=last["hash"] if last else None,
+        )
+        event.hash = event_hash(event)
+        event.save(force_insert=True)
+
+        if applied:
+            _project(state or ConsentState(contact=contact, purpose=purpose), event, status_after)
+    return event
+
+
+def _project(state: ConsentState, event: ConsentEvent, status: str) -> None:
+    state.status = status
+    state.since = event.occurred_at
+    state.source = event.source
+    state.notice = event.notice
+    state.expires_at = event.expires_at
+    state.paused_until = event.paused_until
+    state.last_event = event
+    state.save()
+
+
+# --- Notices ------------------------------------------------------------------
+
+
+@transaction.atomic
+def publish_notice(*, notice: ConsentNotice) -> ConsentNotice:
+    if notice.is_published:
+        return notice
+    ConsentNotice.objects.filter(pk=notice.pk, published_at__isnull=True).update(
+        published_at=timezone.now()
+    )
+    notice.refresh_from_db()
+    return notice
+
+
+@transaction.atomic
+def draft_next_notice(*, purpose: str, language: str, text: str) -> ConsentNotice:
+    """A new unpublished version superseding the latest one for purpose + language."""
+    latest = (
+        ConsentNotice.objects.select_for_update()
+        .filter(purpose=purpose, language=language)
+        .order_by("-version")
+        .first()
+    )
+    return ConsentNotice.objects.create(
+        purpose=purpose, language=language, text=text, version=(latest.version + 1) if latest else 1
+    )
+
+
+# --- The system's own transitions ---------------------------------------------
+
+
+def expire_lapsed_legacy(*, at: datetime | None = None) -> int:
+    """Move legacy states whose grace period has ended to `expired`; returns how many."""
+    at = at or timezone.now()
+    lapsed = ConsentState.objects.filter(status=Status.LEGACY, expires_at__lte=at).select_related(
+        "contact"
+    )
+    count = 0
+    for state in lapsed.iterator(chunk_size=500):
+        record_consent(
+            contact=state.contact,
+            purpose=state.purpose,
+            action=Action.EXPIRE,
+            source=Source.SYSTEM,
+            occurred_at=max(at, state.since) if state.since else at,
+            evidence=Evidence(note="grace period ended"),
+            keep_if_inapplicable=True,
+        )
+        count += 1
+    return count
+
+
+# --- Projection rebuild ---------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class StateDifference:
+    contact_id: Any
+    purpose: str
+    stored: str
+    rebuilt: str
+
+
+def rebuild_consent_states(*, write: bool = True) -> list[StateDifference]:
+    """Replay every ledger's applied events and compare (or reset) the projection."""
+    differences: list[StateDifference] = []
+    contact_ids = ConsentEvent.objects.values_list("contact_id", flat=True).order_by().distinct()
+    for contact_id in contact_ids.iterator():
+        with transaction.atomic():
+            Contact.objects.select_for_update().only("pk").get(pk=contact_id)
+            rebuilt: dict[str, ConsentEvent] = {}
+            statuses: dict[str, Status] = {}
+            for event in ConsentEvent.objects.filter(contact_id=contact_id, applied=True).order_by(
+                "seq"
+            ):
+                before = statuses.get(event.purpose, Status.NONE)
+                statuses[event.purpose] = next_status(before, event.action, event.purpose)
+                rebuilt[event.purpose] = event
+            stored = {s.purpose: s for s in ConsentState.objects.filter(contact_id=contact_id)}
+            for purpose in set(rebuilt) | set(stored):
+                want = statuses.get(purpose, Status.NONE)
+                have = stored.get(purpose)
+                have_status = have.status if have else Status.NONE
+                last = rebuilt.get(purpose)
+                same = have is not None and last is not None and have.last_event_id == last.pk
+                if have_status != want or not same:
+                    differences.append(
+                        StateDifference(contact_id, purpose, str(have_status), str(want))
+                    )
+                    if write and last is not None:
+                        state = have or ConsentState(contact_id=contact_id, purpose=purpose)
+                        _project(state, last, want)
+                    elif write and have is not None:
+                        have.delete()
+    return differences

@@ -1,0 +1,55 @@
+from django.contrib import admin
+from django.db.models import QuerySet
+from django.http import HttpRequest
+
+from .models import Contact, Erasure, Tag
+from .phones import InvalidPhone, normalize_phone, phone_hash
+
+
+@admin.register(Tag)
+class TagAdmin(admin.ModelAdmin):
+    search_fields = ["name"]
+
+
+class ContactAdmin(admin.ModelAdmin):
+    """Contacts as marketing staff see them; `consent` extends it with the ledger."""
+
+    list_display = ["__str__", "phone", "language", "external_id", "created_at"]
+    list_filter = ["tags", "language"]
+    search_fields = ["name", "external_id", "wa_id", "whatsapp_user_id"]
+    readonly_fields = ["id", "phone_hash", "erased_at", "created_at", "updated_at"]
+    filter_horizontal = ["tags"]
+    fieldsets = [
+        (None, {"fields": ["id", "phone", "name", "language", "external_id", "tags"]}),
+        ("WhatsApp", {"fields": ["wa_id", "whatsapp_user_id", "parent_user_id"]}),
+        ("More", {"fields": ["attributes", "erased_at", "created_at", "updated_at"]}),
+    ]
+
+    def get_search_results(
+        self, request: HttpRequest, queryset: QuerySet, search_term: str
+    ) -> tuple[QuerySet, bool]:
+        results, may_have_duplicates = super().get_search_results(request, queryset, search_term)
+        # A phone typed in any format finds the contact (erased ones by hash).
+        try:
+            digest = phone_hash(normalize_phone(search_term))
+        except InvalidPhone:
+            return results, may_have_duplicates
+        return results | queryset.filter(phone_hash=digest), may_have_duplicates
+
+
+admin.site.register(Contact, ContactAdmin)
+
+
+@admin.register(Erasure)
+class ErasureAdmin(admin.ModelAdmin):
+    list_display = ["contact_id", "erased_at", "erased_by"]
+    readonly_fields = ["contact_id", "phone_hash", "erased_at", "erased_by"]
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj: object = None) -> bool:
+        return False
+
+    def has_delete_permission(self, request: HttpRequest, obj: object = None) -> bool:
+        return False

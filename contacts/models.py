@@ -1,0 +1,96 @@
+import secrets
+import uuid
+
+from django.db import models
+from django.db.models import Q
+from phonenumber_field.modelfields import PhoneNumberField
+
+from .phones import normalize_phone, phone_hash
+
+
+def new_contact_secret() -> str:
+    return secrets.token_urlsafe(16)
+
+
+class Tag(models.Model):
+    name = models.SlugField(max_length=64, unique=True)
+
+    class Meta:
+        ordering = ["name"]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class Contact(models.Model):
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    phone = PhoneNumberField(null=True, blank=True, unique=True, help_text="Stored in E.164.")
+    # Keyed hash of the phone; kept after erasure so a returning number is
+    # still known (and still opted out).
+    phone_hash = models.CharField(max_length=64, null=True, blank=True, unique=True, editable=False)
+    wa_id = models.CharField("WhatsApp id", max_length=32, null=True, blank=True, unique=True)
+    whatsapp_user_id = models.CharField(
+        "WhatsApp business-scoped user id", max_length=128, null=True, blank=True, unique=True
+    )
+    parent_user_id = models.CharField(max_length=128, null=True, blank=True)
+    name = models.CharField(max_length=200, blank=True)
+    language = models.CharField(max_length=16, default="en")
+    external_id = models.CharField(max_length=128, null=True, blank=True, unique=True)
+    tags = models.ManyToManyField(Tag, blank=True, related_name="contacts")
+    attributes = models.JSONField(default=dict, blank=True)
+    # Rotating it revokes every preference link sent so far.
+    link_secret = models.CharField(max_length=32, default=new_contact_secret, editable=False)
+    erased_at = models.DateTimeField(null=True, blank=True, editable=False)
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+        constraints = [
+            models.CheckConstraint(
+                name="contact_has_phone_or_user_id",
+                condition=Q(phone__isnull=False)
+                | Q(whatsapp_user_id__isnull=False)
+                | Q(erased_at__isnull=False),
+            ),
+        ]
+        indexes = [
+            # Serves the API's `updated_since` filter.
+            models.Index(fields=["updated_at"], name="contact_updated_at_idx"),
+        ]
+
+    def __str__(self) -> str:
+        if self.erased_at:
+            return f"erased contact {str(self.id)[:8]}"
+        label = str(self.phone) if self.phone else self.whatsapp_user_id
+        return f"{self.name} ({label})" if self.name else str(label)
+
+    @property
+    def is_erased(self) -> bool:
+        return self.erased_at is not None
+
+    def save(self, *args, **kwargs) -> None:
+        # Never store a phone that is not valid E.164, whichever way it arrived.
+        if self.phone:
+            e164 = normalize_phone(str(self.phone))
+            self.phone = e164
+            self.phone_hash = phone_hash(e164)
+        for field in ("wa_id", "whatsapp_user_id", "external_id"):
+            if getattr(self, field) == "":
+                setattr(self, field, None)
+        super().save(*args, **kwargs)
+
+
+class Erasure(models.Model):
+    """Log of erasures by keyed hash, so they can be replayed after a restore."""
+
+    contact_id = models.UUIDField()
+    phone_hash = models.CharField(max_length=64, null=True, blank=True)
+    erased_at = models.DateTimeField()
+    erased_by = models.CharField(max_length=150, blank=True)
+
+    class Meta:
+        ordering = ["erased_at"]
+
+    def __str__(self) -> str:
+        return f"erasure of {self.contact_id} at {self.erased_at:%Y-%m-%d %H:%M}"
