@@ -187,3 +187,17 @@ LOGGING = {
 # --- Consent ----------------------------------------------------------------
 # An event dated further ahead than this is refused (clock skew allowance).
 CONSENT_MAX_FUTURE_SKEW_SECONDS = 5 * 60
+
+# --- WhatsApp Cloud API -----------------------------------------------------
+# "console" writes outbound messages to the OutboundMessage table and the log;
+# "cloud" sends them to the Graph API.
+WHATSAPP_BACKEND = env.str("WHATSAPP_BACKEND", default="console")
+WHATSAPP_API_BASE_URL = env.str("WHATSAPP_API_BASE_URL", default="https://graph.facebook.com")
+WHATSAPP_API_VERSION = env.str("WHATSAPP_API_VERSION", default="v23.0")
+WHATSAPP_PHONE_NUMBER_ID = env.str("WHATSAPP_PHONE_NUMBER_ID", default="")
+WHATSAPP_BUSINESS_ACCOUNT_ID = env.str("WHATSAPP_BUSINESS_ACCOUNT_ID", default="")
+WHATSAPP_ACCESS_TOKEN = env.str("WHATSAPP_ACCESS_TOKEN", default="")
+WHATSAPP_APP_SECRET = env.str("WHATSAPP_APP_SECRET", default="dev-app-secret" if DEBUG else "")
+WHATSAPP_VERIFY_TOKEN = env.str("WHATSAPP_VERIFY_TOKEN", default="dev-verify-token" if DEBUG else "")
+if not DEBUG and not (WHATSAPP_APP_SECRET and WHATSAPP_VERIFY_TOKEN):
+    raise ImproperlyConfigured("WHATSAPP_APP_SECRET and WHATSAPP_VERIFY_TOKEN must be set")
