@@ -115,7 +115,7 @@ class ContactWithConsentAdmin(ContactAdmin):
         *ContactAdmin.list_display[2:],
     ]
     list_filter = [*ContactAdmin.list_filter, *(consent_state_filter(p) for p in Purpose)]
-    actions = [record_marketing_opt_out, record_full_opt_out]
+    actions = [*ContactAdmin.actions, record_marketing_opt_out, record_full_opt_out]
 
     def get_queryset(self, request: HttpRequest) -> QuerySet:
         return super().get_queryset(request).prefetch_related("consent_states")
@@ -163,7 +163,9 @@ class ConsentEventAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
         return actions
 
 
-@admin.action(description="Publish selected notices (they can no longer change)")
+@admin.action(
+    description="Publish selected notices (they can no longer change)", permissions=["publish"]
+)
 def publish_notices(modeladmin, request, queryset):
     for notice in queryset.filter(published_at__isnull=True):
         publish_notice(notice=notice)
@@ -175,6 +177,10 @@ class ConsentNoticeAdmin(admin.ModelAdmin):
     list_display = ["ref", "purpose", "language", "version", "published_at"]
     list_filter = ["purpose", "language", ("published_at", admin.EmptyFieldListFilter)]
     actions = [publish_notices]
+
+    def has_publish_permission(self, request: HttpRequest) -> bool:
+        return request.user.has_perm("consent.publish_consentnotice")
+
     readonly_fields = ["published_at", "created_at", "versions_side_by_side"]
 
     def get_readonly_fields(self, request: HttpRequest, obj: ConsentNotice | None = None):

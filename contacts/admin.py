@@ -1,9 +1,23 @@
-from django.contrib import admin
+from django.contrib import admin, messages
 from django.db.models import QuerySet
 from django.http import HttpRequest
+from import_export.admin import ExportActionMixin
 
 from .models import Contact, Erasure, Tag
 from .phones import InvalidPhone, normalize_phone, phone_hash
+from .resources import ContactExport
+from .services import erase_contact
+
+
+@admin.action(
+    description="Erase selected contacts (GDPR art. 17; the ledger is kept)", permissions=["erase"]
+)
+def erase_selected(modeladmin, request: HttpRequest, queryset: QuerySet) -> None:
+    count = 0
+    for contact in queryset.filter(erased_at__isnull=True):
+        erase_contact(contact=contact, erased_by=request.user.get_username())
+        count += 1
+    modeladmin.message_user(request, f"Erased {count} contact(s).", messages.SUCCESS)
 
 
 @admin.register(Tag)
@@ -11,8 +25,11 @@ class TagAdmin(admin.ModelAdmin):
     search_fields = ["name"]
 
 
-class ContactAdmin(admin.ModelAdmin):
+class ContactAdmin(ExportActionMixin, admin.ModelAdmin):
     """Contacts as marketing staff see them; `consent` extends it with the ledger."""
+
+    resource_classes = [ContactExport]
+    actions = [erase_selected]
 
     list_display = ["__str__", "phone", "language", "external_id", "created_at"]
     list_filter = ["tags", "language"]
@@ -24,6 +41,9 @@ class ContactAdmin(admin.ModelAdmin):
         ("WhatsApp", {"fields": ["wa_id", "whatsapp_user_id", "parent_user_id"]}),
         ("More", {"fields": ["attributes", "erased_at", "created_at", "updated_at"]}),
     ]
+
+    def has_erase_permission(self, request: HttpRequest) -> bool:
+        return request.user.has_perm("contacts.erase_contact")
 
     def get_search_results(
         self, request: HttpRequest, queryset: QuerySet, search_term: str

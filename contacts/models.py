@@ -46,6 +46,7 @@ class Contact(models.Model):
 
     class Meta:
         ordering = ["-created_at"]
+        permissions = [("erase_contact", "Can erase a contact (GDPR art. 17)")]
         constraints = [
             models.CheckConstraint(
                 name="contact_has_phone_or_user_id",

@@ -55,6 +55,33 @@ def upsert_contact(
     return contact, created
 
 
+@transaction.atomic
+def update_contact(
+    *,
+    contact: Contact,
+    name: str = _UNSET,
+    language: str = _UNSET,
+    external_id: str | None = _UNSET,
+    tags: Iterable[str] = _UNSET,
+    attributes: dict = _UNSET,
+) -> Contact:
+    """Change only the fields given; the phone is never changed here."""
+    contact = Contact.objects.select_for_update().get(pk=contact.pk)
+    for field, value in (
+        ("name", name),
+        ("language", language),
+        ("external_id", external_id),
+        ("attributes", attributes),
+    ):
+        if value is not _UNSET:
+            setattr(contact, field, value)
+    contact.full_clean(validate_unique=False)
+    contact.save()
+    if tags is not _UNSET:
+        set_tags(contact, tags)
+    return contact
+
+
 def find_or_create_contact(
     *,
     phone: str | None = None,

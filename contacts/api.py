@@ -1,0 +1,299 @@
+"""Contacts over the REST API: upsert by phone, list, read, change, erase.
+
+The contact body carries its consent per purpose, so this interface module reads
+`consent.selectors`; the contacts domain itself (models, services, selectors)
+still imports nothing from consent.
+"""
+
+from typing import Any
+
+import django_filters
+from django.db import IntegrityError
+from django.db.models import Exists, OuterRef, Prefetch, Q, QuerySet
+from django.urls import NoReverseMatch
+from drf_spectacular.utils import (
+    OpenApiExample,
+    OpenApiResponse,
+    extend_schema,
+    extend_schema_field,
+    extend_schema_view,
+)
+from drf_standardized_errors.openapi_validation_errors import extend_validation_errors
+from rest_framework import mixins, serializers, status, viewsets
+from rest_framework.request import Request
+from rest_framework.response import Response
+
+from api.errors import Conflict, validation_error
+from api.idempotency import IDEMPOTENCY_PARAMETER, idempotent
+from api.serializers import PhoneField
+from consent.models import ConsentState
+from consent.rules import Purpose, Status
+
+from .models import Contact
+from .phones import InvalidPhone, normalize_phone, phone_hash
+from .services import erase_contact, update_contact, upsert_contact
+
+# --- Serializers -------------------------------------------------------------------
+
+
+class ConsentSummarySerializer(serializers.Serializer):
+    status = serializers.ChoiceField(choices=Status.choices)
+    since = serializers.DateTimeField(allow_null=True)
+    source = serializers.CharField(allow_null=True)
+    notice = serializers.CharField(allow_null=True, help_text="Notice ref, e.g. marketing/en/1.")
+    expires_at = serializers.DateTimeField(allow_null=True)
+    paused_until = serializers.DateTimeField(allow_null=True)
+
+
+class ConsentsSerializer(serializers.Serializer):
+    marketing = ConsentSummarySerializer()
+    service = ConsentSummarySerializer()
+
+
+def consent_summary(state: ConsentState | None) -> dict[str, Any]:
+    if state is None or state.status == Status.NONE:
+        return {
+            "status": Status.NONE.value,
+            "since": None,
+            "source": None,
+            "notice": None,
+            "expires_at": None,
+            "paused_until": None,
+        }
+    return {
+        "status": state.status,
+        "since": state.since,
+        "source": state.source or None,
+        "notice": state.notice.ref if state.notice else None,
+        "expires_at": state.expires_at,
+        "paused_until": state.paused_until,
+    }
+
+
+def preference_url_for(contact: Contact) -> str | None:
+    if contact.erased_at and not contact.phone:
+        return None
+    try:
+        # Imported here: the preference pages are another app's, built alongside.
+        from consent.links import preference_url
+    except ImportError:
+        return None
+    try:
+        return preference_url(contact)
+    except (ImportError, NoReverseMatch):
+        return None
+
+
+class ContactSerializer(serializers.ModelSerializer):
+    phone = PhoneField(read_only=True, allow_null=True)
+    tags = serializers.SerializerMethodField()
+    consents = serializers.SerializerMethodField()
+    preference_url = serializers.SerializerMethodField()
+
+    class Meta:
+        model = Contact
+        fields = [
+            "id",
+            "phone",
+            "wa_id",
+            "whatsapp_user_id",
+            "name",
+            "language",
+            "external_id",
+            "tags",
+            "attributes",
+            "consents",
+            "preference_url",
+            "created_at",
+            "updated_at",
+        ]
+        read_only_fields = fields
+
+    def get_tags(self, contact: Contact) -> list[str]:
+        return sorted(tag.name for tag in contact.tags.all())
+
+    @extend_schema_field(ConsentsSerializer)
+    def get_consents(self, contact: Contact) -> dict[str, Any]:
+        states = {state.purpose: state for state in contact.consent_states.all()}
+        return {purpose: consent_summary(states.get(purpose)) for purpose in Purpose.values}
+
+    def get_preference_url(self, contact: Contact) -> str | None:
+        return preference_url_for(contact)
+
+
+TAG = serializers.RegexField(r"^[-a-zA-Z0-9_]{1,64}$", max_length=64)
+
+
+class ContactChangeSerializer(serializers.Serializer):
+    """Fields an integration may set; only those sent are changed."""
+
+    name = serializers.CharField(max_length=200, allow_blank=True, required=False)
+    language = serializers.RegexField(
+        r"^[a-zA-Z]{2,3}([-_][a-zA-Z0-9]{2,8})*$", max_length=16, required=False
+    )
+    external_id = serializers.CharField(
+        max_length=128, allow_null=True, allow_blank=True, required=False
+    )
+    tags = serializers.ListField(child=TAG, max_length=100, required=False)
+    attributes = serializers.DictField(required=False)
+
+    def validate(self, attrs: dict[str, Any]) -> dict[str, Any]:
+        if "phone" in self.initial_data and not self.fields.get("phone"):
+            raise validation_error(
+                "phone", "A contact's phone cannot be changed; upsert the new number.", "read_only"
+            )
+        if attrs.get("external_id") == "":
+            attrs["external_id"] = None
+        return attrs
+
+
+class ContactUpsertSerializer(ContactChangeSerializer):
+    phone = PhoneField()
+
+
+# --- Filters -----------------------------------------------------------------------
+
+
+class ContactFilter(django_filters.FilterSet):
+    phone = django_filters.CharFilter(method="filter_phone", help_text="Any format.")
+    tag = django_filters.CharFilter(field_name="tags__name", help_text="A tag name.")
+    marketing = django_filters.ChoiceFilter(
+        choices=Status.choices, method="filter_consent", help_text="Marketing consent status."
+    )
+    service = django_filters.ChoiceFilter(
+        choices=Status.choices, method="filter_consent", help_text="Service consent status."
+    )
+    updated_since = django_filters.IsoDateTimeFilter(field_name="updated_at", lookup_expr="gte")
+
+    class Meta:
+        model = Contact
+        fields = ["phone", "tag", "marketing", "service", "updated_since"]
+
+    def filter_phone(self, queryset: QuerySet[Contact], name: str, value: str):
+        try:
+            return queryset.filter(phone_hash=phone_hash(normalize_phone(value)))
+        except InvalidPhone:
+            raise validation_error(
+                "phone", f"{value[:64]!r} is not a valid phone number.", "invalid_phone"
+            ) from None
+
+    def filter_consent(self, queryset: QuerySet[Contact], purpose: str, value: str):
+        states = ConsentState.objects.filter(contact=OuterRef("pk"), purpose=purpose)
+        if value == Status.NONE:
+            # No row is the same as "none": nothing was ever recorded for the purpose.
+            return queryset.filter(~Exists(states.exclude(status=Status.NONE)))
+        return queryset.filter(Exists(states.filter(status=value)))
+
+
+# --- Views ---------------------------------------------------------------------------
+
+
+def visible_contacts() -> QuerySet[Contact]:
+    """Contacts as the API shows them: an erased person is gone until their number returns."""
+    return Contact.objects.filter(
+        Q(erased_at__isnull=True) | Q(phone__isnull=False)
+    ).prefetch_related(
+        "tags",
+        Prefetch("consent_states", queryset=ConsentState.objects.select_related("notice")),
+    )
+
+
+CONTACT_EXAMPLE = OpenApiExample(
+    "Upsert",
+    value={
+        "phone": "+447911123456",
+        "name": "Ada",
+        "language": "en",
+        "external_id": "crm-42",
+        "tags": ["vip"],
+        "attributes": {"city": "Leeds"},
+    },
+    request_only=True,
+)
+
+
+@extend_schema_view(
+    list=extend_schema(summary="List contacts", description="Newest first, cursor-paginated."),
+    retrieve=extend_schema(summary="One contact"),
+    create=extend_schema(
+        summary="Upsert a contact by phone",
+        request=ContactUpsertSerializer,
+        responses={
+            201: OpenApiResponse(ContactSerializer, description="Created."),
+            200: OpenApiResponse(ContactSerializer, description="Existing phone; fields updated."),
+        },
+        parameters=[IDEMPOTENCY_PARAMETER],
+        examples=[CONTACT_EXAMPLE],
+    ),
+    partial_update=extend_schema(
+        summary="Change a contact", request=ContactChangeSerializer, responses=ContactSerializer
+    ),
+    destroy=extend_schema(
+        summary="Erase a contact",
+        description=(
+            "Pseudonymises the person (phone → keyed hash; name, ids, attributes, tags cleared) "
+            "and keeps the consent ledger, so an erased number that had opted out still reads "
+            "as opted out."
+        ),
+        responses={204: None},
+    ),
+)
+@extend_validation_errors(["invalid_phone"], field_name="phone", actions=["list"])
+@extend_validation_errors(["read_only"], field_name="phone", actions=["partial_update"])
+@extend_validation_errors(
+    ["unique"], field_name="external_id", actions=["create", "partial_update"]
+)
+class ContactViewSet(
+    mixins.ListModelMixin,
+    mixins.RetrieveModelMixin,
+    viewsets.GenericViewSet,
+):
+    scope_prefix = "contacts"
+    serializer_class = ContactSerializer
+    filterset_class = ContactFilter
+    lookup_value_converter = "uuid"
+    http_method_names = ["get", "post", "patch", "delete", "head", "options"]
+    conflict_methods = ("POST", "PATCH")
+
+    def get_queryset(self) -> QuerySet[Contact]:
+        return visible_contacts()
+
+    @idempotent
+    def create(self, request: Request) -> Response:
+        given = ContactUpsertSerializer(data=request.data)
+        given.is_valid(raise_exception=True)
+        try:
+            contact, created = upsert_contact(**given.validated_data)
+        except IntegrityError:
+            raise _taken(given.validated_data) from None
+        body = ContactSerializer(self.get_queryset().get(pk=contact.pk)).data
+        return Response(body, status=status.HTTP_201_CREATED if created else status.HTTP_200_OK)
+
+    def partial_update(self, request: Request, pk: str) -> Response:
+        contact = self.get_object()
+        given = ContactChangeSerializer(data=request.data, partial=True)
+        given.is_valid(raise_exception=True)
+        try:
+            update_contact(contact=contact, **given.validated_data)
+        except IntegrityError:
+            raise _taken(given.validated_data) from None
+        return Response(ContactSerializer(self.get_queryset().get(pk=contact.pk)).data)
+
+    def destroy(self, request: Request, pk: str) -> Response:
+        contact = self.get_object()
+        erase_contact(contact=contact, erased_by=_actor_label(request))
+        return Response(status=status.HTTP_204_NO_CONTENT)
+
+
+def _taken(data: dict[str, Any]) -> Exception:
+    if data.get("external_id"):
+        return validation_error(
+            "external_id", "Another contact already has this external_id.", "unique"
+        )
+    return Conflict("Another contact already holds one of these identifiers.")
+
+
+def _actor_label(request: Request) -> str:
+    if request.auth is not None and hasattr(request.auth, "prefix"):
+        return f"api key {request.auth.name} ({request.auth.prefix})"
+    return str(request.user)
