@@ -91,16 +91,22 @@ class TestInTheAdmin:
 class TestInTheDatabase:
     def test_raw_update_is_rejected_by_the_trigger(self, event):
         pk = event.pk.hex if connection.vendor == "sqlite" else event.pk
-        with pytest.raises(DatabaseError, match="append-only"), transaction.atomic():
-            with connection.cursor() as cursor:
-                cursor.execute("UPDATE consent_consentevent SET note = 'x' WHERE id = %s", [pk])
+        with (
+            pytest.raises(DatabaseError, match="append-only"),
+            transaction.atomic(),
+            connection.cursor() as cursor,
+        ):
+            cursor.execute("UPDATE consent_consentevent SET note = 'x' WHERE id = %s", [pk])
         assert ConsentEvent.objects.get(pk=event.pk).note == event.note
 
     @pytest.mark.postgres
     def test_raw_delete_is_rejected_by_the_trigger_on_postgresql(self, event):
         if connection.vendor != "postgresql":
             pytest.skip("the DELETE trigger is PostgreSQL's (CI runs this on PostgreSQL)")
-        with pytest.raises(DatabaseError, match="append-only"), transaction.atomic():
-            with connection.cursor() as cursor:
-                cursor.execute("DELETE FROM consent_consentevent WHERE id = %s", [event.pk])
+        with (
+            pytest.raises(DatabaseError, match="append-only"),
+            transaction.atomic(),
+            connection.cursor() as cursor,
+        ):
+            cursor.execute("DELETE FROM consent_consentevent WHERE id = %s", [event.pk])
         assert ConsentEvent.objects.filter(pk=event.pk).exists()
