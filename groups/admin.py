@@ -1,0 +1,368 @@
+"""Groups in the admin: invite, never add. Memberships and invitation statuses are read-only;
+the one way in is the "Invite to a group" action on the contact list."""
+
+from django import forms
+from django.contrib import admin, messages
+from django.contrib.admin import helpers
+from django.db.models import Count, OuterRef, QuerySet, Subquery
+from django.db.models.functions import Coalesce
+from django.http import HttpRequest
+from django.template.response import TemplateResponse
+from django.urls import reverse
+from django.utils.html import format_html
+
+from consent.admin import ContactWithConsentAdmin
+from contacts.models import Contact
+
+from . import outreach, selectors, services, whatsapp_groups
+from .models import Group, GroupInvitation, GroupMembership, InvitationStatus, LeaveSource
+from .platform import PlatformError
+
+
+class ReadOnlyInline(admin.TabularInline):
+    extra = 0
+    can_delete = False
+    show_change_link = True
+
+    def has_add_permission(self, request: HttpRequest, obj: object = None) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj: object = None) -> bool:
+        return False
+
+    def has_delete_permission(self, request: HttpRequest, obj: object = None) -> bool:
+        return False
+
+
+INLINE_ROWS = 100
+
+
+def _latest_of_group(request: HttpRequest, queryset: QuerySet, order: str) -> QuerySet:
+    # A big group's page stays light: the inline shows the latest rows, the lists the rest.
+    match = request.resolver_match
+    group_id = match.kwargs.get("object_id") if match else None
+    if not group_id:
+        return queryset
+    latest = queryset.model.objects.filter(group_id=group_id).order_by(order)
+    return queryset.filter(pk__in=list(latest.values_list("pk", flat=True)[:INLINE_ROWS]))
+
+
+class MembershipInline(ReadOnlyInline):
+    model = GroupMembership
+    fk_name = "group"
+    fields = ["contact", "joined_at", "left_at", "left_source", "invitation"]
+    readonly_fields = fields
+    verbose_name_plural = "members (each from an accepted invitation; latest 100)"
+
+    def get_queryset(self, request: HttpRequest) -> QuerySet:
+        queryset = super().get_queryset(request).select_related("contact", "invitation")
+        return _latest_of_group(request, queryset, "-joined_at")
+
+
+class InvitationInline(ReadOnlyInline):
+    model = GroupInvitation
+    fields = ["contact", "status", "sent_at", "responded_at", "answer_source", "expires_at"]
+    readonly_fields = fields
+    verbose_name_plural = "invitations (latest 100)"
+
+    def get_queryset(self, request: HttpRequest) -> QuerySet:
+        queryset = super().get_queryset(request).select_related("contact")
+        return _latest_of_group(request, queryset, "-created_at")
+
+
+def _invitations_count(**filters) -> Coalesce:
+    # Subqueries rather than joins: several multi-valued joins would multiply the counts.
+    rows = (
+        GroupInvitation.objects.filter(group=OuterRef("pk"), **filters)
+        .order_by()
+        .values("group")
+        .annotate(n=Count("pk"))
+        .values("n")
+    )
+    return Coalesce(Subquery(rows), 0)
+
+
+def _funnel_counts() -> dict:
+    members = (
+        GroupMembership.objects.filter(group=OuterRef("pk"), left_at__isnull=True)
+        .order_by()
+        .values("group")
+        .annotate(n=Count("pk"))
+        .values("n")
+    )
+    return {
+        "n_members": Coalesce(Subquery(members), 0),
+        "n_sent": _invitations_count(sent_at__isnull=False),
+        "n_accepted": _invitations_count(status="accepted"),
+        "n_declined": _invitations_count(status="declined"),
+        "n_expired": _invitations_count(status="expired"),
+    }
+
+
+@admin.action(description="Create selected groups on WhatsApp (join by approval)")
+def create_on_whatsapp(modeladmin, request, queryset):
+    for group in queryset:
+        try:
+            whatsapp_groups.create_whatsapp_group(group=group)
+        except PlatformError as exc:
+            modeladmin.message_user(request, f"{group}: {exc}", messages.ERROR)
+    modeladmin.message_user(request, "Requested.", messages.SUCCESS)
+
+
+@admin.action(description="Review pending WhatsApp join requests now")
+def review_join_requests(modeladmin, request, queryset):
+    for group in queryset.filter(whatsapp_group_id__isnull=False):
+        try:
+            decisions = whatsapp_groups.review_join_requests(group=group)
+        except PlatformError as exc:
+            modeladmin.message_user(request, f"{group}: {exc}", messages.ERROR)
+            continue
+        approved = sum(d.approved for d in decisions)
+        modeladmin.message_user(
+            request,
+            f"{group}: approved {approved}, rejected {len(decisions) - approved} join request(s).",
+        )
+
+
+@admin.register(Group)
+class GroupAdmin(admin.ModelAdmin):
+    list_display = [
+        "name",
+        "purpose",
+        "active",
+        "capacity",
+        "current_members",
+        "sent",
+        "accepted",
+        "declined",
+        "expired",
+    ]
+    list_filter = ["active", "purpose"]
+    search_fields = ["name", "whatsapp_group_id"]
+    readonly_fields = ["funnel", "whatsapp_request_id", "created_at", "updated_at"]
+    fields = [
+        "name",
+        "description",
+        "purpose",
+        "capacity",
+        "active",
+        "whatsapp_group_id",
+        "invite_link",
+        "whatsapp_request_id",
+        "funnel",
+        "created_at",
+        "updated_at",
+    ]
+    inlines = [MembershipInline, InvitationInline]
+    actions = [create_on_whatsapp, review_join_requests]
+
+    def get_queryset(self, request: HttpRequest) -> QuerySet:
+        return super().get_queryset(request).annotate(**_funnel_counts())
+
+    @admin.display(description="members", ordering="n_members")
+    def current_members(self, group: Group) -> int:
+        return group.n_members
+
+    @admin.display(description="sent", ordering="n_sent")
+    def sent(self, group: Group) -> int:
+        return group.n_sent
+
+    @admin.display(description="accepted", ordering="n_accepted")
+    def accepted(self, group: Group) -> int:
+        return group.n_accepted
+
+    @admin.display(description="declined", ordering="n_declined")
+    def declined(self, group: Group) -> int:
+        return group.n_declined
+
+    @admin.display(description="expired", ordering="n_expired")
+    def expired(self, group: Group) -> int:
+        return group.n_expired
+
+    @admin.display(description="invitation funnel")
+    def funnel(self, group: Group) -> str:
+        if not group.pk:
+            return "-"
+        counts = selectors.funnel(group)
+        sent = counts["sent"] or 0
+        rate = f" ({counts['accepted'] * 100 // sent}% of sent)" if sent else ""
+        return format_html(
+            "sent {} · accepted {}{} · declined {} · expired {} · revoked {} · pending {}"
+            ' — <a href="{}?group__id__exact={}">all invitations</a>'
+            ' · <a href="{}?group__id__exact={}">all members</a>',
+            sent,
+            counts["accepted"],
+            rate,
+            counts["declined"],
+            counts["expired"],
+            counts["revoked"],
+            counts["pending"],
+            reverse("admin:groups_groupinvitation_changelist"),
+            group.pk,
+            reverse("admin:groups_groupmembership_changelist"),
+            group.pk,
+        )
+
+
+@admin.action(description="Revoke selected pending invitations", permissions=["change"])
+def revoke_invitations(modeladmin, request, queryset):
+    revoked = 0
+    for invitation in queryset.filter(status=InvitationStatus.PENDING):
+        services.revoke_invitation(invitation=invitation, actor=request.user)
+        revoked += 1
+    modeladmin.message_user(request, f"Revoked {revoked} invitation(s).", messages.SUCCESS)
+
+
+@admin.action(description="Send the invitation message again", permissions=["change"])
+def resend_invitations(modeladmin, request, queryset):
+    for invitation in queryset.filter(status=InvitationStatus.PENDING).select_related(
+        "group", "contact"
+    ):
+        outreach.send_invitation_message(invitation=invitation)
+    modeladmin.message_user(request, "Sent.", messages.SUCCESS)
+
+
+@admin.register(GroupInvitation)
+class GroupInvitationAdmin(admin.ModelAdmin):
+    """Invitations are created by inviting (contact list action or API), answered by the
+    invited person; staff can only look, revoke and resend."""
+
+    list_display = [
+        "contact",
+        "group",
+        "status",
+        "sent_at",
+        "responded_at",
+        "answer_source",
+        "expires_at",
+    ]
+    list_filter = ["status", "group", "answer_source", "invite_source"]
+    search_fields = ["contact__name", "group__name", "answer_wamid", "message_wamid"]
+    list_select_related = ["contact", "group"]
+    actions = [revoke_invitations, resend_invitations]
+    readonly_fields = [
+        "answer_page",
+        *(f.name for f in GroupInvitation._meta.fields if f.name != "token"),
+    ]
+    exclude = ["token"]
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    @admin.display(description="answer page (the link the person received)")
+    def answer_page(self, invitation: GroupInvitation) -> str:
+        if invitation.status != InvitationStatus.PENDING:
+            return invitation.get_status_display()
+        return format_html('<a href="{0}" rel="noreferrer">{0}</a>', invitation.accept_url)
+
+    def has_delete_permission(self, request: HttpRequest, obj: object = None) -> bool:
+        return False
+
+    def get_actions(self, request: HttpRequest) -> dict:
+        actions = super().get_actions(request)
+        actions.pop("delete_selected", None)
+        return actions
+
+
+@admin.action(description="End selected memberships (the person left)", permissions=["change"])
+def end_memberships(modeladmin, request, queryset):
+    for membership in queryset.filter(left_at__isnull=True):
+        services.leave_group(membership=membership, source=LeaveSource.ADMIN)
+    modeladmin.message_user(request, "Ended.", messages.SUCCESS)
+
+
+@admin.register(GroupMembership)
+class GroupMembershipAdmin(admin.ModelAdmin):
+    """No add form: a membership only comes from an accepted invitation."""
+
+    list_display = ["contact", "group", "joined_at", "left_at", "left_source", "invitation"]
+    list_filter = ["group", ("left_at", admin.EmptyFieldListFilter)]
+    search_fields = ["contact__name", "group__name"]
+    list_select_related = ["contact", "group", "invitation"]
+    readonly_fields = [f.name for f in GroupMembership._meta.fields]
+    actions = [end_memberships]
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    def has_delete_permission(self, request: HttpRequest, obj: object = None) -> bool:
+        return False
+
+    def get_actions(self, request: HttpRequest) -> dict:
+        actions = super().get_actions(request)
+        actions.pop("delete_selected", None)
+        return actions
+
+
+# --- The contact list: "Invite selected contacts to a group" ------------------------
+
+
+class InviteToGroupForm(forms.Form):
+    group = forms.ModelChoiceField(queryset=Group.objects.filter(active=True), required=True)
+
+
+@admin.action(description="Invite selected contacts to a group", permissions=["invite"])
+def invite_to_group(modeladmin, request, queryset):
+    contacts = list(queryset)
+    form = InviteToGroupForm(request.POST if "group" in request.POST else None)
+    if form.is_valid():
+        group = form.cleaned_data["group"]
+        if "confirm" in request.POST:
+            result = services.invite_contacts(
+                group=group, contacts=contacts, invited_by=request.user
+            )
+            modeladmin.message_user(
+                request,
+                f"Invited {len(result.invited)} contact(s) to {group}; "
+                f"skipped {len(result.skipped)}.",
+                messages.SUCCESS if result.invited else messages.WARNING,
+            )
+            for contact, reason in result.skipped:
+                modeladmin.message_user(request, f"Skipped {contact}: {reason}", messages.INFO)
+            return None
+        to_invite, skipped = selectors.invite_preview(group=group, contacts=contacts)
+    else:
+        group, to_invite, skipped = None, [], []
+    return TemplateResponse(
+        request,
+        "admin/groups/invite_contacts.html",
+        {
+            **modeladmin.admin_site.each_context(request),
+            "title": "Invite contacts to a group",
+            "opts": modeladmin.model._meta,
+            "form": form if form.is_bound else InviteToGroupForm(),
+            "group": group,
+            "contacts": contacts,
+            "to_invite": to_invite,
+            "skipped": skipped,
+            "action_checkbox_name": helpers.ACTION_CHECKBOX_NAME,
+            "selected_ids": [str(c.pk) for c in contacts],
+        },
+    )
+
+
+class InvitationsOfContactInline(ReadOnlyInline):
+    model = GroupInvitation
+    fields = ["group", "status", "sent_at", "responded_at", "answer_source", "expires_at"]
+    readonly_fields = fields
+    verbose_name_plural = "group invitations"
+
+
+# Extend whichever contact admin is registered now (ContactWithConsentAdmin or another app's
+# subclass of it), so apps that each add a contact action do not undo one another.
+_registered = type(admin.site.get_model_admin(Contact))
+_ContactBase = (
+    _registered if issubclass(_registered, ContactWithConsentAdmin) else ContactWithConsentAdmin
+)
+
+
+class ContactWithGroupsAdmin(_ContactBase):
+    inlines = [*_ContactBase.inlines, InvitationsOfContactInline]
+    actions = [*_ContactBase.actions, invite_to_group]
+
+    def has_invite_permission(self, request: HttpRequest) -> bool:
+        return request.user.has_perm("groups.add_groupinvitation")
+
+
+admin.site.unregister(Contact)
+admin.site.register(Contact, ContactWithGroupsAdmin)

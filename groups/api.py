@@ -1,0 +1,211 @@
+"""Groups over the REST API. Invitations only: nothing here adds anyone to a group; a
+membership comes from the invited person's acceptance (`groups.services`)."""
+
+from drf_spectacular.utils import extend_schema, extend_schema_view
+from rest_framework import mixins, serializers, status, viewsets
+from rest_framework.decorators import action
+from rest_framework.request import Request
+from rest_framework.response import Response
+
+from api.errors import Conflict, validation_error
+from api.idempotency import IDEMPOTENCY_PARAMETER, idempotent
+from api.serializers import PhoneField
+from consent.services import Evidence
+from contacts.selectors import find_contact_by_phone
+
+from . import selectors, services
+from .exceptions import GroupError
+from .models import AnswerSource, Group, GroupInvitation, InviteSource, LeaveSource
+
+
+class GroupSerializer(serializers.ModelSerializer):
+    members = serializers.SerializerMethodField(help_text="Current members.")
+
+    class Meta:
+        model = Group
+        fields = [
+            "id",
+            "name",
+            "description",
+            "purpose",
+            "capacity",
+            "active",
+            "whatsapp_group_id",
+            "invite_link",
+            "members",
+            "created_at",
+        ]
+        read_only_fields = ["id", "whatsapp_group_id", "invite_link", "members", "created_at"]
+
+    def get_members(self, group: Group) -> int:
+        return selectors.member_count(group)
+
+
+class InvitationSerializer(serializers.ModelSerializer):
+    group = serializers.UUIDField(source="group_id", read_only=True)
+    phone = serializers.SerializerMethodField()
+    accept_url = serializers.CharField(read_only=True)
+
+    class Meta:
+        model = GroupInvitation
+        fields = [
+            "id",
+            "group",
+            "phone",
+            "status",
+            "expires_at",
+            "accept_url",
+            "sent_at",
+            "responded_at",
+            "answer_source",
+        ]
+        read_only_fields = fields
+
+    def get_phone(self, invitation: GroupInvitation) -> str | None:
+        phone = invitation.contact.phone
+        return str(phone) if phone else None
+
+
+class InviteInputSerializer(serializers.Serializer):
+    phone = PhoneField()
+
+
+class InvitationEvidenceSerializer(serializers.Serializer):
+    ip = serializers.IPAddressField(allow_blank=True, required=False, default="")
+    user_agent = serializers.CharField(
+        max_length=2000, allow_blank=True, required=False, default=""
+    )
+    page_url = serializers.URLField(max_length=2000, allow_blank=True, required=False, default="")
+    wamid = serializers.CharField(max_length=256, allow_blank=True, required=False, default="")
+    note = serializers.CharField(max_length=5000, allow_blank=True, required=False, default="")
+
+
+class RespondInputSerializer(serializers.Serializer):
+    answer = serializers.ChoiceField(choices=["accept", "decline"])
+    source = serializers.ChoiceField(choices=AnswerSource.choices, default=AnswerSource.API)
+    evidence = InvitationEvidenceSerializer(required=False)
+
+
+def _conflict(exc: GroupError) -> Conflict:
+    return Conflict(exc.detail, code=exc.code)
+
+
+@extend_schema_view(
+    list=extend_schema(summary="Groups"),
+    retrieve=extend_schema(summary="One group"),
+    create=extend_schema(summary="Create a group", parameters=[IDEMPOTENCY_PARAMETER]),
+)
+class GroupViewSet(
+    mixins.ListModelMixin,
+    mixins.RetrieveModelMixin,
+    mixins.CreateModelMixin,
+    viewsets.GenericViewSet,
+):
+    scope_prefix = "groups"
+    serializer_class = GroupSerializer
+    queryset = Group.objects.all()
+
+    @idempotent
+    def create(self, request: Request, *args, **kwargs) -> Response:
+        return super().create(request, *args, **kwargs)
+
+    @extend_schema(
+        summary="Invite a contact (they are not a member until they accept)",
+        request=InviteInputSerializer,
+        responses={201: InvitationSerializer},
+        parameters=[IDEMPOTENCY_PARAMETER],
+    )
+    @action(detail=True, methods=["post"], url_path="invitations")
+    @idempotent
+    def invite(self, request: Request, pk=None) -> Response:
+        group = self.get_object()
+        data = InviteInputSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        contact = find_contact_by_phone(data.validated_data["phone"])
+        if contact is None:
+            raise validation_error("phone", "No contact has this phone number.", "unknown_contact")
+        try:
+            invitation = services.invite_contact(
+                group=group,
+                contact=contact,
+                invited_by=request.user if request.user.is_authenticated else None,
+                source=InviteSource.API,
+            )
+        except GroupError as exc:
+            raise _conflict(exc) from None
+        return Response(InvitationSerializer(invitation).data, status=status.HTTP_201_CREATED)
+
+    @extend_schema(summary="Members: accepted invitations only", responses=InvitationSerializer)
+    @action(detail=True, methods=["get"], url_path="members")
+    def members(self, request: Request, pk=None) -> Response:
+        group = self.get_object()
+        page = self.paginate_queryset(selectors.accepted_invitations(group))
+        return self.get_paginated_response(InvitationSerializer(page, many=True).data)
+
+
+@extend_schema_view(retrieve=extend_schema(summary="One invitation"))
+class InvitationViewSet(mixins.RetrieveModelMixin, viewsets.GenericViewSet):
+    scope_prefix = "groups"
+    serializer_class = InvitationSerializer
+    queryset = GroupInvitation.objects.select_related("contact")
+
+    @extend_schema(
+        summary="Revoke a pending invitation",
+        request=None,
+        responses=InvitationSerializer,
+        parameters=[IDEMPOTENCY_PARAMETER],
+    )
+    @action(detail=True, methods=["post"])
+    @idempotent
+    def revoke(self, request: Request, pk=None) -> Response:
+        invitation = self.get_object()
+        try:
+            services.revoke_invitation(
+                invitation=invitation,
+                actor=request.user if request.user.is_authenticated else None,
+            )
+        except GroupError as exc:
+            raise _conflict(exc) from None
+        return Response(InvitationSerializer(invitation).data)
+
+    @extend_schema(
+        summary="Record the invited person's answer, captured by an integration",
+        request=RespondInputSerializer,
+        responses=InvitationSerializer,
+        parameters=[IDEMPOTENCY_PARAMETER],
+    )
+    @action(detail=True, methods=["post"])
+    @idempotent
+    def respond(self, request: Request, pk=None) -> Response:
+        invitation = self.get_object()
+        data = RespondInputSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        try:
+            services.respond_to_invitation(
+                invitation=invitation,
+                answer=data.validated_data["answer"],
+                source=data.validated_data["source"],
+                evidence=Evidence(**data.validated_data.get("evidence", {})),
+            )
+        except GroupError as exc:
+            raise _conflict(exc) from None
+        return Response(InvitationSerializer(invitation).data)
+
+    @extend_schema(
+        summary="The member leaves the group (ends the membership of this invitation)",
+        request=None,
+        responses=InvitationSerializer,
+        parameters=[IDEMPOTENCY_PARAMETER],
+    )
+    @action(detail=True, methods=["post"])
+    @idempotent
+    def leave(self, request: Request, pk=None) -> Response:
+        invitation = self.get_object()
+        membership = selectors.membership_of(invitation)
+        if membership is None:
+            raise Conflict(
+                f"the invitation is {invitation.status}: there is no membership to end",
+                code="not_a_member",
+            )
+        services.leave_group(membership=membership, source=LeaveSource.API)
+        return Response(InvitationSerializer(invitation).data)

@@ -1,0 +1,279 @@
+"""Writes of groups. Nobody is added to a group: they are invited, and only
+`respond_to_invitation(answer="accept")` creates a membership."""
+
+import logging
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from django.conf import settings
+from django.contrib.auth.models import AbstractBaseUser
+from django.db import IntegrityError, transaction
+from django.utils import timezone
+
+from consent.services import Evidence
+from contacts.models import Contact
+
+from . import outreach, platform, selectors
+from .exceptions import DuplicateInvitation, GroupFull, InvitationClosed, InvitationRefused
+from .models import (
+    AnswerSource,
+    Group,
+    GroupInvitation,
+    GroupMembership,
+    InvitationStatus,
+    InviteSource,
+    LeaveSource,
+)
+
+log = logging.getLogger(__name__)
+
+ACCEPT, DECLINE = "accept", "decline"
+
+
+def _ttl() -> timedelta:
+    return timedelta(days=getattr(settings, "GROUP_INVITATION_TTL_DAYS", 14))
+
+
+# --- Inviting -------------------------------------------------------------------
+
+
+def invite_contact(
+    *,
+    group: Group,
+    contact: Contact,
+    invited_by: AbstractBaseUser | None = None,
+    source: str = InviteSource.ADMIN,
+) -> GroupInvitation:
+    """Invite `contact` to `group` and send the WhatsApp invitation (Accept / Decline).
+
+    Raises InvitationRefused (with `.code`) when the contact may not be invited now:
+    no consent for the group's purpose (opted out, paused, …), already a member, an
+    invitation already pending (DuplicateInvitation), declined within the cooldown,
+    full or inactive group.
+    """
+    if source not in InviteSource.values:
+        raise InvitationRefused(f"'{source}' is not an invitation source", code="invalid_choice")
+    with transaction.atomic():
+        # The group row lock serialises invitations and acceptances of one group.
+        group = Group.objects.select_for_update().get(pk=group.pk)
+        now = timezone.now()
+        # A lapsed invitation the expiry task has not reached yet must not block a new one.
+        GroupInvitation.objects.filter(
+            group=group, contact=contact, status=InvitationStatus.PENDING, expires_at__lte=now
+        ).update(status=InvitationStatus.EXPIRED)
+        eligibility = selectors.invite_eligibility(group=group, contact=contact, at=now)
+        if not eligibility.allowed:
+            error = DuplicateInvitation if eligibility.code == "duplicate_pending" else None
+            raise (error or InvitationRefused)(
+                f"{contact} cannot be invited to {group}: {eligibility.reason}",
+                code=eligibility.code,
+                reason=eligibility.reason,
+            )
+        try:
+            with transaction.atomic():
+                invitation = GroupInvitation.objects.create(
+                    group=group,
+                    contact=contact,
+                    invited_by=invited_by,
+                    invite_source=source,
+                    expires_at=now + _ttl(),
+                )
+        except IntegrityError:
+            raise DuplicateInvitation(
+                f"{contact} already has a pending invitation to {group}"
+            ) from None
+    # Outside the transaction: the message goes out only for a committed invitation.
+    outreach.send_invitation_message(invitation=invitation)
+    return invitation
+
+
+@dataclass(frozen=True)
+class BulkInviteResult:
+    invited: list[GroupInvitation]
+    skipped: list[tuple[Contact, str]]
+
+
+def invite_contacts(
+    *,
+    group: Group,
+    contacts: list[Contact],
+    invited_by: AbstractBaseUser | None = None,
+    source: str = InviteSource.ADMIN,
+) -> BulkInviteResult:
+    """Invite each contact that may be invited; the others are skipped with the reason."""
+    invited, skipped = [], []
+    for contact in contacts:
+        try:
+            invited.append(
+                invite_contact(group=group, contact=contact, invited_by=invited_by, source=source)
+            )
+        except InvitationRefused as exc:
+            skipped.append((contact, exc.reason))
+    return BulkInviteResult(invited, skipped)
+
+
+# --- Answers ----------------------------------------------------------------------
+
+
+def _refusal(invitation: GroupInvitation, answer: str) -> InvitationClosed | None:
+    """Why `answer` cannot be applied to this (locked, current) invitation, if it can't."""
+    status = invitation.status
+    if status == InvitationStatus.EXPIRED:
+        return InvitationClosed(
+            f"the invitation expired on {invitation.expires_at:%Y-%m-%d %H:%M}", code="expired"
+        )
+    if status == InvitationStatus.REVOKED:
+        return InvitationClosed("the invitation was withdrawn by the business", code="revoked")
+    if status == InvitationStatus.ACCEPTED and answer == DECLINE:
+        return InvitationClosed(
+            "the invitation was already accepted; leave the group instead", code="accepted"
+        )
+    if status == InvitationStatus.DECLINED and answer == ACCEPT:
+        return InvitationClosed("the invitation was already declined", code="declined")
+    return None
+
+
+def respond_to_invitation(
+    *,
+    invitation: GroupInvitation,
+    answer: str,
+    source: str,
+    evidence: Evidence | None = None,
+    at: datetime | None = None,
+) -> GroupInvitation:
+    """Record the invited person's answer; `accept` creates the membership.
+
+    The one way a GroupMembership comes to exist. Answering the same way twice (a
+    repeated button tap, a redelivered webhook, two tabs) changes nothing. Accepting an
+    expired or revoked invitation raises InvitationClosed with the reason; accepting
+    when the group is full raises GroupFull and leaves the invitation pending.
+    """
+    if answer not in (ACCEPT, DECLINE):
+        raise InvitationClosed(
+            f"'{answer}' is not an answer; use accept or decline", code="invalid"
+        )
+    if source not in AnswerSource.values:
+        raise InvitationClosed(
+            f"'{source}' is not an answer source; expected one of {', '.join(AnswerSource.values)}",
+            code="invalid_choice",
+        )
+    evidence = evidence or Evidence()
+    refusal: InvitationClosed | None = None
+    send_link = False
+    with transaction.atomic():
+        # Lock order group → invitation, as in invite_contact: no deadlock, and two
+        # concurrent accepts of one invitation run one after the other.
+        group = Group.objects.select_for_update().get(pk=invitation.group_id)
+        locked = GroupInvitation.objects.select_for_update().get(pk=invitation.pk)
+        now = at or timezone.now()
+        if locked.status == InvitationStatus.PENDING and locked.is_past_expiry(now):
+            locked.status = InvitationStatus.EXPIRED
+            locked.save(update_fields=["status"])
+        refusal = _refusal(locked, answer)
+        if refusal is None and locked.status == InvitationStatus.PENDING:
+            if answer == ACCEPT and not group.active:
+                refusal = InvitationClosed(
+                    f"the group “{group.name}” is closed", code="group_inactive"
+                )
+            elif answer == ACCEPT and not selectors.has_room(group):
+                refusal = GroupFull(f"the group is full ({group.capacity} members)")
+            else:
+                _record_answer(locked, answer=answer, source=source, evidence=evidence, at=now)
+                if answer == ACCEPT:
+                    GroupMembership.objects.create(
+                        invitation=locked, group=group, contact=locked.contact, joined_at=now
+                    )
+                    send_link = group.is_whatsapp_group
+    _copy_state(locked, into=invitation)
+    if refusal is not None:
+        raise refusal
+    if send_link:
+        outreach.send_group_invite_link(invitation=invitation)
+    return invitation
+
+
+def _record_answer(
+    invitation: GroupInvitation, *, answer: str, source: str, evidence: Evidence, at: datetime
+) -> None:
+    invitation.status = InvitationStatus.ACCEPTED if answer == ACCEPT else InvitationStatus.DECLINED
+    invitation.responded_at = at
+    invitation.answer_source = source
+    invitation.answer_ip = evidence.ip
+    invitation.answer_user_agent = evidence.user_agent
+    invitation.answer_page_url = evidence.page_url
+    invitation.answer_wamid = evidence.wamid
+    invitation.answer_note = evidence.note
+    invitation.answer_context = {
+        **evidence.context,
+        **({"prompted_by_wamid": evidence.prompted_by_wamid} if evidence.prompted_by_wamid else {}),
+    }
+    invitation.save()
+
+
+def _copy_state(source: GroupInvitation, *, into: GroupInvitation) -> None:
+    if source is into:
+        return
+    for field in source._meta.concrete_fields:
+        setattr(into, field.attname, getattr(source, field.attname))
+    into._state.fields_cache.pop("membership", None)
+
+
+# --- Revoking, expiring, leaving --------------------------------------------------
+
+
+def revoke_invitation(
+    *, invitation: GroupInvitation, actor: AbstractBaseUser | None = None
+) -> GroupInvitation:
+    """Withdraw a pending invitation. Revoking twice is a no-op; an answered one is refused."""
+    with transaction.atomic():
+        locked = GroupInvitation.objects.select_for_update().get(pk=invitation.pk)
+        if locked.status == InvitationStatus.PENDING:
+            locked.status = InvitationStatus.REVOKED
+            locked.revoked_at = timezone.now()
+            locked.revoked_by = actor
+            locked.save(update_fields=["status", "revoked_at", "revoked_by"])
+        elif locked.status != InvitationStatus.REVOKED:
+            raise InvitationClosed(
+                f"the invitation is already {locked.status}; only a pending one can be revoked",
+                code=locked.status,
+            )
+    _copy_state(locked, into=invitation)
+    return invitation
+
+
+def expire_invitations(*, at: datetime | None = None) -> int:
+    """Mark pending invitations past their expiry as expired; returns how many changed."""
+    at = at or timezone.now()
+    return GroupInvitation.objects.filter(
+        status=InvitationStatus.PENDING, expires_at__lte=at
+    ).update(status=InvitationStatus.EXPIRED)
+
+
+def leave_group(
+    *, membership: GroupMembership, source: str, at: datetime | None = None
+) -> GroupMembership:
+    """End a membership with a timestamp (leaving twice keeps the first time)."""
+    if source not in LeaveSource.values:
+        raise InvitationClosed(f"'{source}' is not a leave source", code="invalid_choice")
+    remove_from_platform = False
+    with transaction.atomic():
+        locked = GroupMembership.objects.select_for_update().get(pk=membership.pk)
+        if locked.left_at is None:
+            locked.left_at = at or timezone.now()
+            locked.left_source = source
+            locked.save(update_fields=["left_at", "left_source"])
+            remove_from_platform = (
+                locked.group.is_whatsapp_group and source != LeaveSource.WHATSAPP_PLATFORM
+            )
+    membership.left_at, membership.left_source = locked.left_at, locked.left_source
+    if remove_from_platform:
+        contact = locked.contact
+        try:
+            platform.get_client().remove_participants(
+                locked.group.whatsapp_group_id,
+                users=[contact.wa_id] if contact.wa_id else [],
+                user_ids=[contact.whatsapp_user_id] if contact.whatsapp_user_id else [],
+            )
+        except platform.PlatformError as exc:
+            log.warning("could not remove %s from WhatsApp group: %s", contact.pk, exc)
+    return membership

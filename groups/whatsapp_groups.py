@@ -1,0 +1,99 @@
+"""Real WhatsApp groups: the platform never lets a business add anyone, so we create the group
+joinable only with our approval and approve a join request only from someone whose invitation
+was accepted."""
+
+from dataclasses import dataclass
+
+from . import platform, selectors
+from .models import Group, GroupInvitation
+
+
+def create_whatsapp_group(*, group: Group) -> Group:
+    """Create the group on WhatsApp, joinable only with our approval."""
+    if group.whatsapp_group_id or group.whatsapp_request_id:
+        return group
+    created = platform.get_client().create_group(subject=group.name, description=group.description)
+    group.whatsapp_request_id = created.request_id
+    if created.group_id:
+        group.whatsapp_group_id = created.group_id
+        group.invite_link = created.invite_link or group.invite_link
+    group.save(update_fields=["whatsapp_request_id", "whatsapp_group_id", "invite_link"])
+    return group
+
+
+def record_whatsapp_group_created(
+    *, request_id: str, group_id: str, invite_link: str = ""
+) -> Group | None:
+    """The platform finished creating a group we asked for (lifecycle webhook)."""
+    group = Group.objects.filter(whatsapp_request_id=request_id).first()
+    if group is None:
+        return None
+    group.whatsapp_group_id = group_id
+    group.invite_link = invite_link or group.invite_link
+    group.save(update_fields=["whatsapp_group_id", "invite_link"])
+    return group
+
+
+def complete_pending_creations() -> int:
+    """Groups the platform has created since we asked (its answer was only a request id).
+
+    The `group_lifecycle_update` webhook carries the id too; polling by subject is the
+    fallback that needs nothing else subscribed.
+    """
+    waiting = list(
+        Group.objects.filter(whatsapp_group_id__isnull=True).exclude(whatsapp_request_id="")
+    )
+    if not waiting:
+        return 0
+    client = platform.get_client()
+    by_subject = {g.subject: g.id for g in client.list_groups()}
+    known = set(
+        Group.objects.filter(whatsapp_group_id__in=by_subject.values()).values_list(
+            "whatsapp_group_id", flat=True
+        )
+    )
+    completed = 0
+    for group in waiting:
+        group_id = by_subject.get(group.name)
+        if group_id and group_id not in known:
+            record_whatsapp_group_created(
+                request_id=group.whatsapp_request_id,
+                group_id=group_id,
+                invite_link=client.get_invite_link(group_id),
+            )
+            known.add(group_id)
+            completed += 1
+    return completed
+
+
+@dataclass(frozen=True)
+class JoinDecision:
+    request_id: str
+    approved: bool
+    reason: str
+    invitation: GroupInvitation | None = None
+
+
+def decide_join_request(
+    *, group: Group, request_id: str, wa_id: str = "", user_id: str = ""
+) -> JoinDecision:
+    """Approve a join request only from someone whose invitation was accepted."""
+    invitation = selectors.invitation_for_join_request(group=group, wa_id=wa_id, user_id=user_id)
+    client = platform.get_client()
+    if invitation is None:
+        client.reject_join_requests(group.whatsapp_group_id, [request_id])
+        return JoinDecision(request_id, False, "no accepted invitation")
+    client.approve_join_requests(group.whatsapp_group_id, [request_id])
+    return JoinDecision(request_id, True, "accepted invitation", invitation)
+
+
+def review_join_requests(*, group: Group) -> list[JoinDecision]:
+    """Poll the platform for pending join requests and decide each."""
+    if not group.whatsapp_group_id:
+        return []
+    return [
+        decide_join_request(
+            group=group, request_id=request.id, wa_id=request.wa_id, user_id=request.user_id
+        )
+        for request in platform.get_client().list_join_requests(group.whatsapp_group_id)
+    ]
