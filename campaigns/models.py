@@ -1,1 +1,178 @@
+import uuid
 
+from django.conf import settings
+from django.db import models
+from django.db.models import Q
+from django.utils import timezone
+
+from consent.models import ReconsentPolicy
+from consent.rules import Purpose
+from contacts.models import Contact, Tag
+
+
+class CampaignKind(models.TextChoices):
+    MARKETING = "marketing", "Marketing"
+    SERVICE = "service", "Service"
+    RECONSENT = "reconsent", "Re-consent"
+
+
+class CampaignStatus(models.TextChoices):
+    DRAFT = "draft", "Draft"
+    LAUNCHED = "launched", "Launched"
+    SENDING = "sending", "Sending"
+    DONE = "done", "Done"
+    CANCELLED = "cancelled", "Cancelled"
+
+
+class MessageStatus(models.TextChoices):
+    QUEUED = "queued", "Queued"
+    # Claimed by a worker: the send is under way, or its outcome is unknown
+    # (a worker died mid-send). Never sent again automatically.
+    SENDING = "sending", "Sending"
+    SKIPPED = "skipped", "Skipped (not allowed at send time)"
+    # Accepted by the Cloud API; the `sent` webhook then records Meta's own time.
+    SENT = "sent", "Sent"
+    DELIVERED = "delivered", "Delivered"
+    READ = "read", "Read"
+    FAILED = "failed", "Failed"
+
+
+class Campaign(models.Model):
+    """A template message to an audience, sent only where consent allows at send time."""
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    name = models.CharField(max_length=200)
+    kind = models.CharField(max_length=16, choices=CampaignKind.choices)
+    purpose = models.CharField(
+        max_length=16,
+        choices=Purpose.choices,
+        help_text="The consent every recipient must give at the moment of sending.",
+    )
+    template_name = models.CharField(
+        max_length=512, blank=True, help_text="Approved WhatsApp template (not for re-consent)."
+    )
+    template_language = models.CharField(max_length=16, default="en")
+    body_params = models.JSONField(
+        default=list,
+        blank=True,
+        help_text='Template body parameters in order; "{name}" becomes the contact\'s name.',
+    )
+    audience_tags = models.ManyToManyField(
+        Tag, blank=True, related_name="+", help_text="Contacts with any of these tags."
+    )
+    audience_attributes = models.JSONField(
+        default=dict, blank=True, help_text="Contacts whose attributes match every key=value."
+    )
+    audience_states = models.JSONField(
+        default=list,
+        blank=True,
+        help_text="Contacts in any of these consent states for the purpose (empty: any state).",
+    )
+    status = models.CharField(
+        max_length=16, choices=CampaignStatus.choices, default=CampaignStatus.DRAFT
+    )
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, null=True, blank=True, related_name="+"
+    )
+    launched_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, null=True, blank=True, related_name="+"
+    )
+    created_at = models.DateTimeField(default=timezone.now, editable=False)
+    launched_at = models.DateTimeField(null=True, blank=True, editable=False)
+    finished_at = models.DateTimeField(null=True, blank=True, editable=False)
+
+    class Meta:
+        ordering = ["-created_at"]
+        permissions = [("launch_campaign", "Can launch campaigns")]
+        constraints = [
+            models.CheckConstraint(
+                name="campaign_template_unless_reconsent",
+                condition=Q(kind=CampaignKind.RECONSENT) | ~Q(template_name=""),
+            ),
+            models.CheckConstraint(
+                name="campaign_marketing_kind_needs_marketing_consent",
+                condition=~Q(kind=CampaignKind.MARKETING) | Q(purpose=Purpose.MARKETING),
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class Message(models.Model):
+    """One campaign message to one contact; at most one per campaign × contact."""
+
+    campaign = models.ForeignKey(Campaign, on_delete=models.CASCADE, related_name="messages")
+    contact = models.ForeignKey(Contact, on_delete=models.CASCADE, related_name="+")
+    status = models.CharField(
+        max_length=16, choices=MessageStatus.choices, default=MessageStatus.QUEUED
+    )
+    # The eligibility reason (consent.selectors.Reason) when skipped at send time.
+    skip_reason = models.CharField(max_length=32, blank=True)
+    wamid = models.CharField("WhatsApp message id", max_length=256, null=True, blank=True)
+    error_code = models.CharField(max_length=16, blank=True)
+    error_title = models.CharField(max_length=512, blank=True)
+    created_at = models.DateTimeField(default=timezone.now, editable=False)
+    claimed_at = models.DateTimeField(null=True, blank=True)
+    skipped_at = models.DateTimeField(null=True, blank=True)
+    sent_at = models.DateTimeField(null=True, blank=True)
+    delivered_at = models.DateTimeField(null=True, blank=True)
+    read_at = models.DateTimeField(null=True, blank=True)
+    failed_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["campaign", "id"]
+        constraints = [
+            # A retried task never sends twice: the row is the claim.
+            models.UniqueConstraint(
+                fields=["campaign", "contact"], name="message_once_per_contact"
+            ),
+            models.UniqueConstraint(
+                fields=["wamid"], condition=Q(wamid__isnull=False), name="message_unique_wamid"
+            ),
+        ]
+        indexes = [
+            # Serves counts per status and "anything left to send?".
+            models.Index(fields=["campaign", "status"], name="message_campaign_status_idx"),
+            # Serves "the last message delivered to this contact before an opt-out".
+            models.Index(fields=["contact", "delivered_at"], name="message_contact_delivered_idx"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.campaign} → {self.contact_id}: {self.status}"
+
+
+class ReminderStatus(models.TextChoices):
+    PENDING = "pending", "Pending"
+    SENDING = "sending", "Sending"
+    SENT = "sent", "Sent"
+    SKIPPED = "skipped", "Skipped (answered meanwhile)"
+    FAILED = "failed", "Failed"
+
+
+class ReminderSent(models.Model):
+    """A re-consent reminder for one policy offset: inserted before sending, so once only."""
+
+    policy = models.ForeignKey(ReconsentPolicy, on_delete=models.CASCADE, related_name="+")
+    contact = models.ForeignKey(Contact, on_delete=models.CASCADE, related_name="+")
+    offset = models.PositiveIntegerField(help_text="Days before the deadline.")
+    purposes = models.JSONField(default=list)
+    status = models.CharField(
+        max_length=16, choices=ReminderStatus.choices, default=ReminderStatus.PENDING
+    )
+    wamid = models.CharField("WhatsApp message id", max_length=256, blank=True)
+    error = models.CharField(max_length=512, blank=True)
+    created_at = models.DateTimeField(default=timezone.now, editable=False)
+    sent_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        verbose_name = "re-consent reminder"
+        ordering = ["-created_at"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["policy", "contact", "offset"], name="reminder_once_per_offset"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"reminder {self.offset}d to {self.contact_id}: {self.status}"

@@ -1,0 +1,297 @@
+from django.contrib import admin, messages
+from django.core.exceptions import PermissionDenied
+from django.db.models import QuerySet
+from django.forms.models import BaseInlineFormSet
+from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
+from django.shortcuts import get_object_or_404
+from django.template.response import TemplateResponse
+from django.urls import path, reverse
+from django.utils.html import format_html, format_html_join
+
+from .exceptions import CampaignNotDraft
+from .forms import CampaignForm
+from .models import Campaign, CampaignStatus, Message, MessageStatus, ReminderSent
+from .selectors import (
+    campaign_counts,
+    campaign_opt_outs,
+    campaigns_with_counts,
+    counts_from_annotations,
+    preview_campaign,
+)
+from .services import cancel_campaign, launch_campaign
+
+# The change page lists this many messages; the Message list has them all.
+INLINE_MESSAGES = 100
+
+
+class ReadOnlyMixin:
+    def has_add_permission(self, request: HttpRequest, obj: object = None) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj: object = None) -> bool:
+        return False
+
+    def has_delete_permission(self, request: HttpRequest, obj: object = None) -> bool:
+        return False
+
+
+class FirstMessagesFormSet(BaseInlineFormSet):
+    def get_queryset(self) -> QuerySet:
+        return super().get_queryset()[:INLINE_MESSAGES]
+
+
+class MessageInline(ReadOnlyMixin, admin.TabularInline):
+    model = Message
+    formset = FirstMessagesFormSet
+    fields = [
+        "contact",
+        "status",
+        "skip_reason",
+        "wamid",
+        "error_code",
+        "error_title",
+        "sent_at",
+        "delivered_at",
+        "read_at",
+        "failed_at",
+    ]
+    readonly_fields = fields
+    extra = 0
+    can_delete = False
+    verbose_name_plural = f"messages (the first {INLINE_MESSAGES})"
+
+    def get_queryset(self, request: HttpRequest) -> QuerySet:
+        return super().get_queryset(request).select_related("contact").order_by("pk")
+
+
+def _launch(modeladmin: admin.ModelAdmin, request: HttpRequest, campaign: Campaign) -> bool:
+    try:
+        launch_campaign(campaign=campaign, actor=request.user)
+    except CampaignNotDraft as exc:
+        modeladmin.message_user(request, f"{campaign}: {exc}", messages.ERROR)
+        return False
+    modeladmin.message_user(request, f"{campaign}: launched; sending starts now.")
+    return True
+
+
+@admin.action(description="Preview audience (eligible / ineligible)")
+def preview_selected(modeladmin, request, queryset):
+    if queryset.count() != 1:
+        modeladmin.message_user(request, "Select one campaign to preview.", messages.WARNING)
+        return None
+    return HttpResponseRedirect(
+        reverse("admin:campaigns_campaign_preview", args=[queryset.get().pk])
+    )
+
+
+@admin.action(description="Launch selected campaigns", permissions=["launch"])
+def launch_selected(modeladmin, request, queryset):
+    for campaign in queryset:
+        _launch(modeladmin, request, campaign)
+
+
+@admin.action(
+    description="Cancel selected campaigns (what is still queued is not sent)",
+    permissions=["launch"],
+)
+def cancel_selected(modeladmin, request, queryset):
+    for campaign in queryset:
+        skipped = cancel_campaign(campaign=campaign)
+        modeladmin.message_user(request, f"{campaign}: {campaign.status}; {skipped} not sent.")
+
+
+@admin.register(Campaign)
+class CampaignAdmin(admin.ModelAdmin):
+    form = CampaignForm
+    list_display = [
+        "name",
+        "kind",
+        "purpose",
+        "status",
+        "launched_at",
+        *(f"{status}_count" for status in MessageStatus.values),
+    ]
+    list_filter = ["status", "kind", "purpose"]
+    search_fields = ["name", "template_name"]
+    filter_horizontal = ["audience_tags"]
+    actions = [preview_selected, launch_selected, cancel_selected]
+    inlines = [MessageInline]
+    change_form_template = "admin/campaigns/campaign/change_form.html"
+    fieldsets = [
+        (None, {"fields": ["name", "kind", "purpose"]}),
+        (
+            "Message",
+            {"fields": ["template_name", "template_language", "body_params_text"]},
+        ),
+        (
+            "Audience",
+            {"fields": ["audience_tags", "audience_attributes_text", "audience_states"]},
+        ),
+    ]
+    results_fieldsets = [
+        (
+            "Results",
+            {
+                "fields": [
+                    "status",
+                    "created_by",
+                    "created_at",
+                    "launched_by",
+                    "launched_at",
+                    "finished_at",
+                    "message_counts",
+                    "opt_outs_caused",
+                ]
+            },
+        ),
+    ]
+
+    def get_queryset(self, request: HttpRequest) -> QuerySet:
+        return campaigns_with_counts(super().get_queryset(request))
+
+    def get_fieldsets(self, request: HttpRequest, obj: Campaign | None = None) -> list:
+        if obj is None:
+            return self.fieldsets
+        if obj.status != CampaignStatus.DRAFT:
+            # A launched campaign is shown as stored: the edit-only text fields do not apply.
+            return [
+                (None, {"fields": ["name", "kind", "purpose"]}),
+                ("Message", {"fields": ["template_name", "template_language", "body_params"]}),
+                (
+                    "Audience",
+                    {"fields": ["audience_tags", "audience_attributes", "audience_states"]},
+                ),
+                *self.results_fieldsets,
+            ]
+        return [*self.fieldsets, *self.results_fieldsets]
+
+    def get_readonly_fields(self, request: HttpRequest, obj: Campaign | None = None) -> list:
+        return [
+            "status",
+            "created_by",
+            "created_at",
+            "launched_by",
+            "launched_at",
+            "finished_at",
+            "message_counts",
+            "opt_outs_caused",
+        ]
+
+    def has_change_permission(self, request: HttpRequest, obj: Campaign | None = None) -> bool:
+        # Once launched, a campaign is a record of what was sent: view only.
+        if obj is not None and obj.status != CampaignStatus.DRAFT:
+            return False
+        return super().has_change_permission(request, obj)
+
+    def has_delete_permission(self, request: HttpRequest, obj: Campaign | None = None) -> bool:
+        if obj is not None and obj.status != CampaignStatus.DRAFT:
+            return False
+        return super().has_delete_permission(request, obj)
+
+    def has_launch_permission(self, request: HttpRequest) -> bool:
+        return request.user.has_perm("campaigns.launch_campaign")
+
+    def save_model(self, request: HttpRequest, obj: Campaign, form, change: bool) -> None:
+        if not change:
+            obj.created_by = request.user
+        super().save_model(request, obj, form, change)
+
+    def get_urls(self) -> list:
+        preview = self.admin_site.admin_view(self.preview_view)
+        return [
+            path("<path:object_id>/preview/", preview, name="campaigns_campaign_preview"),
+            *super().get_urls(),
+        ]
+
+    def preview_view(self, request: HttpRequest, object_id: str) -> HttpResponse:
+        campaign = get_object_or_404(self.get_queryset(request), pk=object_id)
+        if not self.has_view_permission(request, campaign):
+            raise PermissionDenied
+        change_url = reverse("admin:campaigns_campaign_change", args=[campaign.pk])
+        if request.method == "POST":
+            if not self.has_launch_permission(request):
+                raise PermissionDenied
+            _launch(self, request, campaign)
+            return HttpResponseRedirect(change_url)
+        context = {
+            **self.admin_site.each_context(request),
+            "opts": self.opts,
+            "title": f"Preview: {campaign}",
+            "campaign": campaign,
+            "preview": preview_campaign(campaign=campaign),
+            "can_launch": campaign.status == CampaignStatus.DRAFT
+            and self.has_launch_permission(request),
+            "change_url": change_url,
+        }
+        return TemplateResponse(request, "admin/campaigns/campaign/preview.html", context)
+
+    @admin.display(description="messages per status")
+    def message_counts(self, campaign: Campaign) -> str:
+        counts = campaign_counts(campaign)
+        return format_html_join(
+            ", ", "{}: {}", ((MessageStatus(s).label, n) for s, n in counts.items())
+        )
+
+    @admin.display(description="opt-outs this campaign prompted")
+    def opt_outs_caused(self, campaign: Campaign) -> str:
+        opt_outs = campaign_opt_outs(campaign)
+        if not opt_outs:
+            return "none"
+        rows = format_html_join(
+            "",
+            "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
+            (
+                (
+                    o.event.occurred_at.strftime("%Y-%m-%d %H:%M"),
+                    o.event.contact,
+                    o.event.purpose,
+                    o.event.get_source_display(),
+                    "names this message" if o.how == "named" else "last message delivered",
+                )
+                for o in opt_outs
+            ),
+        )
+        return format_html(
+            "<p>{} opt-out(s)</p><table><tr><th>when</th><th>contact</th><th>purpose</th>"
+            "<th>how</th><th>linked by</th></tr>{}</table>",
+            len(opt_outs),
+            rows,
+        )
+
+
+def _count_column(status: str):
+    def column(self, campaign: Campaign) -> int:
+        return counts_from_annotations(campaign)[status]
+
+    column.__name__ = f"{status}_count"
+    return admin.display(description=status, ordering=f"count_{status}")(column)
+
+
+for _status in MessageStatus.values:
+    setattr(CampaignAdmin, f"{_status}_count", _count_column(_status))
+
+
+@admin.register(Message)
+class MessageAdmin(ReadOnlyMixin, admin.ModelAdmin):
+    list_display = [
+        "campaign",
+        "contact",
+        "status",
+        "skip_reason",
+        "error_code",
+        "sent_at",
+        "delivered_at",
+        "read_at",
+    ]
+    list_filter = ["status", "skip_reason", "campaign"]
+    search_fields = ["wamid", "campaign__name"]
+    list_select_related = ["campaign", "contact"]
+    raw_id_fields = ["contact"]
+
+
+@admin.register(ReminderSent)
+class ReminderSentAdmin(ReadOnlyMixin, admin.ModelAdmin):
+    list_display = ["contact", "policy", "offset", "purposes", "status", "sent_at", "created_at"]
+    list_filter = ["status", "offset", "policy"]
+    search_fields = ["wamid"]
+    list_select_related = ["contact", "policy"]

@@ -1,0 +1,182 @@
+"""Reads of campaigns: audience, preview, counts per status, opt-outs they caused."""
+
+from collections import Counter
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass, field
+from datetime import datetime
+from itertools import islice
+from typing import Any, TypeVar
+
+from django.db.models import Count, OuterRef, Q, QuerySet, Subquery, TextField
+from django.db.models.fields.json import KT
+from django.db.models.functions import Cast, Coalesce
+from django.utils import timezone
+
+from consent.models import ConsentEvent, ConsentState
+from consent.rules import Action, Status
+from consent.selectors import BULK_CHUNK, Decision, may_send_contacts
+from contacts.models import Contact
+
+from .models import Campaign, Message, MessageStatus
+
+T = TypeVar("T")
+
+
+def batched(items: Iterable[T], size: int) -> Iterator[list[T]]:
+    """Consecutive lists of at most `size` items."""
+    iterator = iter(items)
+    while chunk := list(islice(iterator, size)):
+        yield chunk
+
+
+# Not a consent reason: the contact has neither a WhatsApp id nor a phone to send to.
+NO_WHATSAPP_ADDRESS = "no_whatsapp_address"
+
+
+def campaign_audience(campaign: Campaign) -> QuerySet[Contact]:
+    """Contacts the campaign is aimed at (before the consent gate): tags, attributes, states."""
+    contacts = Contact.objects.filter(erased_at__isnull=True)
+    tag_ids = list(campaign.audience_tags.values_list("pk", flat=True))
+    if tag_ids:
+        tagged = Contact.tags.through.objects.filter(tag_id__in=tag_ids).values("contact_id")
+        contacts = contacts.filter(pk__in=tagged)
+    for n, (key, value) in enumerate(sorted(campaign.audience_attributes.items())):
+        # Compared as text, so "30" matches a stored 30 as well as "30".
+        as_text = Cast(KT(f"attributes__{key}"), output_field=TextField())
+        contacts = contacts.annotate(**{f"_attr{n}": as_text}).filter(**{f"_attr{n}": str(value)})
+    if campaign.audience_states:
+        states = ConsentState.objects.filter(purpose=campaign.purpose)
+        wanted = Q(pk__in=states.filter(status__in=campaign.audience_states).values("contact_id"))
+        if Status.NONE in campaign.audience_states:
+            recorded = states.exclude(status=Status.NONE).values("contact_id")
+            wanted |= ~Q(pk__in=recorded)
+        contacts = contacts.filter(wanted)
+    return contacts
+
+
+def whatsapp_address(contact: Contact) -> str:
+    """What the Cloud API is sent as `to`: the wa_id, else the E.164 phone, else ""."""
+    return contact.wa_id or (str(contact.phone) if contact.phone else "")
+
+
+@dataclass(frozen=True)
+class Preview:
+    total: int
+    eligible: int
+    # reason → how many contacts it keeps out (consent.selectors.Reason values,
+    # or NO_WHATSAPP_ADDRESS).
+    ineligible: dict[str, int] = field(default_factory=dict)
+    # reason → how many eligible contacts it lets in (opted_in, legacy_grace_period).
+    eligible_reasons: dict[str, int] = field(default_factory=dict)
+
+    @property
+    def ineligible_total(self) -> int:
+        return self.total - self.eligible
+
+
+def preview_campaign(*, campaign: Campaign, at: datetime | None = None) -> Preview:
+    """Who would get the campaign if it were sent at `at`, and why the others would not.
+
+    A constant number of queries per BULK_CHUNK contacts, whatever the audience size.
+    """
+    at = at or timezone.now()
+    eligible: Counter[str] = Counter()
+    ineligible: Counter[str] = Counter()
+    rows = campaign_audience(campaign).order_by().values_list("pk", "wa_id", "phone")
+    for chunk in batched(rows.iterator(chunk_size=BULK_CHUNK), BULK_CHUNK):
+        decisions = may_send_contacts([pk for pk, _, _ in chunk], campaign.purpose, at)
+        for pk, wa_id, phone in chunk:
+            decision: Decision = decisions[pk]
+            if not decision.allowed:
+                ineligible[decision.reason] += 1
+            elif not (wa_id or phone):
+                ineligible[NO_WHATSAPP_ADDRESS] += 1
+            else:
+                eligible[decision.reason] += 1
+    total_eligible = sum(eligible.values())
+    return Preview(
+        total=total_eligible + sum(ineligible.values()),
+        eligible=total_eligible,
+        ineligible=dict(ineligible.most_common()),
+        eligible_reasons=dict(eligible.most_common()),
+    )
+
+
+def campaign_counts(campaign: Campaign) -> dict[str, int]:
+    """Messages per status, every status present (0 where none): one query."""
+    counts = dict.fromkeys(MessageStatus.values, 0)
+    rows = (
+        Message.objects.filter(campaign=campaign)
+        .order_by()
+        .values_list("status")
+        .annotate(n=Count("id"))
+    )
+    counts.update(dict(rows))
+    return counts
+
+
+def campaigns_with_counts(campaigns: QuerySet[Campaign]) -> QuerySet[Campaign]:
+    """Annotate `count_<status>` on each campaign, for lists (one query for the page)."""
+    return campaigns.annotate(
+        **{
+            f"count_{status}": Count("messages", filter=Q(messages__status=status))
+            for status in MessageStatus.values
+        }
+    )
+
+
+def counts_from_annotations(campaign: Any) -> dict[str, int]:
+    return {status: getattr(campaign, f"count_{status}") for status in MessageStatus.values}
+
+
+# --- Which message caused an opt-out ------------------------------------------
+
+
+@dataclass(frozen=True)
+class OptOut:
+    event: ConsentEvent
+    message: Message
+    # "named": the withdraw names this message (the reply's context.id, or its failed delivery);
+    # "last_delivered": it names none, and this was the last message delivered before it.
+    how: str
+
+
+def _reached_at() -> Coalesce:
+    # A `read` implies delivery even when the `delivered` status never arrived.
+    return Coalesce("delivered_at", "read_at")
+
+
+def campaign_opt_outs(campaign: Campaign) -> list[OptOut]:
+    """Withdraws this campaign prompted, oldest first (a constant number of queries)."""
+    recipients = Message.objects.filter(campaign=campaign).values("contact_id")
+    # Through the recipients: the ledger is searched by its contact index.
+    withdraws = ConsentEvent.objects.filter(
+        action=Action.WITHDRAW, applied=True, contact__in=recipients
+    )
+    wamids = Message.objects.filter(campaign=campaign, wamid__isnull=False).values("wamid")
+    replied = list(
+        withdraws.filter(prompted_by_wamid__in=wamids).select_related("contact", "notice")
+    )
+
+    last_delivered = (
+        Message.objects.annotate(reached_at=_reached_at())
+        .filter(contact=OuterRef("contact"), reached_at__lte=OuterRef("occurred_at"))
+        .order_by("-reached_at")
+    )
+    unprompted = list(
+        withdraws.filter(prompted_by_wamid="")
+        .annotate(last_message_id=Subquery(last_delivered.values("pk")[:1]))
+        .filter(last_message_id__in=Message.objects.filter(campaign=campaign).values("pk"))
+        .select_related("contact", "notice")
+    )
+
+    message_by_wamid = {
+        m.wamid: m
+        for m in Message.objects.filter(
+            campaign=campaign, wamid__in=[e.prompted_by_wamid for e in replied]
+        )
+    }
+    message_by_id = Message.objects.in_bulk([e.last_message_id for e in unprompted])
+    opt_outs = [OptOut(e, message_by_wamid[e.prompted_by_wamid], "named") for e in replied]
+    opt_outs += [OptOut(e, message_by_id[e.last_message_id], "last_delivered") for e in unprompted]
+    return sorted(opt_outs, key=lambda o: o.event.occurred_at)
