@@ -1,8 +1,13 @@
 from celery import shared_task
 
-from . import services
+from . import pending, services
 
 
 @shared_task
 def expire_lapsed_legacy_consent() -> int:
     return services.expire_lapsed_legacy()
+
+
+@shared_task
+def expire_stale_opt_in_requests() -> int:
+    return pending.expire_stale_requests()

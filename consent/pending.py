@@ -1,0 +1,92 @@
+"""Web opt-in with double opt-in: requests wait for a WhatsApp confirmation, then lapse."""
+
+import logging
+from datetime import datetime, timedelta
+
+from django.conf import settings
+from django.db import transaction
+from django.utils import timezone
+
+from contacts.models import Contact
+from contacts.selectors import find_contact_by_phone
+from contacts.services import upsert_contact
+
+from .models import ConsentEvent, ConsentNotice, ConsentState
+from .rules import Action, IllegalTransition, Source, Status
+from .services import Evidence, record_consent
+
+logger = logging.getLogger(__name__)
+
+
+def request_opt_in(
+    *,
+    phone: str,
+    name: str,
+    language: str,
+    notices: list[ConsentNotice],
+    evidence: Evidence,
+) -> list[ConsentEvent]:
+    """Record a `request` per purpose whose notice the person ticked, then ask on WhatsApp.
+
+    A purpose already opted in is left alone. An existing contact's name and
+    language are not changed: anyone can type anyone's number into a form.
+    """
+    with transaction.atomic():
+        contact = find_contact_by_phone(phone)
+        if contact is None or contact.is_erased:
+            fields = {} if contact else {"name": name, "language": language}
+            contact, _ = upsert_contact(phone=phone, **fields)
+        requested = []
+        for notice in notices:
+            try:
+                requested.append(
+                    record_consent(
+                        contact=contact,
+                        purpose=notice.purpose,
+                        action=Action.REQUEST,
+                        source=Source.WEB_FORM,
+                        notice=notice,
+                        evidence=evidence,
+                    )
+                )
+            except IllegalTransition:
+                continue
+        if requested:
+            purposes = [event.purpose for event in requested]
+            transaction.on_commit(lambda: _ask_on_whatsapp(contact, purposes))
+    return requested
+
+
+def _ask_on_whatsapp(contact: Contact, purposes: list[str]) -> None:
+    try:
+        from consent.outreach import send_one_tap_opt_in
+
+        send_one_tap_opt_in(contact=contact, purposes=purposes, reason="web_opt_in")
+    except Exception:
+        # The request stays pending and lapses if never confirmed; staff see it in the admin.
+        logger.warning("one-tap opt-in to %s not sent", contact.pk, exc_info=True)
+
+
+def pending_max_age() -> timedelta:
+    return timedelta(hours=settings.OPTIN_PENDING_MAX_AGE_HOURS)
+
+
+def expire_stale_requests(*, at: datetime | None = None) -> int:
+    """Move `pending` states older than the allowed age back to `none`; returns how many."""
+    at = at or timezone.now()
+    stale = ConsentState.objects.filter(
+        status=Status.PENDING, since__lte=at - pending_max_age()
+    ).select_related("contact")
+    count = 0
+    for state in stale.iterator(chunk_size=500):
+        record_consent(
+            contact=state.contact,
+            purpose=state.purpose,
+            action=Action.EXPIRE,
+            source=Source.SYSTEM,
+            occurred_at=at,
+            evidence=Evidence(note="opt-in request not confirmed in time"),
+            keep_if_inapplicable=True,
+        )
+        count += 1
+    return count

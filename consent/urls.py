@@ -1,0 +1,17 @@
+from django.urls import path
+
+from . import views
+
+app_name = "consent"
+
+urlpatterns = [
+    path("preferences/<str:token>/", views.preference_centre, name="preferences"),
+    path("preferences/<str:token>/change/", views.change_preference, name="change"),
+    path("preferences/<str:token>/undo/", views.undo_opt_out, name="undo"),
+    path("preferences/<str:token>/done/", views.confirmation, name="confirmation"),
+    path("preferences/<str:token>/record.json", views.consent_record_json, name="record_json"),
+    path("preferences/<str:token>/record/", views.consent_record_html, name="record_html"),
+    path("preferences/<str:token>/invitations/", views.answer_invitation, name="invitation"),
+    path("opt-in/", views.opt_in, name="opt_in"),
+    path("opt-in/embed/", views.opt_in_embed, name="opt_in_embed"),
+]
