@@ -2,12 +2,21 @@ from django.contrib import admin, messages
 from django.db.models import Q, QuerySet
 from django.http import HttpRequest
 from django.utils.html import format_html, format_html_join
+from import_export.admin import ImportMixin
 
 from contacts.admin import ContactAdmin
 from contacts.models import Contact
 
 from .exceptions import ConsentError
-from .models import ConsentEvent, ConsentNotice, ConsentState, ReconsentPolicy
+from .imports import ContactImport
+from .models import (
+    ConsentEvent,
+    ConsentKeyword,
+    ConsentNotice,
+    ConsentState,
+    OptOutReview,
+    ReconsentPolicy,
+)
 from .rules import Action, Purpose, Source, Status
 from .services import Evidence, publish_notice, record_consent
 
@@ -106,7 +115,7 @@ def record_full_opt_out(modeladmin, request, queryset):
     _record_opt_out(modeladmin, request, queryset, list(Purpose.values))
 
 
-class ContactWithConsentAdmin(ContactAdmin):
+class ContactWithConsentAdmin(ImportMixin, ContactAdmin):
     inlines = [ConsentStateInline, ConsentEventInline]
     list_display = [
         *ContactAdmin.list_display[:2],
@@ -116,6 +125,9 @@ class ContactWithConsentAdmin(ContactAdmin):
     ]
     list_filter = [*ContactAdmin.list_filter, *(consent_state_filter(p) for p in Purpose)]
     actions = [*ContactAdmin.actions, record_marketing_opt_out, record_full_opt_out]
+
+    def get_import_resource_classes(self, request: HttpRequest) -> list:
+        return [ContactImport]
 
     def get_queryset(self, request: HttpRequest) -> QuerySet:
         return super().get_queryset(request).prefetch_related("consent_states")
@@ -222,3 +234,64 @@ class ConsentNoticeAdmin(admin.ModelAdmin):
 class ReconsentPolicyAdmin(admin.ModelAdmin):
     list_display = ["name", "deadline", "reminder_offsets", "active"]
     list_filter = ["active"]
+
+
+# --- WhatsApp keywords and the free-text opt-out review queue --------------------------
+
+
+@admin.register(ConsentKeyword)
+class ConsentKeywordAdmin(admin.ModelAdmin):
+    list_display = ["phrase", "language", "meaning", "active"]
+    list_filter = ["meaning", "language", "active"]
+    search_fields = ["phrase"]
+    list_editable = ["active"]
+
+
+def _decide_reviews(modeladmin, request: HttpRequest, queryset: QuerySet, opt_out: bool) -> None:
+    from .keywords import decide_review
+
+    for review in queryset.filter(decision=OptOutReview.Decision.PENDING):
+        decide_review(review=review, opt_out=opt_out, actor=request.user)
+    modeladmin.message_user(request, "Decision recorded.", messages.SUCCESS)
+
+
+@admin.action(description="It is an opt-out: withdraw marketing", permissions=["change"])
+def confirm_opt_out(modeladmin, request, queryset):
+    _decide_reviews(modeladmin, request, queryset, opt_out=True)
+
+
+@admin.action(description="Not an opt-out: dismiss", permissions=["change"])
+def dismiss_opt_out(modeladmin, request, queryset):
+    _decide_reviews(modeladmin, request, queryset, opt_out=False)
+
+
+@admin.register(OptOutReview)
+class OptOutReviewAdmin(admin.ModelAdmin):
+    list_display = ["received_at", "contact", "text", "matched", "decision", "decided_by"]
+    list_filter = ["decision", "received_at"]
+    search_fields = ["text", "wamid"]
+    list_select_related = ["contact", "decided_by"]
+    actions = [confirm_opt_out, dismiss_opt_out]
+    readonly_fields = [
+        "contact",
+        "wamid",
+        "prompted_by_wamid",
+        "text",
+        "matched",
+        "received_at",
+        "decision",
+        "decided_by",
+        "decided_at",
+        "event",
+    ]
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    def has_delete_permission(self, request: HttpRequest, obj=None) -> bool:
+        return False
+
+    def get_actions(self, request: HttpRequest) -> dict:
+        actions = super().get_actions(request)
+        actions.pop("delete_selected", None)
+        return actions

@@ -4,3 +4,7 @@ from django.apps import AppConfig
 class ConsentConfig(AppConfig):
     name = "consent"
     verbose_name = "Consent"
+
+    def ready(self) -> None:
+        # Registers the consent handlers of WhatsApp webhooks.
+        from . import inbound  # noqa: F401

@@ -1,0 +1,105 @@
+import pytest
+
+from tests.whatsapp.helpers import SECRET, post_webhook
+
+
+@pytest.fixture(autouse=True)
+def _whatsapp_settings(settings):
+    settings.WHATSAPP_APP_SECRET = SECRET
+    settings.WHATSAPP_VERIFY_TOKEN = "test-verify-token"
+    settings.WHATSAPP_BACKEND = "console"
+    settings.WHATSAPP_RETRY_BACKOFF = 0
+    settings.WHATSAPP_MAX_ATTEMPTS = 3
+
+
+@pytest.fixture
+def deliver(client, django_capture_on_commit_callbacks):
+    """POST a signed payload and run what the view enqueues on commit (eager Celery)."""
+
+    def _deliver(payload, **kwargs):
+        with django_capture_on_commit_callbacks(execute=True):
+            return post_webhook(client, payload, **kwargs)
+
+    return _deliver
+
+
+@pytest.fixture
+def notices(marketing_notice, service_notice):
+    return {"marketing": marketing_notice, "service": service_notice}
+
+
+@pytest.fixture
+def ada(db):
+    from tests.factories import ContactFactory
+
+    return ContactFactory(phone="+447911123456", wa_id="447911123456", name="Ada Lovelace")
+
+
+@pytest.fixture
+def one_tap_sent(db, ada, notices):
+    """Our one-tap opt-in to Ada (wamid.OUTBOUND-ONE-TAP) carried both current notices."""
+    from whatsapp.models import OutboundMessage
+
+    return OutboundMessage.objects.create(
+        wamid="wamid.OUTBOUND-ONE-TAP",
+        to=ada.wa_id,
+        contact_id=ada.pk,
+        kind=OutboundMessage.Kind.BUTTONS,
+        payload={},
+        notice_refs=["marketing/en/1", "service/en/1"],
+        backend="console",
+        status=OutboundMessage.Status.ACCEPTED,
+    )
+
+
+@pytest.fixture
+def extra_handlers():
+    """Register handlers for one test only."""
+    from whatsapp import handlers
+
+    saved = {kind: list(found) for kind, found in handlers._registry.items()}
+    yield handlers.on
+    handlers._registry.clear()
+    handlers._registry.update(saved)
+
+
+@pytest.fixture
+def graph(settings):
+    """The cloud backend pointed at a fake Graph API on 127.0.0.1."""
+    from tests.whatsapp.fake_graph import FakeGraph
+
+    fake = FakeGraph().start()
+    settings.WHATSAPP_BACKEND = "cloud"
+    settings.WHATSAPP_API_BASE_URL = fake.base_url
+    settings.WHATSAPP_API_VERSION = "v23.0"
+    settings.WHATSAPP_PHONE_NUMBER_ID = "106540352242922"
+    settings.WHATSAPP_ACCESS_TOKEN = "test-token"
+    settings.WHATSAPP_HTTP_TIMEOUT = 0.5
+    yield fake
+    fake.stop()
+
+
+@pytest.fixture
+def ada_in_window(ada):
+    from django.utils import timezone
+
+    from whatsapp.services import open_service_window
+
+    open_service_window(recipients=[ada.wa_id], last_inbound_at=timezone.now())
+    return ada
+
+
+@pytest.fixture(autouse=True)
+def _keyword_lists(request):
+    """The seeded keyword lists, also after another suite's transactional test flushed them."""
+    if request.node.get_closest_marker("django_db") is None:
+        return
+    import importlib
+
+    from django.apps import apps
+
+    request.getfixturevalue("db")
+    from consent.models import ConsentKeyword
+
+    if not ConsentKeyword.objects.exists():
+        importlib.import_module("consent.migrations.0005_seed_consent_keywords").seed(apps, None)

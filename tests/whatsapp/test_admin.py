@@ -1,0 +1,56 @@
+"""Admin pages of the WhatsApp channel and the keyword lists."""
+
+import pytest
+from django.utils import timezone
+
+from consent.models import ConsentKeyword
+from tests.whatsapp.helpers import load_payload, with_message
+from whatsapp.models import InboundEvent
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture
+def some_traffic(deliver, ada, notices):
+    deliver(load_payload("status_delivered"))
+    deliver(with_message("text_stop", at=timezone.now()))
+    deliver(with_message("text_stop", at=timezone.now(), id="wamid.MAYBE", body="bus stop?"))
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "/admin/whatsapp/inboundevent/",
+        "/admin/whatsapp/inboundevent/?state__exact=failed",
+        "/admin/whatsapp/inboundevent/?q=wamid.MAYBE",
+        "/admin/whatsapp/outboundmessage/",
+        "/admin/whatsapp/outboundmessage/?q=447911123456",
+        "/admin/whatsapp/servicewindow/",
+        "/admin/consent/consentkeyword/?language=de",
+        "/admin/consent/consentkeyword/?q=stop",
+        "/admin/consent/optoutreview/",
+        "/admin/consent/consentkeyword/add/",
+    ],
+)
+def test_list_pages_render(staff_client, some_traffic, url):
+    assert staff_client.get(url).status_code == 200
+
+
+def test_an_inbound_event_shows_its_payload_read_only(staff_client, some_traffic):
+    row = InboundEvent.objects.filter(kind="status").get()
+
+    response = staff_client.get(f"/admin/whatsapp/inboundevent/{row.pk}/change/")
+
+    assert response.status_code == 200
+    assert b"wamid.OUTBOUND-CAMPAIGN" in response.content
+    assert staff_client.get("/admin/whatsapp/inboundevent/add/").status_code == 403
+
+
+def test_staff_can_add_a_keyword(staff_client):
+    response = staff_client.post(
+        "/admin/consent/consentkeyword/add/",
+        {"phrase": "Ça suffit", "language": "fr", "meaning": "stop", "active": "on"},
+    )
+
+    assert response.status_code == 302
+    assert ConsentKeyword.objects.filter(language="fr", phrase="ca suffit").exists()

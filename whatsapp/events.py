@@ -1,0 +1,82 @@
+"""Typed inbound events: what handlers registered in `whatsapp.handlers` receive."""
+
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+
+@dataclass(frozen=True)
+class InboundMessage:
+    """A message a person sent us (text, reply button, template quick reply, anything)."""
+
+    wamid: str
+    timestamp: datetime
+    wa_id: str | None
+    user_id: str | None
+    parent_user_id: str | None
+    profile_name: str
+    type: str
+    text: str
+    # interactive button_reply id, list_reply id, or a template button payload.
+    button_id: str
+    # The id of our message this one replies to (context.id), or "".
+    context_wamid: str
+    raw: dict[str, Any] = field(repr=False)
+
+
+@dataclass(frozen=True)
+class StatusUpdate:
+    """sent / delivered / read / failed for one of our messages."""
+
+    wamid: str
+    status: str
+    timestamp: datetime
+    recipient_id: str | None
+    errors: list[tuple[int, str]]
+    raw: dict[str, Any] = field(repr=False)
+    recipient_user_id: str | None = None
+
+    def has_error(self, code: int) -> bool:
+        return any(c == code for c, _ in self.errors)
+
+
+@dataclass(frozen=True)
+class UserPreference:
+    """The platform's own preference signal, e.g. marketing_messages stop / resume."""
+
+    wa_id: str | None
+    user_id: str | None
+    parent_user_id: str | None
+    profile_name: str
+    category: str
+    value: str
+    detail: str
+    timestamp: datetime
+    raw: dict[str, Any] = field(repr=False)
+
+
+@dataclass(frozen=True)
+class GroupParticipantsEvent:
+    """A change of a WhatsApp group's participants or join requests (one item)."""
+
+    group_id: str
+    type: str
+    timestamp: datetime | None
+    wa_id: str | None
+    user_id: str | None
+    request_id: str
+    raw: dict[str, Any] = field(repr=False)
+
+
+@dataclass(frozen=True)
+class SendFailure:
+    """A send the Cloud API refused for a reason other apps must act on (e.g. 131050)."""
+
+    outbound_id: Any
+    to: str
+    contact_id: Any
+    code: int | None
+    title: str
+
+
+InboundEventData = InboundMessage | StatusUpdate | UserPreference | GroupParticipantsEvent

@@ -1,0 +1,260 @@
+"""From Meta's webhook bodies to stored items, and from a stored item to a typed event.
+
+A delivery (`object` / `entry[]` / `changes[]` / `value`) may carry several
+messages, statuses and preference changes. `split_delivery` cuts it into one
+single-item update per message / status / preference, each still in Meta's own
+shape (with the sender's `contacts[]` entry), which is what gets stored and
+what a re-run reads.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+from .events import GroupParticipantsEvent, InboundMessage, StatusUpdate, UserPreference
+
+MESSAGE, STATUS, USER_PREFERENCE, GROUP, OTHER = (
+    "message",
+    "status",
+    "user_preference",
+    "group_participants",
+    "other",
+)
+
+
+@dataclass(frozen=True)
+class Item:
+    kind: str
+    dedupe_key: str
+    wamid: str
+    payload: dict[str, Any]
+
+
+def _digest(data: Any) -> str:
+    return hashlib.sha256(json.dumps(data, sort_keys=True).encode()).hexdigest()
+
+
+def _single(
+    data: dict, entry: dict, change: dict, value: dict, key: str, item: dict, contact: Any
+) -> dict:
+    one = {k: v for k, v in value.items() if not isinstance(v, list)}
+    if contact is not None:
+        one["contacts"] = [contact]
+    one[key] = [item]
+    return {
+        "object": data.get("object"),
+        "entry": [
+            {"id": entry.get("id"), "changes": [{"field": change.get("field"), "value": one}]}
+        ],
+    }
+
+
+def _sender_contact(contacts: list[dict], index: int, wa_id: Any, user_id: Any) -> dict | None:
+    for contact in contacts:
+        if (wa_id and contact.get("wa_id") == wa_id) or (
+            user_id and contact.get("user_id") == user_id
+        ):
+            return contact
+    if len(contacts) == 1:
+        return contacts[0]
+    if index < len(contacts):
+        return contacts[index]
+    if wa_id or user_id:
+        return {"wa_id": wa_id, "user_id": user_id}
+    return None
+
+
+def split_delivery(data: Any) -> list[Item]:
+    """One Item per message, status, preference change or unknown change of a delivery."""
+    items: list[Item] = []
+    if not isinstance(data, dict):
+        return [Item(OTHER, f"other:{_digest(data)}", "", {"body": data})]
+    for entry in data.get("entry") or []:
+        if not isinstance(entry, dict):
+            continue
+        for change in entry.get("changes") or []:
+            value = change.get("value") if isinstance(change, dict) else None
+            if not isinstance(value, dict):
+                items.append(Item(OTHER, f"other:{_digest(change)}", "", {"change": change}))
+                continue
+            items.extend(_split_value(data, entry, change, value))
+    if not items:
+        items.append(Item(OTHER, f"other:{_digest(data)}", "", data))
+    return items
+
+
+def _split_value(data: dict, entry: dict, change: dict, value: dict) -> list[Item]:
+    items: list[Item] = []
+    contacts = [c for c in value.get("contacts") or [] if isinstance(c, dict)]
+    known = False
+    for i, msg in enumerate(value.get("messages") or []):
+        known = True
+        contact = _sender_contact(contacts, i, msg.get("from"), msg.get("from_user_id"))
+        payload = _single(data, entry, change, value, "messages", msg, contact)
+        items.append(Item(MESSAGE, f"message:{msg.get('id')}", str(msg.get("id", "")), payload))
+    for i, status in enumerate(value.get("statuses") or []):
+        known = True
+        contact = _sender_contact(
+            contacts, i, status.get("recipient_id"), status.get("recipient_user_id")
+        )
+        payload = _single(data, entry, change, value, "statuses", status, contact)
+        wamid = str(status.get("id", ""))
+        items.append(Item(STATUS, f"status:{wamid}:{status.get('status')}", wamid, payload))
+    for i, pref in enumerate(value.get("user_preferences") or []):
+        known = True
+        contact = _sender_contact(contacts, i, pref.get("wa_id"), pref.get("user_id"))
+        payload = _single(data, entry, change, value, "user_preferences", pref, contact)
+        who = pref.get("wa_id") or pref.get("user_id") or (contact or {}).get("wa_id")
+        key = f"user_preference:{who}:{pref.get('category')}:{pref.get('value')}"
+        items.append(Item(USER_PREFERENCE, f"{key}:{pref.get('timestamp')}", "", payload))
+    if str(change.get("field", "")).startswith("group_participants"):
+        for group in value.get("groups") or []:
+            known = True
+            payload = _single(data, entry, change, value, "groups", group, None)
+            items.append(Item(GROUP, f"group_participants:{_digest(group)}", "", payload))
+    if not known:
+        single = {
+            "object": data.get("object"),
+            "entry": [{"id": entry.get("id"), "changes": [change]}],
+        }
+        items.append(Item(OTHER, f"other:{_digest(change)}", "", single))
+    return items
+
+
+# --- Stored item → typed event --------------------------------------------------
+#
+# Read directly rather than with pywa 4.5's typed updates, for concrete reasons:
+# `pywa.types.user.User.from_contact` does `data["user_id"]` (KeyError for every
+# contact without a business-scoped id: all payloads before 2026 and many now);
+# `MessageStatus.from_update` needs `value.contacts[0]`, which Meta's status
+# deliveries usually lack; each `from_update` reads only item 0 of a value; and
+# there is no type for group participant webhooks. pywa still verifies the
+# signature (`pywa.utils.webhook_updates_validator`) in the view.
+
+
+def _value(payload: dict) -> dict:
+    return payload["entry"][0]["changes"][0]["value"]
+
+
+def _contact(payload: dict) -> dict:
+    contacts = _value(payload).get("contacts") or [{}]
+    return contacts[0] if isinstance(contacts[0], dict) else {}
+
+
+def _timestamp(raw: Any) -> datetime | None:
+    try:
+        return datetime.fromtimestamp(int(raw), tz=UTC)
+    except (TypeError, ValueError, OverflowError):
+        return None
+
+
+def parse_event(kind: str, payload: dict):
+    """The typed event for a stored single-item update (None for kinds nobody handles)."""
+    if kind == MESSAGE:
+        return parse_message(payload)
+    if kind == STATUS:
+        return parse_status(payload)
+    if kind == USER_PREFERENCE:
+        return parse_user_preference(payload)
+    if kind == GROUP:
+        return parse_group_participants(payload)
+    return None
+
+
+def _button_id(msg: dict) -> tuple[str, str]:
+    """(id, title) of a reply button, list row or template quick reply."""
+    if msg.get("type") == "button":
+        button = msg.get("button") or {}
+        return str(button.get("payload") or ""), str(button.get("text") or "")
+    interactive = msg.get("interactive") or {}
+    reply = interactive.get(str(interactive.get("type") or "")) or {}
+    if interactive.get("type") in ("button_reply", "list_reply") and isinstance(reply, dict):
+        return str(reply.get("id") or ""), str(reply.get("title") or "")
+    return "", ""
+
+
+def parse_message(payload: dict) -> InboundMessage:
+    msg = _value(payload)["messages"][0]
+    contact = _contact(payload)
+    button_id, title = _button_id(msg)
+    text = (msg.get("text") or {}).get("body") if msg.get("type") == "text" else title
+    return InboundMessage(
+        wamid=str(msg["id"]),
+        # Meta always sends it; "now" only for a broken item, which then sorts as newest.
+        timestamp=_timestamp(msg.get("timestamp")) or datetime.now(UTC),
+        wa_id=msg.get("from") or contact.get("wa_id") or None,
+        user_id=msg.get("from_user_id") or contact.get("user_id") or None,
+        parent_user_id=msg.get("from_parent_user_id") or contact.get("parent_user_id") or None,
+        profile_name=str((contact.get("profile") or {}).get("name") or ""),
+        type=str(msg.get("type") or ""),
+        text=str(text or ""),
+        button_id=button_id,
+        context_wamid=str((msg.get("context") or {}).get("id") or ""),
+        raw=payload,
+    )
+
+
+def parse_status(payload: dict) -> StatusUpdate:
+    status = _value(payload)["statuses"][0]
+    errors = [
+        (int(e.get("code", 0)), str(e.get("title") or e.get("message") or ""))
+        for e in status.get("errors") or []
+        if isinstance(e, dict)
+    ]
+    return StatusUpdate(
+        wamid=str(status["id"]),
+        status=str(status.get("status", "")),
+        timestamp=_timestamp(status.get("timestamp")) or datetime.now(UTC),
+        recipient_id=status.get("recipient_id") or None,
+        errors=errors,
+        raw=payload,
+        recipient_user_id=status.get("recipient_user_id") or None,
+    )
+
+
+def parse_user_preference(payload: dict) -> UserPreference:
+    pref = _value(payload)["user_preferences"][0]
+    contact = _contact(payload)
+    return UserPreference(
+        wa_id=pref.get("wa_id") or contact.get("wa_id") or None,
+        user_id=pref.get("user_id") or contact.get("user_id") or None,
+        parent_user_id=pref.get("parent_user_id") or contact.get("parent_user_id") or None,
+        profile_name=str((contact.get("profile") or {}).get("name") or ""),
+        category=str(pref.get("category") or ""),
+        value=str(pref.get("value") or "").lower(),
+        detail=str(pref.get("detail") or ""),
+        timestamp=_timestamp(pref.get("timestamp")) or datetime.now(UTC),
+        raw=payload,
+    )
+
+
+def parse_group_participants(payload: dict) -> GroupParticipantsEvent:
+    group = _value(payload)["groups"][0]
+    first = next(
+        iter(
+            group.get("join_requests")
+            or group.get("added_participants")
+            or group.get("removed_participants")
+            or group.get("participants")
+            or [{}]
+        ),
+        {},
+    )
+    return GroupParticipantsEvent(
+        group_id=str(group.get("group_id", "")),
+        type=str(group.get("type", "")),
+        timestamp=_timestamp(group.get("timestamp")),
+        wa_id=first.get("wa_id") or group.get("wa_id"),
+        user_id=first.get("user_id") or group.get("user_id"),
+        request_id=str(
+            first.get("join_request_id")
+            or group.get("join_request_id")
+            or group.get("request_id")
+            or ""
+        ),
+        raw=payload,
+    )
