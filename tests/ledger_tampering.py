@@ -12,6 +12,8 @@ BEGIN SELECT RAISE(ABORT, 'consent events are append-only (UPDATE refused)'); EN
 def append_only_trigger_disabled():
     with connection.cursor() as cursor:
         if connection.vendor == "postgresql":
+            # ALTER TABLE is refused while deferred FK checks of this transaction are pending.
+            cursor.execute("SET CONSTRAINTS ALL IMMEDIATE")
             cursor.execute(
                 "ALTER TABLE consent_consentevent DISABLE TRIGGER consent_event_append_only"
             )
