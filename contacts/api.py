@@ -1,8 +1,8 @@
 """Contacts over the REST API: upsert by phone, list, read, change, erase.
 
-The contact body carries its consent per purpose, so this interface module reads
-`consent.selectors`; the contacts domain itself (models, services, selectors)
-still imports nothing from consent.
+The contact body carries its consent per purpose and its preference link, so this
+interface module reads from `consent`; the contacts domain itself (models,
+services, selectors) still imports nothing from it.
 """
 
 from typing import Any
@@ -10,7 +10,6 @@ from typing import Any
 import django_filters
 from django.db import IntegrityError
 from django.db.models import Exists, OuterRef, Prefetch, Q, QuerySet
-from django.urls import NoReverseMatch
 from drf_spectacular.utils import (
     OpenApiExample,
     OpenApiResponse,
@@ -26,6 +25,8 @@ from rest_framework.response import Response
 from api.errors import Conflict, validation_error
 from api.idempotency import IDEMPOTENCY_PARAMETER, idempotent
 from api.serializers import PhoneField
+from consent.api_serializers import ConsentsSerializer, consent_summary
+from consent.links import preference_url
 from consent.models import ConsentState
 from consent.rules import Purpose, Status
 
@@ -36,52 +37,10 @@ from .services import erase_contact, update_contact, upsert_contact
 # --- Serializers -------------------------------------------------------------------
 
 
-class ConsentSummarySerializer(serializers.Serializer):
-    status = serializers.ChoiceField(choices=Status.choices)
-    since = serializers.DateTimeField(allow_null=True)
-    source = serializers.CharField(allow_null=True)
-    notice = serializers.CharField(allow_null=True, help_text="Notice ref, e.g. marketing/en/1.")
-    expires_at = serializers.DateTimeField(allow_null=True)
-    paused_until = serializers.DateTimeField(allow_null=True)
-
-
-class ConsentsSerializer(serializers.Serializer):
-    marketing = ConsentSummarySerializer()
-    service = ConsentSummarySerializer()
-
-
-def consent_summary(state: ConsentState | None) -> dict[str, Any]:
-    if state is None or state.status == Status.NONE:
-        return {
-            "status": Status.NONE.value,
-            "since": None,
-            "source": None,
-            "notice": None,
-            "expires_at": None,
-            "paused_until": None,
-        }
-    return {
-        "status": state.status,
-        "since": state.since,
-        "source": state.source or None,
-        "notice": state.notice.ref if state.notice else None,
-        "expires_at": state.expires_at,
-        "paused_until": state.paused_until,
-    }
-
-
 def preference_url_for(contact: Contact) -> str | None:
     if contact.erased_at and not contact.phone:
         return None
-    try:
-        # Imported here: the preference pages are another app's, built alongside.
-        from consent.links import preference_url
-    except ImportError:
-        return None
-    try:
-        return preference_url(contact)
-    except (ImportError, NoReverseMatch):
-        return None
+    return preference_url(contact)
 
 
 class ContactSerializer(serializers.ModelSerializer):
@@ -262,10 +221,7 @@ class ContactViewSet(
     def create(self, request: Request) -> Response:
         given = ContactUpsertSerializer(data=request.data)
         given.is_valid(raise_exception=True)
-        try:
-            contact, created = upsert_contact(**given.validated_data)
-        except IntegrityError:
-            raise _taken(given.validated_data) from None
+        contact, created = _upsert(given.validated_data)
         body = ContactSerializer(self.get_queryset().get(pk=contact.pk)).data
         return Response(body, status=status.HTTP_201_CREATED if created else status.HTTP_200_OK)
 
@@ -283,6 +239,19 @@ class ContactViewSet(
         contact = self.get_object()
         erase_contact(contact=contact, erased_by=_actor_label(request))
         return Response(status=status.HTTP_204_NO_CONTENT)
+
+
+def _upsert(data: dict[str, Any]) -> tuple[Contact, bool]:
+    try:
+        return upsert_contact(**data)
+    except IntegrityError:
+        pass
+    # Once more: a concurrent request may have just created this phone, which the second
+    # pass finds; a clash that remains is another contact's identifier.
+    try:
+        return upsert_contact(**data)
+    except IntegrityError:
+        raise _taken(data) from None
 
 
 def _taken(data: dict[str, Any]) -> Exception:

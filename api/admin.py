@@ -1,0 +1,52 @@
+from django import forms
+from django.contrib import admin, messages
+from django.db.models import QuerySet
+from django.http import HttpRequest
+from rest_framework_api_key.admin import APIKeyModelAdmin
+
+from .models import ApiKey
+from .scopes import SCOPES
+
+
+class ApiKeyForm(forms.ModelForm):
+    scopes = forms.MultipleChoiceField(
+        choices=[(s, s) for s in SCOPES], widget=forms.CheckboxSelectMultiple, required=False
+    )
+
+    class Meta:
+        model = ApiKey
+        fields = ("name", "scopes", "expiry_date", "revoked")
+
+
+@admin.register(ApiKey)
+class ApiKeyAdmin(APIKeyModelAdmin):
+    """The key is shown once, in the message after creation; only its hash is kept."""
+
+    form = ApiKeyForm
+    list_display = (
+        "prefix",
+        "name",
+        "scope_list",
+        "created",
+        "last_used_at",
+        "expiry_date",
+        "_has_expired",
+        "revoked",
+    )
+    list_filter = ("revoked", "created")
+    actions = ["revoke"]
+
+    def get_readonly_fields(self, request: HttpRequest, obj: ApiKey | None = None):
+        fields = (*super().get_readonly_fields(request, obj), "last_used_at")
+        if obj is not None and obj.revoked:
+            fields = (*fields, "scopes")
+        return fields
+
+    @admin.display(description="scopes")
+    def scope_list(self, obj: ApiKey) -> str:
+        return ", ".join(obj.scopes)
+
+    @admin.action(description="Revoke the selected keys (cannot be undone)")
+    def revoke(self, request: HttpRequest, queryset: QuerySet[ApiKey]) -> None:
+        count = queryset.filter(revoked=False).update(revoked=True)
+        self.message_user(request, f"Revoked {count} key(s).", messages.SUCCESS)

@@ -1,0 +1,139 @@
+"""`Idempotency-Key` on POSTs that record something.
+
+The first response is stored against (owner, key); a retry with the same body
+gets it back unchanged and records nothing, a different body gets 409. Keys
+are scoped to the API key (or staff user) that sent them and kept for
+`API_IDEMPOTENCY_TTL` (at least 24 hours).
+"""
+
+import functools
+import hashlib
+import json
+from collections.abc import Callable
+from datetime import timedelta
+
+from django.conf import settings
+from django.db import IntegrityError, transaction
+from django.utils import timezone
+from drf_spectacular.utils import OpenApiParameter
+from rest_framework.request import Request
+from rest_framework.response import Response
+from rest_framework.utils.encoders import JSONEncoder
+
+from .errors import Conflict
+from .models import ApiKey, IdempotencyRecord
+
+HEADER = "Idempotency-Key"
+
+IDEMPOTENCY_PARAMETER = OpenApiParameter(
+    name=HEADER,
+    location=OpenApiParameter.HEADER,
+    required=False,
+    type=str,
+    description=(
+        "Retry-safe key, e.g. a UUID: the same key with the same body returns the first "
+        "response again and records nothing; with a different body, 409."
+    ),
+)
+
+
+def _owner(request: Request) -> str:
+    if isinstance(request.auth, ApiKey):
+        return f"key:{request.auth.pk}"
+    return f"user:{request.user.pk}"
+
+
+def _fingerprint(request: Request) -> str:
+    content = json.dumps(
+        [request.method, request.path, request.data], sort_keys=True, cls=JSONEncoder
+    )
+    return hashlib.sha256(content.encode()).hexdigest()
+
+
+def _ttl() -> timedelta:
+    return timedelta(seconds=settings.API_IDEMPOTENCY_TTL_SECONDS)
+
+
+def idempotent(handler: Callable[..., Response]) -> Callable[..., Response]:
+    """Decorate a view's `post` (or a viewset action) that records something."""
+
+    @functools.wraps(handler)
+    def wrapper(view, request: Request, *args, **kwargs) -> Response:
+        key = request.headers.get(HEADER)
+        if key is None:
+            return handler(view, request, *args, **kwargs)
+        # Stored as a digest: any header value works, whatever its length or characters.
+        key = hashlib.sha256(key.encode("utf-8", "surrogateescape")).hexdigest()
+        owner, fingerprint = _owner(request), _fingerprint(request)
+        record, claimed = _claim(owner=owner, key=key, request=request, fingerprint=fingerprint)
+        if not claimed:
+            return _replay(record, fingerprint)
+        try:
+            try:
+                response = handler(view, request, *args, **kwargs)
+            except Exception as exc:
+                # The answer a refusal (400, 409…) gets is the first response too.
+                response = view.handle_exception(exc)
+        except BaseException:
+            IdempotencyRecord.objects.filter(pk=record.pk).delete()
+            raise
+        if response.status_code >= 500:
+            # Nothing was recorded (services are atomic): the client may retry.
+            IdempotencyRecord.objects.filter(pk=record.pk).delete()
+            return response
+        body = json.loads(json.dumps(response.data, cls=JSONEncoder))
+        IdempotencyRecord.objects.filter(pk=record.pk).update(
+            status_code=response.status_code, body=body
+        )
+        return response
+
+    wrapper.idempotent = True
+    return wrapper
+
+
+def _claim(
+    *, owner: str, key: str, request: Request, fingerprint: str
+) -> tuple[IdempotencyRecord, bool]:
+    """(record, True) for a new in-progress record we now own, (stored record, False) else."""
+    cutoff = timezone.now() - _ttl()
+    for _ in range(2):
+        existing = IdempotencyRecord.objects.filter(owner=owner, key=key).first()
+        if existing is not None and existing.created_at < cutoff:
+            IdempotencyRecord.objects.filter(pk=existing.pk).delete()
+            existing = None
+        if existing is not None:
+            return existing, False
+        try:
+            # Its own transaction, committed now: a concurrent retry must see the claim.
+            with transaction.atomic():
+                record = IdempotencyRecord.objects.create(
+                    owner=owner,
+                    key=key,
+                    method=request.method,
+                    path=request.path[:500],
+                    fingerprint=fingerprint,
+                )
+            return record, True
+        except IntegrityError:
+            continue  # claimed concurrently: read it on the second pass
+    raise Conflict("This Idempotency-Key is being used by another request.", "idempotency_busy")
+
+
+def _replay(record: IdempotencyRecord, fingerprint: str) -> Response:
+    if record.fingerprint != fingerprint:
+        raise Conflict(
+            "This Idempotency-Key was used with a different request.", "idempotency_conflict"
+        )
+    if record.status_code is None:
+        raise Conflict(
+            "The first request with this Idempotency-Key is still being handled.",
+            "idempotency_busy",
+        )
+    return Response(record.body, status=record.status_code, headers={"Idempotent-Replayed": "true"})
+
+
+def purge_idempotency_records() -> int:
+    """Delete records past their retention; returns how many."""
+    cutoff = timezone.now() - _ttl()
+    deleted, _ = IdempotencyRecord.objects.filter(created_at__lt=cutoff).delete()
+    return deleted

@@ -1,0 +1,57 @@
+"""Guards for /api/: the body limit, and JSON instead of any HTML error page."""
+
+from collections.abc import Callable
+
+from django.conf import settings
+from django.http import HttpRequest, HttpResponse, JsonResponse
+
+from .errors import error_response
+
+_DETAILS = {
+    401: "Authentication credentials were not provided.",
+    403: "You do not have permission to perform this action.",
+    404: "Not found.",
+    405: "Method not allowed.",
+    500: "Server Error (500)",
+}
+
+
+def _is_api(path: str) -> bool:
+    return path.startswith("/api/") and not path.startswith("/api/docs/")
+
+
+class ApiErrorMiddleware:
+    def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]) -> None:
+        self.get_response = get_response
+
+    def __call__(self, request: HttpRequest) -> HttpResponse:
+        if not _is_api(request.path):
+            return self.get_response(request)
+        try:
+            length = int(request.META.get("CONTENT_LENGTH") or 0)
+        except ValueError:
+            length = 0
+        limit = settings.API_MAX_BODY_BYTES
+        if length > limit:
+            return error_response(413, f"The request body is larger than {limit} bytes.")
+        response = self.get_response(request)
+        if response.status_code < 400 or _is_json(response):
+            return response
+        status_code = response.status_code
+        data = getattr(response, "data", None)
+        if isinstance(data, dict) and "errors" in data:
+            # An API error the browsable renderer would have drawn as a page.
+            replacement = JsonResponse(data, status=status_code)
+        else:
+            # Django's own pages (unknown URL, crash, CSRF) would be HTML.
+            replacement = error_response(
+                status_code, _DETAILS.get(status_code, response.reason_phrase)
+            )
+        for header in ("Allow", "Retry-After", "WWW-Authenticate"):
+            if header in response:
+                replacement[header] = response[header]
+        return replacement
+
+
+def _is_json(response: HttpResponse) -> bool:
+    return "json" in response.get("Content-Type", "")

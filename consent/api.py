@@ -1,0 +1,330 @@
+"""Consent over the REST API: notices, the ledger, proof and the send-time question.
+
+Every write goes through `consent.services.record_consent`, every answer to
+"may we send?" through `consent.selectors`; this module only translates HTTP.
+"""
+
+from typing import Any
+from uuid import UUID
+
+import django_filters
+from django.db import transaction
+from django.db.models import Exists, OuterRef, QuerySet
+from django.shortcuts import get_object_or_404
+from django.utils import timezone
+from drf_spectacular.utils import (
+    OpenApiExample,
+    extend_schema,
+    extend_schema_view,
+)
+from drf_standardized_errors.openapi_validation_errors import extend_validation_errors
+from rest_framework import mixins, status, viewsets
+from rest_framework.request import Request
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from api.errors import validation_error
+from api.idempotency import IDEMPOTENCY_PARAMETER, idempotent
+from api.schema import QueryValidationErrorResponseSerializer
+from contacts.models import Contact
+from contacts.phones import InvalidPhone, normalize_phone, phone_hash, try_normalize_phone
+from contacts.selectors import find_contact
+from contacts.services import find_or_create_contact
+
+from .api_serializers import (
+    ELIGIBILITY_EXAMPLES,
+    EVENT_EXAMPLE,
+    GRANT_EXAMPLE,
+    WITHDRAW_EXAMPLE,
+    BulkEligibilityInputSerializer,
+    BulkEligibilitySerializer,
+    ConsentEventInputSerializer,
+    ConsentEventSerializer,
+    EligibilityQuerySerializer,
+    EligibilitySerializer,
+    NoticeSerializer,
+    ProofSerializer,
+    consent_summary,
+)
+from .exceptions import InvalidConsent
+from .models import ConsentEvent, ConsentNotice
+from .rules import Action, IllegalTransition, Purpose, Status
+from .selectors import (
+    Decision,
+    WhatsAppUserId,
+    consent_states,
+    ledger,
+    may_send,
+    may_send_many,
+    notice_by_ref,
+    published_notices,
+    verify_contact_ledger,
+)
+from .services import Evidence, record_consent
+
+# `expire` is the system's alone: an integration asking for it gets the same 409
+# as any other transition the ledger refuses.
+API_ACTIONS = frozenset(Action.values) - {Action.EXPIRE}
+
+# --- Notices -----------------------------------------------------------------------
+
+
+class NoticeFilter(django_filters.FilterSet):
+    purpose = django_filters.ChoiceFilter(choices=Purpose.choices)
+    language = django_filters.CharFilter()
+
+    class Meta:
+        model = ConsentNotice
+        fields = ["purpose", "language"]
+
+
+@extend_schema_view(list=extend_schema(summary="Published notices (the wording people agree to)"))
+class NoticeViewSet(mixins.ListModelMixin, viewsets.GenericViewSet):
+    scope_prefix = "consent"
+    serializer_class = NoticeSerializer
+    filterset_class = NoticeFilter
+    ordering = ("-published_at", "-pk")
+
+    def get_queryset(self) -> QuerySet[ConsentNotice]:
+        newer = published_notices().filter(
+            purpose=OuterRef("purpose"),
+            language=OuterRef("language"),
+            version__gt=OuterRef("version"),
+        )
+        return published_notices().annotate(current=~Exists(newer))
+
+
+# --- Consent events ------------------------------------------------------------------
+
+
+class ConsentEventFilter(django_filters.FilterSet):
+    phone = django_filters.CharFilter(method="filter_phone", help_text="Any format.")
+    contact = django_filters.UUIDFilter(field_name="contact_id")
+    purpose = django_filters.ChoiceFilter(choices=Purpose.choices)
+    since = django_filters.IsoDateTimeFilter(
+        field_name="occurred_at", lookup_expr="gte", help_text="Events that occurred at or after."
+    )
+
+    class Meta:
+        model = ConsentEvent
+        fields = ["phone", "contact", "purpose", "since"]
+
+    def filter_phone(self, queryset: QuerySet[ConsentEvent], name: str, value: str):
+        try:
+            return queryset.filter(contact__phone_hash=phone_hash(normalize_phone(value)))
+        except InvalidPhone:
+            raise validation_error(
+                "phone", f"{value[:64]!r} is not a valid phone number.", "invalid_phone"
+            ) from None
+
+
+@extend_schema_view(
+    list=extend_schema(
+        summary="The consent ledger, oldest first",
+        description="`since` filters on when the event occurred.",
+    ),
+    retrieve=extend_schema(summary="One ledger event"),
+    create=extend_schema(
+        summary="Record a consent event",
+        description=(
+            "grant and request need `notice` (a published notice of the same purpose); an unknown "
+            "phone becomes a new contact; an event dated more than 5 minutes ahead is refused; an "
+            "illegal transition (and any `expire`) answers 409 with the current status."
+        ),
+        request=ConsentEventInputSerializer,
+        responses={201: ConsentEventSerializer},
+        parameters=[IDEMPOTENCY_PARAMETER],
+        examples=[GRANT_EXAMPLE, WITHDRAW_EXAMPLE, EVENT_EXAMPLE],
+    ),
+)
+@extend_validation_errors(["invalid_phone"], field_name="phone", actions=["list"])
+@extend_validation_errors(["required"], field_name="phone", actions=["create"])
+@extend_validation_errors(["notice_required"], field_name="notice", actions=["create"])
+@extend_validation_errors(["occurred_in_future"], field_name="occurred_at", actions=["create"])
+@extend_validation_errors(["expires_at_required"], field_name="expires_at", actions=["create"])
+@extend_validation_errors(["until_required"], field_name="paused_until", actions=["create"])
+class ConsentEventViewSet(
+    mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.GenericViewSet
+):
+    """Append-only: PUT, PATCH and DELETE answer 405."""
+
+    scope_prefix = "consent"
+    serializer_class = ConsentEventSerializer
+    filterset_class = ConsentEventFilter
+    lookup_value_converter = "uuid"
+    ordering = ("occurred_at", "pk")
+
+    def get_queryset(self) -> QuerySet[ConsentEvent]:
+        return ConsentEvent.objects.select_related("contact", "notice")
+
+    @idempotent
+    def create(self, request: Request) -> Response:
+        given = ConsentEventInputSerializer(data=request.data)
+        given.is_valid(raise_exception=True)
+        data = given.validated_data
+        phone, user_id = data.get("phone"), data.get("whatsapp_user_id")
+        purpose, action = data["purpose"], data["action"]
+        if action not in API_ACTIONS:
+            known = find_contact(phone=phone, whatsapp_user_id=user_id)
+            state = consent_states(known)[purpose] if known else None
+            raise IllegalTransition(state.status if state else Status.NONE, action, purpose)
+        notice = _notice(data.get("notice"))
+        try:
+            # A refused event leaves no new contact behind.
+            with transaction.atomic():
+                contact = find_or_create_contact(phone=phone, whatsapp_user_id=user_id)
+                event = record_consent(
+                    contact=contact,
+                    purpose=purpose,
+                    action=action,
+                    source=data["source"],
+                    notice=notice,
+                    occurred_at=data.get("occurred_at"),
+                    expires_at=data.get("expires_at"),
+                    paused_until=data.get("paused_until"),
+                    evidence=_evidence(data.get("evidence") or {}, request),
+                    actor=request.user if request.user.is_authenticated else None,
+                )
+        except InvalidConsent as exc:
+            if exc.code == "notice_purpose_mismatch":
+                # The contract names one code for "no usable notice".
+                raise validation_error("notice", exc.detail, "notice_required") from exc
+            raise
+        event = self.get_queryset().get(pk=event.pk)
+        return Response(ConsentEventSerializer(event).data, status=status.HTTP_201_CREATED)
+
+
+def _notice(ref: str | None) -> ConsentNotice | None:
+    if not ref:
+        return None
+    notice = notice_by_ref(ref)
+    if notice is None:
+        raise validation_error(
+            "notice",
+            f"No published notice {ref[:64]!r} (expected e.g. marketing/en/1).",
+            "notice_required",
+        )
+    return notice
+
+
+def _evidence(given: dict[str, Any], request: Request) -> Evidence:
+    context: dict[str, Any] = {"via": "api"}
+    if request.auth is not None and hasattr(request.auth, "prefix"):
+        context["api_key"] = request.auth.prefix
+    return Evidence(
+        ip=given.get("ip") or "",
+        user_agent=given.get("user_agent") or "",
+        page_url=given.get("page_url") or "",
+        wamid=given.get("wamid") or "",
+        prompted_by_wamid=given.get("prompted_by_wamid") or "",
+        note=given.get("note") or "",
+        context=context,
+    )
+
+
+# --- Proof ---------------------------------------------------------------------------
+
+
+class ProofView(APIView):
+    """Everything needed to prove consent for one contact (kept after erasure)."""
+
+    scope_prefix = "consent"
+
+    @extend_schema(summary="Proof of consent for one contact", responses=ProofSerializer)
+    def get(self, request: Request, pk: UUID) -> Response:
+        contact = get_object_or_404(Contact, pk=pk)
+        check = verify_contact_ledger(contact)
+        states = consent_states(contact)
+        body = {
+            "contact": {"id": contact.pk, "phone": contact.phone, "erased_at": contact.erased_at},
+            "consents": {purpose: consent_summary(state) for purpose, state in states.items()},
+            "events": ledger(contact).select_related("contact"),
+            "chain": {
+                "chain_valid": check.valid,
+                "events": check.events,
+                "broken_event": check.broken_event_id,
+                "problem": check.problem or None,
+            },
+            "generated_at": timezone.now(),
+        }
+        return Response(ProofSerializer(body).data)
+
+
+# --- Eligibility ---------------------------------------------------------------------
+
+
+def _decision_body(decision: Decision) -> dict[str, Any]:
+    body: dict[str, Any] = {"allowed": decision.allowed, "reason": decision.reason}
+    if decision.expires_at is not None:
+        body["expires_at"] = decision.expires_at.isoformat()
+    if decision.until is not None:
+        body["until"] = decision.until.isoformat()
+    return body
+
+
+class EligibilityView(APIView):
+    scope_prefix = "consent"
+
+    @extend_schema(
+        summary="May we send this purpose to this person now?",
+        description=(
+            "Unknown contacts and invalid phones answer 200 with `allowed: false` "
+            "(reasons `unknown_contact`, `invalid_phone`), so every row reads alike."
+        ),
+        parameters=[EligibilityQuerySerializer],
+        responses={200: EligibilitySerializer, 400: QueryValidationErrorResponseSerializer},
+        examples=ELIGIBILITY_EXAMPLES,
+    )
+    def get(self, request: Request) -> Response:
+        given = EligibilityQuerySerializer(data=request.query_params)
+        given.is_valid(raise_exception=True)
+        purpose = given.validated_data["purpose"]
+        raw = given.validated_data.get("phone")
+        body: dict[str, Any]
+        if raw is not None:
+            decision = may_send(raw, purpose)
+            body = {"phone": try_normalize_phone(raw) or raw}
+        else:
+            user_id = given.validated_data["whatsapp_user_id"]
+            decision = may_send(WhatsAppUserId(user_id), purpose)
+            body = {"whatsapp_user_id": user_id}
+        return Response({**body, "purpose": purpose, **_decision_body(decision)})
+
+
+class BulkEligibilityView(APIView):
+    scope_prefix = "consent"
+    # Asking is reading, even when the question is too long for a query string.
+    required_scopes = {"POST": "consent:read"}
+    throttle_scope = "api_key_bulk"
+
+    @extend_schema(
+        summary="Eligibility for up to 10,000 phones, in the order given",
+        request=BulkEligibilityInputSerializer,
+        responses=BulkEligibilitySerializer,
+        examples=[
+            OpenApiExample(
+                "Two phones",
+                value={"purpose": "marketing", "phones": ["+447911123456", "not a phone"]},
+                request_only=True,
+            ),
+            OpenApiExample(
+                "Answers",
+                value={
+                    "purpose": "marketing",
+                    "results": [
+                        {"phone": "+447911123456", "allowed": True, "reason": "opted_in"},
+                        {"phone": "not a phone", "allowed": False, "reason": "invalid_phone"},
+                    ],
+                },
+                response_only=True,
+            ),
+        ],
+    )
+    def post(self, request: Request) -> Response:
+        given = BulkEligibilityInputSerializer(data=request.data)
+        given.is_valid(raise_exception=True)
+        purpose = given.validated_data["purpose"]
+        answers = may_send_many(given.validated_data["phones"], purpose)
+        # Built as plain dicts: a serializer per row costs more than the lookup itself.
+        results = [{"phone": shown, **_decision_body(decision)} for shown, decision in answers]
+        return Response({"purpose": purpose, "results": results})

@@ -1,0 +1,336 @@
+"""Serializers of the consent API: what goes in and out, and the schema's examples."""
+
+from typing import Any
+
+from django.core.validators import ProhibitNullCharactersValidator
+from drf_spectacular.utils import OpenApiExample
+from rest_framework import serializers
+
+from api.errors import validation_error
+from api.serializers import PhoneField
+
+from .models import ConsentEvent, ConsentNotice, ConsentState
+from .rules import Action, Purpose, Source, Status
+from .selectors import Reason
+
+# `system` is the product's own source (expiry); an integration never speaks for it.
+API_SOURCES = [(value, label) for value, label in Source.choices if value != Source.SYSTEM]
+BULK_MAX_PHONES = 10_000
+
+
+class ConsentSummarySerializer(serializers.Serializer):
+    status = serializers.ChoiceField(choices=Status.choices)
+    since = serializers.DateTimeField(allow_null=True)
+    source = serializers.CharField(allow_null=True)
+    notice = serializers.CharField(allow_null=True, help_text="Notice ref, e.g. marketing/en/1.")
+    expires_at = serializers.DateTimeField(allow_null=True)
+    paused_until = serializers.DateTimeField(allow_null=True)
+
+
+class ConsentsSerializer(serializers.Serializer):
+    marketing = ConsentSummarySerializer()
+    service = ConsentSummarySerializer()
+
+
+def consent_summary(state: ConsentState | None) -> dict[str, Any]:
+    if state is None or state.status == Status.NONE:
+        return {
+            "status": Status.NONE.value,
+            "since": None,
+            "source": None,
+            "notice": None,
+            "expires_at": None,
+            "paused_until": None,
+        }
+    return {
+        "status": state.status,
+        "since": state.since,
+        "source": state.source or None,
+        "notice": state.notice.ref if state.notice else None,
+        "expires_at": state.expires_at,
+        "paused_until": state.paused_until,
+    }
+
+
+class NoticeSerializer(serializers.ModelSerializer):
+    ref = serializers.CharField(read_only=True, help_text="Send this as `notice` with a grant.")
+    current = serializers.BooleanField(
+        read_only=True, help_text="The latest published version for its purpose and language."
+    )
+
+    class Meta:
+        model = ConsentNotice
+        fields = ["ref", "purpose", "language", "version", "text", "published_at", "current"]
+        read_only_fields = fields
+
+
+class ConsentEvidenceSerializer(serializers.Serializer):
+    ip = serializers.IPAddressField(allow_null=True, allow_blank=True, required=False)
+    user_agent = serializers.CharField(
+        max_length=2000, allow_null=True, allow_blank=True, required=False
+    )
+    page_url = serializers.URLField(
+        max_length=2000, allow_null=True, allow_blank=True, required=False
+    )
+    wamid = serializers.CharField(max_length=256, allow_null=True, allow_blank=True, required=False)
+    prompted_by_wamid = serializers.CharField(
+        max_length=256, allow_null=True, allow_blank=True, required=False
+    )
+    note = serializers.CharField(max_length=5000, allow_null=True, allow_blank=True, required=False)
+
+
+class ConsentEventInputSerializer(serializers.Serializer):
+    phone = PhoneField(required=False)
+    whatsapp_user_id = serializers.CharField(
+        max_length=128, required=False, help_text="For a person known without a phone."
+    )
+    purpose = serializers.ChoiceField(choices=Purpose.choices)
+    action = serializers.ChoiceField(
+        choices=Action.choices, help_text="`expire` is the system's alone: 409."
+    )
+    source = serializers.ChoiceField(choices=API_SOURCES, default=Source.API)
+    notice = serializers.CharField(
+        max_length=64,
+        required=False,
+        allow_null=True,
+        help_text="Ref of the published notice shown, e.g. marketing/en/1; needed by grant "
+        "and request.",
+    )
+    occurred_at = serializers.DateTimeField(required=False, help_text="Defaults to now.")
+    expires_at = serializers.DateTimeField(
+        required=False, allow_null=True, help_text="legacy: end of the grace period."
+    )
+    paused_until = serializers.DateTimeField(
+        required=False, allow_null=True, help_text="pause: when marketing may resume."
+    )
+    evidence = ConsentEvidenceSerializer(required=False, allow_null=True)
+
+    def validate(self, attrs: dict[str, Any]) -> dict[str, Any]:
+        if not attrs.get("phone") and not attrs.get("whatsapp_user_id"):
+            raise validation_error("phone", "Give the person's phone.", "required")
+        return attrs
+
+
+class ConsentEventSerializer(serializers.ModelSerializer):
+    contact = serializers.UUIDField(source="contact_id", read_only=True)
+    phone = PhoneField(source="contact.phone", read_only=True, allow_null=True)
+    notice = serializers.CharField(source="notice.ref", read_only=True, allow_null=True)
+    evidence = ConsentEvidenceSerializer(read_only=True)
+
+    class Meta:
+        model = ConsentEvent
+        fields = [
+            "id",
+            "contact",
+            "phone",
+            "purpose",
+            "action",
+            "source",
+            "notice",
+            "occurred_at",
+            "recorded_at",
+            "expires_at",
+            "paused_until",
+            "evidence",
+            "applied",
+            "prev_hash",
+            "hash",
+            "status_after",
+        ]
+        read_only_fields = fields
+
+
+GRANT_EXAMPLE = OpenApiExample(
+    "Web form grant",
+    value={
+        "phone": "+447911123456",
+        "purpose": "marketing",
+        "action": "grant",
+        "source": "web_form",
+        "notice": "marketing/en/1",
+        "occurred_at": "2026-11-20T10:00:00Z",
+        "evidence": {
+            "ip": "203.0.113.9",
+            "user_agent": "Mozilla/5.0",
+            "page_url": "https://shop.example/signup",
+            "wamid": None,
+            "note": None,
+        },
+    },
+    request_only=True,
+)
+
+
+WITHDRAW_EXAMPLE = OpenApiExample(
+    "Opt-out",
+    value={"phone": "+447911123456", "purpose": "marketing", "action": "withdraw"},
+    request_only=True,
+)
+
+
+EVENT_EXAMPLE = OpenApiExample(
+    "Recorded grant",
+    value={
+        "id": "6f1c2d8e-3a41-4c5e-9b7a-0d2e4f6a8b1c",
+        "contact": "0b5f1e2a-7c3d-4e9f-8a6b-1c2d3e4f5a6b",
+        "phone": "+447911123456",
+        "purpose": "marketing",
+        "action": "grant",
+        "source": "web_form",
+        "notice": "marketing/en/1",
+        "occurred_at": "2026-11-20T10:00:00Z",
+        "recorded_at": "2026-11-20T10:00:01.204311Z",
+        "expires_at": None,
+        "paused_until": None,
+        "evidence": {
+            "ip": "203.0.113.9",
+            "user_agent": "Mozilla/5.0",
+            "page_url": "https://shop.example/signup",
+            "wamid": None,
+            "prompted_by_wamid": None,
+            "note": None,
+        },
+        "applied": True,
+        "prev_hash": None,
+        "hash": "9f2b5c0e7d1a4b3c8e6f0a2d4c6b8e1f3a5c7e9b1d3f5a7c9e1b3d5f7a9c1e3b",
+        "status_after": "opted_in",
+    },
+    response_only=True,
+    status_codes=["201"],
+)
+
+
+class ProofEventSerializer(ConsentEventSerializer):
+    notice_text = serializers.CharField(
+        source="notice.text", read_only=True, allow_null=True, help_text="The full wording shown."
+    )
+    notice_published_at = serializers.DateTimeField(
+        source="notice.published_at", read_only=True, allow_null=True
+    )
+
+    class Meta(ConsentEventSerializer.Meta):
+        fields = [*ConsentEventSerializer.Meta.fields, "notice_text", "notice_published_at"]
+        read_only_fields = fields
+
+
+class ChainSerializer(serializers.Serializer):
+    chain_valid = serializers.BooleanField()
+    events = serializers.IntegerField()
+    broken_event = serializers.UUIDField(allow_null=True)
+    problem = serializers.CharField(allow_null=True)
+
+
+class ProofContactSerializer(serializers.Serializer):
+    id = serializers.UUIDField()
+    phone = PhoneField(allow_null=True)
+    erased_at = serializers.DateTimeField(allow_null=True)
+
+
+class ProofSerializer(serializers.Serializer):
+    contact = ProofContactSerializer()
+    consents = ConsentsSerializer()
+    events = ProofEventSerializer(many=True)
+    chain = ChainSerializer()
+    generated_at = serializers.DateTimeField()
+
+
+class PhoneAsGivenField(serializers.CharField):
+    """A phone exactly as sent: whatever it holds, the answer is a row (`invalid_phone`)."""
+
+    def __init__(self, **kwargs) -> None:
+        super().__init__(allow_blank=True, trim_whitespace=False, **kwargs)
+        # Not even a NUL makes it a 400: it never reaches the database.
+        self.validators = [
+            v for v in self.validators if not isinstance(v, ProhibitNullCharactersValidator)
+        ]
+
+
+class EligibilityQuerySerializer(serializers.Serializer):
+    phone = PhoneAsGivenField(
+        required=False, help_text="Any format; an unencoded '+' (read as a space) is understood."
+    )
+    whatsapp_user_id = serializers.CharField(
+        required=False, max_length=128, help_text="For a person known without a phone."
+    )
+    purpose = serializers.ChoiceField(choices=Purpose.choices)
+
+    def validate(self, attrs: dict[str, Any]) -> dict[str, Any]:
+        if "phone" not in attrs and not attrs.get("whatsapp_user_id"):
+            raise validation_error("phone", "Give phone or whatsapp_user_id.", "required")
+        return attrs
+
+
+REASONS = [
+    Reason.OPTED_IN,
+    Reason.LEGACY_GRACE_PERIOD,
+    Reason.NO_CONSENT,
+    Reason.PENDING_CONFIRMATION,
+    Reason.OPTED_OUT,
+    Reason.PAUSED,
+    Reason.LEGACY_EXPIRED,
+    Reason.UNKNOWN_CONTACT,
+    Reason.INVALID_PHONE,
+]
+
+
+class DecisionSerializer(serializers.Serializer):
+    phone = serializers.CharField(
+        required=False, help_text="E.164, or as given when it is not a valid phone."
+    )
+    allowed = serializers.BooleanField()
+    reason = serializers.ChoiceField(choices=[(r, r) for r in REASONS])
+    expires_at = serializers.DateTimeField(
+        required=False, help_text="With legacy_grace_period: when the grace period ends."
+    )
+    until = serializers.DateTimeField(required=False, help_text="With paused: when it ends.")
+
+
+class EligibilitySerializer(DecisionSerializer):
+    whatsapp_user_id = serializers.CharField(required=False)
+    purpose = serializers.ChoiceField(choices=Purpose.choices)
+
+
+class PhoneListField(serializers.ListField):
+    def run_child_validation(self, data: list[Any]) -> list[Any]:
+        # Strings are already what the child field would return; skipping its machinery
+        # per item matters with 10,000 of them.
+        if all(type(item) is str for item in data):
+            return list(data)
+        return super().run_child_validation(data)
+
+
+class BulkEligibilityInputSerializer(serializers.Serializer):
+    purpose = serializers.ChoiceField(choices=Purpose.choices)
+    phones = PhoneListField(
+        child=PhoneAsGivenField(),
+        max_length=BULK_MAX_PHONES,
+        help_text=f"At most {BULK_MAX_PHONES:,}.",
+    )
+
+
+class BulkEligibilitySerializer(serializers.Serializer):
+    purpose = serializers.ChoiceField(choices=Purpose.choices)
+    results = DecisionSerializer(many=True)
+
+
+ELIGIBILITY_EXAMPLES = [
+    OpenApiExample(
+        "Opted out",
+        value={
+            "phone": "+447911123456",
+            "purpose": "marketing",
+            "allowed": False,
+            "reason": "opted_out",
+        },
+    ),
+    OpenApiExample(
+        "Grace period",
+        value={
+            "phone": "+447911123457",
+            "purpose": "marketing",
+            "allowed": True,
+            "reason": "legacy_grace_period",
+            "expires_at": "2027-01-31T00:00:00+00:00",
+        },
+    ),
+]

@@ -1,0 +1,21 @@
+from django.urls import path
+from rest_framework.routers import SimpleRouter
+
+from .api import (
+    BulkEligibilityView,
+    ConsentEventViewSet,
+    EligibilityView,
+    NoticeViewSet,
+    ProofView,
+)
+
+router = SimpleRouter()
+router.register("notices", NoticeViewSet, basename="api-notice")
+router.register("consent-events", ConsentEventViewSet, basename="api-consent-event")
+
+urlpatterns = [
+    *router.urls,
+    path("contacts/<uuid:pk>/proof/", ProofView.as_view(), name="api-contact-proof"),
+    path("eligibility/", EligibilityView.as_view(), name="api-eligibility"),
+    path("eligibility/bulk/", BulkEligibilityView.as_view(), name="api-eligibility-bulk"),
+]
