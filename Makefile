@@ -18,6 +18,7 @@ run: install
 	mkdir -p var
 	$(BIN)/python manage.py migrate --noinput
 	$(BIN)/python manage.py load_demo
+	$(BIN)/python manage.py load_demo_groups
 	$(BIN)/python manage.py demo_links
 	@echo "Admin: http://127.0.0.1:8000/admin/  (user admin / password admin)"
 	$(BIN)/honcho start -f Procfile.dev

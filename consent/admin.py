@@ -18,7 +18,7 @@ from .models import (
     ReconsentPolicy,
 )
 from .rules import Action, Purpose, Source, Status
-from .services import Evidence, publish_notice, record_consent
+from .services import Evidence, erase_and_suppress, publish_notice, record_consent
 
 
 class ReadOnlyAdminMixin:
@@ -105,6 +105,19 @@ def _record_opt_out(modeladmin, request: HttpRequest, queryset: QuerySet, purpos
     modeladmin.message_user(request, f"Recorded {recorded} opt-out(s).", messages.SUCCESS)
 
 
+@admin.action(
+    description="Erase selected contacts (GDPR art. 17; the ledger is kept)", permissions=["erase"]
+)
+def erase_selected(modeladmin, request: HttpRequest, queryset: QuerySet) -> None:
+    count = 0
+    for contact in queryset.filter(erased_at__isnull=True):
+        erase_and_suppress(
+            contact=contact, erased_by=request.user.get_username(), actor=request.user
+        )
+        count += 1
+    modeladmin.message_user(request, f"Erased {count} contact(s).", messages.SUCCESS)
+
+
 @admin.action(description="Record opt-out of marketing", permissions=["change"])
 def record_marketing_opt_out(modeladmin, request, queryset):
     _record_opt_out(modeladmin, request, queryset, [Purpose.MARKETING])
@@ -124,7 +137,7 @@ class ContactWithConsentAdmin(ImportMixin, ContactAdmin):
         *ContactAdmin.list_display[2:],
     ]
     list_filter = [*ContactAdmin.list_filter, *(consent_state_filter(p) for p in Purpose)]
-    actions = [*ContactAdmin.actions, record_marketing_opt_out, record_full_opt_out]
+    actions = [record_marketing_opt_out, record_full_opt_out, erase_selected]
 
     def get_import_resource_classes(self, request: HttpRequest) -> list:
         return [ContactImport]

@@ -1,5 +1,6 @@
 """Reads of consent. Nothing else decides whether we may send."""
 
+import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
@@ -113,36 +114,66 @@ def may_send(who: Contact | str, purpose: str, at: datetime | None = None) -> De
 BULK_CHUNK = 5000
 
 
+E164_SHAPE = re.compile(r"\+[1-9]\d{6,14}")
+
+
 def may_send_many(
     phones: Sequence[str], purpose: str, at: datetime | None = None
 ) -> list[tuple[str, Decision]]:
     """`may_send` for many phones in the order given: (phone as E.164 or as given, decision).
 
-    One query per BULK_CHUNK phones, whatever their count.
+    At most two queries per BULK_CHUNK phones, whatever their count. Inputs
+    already in E.164 are looked up before any parsing, and only the misses are
+    parsed: a stored phone was validated when stored, so a hit is a valid number.
     """
     at = at or timezone.now()
     purpose = Purpose(purpose)
-    normalized: list[tuple[str, str | None]] = []
-    for raw in phones:
+    shown = list(phones)
+    found: dict[int, dict[str, Any] | None] = {}
+
+    fast = {
+        i: phone_hash(p)
+        for i, p in enumerate(shown)
+        if isinstance(p, str) and E164_SHAPE.fullmatch(p)
+    }
+    rows = _state_rows_by_hash(set(fast.values()), purpose)
+    for i, digest in fast.items():
+        if digest in rows:
+            found[i] = rows[digest]
+
+    second: dict[int, str] = {}
+    for i, raw in enumerate(shown):
+        if i in found:
+            continue
         try:
             e164 = normalize_phone(raw)
-            normalized.append((e164, phone_hash(e164)))
         except InvalidPhone:
-            normalized.append((raw, None))
-    hashes = sorted({h for _, h in normalized if h})
+            continue
+        shown[i] = e164
+        if i in fast and e164 == raw:
+            found[i] = None  # looked up already: not a contact of ours
+        else:
+            second[i] = phone_hash(e164)
+    rows = _state_rows_by_hash(set(second.values()), purpose)
+    for i, digest in second.items():
+        found[i] = rows.get(digest)
+
+    return [
+        (phone, _decide_row(found[i], at) if i in found else Decision(False, Reason.INVALID_PHONE))
+        for i, phone in enumerate(shown)
+    ]
+
+
+def _state_rows_by_hash(hashes: set[str], purpose: str) -> dict[str, dict[str, Any]]:
+    ordered = sorted(hashes)
     rows: dict[str, dict[str, Any]] = {}
-    for start in range(0, len(hashes), BULK_CHUNK):
-        chunk = hashes[start : start + BULK_CHUNK]
-        query = _contacts_with_state(purpose).filter(phone_hash__in=chunk)
+    for start in range(0, len(ordered), BULK_CHUNK):
+        query = _contacts_with_state(purpose).filter(
+            phone_hash__in=ordered[start : start + BULK_CHUNK]
+        )
         for row in query.values("phone_hash", *_STATE_FIELDS):
             rows[row["phone_hash"]] = row
-    results = []
-    for shown, digest in normalized:
-        if digest is None:
-            results.append((shown, Decision(False, Reason.INVALID_PHONE)))
-        else:
-            results.append((shown, _decide_row(rows.get(digest), at)))
-    return results
+    return rows
 
 
 def may_send_contacts(

@@ -13,6 +13,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from contacts.models import Contact
+from contacts.services import erase_contact
 
 from .exceptions import IdempotencyConflict, InvalidConsent
 from .ledger import event_hash
@@ -217,6 +218,34 @@ def _project(state: ConsentState, event: ConsentEvent, status: str) -> None:
     state.paused_until = event.paused_until
     state.last_event = event
     state.save()
+
+
+# --- Erasure ----------------------------------------------------------------------
+
+
+def erase_and_suppress(
+    *, contact: Contact, erased_by: str = "", actor: AbstractBaseUser | None = None
+) -> Contact:
+    """Erase a person (GDPR art. 17) and keep them suppressed.
+
+    Every purpose not already opted out gets a `withdraw` first, so that the
+    number — still recognised by its keyed hash — answers `opted_out`, now and
+    if it comes back, and a consent given before the erasure never revives.
+    """
+    with transaction.atomic():
+        for purpose in Purpose.values:
+            state = ConsentState.objects.filter(contact=contact, purpose=purpose).first()
+            if state is not None and state.status == Status.OPTED_OUT:
+                continue
+            record_consent(
+                contact=contact,
+                purpose=purpose,
+                action=Action.WITHDRAW,
+                source=Source.SYSTEM,
+                actor=actor,
+                evidence=Evidence(note="erased at the person's request (GDPR art. 17)"),
+            )
+        return erase_contact(contact=contact, erased_by=erased_by)
 
 
 # --- Notices ------------------------------------------------------------------

@@ -1,4 +1,4 @@
-from django.contrib import admin, messages
+from django.contrib import admin
 from django.db.models import QuerySet
 from django.http import HttpRequest
 from import_export.admin import ExportActionMixin
@@ -6,18 +6,6 @@ from import_export.admin import ExportActionMixin
 from .models import Contact, Erasure, Tag
 from .phones import InvalidPhone, normalize_phone, phone_hash
 from .resources import ContactExport
-from .services import erase_contact
-
-
-@admin.action(
-    description="Erase selected contacts (GDPR art. 17; the ledger is kept)", permissions=["erase"]
-)
-def erase_selected(modeladmin, request: HttpRequest, queryset: QuerySet) -> None:
-    count = 0
-    for contact in queryset.filter(erased_at__isnull=True):
-        erase_contact(contact=contact, erased_by=request.user.get_username())
-        count += 1
-    modeladmin.message_user(request, f"Erased {count} contact(s).", messages.SUCCESS)
 
 
 @admin.register(Tag)
@@ -29,7 +17,6 @@ class ContactAdmin(ExportActionMixin, admin.ModelAdmin):
     """Contacts as marketing staff see them; `consent` extends it with the ledger."""
 
     resource_classes = [ContactExport]
-    actions = [erase_selected]
 
     list_display = ["__str__", "phone", "language", "external_id", "created_at"]
     list_filter = ["tags", "language"]
@@ -41,6 +28,10 @@ class ContactAdmin(ExportActionMixin, admin.ModelAdmin):
         ("WhatsApp", {"fields": ["wa_id", "whatsapp_user_id", "parent_user_id"]}),
         ("More", {"fields": ["attributes", "erased_at", "created_at", "updated_at"]}),
     ]
+
+    def has_delete_permission(self, request: HttpRequest, obj: Contact | None = None) -> bool:
+        # People are erased (pseudonymised, ledger kept), never deleted.
+        return False
 
     def has_erase_permission(self, request: HttpRequest) -> bool:
         return request.user.has_perm("contacts.erase_contact")

@@ -29,10 +29,11 @@ from consent.api_serializers import ConsentsSerializer, consent_summary
 from consent.links import preference_url
 from consent.models import ConsentState
 from consent.rules import Purpose, Status
+from consent.services import erase_and_suppress
 
 from .models import Contact
 from .phones import InvalidPhone, normalize_phone, phone_hash
-from .services import erase_contact, update_contact, upsert_contact
+from .services import update_contact, upsert_contact
 
 # --- Serializers -------------------------------------------------------------------
 
@@ -237,7 +238,11 @@ class ContactViewSet(
 
     def destroy(self, request: Request, pk: str) -> Response:
         contact = self.get_object()
-        erase_contact(contact=contact, erased_by=_actor_label(request))
+        erase_and_suppress(
+            contact=contact,
+            erased_by=_actor_label(request),
+            actor=request.user if request.user.is_authenticated else None,
+        )
         return Response(status=status.HTTP_204_NO_CONTENT)
 
 

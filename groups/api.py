@@ -1,7 +1,7 @@
 """Groups over the REST API. Invitations only: nothing here adds anyone to a group; a
 membership comes from the invited person's acceptance (`groups.services`)."""
 
-from drf_spectacular.utils import extend_schema, extend_schema_view
+from drf_spectacular.utils import extend_schema, extend_schema_field, extend_schema_view
 from rest_framework import mixins, serializers, status, viewsets
 from rest_framework.decorators import action
 from rest_framework.request import Request
@@ -20,6 +20,9 @@ from .models import AnswerSource, Group, GroupInvitation, InviteSource, LeaveSou
 
 class GroupSerializer(serializers.ModelSerializer):
     members = serializers.SerializerMethodField(help_text="Current members.")
+    invite_link = serializers.SerializerMethodField(
+        help_text="The WhatsApp group's invite link, sent only after an invitation is accepted."
+    )
 
     class Meta:
         model = Group
@@ -39,6 +42,10 @@ class GroupSerializer(serializers.ModelSerializer):
 
     def get_members(self, group: Group) -> int:
         return selectors.member_count(group)
+
+    @extend_schema_field(serializers.URLField(allow_null=True))
+    def get_invite_link(self, group: Group) -> str | None:
+        return group.invite_link or None
 
 
 class InvitationSerializer(serializers.ModelSerializer):

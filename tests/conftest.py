@@ -1,8 +1,34 @@
+import os
+import shutil
+from pathlib import Path
+
 import pytest
 from django.contrib.auth import get_user_model
 from django.test import Client
 
 from tests.factories import NoticeFactory
+
+
+def pytest_collection_modifyitems(config, items):
+    """On a bare machine without Chromium or npm, the browser tests say why they did not run.
+
+    In CI (CI=true) they always run: a missing browser there is a failure, not a skip.
+    """
+    if os.environ.get("CI") == "true":
+        return
+    missing = [
+        what
+        for what, present in (
+            ("Debian's chromium (apt-get install chromium)", Path("/usr/bin/chromium").exists()),
+            ("npm (for axe-core)", shutil.which("npm") is not None),
+        )
+        if not present
+    ]
+    if missing:
+        skip = pytest.mark.skip(reason=f"browser tests need {' and '.join(missing)}")
+        for item in items:
+            if "browser" in item.keywords:
+                item.add_marker(skip)
 
 
 @pytest.fixture(autouse=True)

@@ -160,3 +160,16 @@ def test_decisions_for_many_contacts_by_id(django_assert_num_queries):
         decisions = may_send_contacts([c.pk for c in contacts], "marketing")
     assert decisions[contacts[0].pk].allowed
     assert not any(decisions[c.pk].allowed for c in contacts[1:])
+
+
+def test_bulk_finds_contacts_typed_in_any_format_with_at_most_two_queries(
+    django_assert_max_num_queries,
+):
+    contact = ContactFactory(phone="+447911123456")
+    record(contact, Action.GRANT)
+    typed = ["+447911123456", "07911 123456", "+4407911123456", " 447911123456"]
+
+    with django_assert_max_num_queries(2):
+        results = may_send_many(typed, "marketing")
+
+    assert [(phone, d.reason) for phone, d in results] == [("+447911123456", Reason.OPTED_IN)] * 4

@@ -227,7 +227,8 @@ def test_delete_erases_the_person_and_keeps_the_ledger(api_client):
         None,
         {},
     )
-    assert contact.consent_events.count() == 1
+    # the opt-out, and the untouched service purpose suppressed at erasure
+    assert contact.consent_events.count() == 2
     assert_error(api_client.get(f"{URL}{contact.pk}/"), 404, "not_found")
     assert api_client.get(URL).json()["results"] == []
     eligibility = api_client.get(

@@ -45,7 +45,15 @@ def authorization(db) -> dict[str, str]:
 
 # The endpoints whose schema this test holds to. /api/v1/groups/ joins once a group
 # without an invite link answers null rather than "" (the schema says a URI).
-CHECKED = ("contacts", "consent-events", "notices", "eligibility", "campaigns", "invitations")
+CHECKED = (
+    "contacts",
+    "consent-events",
+    "notices",
+    "eligibility",
+    "campaigns",
+    "invitations",
+    "groups",
+)
 
 # Loaded from the running app's /api/schema/ endpoint, as a client would.
 # (schemathesis.pytest.from_fixture does not work with pytest 9 yet: it sets Node._nodeid.)
