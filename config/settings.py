@@ -8,6 +8,8 @@ CELERY_BROKER_URL; a missing secret then stops start-up.
 from pathlib import Path
 
 import environ
+from celery.schedules import crontab
+from csp.constants import NONE, SELF
 from django.core.exceptions import ImproperlyConfigured
 
 BASE_DIR = Path(__file__).resolve().parent.parent
@@ -38,6 +40,8 @@ INSTALLED_APPS = [
     "rest_framework",
     "rest_framework_api_key",
     "drf_spectacular",
+    # Swagger UI's files served from here, not a CDN (the CSP allows only 'self').
+    "drf_spectacular_sidecar",
     "drf_standardized_errors",
     "django_filters",
     "import_export",
@@ -49,10 +53,14 @@ INSTALLED_APPS = [
     "campaigns",
     "groups",
     "api",
+    "staff",
 ]
 
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
+    # Before anything that could answer an /api/ request with an HTML page.
+    "api.middleware.ApiErrorMiddleware",
+    "csp.middleware.CSPMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.locale.LocaleMiddleware",
@@ -91,6 +99,7 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     DATABASES["default"]["CONN_MAX_AGE"] = 0
 
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
+FORMS_URLFIELD_ASSUME_HTTPS = True
 
 AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
@@ -132,7 +141,6 @@ SECURE_HSTS_SECONDS = env.int("SECURE_HSTS_SECONDS", default=0 if DEBUG else 315
 SECURE_HSTS_INCLUDE_SUBDOMAINS = env.bool("SECURE_HSTS_INCLUDE_SUBDOMAINS", default=not DEBUG)
 SECURE_HSTS_PRELOAD = env.bool("SECURE_HSTS_PRELOAD", default=not DEBUG)
 SECURE_CONTENT_TYPE_NOSNIFF = True
-SECURE_REFERRER_POLICY = "no-referrer"
 SESSION_COOKIE_SECURE = env.bool("SESSION_COOKIE_SECURE", default=not DEBUG)
 CSRF_COOKIE_SECURE = env.bool("CSRF_COOKIE_SECURE", default=not DEBUG)
 SESSION_COOKIE_HTTPONLY = True
@@ -172,6 +180,30 @@ CELERY_BEAT_SCHEDULE = {
         "task": "consent.tasks.expire_lapsed_legacy_consent",
         "schedule": 60 * 60,
     },
+    "expire-stale-opt-in-requests": {
+        "task": "consent.tasks.expire_stale_opt_in_requests",
+        "schedule": 60 * 60,
+    },
+    "purge-expired-idempotency-records": {
+        "task": "api.tasks.purge_expired_idempotency_records",
+        "schedule": 6 * 60 * 60,
+    },
+    "whatsapp-process-straggling-inbound-events": {
+        "task": "whatsapp.tasks.process_straggling_inbound_events",
+        "schedule": 5 * 60,
+    },
+    "expire-group-invitations": {
+        "task": "groups.tasks.expire_invitations",
+        "schedule": 15 * 60,
+    },
+    "review-group-join-requests": {
+        "task": "groups.tasks.review_join_requests",
+        "schedule": 5 * 60,
+    },
+    "send-reconsent-reminders": {
+        "task": "campaigns.tasks.send_reconsent_reminders",
+        "schedule": crontab(hour=9, minute=0),
+    },
 }
 
 # --- Logging ----------------------------------------------------------------
@@ -183,6 +215,11 @@ LOGGING = {
     "root": {"handlers": ["console"], "level": env.str("LOG_LEVEL", default="INFO")},
     "loggers": {"django.db.backends": {"level": "WARNING"}},
 }
+
+# --- Exports ----------------------------------------------------------------
+# contacts.resources escapes every formula trigger (= + - @ tab CR); the
+# library's own switch only strips a leading '=', so it stays off.
+IMPORT_EXPORT_ESCAPE_FORMULAE_ON_EXPORT = False
 
 # --- Consent ----------------------------------------------------------------
 # An event dated further ahead than this is refused (clock skew allowance).
@@ -198,6 +235,174 @@ WHATSAPP_PHONE_NUMBER_ID = env.str("WHATSAPP_PHONE_NUMBER_ID", default="")
 WHATSAPP_BUSINESS_ACCOUNT_ID = env.str("WHATSAPP_BUSINESS_ACCOUNT_ID", default="")
 WHATSAPP_ACCESS_TOKEN = env.str("WHATSAPP_ACCESS_TOKEN", default="")
 WHATSAPP_APP_SECRET = env.str("WHATSAPP_APP_SECRET", default="dev-app-secret" if DEBUG else "")
-WHATSAPP_VERIFY_TOKEN = env.str("WHATSAPP_VERIFY_TOKEN", default="dev-verify-token" if DEBUG else "")
+WHATSAPP_VERIFY_TOKEN = env.str(
+    "WHATSAPP_VERIFY_TOKEN", default="dev-verify-token" if DEBUG else ""
+)
 if not DEBUG and not (WHATSAPP_APP_SECRET and WHATSAPP_VERIFY_TOKEN):
     raise ImproperlyConfigured("WHATSAPP_APP_SECRET and WHATSAPP_VERIFY_TOKEN must be set")
+
+# --- Customer pages (preference centre, web opt-in, invitation answers) -----
+# No inline scripts or styles anywhere; pages that may be framed say so per view.
+CONTENT_SECURITY_POLICY = {
+    # Swagger UI (drf-spectacular) loads its bundle from a CDN with an inline bootstrap.
+    "EXCLUDE_URL_PREFIXES": ["/api/docs/"],
+    "DIRECTIVES": {
+        "default-src": [SELF],
+        "script-src": [SELF],
+        "style-src": [SELF],
+        "img-src": [SELF, "data:"],
+        "font-src": [SELF],
+        "connect-src": [SELF],
+        "object-src": [NONE],
+        "base-uri": [NONE],
+        "form-action": [SELF],
+        "frame-ancestors": [NONE],
+    },
+}
+CACHES = {"default": env.cache("CACHE_URL", default="locmemcache://")}
+STATICFILES_DIRS = [BASE_DIR / "static"]
+# "no-referrer" makes Chromium send `Origin: null` with every form post, which
+# Django's CSRF check refuses (admin login included). "same-origin" still sends
+# nothing, so no preference link, to any other site.
+SECURE_REFERRER_POLICY = "same-origin"
+BUSINESS_NAME = env.str("BUSINESS_NAME", default="Demo Shop")
+PREFERENCE_LINK_MAX_AGE_DAYS = env.int("PREFERENCE_LINK_MAX_AGE_DAYS", default=30)
+PREFERENCE_UNDO_MINUTES = env.int("PREFERENCE_UNDO_MINUTES", default=10)
+# Approved utility template ({{1}} = the confirmation) for changes made outside
+# the 24-hour window, when free text may not be sent.
+PREFERENCE_CONFIRMATION_TEMPLATE = env.str(
+    "PREFERENCE_CONFIRMATION_TEMPLATE", default="preference_change_confirmation"
+)
+# Origins (scheme://host[:port]) allowed to frame /opt-in/embed/.
+OPTIN_EMBED_ORIGINS = env.list("OPTIN_EMBED_ORIGINS", default=[])
+# A form sent back faster than this was not filled in by a person.
+OPTIN_MIN_SUBMIT_SECONDS = env.int("OPTIN_MIN_SUBMIT_SECONDS", default=3)
+OPTIN_FORM_MAX_AGE_SECONDS = env.int("OPTIN_FORM_MAX_AGE_SECONDS", default=24 * 60 * 60)
+# Unconfirmed web opt-ins lapse back to "none" after this long.
+OPTIN_PENDING_MAX_AGE_HOURS = env.int("OPTIN_PENDING_MAX_AGE_HOURS", default=72)
+# How many proxies in front of the app append to X-Forwarded-For (0: use REMOTE_ADDR).
+TRUSTED_PROXY_COUNT = env.int("TRUSTED_PROXY_COUNT", default=0)
+# "<count>/<s|m|h|d>" per client IP, per preference link, per phone.
+PAGES_RATE_LIMITS = {
+    "preferences_ip": env.str("RATE_LIMIT_PREFERENCES_IP", default="120/h"),
+    "preferences_token": env.str("RATE_LIMIT_PREFERENCES_TOKEN", default="60/h"),
+    "optin_ip": env.str("RATE_LIMIT_OPTIN_IP", default="20/h"),
+    "optin_phone": env.str("RATE_LIMIT_OPTIN_PHONE", default="3/h"),
+}
+
+# --- REST API -------------------------------------------------------------------
+API_MAX_BODY_BYTES = env.int("API_MAX_BODY_BYTES", default=1024 * 1024)
+# Retries with the same Idempotency-Key are answered from storage this long (>= 24 h).
+API_IDEMPOTENCY_TTL_SECONDS = max(
+    env.int("API_IDEMPOTENCY_TTL_SECONDS", default=48 * 60 * 60), 24 * 60 * 60
+)
+REST_FRAMEWORK = {
+    "DEFAULT_AUTHENTICATION_CLASSES": [
+        "api.authentication.ApiKeyAuthentication",
+        "rest_framework.authentication.SessionAuthentication",
+    ],
+    "DEFAULT_PERMISSION_CLASSES": ["api.permissions.HasScope"],
+    "DEFAULT_THROTTLE_CLASSES": ["api.throttling.ApiKeyRateThrottle"],
+    # "<count>/<second|minute|hour|day>" per API key.
+    "DEFAULT_THROTTLE_RATES": {
+        "api_key": env.str("API_THROTTLE_RATE", default="1200/minute"),
+        "api_key_bulk": env.str("API_BULK_THROTTLE_RATE", default="60/minute"),
+    },
+    "DEFAULT_PAGINATION_CLASS": "api.pagination.ApiCursorPagination",
+    "DEFAULT_FILTER_BACKENDS": ["django_filters.rest_framework.DjangoFilterBackend"],
+    "DEFAULT_PARSER_CLASSES": ["rest_framework.parsers.JSONParser"],
+    "DEFAULT_RENDERER_CLASSES": [
+        "rest_framework.renderers.JSONRenderer",
+        "rest_framework.renderers.BrowsableAPIRenderer",
+    ],
+    "EXCEPTION_HANDLER": "drf_standardized_errors.handler.exception_handler",
+    "DEFAULT_SCHEMA_CLASS": "api.schema.AutoSchema",
+    "TEST_REQUEST_DEFAULT_FORMAT": "json",
+    "UNAUTHENTICATED_USER": "django.contrib.auth.models.AnonymousUser",
+}
+DRF_STANDARDIZED_ERRORS = {
+    "EXCEPTION_HANDLER_CLASS": "api.errors.ApiExceptionHandler",
+    # Never a traceback page, not even with DEBUG on: the error is logged instead.
+    "ENABLE_IN_DEBUG_FOR_UNHANDLED_EXCEPTIONS": True,
+    "ALLOWED_ERROR_STATUS_CODES": [
+        "400",
+        "401",
+        "403",
+        "404",
+        "405",
+        "406",
+        "409",
+        "413",
+        "415",
+        "429",
+        "500",
+    ],
+    "ERROR_SCHEMAS": {
+        "409": "api.schema.ErrorResponse409Serializer",
+        "413": "api.schema.ErrorResponse413Serializer",
+    },
+}
+_ERRORS = "drf_standardized_errors.openapi_serializers"
+SPECTACULAR_SETTINGS = {
+    "TITLE": "Consent CRM API",
+    "DESCRIPTION": (
+        "Record WhatsApp messaging consent and ask, at send time, whether a message may go "
+        "out. Authenticate with `Authorization: Api-Key <key>`."
+    ),
+    "VERSION": "1.0.0",
+    "SERVE_INCLUDE_SCHEMA": False,
+    "SWAGGER_UI_DIST": "SIDECAR",
+    "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
+    "REDOC_DIST": "SIDECAR",
+    "SCHEMA_PATH_PREFIX": r"/api/v1",
+    "COMPONENT_SPLIT_REQUEST": True,
+    "POSTPROCESSING_HOOKS": [
+        "drf_standardized_errors.openapi_hooks.postprocess_schema_enums",
+        "api.schema.postprocess_item_error_attrs",
+    ],
+    "ENUM_NAME_OVERRIDES": {
+        "ValidationErrorEnum": f"{_ERRORS}.ValidationErrorEnum.choices",
+        "ClientErrorEnum": f"{_ERRORS}.ClientErrorEnum.choices",
+        "ServerErrorEnum": f"{_ERRORS}.ServerErrorEnum.choices",
+        "ErrorCode401Enum": f"{_ERRORS}.ErrorCode401Enum.choices",
+        "ErrorCode403Enum": f"{_ERRORS}.ErrorCode403Enum.choices",
+        "ErrorCode404Enum": f"{_ERRORS}.ErrorCode404Enum.choices",
+        "ErrorCode405Enum": f"{_ERRORS}.ErrorCode405Enum.choices",
+        "ErrorCode406Enum": f"{_ERRORS}.ErrorCode406Enum.choices",
+        "ErrorCode415Enum": f"{_ERRORS}.ErrorCode415Enum.choices",
+        "ErrorCode429Enum": f"{_ERRORS}.ErrorCode429Enum.choices",
+        "ErrorCode500Enum": f"{_ERRORS}.ErrorCode500Enum.choices",
+        "PurposeEnum": "consent.rules.Purpose.choices",
+        "StatusEnum": "consent.rules.Status.choices",
+        "ActionEnum": "consent.rules.Action.choices",
+        "SourceEnum": "consent.rules.Source.choices",
+        "ApiSourceEnum": "consent.api_serializers.API_SOURCES",
+        "InvitationAnswerSourceEnum": "groups.models.AnswerSource.choices",
+    },
+}
+
+# --- WhatsApp channel ---------------------------------------------------------
+WHATSAPP_HTTP_TIMEOUT = env.float("WHATSAPP_HTTP_TIMEOUT", default=10.0)
+# Attempts per send (timeouts, 5xx and rate limits are retried, with exponential backoff).
+WHATSAPP_MAX_ATTEMPTS = env.int("WHATSAPP_MAX_ATTEMPTS", default=4)
+WHATSAPP_RETRY_BACKOFF = env.float("WHATSAPP_RETRY_BACKOFF", default=0.5)
+# Webhook bodies above this are refused with 413 before the signature is checked.
+WHATSAPP_WEBHOOK_MAX_BODY = env.int("WHATSAPP_WEBHOOK_MAX_BODY", default=1024 * 1024)
+# The approved template for the one-tap opt-in outside the 24-hour window: one body
+# parameter per purpose asked (the notice text), then quick replies Yes / No.
+WHATSAPP_OPT_IN_TEMPLATE = env.str("WHATSAPP_OPT_IN_TEMPLATE", default="consent_opt_in")
+# Rows stored but never enqueued (broker down at the time) are processed by this sweep.
+
+# --- Groups -----------------------------------------------------------------------
+# How long an invitation can be answered, and how long after a decline before the
+# same person may be invited to the same group again.
+GROUP_INVITATION_TTL_DAYS = env.int("GROUP_INVITATION_TTL_DAYS", default=14)
+GROUP_REINVITE_COOLDOWN_DAYS = env.int("GROUP_REINVITE_COOLDOWN_DAYS", default=30)
+# Approved template used when the person is outside the 24 h window (params: group, link).
+GROUP_INVITATION_TEMPLATE = env.str("GROUP_INVITATION_TEMPLATE", default="group_invitation")
+# … and to send a WhatsApp group's invite link after acceptance (params: group, link).
+GROUP_INVITE_LINK_TEMPLATE = env.str("GROUP_INVITE_LINK_TEMPLATE", default="group_invite_link")
+
+# --- Campaigns --------------------------------------------------------------------
+# Messages per send task (and per fan-out insert).
+CAMPAIGN_SEND_BATCH_SIZE = env.int("CAMPAIGN_SEND_BATCH_SIZE", default=500)
