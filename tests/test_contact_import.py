@@ -14,8 +14,17 @@ from tests.consent_helpers import record
 from tests.factories import ContactFactory, PolicyFactory
 
 pytestmark = pytest.mark.django_db
-HEADERS = ["phone", "name", "language", "external_id", "tags", "marketing", "service",
-           "consented_at", "note"]
+HEADERS = [
+    "phone",
+    "name",
+    "language",
+    "external_id",
+    "tags",
+    "marketing",
+    "service",
+    "consented_at",
+    "note",
+]
 
 
 def run_import(*rows, dry_run=False):
