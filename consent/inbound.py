@@ -131,13 +131,16 @@ def answer_consent_button(event: InboundMessage) -> None:
         log.warning("button %s answers a message sent to someone else", event.wamid)
         outbound = None
     note = f"button {event.button_id}"
+    # Meta stamps whole seconds: a reply can read as older than the message it
+    # answers (and the request before it). It cannot be: it comes after both.
+    answered_at = max(event.timestamp, outbound.created_at) if outbound else event.timestamp
     if answer == Action.WITHDRAW:
         _withdraw(
             contact=contact,
             purposes=purposes,
             source=Source.WHATSAPP_BUTTON,
             event_wamid=event.wamid,
-            occurred_at=event.timestamp,
+            occurred_at=answered_at,
             prompted_by=event.context_wamid,
             note=note,
             key_prefix=key,
@@ -157,7 +160,7 @@ def answer_consent_button(event: InboundMessage) -> None:
             action=Action.GRANT,
             source=Source.WHATSAPP_BUTTON,
             notice=notice,
-            occurred_at=event.timestamp,
+            occurred_at=answered_at,
             evidence=Evidence(wamid=event.wamid, prompted_by_wamid=event.context_wamid, note=note),
             idempotency_key=f"{key}:{purpose}:grant",
         )

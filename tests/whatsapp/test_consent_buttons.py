@@ -32,6 +32,21 @@ def test_a_pending_web_opt_in_becomes_opted_in_when_confirmed(deliver, ada, one_
     assert grant.evidence["prompted_by_wamid"] == "wamid.OUTBOUND-ONE-TAP"
 
 
+def test_a_confirmation_stamped_in_the_same_second_as_the_request_still_applies(
+    deliver, ada, one_tap_sent
+):
+    # given a request made at 12:00:00.700 (Meta stamps replies in whole seconds)
+    requested_at = timezone.now().replace(microsecond=700_000) - timedelta(seconds=1)
+    record(ada, "request", at=requested_at)
+
+    # when the confirming tap arrives stamped 12:00:00
+    deliver(with_message("interactive_button_reply", at=requested_at.replace(microsecond=0)))
+
+    # then it answers the request, it is not older than it
+    assert state(ada) == "opted_in"
+    assert ConsentEvent.objects.get(action="grant").applied
+
+
 def test_the_notice_is_the_one_the_replied_to_message_carried_not_the_newest(
     deliver, ada, one_tap_sent
 ):
