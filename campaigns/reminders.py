@@ -113,6 +113,7 @@ def send_reconsent_reminder(*, reminder_id: int) -> ReminderSent:
                 contact=reminder.contact,
                 purposes=sorted(still_legacy),
                 reason=f"reconsent reminder, {reminder.offset} days before the deadline",
+                template_name=reminder.policy.template_name,
             )
         except RateLimited:
             ReminderSent.objects.filter(pk=reminder.pk).update(status=ReminderStatus.PENDING)

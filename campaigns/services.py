@@ -184,9 +184,13 @@ def _deliver(campaign: Campaign, contact: Contact, to: str) -> Any:
     )
 
 
-def send_one_tap(*, contact: Contact, purposes: list[str], reason: str) -> Any:
+def send_one_tap(
+    *, contact: Contact, purposes: list[str], reason: str, template_name: str = ""
+) -> Any:
     try:
-        return outreach.send_one_tap_opt_in(contact=contact, purposes=purposes, reason=reason)
+        return outreach.send_one_tap_opt_in(
+            contact=contact, purposes=purposes, reason=reason, template_name=template_name
+        )
     except outreach.NoNoticeToShow as exc:
         # Nobody is asked without the wording: a final failure, like a refused message.
         raise WhatsAppError(str(exc), title="no published notice to show") from exc

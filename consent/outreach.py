@@ -67,9 +67,13 @@ def _notices(contact: Contact, purposes: list[str]) -> list[ConsentNotice]:
 
 
 def send_one_tap_opt_in(
-    *, contact: Contact, purposes: list[str], reason: str = ""
+    *, contact: Contact, purposes: list[str], reason: str = "", template_name: str = ""
 ) -> OutboundMessage:
-    """Ask for consent to `purposes` with one tap; returns the outbound message."""
+    """Ask for consent to `purposes` with one tap; returns the outbound message.
+
+    Outside the 24-hour window it goes as the approved template `template_name`
+    (default: WHATSAPP_OPT_IN_TEMPLATE).
+    """
     purposes = list(dict.fromkeys(Purpose(p).value for p in purposes))
     if not purposes:
         raise ValueError("name at least one purpose")
@@ -97,7 +101,7 @@ def send_one_tap_opt_in(
         # Outside the window only an approved template may go; its body shows each notice.
         message = client.send_template(
             to=to,
-            name=settings.WHATSAPP_OPT_IN_TEMPLATE,
+            name=template_name or settings.WHATSAPP_OPT_IN_TEMPLATE,
             language=notices[0].language,
             body_params=[n.text for n in notices],
             quick_reply_payloads=[payload for payload, _ in choices],

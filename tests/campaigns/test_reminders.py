@@ -112,3 +112,21 @@ def test_no_reminders_without_an_active_policy(whatsapp, django_capture_on_commi
 def test_the_beat_runs_the_reminder_task_daily():
     entry = settings.CELERY_BEAT_SCHEDULE["send-reconsent-reminders"]
     assert entry["task"] == tasks.send_reconsent_reminders.name
+
+
+def test_outside_the_window_a_reminder_is_the_policys_approved_template(
+    whatsapp, django_capture_on_commit_callbacks, marketing_notice
+):
+    # given a policy naming its template, and a legacy contact we have not talked to
+    PolicyFactory(
+        deadline=timezone.now() + 29 * DAY, reminder_offsets=[30], template_name="reconsent_2026"
+    )
+    legacy = legacy_contact()
+
+    # when
+    run_beat_task(django_capture_on_commit_callbacks)
+
+    # then
+    sent = OutboundMessage.objects.get(contact_id=legacy.pk)
+    assert sent.kind == OutboundMessage.Kind.TEMPLATE
+    assert sent.payload["template"]["name"] == "reconsent_2026"
