@@ -27,6 +27,7 @@ from .rules import (
     Status,
     next_status,
 )
+from .signals import consent_withdrawn
 
 
 @dataclass(frozen=True)
@@ -206,6 +207,10 @@ def record_consent(
 
         if applied:
             _project(state or ConsentState(contact=contact, purpose=purpose), event, status_after)
+            if action == Action.WITHDRAW:
+                consent_withdrawn.send(
+                    sender=ConsentEvent, contact=contact, purpose=purpose, event=event
+                )
     return event
 
 

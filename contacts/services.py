@@ -7,6 +7,7 @@ from django.utils import timezone
 from .models import Contact, Erasure, Tag
 from .phones import normalize_phone, phone_hash, wa_id_for
 from .selectors import find_contact
+from .signals import contact_erased
 
 _UNSET: Any = object()
 
@@ -135,6 +136,7 @@ def erase_contact(*, contact: Contact, erased_by: str = "") -> Contact:
     The keyed phone hash stays, so the number is still recognised as opted out.
     """
     contact = Contact.objects.select_for_update().get(pk=contact.pk)
+    contact_erased.send(sender=Contact, contact=contact)
     now = timezone.now()
     contact.phone = None
     contact.wa_id = None

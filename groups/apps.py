@@ -5,4 +5,4 @@ class GroupsConfig(AppConfig):
     name = "groups"
 
     def ready(self) -> None:
-        from . import inbound  # noqa: F401  (registers the webhook handlers)
+        from . import inbound, receivers  # noqa: F401  (registers handlers and receivers)

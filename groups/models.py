@@ -84,6 +84,7 @@ class LeaveSource(models.TextChoices):
     PREFERENCE_CENTRE = "preference_centre", "Preference centre"
     API = "api", "API"
     ADMIN = "admin", "Admin"
+    ERASURE = "erasure", "Erased at the person's request"
 
 
 class GroupInvitation(models.Model):

@@ -1,0 +1,6 @@
+from django.dispatch import Signal
+
+# Sent inside record_consent's transaction when an opt-out changed the state, so
+# that apps acting on consent (pending group invitations) stop in the same
+# transaction. Keyword arguments: contact, purpose, event.
+consent_withdrawn = Signal()
