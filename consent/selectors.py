@@ -6,6 +6,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
+from django.db import connection
 from django.db.models import FilteredRelation, Q, QuerySet
 from django.utils import timezone
 
@@ -165,15 +166,45 @@ def may_send_many(
 
 
 def _state_rows_by_hash(hashes: set[str], purpose: str) -> dict[str, dict[str, Any]]:
+    if connection.vendor == "postgresql":
+        return _state_rows_by_hash_postgres(sorted(hashes), purpose)
     ordered = sorted(hashes)
     rows: dict[str, dict[str, Any]] = {}
     for start in range(0, len(ordered), BULK_CHUNK):
-        query = _contacts_with_state(purpose).filter(
-            phone_hash__in=ordered[start : start + BULK_CHUNK]
+        query = (
+            _contacts_with_state(purpose)
+            .filter(phone_hash__in=ordered[start : start + BULK_CHUNK])
+            .order_by()
         )
         for row in query.values("phone_hash", *_STATE_FIELDS):
             rows[row["phone_hash"]] = row
     return rows
+
+
+# The bulk eligibility hot path: PostgreSQL plans `IN (…10,000 values…)` as a
+# sequential scan of every contact; joining the unnested array instead probes the
+# phone_hash index once per phone, in one query (measured by bench/eligibility.py).
+_BULK_SQL = f"""
+SELECT c.phone_hash, s.status, s.expires_at, s.paused_until
+FROM unnest(%s::varchar[]) AS wanted(phone_hash)
+JOIN {Contact._meta.db_table} c ON c.phone_hash = wanted.phone_hash
+LEFT JOIN {ConsentState._meta.db_table} s ON s.contact_id = c.id AND s.purpose = %s
+"""  # noqa: S608 (table names from the models; values are parameters)
+
+
+def _state_rows_by_hash_postgres(hashes: list[str], purpose: str) -> dict[str, dict[str, Any]]:
+    if not hashes:
+        return {}
+    with connection.cursor() as cursor:
+        cursor.execute(_BULK_SQL, [hashes, purpose])
+        return {
+            digest: {
+                "state__status": status,
+                "state__expires_at": expires_at,
+                "state__paused_until": paused_until,
+            }
+            for digest, status, expires_at, paused_until in cursor.fetchall()
+        }
 
 
 def may_send_contacts(
