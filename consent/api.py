@@ -24,6 +24,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from api.errors import validation_error
+from api.filters import InstantFilter
 from api.idempotency import IDEMPOTENCY_PARAMETER, idempotent
 from api.schema import QueryValidationErrorResponseSerializer
 from contacts.models import Contact
@@ -101,7 +102,7 @@ class ConsentEventFilter(django_filters.FilterSet):
     phone = django_filters.CharFilter(method="filter_phone", help_text="Any format.")
     contact = django_filters.UUIDFilter(field_name="contact_id")
     purpose = django_filters.ChoiceFilter(choices=Purpose.choices)
-    since = django_filters.IsoDateTimeFilter(
+    since = InstantFilter(
         field_name="occurred_at", lookup_expr="gte", help_text="Events that occurred at or after."
     )
 

@@ -23,6 +23,7 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 
 from api.errors import Conflict, validation_error
+from api.filters import InstantFilter
 from api.idempotency import IDEMPOTENCY_PARAMETER, idempotent
 from api.serializers import PhoneField
 from consent.api_serializers import ConsentsSerializer, consent_summary
@@ -123,7 +124,7 @@ class ContactFilter(django_filters.FilterSet):
     service = django_filters.ChoiceFilter(
         choices=Status.choices, method="filter_consent", help_text="Service consent status."
     )
-    updated_since = django_filters.IsoDateTimeFilter(field_name="updated_at", lookup_expr="gte")
+    updated_since = InstantFilter(field_name="updated_at", lookup_expr="gte")
 
     class Meta:
         model = Contact

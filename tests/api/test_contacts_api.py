@@ -251,3 +251,11 @@ def test_an_erased_number_that_comes_back_is_still_opted_out(api_client):
 def test_delete_unknown_is_404(api_client):
     response = api_client.delete(f"{URL}3f2504e0-4f89-11d3-9a0c-0305e82c3301/")
     assert_error(response, 404, "not_found")
+
+
+def test_updated_since_accepts_any_iso_offset(api_client):
+    # ISO 8601 allows offsets PostgreSQL refuses (beyond ±15:59): still an answer, not a 500.
+    ContactFactory()
+    response = api_client.get(URL, {"updated_since": "2000-01-15T05:17:45-16:59"})
+    assert response.status_code == 200
+    assert len(response.json()["results"]) == 1

@@ -1,5 +1,7 @@
 """schemathesis against the live schema: no 500s, no response that contradicts the schema."""
 
+import os
+
 import pytest
 import schemathesis
 from django.core.handlers.wsgi import WSGIHandler
@@ -64,7 +66,7 @@ schema = schemathesis.openapi.from_wsgi("/api/schema/", WSGIHandler()).include(
 
 @schema.parametrize()
 @settings(
-    max_examples=5,
+    max_examples=int(os.environ.get("SCHEMATHESIS_EXAMPLES", "5")),
     deadline=None,
     suppress_health_check=list(HealthCheck),
 )

@@ -1,4 +1,7 @@
+from datetime import timedelta
+
 import pytest
+from django.utils import timezone
 
 from tests.whatsapp.helpers import SECRET, post_webhook
 
@@ -49,6 +52,8 @@ def one_tap_sent(db, ada, notices):
         notice_refs=["marketing/en/1", "service/en/1"],
         backend="console",
         status=OutboundMessage.Status.ACCEPTED,
+        # Sent before any of the replies the tests deliver.
+        created_at=timezone.now() - timedelta(hours=1),
     )
 
 

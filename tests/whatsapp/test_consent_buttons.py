@@ -38,6 +38,10 @@ def test_a_confirmation_stamped_in_the_same_second_as_the_request_still_applies(
     # given a request made at 12:00:00.700 (Meta stamps replies in whole seconds)
     requested_at = timezone.now().replace(microsecond=700_000) - timedelta(seconds=1)
     record(ada, "request", at=requested_at)
+    # and our confirmation message sent right after it
+    OutboundMessage.objects.filter(pk=one_tap_sent.pk).update(
+        created_at=requested_at + timedelta(milliseconds=100)
+    )
 
     # when the confirming tap arrives stamped 12:00:00
     deliver(with_message("interactive_button_reply", at=requested_at.replace(microsecond=0)))
