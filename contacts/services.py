@@ -41,18 +41,14 @@ def upsert_contact(
         # The person came back with their own number: we know them (and their
         # opt-outs) by its hash, and need the number to reach them again.
         contact.phone = e164
-    for field, value in (
-        ("name", name),
-        ("language", language),
-        ("external_id", external_id),
-        ("attributes", attributes),
-    ):
-        if value is not _UNSET:
-            setattr(contact, field, value)
-    contact.full_clean(validate_unique=False)
-    contact.save()
-    if tags is not _UNSET:
-        set_tags(contact, tags)
+    _apply_changes(
+        contact,
+        name=name,
+        language=language,
+        external_id=external_id,
+        tags=tags,
+        attributes=attributes,
+    )
     return contact, created
 
 
@@ -68,19 +64,26 @@ def update_contact(
 ) -> Contact:
     """Change only the fields given; the phone is never changed here."""
     contact = Contact.objects.select_for_update().get(pk=contact.pk)
-    for field, value in (
-        ("name", name),
-        ("language", language),
-        ("external_id", external_id),
-        ("attributes", attributes),
-    ):
+    _apply_changes(
+        contact,
+        name=name,
+        language=language,
+        external_id=external_id,
+        tags=tags,
+        attributes=attributes,
+    )
+    return contact
+
+
+def _apply_changes(contact: Contact, *, tags: Iterable[str], **fields: Any) -> None:
+    """Set the fields given (not _UNSET), validate, save, then the tags."""
+    for field, value in fields.items():
         if value is not _UNSET:
             setattr(contact, field, value)
     contact.full_clean(validate_unique=False)
     contact.save()
     if tags is not _UNSET:
         set_tags(contact, tags)
-    return contact
 
 
 def find_or_create_contact(
