@@ -327,5 +327,10 @@ class BulkEligibilityView(APIView):
         purpose = given.validated_data["purpose"]
         answers = may_send_many(given.validated_data["phones"], purpose)
         # Built as plain dicts: a serializer per row costs more than the lookup itself.
-        results = [{"phone": shown, **_decision_body(decision)} for shown, decision in answers]
+        bodies: dict[Decision, dict[str, Any]] = {}
+        results = []
+        for shown, decision in answers:
+            if decision not in bodies:
+                bodies[decision] = _decision_body(decision)
+            results.append({"phone": shown, **bodies[decision]})
         return Response({"purpose": purpose, "results": results})

@@ -159,9 +159,22 @@ def may_send_many(
     for i, digest in second.items():
         found[i] = rows.get(digest)
 
+    invalid = Decision(False, Reason.INVALID_PHONE)
+    # Most rows share a handful of states: decide each distinct one once.
+    decided: dict[tuple, Decision] = {}
+
+    def decision_for(row: dict[str, Any] | None) -> Decision:
+        key = (
+            (row["state__status"], row["state__expires_at"], row["state__paused_until"])
+            if row
+            else None
+        )
+        if key not in decided:
+            decided[key] = _decide_row(row, at)
+        return decided[key]
+
     return [
-        (phone, _decide_row(found[i], at) if i in found else Decision(False, Reason.INVALID_PHONE))
-        for i, phone in enumerate(shown)
+        (phone, decision_for(found[i]) if i in found else invalid) for i, phone in enumerate(shown)
     ]
 
 

@@ -2,6 +2,7 @@
 
 import hashlib
 import hmac
+from functools import lru_cache
 
 import phonenumbers
 from django.conf import settings
@@ -47,8 +48,15 @@ def try_normalize_phone(raw: object) -> str | None:
 
 def phone_hash(e164: str) -> str:
     """Keyed hash of an E.164 phone; kept after erasure to recognise the number."""
-    key = settings.PHONE_HASH_KEY.encode()
-    return hmac.new(key, e164.encode(), hashlib.sha256).hexdigest()
+    digest = _keyed_sha256(settings.PHONE_HASH_KEY).copy()
+    digest.update(e164.encode())
+    return digest.hexdigest()
+
+
+@lru_cache(maxsize=4)
+def _keyed_sha256(key: str) -> "hmac.HMAC":
+    # Keying HMAC once and copying it is a third cheaper per phone (bulk eligibility).
+    return hmac.new(key.encode(), digestmod=hashlib.sha256)
 
 
 def wa_id_for(e164: str) -> str:
