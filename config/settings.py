@@ -222,8 +222,13 @@ LOGGING = {
 IMPORT_EXPORT_ESCAPE_FORMULAE_ON_EXPORT = False
 
 # --- Consent ----------------------------------------------------------------
-# An event dated further ahead than this is refused (clock skew allowance).
+# A permissive event (grant, request, legacy) dated further ahead than this is
+# refused (clock skew allowance); a restrictive one never is: its effective
+# time is clamped to when we received it.
 CONSENT_MAX_FUTURE_SKEW_SECONDS = 5 * 60
+# An opt-out wins against a permissive answer less than this much later: sources
+# stamp time coarsely (WhatsApp: whole seconds). See consent.ordering.
+CONSENT_TIE_SECONDS = env.float("CONSENT_TIE_SECONDS", default=2.0)
 
 # --- WhatsApp Cloud API -----------------------------------------------------
 # "console" writes outbound messages to the OutboundMessage table and the log;

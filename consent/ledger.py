@@ -2,8 +2,10 @@
 
 import hashlib
 import json
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from typing import Any
 from uuid import UUID
 
 from .models import ConsentEvent
@@ -13,9 +15,51 @@ def _instant(value: datetime | None) -> str | None:
     return value.astimezone(UTC).isoformat(timespec="microseconds") if value else None
 
 
-def canonical_form(event: ConsentEvent) -> bytes:
-    """Every stored field of the event, in a fixed serialisation."""
+# The chained fields, in the order an auditor reads them. Bulk writers (imports)
+# and streaming verifiers hash plain rows with `chained_hash` and must agree
+# with `event_hash` on a model instance.
+CHAINED_FIELDS = (
+    "id",
+    "contact",
+    "seq",
+    "purpose",
+    "action",
+    "source",
+    "notice",
+    "occurred_at",
+    "recorded_at",
+    "expires_at",
+    "paused_until",
+    "ip",
+    "user_agent",
+    "page_url",
+    "wamid",
+    "prompted_by_wamid",
+    "note",
+    "context",
+    "actor",
+    "idempotency_key",
+    "applied",
+    "status_after",
+    "prev_hash",
+)
+_INSTANTS = frozenset({"occurred_at", "recorded_at", "expires_at", "paused_until"})
+
+
+def canonical_bytes(row: Mapping[str, Any]) -> bytes:
+    """The canonical serialisation of one event given as plain values (ids as str / int)."""
     data = {
+        name: (_instant(row[name]) if name in _INSTANTS else row[name]) for name in CHAINED_FIELDS
+    }
+    return json.dumps(data, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode()
+
+
+def chained_hash(row: Mapping[str, Any]) -> str:
+    return hashlib.sha256(canonical_bytes(row)).hexdigest()
+
+
+def event_row(event: ConsentEvent) -> dict[str, Any]:
+    return {
         "id": str(event.id),
         "contact": str(event.contact_id),
         "seq": event.seq,
@@ -23,10 +67,10 @@ def canonical_form(event: ConsentEvent) -> bytes:
         "action": event.action,
         "source": event.source,
         "notice": event.notice_id,
-        "occurred_at": _instant(event.occurred_at),
-        "recorded_at": _instant(event.recorded_at),
-        "expires_at": _instant(event.expires_at),
-        "paused_until": _instant(event.paused_until),
+        "occurred_at": event.occurred_at,
+        "recorded_at": event.recorded_at,
+        "expires_at": event.expires_at,
+        "paused_until": event.paused_until,
         "ip": event.ip,
         "user_agent": event.user_agent,
         "page_url": event.page_url,
@@ -40,7 +84,11 @@ def canonical_form(event: ConsentEvent) -> bytes:
         "status_after": event.status_after,
         "prev_hash": event.prev_hash,
     }
-    return json.dumps(data, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode()
+
+
+def canonical_form(event: ConsentEvent) -> bytes:
+    """Every chained field of the event, in a fixed serialisation."""
+    return canonical_bytes(event_row(event))
 
 
 def event_hash(event: ConsentEvent) -> str:

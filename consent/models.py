@@ -172,6 +172,10 @@ class ConsentState(models.Model):
     last_event = models.ForeignKey(
         ConsentEvent, on_delete=models.PROTECT, null=True, blank=True, related_name="+"
     )
+    # What ordering needs (consent.ordering.Standing): the latest effective time
+    # of any applied event, and of an applied permissive one.
+    latest_at = models.DateTimeField(null=True, blank=True)
+    permissive_at = models.DateTimeField(null=True, blank=True)
     updated_at = models.DateTimeField(auto_now=True)
 
     class Meta:
@@ -216,6 +220,69 @@ class ReconsentPolicy(models.Model):
 
     def __str__(self) -> str:
         return f"{self.name} (deadline {self.deadline:%Y-%m-%d})"
+
+
+class PolicyDeadlineChange(models.Model):
+    """A re-consent policy's deadline moved: legacy consent follows it, and this says so."""
+
+    policy = models.ForeignKey(
+        ReconsentPolicy, on_delete=models.PROTECT, related_name="deadline_changes"
+    )
+    old_deadline = models.DateTimeField()
+    new_deadline = models.DateTimeField()
+    reason = models.TextField(blank=True)
+    changed_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, null=True, blank=True, related_name="+"
+    )
+    changed_at = models.DateTimeField(default=timezone.now, editable=False)
+
+    class Meta:
+        ordering = ["changed_at"]
+
+    def __str__(self) -> str:
+        return f"{self.policy.name}: {self.old_deadline:%Y-%m-%d} → {self.new_deadline:%Y-%m-%d}"
+
+
+class OutrankedOptOut(models.Model):
+    """A restrictive event that did not apply because a later answer outranked it.
+
+    Kept for staff to work through: the person may still want to stop.
+    """
+
+    class Resolution(models.TextChoices):
+        PENDING = "pending", "To review"
+        WITHDRAWN = "withdrawn", "Recorded as an opt-out now"
+        KEPT = "kept", "The later answer stands"
+
+    event = models.OneToOneField(ConsentEvent, on_delete=models.PROTECT, related_name="+")
+    outranked_by = models.ForeignKey(
+        ConsentEvent, on_delete=models.PROTECT, null=True, blank=True, related_name="+"
+    )
+    resolution = models.CharField(
+        max_length=16, choices=Resolution.choices, default=Resolution.PENDING
+    )
+    resolved_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, null=True, blank=True, related_name="+"
+    )
+    resolved_at = models.DateTimeField(null=True, blank=True)
+    resolution_event = models.ForeignKey(
+        ConsentEvent, on_delete=models.PROTECT, null=True, blank=True, related_name="+"
+    )
+    created_at = models.DateTimeField(default=timezone.now, editable=False)
+
+    class Meta:
+        ordering = ["-created_at"]
+        indexes = [
+            # Serves the admin's default "to review" list and the dashboard count.
+            models.Index(
+                fields=["created_at"],
+                name="outranked_pending_idx",
+                condition=Q(resolution="pending"),
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"outranked {self.event} ({self.get_resolution_display()})"
 
 
 # --- WhatsApp keywords and free-text opt-outs -------------------------------------

@@ -83,3 +83,19 @@ def next_status(current: Status | str, action: Action | str, purpose: str = "") 
         return TRANSITIONS[(Status(current), Action(action))]
     except KeyError:
         raise IllegalTransition(Status(current), Action(action), purpose) from None
+
+
+# How an action weighs when events arrive out of order (see consent.ordering).
+RESTRICTIVE_ACTIONS = frozenset({A.WITHDRAW, A.PAUSE, A.EXPIRE})
+PERMISSIVE_ACTIONS = frozenset({A.GRANT, A.LEGACY, A.REQUEST})
+
+# How restrictive a status is, for merging duplicates: the highest wins.
+RESTRICTIVENESS: dict[Status, int] = {
+    S.OPTED_IN: 0,
+    S.LEGACY: 1,
+    S.NONE: 2,
+    S.PENDING: 3,
+    S.EXPIRED: 4,
+    S.PAUSED: 5,
+    S.OPTED_OUT: 6,
+}

@@ -3,6 +3,7 @@
 import hashlib
 import ipaddress
 import json
+from collections.abc import Iterable
 from dataclasses import asdict, dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
@@ -17,15 +18,23 @@ from contacts.services import erase_contact
 
 from .exceptions import IdempotencyConflict, InvalidConsent
 from .ledger import event_hash
-from .models import ConsentEvent, ConsentNotice, ConsentState, ReconsentPolicy
+from .models import (
+    ConsentEvent,
+    ConsentNotice,
+    ConsentState,
+    OutrankedOptOut,
+    ReconsentPolicy,
+)
+from .ordering import Standing, Weighed, effective_time, weigh
 from .rules import (
     ACTIONS_NEEDING_NOTICE,
+    PERMISSIVE_ACTIONS,
+    RESTRICTIVE_ACTIONS,
     Action,
     IllegalTransition,
     Purpose,
     Source,
     Status,
-    next_status,
 )
 from .signals import consent_withdrawn
 
@@ -87,10 +96,12 @@ def record_consent(
 ) -> ConsentEvent:
     """Append one event to the contact's ledger and update the current state.
 
-    An event dated before the state's latest applied event is kept as evidence
-    (`applied=False`) and changes nothing: a late webhook or an old import never
-    overrides a newer answer. With `keep_if_inapplicable`, an illegal transition
-    is kept as evidence the same way instead of raising IllegalTransition.
+    Where the event lands follows `consent.ordering`: an opt-out always wins. An
+    event that does not apply is kept as evidence (`applied=False`) and changes
+    nothing; a restrictive one outranked by a later answer is listed for staff.
+    A restrictive event is never refused for its date. With
+    `keep_if_inapplicable`, an illegal transition is kept as evidence the same
+    way instead of raising IllegalTransition.
     """
     purpose = _clean_choice(purpose, Purpose, "purpose")
     action = _clean_choice(action, Action, "action")
@@ -99,10 +110,14 @@ def record_consent(
     now = timezone.now()
     given_occurred_at = occurred_at
     occurred_at = occurred_at or now
-    if occurred_at > now + timedelta(seconds=settings.CONSENT_MAX_FUTURE_SKEW_SECONDS):
+    restrictive = action in RESTRICTIVE_ACTIONS
+    if not restrictive and occurred_at > now + timedelta(
+        seconds=settings.CONSENT_MAX_FUTURE_SKEW_SECONDS
+    ):
         raise InvalidConsent(
             "occurred_at is in the future", code="occurred_in_future", field="occurred_at"
         )
+    effective_at = effective_time(occurred_at, now)
     if action in ACTIONS_NEEDING_NOTICE and (notice is None or not notice.is_published):
         raise InvalidConsent(
             f"a {action} must name the published notice the person was shown",
@@ -115,16 +130,9 @@ def record_consent(
             code="notice_purpose_mismatch",
             field="notice",
         )
-    if action == Action.LEGACY and expires_at is None:
-        policy = active_policy()
-        if policy is None:
-            raise InvalidConsent(
-                "legacy consent needs expires_at or an active re-consent policy",
-                code="expires_at_required",
-                field="expires_at",
-            )
-        expires_at = policy.deadline
-    if action == Action.PAUSE and (paused_until is None or paused_until <= occurred_at):
+    if action == Action.LEGACY:
+        expires_at = _legacy_expiry(expires_at)
+    if action == Action.PAUSE and (paused_until is None or paused_until <= effective_at):
         raise InvalidConsent(
             "a pause needs an end after it starts", code="until_required", field="paused_until"
         )
@@ -158,16 +166,13 @@ def record_consent(
                 return earlier
 
         state = ConsentState.objects.filter(contact=contact, purpose=purpose).first()
-        current = Status(state.status) if state else Status.NONE
-        applied = not (state and state.since and occurred_at < state.since)
-        status_after = current
-        if applied:
-            try:
-                status_after = next_status(current, action, purpose)
-            except IllegalTransition:
-                if not keep_if_inapplicable:
-                    raise
-                applied = False
+        standing = _standing(state)
+        try:
+            weighed = weigh(standing, action, effective_at, purpose=purpose)
+        except IllegalTransition:
+            if not keep_if_inapplicable:
+                raise
+            weighed = Weighed(False, standing)
 
         last = (
             ConsentEvent.objects.filter(contact=contact)
@@ -198,29 +203,80 @@ def record_consent(
             context=context,
             actor=actor,
             idempotency_key=idempotency_key or None,
-            applied=applied,
-            status_after=status_after,
+            applied=weighed.applied,
+            status_after=weighed.standing.status,
             prev_hash=last["hash"] if last else None,
         )
         event.hash = event_hash(event)
         event.save(force_insert=True)
 
-        if applied:
-            _project(state or ConsentState(contact=contact, purpose=purpose), event, status_after)
+        if weighed.applied:
+            _project(
+                state or ConsentState(contact=contact, purpose=purpose),
+                event,
+                weighed.standing,
+            )
             if action == Action.WITHDRAW:
                 consent_withdrawn.send(
                     sender=ConsentEvent, contact=contact, purpose=purpose, event=event
                 )
+        elif weighed.outranked:
+            OutrankedOptOut.objects.create(event=event, outranked_by=_outranking(event))
     return event
 
 
-def _project(state: ConsentState, event: ConsentEvent, status: str) -> None:
-    state.status = status
-    state.since = event.occurred_at
+def _standing(state: ConsentState | None) -> Standing:
+    if state is None:
+        return Standing()
+    return Standing(Status(state.status), state.latest_at, state.permissive_at)
+
+
+def _outranking(event: ConsentEvent) -> ConsentEvent | None:
+    # Permissive events apply only when later than everything applied, so the
+    # last one applied (by seq) is the latest: the answer that outranked this one.
+    return (
+        ConsentEvent.objects.filter(
+            contact_id=event.contact_id,
+            purpose=event.purpose,
+            applied=True,
+            action__in=PERMISSIVE_ACTIONS,
+            seq__lt=event.seq,
+        )
+        .order_by("-seq")
+        .first()
+    )
+
+
+def _legacy_expiry(expires_at: datetime | None) -> datetime:
+    """Legacy consent ends at the active policy's deadline, never later."""
+    policy = active_policy()
+    if expires_at is None:
+        if policy is None:
+            raise InvalidConsent(
+                "legacy consent needs expires_at or an active re-consent policy",
+                code="expires_at_required",
+                field="expires_at",
+            )
+        return policy.deadline
+    if policy is not None and expires_at > policy.deadline:
+        raise InvalidConsent(
+            f"legacy consent cannot outlast the re-consent deadline "
+            f"({policy.deadline.isoformat()}); extend the policy instead",
+            code="expires_after_deadline",
+            field="expires_at",
+        )
+    return expires_at
+
+
+def _project(state: ConsentState, event: ConsentEvent, standing: Standing) -> None:
+    state.status = standing.status
+    state.since = effective_time(event.occurred_at, event.recorded_at)
     state.source = event.source
     state.notice = event.notice
     state.expires_at = event.expires_at
     state.paused_until = event.paused_until
+    state.latest_at = standing.latest_at
+    state.permissive_at = standing.permissive_at
     state.last_event = event
     state.save()
 
@@ -316,31 +372,43 @@ class StateDifference:
     rebuilt: str
 
 
+def replay(events: Iterable[ConsentEvent]) -> dict[str, tuple[Standing, ConsentEvent]]:
+    """The standing each purpose reaches when `events` (one contact, in seq order) are weighed.
+
+    The same rule the recorder used when each event arrived; an event the
+    ledger forbade at its turn counts as not applied, as it was recorded.
+    """
+    reached: dict[str, tuple[Standing, ConsentEvent]] = {}
+    for event in events:
+        standing, last = reached.get(event.purpose, (Standing(), None))
+        at = effective_time(event.occurred_at, event.recorded_at)
+        try:
+            weighed = weigh(standing, event.action, at, purpose=event.purpose)
+        except IllegalTransition:
+            continue
+        if weighed.applied:
+            reached[event.purpose] = (weighed.standing, event)
+    return reached
+
+
 def rebuild_consent_states(*, write: bool = True) -> list[StateDifference]:
-    """Replay every ledger's applied events and compare (or reset) the projection."""
+    """Replay every ledger with the ordering rule and compare (or reset) the projection."""
     differences: list[StateDifference] = []
     contact_ids = ConsentEvent.objects.values_list("contact_id", flat=True).order_by().distinct()
     for contact_id in contact_ids.iterator():
         with transaction.atomic():
             Contact.objects.select_for_update().only("pk").get(pk=contact_id)
-            rebuilt: dict[str, ConsentEvent] = {}
-            statuses: dict[str, Status] = {}
-            for event in ConsentEvent.objects.filter(contact_id=contact_id, applied=True).order_by(
-                "seq"
-            ):
-                before = statuses.get(event.purpose, Status.NONE)
-                statuses[event.purpose] = next_status(before, event.action, event.purpose)
-                rebuilt[event.purpose] = event
+            events = ConsentEvent.objects.filter(contact_id=contact_id).order_by("seq")
+            rebuilt = replay(events.iterator(chunk_size=500))
             stored = {s.purpose: s for s in ConsentState.objects.filter(contact_id=contact_id)}
             for purpose in set(rebuilt) | set(stored):
-                want = statuses.get(purpose, Status.NONE)
+                want, last = rebuilt.get(purpose, (Standing(), None))
                 have = stored.get(purpose)
                 have_status = have.status if have else Status.NONE
-                last = rebuilt.get(purpose)
                 same = have is not None and last is not None and have.last_event_id == last.pk
-                if have_status != want or not same:
+                if have_status != want.status or not same:
                     differences.append(
-                        StateDifference(contact_id, purpose, str(have_status), str(want))
+                        StateDifference(contact_id, purpose, str(have_status), str(want.status))
                     )
                     if write and last is not None:
                         state = have or ConsentState(contact_id=contact_id, purpose=purpose)

@@ -1,8 +1,10 @@
 import secrets
 import uuid
 
+from django.conf import settings
 from django.db import models
-from django.db.models import Q
+from django.db.models import F, Q
+from django.utils import timezone
 from phonenumber_field.modelfields import PhoneNumberField
 
 from .phones import normalize_phone, phone_hash
@@ -33,6 +35,11 @@ class Contact(models.Model):
         "WhatsApp business-scoped user id", max_length=128, null=True, blank=True, unique=True
     )
     parent_user_id = models.CharField(max_length=128, null=True, blank=True)
+    username = models.CharField("WhatsApp username", max_length=128, null=True, blank=True)
+    # A duplicate merged into another contact: its identifiers answer for the survivor.
+    merged_into = models.ForeignKey(
+        "self", on_delete=models.PROTECT, null=True, blank=True, related_name="merged"
+    )
     name = models.CharField(max_length=200, blank=True)
     language = models.CharField(max_length=16, default="en")
     external_id = models.CharField(max_length=128, null=True, blank=True, unique=True)
@@ -51,6 +58,7 @@ class Contact(models.Model):
             models.CheckConstraint(
                 name="contact_has_phone_or_user_id",
                 condition=Q(phone__isnull=False)
+                | Q(wa_id__isnull=False)
                 | Q(whatsapp_user_id__isnull=False)
                 | Q(erased_at__isnull=False),
             ),
@@ -58,6 +66,9 @@ class Contact(models.Model):
         indexes = [
             # Serves the API's `updated_since` filter.
             models.Index(fields=["updated_at"], name="contact_updated_at_idx"),
+            # Serves the resolver's lookups by parent id and username.
+            models.Index(fields=["parent_user_id"], name="contact_parent_user_id_idx"),
+            models.Index(fields=["username"], name="contact_username_idx"),
         ]
 
     def __str__(self) -> str:
@@ -76,7 +87,7 @@ class Contact(models.Model):
             e164 = normalize_phone(str(self.phone))
             self.phone = e164
             self.phone_hash = phone_hash(e164)
-        for field in ("wa_id", "whatsapp_user_id", "external_id"):
+        for field in ("wa_id", "whatsapp_user_id", "parent_user_id", "username", "external_id"):
             if getattr(self, field) == "":
                 setattr(self, field, None)
         super().save(*args, **kwargs)
@@ -95,3 +106,74 @@ class Erasure(models.Model):
 
     def __str__(self) -> str:
         return f"erasure of {self.contact_id} at {self.erased_at:%Y-%m-%d %H:%M}"
+
+
+class IdentityChange(models.Model):
+    """An identifier of a contact changed (the platform said so, or staff merged)."""
+
+    class Kind(models.TextChoices):
+        PHONE = "phone", "Phone number"
+        WA_ID = "wa_id", "WhatsApp id"
+        USER_ID = "whatsapp_user_id", "Business-scoped user id"
+        PARENT_USER_ID = "parent_user_id", "Parent user id"
+        USERNAME = "username", "Username"
+        MERGED = "merged", "Merged into another contact"
+
+    contact = models.ForeignKey(Contact, on_delete=models.CASCADE, related_name="identity_changes")
+    kind = models.CharField(max_length=24, choices=Kind.choices)
+    old_value = models.CharField(max_length=200, blank=True)
+    new_value = models.CharField(max_length=200, blank=True)
+    # What said so: "user_changed_number", "user_id_update", "admin merge", …
+    source = models.CharField(max_length=64)
+    wamid = models.CharField(max_length=256, blank=True)
+    occurred_at = models.DateTimeField()
+    recorded_at = models.DateTimeField(default=timezone.now, editable=False)
+
+    class Meta:
+        ordering = ["-recorded_at"]
+
+    def __str__(self) -> str:
+        return f"{self.kind}: {self.old_value or '—'} → {self.new_value or '—'} ({self.source})"
+
+
+class LikelyDuplicate(models.Model):
+    """Two contacts that one delivery's identifiers named together: probably one person."""
+
+    class Resolution(models.TextChoices):
+        PENDING = "pending", "To review"
+        MERGED = "merged", "Merged"
+        DISTINCT = "distinct", "Different people"
+
+    # Stored with first.pk < second.pk, so a pair is listed once.
+    first = models.ForeignKey(Contact, on_delete=models.CASCADE, related_name="+")
+    second = models.ForeignKey(Contact, on_delete=models.CASCADE, related_name="+")
+    # The identifiers that pointed at both.
+    evidence = models.JSONField(default=dict, blank=True)
+    resolution = models.CharField(
+        max_length=16, choices=Resolution.choices, default=Resolution.PENDING
+    )
+    resolved_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, null=True, blank=True, related_name="+"
+    )
+    resolved_at = models.DateTimeField(null=True, blank=True)
+    created_at = models.DateTimeField(default=timezone.now, editable=False)
+
+    class Meta:
+        ordering = ["-created_at"]
+        constraints = [
+            models.UniqueConstraint(fields=["first", "second"], name="duplicate_unique_pair"),
+            models.CheckConstraint(
+                name="duplicate_ordered_pair", condition=Q(first__lt=F("second"))
+            ),
+        ]
+        indexes = [
+            # Serves the admin's "to review" list and the dashboard count.
+            models.Index(
+                fields=["created_at"],
+                name="duplicate_pending_idx",
+                condition=Q(resolution="pending"),
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.first} ≈ {self.second} ({self.get_resolution_display()})"

@@ -1,30 +1,110 @@
-from django.db.models import QuerySet
+from dataclasses import dataclass
+
+from django.db.models import Q, QuerySet
 
 from .models import Contact
-from .phones import normalize_phone, phone_hash
+from .phones import InvalidPhone, normalize_phone, phone_hash
 
 
 def contacts() -> QuerySet[Contact]:
     return Contact.objects.prefetch_related("tags")
 
 
+@dataclass(frozen=True)
+class Identifiers:
+    """Whatever a delivery, a form or an integration says about who a person is."""
+
+    phone: str | None = None  # any format phonenumbers parses
+    wa_id: str | None = None  # digits as WhatsApp sends them: not always a valid phone
+    whatsapp_user_id: str | None = None  # business-scoped user id (BSUID)
+    parent_user_id: str | None = None
+    username: str | None = None
+
+    def __bool__(self) -> bool:
+        return any(
+            (self.phone, self.wa_id, self.whatsapp_user_id, self.parent_user_id, self.username)
+        )
+
+    def e164(self) -> str | None:
+        """The phone these identifiers give, if any is a valid number (InvalidPhone for `phone`)."""
+        if self.phone:
+            return normalize_phone(self.phone)
+        if self.wa_id:
+            try:
+                return normalize_phone("+" + self.wa_id.lstrip("+"), field="wa_id")
+            except InvalidPhone:
+                return None
+        return None
+
+
+def survivor(contact: Contact) -> Contact:
+    """The contact a merged duplicate answers for (itself when not merged)."""
+    seen = {contact.pk}
+    while contact.merged_into_id is not None and contact.merged_into_id not in seen:
+        seen.add(contact.merged_into_id)
+        contact = Contact.objects.get(pk=contact.merged_into_id)
+    return contact
+
+
+def resolve_contacts(ids: Identifiers) -> list[Contact]:
+    """Every contact these identifiers name, merged duplicates replaced by their survivor.
+
+    The one resolver: `wa_id` matches a stored `wa_id` exactly, whatever
+    phonenumbers thinks of it, and also the phone it spells when valid; phones
+    match by keyed hash, so an erased number is still recognised. A username
+    is a display name a person can change, so it names a contact only when no
+    stable identifier does. Most specific first: phone, wa_id, user id, parent id.
+    """
+    e164 = ids.e164()
+    ranked: list[tuple[int, Q]] = []
+    if e164:
+        ranked.append((0, Q(phone_hash=phone_hash(e164))))
+    if ids.wa_id:
+        ranked.append((1, Q(wa_id=ids.wa_id)))
+    if ids.whatsapp_user_id:
+        ranked.append((2, Q(whatsapp_user_id=ids.whatsapp_user_id)))
+    if ids.parent_user_id:
+        ranked.append((3, Q(parent_user_id=ids.parent_user_id)))
+    found = _ranked(ranked)
+    if not found and ids.username:
+        found = list(Contact.objects.filter(username=ids.username, erased_at__isnull=True)[:2])
+    result: dict[object, Contact] = {}
+    for contact in found:
+        kept = survivor(contact)
+        result.setdefault(kept.pk, kept)
+    return list(result.values())
+
+
+def _ranked(ranked: list[tuple[int, Q]]) -> list[Contact]:
+    if not ranked:
+        return []
+    query = Q()
+    for _, condition in ranked:
+        query |= condition
+    rows = list(Contact.objects.filter(query)[:20])
+
+    def rank(contact: Contact) -> int:
+        return min(rank for rank, condition in ranked if _matches(contact, condition))
+
+    return sorted(rows, key=rank)
+
+
+def _matches(contact: Contact, condition: Q) -> bool:
+    field, value = condition.children[0]
+    return getattr(contact, field) == value
+
+
 def find_contact_by_phone(phone: str) -> Contact | None:
     """The contact for a phone in any format, erased ones included (by keyed hash)."""
-    return Contact.objects.filter(phone_hash=phone_hash(normalize_phone(phone))).first()
+    found = resolve_contacts(Identifiers(phone=phone))
+    return found[0] if found else None
 
 
 def find_contact(
     *, phone: str | None = None, wa_id: str | None = None, whatsapp_user_id: str | None = None
 ) -> Contact | None:
-    """Match by phone, then wa_id, then the business-scoped user id."""
-    if phone:
-        contact = find_contact_by_phone(phone)
-        if contact:
-            return contact
-    if wa_id:
-        contact = Contact.objects.filter(wa_id=wa_id).first()
-        if contact:
-            return contact
-    if whatsapp_user_id:
-        return Contact.objects.filter(whatsapp_user_id=whatsapp_user_id).first()
-    return None
+    """The most specific contact these identifiers name, or None."""
+    found = resolve_contacts(
+        Identifiers(phone=phone, wa_id=wa_id, whatsapp_user_id=whatsapp_user_id)
+    )
+    return found[0] if found else None

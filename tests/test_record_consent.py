@@ -65,10 +65,26 @@ def test_notice_of_another_purpose_is_refused():
     assert err.value.field == "notice"
 
 
-def test_event_far_in_the_future_is_refused():
+def test_grant_far_in_the_future_is_refused(marketing_notice):
     with pytest.raises(InvalidConsent) as err:
-        record(ContactFactory(), Action.WITHDRAW, at=timezone.now() + timedelta(minutes=6))
+        record(
+            ContactFactory(),
+            Action.GRANT,
+            notice=marketing_notice,
+            at=timezone.now() + timedelta(minutes=6),
+        )
     assert (err.value.code, err.value.field) == ("occurred_in_future", "occurred_at")
+    assert not ConsentEvent.objects.exists()
+
+
+def test_withdraw_far_in_the_future_is_kept_with_its_stated_time_and_applies_now():
+    stated = timezone.now() + timedelta(minutes=6)
+
+    event = record(ContactFactory(), Action.WITHDRAW, at=stated)
+
+    assert event.applied and event.status_after == Status.OPTED_OUT
+    assert event.occurred_at == stated  # the stated time, kept as evidence
+    assert event.contact.consent_states.get().since == event.recorded_at
 
 
 def test_illegal_transition_names_the_current_status_and_writes_nothing():
