@@ -1,12 +1,14 @@
 from collections.abc import Iterable
+from dataclasses import asdict, dataclass
+from datetime import datetime
 from typing import Any
 
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
-from .models import Contact, Erasure, Tag
+from .models import Contact, Erasure, IdentityChange, LikelyDuplicate, Tag
 from .phones import normalize_phone, phone_hash, wa_id_for
-from .selectors import find_contact
+from .selectors import Identifiers, resolve_contacts
 from .signals import contact_erased
 
 _UNSET: Any = object()
@@ -86,50 +88,205 @@ def _apply_changes(contact: Contact, *, tags: Iterable[str], **fields: Any) -> N
         set_tags(contact, tags)
 
 
+class UnknownPerson(ValueError):
+    """No identifier that can name a contact (a username alone cannot)."""
+
+
+@dataclass(frozen=True)
+class Resolution:
+    """The contacts a set of identifiers names: most specific first, never empty."""
+
+    contacts: list[Contact]
+    created: bool = False
+
+    @property
+    def primary(self) -> Contact:
+        return self.contacts[0]
+
+
+def resolve_or_create_contacts(ids: Identifiers, *, name: str = "") -> Resolution:
+    """The contacts these identifiers name, created if unknown (an opt-out is never lost).
+
+    Identifiers the primary contact lacks are stored on it when no other
+    contact holds them. When they point at several contacts, each is returned
+    (an opt-out applies to each) and the pairs are listed as likely duplicates.
+    """
+    if not ids:
+        raise UnknownPerson("a contact needs a phone, a wa_id or a business-scoped user id")
+    e164 = ids.e164()
+    for _ in range(3):
+        try:
+            with transaction.atomic():
+                found = resolve_contacts(ids)
+                if not found:
+                    if not (e164 or ids.wa_id or ids.whatsapp_user_id):
+                        raise UnknownPerson(
+                            "a contact needs a phone, a wa_id or a business-scoped user id"
+                        )
+                    contact = Contact(
+                        phone=e164,
+                        wa_id=ids.wa_id,
+                        whatsapp_user_id=ids.whatsapp_user_id,
+                        parent_user_id=ids.parent_user_id,
+                        username=ids.username,
+                        name=name,
+                    )
+                    contact.save()
+                    return Resolution([contact], created=True)
+                _complete_identifiers(found[0], ids, e164)
+                if len(found) > 1:
+                    note_likely_duplicates(found, evidence=_described(ids))
+                return Resolution(found)
+        except IntegrityError:
+            # Created or claimed concurrently: the next pass finds the other row.
+            continue
+    raise UnknownPerson("could not find or create the contact")
+
+
 def find_or_create_contact(
     *,
     phone: str | None = None,
     wa_id: str | None = None,
     whatsapp_user_id: str | None = None,
     parent_user_id: str | None = None,
+    username: str | None = None,
     name: str = "",
 ) -> Contact:
-    """The contact these ids name, created if unknown (an opt-out is never lost).
+    """The most specific contact these identifiers name, created if unknown."""
+    ids = Identifiers(phone, wa_id, whatsapp_user_id, parent_user_id, username)
+    return resolve_or_create_contacts(ids, name=name).primary
 
-    Ids we did not know yet are stored on the contact found.
+
+def _described(ids: Identifiers) -> dict[str, str]:
+    return {k: v for k, v in asdict(ids).items() if v}
+
+
+def _complete_identifiers(contact: Contact, ids: Identifiers, e164: str | None) -> None:
+    changed: list[str] = []
+    if e164 and not contact.phone and not contact.phone_hash:
+        contact.phone = e164
+        changed += ["phone", "phone_hash"]
+    for field in ("wa_id", "whatsapp_user_id", "parent_user_id"):
+        value = getattr(ids, field)
+        if value and not getattr(contact, field):
+            if field != "parent_user_id" and Contact.objects.filter(**{field: value}).exists():
+                continue  # held by another contact: listed as a duplicate instead
+            setattr(contact, field, value)
+            changed.append(field)
+    if ids.username and contact.username != ids.username:
+        if contact.username:
+            IdentityChange.objects.create(
+                contact=contact,
+                kind=IdentityChange.Kind.USERNAME,
+                old_value=contact.username,
+                new_value=ids.username,
+                source="webhook",
+                occurred_at=timezone.now(),
+            )
+        contact.username = ids.username
+        changed.append("username")
+    if changed:
+        with transaction.atomic():
+            contact.save(update_fields=[*changed, "updated_at"])
+
+
+def note_likely_duplicates(contacts: list[Contact], *, evidence: dict[str, Any]) -> int:
+    """List every pair of these contacts as probably one person; returns how many were new."""
+    new = 0
+    ordered = sorted({c.pk: c for c in contacts}.values(), key=lambda c: str(c.pk))
+    for i, first in enumerate(ordered):
+        for second in ordered[i + 1 :]:
+            a, b = sorted((first.pk, second.pk))
+            _, created = LikelyDuplicate.objects.get_or_create(
+                first_id=a, second_id=b, defaults={"evidence": evidence}
+            )
+            new += created
+    return new
+
+
+@dataclass(frozen=True)
+class IdentifierChanged:
+    contact: Contact
+    # Other contacts that already held the new identifier: probably the same
+    # person; they must get the contact's restrictive states too.
+    holders: list[Contact]
+
+
+@transaction.atomic
+def change_identifier(
+    *,
+    contact: Contact,
+    field: str,
+    new_value: str,
+    source: str,
+    occurred_at: datetime,
+    wamid: str = "",
+) -> IdentifierChanged:
+    """The platform says this contact's wa_id or business-scoped id changed: follow it.
+
+    A new wa_id that spells a valid phone moves the phone too. The old values
+    stay in the history. Where another contact already holds the new value,
+    nothing is moved: the pair is listed as a likely duplicate.
     """
-    e164 = normalize_phone(phone) if phone else None
-    if e164 is None and wa_id:
-        try:
-            e164 = normalize_phone("+" + wa_id, field="wa_id")
-        except Exception:
-            e164 = None
-    if not (e164 or whatsapp_user_id):
-        raise ValueError("a contact needs a phone, a wa_id or a business-scoped user id")
-    for _ in range(2):
-        try:
-            with transaction.atomic():
-                contact = find_contact(phone=e164, wa_id=wa_id, whatsapp_user_id=whatsapp_user_id)
-                if contact is None:
-                    contact = Contact(phone=e164, name=name)
-                changed = contact._state.adding
-                if e164 and not contact.phone and not contact.phone_hash:
-                    contact.phone, changed = e164, True
-                for field, value in (
-                    ("wa_id", wa_id),
-                    ("whatsapp_user_id", whatsapp_user_id),
-                    ("parent_user_id", parent_user_id),
-                ):
-                    if value and not getattr(contact, field):
-                        setattr(contact, field, value)
-                        changed = True
-                if changed:
-                    contact.save()
-                return contact
-        except IntegrityError:
-            # Created concurrently by another request: the second pass finds it.
+    contact = Contact.objects.select_for_update().get(pk=contact.pk)
+    kind = IdentityChange.Kind(field)
+    updates: dict[str, Any] = {field: new_value}
+    if field == "wa_id":
+        e164 = Identifiers(wa_id=new_value).e164()
+        if e164:
+            updates["phone"] = e164
+    holders = [
+        other
+        for other in resolve_contacts(Identifiers(phone=updates.get("phone"), **{field: new_value}))
+        if other.pk != contact.pk
+    ]
+    for name, value in updates.items():
+        old = getattr(contact, name)
+        old_text = str(old) if old else ""
+        if old_text == value:
             continue
-    raise RuntimeError("could not find or create the contact")
+        IdentityChange.objects.create(
+            contact=contact,
+            kind=IdentityChange.Kind(name) if name != field else kind,
+            old_value=old_text,
+            new_value=value,
+            source=source,
+            wamid=wamid,
+            occurred_at=occurred_at,
+        )
+        if not holders:
+            setattr(contact, name, value)
+    if holders:
+        note_likely_duplicates([contact, *holders], evidence={field: new_value, "source": source})
+    else:
+        contact.save()
+    return IdentifierChanged(contact, holders)
+
+
+@transaction.atomic
+def mark_merged(*, duplicate: Contact, survivor: Contact, merged_by: str) -> Contact:
+    """Point `duplicate` at `survivor`; both keep their own records and ledgers."""
+    if duplicate.pk == survivor.pk:
+        raise ValueError("a contact cannot be merged into itself")
+    duplicate = Contact.objects.select_for_update().get(pk=duplicate.pk)
+    if survivor.merged_into_id is not None:
+        raise ValueError("merge into the surviving contact, not into a merged one")
+    duplicate.merged_into = survivor
+    duplicate.save(update_fields=["merged_into", "updated_at"])
+    Contact.objects.filter(merged_into=duplicate).update(merged_into=survivor)
+    IdentityChange.objects.create(
+        contact=duplicate,
+        kind=IdentityChange.Kind.MERGED,
+        old_value=str(duplicate.pk),
+        new_value=str(survivor.pk),
+        source=f"merge by {merged_by}"[:64],
+        occurred_at=timezone.now(),
+    )
+    a, b = sorted((duplicate.pk, survivor.pk))
+    LikelyDuplicate.objects.filter(first_id=a, second_id=b).update(
+        resolution=LikelyDuplicate.Resolution.MERGED, resolved_at=timezone.now()
+    )
+    return duplicate
 
 
 @transaction.atomic

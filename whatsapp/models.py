@@ -10,6 +10,36 @@ from django.db.models import Q
 from django.utils import timezone
 
 
+class WebhookDelivery(models.Model):
+    """A signed webhook body exactly as it arrived, stored before anything parses it.
+
+    Bytes, not text: a body with a NUL, a lone surrogate or invalid UTF-8 is
+    still kept, so a STOP inside it is never lost.
+    """
+
+    class State(models.TextChoices):
+        STORED = "stored", "Stored, not yet split"
+        SPLIT = "split", "Split into items"
+        MALFORMED = "malformed", "Not readable as a webhook body"
+
+    body = models.BinaryField()
+    state = models.CharField(max_length=16, choices=State.choices, default=State.STORED)
+    error = models.TextField(blank=True)
+    received_at = models.DateTimeField(default=timezone.now, editable=False)
+
+    class Meta:
+        ordering = ["-received_at"]
+        indexes = [
+            # Serves the sweep that splits deliveries whose request died after storing.
+            models.Index(
+                fields=["received_at"], name="delivery_unsplit_idx", condition=Q(state="stored")
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"delivery {self.pk} at {self.received_at:%Y-%m-%d %H:%M:%S} ({self.state})"
+
+
 class InboundEvent(models.Model):
     """One item of a webhook delivery, stored before anything is done with it."""
 
@@ -41,10 +71,24 @@ class InboundEvent(models.Model):
     attempts = models.PositiveIntegerField(default=0)
     received_at = models.DateTimeField(default=timezone.now, editable=False)
     processed_at = models.DateTimeField(null=True, blank=True)
+    delivery = models.ForeignKey(
+        WebhookDelivery, on_delete=models.PROTECT, null=True, blank=True, related_name="items"
+    )
+    # When the sweep may try a failed item again (backoff); None: not scheduled.
+    retry_at = models.DateTimeField(null=True, blank=True)
+    # Set when a failed item may carry an opt-out (as handlers registered by
+    # other apps judge it): such an item is listed for staff until processed.
+    carries_opt_out = models.BooleanField(default=False)
 
     class Meta:
         ordering = ["-received_at"]
         indexes = [
+            # Serves the unprocessed opt-outs list and the dashboard count.
+            models.Index(
+                fields=["received_at"],
+                name="inbound_failed_optout_idx",
+                condition=Q(state="failed", carries_opt_out=True),
+            ),
             # Serves `reprocess_webhooks` and the admin's "to look at" filter.
             models.Index(
                 fields=["received_at"],
