@@ -13,18 +13,19 @@ from django.utils.translation import gettext as _
 from django.utils.translation import override
 
 from contacts.models import Contact
-from contacts.selectors import find_contact
-from contacts.services import find_or_create_contact
+from contacts.selectors import Identifiers, resolve_contacts
+from contacts.services import Resolution, change_identifier, resolve_or_create_contacts
 from whatsapp.events import InboundMessage, SendFailure, StatusUpdate, UserPreference
 from whatsapp.exceptions import WhatsAppError
-from whatsapp.handlers import on
+from whatsapp.handlers import judges_opt_out, on
 from whatsapp.models import OutboundMessage
+from whatsapp.parsing import parse_message, parse_status, parse_user_preference
 
 from . import keywords, outreach
 from .models import ConsentEvent, ConsentNotice
 from .rules import Action, Purpose, Source, Status
 from .selectors import consent_states, notice_by_ref
-from .services import Evidence, record_consent
+from .services import Evidence, carry_restrictive_states, record_consent, record_opt_out
 
 log = logging.getLogger(__name__)
 
@@ -34,15 +35,26 @@ CONSENT_BUTTON = re.compile(
 STOPPED_MARKETING = 131050
 
 
-def _sender(event: InboundMessage | UserPreference) -> Contact | None:
-    if not (event.wa_id or event.user_id):
-        return None
-    return find_or_create_contact(
+def _identifiers(event: InboundMessage | UserPreference) -> Identifiers:
+    return Identifiers(
         wa_id=event.wa_id,
         whatsapp_user_id=event.user_id,
         parent_user_id=event.parent_user_id,
-        name=event.profile_name,
+        username=getattr(event, "username", None),
     )
+
+
+def _senders(event: InboundMessage | UserPreference) -> Resolution | None:
+    """Every contact the sender's identifiers name (created if unknown), most specific first."""
+    ids = _identifiers(event)
+    if not (ids.wa_id or ids.whatsapp_user_id or ids.parent_user_id):
+        return None
+    return resolve_or_create_contacts(ids, name=event.profile_name)
+
+
+def _sender(event: InboundMessage | UserPreference) -> Contact | None:
+    resolution = _senders(event)
+    return resolution.primary if resolution else None
 
 
 def _already_recorded(key: str) -> bool:
@@ -71,7 +83,7 @@ def _last_message_to(contact: Contact, before) -> str:
 
 def _withdraw(
     *,
-    contact: Contact,
+    contacts: list[Contact],
     purposes: list[str],
     source: str,
     event_wamid: str,
@@ -80,21 +92,15 @@ def _withdraw(
     note: str,
     key_prefix: str,
 ) -> list[ConsentEvent]:
-    recorded = []
-    for purpose in purposes:
-        recorded.append(
-            record_consent(
-                contact=contact,
-                purpose=purpose,
-                action=Action.WITHDRAW,
-                source=source,
-                occurred_at=occurred_at,
-                evidence=Evidence(wamid=event_wamid, prompted_by_wamid=prompted_by, note=note),
-                idempotency_key=f"{key_prefix}:{purpose}:withdraw",
-                keep_if_inapplicable=True,
-            )
-        )
-    return recorded
+    """The opt-out, for every contact the sender's identifiers named."""
+    return record_opt_out(
+        contacts=contacts,
+        purposes=purposes,
+        source=source,
+        occurred_at=occurred_at,
+        evidence=Evidence(wamid=event_wamid, prompted_by_wamid=prompted_by, note=note),
+        idempotency_key=key_prefix,
+    )
 
 
 # --- Reply buttons and template quick replies ------------------------------------------
@@ -116,9 +122,10 @@ def answer_consent_button(event: InboundMessage) -> None:
         return  # not ours (invitations, campaigns' own buttons, …)
     purposes = [p for p in match["purposes"].split(",") if p in Purpose.values]
     answer = match["answer"]
-    contact = _sender(event)
-    if contact is None or not purposes:
+    senders = _senders(event)
+    if senders is None or not purposes:
         return
+    contact = senders.primary
     key = f"wa:{event.wamid}"
     if _already_recorded(f"{key}:{purposes[0]}:{answer}"):
         return
@@ -136,7 +143,7 @@ def answer_consent_button(event: InboundMessage) -> None:
     answered_at = max(event.timestamp, outbound.created_at) if outbound else event.timestamp
     if answer == Action.WITHDRAW:
         _withdraw(
-            contact=contact,
+            contacts=senders.contacts,
             purposes=purposes,
             source=Source.WHATSAPP_BUTTON,
             event_wamid=event.wamid,
@@ -183,11 +190,24 @@ def answer_keyword(event: InboundMessage) -> None:
     reading = None if meaning else keywords.read_free_text(event.text)
     if meaning is None and reading.kind == "none":
         return
-    contact = _sender(event)
-    if contact is None:
+    senders = _senders(event)
+    if senders is None:
         return
+    contact = senders.primary
     prompted_by = event.context_wamid or _last_message_to(contact, event.timestamp)
     key = f"wa:{event.wamid}"
+    if event.group_id:
+        # Written in a group, maybe to the others: never a 1:1 keyword action,
+        # but a person looks at it, so a real opt-out is not missed.
+        keywords.queue_for_review(
+            contact=contact,
+            wamid=event.wamid,
+            text=event.text,
+            matched=f"in group {event.group_id}: " + (meaning or reading.matched or "")[:150],
+            received_at=event.timestamp,
+            prompted_by_wamid=prompted_by,
+        )
+        return
     if meaning in (keywords.Meaning.STOP, keywords.Meaning.STOP_ALL) or (
         reading and reading.kind == "opt_out"
     ):
@@ -198,7 +218,7 @@ def answer_keyword(event: InboundMessage) -> None:
             return
         how = f"keyword {event.text.strip()[:80]!r}" if meaning else "free text"
         _withdraw(
-            contact=contact,
+            contacts=senders.contacts,
             purposes=purposes,
             source=Source.WHATSAPP_KEYWORD,
             event_wamid=event.wamid,
@@ -257,11 +277,11 @@ def withdraw_on_stopped_marketing_status(event: StatusUpdate) -> None:
         return
     if not (event.recipient_id or event.recipient_user_id):
         return
-    contact = find_or_create_contact(
-        wa_id=event.recipient_id, whatsapp_user_id=event.recipient_user_id
+    recipients = resolve_or_create_contacts(
+        Identifiers(wa_id=event.recipient_id, whatsapp_user_id=event.recipient_user_id)
     )
     _withdraw(
-        contact=contact,
+        contacts=recipients.contacts,
         purposes=[Purpose.MARKETING],
         source=Source.WHATSAPP_PLATFORM,
         event_wamid="",
@@ -276,15 +296,15 @@ def withdraw_on_stopped_marketing_status(event: StatusUpdate) -> None:
 def withdraw_on_stopped_marketing_send(failure: SendFailure) -> None:
     if failure.code != STOPPED_MARKETING:
         return
-    contact = (
-        Contact.objects.filter(pk=failure.contact_id).first()
+    contacts = (
+        list(Contact.objects.filter(pk=failure.contact_id))
         if failure.contact_id
-        else find_contact(wa_id=failure.to, whatsapp_user_id=failure.to)
+        else resolve_contacts(Identifiers(wa_id=failure.to, whatsapp_user_id=failure.to))
     )
-    if contact is None:
+    if not contacts:
         return
     _withdraw(
-        contact=contact,
+        contacts=contacts,
         purposes=[Purpose.MARKETING],
         source=Source.WHATSAPP_PLATFORM,
         event_wamid="",
@@ -304,12 +324,13 @@ def follow_marketing_preference(event: UserPreference) -> None:
         # signal stays stored with the webhook event as evidence.
         log.info("marketing %s from %s kept as evidence only", event.value, event.wa_id)
         return
-    contact = _sender(event)
-    if contact is None:
+    senders = _senders(event)
+    if senders is None:
         return
     stamp = int(event.timestamp.timestamp())
+    contact = senders.primary
     _withdraw(
-        contact=contact,
+        contacts=senders.contacts,
         purposes=[Purpose.MARKETING],
         source=Source.WHATSAPP_PLATFORM,
         event_wamid="",
@@ -349,3 +370,71 @@ def _opted_in_text(contact: Contact, purposes: list[str]) -> str:
         contact,
         lambda: _("Thank you, your choice is saved. Reply STOP at any time to opt out."),
     )
+
+
+# --- Identity changes the platform announces -----------------------------------------------------
+
+IDENTITY_CHANGES = {
+    "user_changed_number": ("wa_id", "new_wa_id"),
+    "user_changed_user_id": ("whatsapp_user_id", "new_user_id"),
+}
+
+
+@on("message")
+def follow_identity_change(event: InboundMessage) -> None:
+    """A person changed number (or business-scoped id): follow them, opt-outs included.
+
+    The identifier moves on the same contact, so its states go with it; where
+    another contact already holds the new one, that contact gets the opt-outs
+    and pauses too, and the pair is listed as a likely duplicate.
+    """
+    if not event.is_system or event.system_type not in IDENTITY_CHANGES:
+        return
+    field, attribute = IDENTITY_CHANGES[event.system_type]
+    new_value = getattr(event, attribute)
+    if not new_value:
+        log.warning("%s %s names no new identifier", event.system_type, event.wamid)
+        return
+    known = resolve_contacts(_identifiers(event))
+    if not known:
+        return  # nobody we know: nothing to carry
+    contact = known[0]
+    changed = change_identifier(
+        contact=contact,
+        field=field,
+        new_value=new_value,
+        source=event.system_type,
+        occurred_at=event.timestamp,
+        wamid=event.wamid,
+    )
+    if changed.holders:
+        carry_restrictive_states(
+            source_contact=contact,
+            to=changed.holders,
+            why=f"{event.system_type}: {field} is now {new_value} ({event.wamid})",
+        )
+
+
+# --- Judging a failed item: may it be an opt-out? ------------------------------------------------
+
+
+@judges_opt_out
+def may_be_opt_out(kind: str, payload: dict) -> bool:
+    """Said of an item whose processing failed, so staff see it; doubt answers yes."""
+    if kind == "user_preference":
+        pref = parse_user_preference(payload)
+        return pref.category == "marketing_messages" and pref.value == "stop"
+    if kind == "status":
+        return parse_status(payload).has_error(STOPPED_MARKETING)
+    if kind == "message":
+        message = parse_message(payload)
+        if message.button_id:
+            match = CONSENT_BUTTON.match(message.button_id)
+            return bool(match and match["answer"] == Action.WITHDRAW)
+        if message.type != "text":
+            return False
+        meaning = keywords.match_keyword(message.text)
+        if meaning in (keywords.Meaning.STOP, keywords.Meaning.STOP_ALL):
+            return True
+        return meaning is None and keywords.read_free_text(message.text).kind != "none"
+    return kind == "malformed"

@@ -83,6 +83,9 @@ _STATE_FIELDS = ("state__status", "state__expires_at", "state__paused_until")
 def _decide_row(row: dict[str, Any] | None, at: datetime) -> Decision:
     if row is None:
         return Decision(False, Reason.UNKNOWN_CONTACT)
+    if row.get("merged_into_id"):
+        # A merged duplicate answers for the person: the survivor's state.
+        return may_send(_survivor(row["merged_into_id"]), row["purpose"], at)
     return decide(
         row["state__status"],
         expires_at=row["state__expires_at"],
@@ -109,7 +112,14 @@ def may_send(who: Contact | str, purpose: str, at: datetime | None = None) -> De
             rows = rows.filter(phone_hash=phone_hash(normalize_phone(who)))
         except InvalidPhone:
             return Decision(False, Reason.INVALID_PHONE)
-    return _decide_row(rows.values(*_STATE_FIELDS).first(), at)
+    row = rows.values(*_STATE_FIELDS, "merged_into_id").first()
+    if row is not None:
+        row["purpose"] = purpose
+    return _decide_row(row, at)
+
+
+def _survivor(contact_id: Any) -> Contact:
+    return Contact.objects.only("pk").get(pk=contact_id)
 
 
 BULK_CHUNK = 5000
@@ -165,7 +175,12 @@ def may_send_many(
 
     def decision_for(row: dict[str, Any] | None) -> Decision:
         key = (
-            (row["state__status"], row["state__expires_at"], row["state__paused_until"])
+            (
+                row["state__status"],
+                row["state__expires_at"],
+                row["state__paused_until"],
+                row.get("merged_into_id"),
+            )
             if row
             else None
         )
@@ -189,7 +204,8 @@ def _state_rows_by_hash(hashes: set[str], purpose: str) -> dict[str, dict[str, A
             .filter(phone_hash__in=ordered[start : start + BULK_CHUNK])
             .order_by()
         )
-        for row in query.values("phone_hash", *_STATE_FIELDS):
+        for row in query.values("phone_hash", "merged_into_id", *_STATE_FIELDS):
+            row["purpose"] = purpose
             rows[row["phone_hash"]] = row
     return rows
 
@@ -201,7 +217,8 @@ _BULK_SQL = f"""
 SELECT c.phone_hash, s.status, s.expires_at, s.paused_until
 FROM unnest(%s::varchar[]) AS wanted(phone_hash)
 JOIN {Contact._meta.db_table} c ON c.phone_hash = wanted.phone_hash
-LEFT JOIN {ConsentState._meta.db_table} s ON s.contact_id = c.id AND s.purpose = %s
+LEFT JOIN {ConsentState._meta.db_table} s
+  ON s.contact_id = COALESCE(c.merged_into_id, c.id) AND s.purpose = %s
 """  # noqa: S608 (table names from the models; values are parameters)
 
 
@@ -231,7 +248,8 @@ def may_send_contacts(
         query = _contacts_with_state(Purpose(purpose)).filter(
             pk__in=ids[start : start + BULK_CHUNK]
         )
-        for row in query.values("pk", *_STATE_FIELDS):
+        for row in query.values("pk", "merged_into_id", *_STATE_FIELDS):
+            row["purpose"] = purpose
             found[row["pk"]] = _decide_row(row, at)
     return {pk: found.get(pk, Decision(False, Reason.UNKNOWN_CONTACT)) for pk in ids}
 
@@ -270,10 +288,18 @@ def current_notice(purpose: str, language: str) -> ConsentNotice | None:
     return None
 
 
+# ASCII only: int() would read "١" (Arabic-Indic one) as 1, and a version beyond nine
+# digits overflows the column.
+_NOTICE_REF = re.compile(r"([a-z_]{1,16})/([A-Za-z0-9_-]{1,16})/([0-9]{1,9})", re.ASCII)
+
+
 def notice_by_ref(ref: str) -> ConsentNotice | None:
     """`marketing/en/3` → that published notice, or None."""
+    found = _NOTICE_REF.fullmatch(ref) if isinstance(ref, str) else None
+    if found is None:
+        return None
+    purpose, language, version = found.groups()
     try:
-        purpose, language, version = ref.split("/")
         return published_notices().get(purpose=purpose, language=language, version=int(version))
-    except (ValueError, ConsentNotice.DoesNotExist):
+    except ConsentNotice.DoesNotExist:
         return None

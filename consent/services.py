@@ -3,7 +3,7 @@
 import hashlib
 import ipaddress
 import json
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import asdict, dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
@@ -14,7 +14,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from contacts.models import Contact
-from contacts.services import erase_contact
+from contacts.services import erase_contact, mark_merged
 
 from .exceptions import IdempotencyConflict, InvalidConsent
 from .ledger import event_hash
@@ -23,6 +23,7 @@ from .models import (
     ConsentNotice,
     ConsentState,
     OutrankedOptOut,
+    PolicyDeadlineChange,
     ReconsentPolicy,
 )
 from .ordering import Standing, Weighed, effective_time, weigh
@@ -30,6 +31,7 @@ from .rules import (
     ACTIONS_NEEDING_NOTICE,
     PERMISSIVE_ACTIONS,
     RESTRICTIVE_ACTIONS,
+    RESTRICTIVENESS,
     Action,
     IllegalTransition,
     Purpose,
@@ -273,12 +275,206 @@ def _project(state: ConsentState, event: ConsentEvent, standing: Standing) -> No
     state.since = effective_time(event.occurred_at, event.recorded_at)
     state.source = event.source
     state.notice = event.notice
-    state.expires_at = event.expires_at
+    state.expires_at = (
+        legacy_expiry_after_extensions(event.expires_at)
+        if event.action == Action.LEGACY
+        else event.expires_at
+    )
     state.paused_until = event.paused_until
     state.latest_at = standing.latest_at
     state.permissive_at = standing.permissive_at
     state.last_event = event
     state.save()
+
+
+def record_opt_out(
+    *,
+    contacts: Sequence[Contact],
+    purposes: Sequence[str],
+    source: str,
+    occurred_at: datetime | None = None,
+    evidence: Evidence | None = None,
+    actor: AbstractBaseUser | None = None,
+    idempotency_key: str | None = None,
+) -> list[ConsentEvent]:
+    """Withdraw `purposes` for every contact one person's identifiers named, at once.
+
+    One transaction, one event in each contact's own chain; contacts are locked
+    in primary-key order so two deliveries naming the same pair cannot deadlock.
+    """
+    recorded: list[ConsentEvent] = []
+    ordered = sorted({c.pk: c for c in contacts}.values(), key=lambda c: str(c.pk))
+    first = contacts[0].pk if contacts else None
+    with transaction.atomic():
+        for contact in ordered:
+            for purpose in purposes:
+                key = None
+                if idempotency_key:
+                    key = f"{idempotency_key}:{purpose}:withdraw"
+                    if contact.pk != first:
+                        key = f"{key}:{contact.pk}"
+                recorded.append(
+                    record_consent(
+                        contact=contact,
+                        purpose=purpose,
+                        action=Action.WITHDRAW,
+                        source=source,
+                        occurred_at=occurred_at,
+                        evidence=evidence,
+                        actor=actor,
+                        idempotency_key=key,
+                        keep_if_inapplicable=True,
+                    )
+                )
+    return recorded
+
+
+def carry_restrictive_states(
+    *,
+    source_contact: Contact,
+    to: Sequence[Contact],
+    why: str,
+    actor: AbstractBaseUser | None = None,
+) -> list[ConsentEvent]:
+    """Give each of `to` the opt-outs and pauses `source_contact` has (one person, two records)."""
+    recorded: list[ConsentEvent] = []
+    states = ConsentState.objects.filter(contact=source_contact)
+    with transaction.atomic():
+        for state in states:
+            for target in to:
+                if target.pk == source_contact.pk:
+                    continue
+                recorded += _carry(state, target, why=why, actor=actor)
+    return recorded
+
+
+def _carry(
+    state: ConsentState, target: Contact, *, why: str, actor: AbstractBaseUser | None
+) -> list[ConsentEvent]:
+    theirs = ConsentState.objects.filter(contact=target, purpose=state.purpose).first()
+    current = Status(theirs.status) if theirs else Status.NONE
+    if RESTRICTIVENESS[current] >= RESTRICTIVENESS[Status(state.status)]:
+        return []
+    evidence = Evidence(note=why[:500], context={"carried_from": str(state.contact_id)})
+    if state.status == Status.OPTED_OUT:
+        action, until = Action.WITHDRAW, None
+    elif state.status == Status.PAUSED and current == Status.OPTED_IN:
+        action, until = Action.PAUSE, state.paused_until
+        if until is None or until <= timezone.now():
+            return []
+    else:
+        return []
+    return [
+        record_consent(
+            contact=target,
+            purpose=state.purpose,
+            action=action,
+            source=Source.SYSTEM if actor is None else Source.ADMIN,
+            paused_until=until,
+            evidence=evidence,
+            actor=actor,
+            keep_if_inapplicable=True,
+        )
+    ]
+
+
+def merge_contacts(
+    *, duplicate: Contact, survivor: Contact, actor: AbstractBaseUser | None
+) -> Contact:
+    """Staff merge two records of one person: the most restrictive state wins.
+
+    Both ledgers stay as they are (each still verifies); the survivor gets the
+    duplicate's opt-outs and pauses as events of its own, and the duplicate
+    points at it, so any identifier of either answers for the survivor.
+    """
+    with transaction.atomic():
+        first, second = sorted((duplicate, survivor), key=lambda c: str(c.pk))
+        list(
+            Contact.objects.select_for_update()
+            .filter(pk__in=[first.pk, second.pk])
+            .order_by("pk")
+            .values_list("pk", flat=True)
+        )
+        who = getattr(actor, "get_username", lambda: "system")()
+        carry_restrictive_states(
+            source_contact=duplicate,
+            to=[survivor],
+            why=f"merged from contact {duplicate.pk} by {who}",
+            actor=actor,
+        )
+        return mark_merged(duplicate=duplicate, survivor=survivor, merged_by=who)
+
+
+@transaction.atomic
+def resolve_outranked_opt_out(
+    *, item: OutrankedOptOut, withdraw: bool, actor: AbstractBaseUser
+) -> OutrankedOptOut:
+    """Staff decide an outranked opt-out: record it now (it applies), or keep the later answer."""
+    item = OutrankedOptOut.objects.select_for_update().select_related("event").get(pk=item.pk)
+    if item.resolution != OutrankedOptOut.Resolution.PENDING:
+        return item
+    if withdraw:
+        event = item.event
+        item.resolution_event = record_consent(
+            contact=event.contact,
+            purpose=event.purpose,
+            action=Action.WITHDRAW,
+            source=Source.ADMIN,
+            actor=actor,
+            evidence=Evidence(
+                note=f"opt-out {event.pk} was outranked by a later answer; staff recorded it now",
+                context={"outranked_event": str(event.pk)},
+            ),
+        )
+        item.resolution = OutrankedOptOut.Resolution.WITHDRAWN
+    else:
+        item.resolution = OutrankedOptOut.Resolution.KEPT
+    item.resolved_by = actor
+    item.resolved_at = timezone.now()
+    item.save()
+    return item
+
+
+@transaction.atomic
+def extend_policy_deadline(
+    *,
+    policy: ReconsentPolicy,
+    new_deadline: datetime,
+    reason: str,
+    actor: AbstractBaseUser | None,
+) -> PolicyDeadlineChange:
+    """Move a re-consent deadline; legacy consent that ran to the old one follows it.
+
+    Legacy consent is never extended one event at a time (an import cannot
+    outlast the policy): staff move the policy, and this records who and why.
+    """
+    policy = ReconsentPolicy.objects.select_for_update().get(pk=policy.pk)
+    if new_deadline <= policy.deadline:
+        raise InvalidConsent(
+            "a deadline can only move later", code="deadline_not_later", field="deadline"
+        )
+    change = PolicyDeadlineChange.objects.create(
+        policy=policy,
+        old_deadline=policy.deadline,
+        new_deadline=new_deadline,
+        reason=reason,
+        changed_by=actor,
+    )
+    ConsentState.objects.filter(status=Status.LEGACY, expires_at=policy.deadline).update(
+        expires_at=new_deadline
+    )
+    ReconsentPolicy.objects.filter(pk=policy.pk).update(deadline=new_deadline)
+    return change
+
+
+def legacy_expiry_after_extensions(expires_at: datetime | None) -> datetime | None:
+    """The deadline a legacy event's expiry has become through recorded extensions."""
+    moves = dict(PolicyDeadlineChange.objects.values_list("old_deadline", "new_deadline"))
+    seen = set()
+    while expires_at in moves and expires_at not in seen:
+        seen.add(expires_at)
+        expires_at = moves[expires_at]
+    return expires_at
 
 
 # --- Erasure ----------------------------------------------------------------------

@@ -22,6 +22,22 @@ class InboundMessage:
     # The id of our message this one replies to (context.id), or "".
     context_wamid: str
     raw: dict[str, Any] = field(repr=False)
+    username: str | None = None
+    # Set when the message was written in a WhatsApp group, not to us 1:1.
+    group_id: str | None = None
+    # For `system` messages: what changed (user_changed_number, …) and the new ids.
+    system_type: str = ""
+    new_wa_id: str | None = None
+    new_user_id: str | None = None
+
+    @property
+    def is_system(self) -> bool:
+        return self.type == "system"
+
+    @property
+    def opens_service_window(self) -> bool:
+        """Only a message the person wrote to us opens the 24-hour window."""
+        return not self.is_system and self.group_id is None
 
 
 @dataclass(frozen=True)
@@ -66,6 +82,43 @@ class GroupParticipantsEvent:
     user_id: str | None
     request_id: str
     raw: dict[str, Any] = field(repr=False)
+
+
+@dataclass(frozen=True)
+class GroupLifecycleEvent:
+    """A WhatsApp group we asked for was created (or failed, or was deleted)."""
+
+    group_id: str
+    type: str
+    request_id: str
+    subject: str
+    invite_link: str
+    timestamp: datetime | None
+    errors: list[tuple[int, str]]
+    raw: dict[str, Any] = field(repr=False)
+
+    @property
+    def succeeded(self) -> bool:
+        return not self.errors
+
+
+@dataclass(frozen=True)
+class OutboundResult:
+    """What became of an outbox row; handlers find theirs by `origin`.
+
+    status: accepted / failed / skipped / unknown (the worker stopped mid-send).
+    """
+
+    outbound_id: Any
+    origin: str
+    status: str
+    contact_id: Any
+    wamid: str = ""
+    error_code: int | None = None
+    error_title: str = ""
+    skip_reason: str = ""
+    # A Groups API call's answer (approved / failed join requests).
+    result: dict[str, Any] | None = None
 
 
 @dataclass(frozen=True)

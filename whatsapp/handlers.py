@@ -17,7 +17,16 @@ from .events import SendFailure
 logger = logging.getLogger(__name__)
 
 # "send_failed" carries a SendFailure: a send refused with an error others act on.
-KINDS = ("message", "status", "user_preference", "group_participants", "send_failed")
+# "outbound_result" carries an OutboundResult: the fate of an outbox row, for its origin.
+KINDS = (
+    "message",
+    "status",
+    "user_preference",
+    "group_participants",
+    "group_lifecycle",
+    "send_failed",
+    "outbound_result",
+)
 
 Handler = Callable[[Any], None]
 
@@ -37,6 +46,30 @@ def on(kind: str) -> Callable[[Handler], Handler]:
         return handler
 
     return register
+
+
+# Judges registered by other apps: may this stored item (kind, payload) carry an
+# opt-out? Asked only when an item failed, to list it for staff.
+OptOutJudge = Callable[[str, dict[str, Any]], bool]
+_opt_out_judges: list[OptOutJudge] = []
+
+
+def judges_opt_out(judge: OptOutJudge) -> OptOutJudge:
+    if judge not in _opt_out_judges:
+        _opt_out_judges.append(judge)
+    return judge
+
+
+def may_carry_opt_out(kind: str, payload: dict[str, Any]) -> bool:
+    """True when a registered judge says so, or when judging fails (the restrictive answer)."""
+    for judge in _opt_out_judges:
+        try:
+            if judge(kind, payload):
+                return True
+        except Exception:
+            logger.exception("opt-out judge %s failed on a %s item", judge, kind)
+            return True
+    return False
 
 
 def handlers_for(kind: str) -> list[Handler]:

@@ -15,7 +15,13 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from .events import GroupParticipantsEvent, InboundMessage, StatusUpdate, UserPreference
+from .events import (
+    GroupLifecycleEvent,
+    GroupParticipantsEvent,
+    InboundMessage,
+    StatusUpdate,
+    UserPreference,
+)
 
 MESSAGE, STATUS, USER_PREFERENCE, GROUP, OTHER = (
     "message",
@@ -24,6 +30,8 @@ MESSAGE, STATUS, USER_PREFERENCE, GROUP, OTHER = (
     "group_participants",
     "other",
 )
+# group_lifecycle_update: a group we asked for was created (with its id and invite link).
+GROUP_LIFECYCLE = "group_lifecycle"
 
 
 @dataclass(frozen=True)
@@ -68,15 +76,24 @@ def _sender_contact(contacts: list[dict], index: int, wa_id: Any, user_id: Any) 
     return None
 
 
+def _list(value: Any) -> list:
+    return value if isinstance(value, list) else []
+
+
 def split_delivery(data: Any) -> list[Item]:
-    """One Item per message, status, preference change or unknown change of a delivery."""
+    """One Item per message, status, preference change or unknown change of a delivery.
+
+    Whatever the shape: a neighbour of the wrong type becomes an `other` item
+    of its own and never hides the items beside it.
+    """
     items: list[Item] = []
     if not isinstance(data, dict):
         return [Item(OTHER, f"other:{_digest(data)}", "", {"body": data})]
-    for entry in data.get("entry") or []:
+    for entry in _list(data.get("entry")):
         if not isinstance(entry, dict):
+            items.append(Item(OTHER, f"other:{_digest(entry)}", "", {"entry": entry}))
             continue
-        for change in entry.get("changes") or []:
+        for change in _list(entry.get("changes")):
             value = change.get("value") if isinstance(change, dict) else None
             if not isinstance(value, dict):
                 items.append(Item(OTHER, f"other:{_digest(change)}", "", {"change": change}))
@@ -89,14 +106,18 @@ def split_delivery(data: Any) -> list[Item]:
 
 def _split_value(data: dict, entry: dict, change: dict, value: dict) -> list[Item]:
     items: list[Item] = []
-    contacts = [c for c in value.get("contacts") or [] if isinstance(c, dict)]
+    contacts = [c for c in _list(value.get("contacts")) if isinstance(c, dict)]
     known = False
-    for i, msg in enumerate(value.get("messages") or []):
+    for key in ("messages", "statuses", "user_preferences"):
+        for odd in (x for x in _list(value.get(key)) if not isinstance(x, dict)):
+            known = True
+            items.append(Item(OTHER, f"other:{key}:{_digest(odd)}", "", {key: odd}))
+    for i, msg in enumerate(m for m in _list(value.get("messages")) if isinstance(m, dict)):
         known = True
         contact = _sender_contact(contacts, i, msg.get("from"), msg.get("from_user_id"))
         payload = _single(data, entry, change, value, "messages", msg, contact)
         items.append(Item(MESSAGE, f"message:{msg.get('id')}", str(msg.get("id", "")), payload))
-    for i, status in enumerate(value.get("statuses") or []):
+    for i, status in enumerate(s for s in _list(value.get("statuses")) if isinstance(s, dict)):
         known = True
         contact = _sender_contact(
             contacts, i, status.get("recipient_id"), status.get("recipient_user_id")
@@ -104,7 +125,8 @@ def _split_value(data: dict, entry: dict, change: dict, value: dict) -> list[Ite
         payload = _single(data, entry, change, value, "statuses", status, contact)
         wamid = str(status.get("id", ""))
         items.append(Item(STATUS, f"status:{wamid}:{status.get('status')}", wamid, payload))
-    for i, pref in enumerate(value.get("user_preferences") or []):
+    prefs = (p for p in _list(value.get("user_preferences")) if isinstance(p, dict))
+    for i, pref in enumerate(prefs):
         known = True
         contact = _sender_contact(contacts, i, pref.get("wa_id"), pref.get("user_id"))
         payload = _single(data, entry, change, value, "user_preferences", pref, contact)
@@ -112,10 +134,14 @@ def _split_value(data: dict, entry: dict, change: dict, value: dict) -> list[Ite
         key = f"user_preference:{who}:{pref.get('category')}:{pref.get('value')}"
         items.append(Item(USER_PREFERENCE, f"{key}:{pref.get('timestamp')}", "", payload))
     if str(change.get("field", "")).startswith("group_participants"):
-        for group in value.get("groups") or []:
+        for group in _list(value.get("groups")):
             known = True
             payload = _single(data, entry, change, value, "groups", group, None)
             items.append(Item(GROUP, f"group_participants:{_digest(group)}", "", payload))
+    if change.get("field") == "group_lifecycle_update":
+        lifecycle = split_group_lifecycle(data, entry, change, value)
+        known = known or bool(lifecycle)
+        items.extend(lifecycle)
     if not known:
         single = {
             "object": data.get("object"),
@@ -162,6 +188,8 @@ def parse_event(kind: str, payload: dict):
         return parse_user_preference(payload)
     if kind == GROUP:
         return parse_group_participants(payload)
+    if kind == GROUP_LIFECYCLE:
+        return parse_group_lifecycle(payload)
     return None
 
 
@@ -177,11 +205,17 @@ def _button_id(msg: dict) -> tuple[str, str]:
     return "", ""
 
 
+def _text(value: Any) -> str | None:
+    return str(value) if value not in (None, "") else None
+
+
 def parse_message(payload: dict) -> InboundMessage:
     msg = _value(payload)["messages"][0]
     contact = _contact(payload)
     button_id, title = _button_id(msg)
     text = (msg.get("text") or {}).get("body") if msg.get("type") == "text" else title
+    system = msg.get("system") if isinstance(msg.get("system"), dict) else {}
+    profile = contact.get("profile") if isinstance(contact.get("profile"), dict) else {}
     return InboundMessage(
         wamid=str(msg["id"]),
         # Meta always sends it; "now" only for a broken item, which then sorts as newest.
@@ -195,6 +229,11 @@ def parse_message(payload: dict) -> InboundMessage:
         button_id=button_id,
         context_wamid=str((msg.get("context") or {}).get("id") or ""),
         raw=payload,
+        username=_text(profile.get("username") or msg.get("from_username")),
+        group_id=_text(msg.get("group_id") or (msg.get("context") or {}).get("group_id")),
+        system_type=str(system.get("type") or ""),
+        new_wa_id=_text(system.get("wa_id") or system.get("new_wa_id")),
+        new_user_id=_text(system.get("user_id") or system.get("new_user_id")),
     )
 
 
@@ -258,3 +297,50 @@ def parse_group_participants(payload: dict) -> GroupParticipantsEvent:
         ),
         raw=payload,
     )
+
+
+# --- group_lifecycle_update ---------------------------------------------------------
+# Meta's shape (Webhooks for Groups API): value.groups[] items with type
+# group_create / group_delete, request_id (what POST /groups answered), group_id,
+# subject, invite_link, join_approval_mode, timestamp; a failed creation carries
+# errors[] instead of an invite link.
+
+
+def split_group_lifecycle(data: dict, entry: dict, change: dict, value: dict) -> list[Item]:
+    items = []
+    for group in _list(value.get("groups")):
+        if not isinstance(group, dict):
+            items.append(Item(OTHER, f"other:groups:{_digest(group)}", "", {"groups": group}))
+            continue
+        payload = _single(data, entry, change, value, "groups", group, None)
+        key = ":".join(
+            str(group.get(k) or "") for k in ("type", "request_id", "group_id", "timestamp")
+        )
+        items.append(Item(GROUP_LIFECYCLE, f"group_lifecycle:{key}"[:400], "", payload))
+    return items
+
+
+def parse_group_lifecycle(payload: dict) -> GroupLifecycleEvent:
+    group = _value(payload)["groups"][0]
+    errors = [
+        (_int(e.get("code")), str(e.get("title") or e.get("message") or ""))
+        for e in _list(group.get("errors"))
+        if isinstance(e, dict)
+    ]
+    return GroupLifecycleEvent(
+        group_id=str(group.get("group_id") or ""),
+        type=str(group.get("type") or ""),
+        request_id=str(group.get("request_id") or ""),
+        subject=str(group.get("subject") or ""),
+        invite_link=str(group.get("invite_link") or ""),
+        timestamp=_timestamp(group.get("timestamp")),
+        errors=errors,
+        raw=payload,
+    )
+
+
+def _int(value: Any) -> int:
+    try:
+        return int(value)
+    except (TypeError, ValueError):
+        return 0

@@ -5,56 +5,132 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
+import math
 import traceback
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import Any
 
-from django.db import IntegrityError, transaction
+from django.db import DatabaseError, IntegrityError, transaction
 from django.db.models import F
 from django.utils import timezone
 
 from .events import InboundMessage
-from .handlers import dispatch
-from .models import InboundEvent, ServiceWindow
+from .handlers import dispatch, may_carry_opt_out
+from .models import InboundEvent, ServiceWindow, WebhookDelivery
 from .parsing import Item, parse_event, split_delivery
 
 logger = logging.getLogger(__name__)
 
 
 class MalformedDelivery(ValueError):
-    """A stored body that is not JSON."""
+    """A stored body that cannot be read as a webhook delivery."""
 
 
 @dataclass(frozen=True)
 class StoredDelivery:
+    delivery_id: int | None
     new_ids: list[int]
     malformed: bool = False
 
 
-def store_delivery(*, body: bytes) -> StoredDelivery:
-    """Store each item of a verified webhook body once; return the ids of new rows.
+# Longer integers are kept as their digits: Python refuses to parse > 4300 digits
+# and nothing Meta sends is a number that long.
+_MAX_INT_DIGITS = 30
 
-    A duplicate (Meta retries for days) hits the unique dedupe key and is skipped:
-    the database decides, so concurrent deliveries of one item store one row. A
-    body that is not JSON is stored as one `malformed` row for inspection.
+
+def _int(text: str) -> int | str:
+    return int(text) if len(text.lstrip("-")) <= _MAX_INT_DIGITS else text
+
+
+def _float(text: str) -> float | str:
+    value = float(text)
+    return value if math.isfinite(value) else text
+
+
+def _storable_text(text: str) -> str:
+    # PostgreSQL refuses NUL in text and JSONB, and a lone surrogate cannot be
+    # encoded at all: both become replacement characters, the rest is kept.
+    if "\x00" in text:
+        text = text.replace("\x00", "\ufffd")
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        text = text.encode("utf-8", "replace").decode("utf-8")
+    return text
+
+
+def storable(value: Any) -> Any:
+    """`value` with every string made storable (NUL, lone surrogates), structure unchanged."""
+    if isinstance(value, str):
+        return _storable_text(value)
+    if isinstance(value, dict):
+        return {_storable_text(str(k)): storable(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [storable(v) for v in value]
+    return value
+
+
+def read_body(body: bytes) -> Any:
+    """A webhook body as JSON whose every value the database accepts, or MalformedDelivery.
+
+    NaN, Infinity and over-long numbers are kept as text; a nesting deeper than
+    Python's recursion limit is not a delivery.
     """
     try:
-        data = json.loads(body)
-    except (UnicodeDecodeError, json.JSONDecodeError) as error:
-        key = f"malformed:{hashlib.sha256(body).hexdigest()}"
-        _insert(
-            Item(InboundEvent.Kind.MALFORMED, key, "", {}),
-            body=body.decode("utf-8", errors="replace"),
-            state=InboundEvent.State.FAILED,
-            error=f"malformed JSON: {error}",
+        data = json.loads(
+            body.decode("utf-8", errors="strict"),
+            parse_int=_int,
+            parse_float=_float,
+            parse_constant=str,
         )
-        return StoredDelivery([], malformed=True)
-    ids = [pk for item in split_delivery(data) if (pk := _insert(item)) is not None]
-    return StoredDelivery(ids)
+        return storable(data)
+    except (UnicodeDecodeError, ValueError, RecursionError) as error:
+        raise MalformedDelivery(f"{type(error).__name__}: {str(error)[:300]}") from error
 
 
-def _insert(item: Item, **fields) -> int | None:
+def store_delivery(*, body: bytes) -> StoredDelivery:
+    """Keep the raw body, then each item of it once; return the ids of new item rows.
+
+    The raw body is written before anything parses it, so whatever follows, the
+    delivery is never lost: a body that cannot be read is kept as malformed and
+    listed (it may hold an opt-out). A duplicate item (Meta retries for days)
+    hits the unique dedupe key and is skipped; each item is inserted in its own
+    savepoint, so one the database refuses never blocks the STOP beside it.
+    Call inside a transaction.
+    """
+    delivery = WebhookDelivery.objects.create(body=body)
+    try:
+        data = read_body(body)
+    except MalformedDelivery as error:
+        _mark_malformed(delivery, error)
+        return StoredDelivery(delivery.pk, [], malformed=True)
+    try:
+        items = split_delivery(data)
+    except (RecursionError, TypeError, ValueError) as error:
+        _mark_malformed(delivery, MalformedDelivery(f"unreadable shape: {error}"))
+        return StoredDelivery(delivery.pk, [], malformed=True)
+    ids = [pk for item in items if (pk := _insert(item, delivery=delivery)) is not None]
+    WebhookDelivery.objects.filter(pk=delivery.pk).update(state=WebhookDelivery.State.SPLIT)
+    return StoredDelivery(delivery.pk, ids)
+
+
+def _mark_malformed(delivery: WebhookDelivery, error: MalformedDelivery) -> None:
+    WebhookDelivery.objects.filter(pk=delivery.pk).update(
+        state=WebhookDelivery.State.MALFORMED, error=str(error)
+    )
+    digest = hashlib.sha256(bytes(delivery.body)).hexdigest()
+    _insert(
+        Item(InboundEvent.Kind.MALFORMED, f"malformed:{digest}", "", {}),
+        delivery=delivery,
+        state=InboundEvent.State.FAILED,
+        error=f"not a readable delivery: {error}",
+        carries_opt_out=True,
+    )
+
+
+def _insert(item: Item, **fields: Any) -> int | None:
     try:
         # A savepoint, so a duplicate does not break the caller's transaction.
         with transaction.atomic():
@@ -67,7 +143,25 @@ def _insert(item: Item, **fields) -> int | None:
             )
     except IntegrityError:
         return None
-    return row.pk
+    except DatabaseError as error:
+        # A value the database refuses although it was made storable: keep the
+        # item's place (the raw body is on the delivery) and list it.
+        logger.exception("inbound item %s refused by the database", item.dedupe_key[:80])
+        try:
+            with transaction.atomic():
+                row = InboundEvent.objects.create(
+                    kind=InboundEvent.Kind.MALFORMED,
+                    dedupe_key=f"unstorable:{hashlib.sha256(item.dedupe_key.encode()).hexdigest()}",
+                    wamid=_storable_text(item.wamid)[:256],
+                    delivery=fields.get("delivery"),
+                    state=InboundEvent.State.FAILED,
+                    error=f"refused by the database: {type(error).__name__}",
+                    carries_opt_out=True,
+                )
+        except IntegrityError:
+            return None
+        return None
+    return row.pk if row.state == InboundEvent.State.RECEIVED else None
 
 
 def process_inbound_event(*, event_id: int, retry_failed: bool = False) -> bool:
@@ -94,14 +188,34 @@ def process_inbound_event(*, event_id: int, retry_failed: bool = False) -> bool:
             _handle(event)
     except Exception as error:
         logger.exception("processing inbound event %s failed", event_id)
-        InboundEvent.objects.filter(pk=event_id).update(
-            state=InboundEvent.State.FAILED,
-            attempts=F("attempts") + 1,
-            processed_at=None,
-            error=_describe(error),
-        )
+        _mark_failed(event_id, error)
         return False
     return True
+
+
+# A failed item is tried again after 1, 2, 4 … minutes, at most 12 hours apart;
+# after MAX_ATTEMPTS it waits for staff (and is listed if it may be an opt-out).
+MAX_ATTEMPTS = 10
+_MAX_BACKOFF = timedelta(hours=12)
+
+
+def retry_delay(attempts: int) -> timedelta:
+    return min(timedelta(minutes=2 ** max(attempts - 1, 0)), _MAX_BACKOFF)
+
+
+def _mark_failed(event_id: int, error: Exception) -> None:
+    row = InboundEvent.objects.filter(pk=event_id).values("kind", "payload", "attempts").first()
+    if row is None:
+        return
+    attempts = row["attempts"] + 1
+    InboundEvent.objects.filter(pk=event_id).update(
+        state=InboundEvent.State.FAILED,
+        attempts=attempts,
+        processed_at=None,
+        error=_storable_text(_describe(error)),
+        retry_at=timezone.now() + retry_delay(attempts) if attempts < MAX_ATTEMPTS else None,
+        carries_opt_out=may_carry_opt_out(row["kind"], row["payload"] or {}),
+    )
 
 
 def _handle(event: InboundEvent) -> None:
@@ -110,7 +224,7 @@ def _handle(event: InboundEvent) -> None:
     typed = parse_event(event.kind, event.payload or {})
     if typed is None:
         return
-    if isinstance(typed, InboundMessage):
+    if isinstance(typed, InboundMessage) and typed.opens_service_window:
         open_service_window(
             recipients=[typed.wa_id, typed.user_id], last_inbound_at=typed.timestamp
         )
@@ -156,8 +270,46 @@ def open_service_window(*, recipients: Iterable[str | None], last_inbound_at: da
 
 
 def process_stragglers(*, older_than_seconds: int = 300, limit: int = 1000) -> int:
-    """Process rows still `received` a while after arrival (an enqueue that was lost)."""
-    cutoff = timezone.now() - timedelta(seconds=older_than_seconds)
-    rows = InboundEvent.objects.filter(state=InboundEvent.State.RECEIVED, received_at__lt=cutoff)
-    ids = list(rows.order_by("received_at").values_list("pk", flat=True)[:limit])
-    return sum(process_inbound_event(event_id=pk) for pk in ids)
+    """The safety net: what an enqueue lost, and failed items whose retry time has come.
+
+    Rows still `received` a while after arrival (the broker was down), and
+    deliveries whose request died after storing them, are processed now; a
+    failed item is retried with backoff (`retry_delay`) up to MAX_ATTEMPTS.
+    """
+    now = timezone.now()
+    cutoff = now - timedelta(seconds=older_than_seconds)
+    for delivery_id in WebhookDelivery.objects.filter(
+        state=WebhookDelivery.State.STORED, received_at__lt=cutoff
+    ).values_list("pk", flat=True)[:limit]:
+        split_stored_delivery(delivery_id=delivery_id)
+    waiting = InboundEvent.objects.filter(state=InboundEvent.State.RECEIVED, received_at__lt=cutoff)
+    due = InboundEvent.objects.filter(
+        state=InboundEvent.State.FAILED, retry_at__lte=now, attempts__lt=MAX_ATTEMPTS
+    ).exclude(kind=InboundEvent.Kind.MALFORMED)
+    done = 0
+    for pk in waiting.order_by("received_at").values_list("pk", flat=True)[:limit]:
+        done += process_inbound_event(event_id=pk)
+    for pk in due.order_by("retry_at").values_list("pk", flat=True)[:limit]:
+        done += process_inbound_event(event_id=pk, retry_failed=True)
+    return done
+
+
+@transaction.atomic
+def split_stored_delivery(*, delivery_id: int) -> list[int]:
+    """Split a delivery stored by a request that died before splitting it."""
+    delivery = (
+        WebhookDelivery.objects.select_for_update()
+        .filter(pk=delivery_id, state=WebhookDelivery.State.STORED)
+        .first()
+    )
+    if delivery is None:
+        return []
+    body = bytes(delivery.body)
+    try:
+        items = split_delivery(read_body(body))
+    except (MalformedDelivery, RecursionError, TypeError, ValueError) as error:
+        _mark_malformed(delivery, MalformedDelivery(str(error)))
+        return []
+    ids = [pk for item in items if (pk := _insert(item, delivery=delivery)) is not None]
+    WebhookDelivery.objects.filter(pk=delivery.pk).update(state=WebhookDelivery.State.SPLIT)
+    return ids

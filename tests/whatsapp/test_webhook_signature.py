@@ -1,7 +1,7 @@
 import pytest
 
 from tests.whatsapp.helpers import URL, encode, load_payload, post_webhook, sign
-from whatsapp.models import InboundEvent
+from whatsapp.models import InboundEvent, WebhookDelivery
 
 pytestmark = pytest.mark.django_db
 
@@ -68,17 +68,21 @@ def test_malformed_signature_headers_are_refused(client, header):
     assert post_webhook(client, load_payload("text_stop"), signature=header).status_code == 403
 
 
-def test_a_signed_body_that_is_not_json_is_a_400_and_kept_for_inspection(client):
+def test_a_signed_body_that_is_not_json_is_answered_200_kept_raw_and_listed(client):
     body = b'{"object": "whatsapp_business_account", "entry": ['
 
     response = post_webhook(client, body)
 
-    assert response.status_code == 400
+    # Meta would resend an error for days; the bytes are kept and staff see them.
+    assert response.status_code == 200
+    delivery = WebhookDelivery.objects.get()
+    assert bytes(delivery.body) == body
+    assert delivery.state == WebhookDelivery.State.MALFORMED
     row = InboundEvent.objects.get()
     assert row.kind == InboundEvent.Kind.MALFORMED
     assert row.state == InboundEvent.State.FAILED
-    assert row.body == body.decode()
-    assert "malformed JSON" in row.error
+    assert row.carries_opt_out  # unreadable: it may hold a STOP
+    assert "not a readable delivery" in row.error
 
 
 def test_a_body_over_the_limit_is_refused_before_anything_else(client, settings):
