@@ -1,0 +1,333 @@
+"""One import, from file to ledger: read and check every row, then write all or nothing.
+
+1. Stream the file; check each row in Python (phones normalised in batches as
+   they are read) and load the checked rows into a temporary staging table.
+2. Match rows to existing contacts and check across rows, in SQL.
+3. Plan each row (contact changes, events weighed by the ordering rule and
+   chained) and write: on PostgreSQL with COPY and set-based statements in one
+   transaction; on SQLite row by row through `record_consent`, in short
+   transactions so beat and the worker keep running beside a long import.
+
+Any invalid row stops the import before anything is written. A dry run plans
+and counts but writes nothing.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+
+from django.contrib.auth.models import AbstractBaseUser
+from django.db import DatabaseError, transaction
+from django.utils import timezone
+
+from contacts.models import Contact
+
+from ..exceptions import InvalidConsent
+from ..models import ConsentNotice, ReconsentPolicy
+from ..services import _legacy_expiry, active_policy
+from . import staging
+from .columns import (
+    _TAG,
+    LIMITS,
+    RowRules,
+    is_blank,
+    parse_row,
+    read_header,
+)
+from .planning import PlanContext, load_snapshots, plan_line, taken_wa_ids
+from .reading import ContactFile, UnreadableFile
+from .report import ImportReport, RowProblem
+from .rowwise import RowRefused, import_line
+from .writing import BulkWriter
+
+# Rows checked, staged and planned together.
+CHUNK = 5000
+# Rows per transaction on the row path (SQLite): each holds the write lock briefly.
+ROW_BATCH = 200
+
+ERASED = "this person was erased; an import never brings them back"
+
+# progress(phase, done, total): phase is "reading", "checking" or "writing".
+Progress = Callable[[str, int, int | None], None]
+
+
+def _no_progress(phase: str, done: int, total: int | None) -> None:
+    pass
+
+
+class _Rollback(Exception):
+    pass
+
+
+@dataclass(frozen=True)
+class Options:
+    dry_run: bool = False
+    policy: ReconsentPolicy | None = None
+    tag: str = ""
+    actor: AbstractBaseUser | None = None
+    # "fast" (PostgreSQL only), "rows", or None: fast on PostgreSQL, rows on SQLite.
+    path: str | None = None
+
+
+def import_contacts(
+    path: str | Path,
+    *,
+    name: str | None = None,
+    options: Options = Options(),  # noqa: B008 (frozen)
+    progress: Progress = _no_progress,
+) -> ImportReport:
+    """Import a CSV or XLSX file of contacts with their consent; see consent.importing.columns."""
+    report = ImportReport(file_name=name or Path(path).name, dry_run=options.dry_run)
+    fast = (options.path or ("fast" if staging.is_postgres() else "rows")) == "fast"
+    if fast and not staging.is_postgres():
+        raise ValueError("the fast path needs PostgreSQL")
+    now = timezone.now()
+    deadline, legacy_problem = _deadline(options.policy, now)
+    if options.tag and (len(options.tag) > LIMITS["tag"] or not _TAG.match(options.tag)):
+        report.errors.add(RowProblem(0, "tag", f"'{options.tag}' is not a tag"))
+        return report
+    rules = RowRules(
+        notices=_notices(),
+        legacy_problem=legacy_problem,
+        now=now,
+        extra_tags=(options.tag,) if options.tag else (),
+    )
+    ctx = PlanContext(
+        now=now,
+        deadline=deadline,
+        file_name=report.file_name,
+        actor_id=options.actor.pk if options.actor else None,
+        default_language=Contact._meta.get_field("language").get_default(),
+    )
+    try:
+        source = ContactFile(path, name=report.file_name)
+    except (OSError, UnreadableFile) as exc:
+        report.errors.add(RowProblem(0, "", str(exc)))
+        return report
+
+    if staging.is_postgres():
+        try:
+            with transaction.atomic():
+                _stage_and_check(source, rules, report, progress)
+                if report.errors:
+                    raise _Rollback
+                if fast:
+                    _plan_and_write(ctx, report, progress, write=not options.dry_run)
+                elif options.dry_run:
+                    _plan_and_write(ctx, report, progress, write=False)
+                else:
+                    _import_rows(ctx, report, progress, options, in_batches=False)
+                if options.dry_run or not report.ok:
+                    raise _Rollback
+                staging.drop()
+        except _Rollback:
+            pass
+        return report
+
+    # SQLite: the staging table is temporary (its own file), so reading and
+    # checking never hold the database's write lock for long.
+    try:
+        _stage_and_check(source, rules, report, progress)
+        if not report.errors:
+            # Planning first finds every problem that needs a contact's details
+            # before any batch is committed.
+            _plan_and_write(ctx, report, progress, write=False)
+        if not report.errors and not options.dry_run:
+            _reset_counts(report)
+            _import_rows(ctx, report, progress, options, in_batches=True)
+    finally:
+        staging.drop()
+    return report
+
+
+def _deadline(policy: ReconsentPolicy | None, now: datetime) -> tuple[datetime | None, str | None]:
+    """The deadline legacy consent gets, or why legacy consent cannot be imported."""
+    chosen = policy or active_policy()
+    if chosen is None:
+        return None, "legacy consent needs an active re-consent policy (or --policy)"
+    if chosen.deadline <= now:
+        return None, (
+            f"the re-consent deadline ({chosen.deadline:%Y-%m-%d %H:%M}) has passed: "
+            "legacy consent can no longer be imported"
+        )
+    try:
+        # The bound record_consent applies: never past the active policy's deadline.
+        return _legacy_expiry(chosen.deadline), None
+    except InvalidConsent as exc:
+        return None, exc.detail
+
+
+def _notices() -> dict[str, tuple[int, str, bool]]:
+    return {
+        n.ref: (n.pk, n.purpose, n.is_published)
+        for n in ConsentNotice.objects.only("pk", "purpose", "language", "version", "published_at")
+    }
+
+
+class _Ticker:
+    """Calls progress at most a few times a second."""
+
+    def __init__(self, progress: Progress) -> None:
+        self.progress = progress
+        self.last = 0.0
+
+    def __call__(self, phase: str, done: int, total: int | None, *, force: bool = False) -> None:
+        now = time.monotonic()
+        if force or now - self.last >= 0.25:
+            self.last = now
+            self.progress(phase, done, total)
+
+
+def _stage_and_check(
+    source: ContactFile, rules: RowRules, report: ImportReport, progress: Progress
+) -> None:
+    tick = _Ticker(progress)
+    staging.create()
+    try:
+        rows = source.rows()
+        header = None
+        for _number, cells in rows:
+            if is_blank(cells):
+                continue
+            header, problems = read_header(cells)
+            report.errors.extend(problems)
+            break
+        if header is None:
+            if not report.errors:
+                report.errors.add(RowProblem(0, "", "the file is empty"))
+            return
+        batch = []
+        for number, cells in rows:
+            if is_blank(cells):
+                continue
+            report.rows += 1
+            line, problems = parse_row(number, cells, header, rules)
+            if problems:
+                report.errors.extend(problems)
+            else:
+                batch.append(line)
+            if len(batch) >= CHUNK:
+                staging.load(batch)
+                batch.clear()
+            if report.rows % 1000 == 0:
+                fraction = source.fraction_read
+                estimate = int(report.rows / fraction) if fraction > 0.01 else None
+                tick("reading", report.rows, estimate)
+        staging.load(batch)
+    except UnreadableFile as exc:
+        report.errors.add(RowProblem(0, "", str(exc)))
+        return
+    tick("checking", report.rows, report.rows, force=True)
+    staging.match()
+    for check in (*staging.duplicates(), staging.conflicts()):
+        report.errors.extend(check.problems, check.count)
+
+
+def _plan_and_write(
+    ctx: PlanContext, report: ImportReport, progress: Progress, *, write: bool
+) -> None:
+    tick = _Ticker(progress)
+    writer = BulkWriter(ctx.now) if write else None
+    if write:
+        _lock_known_contacts()
+    done = 0
+    for chunk in staging.staged_rows(CHUNK):
+        known = load_snapshots(
+            contact_id for _, contact_id, erased in chunk if contact_id and not erased
+        )
+        taken = taken_wa_ids(line.wa_id for line, _, _ in chunk if line.wa_id_derived)
+        plans = []
+        for line, contact_id, erased in chunk:
+            done += 1
+            if erased:
+                report.skipped.add(RowProblem(line.row, "", ERASED))
+                continue
+            plan, problems = plan_line(line, known.get(contact_id), taken, ctx)
+            if problems:
+                report.errors.extend(problems)
+                continue
+            plans.append(plan)
+            if plan.created:
+                report.new_contacts += 1
+            elif plan.changes_anything:
+                report.updated_contacts += 1
+            report.events += len(plan.events)
+            report.unapplied_events += plan.unapplied
+        if writer is not None and not report.errors:
+            writer.write(plans)
+        tick("writing" if write else "checking", done, report.rows)
+    report.skipped_rows = report.rows - report.new_contacts - report.updated_contacts
+    if writer is not None and not report.errors:
+        writer.finish()
+    tick("writing" if write else "checking", done, report.rows, force=True)
+
+
+def _lock_known_contacts() -> None:
+    """Lock every contact the file names, in one order (as record_consent locks one)."""
+    from django.db import connection
+
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"SELECT c.id FROM {Contact._meta.db_table} c JOIN {staging.MATCHES} m "  # noqa: S608
+            "ON c.id = CAST(m.contact_id AS uuid) ORDER BY c.id FOR UPDATE OF c"
+        )
+
+
+def _reset_counts(report: ImportReport) -> None:
+    report.new_contacts = report.updated_contacts = report.events = 0
+    report.unapplied_events = report.skipped_rows = 0
+    report.skipped.first.clear()
+    report.skipped.count = 0
+
+
+def _import_rows(
+    ctx: PlanContext,
+    report: ImportReport,
+    progress: Progress,
+    options: Options,
+    *,
+    in_batches: bool,
+) -> None:
+    tick = _Ticker(progress)
+    notices = {n.pk: n for n in ConsentNotice.objects.all()}
+    done = 0
+    for chunk in staging.staged_rows(ROW_BATCH):
+        try:
+            with transaction.atomic():
+                for line, contact_id, erased in chunk:
+                    done += 1
+                    if erased:
+                        report.skipped.add(RowProblem(line.row, "", ERASED))
+                        continue
+                    outcome = import_line(
+                        line, contact_id, ctx, actor=options.actor, notices=notices
+                    )
+                    report.new_contacts += outcome.created
+                    report.updated_contacts += outcome.changed and not outcome.created
+                    report.events += len(outcome.events)
+                    report.unapplied_events += sum(1 for e in outcome.events if not e.applied)
+        except RowRefused as exc:
+            report.errors.extend(exc.problems)
+            report.stopped_at_row = chunk[0][0].row
+        except (DatabaseError, InvalidConsent) as exc:
+            # Something changed since the check (a contact took an identifier meanwhile).
+            report.stopped_at_row = chunk[0][0].row
+            report.errors.add(RowProblem(chunk[0][0].row, "", f"stopped here: {exc}"))
+        if report.stopped_at_row is not None:
+            if not in_batches:
+                return
+            report.errors.add(
+                RowProblem(
+                    report.stopped_at_row,
+                    "",
+                    "rows before this one were imported; importing the file again completes it",
+                )
+            )
+            break
+        tick("writing", done, report.rows)
+    report.skipped_rows = report.rows - report.new_contacts - report.updated_contacts
+    tick("writing", done, report.rows, force=True)
