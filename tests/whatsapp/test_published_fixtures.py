@@ -310,17 +310,11 @@ def a_stop_in_a_group_is_queued_for_review(name: str) -> None:
     assert review.decision == OptOutReview.Decision.PENDING
 
 
-def a_username_sender_becomes_a_contact(name: str) -> None:
+def the_username_senders_opt_out_applies(name: str) -> None:
     sheena = Contact.objects.get(whatsapp_user_id=SHEENA_BSUID)
     assert sheena.phone is None and sheena.wa_id is None
     assert sheena.parent_user_id == SHEENA_PARENT_BSUID
     assert sheena.username == SHEENA_USERNAME
-    window_opened_for(SHEENA_BSUID)(name)
-
-
-def the_username_senders_opt_out_applies(name: str) -> None:
-    a_username_sender_becomes_a_contact(name)
-    sheena = Contact.objects.get(whatsapp_user_id=SHEENA_BSUID)
     assert ledger(sheena) == [("marketing", "withdraw", "whatsapp_keyword", "opted_out")]
     assert marketing_reason(WhatsAppUserId(SHEENA_BSUID)) == "opted_out"
 
@@ -436,6 +430,12 @@ PUBLISHED = [
         "user_changed_user_id moves the contact to the new user id, still opted out",
     ),
     Published(
+        "system_user_changed_user_id_with_phone",
+        ada_opted_out,
+        the_new_user_id_is_adas_and_still_opted_out,
+        "user_changed_user_id (phone shared) moves the contact to the new user id, still opted out",
+    ),
+    Published(
         "user_id_update",
         ada_opted_out,
         the_new_user_id_is_adas_and_still_opted_out,
@@ -450,14 +450,14 @@ PUBLISHED = [
     Published(
         "username_only_text",
         nobody_known,
-        all_of(a_username_sender_becomes_a_contact, no_consent_change),
-        "a sender with only a user id and a username becomes a contact",
+        all_of(window_opened_for(SHEENA_BSUID), no_consent_change),
+        "a question from a username-only sender opens the window by user id, records nothing",
     ),
     Published(
         "username_only_unsubscribe",
         nobody_known,
-        the_username_senders_opt_out_applies,
-        "an UNSUBSCRIBE from a username-only sender applies to them",
+        all_of(the_username_senders_opt_out_applies, window_opened_for(SHEENA_BSUID)),
+        "an UNSUBSCRIBE from a username-only sender creates them (user id, username) opted out",
     ),
     Published("reaction", ada_opted_in, stored_and_ignored, "a reaction is stored and ignored"),
     Published("location", ada_opted_in, stored_and_ignored, "a location is stored and ignored"),
