@@ -39,7 +39,7 @@ ADA_PHONE, ADA_WA_ID = "+447911123456", "447911123456"
 ADA_NEW_PHONE, ADA_NEW_WA_ID = "+447911123999", "447911123999"
 ADA_BSUID, ADA_PARENT_BSUID = "GB.13491208655302741918", "GB.ENT.11815799212886844830"
 ADA_NEW_BSUID = "GB.20580017345126634102"
-GRACE_PHONE, GRACE_WA_ID = "+447911123457", "447911123457"
+BAJA_SENDER_PHONE, BAJA_SENDER_WA_ID = "+447911123457", "447911123457"
 SHEENA_BSUID, SHEENA_PARENT_BSUID = "US.13491208655302741918", "US.ENT.11815799212886844830"
 SHEENA_NEW_BSUID = "US.27705219034185529364"
 SHEENA_USERNAME = "@realsheenanelson"
@@ -228,11 +228,11 @@ def a_stop_from_ada_withdraws_marketing(name: str) -> None:
 
 
 def a_baja_from_a_new_sender_creates_them_opted_out(name: str) -> None:
-    grace = Contact.objects.get(wa_id=GRACE_WA_ID)
-    assert str(grace.phone) == GRACE_PHONE
-    assert ledger(grace) == [("marketing", "withdraw", "whatsapp_keyword", "opted_out")]
-    assert marketing_reason(GRACE_PHONE) == "opted_out"
-    window_opened_for(GRACE_WA_ID)(name)
+    sender = Contact.objects.get(wa_id=BAJA_SENDER_WA_ID)
+    assert str(sender.phone) == BAJA_SENDER_PHONE
+    assert ledger(sender) == [("marketing", "withdraw", "whatsapp_keyword", "opted_out")]
+    assert marketing_reason(BAJA_SENDER_PHONE) == "opted_out"
+    window_opened_for(BAJA_SENDER_WA_ID)(name)
 
 
 def the_button_withdraws_as_an_answer_to_our_message(name: str) -> None:
