@@ -1,6 +1,7 @@
 from django.core.management.base import BaseCommand, CommandError
 
-from consent.services import rebuild_consent_states
+from consent.audit import estimated_events, rebuild_states
+from consent.progress import progress_bar
 
 
 class Command(BaseCommand):
@@ -10,9 +11,13 @@ class Command(BaseCommand):
         parser.add_argument(
             "--check", action="store_true", help="Report differences without writing."
         )
+        parser.add_argument(
+            "--workers", type=int, default=1, help="Processes, each a range of contact ids."
+        )
 
-    def handle(self, *args, check: bool, **options) -> None:
-        differences = rebuild_consent_states(write=not check)
+    def handle(self, *args, check: bool, workers: int, **options) -> None:
+        with progress_bar("replaying", estimated_events(), self.stderr) as advance:
+            differences = rebuild_states(write=not check, workers=workers, on_progress=advance)
         for d in differences:
             self.stdout.write(
                 f"contact {d.contact_id} {d.purpose}: stored {d.stored}, ledger says {d.rebuilt}"

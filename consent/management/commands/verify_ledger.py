@@ -1,28 +1,28 @@
 from django.core.management.base import BaseCommand, CommandError
 
-from consent.ledger import check_chain
-from consent.models import ConsentEvent
+from consent.audit import estimated_events, verify_ledger
+from consent.progress import progress_bar
 
 
 class Command(BaseCommand):
-    help = "Walk every contact's consent chain; exit non-zero on the first broken link of any."
+    help = "Walk every contact's consent chain; exit non-zero if any link is broken."
 
-    def handle(self, *args, **options) -> None:
-        contact_ids = (
-            ConsentEvent.objects.values_list("contact_id", flat=True).order_by().distinct()
+    def add_arguments(self, parser) -> None:
+        parser.add_argument(
+            "--workers", type=int, default=1, help="Processes, each a range of contact ids."
         )
-        chains = events = broken = 0
-        for contact_id in contact_ids.iterator():
-            check = check_chain(contact_id)
-            chains += 1
-            events += check.events
-            if not check.valid:
-                broken += 1
-                self.stderr.write(
-                    f"contact {contact_id}: broken at event {check.broken_event_id}: "
-                    f"{check.problem}"
-                )
-        summary = f"{chains} chains, {events} events checked, {broken} broken"
-        if broken:
+
+    def handle(self, *args, workers: int, **options) -> None:
+        with progress_bar("verifying", estimated_events(), self.stderr) as advance:
+            result = verify_ledger(workers=workers, on_progress=advance)
+        for check in result.broken:
+            self.stderr.write(
+                f"contact {check.contact_id}: broken at event {check.broken_event_id}: "
+                f"{check.problem}"
+            )
+        summary = (
+            f"{result.chains} chains, {result.events} events checked, {len(result.broken)} broken"
+        )
+        if result.broken:
             raise CommandError(summary)
         self.stdout.write(self.style.SUCCESS(f"ledger valid: {summary}"))
