@@ -29,8 +29,8 @@ from api.idempotency import IDEMPOTENCY_PARAMETER, idempotent
 from api.schema import QueryValidationErrorResponseSerializer
 from contacts.models import Contact
 from contacts.phones import InvalidPhone, normalize_phone, phone_hash, try_normalize_phone
-from contacts.selectors import find_contact
-from contacts.services import find_or_create_contact
+from contacts.selectors import Identifiers, resolve_contacts
+from contacts.services import resolve_or_create_contacts
 
 from .api_serializers import (
     ELIGIBILITY_EXAMPLES,
@@ -45,6 +45,7 @@ from .api_serializers import (
     EligibilitySerializer,
     NoticeSerializer,
     ProofSerializer,
+    RecordedEventSerializer,
     consent_summary,
 )
 from .exceptions import InvalidConsent
@@ -61,7 +62,7 @@ from .selectors import (
     published_notices,
     verify_contact_ledger,
 )
-from .services import Evidence, record_consent
+from .services import Evidence, record_consent, record_opt_out
 
 # `expire` is the system's alone: an integration asking for it gets the same 409
 # as any other transition the ledger refuses.
@@ -129,11 +130,14 @@ class ConsentEventFilter(django_filters.FilterSet):
         summary="Record a consent event",
         description=(
             "grant and request need `notice` (a published notice of the same purpose); an unknown "
-            "phone becomes a new contact; an event dated more than 5 minutes ahead is refused; an "
-            "illegal transition (and any `expire`) answers 409 with the current status."
+            "phone becomes a new contact; a permissive event dated more than 5 minutes ahead is "
+            "refused, a withdraw never is (its effective time is clamped to when we received "
+            "it); an opt-out wins ties within CONSENT_TIE_SECONDS; `applied` and `state` say "
+            "what resulted; a withdraw naming two contacts is recorded for each; an illegal "
+            "transition (and any `expire`) answers 409 with the current status."
         ),
         request=ConsentEventInputSerializer,
-        responses={201: ConsentEventSerializer},
+        responses={201: RecordedEventSerializer},
         parameters=[IDEMPOTENCY_PARAMETER],
         examples=[GRANT_EXAMPLE, WITHDRAW_EXAMPLE, EVENT_EXAMPLE],
     ),
@@ -142,7 +146,9 @@ class ConsentEventFilter(django_filters.FilterSet):
 @extend_validation_errors(["required"], field_name="phone", actions=["create"])
 @extend_validation_errors(["notice_required"], field_name="notice", actions=["create"])
 @extend_validation_errors(["occurred_in_future"], field_name="occurred_at", actions=["create"])
-@extend_validation_errors(["expires_at_required"], field_name="expires_at", actions=["create"])
+@extend_validation_errors(
+    ["expires_at_required", "expires_after_deadline"], field_name="expires_at", actions=["create"]
+)
 @extend_validation_errors(["until_required"], field_name="paused_until", actions=["create"])
 class ConsentEventViewSet(
     mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.GenericViewSet
@@ -163,36 +169,57 @@ class ConsentEventViewSet(
         given = ConsentEventInputSerializer(data=request.data)
         given.is_valid(raise_exception=True)
         data = given.validated_data
-        phone, user_id = data.get("phone"), data.get("whatsapp_user_id")
+        ids = Identifiers(
+            phone=data.get("phone"),
+            wa_id=data.get("wa_id"),
+            whatsapp_user_id=data.get("whatsapp_user_id"),
+        )
         purpose, action = data["purpose"], data["action"]
         if action not in API_ACTIONS:
-            known = find_contact(phone=phone, whatsapp_user_id=user_id)
-            state = consent_states(known)[purpose] if known else None
+            known = resolve_contacts(ids)
+            state = consent_states(known[0])[purpose] if known else None
             raise IllegalTransition(state.status if state else Status.NONE, action, purpose)
         notice = _notice(data.get("notice"))
+        actor = request.user if request.user.is_authenticated else None
+        evidence = _evidence(data.get("evidence") or {}, request)
+        others: list[Any] = []
         try:
             # A refused event leaves no new contact behind.
             with transaction.atomic():
-                contact = find_or_create_contact(phone=phone, whatsapp_user_id=user_id)
-                event = record_consent(
-                    contact=contact,
-                    purpose=purpose,
-                    action=action,
-                    source=data["source"],
-                    notice=notice,
-                    occurred_at=data.get("occurred_at"),
-                    expires_at=data.get("expires_at"),
-                    paused_until=data.get("paused_until"),
-                    evidence=_evidence(data.get("evidence") or {}, request),
-                    actor=request.user if request.user.is_authenticated else None,
-                )
+                people = resolve_or_create_contacts(ids)
+                if action == Action.WITHDRAW:
+                    # One person, maybe two records: the opt-out applies to each.
+                    recorded = record_opt_out(
+                        contacts=people.contacts,
+                        purposes=[purpose],
+                        source=data["source"],
+                        occurred_at=data.get("occurred_at"),
+                        evidence=evidence,
+                        actor=actor,
+                    )
+                    event = next(e for e in recorded if e.contact_id == people.primary.pk)
+                    others = [e.contact_id for e in recorded if e.contact_id != event.contact_id]
+                else:
+                    event = record_consent(
+                        contact=people.primary,
+                        purpose=purpose,
+                        action=action,
+                        source=data["source"],
+                        notice=notice,
+                        occurred_at=data.get("occurred_at"),
+                        expires_at=data.get("expires_at"),
+                        paused_until=data.get("paused_until"),
+                        evidence=evidence,
+                        actor=actor,
+                    )
         except InvalidConsent as exc:
             if exc.code == "notice_purpose_mismatch":
                 # The contract names one code for "no usable notice".
                 raise validation_error("notice", exc.detail, "notice_required") from exc
             raise
         event = self.get_queryset().get(pk=event.pk)
-        return Response(ConsentEventSerializer(event).data, status=status.HTTP_201_CREATED)
+        body = RecordedEventSerializer(event, context={"also_recorded_for": others}).data
+        return Response(body, status=status.HTTP_201_CREATED)
 
 
 def _notice(ref: str | None) -> ConsentNotice | None:

@@ -3,7 +3,7 @@
 from typing import Any
 
 from django.core.validators import ProhibitNullCharactersValidator
-from drf_spectacular.utils import OpenApiExample
+from drf_spectacular.utils import OpenApiExample, extend_schema_field
 from rest_framework import serializers
 
 from api.errors import validation_error
@@ -81,6 +81,11 @@ class ConsentEvidenceSerializer(serializers.Serializer):
 
 class ConsentEventInputSerializer(serializers.Serializer):
     phone = PhoneField(required=False)
+    wa_id = serializers.CharField(
+        max_length=32,
+        required=False,
+        help_text="WhatsApp id (digits as WhatsApp sends them; not always a valid phone).",
+    )
     whatsapp_user_id = serializers.CharField(
         max_length=128, required=False, help_text="For a person known without a phone."
     )
@@ -106,7 +111,7 @@ class ConsentEventInputSerializer(serializers.Serializer):
     evidence = ConsentEvidenceSerializer(required=False, allow_null=True)
 
     def validate(self, attrs: dict[str, Any]) -> dict[str, Any]:
-        if not attrs.get("phone") and not attrs.get("whatsapp_user_id"):
+        if not (attrs.get("phone") or attrs.get("wa_id") or attrs.get("whatsapp_user_id")):
             raise validation_error("phone", "Give the person's phone.", "required")
         return attrs
 
@@ -138,6 +143,43 @@ class ConsentEventSerializer(serializers.ModelSerializer):
             "status_after",
         ]
         read_only_fields = fields
+
+
+class ResultingStateSerializer(serializers.Serializer):
+    status = serializers.ChoiceField(choices=Status.choices)
+    since = serializers.DateTimeField(allow_null=True)
+
+
+class RecordedEventSerializer(ConsentEventSerializer):
+    """A recorded event with the state that resulted (never what was asked for)."""
+
+    state = serializers.SerializerMethodField()
+    also_recorded_for = serializers.SerializerMethodField(
+        help_text="Other contacts the same identifiers named (likely duplicates): the "
+        "opt-out was recorded for each."
+    )
+
+    class Meta(ConsentEventSerializer.Meta):
+        fields = [*ConsentEventSerializer.Meta.fields, "state", "also_recorded_for"]
+        read_only_fields = fields
+
+    @extend_schema_field(ResultingStateSerializer)
+    def get_state(self, event: ConsentEvent) -> dict[str, Any]:
+        state = ConsentState.objects.filter(
+            contact_id=event.contact_id, purpose=event.purpose
+        ).first()
+        if state is None:
+            return {"status": Status.NONE, "since": None}
+        return {
+            "status": state.status,
+            "since": serializers.DateTimeField().to_representation(state.since)
+            if state.since
+            else None,
+        }
+
+    @extend_schema_field(serializers.ListField(child=serializers.UUIDField()))
+    def get_also_recorded_for(self, event: ConsentEvent) -> list[str]:
+        return [str(pk) for pk in self.context.get("also_recorded_for", [])]
 
 
 GRANT_EXAMPLE = OpenApiExample(

@@ -15,7 +15,13 @@ from django.utils.translation import override
 from contacts.models import Contact
 from contacts.selectors import Identifiers, resolve_contacts
 from contacts.services import Resolution, change_identifier, resolve_or_create_contacts
-from whatsapp.events import InboundMessage, SendFailure, StatusUpdate, UserPreference
+from whatsapp.events import (
+    IdentityUpdate,
+    InboundMessage,
+    SendFailure,
+    StatusUpdate,
+    UserPreference,
+)
 from whatsapp.exceptions import WhatsAppError
 from whatsapp.handlers import judges_opt_out, on
 from whatsapp.models import OutboundMessage
@@ -395,7 +401,26 @@ def follow_identity_change(event: InboundMessage) -> None:
     if not new_value:
         log.warning("%s %s names no new identifier", event.system_type, event.wamid)
         return
-    known = resolve_contacts(_identifiers(event))
+    old = Identifiers(wa_id=event.wa_id, whatsapp_user_id=event.old_user_id or event.user_id)
+    _follow(old, field, new_value, event.system_type, event.timestamp, event.wamid)
+    if event.new_wa_id and field != "wa_id":
+        # A user id change that also names the (shared) phone: keep that current too.
+        _follow(old, "wa_id", event.new_wa_id, event.system_type, event.timestamp, event.wamid)
+
+
+@on("identity_update")
+def follow_user_id_update(event: IdentityUpdate) -> None:
+    """`user_id_update`: the business-scoped id changed; the person (and their opt-outs) stay."""
+    if not event.current_user_id:
+        return
+    old = Identifiers(wa_id=event.wa_id, whatsapp_user_id=event.previous_user_id)
+    _follow(old, "whatsapp_user_id", event.current_user_id, "user_id_update", event.timestamp, "")
+
+
+def _follow(old: Identifiers, field: str, new_value: str, source: str, at, wamid: str) -> None:
+    if not old:
+        return
+    known = resolve_contacts(old)
     if not known:
         return  # nobody we know: nothing to carry
     contact = known[0]
@@ -403,15 +428,15 @@ def follow_identity_change(event: InboundMessage) -> None:
         contact=contact,
         field=field,
         new_value=new_value,
-        source=event.system_type,
-        occurred_at=event.timestamp,
-        wamid=event.wamid,
+        source=source,
+        occurred_at=at,
+        wamid=wamid,
     )
     if changed.holders:
         carry_restrictive_states(
             source_contact=contact,
             to=changed.holders,
-            why=f"{event.system_type}: {field} is now {new_value} ({event.wamid})",
+            why=f"{source}: {field} is now {new_value} {wamid}".strip(),
         )
 
 

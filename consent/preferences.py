@@ -235,9 +235,17 @@ def _with_context(evidence: Evidence, context: dict[str, Any]) -> Evidence:
     )
 
 
+def resulting_status(event: ConsentEvent) -> str:
+    """The state the event left (the current one when it did not apply)."""
+    if event.applied:
+        return event.status_after
+    state = ConsentState.objects.filter(contact_id=event.contact_id, purpose=event.purpose).first()
+    return state.status if state else Status.NONE
+
+
 def _confirm_on_whatsapp(contact: Contact, event: ConsentEvent) -> None:
     body = wording.change_confirmation(
-        purpose=event.purpose, action=event.action, paused_until=event.paused_until
+        purpose=event.purpose, status=resulting_status(event), paused_until=event.paused_until
     )
     language = translation.get_language()
     transaction.on_commit(lambda: send_change_confirmation(contact, body, language))

@@ -200,7 +200,9 @@ def _confirmation_page(request, token, event, receipt, undo_form=None, status=20
         "token": token,
         "event": event,
         "message": wording.change_confirmation(
-            purpose=event.purpose, action=event.action, paused_until=event.paused_until
+            purpose=event.purpose,
+            status=preferences.resulting_status(event),
+            paused_until=event.paused_until,
         ),
         "undone": bool(event.context.get("undoes")),
         "undo_notice": notice,

@@ -137,12 +137,17 @@ def history_sentence(event: ConsentEvent) -> str:
     return sentence
 
 
-def change_confirmation(*, purpose: str, action: str, paused_until: datetime | None) -> str:
-    """What we tell the person, on screen and on WhatsApp, after a change."""
+def change_confirmation(*, purpose: str, status: str, paused_until: datetime | None) -> str:
+    """What we tell the person after a change: the state that resulted, never what was asked."""
     values = {
         "purpose": purpose_in_sentence(purpose),
         "until": day(paused_until),
     }
+    action = {
+        Status.OPTED_IN: Action.GRANT,
+        Status.OPTED_OUT: Action.WITHDRAW,
+        Status.PAUSED: Action.PAUSE,
+    }.get(status)
     if action == Action.GRANT:
         return _("Done: you will receive %(purpose)s. You can turn them off at any time.") % values
     if action == Action.WITHDRAW:
@@ -155,4 +160,4 @@ def change_confirmation(*, purpose: str, action: str, paused_until: datetime | N
         )
     if action == Action.PAUSE:
         return _("Done: %(purpose)s are paused until %(until)s.") % values
-    return ""
+    return _("Your answer is saved. A later answer of yours still stands for %(purpose)s.") % values

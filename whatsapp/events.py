@@ -29,6 +29,8 @@ class InboundMessage:
     system_type: str = ""
     new_wa_id: str | None = None
     new_user_id: str | None = None
+    # The sender's id before a user_changed_user_id (from_user_id, or the system text).
+    old_user_id: str | None = None
 
     @property
     def is_system(self) -> bool:
@@ -67,6 +69,17 @@ class UserPreference:
     category: str
     value: str
     detail: str
+    timestamp: datetime
+    raw: dict[str, Any] = field(repr=False)
+
+
+@dataclass(frozen=True)
+class IdentityUpdate:
+    """The platform says a person's business-scoped user id changed (`user_id_update`)."""
+
+    wa_id: str | None
+    previous_user_id: str | None
+    current_user_id: str | None
     timestamp: datetime
     raw: dict[str, Any] = field(repr=False)
 

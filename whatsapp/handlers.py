@@ -22,6 +22,7 @@ KINDS = (
     "message",
     "status",
     "user_preference",
+    "identity_update",
     "group_participants",
     "group_lifecycle",
     "send_failed",

@@ -47,6 +47,7 @@ class InboundEvent(models.Model):
         MESSAGE = "message", "Message"
         STATUS = "status", "Status"
         USER_PREFERENCE = "user_preference", "User preference"
+        IDENTITY_UPDATE = "identity_update", "Identity update"
         GROUP_PARTICIPANTS = "group_participants", "Group participants"
         OTHER = "other", "Other (stored, ignored)"
         MALFORMED = "malformed", "Malformed body"

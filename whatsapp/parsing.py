@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -18,15 +19,17 @@ from typing import Any
 from .events import (
     GroupLifecycleEvent,
     GroupParticipantsEvent,
+    IdentityUpdate,
     InboundMessage,
     StatusUpdate,
     UserPreference,
 )
 
-MESSAGE, STATUS, USER_PREFERENCE, GROUP, OTHER = (
+MESSAGE, STATUS, USER_PREFERENCE, IDENTITY_UPDATE, GROUP, OTHER = (
     "message",
     "status",
     "user_preference",
+    "identity_update",
     "group_participants",
     "other",
 )
@@ -133,6 +136,11 @@ def _split_value(data: dict, entry: dict, change: dict, value: dict) -> list[Ite
         who = pref.get("wa_id") or pref.get("user_id") or (contact or {}).get("wa_id")
         key = f"user_preference:{who}:{pref.get('category')}:{pref.get('value')}"
         items.append(Item(USER_PREFERENCE, f"{key}:{pref.get('timestamp')}", "", payload))
+    for update in (u for u in _list(value.get("user_id_update")) if isinstance(u, dict)):
+        known = True
+        payload = _single(data, entry, change, value, "user_id_update", update, None)
+        key = f"identity_update:{_digest(update)}"
+        items.append(Item(IDENTITY_UPDATE, key, "", payload))
     if str(change.get("field", "")).startswith("group_participants"):
         for group in _list(value.get("groups")):
             known = True
@@ -186,6 +194,8 @@ def parse_event(kind: str, payload: dict):
         return parse_status(payload)
     if kind == USER_PREFERENCE:
         return parse_user_preference(payload)
+    if kind == IDENTITY_UPDATE:
+        return parse_identity_update(payload)
     if kind == GROUP:
         return parse_group_participants(payload)
     if kind == GROUP_LIFECYCLE:
@@ -207,6 +217,15 @@ def _button_id(msg: dict) -> tuple[str, str]:
 
 def _text(value: Any) -> str | None:
     return str(value) if value not in (None, "") else None
+
+
+_CHANGED_FROM = re.compile(r"changed from (\S+) to \S+")
+
+
+def _changed_from(body: Any) -> str | None:
+    """The old id in a system message's text, the only place some shapes name it."""
+    found = _CHANGED_FROM.search(body) if isinstance(body, str) else None
+    return found.group(1) if found else None
 
 
 def parse_message(payload: dict) -> InboundMessage:
@@ -234,6 +253,7 @@ def parse_message(payload: dict) -> InboundMessage:
         system_type=str(system.get("type") or ""),
         new_wa_id=_text(system.get("wa_id") or system.get("new_wa_id")),
         new_user_id=_text(system.get("user_id") or system.get("new_user_id")),
+        old_user_id=_text(msg.get("from_user_id")) or _changed_from(system.get("body")),
     )
 
 
@@ -267,6 +287,18 @@ def parse_user_preference(payload: dict) -> UserPreference:
         value=str(pref.get("value") or "").lower(),
         detail=str(pref.get("detail") or ""),
         timestamp=_timestamp(pref.get("timestamp")) or datetime.now(UTC),
+        raw=payload,
+    )
+
+
+def parse_identity_update(payload: dict) -> IdentityUpdate:
+    update = _value(payload)["user_id_update"][0]
+    user_id = update.get("user_id") if isinstance(update.get("user_id"), dict) else {}
+    return IdentityUpdate(
+        wa_id=_text(update.get("wa_id")),
+        previous_user_id=_text(user_id.get("previous")),
+        current_user_id=_text(user_id.get("current")),
+        timestamp=_timestamp(update.get("timestamp")) or datetime.now(UTC),
         raw=payload,
     )
 
