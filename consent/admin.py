@@ -7,6 +7,7 @@ from import_export.admin import ImportMixin
 from contacts.admin import ContactAdmin
 from contacts.models import Contact
 
+from .admin_review import extend_deadline
 from .exceptions import ConsentError
 from .imports import ContactImport
 from .models import (
@@ -247,6 +248,11 @@ class ConsentNoticeAdmin(admin.ModelAdmin):
 class ReconsentPolicyAdmin(admin.ModelAdmin):
     list_display = ["name", "deadline", "reminder_offsets", "active"]
     list_filter = ["active"]
+    actions = [extend_deadline]
+
+    def get_readonly_fields(self, request: HttpRequest, obj=None) -> list[str]:
+        # A deadline moves only through the recorded extension (legacy consent follows it).
+        return ["deadline"] if obj is not None else []
 
 
 # --- WhatsApp keywords and the free-text opt-out review queue --------------------------
