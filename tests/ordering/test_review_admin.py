@@ -88,3 +88,21 @@ def test_staff_extend_a_policy_deadline_with_a_reason(staff_client):
     assert change.changed_by == staff_client.user and change.reason == "more time for re-consent"
     policy.refresh_from_db()
     assert policy.deadline.date() == later.date()
+
+
+def test_failed_opt_outs_are_listed_as_unprocessed_opt_outs(staff_client, client, settings):
+    from tests.whatsapp.helpers import sign
+
+    settings.WHATSAPP_APP_SECRET = "test-app-secret"
+    body = b'{"entry": [{"changes": [{"value": {"messages": [{"text": "STOP"'  # cut short
+    client.post(
+        "/webhooks/whatsapp/",
+        data=body,
+        content_type="application/json",
+        headers={"X-Hub-Signature-256": sign(body, "test-app-secret")},
+    )
+
+    page = staff_client.get("/admin/whatsapp/inboundevent/?unprocessed_opt_out=yes")
+
+    assert page.status_code == 200
+    assert page.context["cl"].result_count == 1
