@@ -19,7 +19,8 @@ import psycopg
 ROOT = Path(__file__).resolve().parent.parent
 PYTHON = sys.executable
 PG_SERVER = "postgres://postgres@127.0.0.1:5432"
-REDIS_URL = "redis://127.0.0.1:6379/6"
+# BENCH_REDIS_URL: another Redis database (it is flushed), e.g. when db 6 is taken.
+REDIS_URL = os.environ.get("BENCH_REDIS_URL", "redis://127.0.0.1:6379/6")
 
 # The same server settings for every measurement made over HTTP, baselines included.
 # BENCH_GUNICORN_ARGS (space-separated) replaces the worker settings, to compare configurations.
@@ -92,6 +93,18 @@ def manage(env: dict[str, str], *args: str) -> str:
 
 
 def free_port() -> int:
+    """A free local port: from BENCH_PORTS ("8130-8139") when set, else any."""
+    wanted = os.environ.get("BENCH_PORTS")
+    if wanted:
+        low, high = (int(p) for p in wanted.split("-"))
+        for port in range(low, high + 1):
+            with socket.socket() as sock:
+                try:
+                    sock.bind(("127.0.0.1", port))
+                except OSError:
+                    continue
+                return port
+        raise SystemExit(f"no free port in BENCH_PORTS={wanted}")
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         return sock.getsockname()[1]

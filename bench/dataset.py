@@ -76,7 +76,7 @@ def database_name(scale: int) -> str:
 
 
 def _stories(rng: random.Random, purpose: str, status: str, index: int, now: datetime):
-    """[(action, source, occurred_at, expires_at, paused_until, late)] in the order they happened."""
+    """[(action, source, occurred_at, expires_at, paused_until[, recorded_at])], in order."""
     day = timedelta(days=1)
     t0 = now - timedelta(days=rng.uniform(90, 730))
     t1 = t0 + timedelta(days=rng.uniform(1, 20), seconds=rng.uniform(0, 86_400))
@@ -84,7 +84,10 @@ def _stories(rng: random.Random, purpose: str, status: str, index: int, now: dat
     grant_source = rng.choice(("web_form", "whatsapp_button", "preference_centre"))
     if status == "opted_in":
         if rng.random() < 0.3:
-            events = [("legacy", "import", t0, future, None), ("grant", grant_source, t1, None, None)]
+            events = [
+                ("legacy", "import", t0, future, None),
+                ("grant", grant_source, t1, None, None),
+            ]
         else:
             events = [("grant", grant_source, t0, None, None)]
         if purpose == "marketing" and rng.random() < LATE_IMPORT_SHARE:
@@ -92,19 +95,31 @@ def _stories(rng: random.Random, purpose: str, status: str, index: int, now: dat
             events.append(("legacy", "import", t0 - 10 * day, future, None, t1 + 5 * day))
         return events
     if status == "opted_out":
-        return [("grant", grant_source, t0, None, None), ("withdraw", "whatsapp_keyword", t1, None, None)]
+        return [
+            ("grant", grant_source, t0, None, None),
+            ("withdraw", "whatsapp_keyword", t1, None, None),
+        ]
     if status == "legacy":
         return [("legacy", "import", t0, future if index % 4 else now - 3 * day, None)]
     if status == "pending":
         return [("request", "web_form", t0, None, None)]
     if status == "paused":
         until = now + 30 * day if index % 4 else t1 + 7 * day
-        return [("grant", grant_source, t0, None, None), ("pause", "preference_centre", t1, None, until)]
+        return [
+            ("grant", grant_source, t0, None, None),
+            ("pause", "preference_centre", t1, None, until),
+        ]
     if status == "expired":
         deadline = t0 + 40 * day
-        return [("legacy", "import", t0, deadline, None), ("expire", "system", deadline, None, None)]
+        return [
+            ("legacy", "import", t0, deadline, None),
+            ("expire", "system", deadline, None, None),
+        ]
     if status == "none":
-        return [("request", "web_form", t0, None, None), ("expire", "system", t0 + 3 * day, None, None)]
+        return [
+            ("request", "web_form", t0, None, None),
+            ("expire", "system", t0 + 3 * day, None, None),
+        ]
     raise ValueError(status)
 
 
@@ -126,19 +141,57 @@ def _n(value) -> str:
 
 
 CONTACT_COLUMNS = (
-    "id", "phone", "phone_hash", "wa_id", "name", "language", "attributes", "link_secret",
-    "created_at", "updated_at",
-)  # fmt: skip
+    "id",
+    "phone",
+    "phone_hash",
+    "wa_id",
+    "name",
+    "language",
+    "attributes",
+    "link_secret",
+    "created_at",
+    "updated_at",
+)
 EVENT_COLUMNS = (
-    "id", "contact_id", "seq", "purpose", "action", "source", "notice_id", "occurred_at",
-    "recorded_at", "expires_at", "paused_until", "ip", "user_agent", "page_url", "wamid",
-    "prompted_by_wamid", "note", "context", "actor_id", "idempotency_key", "applied",
-    "status_after", "prev_hash", "hash",
-)  # fmt: skip
+    "id",
+    "contact_id",
+    "seq",
+    "purpose",
+    "action",
+    "source",
+    "notice_id",
+    "occurred_at",
+    "recorded_at",
+    "expires_at",
+    "paused_until",
+    "ip",
+    "user_agent",
+    "page_url",
+    "wamid",
+    "prompted_by_wamid",
+    "note",
+    "context",
+    "actor_id",
+    "idempotency_key",
+    "applied",
+    "status_after",
+    "prev_hash",
+    "hash",
+)
 STATE_COLUMNS = (
-    "contact_id", "purpose", "status", "since", "source", "notice_id", "expires_at",
-    "paused_until", "last_event_id", "latest_at", "permissive_at", "updated_at",
-)  # fmt: skip
+    "contact_id",
+    "purpose",
+    "status",
+    "since",
+    "source",
+    "notice_id",
+    "expires_at",
+    "paused_until",
+    "last_event_id",
+    "latest_at",
+    "permissive_at",
+    "updated_at",
+)
 TABLES = {
     "contacts_contact": CONTACT_COLUMNS,
     "consent_consentevent": EVENT_COLUMNS,
@@ -189,8 +242,10 @@ class Loader:
                     action, source, occurred, expires, paused = story[:5]
                     if source == "whatsapp_button":
                         occurred = occurred.replace(microsecond=0)  # Meta stamps whole seconds
-                    recorded = story[5] if len(story) > 5 else occurred + timedelta(
-                        seconds=rng.uniform(0.001, 3)
+                    recorded = (
+                        story[5]
+                        if len(story) > 5
+                        else occurred + timedelta(seconds=rng.uniform(0.001, 3))
                     )
                     planned.append((recorded, purpose, action, source, occurred, expires, paused))
             planned.sort(key=lambda p: p[0])
@@ -211,11 +266,15 @@ class Loader:
             evidence = {"ip": "", "user_agent": "", "page_url": "", "wamid": ""}
             if source == "web_form":
                 evidence = {
-                    "ip": f"203.0.113.{seq + 10}", "user_agent": USER_AGENT,
-                    "page_url": "https://shop.example.com/newsletter", "wamid": "",
-                }  # fmt: skip
+                    "ip": f"203.0.113.{seq + 10}",
+                    "user_agent": USER_AGENT,
+                    "page_url": "https://shop.example.com/newsletter",
+                    "wamid": "",
+                }
             elif source.startswith("whatsapp"):
-                evidence["wamid"] = f"wamid.HBgM{hashlib.md5(f'{contact_id}{seq}'.encode()).hexdigest()}"  # noqa: E501
+                evidence["wamid"] = (
+                    f"wamid.HBgM{hashlib.md5(f'{contact_id}{seq}'.encode()).hexdigest()}"  # noqa: E501
+                )
             row = {
                 "id": str(uuid.UUID(int=self.rng.getrandbits(128), version=4)),
                 "contact": contact_id,
@@ -272,10 +331,17 @@ def _fingerprint(scale: int) -> str:
 
     sample = dict.fromkeys(CHAINED_FIELDS, "")
     sample.update(
-        seq=1, notice=1, occurred_at=datetime(2025, 1, 2, 3, 4, 5, 6, tzinfo=UTC),
-        recorded_at=datetime(2025, 1, 2, 3, 4, 6, tzinfo=UTC), expires_at=None,
-        paused_until=None, context={}, actor=None, applied=True, prev_hash=None,
-    )  # fmt: skip
+        seq=1,
+        notice=1,
+        occurred_at=datetime(2025, 1, 2, 3, 4, 5, 6, tzinfo=UTC),
+        recorded_at=datetime(2025, 1, 2, 3, 4, 6, tzinfo=UTC),
+        expires_at=None,
+        paused_until=None,
+        context={},
+        actor=None,
+        applied=True,
+        prev_hash=None,
+    )
     return f"v{LOADER_VERSION}:{scale}:{chained_hash(sample)}"
 
 

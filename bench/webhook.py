@@ -149,7 +149,7 @@ def run(*, duration: int, rounds: int, connections: int, threads: int, pool_size
     started = time.monotonic()
     load_at_start = os.getloadavg()
 
-    log(f"webhook: recreating database {DATABASE}, migrating, flushing Redis db 6")
+    log(f"webhook: recreating database {DATABASE}, migrating, flushing {REDIS_URL}")
     recreate_database(DATABASE)
     manage(env, "migrate", "--noinput")
     broker = redis.Redis.from_url(REDIS_URL)

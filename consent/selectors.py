@@ -7,7 +7,7 @@ from datetime import datetime
 from typing import Any
 
 from django.db import connection
-from django.db.models import FilteredRelation, Q, QuerySet
+from django.db.models import Case, CharField, FilteredRelation, Q, QuerySet, Value, When
 from django.utils import timezone
 
 from contacts.models import Contact
@@ -42,6 +42,39 @@ class Reason:
     INVALID_PHONE = "invalid_phone"
 
 
+@dataclass(frozen=True)
+class Rule:
+    """One row of the eligibility table: a stored status (and maybe a lapsed instant) → reason."""
+
+    status: str
+    allowed: bool
+    reason: str
+    # The stored instant that must have passed (at >= it) for this row to apply.
+    lapsed: str | None = None
+    # The stored instant the decision reports: "expires_at" or "paused_until" (as `until`).
+    reports: str | None = None
+
+
+# The one eligibility rule: the first row matching the stored state decides. `decide`
+# walks it in Python; `reason_expression` compiles it into SQL for set-based counts.
+DECISION_RULES: tuple[Rule, ...] = (
+    Rule(Status.OPTED_IN, True, Reason.OPTED_IN),
+    # Lapsed legacy consent stops at the deadline, even before the expiry task runs.
+    Rule(Status.LEGACY, False, Reason.LEGACY_EXPIRED, lapsed="expires_at", reports="expires_at"),
+    Rule(Status.LEGACY, True, Reason.LEGACY_GRACE_PERIOD, reports="expires_at"),
+    Rule(Status.PAUSED, True, Reason.OPTED_IN, lapsed="paused_until"),
+    Rule(Status.PAUSED, False, Reason.PAUSED, reports="paused_until"),
+    Rule(Status.OPTED_OUT, False, Reason.OPTED_OUT),
+    Rule(Status.PENDING, False, Reason.PENDING_CONFIRMATION),
+    Rule(Status.EXPIRED, False, Reason.LEGACY_EXPIRED),
+)
+# No state recorded, or "none".
+OTHERWISE = Rule(Status.NONE, False, Reason.NO_CONSENT)
+# A reason always means the same answer, so counting reasons counts who may be sent to.
+ALLOWED_BY_REASON: dict[str, bool] = {r.reason: r.allowed for r in (*DECISION_RULES, OTHERWISE)}
+assert all(ALLOWED_BY_REASON[r.reason] == r.allowed for r in DECISION_RULES)
+
+
 def decide(
     status: str | None,
     *,
@@ -51,24 +84,36 @@ def decide(
 ) -> Decision:
     """The decision a stored state gives at instant `at` (pure: no queries)."""
     status = status or Status.NONE
-    if status == Status.OPTED_IN:
-        return Decision(True, Reason.OPTED_IN)
-    if status == Status.LEGACY:
-        # Lapsed legacy consent stops at the deadline, even before the expiry task runs.
-        if expires_at is not None and at >= expires_at:
-            return Decision(False, Reason.LEGACY_EXPIRED, expires_at=expires_at)
-        return Decision(True, Reason.LEGACY_GRACE_PERIOD, expires_at=expires_at)
-    if status == Status.PAUSED:
-        if paused_until is not None and at >= paused_until:
-            return Decision(True, Reason.OPTED_IN)
-        return Decision(False, Reason.PAUSED, until=paused_until)
-    if status == Status.OPTED_OUT:
-        return Decision(False, Reason.OPTED_OUT)
-    if status == Status.PENDING:
-        return Decision(False, Reason.PENDING_CONFIRMATION)
-    if status == Status.EXPIRED:
-        return Decision(False, Reason.LEGACY_EXPIRED)
-    return Decision(False, Reason.NO_CONSENT)
+    instants = {"expires_at": expires_at, "paused_until": paused_until}
+    for rule in DECISION_RULES:
+        if rule.status != status:
+            continue
+        if rule.lapsed is not None:
+            instant = instants[rule.lapsed]
+            if instant is None or at < instant:
+                continue
+        return Decision(
+            rule.allowed,
+            rule.reason,
+            expires_at=expires_at if rule.reports == "expires_at" else None,
+            until=paused_until if rule.reports == "paused_until" else None,
+        )
+    return Decision(OTHERWISE.allowed, OTHERWISE.reason)
+
+
+def reason_expression(at: datetime, *, prefix: str = "") -> Case:
+    """`decide(...).reason` as one SQL CASE over the state columns `<prefix>status` etc.
+
+    Generated from DECISION_RULES, so SQL and Python cannot drift; a missing state
+    row (NULL status) falls through to OTHERWISE, as `decide(None)` does.
+    """
+    whens = []
+    for rule in DECISION_RULES:
+        condition = Q(**{f"{prefix}status": rule.status})
+        if rule.lapsed is not None:
+            condition &= Q(**{f"{prefix}{rule.lapsed}__lte": at})
+        whens.append(When(condition, then=Value(rule.reason)))
+    return Case(*whens, default=Value(OTHERWISE.reason), output_field=CharField())
 
 
 def _contacts_with_state(purpose: str) -> QuerySet[Contact]:

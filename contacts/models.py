@@ -5,9 +5,8 @@ from django.conf import settings
 from django.db import models
 from django.db.models import F, Q
 from django.utils import timezone
-from phonenumber_field.modelfields import PhoneNumberField
 
-from .phones import normalize_phone, phone_hash
+from .phones import PhoneField, normalize_phone, phone_hash
 
 
 def new_contact_secret() -> str:
@@ -26,7 +25,7 @@ class Tag(models.Model):
 
 class Contact(models.Model):
     id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
-    phone = PhoneNumberField(null=True, blank=True, unique=True, help_text="Stored in E.164.")
+    phone = PhoneField(null=True, blank=True, unique=True, help_text="Stored in E.164.")
     # Keyed hash of the phone; kept after erasure so a returning number is
     # still known (and still opted out).
     phone_hash = models.CharField(max_length=64, null=True, blank=True, unique=True, editable=False)
@@ -64,6 +63,8 @@ class Contact(models.Model):
             ),
         ]
         indexes = [
+            # Serves the newest-first lists (admin and API: created_at, then pk) at any size.
+            models.Index(fields=["created_at", "id"], name="contact_created_idx"),
             # Serves the API's `updated_since` filter.
             models.Index(fields=["updated_at"], name="contact_updated_at_idx"),
             # Serves the resolver's lookups by parent id and username.
