@@ -4,6 +4,11 @@ The first response is stored against (owner, key); a retry with the same body
 gets it back unchanged and records nothing, a different body gets 409. Keys
 are scoped to the API key (or staff user) that sent them and kept for
 `API_IDEMPOTENCY_TTL` (at least 24 hours).
+
+Only an answer the client should see again is kept: a refusal (4xx) is, a failure
+(5xx, an exception, an answer that could not be stored) frees the key at once so
+the retry runs; a claim whose request died without either is freed after
+CLAIM_TIMEOUT.
 """
 
 import functools
@@ -13,7 +18,7 @@ from collections.abc import Callable
 from datetime import timedelta
 
 from django.conf import settings
-from django.db import IntegrityError, transaction
+from django.db import DatabaseError, IntegrityError, transaction
 from django.utils import timezone
 from drf_spectacular.utils import OpenApiParameter
 from rest_framework.request import Request
@@ -21,9 +26,13 @@ from rest_framework.response import Response
 from rest_framework.utils.encoders import JSONEncoder
 
 from .errors import Conflict
+from .inputs import storable_text
 from .models import ApiKey, IdempotencyRecord
 
 HEADER = "Idempotency-Key"
+# Longer than any request may run (gunicorn's timeout is 30 s): a claim still without
+# an answer after this belongs to a request that died, and no longer holds the key.
+CLAIM_TIMEOUT = timedelta(minutes=2)
 
 IDEMPOTENCY_PARAMETER = OpenApiParameter(
     name=HEADER,
@@ -77,29 +86,50 @@ def idempotent(handler: Callable[..., Response]) -> Callable[..., Response]:
         except BaseException:
             IdempotencyRecord.objects.filter(pk=record.pk).delete()
             raise
-        if response.status_code >= 500:
+        if response.status_code >= 500 or not _store(record, response):
             # Nothing was recorded (services are atomic): the client may retry.
             IdempotencyRecord.objects.filter(pk=record.pk).delete()
-            return response
-        body = json.loads(json.dumps(response.data, cls=JSONEncoder))
-        IdempotencyRecord.objects.filter(pk=record.pk).update(
-            status_code=response.status_code, body=body
-        )
         return response
 
     wrapper.idempotent = True
     return wrapper
 
 
+def _store(record: IdempotencyRecord, response: Response) -> bool:
+    """Keep the answer for replays; False when it could not be kept."""
+    # As JSON text with every non-ASCII character escaped, kept as one JSON string: an
+    # answer that echoes a NUL (which JSONB refuses even escaped) or anything else
+    # stores and replays exactly.
+    try:
+        body = json.dumps(response.data, cls=JSONEncoder, ensure_ascii=True)
+        with transaction.atomic():
+            IdempotencyRecord.objects.filter(pk=record.pk).update(
+                status_code=response.status_code, body=body
+            )
+    except (DatabaseError, TypeError, ValueError):
+        return False
+    return True
+
+
+def _stored_body(record: IdempotencyRecord):
+    # Records written before answers were kept as text hold the JSON value itself.
+    return json.loads(record.body) if isinstance(record.body, str) else record.body
+
+
 def _claim(
     *, owner: str, key: str, request: Request, fingerprint: str
 ) -> tuple[IdempotencyRecord, bool]:
     """(record, True) for a new in-progress record we now own, (stored record, False) else."""
-    cutoff = timezone.now() - _ttl()
+    now = timezone.now()
     for _ in range(2):
         existing = IdempotencyRecord.objects.filter(owner=owner, key=key).first()
-        if existing is not None and existing.created_at < cutoff:
-            IdempotencyRecord.objects.filter(pk=existing.pk).delete()
+        if existing is not None and (
+            existing.created_at < now - _ttl()
+            or (existing.status_code is None and existing.created_at < now - CLAIM_TIMEOUT)
+        ):
+            IdempotencyRecord.objects.filter(
+                pk=existing.pk, status_code=existing.status_code
+            ).delete()
             existing = None
         if existing is not None:
             return existing, False
@@ -110,7 +140,7 @@ def _claim(
                     owner=owner,
                     key=key,
                     method=request.method,
-                    path=request.path[:500],
+                    path=storable_text(request.path)[:500],
                     fingerprint=fingerprint,
                 )
             return record, True
@@ -129,7 +159,9 @@ def _replay(record: IdempotencyRecord, fingerprint: str) -> Response:
             "The first request with this Idempotency-Key is still being handled.",
             "idempotency_busy",
         )
-    return Response(record.body, status=record.status_code, headers={"Idempotent-Replayed": "true"})
+    return Response(
+        _stored_body(record), status=record.status_code, headers={"Idempotent-Replayed": "true"}
+    )
 
 
 def purge_idempotency_records() -> int:

@@ -1,4 +1,8 @@
-"""Guards for /api/: the body limit, and JSON instead of any HTML error page."""
+"""Guards for /api/: size limits, and JSON instead of any HTML error page.
+
+gunicorn is configured (config/gunicorn.conf.py) to let through more than these
+limits, so that Django, not gunicorn's HTML page, answers a request just over them.
+"""
 
 from collections.abc import Callable
 
@@ -6,6 +10,11 @@ from django.conf import settings
 from django.http import HttpRequest, HttpResponse, JsonResponse
 
 from .errors import error_response
+
+# gunicorn's own defaults, answered here in JSON instead.
+MAX_URL_BYTES = 8190
+MAX_HEADER_BYTES = 8190
+MAX_HEADERS = 100
 
 _DETAILS = {
     401: "Authentication credentials were not provided.",
@@ -27,6 +36,9 @@ class ApiErrorMiddleware:
     def __call__(self, request: HttpRequest) -> HttpResponse:
         if not _is_api(request.path):
             return self.get_response(request)
+        too_large = _too_large(request)
+        if too_large is not None:
+            return too_large
         try:
             length = int(request.META.get("CONTENT_LENGTH") or 0)
         except ValueError:
@@ -51,6 +63,23 @@ class ApiErrorMiddleware:
             if header in response:
                 replacement[header] = response[header]
         return replacement
+
+
+def _too_large(request: HttpRequest) -> HttpResponse | None:
+    meta = request.META
+    url = len(meta.get("PATH_INFO", "")) + len(meta.get("QUERY_STRING", ""))
+    if url > MAX_URL_BYTES:
+        return error_response(
+            414, f"The URL is longer than {MAX_URL_BYTES} bytes.", code="uri_too_long"
+        )
+    headers = [value for key, value in meta.items() if key.startswith("HTTP_")]
+    if len(headers) > MAX_HEADERS or any(len(str(v)) > MAX_HEADER_BYTES for v in headers):
+        return error_response(
+            431,
+            f"At most {MAX_HEADERS} headers of at most {MAX_HEADER_BYTES} bytes each.",
+            code="request_header_fields_too_large",
+        )
+    return None
 
 
 def _is_json(response: HttpResponse) -> bool:

@@ -5,6 +5,8 @@ from rest_framework import serializers
 
 from contacts.phones import InvalidPhone, normalize_phone
 
+from .inputs import refuse_unstorable, shown
+
 
 @extend_schema_field(
     {
@@ -13,6 +15,18 @@ from contacts.phones import InvalidPhone, normalize_phone
         "description": "Any format phonenumbers parses; always returned in E.164.",
     }
 )
+class InstantField(serializers.DateTimeField):
+    """An ISO 8601 instant; a NUL or lone surrogate in it is refused, not cut off.
+
+    Python's ISO parser stops at a NUL, so "2026-01-01T00:00:00Z\x00" would be read as
+    midnight. (DRF's own DateTimeField already refuses instants with no UTC.)
+    """
+
+    def to_internal_value(self, value):
+        refuse_unstorable(value)
+        return super().to_internal_value(value)
+
+
 class PhoneField(serializers.CharField):
     """Accepts a phone in any format; the value is E.164; 400 naming the field otherwise."""
 
@@ -25,11 +39,13 @@ class PhoneField(serializers.CharField):
 
     def to_internal_value(self, data: object) -> str:
         if not isinstance(data, str):
-            self.fail("invalid_phone", value=data)
+            self.fail("invalid_phone", value=shown(data))
+        # Before parsing, so that the answer names the real problem.
+        refuse_unstorable(data)
         try:
             return normalize_phone(data, field=self.field_name or "phone")
         except InvalidPhone:
-            self.fail("invalid_phone", value=data[:64])
+            self.fail("invalid_phone", value=shown(data))
 
     def to_representation(self, value: object) -> str | None:
         return str(value) if value else None

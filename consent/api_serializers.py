@@ -7,7 +7,7 @@ from drf_spectacular.utils import OpenApiExample, extend_schema_field
 from rest_framework import serializers
 
 from api.errors import validation_error
-from api.serializers import PhoneField
+from api.serializers import InstantField, PhoneField
 
 from .models import ConsentEvent, ConsentNotice, ConsentState
 from .rules import Action, Purpose, Source, Status
@@ -101,11 +101,11 @@ class ConsentEventInputSerializer(serializers.Serializer):
         help_text="Ref of the published notice shown, e.g. marketing/en/1; needed by grant "
         "and request.",
     )
-    occurred_at = serializers.DateTimeField(required=False, help_text="Defaults to now.")
-    expires_at = serializers.DateTimeField(
+    occurred_at = InstantField(required=False, help_text="Defaults to now.")
+    expires_at = InstantField(
         required=False, allow_null=True, help_text="legacy: end of the grace period."
     )
-    paused_until = serializers.DateTimeField(
+    paused_until = InstantField(
         required=False, allow_null=True, help_text="pause: when marketing may resume."
     )
     evidence = ConsentEvidenceSerializer(required=False, allow_null=True)

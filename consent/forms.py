@@ -5,6 +5,7 @@ from django.conf import settings
 from django.core import signing
 from django.utils.translation import gettext_lazy as _
 
+from api.inputs import refuse_unstorable
 from contacts.phones import InvalidPhone, normalize_phone
 
 from .models import ConsentNotice
@@ -25,6 +26,8 @@ class NoticeField(forms.CharField):
         ref = super().to_python(value)
         if not ref:
             return None
+        # Before the lookup: PostgreSQL refuses a NUL even in a query.
+        refuse_unstorable(ref)
         notice = notice_by_ref(ref)
         if notice is None:
             raise forms.ValidationError(_("This wording is not available any more."))
@@ -92,6 +95,7 @@ class OptInForm(forms.Form):
     phone = forms.CharField(
         label=_("WhatsApp number"),
         max_length=40,
+        validators=[refuse_unstorable],
         help_text=_("With your country code, for example +44 7911 123456."),
         widget=forms.TextInput(attrs={"autocomplete": "tel", "inputmode": "tel"}),
     )
@@ -99,6 +103,7 @@ class OptInForm(forms.Form):
         label=_("Your name (optional)"),
         max_length=200,
         required=False,
+        validators=[refuse_unstorable],
         widget=forms.TextInput(attrs={"autocomplete": "name"}),
     )
     language = forms.ChoiceField(label=_("Language for our messages"), choices=settings.LANGUAGES)

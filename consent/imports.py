@@ -14,6 +14,7 @@ from django.utils import timezone
 from django.utils.dateparse import parse_date, parse_datetime
 from import_export import fields, resources
 
+from api.inputs import clean_text
 from contacts.models import Contact
 from contacts.phones import InvalidPhone, normalize_phone
 from contacts.selectors import find_contact_by_phone
@@ -80,6 +81,16 @@ class ContactImport(resources.ModelResource):
 
     def before_import_row(self, row: dict, **kwargs: Any) -> None:
         errors: dict[str, list[str]] = {}
+        for column, value in row.items():
+            # Before anything reads a cell: no column can store a NUL, and a lookup
+            # by a phone holding one would fail in the database.
+            if isinstance(value, str):
+                try:
+                    clean_text(value, field=str(column))
+                except ValidationError as exc:
+                    errors.update(exc.message_dict)
+        if errors:
+            raise ValidationError(errors)
         try:
             row["phone"] = normalize_phone(str(row.get("phone") or ""))
         except InvalidPhone as exc:

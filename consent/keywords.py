@@ -12,6 +12,8 @@ from dataclasses import dataclass
 
 from django.contrib.auth.models import AbstractBaseUser
 from django.db import transaction
+from django.db.models import Value
+from django.db.models.functions import Replace
 from django.utils import timezone
 
 from .models import ConsentKeyword, OptOutReview
@@ -37,9 +39,15 @@ def match_keyword(text: str) -> str | None:
     phrase = normalize_text(text)
     if not phrase or len(phrase) > 100:
         return None
-    meanings = set(
-        ConsentKeyword.objects.filter(phrase=phrase, active=True).values_list("meaning", flat=True)
-    )
+    active = ConsentKeyword.objects.filter(active=True)
+    meanings = set(active.filter(phrase=phrase).values_list("meaning", flat=True))
+    if not meanings:
+        # Spaces are ignored too: "S T O P" spells STOP, "stoppromotions" STOP PROMOTIONS.
+        # Asked only when the exact phrase is no keyword (the lists are short).
+        spelled = active.annotate(spelled=Replace("phrase", Value(" "), Value("")))
+        meanings = set(
+            spelled.filter(spelled=phrase.replace(" ", "")).values_list("meaning", flat=True)
+        )
     return next((m.value for m in _PRECEDENCE if m in meanings), None)
 
 

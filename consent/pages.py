@@ -9,6 +9,7 @@ from django.http import HttpRequest, HttpResponse
 from django.shortcuts import render
 from django.utils import translation
 
+from api.inputs import storable_text
 from contacts.models import Contact
 
 from .ratelimits import client_ip
@@ -109,7 +110,8 @@ def valid_ip(value: str) -> str:
 def request_evidence(request: HttpRequest, *, page_url: str, **context) -> Evidence:
     return Evidence(
         ip=valid_ip(client_ip(request)),
-        user_agent=request.META.get("HTTP_USER_AGENT", "")[:2000],
+        # Evidence of what the browser sent, never a reason to refuse the person.
+        user_agent=storable_text(request.META.get("HTTP_USER_AGENT", "")[:2000]),
         page_url=page_url,
         context={"page_language": translation.get_language(), **context},
     )

@@ -19,6 +19,7 @@ from django.views.decorators.clickjacking import xframe_options_exempt
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
+from api.inputs import storable_text
 from contacts.models import Contact
 
 from . import preferences, wording
@@ -368,7 +369,7 @@ def _opt_in(request: HttpRequest, *, embed: bool) -> HttpResponse:
             request,
             page_url=request.build_absolute_uri(request.path),
             form="embed" if embed else "page",
-            embedded_in=request.META.get("HTTP_REFERER", "")[:500] if embed else "",
+            embedded_in=storable_text(request.META.get("HTTP_REFERER", "")[:500]) if embed else "",
         ),
     )
     return _opt_in_sent(request)

@@ -25,6 +25,7 @@ from rest_framework.response import Response
 from api.errors import Conflict, validation_error
 from api.filters import InstantFilter
 from api.idempotency import IDEMPOTENCY_PARAMETER, idempotent
+from api.inputs import refuse_unstorable_json
 from api.serializers import PhoneField
 from consent.api_serializers import ConsentsSerializer, consent_summary
 from consent.links import preference_url
@@ -96,7 +97,9 @@ class ContactChangeSerializer(serializers.Serializer):
         max_length=128, allow_null=True, allow_blank=True, required=False
     )
     tags = serializers.ListField(child=TAG, max_length=100, required=False)
-    attributes = serializers.DictField(required=False)
+    # Keys and values as stored in JSONB: no NUL, no lone surrogate, no deeper than the
+    # parser allows (api.inputs).
+    attributes = serializers.DictField(required=False, validators=[refuse_unstorable_json])
 
     def validate(self, attrs: dict[str, Any]) -> dict[str, Any]:
         if "phone" in self.initial_data and not self.fields.get("phone"):

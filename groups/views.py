@@ -1,5 +1,6 @@
 """The invitation answer page `/invitations/<token>/`: accept or decline, nothing else."""
 
+from django.core.exceptions import ValidationError
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect
 from django.utils import timezone
@@ -7,6 +8,7 @@ from django.utils.translation import gettext as _
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_http_methods
 
+from api.inputs import refuse_unstorable
 from consent.pages import in_language, render_page, request_evidence, too_many
 from consent.ratelimits import client_ip, first_limit_hit
 
@@ -24,10 +26,19 @@ def answer_invitation(request: HttpRequest, token: str) -> HttpResponse:
     )
     if wait is not None:
         return in_language(lambda r: too_many(r, wait))(request)
-    invitation = invitation_for_token(token)
+    invitation = invitation_for_token(token) if _storable(token) else None
     if invitation is None or invitation.contact.is_erased:
         return in_language(_unknown)(request)
     return in_language(_answer)(request, invitation=invitation, contact=invitation.contact)
+
+
+def _storable(token: str) -> bool:
+    # PostgreSQL refuses a NUL even in a query: such a token is simply unknown.
+    try:
+        refuse_unstorable(token)
+    except ValidationError:
+        return False
+    return True
 
 
 def _unknown(request: HttpRequest) -> HttpResponse:
