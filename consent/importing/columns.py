@@ -13,8 +13,10 @@ from __future__ import annotations
 import re
 import secrets
 import uuid
+import zoneinfo
 from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta
+from functools import lru_cache
 from typing import Any
 
 from django.conf import settings
@@ -123,6 +125,8 @@ class ContactLine:
     wa_id: str | None = None
     # A wa_id spelled from the phone is stored only where no other contact has it.
     wa_id_derived: bool = False
+    # Set after matching: another contact already has the wa_id spelled from the phone.
+    wa_id_taken: bool = False
     whatsapp_user_id: str | None = None
     external_id: str | None = None
     name: str = ""
@@ -300,10 +304,27 @@ def _parse_consent(purpose: str, cell, text, rules: RowRules, problem) -> Consen
 _FORMATS = ("%Y-%m-%d %H:%M:%S", "%Y-%m-%d %H:%M", "%Y-%m-%d")
 
 
+@lru_cache(maxsize=4096)
+def _read_moment(raw: str, zone: str) -> datetime | None:
+    """A date or date-time as written in a file (files repeat them: cached)."""
+    moment = None
+    try:
+        moment = datetime.fromisoformat(raw.replace("Z", "+00:00"))
+    except ValueError:
+        for pattern in _FORMATS:
+            try:
+                moment = datetime.strptime(raw, pattern)
+                break
+            except ValueError:
+                continue
+    if moment is not None and timezone.is_naive(moment):
+        moment = timezone.make_aware(moment, zoneinfo.ZoneInfo(zone))
+    return moment
+
+
 def _moment(value: Any, column: str, rules: RowRules, problem) -> datetime | None:
     if value is None or value == "":
         return None
-    moment: datetime | None = None
     if isinstance(value, datetime):
         moment = value
     elif isinstance(value, date):
@@ -312,15 +333,7 @@ def _moment(value: Any, column: str, rules: RowRules, problem) -> datetime | Non
         raw = _text(value)
         if not raw:
             return None
-        try:
-            moment = datetime.fromisoformat(raw.replace("Z", "+00:00"))
-        except ValueError:
-            for pattern in _FORMATS:
-                try:
-                    moment = datetime.strptime(raw, pattern)
-                    break
-                except ValueError:
-                    continue
+        moment = _read_moment(raw, timezone.get_current_timezone_name())
         if moment is None:
             problem(column, f"'{raw}' is not a date (use YYYY-MM-DD or YYYY-MM-DD HH:MM)")
             return None

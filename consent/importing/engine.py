@@ -30,26 +30,19 @@ from ..exceptions import InvalidConsent
 from ..models import ConsentNotice, ReconsentPolicy
 from ..services import _legacy_expiry, active_policy
 from . import staging
-from .columns import (
-    _TAG,
-    LIMITS,
-    RowRules,
-    is_blank,
-    parse_row,
-    read_header,
-)
-from .planning import PlanContext, load_snapshots, plan_line, taken_wa_ids
+from .columns import _TAG, LIMITS, RowRules, is_blank, read_header
+from .planning import PlanContext, load_snapshots
 from .reading import ContactFile, UnreadableFile
 from .report import ImportReport, RowProblem
 from .rowwise import RowRefused, import_line
+from .stages import ERASED, batches, check_batch, plan_batch
+from .workers import Workers
 from .writing import BulkWriter
 
 # Rows checked, staged and planned together.
 CHUNK = 5000
 # Rows per transaction on the row path (SQLite): each holds the write lock briefly.
 ROW_BATCH = 200
-
-ERASED = "this person was erased; an import never brings them back"
 
 # progress(phase, done, total): phase is "reading", "checking" or "writing".
 Progress = Callable[[str, int, int | None], None]
@@ -71,6 +64,8 @@ class Options:
     actor: AbstractBaseUser | None = None
     # "fast" (PostgreSQL only), "rows", or None: fast on PostgreSQL, rows on SQLite.
     path: str | None = None
+    # Processes checking rows (phone normalisation is CPU-bound); 1: this one only.
+    workers: int = 1
 
 
 def import_contacts(
@@ -109,38 +104,37 @@ def import_contacts(
         report.errors.add(RowProblem(0, "", str(exc)))
         return report
 
-    if staging.is_postgres():
-        try:
-            with transaction.atomic():
-                _stage_and_check(source, rules, report, progress)
-                if report.errors:
-                    raise _Rollback
-                if fast:
-                    _plan_and_write(ctx, report, progress, write=not options.dry_run)
-                elif options.dry_run:
-                    _plan_and_write(ctx, report, progress, write=False)
-                else:
-                    _import_rows(ctx, report, progress, options, in_batches=False)
-                if options.dry_run or not report.ok:
-                    raise _Rollback
-                staging.drop()
-        except _Rollback:
-            pass
-        return report
+    with Workers(options.workers) as workers:
+        if staging.is_postgres():
+            try:
+                with transaction.atomic():
+                    _stage_and_check(source, rules, report, progress, workers)
+                    if report.errors:
+                        raise _Rollback
+                    if fast or options.dry_run:
+                        _plan_and_write(ctx, report, progress, workers, write=not options.dry_run)
+                    else:
+                        _import_rows(ctx, report, progress, options, in_batches=False)
+                    if options.dry_run or not report.ok:
+                        raise _Rollback
+                    staging.drop()
+            except _Rollback:
+                pass
+            return report
 
-    # SQLite: the staging table is temporary (its own file), so reading and
-    # checking never hold the database's write lock for long.
-    try:
-        _stage_and_check(source, rules, report, progress)
-        if not report.errors:
-            # Planning first finds every problem that needs a contact's details
-            # before any batch is committed.
-            _plan_and_write(ctx, report, progress, write=False)
-        if not report.errors and not options.dry_run:
-            _reset_counts(report)
-            _import_rows(ctx, report, progress, options, in_batches=True)
-    finally:
-        staging.drop()
+        # SQLite: the staging table is temporary (its own file), so reading and
+        # checking never hold the database's write lock for long.
+        try:
+            _stage_and_check(source, rules, report, progress, workers)
+            if not report.errors:
+                # Planning first finds every problem that needs a contact's details
+                # before any batch is committed.
+                _plan_and_write(ctx, report, progress, workers, write=False)
+            if not report.errors and not options.dry_run:
+                _reset_counts(report)
+                _import_rows(ctx, report, progress, options, in_batches=True)
+        finally:
+            staging.drop()
     return report
 
 
@@ -183,10 +177,11 @@ class _Ticker:
 
 
 def _stage_and_check(
-    source: ContactFile, rules: RowRules, report: ImportReport, progress: Progress
+    source: ContactFile, rules: RowRules, report: ImportReport, progress: Progress, workers: Workers
 ) -> None:
     tick = _Ticker(progress)
     staging.create()
+    encode = staging.is_postgres()
     try:
         rows = source.rows()
         header = None
@@ -200,24 +195,14 @@ def _stage_and_check(
             if not report.errors:
                 report.errors.add(RowProblem(0, "", "the file is empty"))
             return
-        batch = []
-        for number, cells in rows:
-            if is_blank(cells):
-                continue
-            report.rows += 1
-            line, problems = parse_row(number, cells, header, rules)
-            if problems:
-                report.errors.extend(problems)
-            else:
-                batch.append(line)
-            if len(batch) >= CHUNK:
-                staging.load(batch)
-                batch.clear()
-            if report.rows % 1000 == 0:
-                fraction = source.fraction_read
-                estimate = int(report.rows / fraction) if fraction > 0.01 else None
-                tick("reading", report.rows, estimate)
-        staging.load(batch)
+        tasks = ((batch, header, rules, encode) for batch in batches(rows))
+        for data, problems, counted in workers.ordered_map(check_batch, tasks):
+            report.rows += counted
+            report.errors.extend(problems)
+            staging.load(data)
+            fraction = source.fraction_read
+            estimate = int(report.rows / fraction) if fraction > 0.01 else None
+            tick("reading", report.rows, estimate)
     except UnreadableFile as exc:
         report.errors.add(RowProblem(0, "", str(exc)))
         return
@@ -228,42 +213,35 @@ def _stage_and_check(
 
 
 def _plan_and_write(
-    ctx: PlanContext, report: ImportReport, progress: Progress, *, write: bool
+    ctx: PlanContext, report: ImportReport, progress: Progress, workers: Workers, *, write: bool
 ) -> None:
     tick = _Ticker(progress)
     writer = BulkWriter(ctx.now) if write else None
     if write:
         _lock_known_contacts()
+
+    def tasks():
+        for rows in staging.staged_rows(CHUNK):
+            known = load_snapshots(filter(None, map(staging.named_contact, rows)))
+            yield rows, known, ctx, write
+
     done = 0
-    for chunk in staging.staged_rows(CHUNK):
-        known = load_snapshots(
-            contact_id for _, contact_id, erased in chunk if contact_id and not erased
-        )
-        taken = taken_wa_ids(line.wa_id for line, _, _ in chunk if line.wa_id_derived)
-        plans = []
-        for line, contact_id, erased in chunk:
-            done += 1
-            if erased:
-                report.skipped.add(RowProblem(line.row, "", ERASED))
-                continue
-            plan, problems = plan_line(line, known.get(contact_id), taken, ctx)
-            if problems:
-                report.errors.extend(problems)
-                continue
-            plans.append(plan)
-            if plan.created:
-                report.new_contacts += 1
-            elif plan.changes_anything:
-                report.updated_contacts += 1
-            report.events += len(plan.events)
-            report.unapplied_events += plan.unapplied
-        if writer is not None and not report.errors:
-            writer.write(plans)
+    for batch in workers.ordered_map(plan_batch, tasks()):
+        report.new_contacts += batch.new_contacts
+        report.updated_contacts += batch.updated_contacts
+        report.events += batch.events
+        report.unapplied_events += batch.unapplied_events
+        report.errors.extend(batch.problems)
+        for skipped in batch.skipped:
+            report.skipped.add(skipped)
+        done += batch.rows
+        if writer is not None and batch.texts and not report.errors:
+            writer.write(batch.texts, batch.withdrawn)
         tick("writing" if write else "checking", done, report.rows)
     report.skipped_rows = report.rows - report.new_contacts - report.updated_contacts
     if writer is not None and not report.errors:
         writer.finish()
-    tick("writing" if write else "checking", done, report.rows, force=True)
+    tick("writing" if write else "checking", report.rows, report.rows, force=True)
 
 
 def _lock_known_contacts() -> None:
@@ -295,7 +273,8 @@ def _import_rows(
     tick = _Ticker(progress)
     notices = {n.pk: n for n in ConsentNotice.objects.all()}
     done = 0
-    for chunk in staging.staged_rows(ROW_BATCH):
+    for rows in staging.staged_rows(ROW_BATCH):
+        chunk = [staging.staged_line(row) for row in rows]
         try:
             with transaction.atomic():
                 for line, contact_id, erased in chunk:

@@ -98,13 +98,6 @@ def load_snapshots(ids: Iterable[uuid.UUID]) -> dict[uuid.UUID, Snapshot]:
     return found
 
 
-def taken_wa_ids(wa_ids: Iterable[str]) -> set[str]:
-    wa_ids = list(wa_ids)
-    if not wa_ids:
-        return set()
-    return set(Contact.objects.filter(wa_id__in=wa_ids).values_list("wa_id", flat=True))
-
-
 @dataclass(frozen=True)
 class PlanContext:
     now: datetime
@@ -147,9 +140,7 @@ class ContactChanges:
         return bool(self.values or self.new_tags)
 
 
-def contact_changes(
-    line: ContactLine, known: Snapshot, taken: set[str]
-) -> tuple[ContactChanges, list[RowProblem]]:
+def contact_changes(line: ContactLine, known: Snapshot) -> tuple[ContactChanges, list[RowProblem]]:
     """Non-empty cells overwrite; identifiers the contact lacks are filled, never replaced."""
     problems: list[RowProblem] = []
     values: dict[str, Any] = {}
@@ -159,7 +150,7 @@ def contact_changes(
         if theirs is None or ours == theirs:
             continue
         if ours is None:
-            if column == "wa_id" and derived and theirs in taken:
+            if column == "wa_id" and derived and line.wa_id_taken:
                 continue
             values[column] = theirs
             if column == "phone":
@@ -182,10 +173,8 @@ def contact_changes(
     return ContactChanges(values, sorted(set(line.tags) - known.tags)), problems
 
 
-def new_contact_values(line: ContactLine, taken: set[str], ctx: PlanContext) -> dict[str, Any]:
-    wa_id = line.wa_id
-    if line.wa_id_derived and wa_id in taken:
-        wa_id = None
+def new_contact_values(line: ContactLine, ctx: PlanContext) -> dict[str, Any]:
+    wa_id = None if line.wa_id_derived and line.wa_id_taken else line.wa_id
     return {
         "id": line.new_id,
         "phone": line.phone,
@@ -227,17 +216,14 @@ class LinePlan:
 def plan_line(
     line: ContactLine,
     known: Snapshot | None,
-    taken: set[str],
     ctx: PlanContext,
 ) -> tuple[LinePlan | None, list[RowProblem]]:
     if known is None:
-        plan = LinePlan(
-            line.row, line.new_id, True, new_contact_values(line, taken, ctx), list(line.tags)
-        )
+        plan = LinePlan(line.row, line.new_id, True, new_contact_values(line, ctx), list(line.tags))
         standings: dict[str, Standing] = {}
         seq, prev_hash, keys = 0, None, set()
     else:
-        changes, problems = contact_changes(line, known, taken)
+        changes, problems = contact_changes(line, known)
         if problems:
             return None, problems
         plan = LinePlan(line.row, known.id, False, changes.values, changes.new_tags)

@@ -25,7 +25,6 @@ from .planning import (
     import_key,
     load_snapshots,
     new_contact_values,
-    taken_wa_ids,
 )
 from .report import RowProblem
 
@@ -52,16 +51,15 @@ def import_line(
     notices: dict[int, ConsentNotice],
 ) -> RowOutcome:
     """One row: the contact created or completed, then each consent recorded (call in atomic)."""
-    taken = taken_wa_ids([line.wa_id] if line.wa_id_derived else [])
     if contact_id is None:
-        values = new_contact_values(line, taken, ctx)
+        values = new_contact_values(line, ctx)
         values.pop("created_at"), values.pop("updated_at")
         contact = Contact(**values)
         contact.save(force_insert=True)
         created, changed, new_tags = True, True, list(line.tags)
     else:
         contact = Contact.objects.select_for_update().get(pk=contact_id)
-        changes, problems = contact_changes(line, load_snapshots([contact_id])[contact_id], taken)
+        changes, problems = contact_changes(line, load_snapshots([contact_id])[contact_id])
         if problems:
             raise RowRefused(problems)
         for name, value in changes.values.items():

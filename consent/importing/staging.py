@@ -12,17 +12,19 @@ from __future__ import annotations
 
 import json
 import uuid
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import datetime
 
 from django.db import connection
 
 from .columns import ConsentLine, ContactLine
+from .copytext import copy_line
 from .report import REPORT_LIMIT, RowProblem
 
 TABLE = "import_row"
 MATCHES = "import_match"
+TAKEN = "import_taken"
 COLUMNS = (
     "rownum",
     "new_id",
@@ -63,6 +65,7 @@ def create() -> None:
 
 def drop() -> None:
     with connection.cursor() as cursor:
+        cursor.execute(f"DROP TABLE IF EXISTS {TAKEN}")
         cursor.execute(f"DROP TABLE IF EXISTS {MATCHES}")
         cursor.execute(f"DROP TABLE IF EXISTS {TABLE}")
 
@@ -105,23 +108,28 @@ def staged_values(line: ContactLine) -> tuple:
     )
 
 
-def load(lines: Iterable[ContactLine]) -> int:
-    """Append a batch of checked rows to the staging table; returns how many."""
+def encode_staged(lines: list[ContactLine], *, as_text: bool) -> str | list[tuple]:
+    """Rows for `load`: COPY text for PostgreSQL (made in a worker), tuples for SQLite."""
     values = [staged_values(line) for line in lines]
-    if not values:
-        return 0
+    if as_text:
+        return "".join(copy_line(v) for v in values)
+    return values
+
+
+def load(data: str | list[tuple]) -> None:
+    """Append a batch of checked rows (from `encode_staged`) to the staging table."""
+    if not data:
+        return
     with connection.cursor() as cursor:
-        if is_postgres():
+        if isinstance(data, str):
             with cursor.copy(f"COPY {TABLE} ({', '.join(COLUMNS)}) FROM STDIN") as copy:
-                for row in values:
-                    copy.write_row(row)
+                copy.write(data)
         else:
             marks = ", ".join(["%s"] * len(COLUMNS))
-            cursor.executemany(f"INSERT INTO {TABLE} VALUES ({marks})", values)
-    return len(values)
+            cursor.executemany(f"INSERT INTO {TABLE} VALUES ({marks})", data)
 
 
-def line_from(values: tuple) -> ContactLine:
+def line_from(values: tuple, *, taken: bool = False) -> ContactLine:
     (
         row,
         new_id,
@@ -146,6 +154,7 @@ def line_from(values: tuple) -> ContactLine:
         phone_hash=digest,
         wa_id=wa_id,
         wa_id_derived=bool(wa_id_derived),
+        wa_id_taken=taken,
         whatsapp_user_id=user_id,
         external_id=external_id,
         name=name or "",
@@ -209,6 +218,10 @@ def match() -> None:
             "SELECT rownum, MIN(contact_id) AS contact_id, "
             "COUNT(DISTINCT contact_id) AS contacts, MAX(erased) AS erased "
             f"FROM ({_found_sql()}) found GROUP BY rownum"
+        )
+        cursor.execute(
+            f"CREATE TEMPORARY TABLE {TAKEN}{suffix} AS SELECT r.rownum FROM {TABLE} r "
+            "JOIN contacts_contact c ON c.wa_id = r.wa_id WHERE r.wa_id_derived = 1"
         )
 
 
@@ -286,22 +299,32 @@ def conflicts() -> CrossCheck:
     )
 
 
-def staged_rows(chunk: int) -> Iterator[list[tuple[ContactLine, uuid.UUID | None, bool]]]:
-    """The staged rows in file order, in chunks, with the contact each names (if any)."""
+Staged = tuple[ContactLine, "uuid.UUID | None", bool]
+
+
+def staged_rows(chunk: int) -> Iterator[list[tuple]]:
+    """The staged rows in file order, in chunks, as raw tuples for `staged_line`."""
     columns = ", ".join(f"r.{name}" for name in COLUMNS)
     select = (
-        f"SELECT {columns}, m.contact_id, m.erased FROM {TABLE} r "
-        f"LEFT JOIN {MATCHES} m ON m.rownum = r.rownum"
+        f"SELECT {columns}, t.rownum, m.contact_id, m.erased FROM {TABLE} r "
+        f"LEFT JOIN {MATCHES} m ON m.rownum = r.rownum "
+        f"LEFT JOIN {TAKEN} t ON t.rownum = r.rownum"
     )
-    for rows in _pages(select, chunk):
-        yield [
-            (
-                line_from(row[: len(COLUMNS)]),
-                uuid.UUID(row[-2]) if row[-2] else None,
-                bool(row[-1]),
-            )
-            for row in rows
-        ]
+    yield from _pages(select, chunk)
+
+
+def staged_line(row: tuple) -> Staged:
+    """(the checked row, the contact it names if any, whether that contact was erased)."""
+    return (
+        line_from(row[: len(COLUMNS)], taken=row[-3] is not None),
+        uuid.UUID(str(row[-2])) if row[-2] else None,
+        bool(row[-1]),
+    )
+
+
+def named_contact(row: tuple) -> uuid.UUID | None:
+    """The existing contact a raw staged row names (None for new ones and erased ones)."""
+    return uuid.UUID(str(row[-2])) if row[-2] and not row[-1] else None
 
 
 def _pages(select: str, chunk: int) -> Iterator[list[tuple]]:

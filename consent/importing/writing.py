@@ -10,7 +10,6 @@ UPDATE / upsert each. Events keep their chain (seq, prev_hash, hash as planned).
 
 from __future__ import annotations
 
-import json
 from collections.abc import Iterable
 from datetime import datetime
 from typing import Any
@@ -22,6 +21,7 @@ from contacts.models import Contact, Tag
 from ..models import ConsentEvent, ConsentState, OutrankedOptOut
 from ..rules import PERMISSIVE_ACTIONS
 from ..signals import consent_withdrawn
+from .copytext import copy_line
 from .planning import LinePlan
 
 
@@ -29,32 +29,24 @@ def _is_auto(field: models.Field) -> bool:
     return isinstance(field, models.AutoField | models.BigAutoField | models.SmallAutoField)
 
 
-class _Copier:
-    """COPY of plain dicts (keyed by field name) into a model's table, every column given."""
+class _Table:
+    """A table written with COPY from plain dicts keyed by field name, every column given."""
 
     def __init__(self, model: type[models.Model], table: str | None = None) -> None:
         self.fields = [f for f in model._meta.concrete_fields if not _is_auto(f)]
         self.table = table or model._meta.db_table
-        self.names = [f.name for f in self.fields]
-        self.json = [i for i, f in enumerate(self.fields) if isinstance(f, models.JSONField)]
         # Fields the plans do not give keep the model's default, as a save() would.
-        self.defaults = [f.get_default() for f in self.fields]
+        self.pairs = [(f.name, f.get_default()) for f in self.fields]
 
     def sql(self) -> str:
         columns = ", ".join(connection.ops.quote_name(f.column) for f in self.fields)
         return f"COPY {connection.ops.quote_name(self.table)} ({columns}) FROM STDIN"
 
-    def write(self, cursor, rows: Iterable[dict[str, Any]]) -> int:
-        count = 0
-        pairs = list(zip(self.names, self.defaults, strict=True))
-        with cursor.copy(self.sql()) as copy:
-            for row in rows:
-                values = [row.get(name, default) for name, default in pairs]
-                for i in self.json:
-                    values[i] = json.dumps(values[i])
-                copy.write_row(values)
-                count += 1
-        return count
+    def encode(self, rows: Iterable[dict[str, Any]]) -> str:
+        pairs = self.pairs
+        return "".join(
+            copy_line([row.get(name, default) for name, default in pairs]) for row in rows
+        )
 
 
 _UPDATES = "import_contact_update"
@@ -73,14 +65,82 @@ _UPDATE_COLUMNS = (
 )
 
 
+def _tables() -> dict[str, _Table]:
+    return {
+        "contacts": _Table(Contact),
+        "events": _Table(ConsentEvent),
+        "states": _Table(ConsentState),
+        "changed_states": _Table(ConsentState, table=_STATES),
+    }
+
+
+def _state_rows(plans: Iterable[LinePlan]) -> Iterable[dict[str, Any]]:
+    for plan in plans:
+        for purpose, (standing, event) in plan.states.items():
+            yield {
+                "contact": plan.contact_id,
+                "purpose": purpose,
+                "status": standing.status.value,
+                "since": min(event["occurred_at"], event["recorded_at"]),
+                "source": event["source"],
+                "notice": event["notice"],
+                "expires_at": event["expires_at"],
+                "paused_until": event["paused_until"],
+                "last_event": event["id"],
+                "latest_at": standing.latest_at,
+                "permissive_at": standing.permissive_at,
+                "updated_at": event["recorded_at"],
+            }
+
+
+def encode_plans(plans: list[LinePlan]) -> dict[str, str]:
+    """COPY text per table for a batch of plans (made in a worker process)."""
+    tables = _tables()
+    new = [p for p in plans if p.created]
+    known = [p for p in plans if not p.created]
+    return {
+        "contacts": tables["contacts"].encode(p.contact_values for p in new),
+        "updates": "".join(
+            copy_line([p.contact_id, *(p.contact_values.get(c) for c in _UPDATE_COLUMNS)])
+            for p in known
+            if p.contact_values
+        ),
+        "tags": "".join(copy_line((p.contact_id, name)) for p in plans for name in p.new_tags),
+        "events": tables["events"].encode(e for p in plans for e in p.events),
+        "states": tables["states"].encode(_state_rows(new)),
+        "changed_states": tables["changed_states"].encode(_state_rows(known)),
+        "outranked": "".join(
+            copy_line((e["id"], e["contact"], e["purpose"], e["seq"]))
+            for p in plans
+            for e in p.outranked
+        ),
+    }
+
+
+def withdrawn_event_ids(plans: list[LinePlan]) -> list[str]:
+    """Applied opt-outs of contacts we already knew (new ones cannot have invitations yet)."""
+    return [
+        plan.states[purpose][1]["id"]
+        for plan in plans
+        if not plan.created
+        for purpose in plan.withdrawn
+    ]
+
+
 class BulkWriter:
     def __init__(self, now: datetime) -> None:
         self.now = now
-        self.contacts = _Copier(Contact)
-        self.events = _Copier(ConsentEvent)
-        self.states = _Copier(ConsentState)
-        self.changed_states = _Copier(ConsentState, table=_STATES)
         self.withdrawn_event_ids: list[str] = []
+        tables = _tables()
+        self.sql = {
+            "contacts": tables["contacts"].sql(),
+            "updates": f"COPY {_UPDATES} (id, {', '.join(_UPDATE_COLUMNS)}) FROM STDIN",
+            "tags": f"COPY {_TAGS} (contact_id, name) FROM STDIN",
+            "events": tables["events"].sql(),
+            "states": tables["states"].sql(),
+            "changed_states": tables["changed_states"].sql(),
+            "outranked": f"COPY {_OUTRANKED} FROM STDIN",
+        }
         state_table = ConsentState._meta.db_table
         with connection.cursor() as cursor:
             for table in (_UPDATES, _TAGS, _STATES, _OUTRANKED):
@@ -93,74 +153,22 @@ class BulkWriter:
                 + ") ON COMMIT DROP",
                 f"CREATE TEMPORARY TABLE {_TAGS} (contact_id uuid, name text) ON COMMIT DROP",
                 f"CREATE TEMPORARY TABLE {_STATES} ON COMMIT DROP AS SELECT "
-                + ", ".join(f.column for f in self.changed_states.fields)
+                + ", ".join(f.column for f in tables["changed_states"].fields)
                 + f" FROM {state_table} WITH NO DATA",
                 f"CREATE TEMPORARY TABLE {_OUTRANKED} (event_id uuid, contact_id uuid, "
                 "purpose text, seq integer) ON COMMIT DROP",
             ):
                 cursor.execute(sql)
 
-    def write(self, plans: list[LinePlan]) -> None:
+    def write(self, texts: dict[str, str], withdrawn: list[str]) -> None:
+        # Contacts before the rows that point at them (the foreign keys are deferred
+        # anyway; this keeps the order readable).
         with connection.cursor() as cursor:
-            self.contacts.write(cursor, (p.contact_values for p in plans if p.created))
-            self._copy_updates(cursor, [p for p in plans if not p.created and p.contact_values])
-            self._copy_tags(cursor, plans)
-            self.events.write(cursor, (e for p in plans for e in p.events))
-            self.states.write(cursor, self._state_rows(p for p in plans if p.created))
-            self.changed_states.write(cursor, self._state_rows(p for p in plans if not p.created))
-            outranked = [
-                (e["id"], e["contact"], e["purpose"], e["seq"]) for p in plans for e in p.outranked
-            ]
-            if outranked:
-                with cursor.copy(f"COPY {_OUTRANKED} FROM STDIN") as copy:
-                    for row in outranked:
-                        copy.write_row(row)
-        for plan in plans:
-            if not plan.created and plan.withdrawn:
-                self.withdrawn_event_ids += [
-                    plan.states[purpose][1]["id"] for purpose in plan.withdrawn
-                ]
-
-    def _copy_updates(self, cursor, plans: list[LinePlan]) -> None:
-        if not plans:
-            return
-        with cursor.copy(f"COPY {_UPDATES} (id, {', '.join(_UPDATE_COLUMNS)}) FROM STDIN") as copy:
-            for plan in plans:
-                values = plan.contact_values
-                attributes = values.get("attributes")
-                copy.write_row(
-                    [
-                        plan.contact_id,
-                        *(values.get(c) for c in _UPDATE_COLUMNS[:-1]),
-                        json.dumps(attributes) if attributes is not None else None,
-                    ]
-                )
-
-    def _copy_tags(self, cursor, plans: list[LinePlan]) -> None:
-        if not any(p.new_tags for p in plans):
-            return
-        with cursor.copy(f"COPY {_TAGS} (contact_id, name) FROM STDIN") as copy:
-            for plan in plans:
-                for name in plan.new_tags:
-                    copy.write_row((plan.contact_id, name))
-
-    def _state_rows(self, plans: Iterable[LinePlan]) -> Iterable[dict[str, Any]]:
-        for plan in plans:
-            for purpose, (standing, event) in plan.states.items():
-                yield {
-                    "contact": plan.contact_id,
-                    "purpose": purpose,
-                    "status": standing.status.value,
-                    "since": min(event["occurred_at"], event["recorded_at"]),
-                    "source": event["source"],
-                    "notice": event["notice"],
-                    "expires_at": event["expires_at"],
-                    "paused_until": event["paused_until"],
-                    "last_event": event["id"],
-                    "latest_at": standing.latest_at,
-                    "permissive_at": standing.permissive_at,
-                    "updated_at": self.now,
-                }
+            for key, sql in self.sql.items():
+                if texts.get(key):
+                    with cursor.copy(sql) as copy:
+                        copy.write(texts[key])
+        self.withdrawn_event_ids += withdrawn
 
     def finish(self) -> None:
         """The set-based statements, once every plan is copied."""

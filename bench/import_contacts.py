@@ -1,0 +1,291 @@
+"""Import benchmark (issue 14): contacts with legacy marketing consent, on PostgreSQL.
+
+For each size (10k, 100k, then the scale asked, 1M in `make bench`) one CSV of
+N rows (phone, name, marketing_status=legacy, marketing_date) is imported with
+`manage.py import_contacts`' engine into an empty database, and the same file
+is COPYed into a plain table of text columns in the same run: the floor. Then
+the same file is imported again (idempotent: nothing added), and the old
+django-import-export resource imports a smaller file for the ratio.
+
+`run(scale)` returns rows {name, figure, unit, baseline, baseline_label, ratio,
+target, met}; `make bench` prints them in its table. Each measurement runs in a
+child process on the database `bench_import` (dropped and recreated).
+
+Run alone: .venv/bin/python bench/import_contacts.py [--scale 1000000] [--json out.json]
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+if __package__ in (None, ""):
+    sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from bench.common import PG_SERVER, PYTHON, ROOT, bench_env, check_services, log, manage
+
+DATABASE = "bench_import"
+SIZES = (10_000, 100_000)
+# The old admin resource runs at tens of rows per second: a smaller file says enough.
+IMPORT_EXPORT_ROWS = int(os.environ.get("BENCH_IMPORT_EXPORT_ROWS", "10000"))
+TARGET_SECONDS_1M = 60.0
+TARGET_COPY_RATIO = 5.0
+
+
+def phone_of(index: int) -> str:
+    return f"+4474{index:08d}"
+
+
+def write_file(path: Path, rows: int, *, start: int = 0, header: list[str] | None = None) -> None:
+    with open(path, "w", newline="") as handle:
+        writer = csv.writer(handle)
+        writer.writerow(header or ["phone", "name", "marketing_status", "marketing_date"])
+        for i in range(start, start + rows):
+            writer.writerow([phone_of(i), f"Contact {i}", "legacy", "2023-05-01"])
+
+
+def _loadavg() -> str:
+    try:
+        return " ".join(Path("/proc/loadavg").read_text().split()[:3])
+    except OSError:
+        return "?"
+
+
+# --- The child: one measurement in a configured Django process ------------------------
+
+
+def _child(kind: str, path: str, rows: int) -> dict:
+    import django
+
+    django.setup()
+    import psycopg
+    from django.db import connection
+    from django.utils import timezone
+
+    from consent.models import ConsentEvent, ConsentState, ReconsentPolicy
+    from contacts.models import Contact
+
+    if not ReconsentPolicy.objects.filter(active=True).exists():
+        ReconsentPolicy.objects.create(
+            name="bench", deadline=timezone.now() + timezone.timedelta(days=90), active=True
+        )
+    result: dict = {"kind": kind, "rows": rows, "load_before": _loadavg()}
+    if kind == "copy":
+        dsn = f"{PG_SERVER}/{DATABASE}"
+        with psycopg.connect(dsn, autocommit=True) as conn:
+            conn.execute("DROP TABLE IF EXISTS bench_plain_copy")
+            conn.execute(
+                "CREATE TABLE bench_plain_copy (phone text, name text, "
+                "marketing_status text, marketing_date text)"
+            )
+            started = time.perf_counter()
+            with (
+                conn.cursor().copy(
+                    "COPY bench_plain_copy FROM STDIN (FORMAT csv, HEADER true)"
+                ) as copy,
+                open(path, "rb") as handle,
+            ):
+                while chunk := handle.read(1 << 20):
+                    copy.write(chunk)
+            result["seconds"] = time.perf_counter() - started
+            conn.execute("DROP TABLE bench_plain_copy")
+    elif kind in ("import", "again"):
+        from consent.importing import Options, import_contacts
+
+        started = time.perf_counter()
+        report = import_contacts(path, options=Options())
+        result["seconds"] = time.perf_counter() - started
+        result["report"] = report.to_dict()
+    elif kind == "import_export":
+        import tablib
+
+        from bench.import_export_baseline import ContactImport
+
+        with open(path, newline="") as handle:
+            data = tablib.Dataset().load(handle.read(), format="csv")
+        data.headers = ["phone", "name", "marketing", "consented_at"]
+        started = time.perf_counter()
+        outcome = ContactImport().import_data(data, dry_run=False, raise_errors=True)
+        result["seconds"] = time.perf_counter() - started
+        result["errors"] = bool(outcome.has_errors() or outcome.has_validation_errors())
+    result["contacts"] = Contact.objects.count()
+    result["events"] = ConsentEvent.objects.count()
+    result["states"] = ConsentState.objects.count()
+    result["load_after"] = _loadavg()
+    connection.close()
+    return result
+
+
+def _measure(env: dict[str, str], kind: str, path: Path, rows: int) -> dict:
+    done = subprocess.run(
+        ["nice", "-n", "10", PYTHON, __file__, "--child", kind, str(path), str(rows)],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+    )
+    if done.returncode != 0:
+        raise SystemExit(
+            f"{kind} on {rows} rows failed:\n{done.stdout[-3000:]}\n{done.stderr[-3000:]}"
+        )
+    return json.loads(done.stdout.strip().splitlines()[-1])
+
+
+def _empty(env: dict[str, str]) -> None:
+    import psycopg
+
+    with psycopg.connect(f"{PG_SERVER}/{DATABASE}", autocommit=True) as conn:
+        conn.execute(
+            "TRUNCATE contacts_contact, contacts_tag, consent_consentevent, "
+            "consent_consentstate, consent_outrankedoptout CASCADE"
+        )
+        conn.execute("VACUUM ANALYZE")
+
+
+def _recreate(env: dict[str, str]) -> None:
+    from bench.common import recreate_database
+
+    recreate_database(DATABASE)
+    manage(env, "migrate", "--noinput")
+
+
+def measure(scale: int) -> dict:
+    check_services()
+    env = bench_env(DATABASE)
+    sizes = sorted({*(s for s in SIZES if s <= scale), scale})
+    log(f"import benchmark: sizes {sizes}, database {DATABASE}")
+    _recreate(env)
+    runs = []
+    with tempfile.TemporaryDirectory(prefix="bench-import-") as tmp:
+        for size in sizes:
+            path = Path(tmp) / f"contacts-{size}.csv"
+            write_file(path, size)
+            _empty(env)
+            copy = _measure(env, "copy", path, size)
+            imported = _measure(env, "import", path, size)
+            log(
+                f"{size:,} rows: import {imported['seconds']:.1f} s, "
+                f"COPY {copy['seconds']:.2f} s (load {imported['load_before']})"
+            )
+            again = _measure(env, "again", path, size) if size == sizes[-1] else None
+            runs.append({"rows": size, "copy": copy, "import": imported, "again": again})
+        ie_rows = min(IMPORT_EXPORT_ROWS, scale)
+        path = Path(tmp) / "import-export.csv"
+        write_file(path, ie_rows, header=["phone", "name", "marketing", "consented_at"])
+        _empty(env)
+        ie_import = _measure(env, "import_export", path, ie_rows)
+        _empty(env)
+        ours = _measure(env, "import", path, ie_rows)
+        log(f"django-import-export {ie_rows:,} rows: {ie_import['seconds']:.1f} s")
+    return {"runs": runs, "import_export": ie_import, "ours_same_file": ours}
+
+
+def rows_of(result: dict) -> list[dict]:
+    rows: list[dict] = []
+    for run in result["runs"]:
+        size, copy, imported = run["rows"], run["copy"], run["import"]
+        rate = size / imported["seconds"]
+        copy_rate = size / copy["seconds"]
+        ratio = imported["seconds"] / copy["seconds"]
+        complete = (
+            imported["contacts"] == size
+            and imported["events"] == size
+            and imported["states"] == size
+        )
+        is_target = size >= 1_000_000
+        rows.append(
+            {
+                "name": f"import {size:,} rows (contact + legacy event + state)",
+                "figure": round(rate),
+                "unit": "rows/s",
+                "baseline": round(copy_rate),
+                "baseline_label": "bare COPY of the file into a plain table, rows/s",
+                "ratio": round(ratio, 2),
+                "target": (
+                    f"< {TARGET_SECONDS_1M:.0f} s and ≤ {TARGET_COPY_RATIO:.0f}× COPY"
+                    if is_target
+                    else "growth visible (no target)"
+                ),
+                "met": (
+                    complete
+                    and imported["seconds"] < TARGET_SECONDS_1M
+                    and ratio <= TARGET_COPY_RATIO
+                )
+                if is_target
+                else complete,
+                "seconds": round(imported["seconds"], 2),
+                "copy_seconds": round(copy["seconds"], 3),
+                "load": imported["load_before"],
+            }
+        )
+        again = run.get("again")
+        if again:
+            added = again["events"] - imported["events"]
+            rows.append(
+                {
+                    "name": f"same {size:,}-row file imported again",
+                    "figure": round(size / again["seconds"]),
+                    "unit": "rows/s",
+                    "baseline": round(rate),
+                    "baseline_label": "first import, rows/s",
+                    "ratio": round(again["seconds"] / imported["seconds"], 2),
+                    "target": "adds nothing",
+                    "met": added == 0 and again["contacts"] == imported["contacts"],
+                    "seconds": round(again["seconds"], 2),
+                    "load": again["load_before"],
+                }
+            )
+    ie, ours = result["import_export"], result["ours_same_file"]
+    ie_rate, ours_rate = ie["rows"] / ie["seconds"], ours["rows"] / ours["seconds"]
+    rows.append(
+        {
+            "name": f"django-import-export resource, {ie['rows']:,} rows",
+            "figure": round(ie_rate, 1),
+            "unit": "rows/s",
+            "baseline": round(ours_rate),
+            "baseline_label": "this import on the same file, rows/s",
+            "ratio": round(ours_rate / ie_rate, 1),
+            "target": "for the ratio (the old admin path)",
+            "met": not ie.get("errors"),
+            "seconds": round(ie["seconds"], 2),
+            "load": ie["load_before"],
+        }
+    )
+    return rows
+
+
+def run(scale: int) -> list[dict]:
+    """The figures for `make bench`: rows/s at 10k, 100k and `scale` rows."""
+    return rows_of(measure(scale))
+
+
+def main() -> None:
+    if len(sys.argv) > 1 and sys.argv[1] == "--child":
+        kind, path, rows = sys.argv[2], sys.argv[3], int(sys.argv[4])
+        print(json.dumps(_child(kind, path, rows)))
+        return
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--scale", type=int, default=1_000_000)
+    parser.add_argument("--json", type=Path)
+    args = parser.parse_args()
+    rows = run(args.scale)
+    for row in rows:
+        print(
+            f"{row['name']:<58} {row['figure']:>10,} {row['unit']:<7} "
+            f"baseline {row['baseline']:>9,} ({row['baseline_label']}) ratio {row['ratio']}  "
+            f"{row['target']}: {'meets' if row['met'] else 'MISSES'}  [load {row['load']}]"
+        )
+    if args.json:
+        args.json.write_text(json.dumps(rows, indent=2))
+
+
+if __name__ == "__main__":
+    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "bench.settings")
+    main()
