@@ -3,24 +3,18 @@
 The cache and the broker point at a closed port on 127.0.0.1 (nothing listens).
 """
 
-import time
 from datetime import timedelta
 
 import pytest
 from django.core.cache import caches
 from django.utils import timezone
 
-from config.celery import app
 from consent.links import preference_url
-from consent.models import ConsentEvent
 from consent.rules import Action
 from consent.selectors import may_send
 from tests.api.conftest import client_with_key
 from tests.consent_helpers import record
 from tests.factories import ContactFactory
-from tests.whatsapp.helpers import ADA_WA_ID, encode, sign, with_message
-from whatsapp.models import InboundEvent
-from whatsapp.services import process_stragglers
 
 pytestmark = pytest.mark.django_db
 
@@ -39,18 +33,6 @@ def cache_down(settings):
     # Django's setting_changed signal rebuilds the cache handlers from this.
     yield
     caches["default"].close()
-
-
-@pytest.fixture
-def broker_down(settings):
-    settings.CELERY_TASK_ALWAYS_EAGER = False
-    old_url, old_eager = app.conf.broker_url, app.conf.task_always_eager
-    app.conf.broker_url = CLOSED
-    app.conf.task_always_eager = False
-    app.pool.force_close_all()
-    yield
-    app.conf.broker_url, app.conf.task_always_eager = old_url, old_eager
-    app.pool.force_close_all()
 
 
 def test_eligibility_answers_with_the_cache_down(cache_down):
@@ -80,32 +62,3 @@ def test_a_customer_opts_out_on_the_preference_centre_with_the_cache_down(
 
 def test_the_opt_in_form_answers_with_the_cache_down(cache_down, client, marketing_notice):
     assert client.get("/opt-in/").status_code == 200
-
-
-def test_a_stop_is_stored_and_answered_with_the_broker_down_then_swept(
-    broker_down, client, django_capture_on_commit_callbacks, settings
-):
-    settings.WHATSAPP_APP_SECRET = "test-app-secret"
-    ContactFactory(phone="+447911123456", wa_id=ADA_WA_ID)
-    body = encode(with_message("text_stop"))
-
-    started = time.monotonic()
-    with django_capture_on_commit_callbacks(execute=True):
-        response = client.post(
-            "/webhooks/whatsapp/",
-            data=body,
-            content_type="application/json",
-            headers={"X-Hub-Signature-256": sign(body, "test-app-secret")},
-        )
-
-    assert response.status_code == 200
-    assert time.monotonic() - started < 30  # answered, not hung on the broker
-    item = InboundEvent.objects.get(kind="message")
-    assert item.state == InboundEvent.State.RECEIVED
-    assert not ConsentEvent.objects.exists()
-
-    # The sweep (beat, once the broker is back) processes what was never enqueued.
-    InboundEvent.objects.filter(pk=item.pk).update(received_at=timezone.now() - timedelta(hours=1))
-    process_stragglers()
-
-    assert not may_send("+447911123456", "marketing").allowed
