@@ -63,7 +63,7 @@ class Options:
     tag: str = ""
     actor: AbstractBaseUser | None = None
     # "fast" (PostgreSQL only), "rows", or None: fast on PostgreSQL, rows on SQLite.
-    path: str | None = None
+    method: str | None = None
     # Processes checking rows (phone normalisation is CPU-bound); 1: this one only.
     workers: int = 1
 
@@ -77,7 +77,7 @@ def import_contacts(
 ) -> ImportReport:
     """Import a CSV or XLSX file of contacts with their consent; see consent.importing.columns."""
     report = ImportReport(file_name=name or Path(path).name, dry_run=options.dry_run)
-    fast = (options.path or ("fast" if staging.is_postgres() else "rows")) == "fast"
+    fast = (options.method or ("fast" if staging.is_postgres() else "rows")) == "fast"
     if fast and not staging.is_postgres():
         raise ValueError("the fast path needs PostgreSQL")
     now = timezone.now()

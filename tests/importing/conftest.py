@@ -44,7 +44,7 @@ def contacts_file(tmp_path):
 
 @pytest.fixture
 def run_import():
-    def run(path: Path, **options):
-        return import_contacts(path, options=Options(**options))
+    def run(file: Path, **options):
+        return import_contacts(file, options=Options(**options))
 
     return run

@@ -25,7 +25,11 @@ def status(contact, purpose="marketing"):
 
 def snapshot():
     return (
-        sorted(map(repr, Contact.objects.values_list("id", "phone", "name", "attributes", "updated_at"))),
+        sorted(
+            map(
+                repr, Contact.objects.values_list("id", "phone", "name", "attributes", "updated_at")
+            )
+        ),
         sorted(ConsentEvent.objects.values_list("hash", flat=True)),
         sorted(ConsentState.objects.values_list("contact_id", "purpose", "status", "last_event")),
         sorted(Contact.tags.through.objects.values_list("contact_id", "tag_id")),
@@ -212,7 +216,9 @@ def test_the_command_prints_what_it_did(policy, contacts_file, capsys):
 def test_the_command_fails_with_the_report(policy, contacts_file, capsys):
     from django.core.management import CommandError
 
-    path = contacts_file(HEADER, ["12", "Ada", "", "", "", ""], ["+447911123456", "", "", "", "x", ""])
+    path = contacts_file(
+        HEADER, ["12", "Ada", "", "", "", ""], ["+447911123456", "", "", "", "x", ""]
+    )
     with pytest.raises(CommandError, match="2 problem"):
         call_command("import_contacts", str(path), "--workers", "1")
     err = capsys.readouterr().err
