@@ -4,8 +4,6 @@ import django_filters
 from django import forms
 from django_filters.fields import IsoDateTimeField
 
-from .inputs import refuse_unstorable
-
 
 def as_utc(moment: datetime) -> datetime | None:
     """`moment` in UTC, or None when it has no UTC (year 0 or 10000 once offset applied).
@@ -31,7 +29,8 @@ class InstantField(IsoDateTimeField):
 
     def to_python(self, value):
         # Python's ISO parser stops at a NUL: "2026-01-01T00:00:00Z\x00" would pass.
-        refuse_unstorable(value)
+        if isinstance(value, str) and "\x00" in value:
+            raise forms.ValidationError(self.error_messages["invalid"], code="invalid")
         try:
             moment = super().to_python(value)
         except OverflowError:

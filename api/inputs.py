@@ -28,6 +28,11 @@ MAX_INTEGER_DIGITS = 100
 
 NUL_CODE = "null_characters_not_allowed"
 SURROGATE_CODE = "surrogate_characters_not_allowed"
+TOO_DEEP_CODE = "too_deep"
+NON_FINITE_CODE = "non_finite_number"
+TOO_LARGE_CODE = "number_too_large"
+# What `load_json` may refuse inside any field of a body (the schema lists them).
+LOADING_CODES = (SURROGATE_CODE, TOO_DEEP_CODE, NON_FINITE_CODE, TOO_LARGE_CODE)
 NUL_DETAIL = "Null characters are not allowed."
 SURROGATE_DETAIL = "Lone surrogate characters are not allowed (the text is not valid Unicode)."
 
@@ -134,7 +139,7 @@ def check_json(
                 outermost = where.split(".", 1)[0] if where else None
                 raise UnsafeJson(
                     f"JSON nested more than {max_depth} levels deep.",
-                    code="too_deep",
+                    code=TOO_DEEP_CODE,
                     path=outermost,
                 )
             if isinstance(item, dict):
@@ -148,13 +153,13 @@ def check_json(
         elif isinstance(item, float) and not math.isfinite(item):
             raise UnsafeJson(
                 "Numbers must be finite (no NaN, Infinity or 1e999).",
-                code="non_finite_number",
+                code=NON_FINITE_CODE,
                 path=where,
             )
         elif isinstance(item, _LongInteger):
             raise UnsafeJson(
                 f"Integers are limited to {MAX_INTEGER_DIGITS} digits.",
-                code="number_too_large",
+                code=TOO_LARGE_CODE,
                 path=where,
             )
         elif isinstance(item, str):
@@ -250,7 +255,7 @@ def load_json(
         )
     except RecursionError:
         raise UnsafeJson(
-            f"JSON nested more than {max_depth} levels deep.", code="too_deep"
+            f"JSON nested more than {max_depth} levels deep.", code=TOO_DEEP_CODE
         ) from None
     except ValueError as exc:
         raise UnsafeJson(f"JSON parse error - {exc}", code="parse_error") from None

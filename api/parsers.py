@@ -26,7 +26,14 @@ class JSONParser(parsers.JSONParser):
 
 
 def unsafe_json_error(exc: UnsafeJson) -> exceptions.APIException:
-    """A 400 naming where the problem is (`attributes.city`), or a parse error for the body."""
+    """A 400 naming the field (`attributes.city`), or DRF's parse error for the whole body.
+
+    The attr goes at most one level into a field (`attributes.address`, `evidence.note`,
+    `phones.3`), as the schema's error components describe them; the detail says exactly
+    where.
+    """
     if exc.path is None:
-        return exceptions.ParseError(ErrorDetail(exc.detail, code=exc.code))
-    return exceptions.ValidationError({exc.path: [ErrorDetail(exc.detail, code=exc.code)]})
+        return exceptions.ParseError(ErrorDetail(exc.detail, code="parse_error"))
+    attr = ".".join(exc.path.split(".")[:2])
+    detail = exc.detail if attr == exc.path else f"{exc.detail} (at {exc.path})"
+    return exceptions.ValidationError({attr: [ErrorDetail(detail, code=exc.code)]})

@@ -6,6 +6,8 @@ from drf_standardized_errors.openapi import AutoSchema as StandardizedErrorsAuto
 from drf_standardized_errors.openapi_serializers import ClientErrorEnum, ValidationErrorEnum
 from rest_framework import serializers
 
+from .inputs import LOADING_CODES
+
 
 class ConflictErrorSerializer(serializers.Serializer):
     code = serializers.CharField(help_text="illegal_transition, idempotency_conflict, …")
@@ -60,6 +62,34 @@ class AutoSchema(StandardizedErrorsAutoSchema):
         if status_code == "413":
             return status_code not in responses and self.method in ("POST", "PUT", "PATCH")
         return super()._should_add_error_response(responses, status_code)
+
+    def get_operation(self, *args, **kwargs):
+        """The operation, with the OpenAPI links its view declares in `openapi_links`.
+
+        `openapi_links = {"create": {"201": {"Name": {"operationId": …, …}}}}`, keyed by
+        the viewset action (or the method of a plain view): what a client may call next
+        with values from this response (schemathesis follows them in its stateful test).
+        """
+        operation = super().get_operation(*args, **kwargs)
+        if operation is None:
+            return None
+        declared = getattr(self.view, "openapi_links", {})
+        handler = getattr(self.view, "action", None) or self.method.lower()
+        for status_code, links in declared.get(handler, {}).items():
+            response = operation.get("responses", {}).get(status_code)
+            if response is not None:
+                response["links"] = links
+        return operation
+
+    def _get_validation_error_codes_by_field(self, data_fields) -> dict[str, set[str]]:
+        codes = super()._get_validation_error_codes_by_field(data_fields)
+        if self.method in ("POST", "PUT", "PATCH"):
+            # The JSON parser refuses a lone surrogate, NaN, 1e999 or too deep a nesting
+            # in whichever field it is found (api.inputs.load_json).
+            for field, field_codes in codes.items():
+                if field != "non_field_errors":
+                    field_codes.update(LOADING_CODES)
+        return codes
 
 
 _INDEX, _KEY = "INDEX", "KEY"

@@ -5,7 +5,7 @@ from rest_framework import serializers
 
 from contacts.phones import InvalidPhone, normalize_phone
 
-from .inputs import refuse_unstorable, shown
+from .inputs import has_lone_surrogate, refuse_unstorable, shown
 
 
 @extend_schema_field(
@@ -23,7 +23,8 @@ class InstantField(serializers.DateTimeField):
     """
 
     def to_internal_value(self, value):
-        refuse_unstorable(value)
+        if isinstance(value, str) and ("\x00" in value or has_lone_surrogate(value)):
+            self.fail("invalid", format="ISO 8601")
         return super().to_internal_value(value)
 
 

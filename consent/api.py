@@ -158,6 +158,24 @@ class ConsentEventViewSet(
     scope_prefix = "consent"
     serializer_class = ConsentEventSerializer
     filterset_class = ConsentEventFilter
+    # What a client may ask next about the person it recorded (api.schema).
+    openapi_links = {
+        "create": {
+            "201": {
+                "AskEligibility": {
+                    "operationId": "eligibility_retrieve",
+                    "parameters": {
+                        "query.phone": "$response.body#/phone",
+                        "query.purpose": "$response.body#/purpose",
+                    },
+                },
+                "GetProof": {
+                    "operationId": "contacts_proof_retrieve",
+                    "parameters": {"path.id": "$response.body#/contact"},
+                },
+            }
+        }
+    }
     lookup_value_converter = "uuid"
     ordering = ("occurred_at", "pk")
 

@@ -15,7 +15,7 @@ from django.utils.dateparse import parse_date, parse_datetime
 from import_export import fields, resources
 
 from api.inputs import clean_text
-from contacts.models import Contact
+from contacts.models import Contact, Tag
 from contacts.phones import InvalidPhone, normalize_phone
 from contacts.selectors import find_contact_by_phone
 from contacts.services import set_tags
@@ -40,6 +40,10 @@ def _consented_at(raw: str) -> datetime | None:
     if moment > timezone.now():
         raise ValidationError({"consented_at": ["is in the future."]})
     return moment
+
+
+def _tag_names(row: dict) -> list[str]:
+    return [t.strip() for t in str(row.get("tags") or "").split(",") if t.strip()]
 
 
 class ContactImport(resources.ModelResource):
@@ -100,6 +104,13 @@ class ContactImport(resources.ModelResource):
             if value not in CONSENT_VALUES:
                 errors[purpose] = [f"'{value}' is not one of: legacy, none (or empty)."]
             row[purpose] = value
+        tag_name = Tag._meta.get_field("name")
+        for tag in _tag_names(row):
+            # The model's rule (a slug of at most 64), which SQLite would not enforce.
+            try:
+                tag_name.clean(tag, None)
+            except ValidationError as exc:
+                errors["tags"] = [f"'{tag[:64]}': {message}" for message in exc.messages]
         try:
             row["consented_at"] = _consented_at(str(row.get("consented_at") or "").strip())
         except ValidationError as exc:
@@ -120,7 +131,7 @@ class ContactImport(resources.ModelResource):
         super().import_field(field, instance, row, is_m2m=is_m2m, **kwargs)
 
     def save_m2m(self, instance: Contact, row: dict, **kwargs: Any) -> None:
-        names = [t for t in str(row.get("tags") or "").split(",") if t.strip()]
+        names = _tag_names(row)
         if names:
             set_tags(instance, [*instance.tags.values_list("name", flat=True), *names])
 

@@ -162,6 +162,23 @@ def visible_contacts() -> QuerySet[Contact]:
     )
 
 
+# What a client does next with an upserted contact (OpenAPI links, api.schema).
+CONTACT_LINKS = {
+    "RecordConsent": {
+        "operationId": "consent_events_create",
+        "description": "Record this person's consent (the body's other fields as usual).",
+        "requestBody": {"phone": "$response.body#/phone"},
+    },
+    "AskEligibility": {
+        "operationId": "eligibility_retrieve",
+        "parameters": {"query.phone": "$response.body#/phone"},
+    },
+    "GetContact": {
+        "operationId": "contacts_retrieve",
+        "parameters": {"path.id": "$response.body#/id"},
+    },
+}
+
 CONTACT_EXAMPLE = OpenApiExample(
     "Upsert",
     value={
@@ -205,6 +222,9 @@ CONTACT_EXAMPLE = OpenApiExample(
 @extend_validation_errors(["invalid_phone"], field_name="phone", actions=["list"])
 @extend_validation_errors(["read_only"], field_name="phone", actions=["partial_update"])
 @extend_validation_errors(
+    ["null_characters_not_allowed"], field_name="attributes", actions=["create", "partial_update"]
+)
+@extend_validation_errors(
     ["unique"], field_name="external_id", actions=["create", "partial_update"]
 )
 class ContactViewSet(
@@ -218,6 +238,7 @@ class ContactViewSet(
     lookup_value_converter = "uuid"
     http_method_names = ["get", "post", "patch", "delete", "head", "options"]
     conflict_methods = ("POST", "PATCH")
+    openapi_links = {"create": {code: CONTACT_LINKS for code in ("200", "201")}}
 
     def get_queryset(self) -> QuerySet[Contact]:
         return visible_contacts()

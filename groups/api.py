@@ -39,6 +39,8 @@ class GroupSerializer(serializers.ModelSerializer):
             "created_at",
         ]
         read_only_fields = ["id", "whatsapp_group_id", "invite_link", "members", "created_at"]
+        # PostgreSQL's integer column; SQLite would take any size.
+        extra_kwargs = {"capacity": {"max_value": 2**31 - 1}}
 
     def get_members(self, group: Group) -> int:
         return selectors.member_count(group)
@@ -142,7 +144,11 @@ class GroupViewSet(
             raise _conflict(exc) from None
         return Response(InvitationSerializer(invitation).data, status=status.HTTP_201_CREATED)
 
-    @extend_schema(summary="Members: accepted invitations only", responses=InvitationSerializer)
+    @extend_schema(
+        summary="Members: accepted invitations only",
+        # A page of them, as every list (found by schemathesis' stateful run).
+        responses=InvitationSerializer(many=True),
+    )
     @action(detail=True, methods=["get"], url_path="members")
     def members(self, request: Request, pk=None) -> Response:
         group = self.get_object()

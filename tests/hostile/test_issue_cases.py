@@ -196,7 +196,8 @@ def test_json_nested_3000_deep_is_400_not_a_recursion_error(world, method, url):
     with nothing_written():
         response = getattr(world.client, method)(url, nested(3000), content_type="application/json")
     body = assert_api_answer(response, status=400)
-    assert body["errors"][0]["code"] == "too_deep"
+    assert body["errors"][0]["code"] == "parse_error"
+    assert "nested more than 32 levels" in body["errors"][0]["detail"]
 
 
 def test_json_nested_just_past_the_limit_is_400_and_at_the_limit_is_read(world):
@@ -426,3 +427,10 @@ def test_a_contact_created_with_a_valid_body_after_hostile_ones_is_whole(world):
     response = post(world, CONTACTS, {"phone": "+447911123999", "name": "Eve", "tags": ["vip"]})
     assert response.status_code == 201, response.content
     assert Contact.objects.get(phone="+447911123999").name == "Eve"
+
+
+@pytest.mark.parametrize("capacity", [2**31, 2**63, 10**20, -1])
+def test_a_group_capacity_no_column_holds_is_400_naming_it(world, capacity):
+    with nothing_written():
+        response = post(world, "/api/v1/groups/", {"name": "Book club", "capacity": capacity})
+    assert_api_answer(response, status=400, attr="capacity")
