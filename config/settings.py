@@ -95,7 +95,14 @@ DATABASES["default"]["ATOMIC_REQUESTS"] = False
 DATABASES["default"]["CONN_MAX_AGE"] = env.int("CONN_MAX_AGE", default=60)
 if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     # A worker, beat and the web server share one SQLite file in `make run`.
-    DATABASES["default"]["OPTIONS"] = {"timeout": 20, "transaction_mode": "IMMEDIATE"}
+    # WAL lets readers run beside the one writer; a writer waits for the lock (busy
+    # timeout) instead of failing, and takes it at BEGIN, so a long import in
+    # short transactions never crashes beat or the worker with "database is locked".
+    DATABASES["default"]["OPTIONS"] = {
+        "timeout": 20,
+        "transaction_mode": "IMMEDIATE",
+        "init_command": "PRAGMA journal_mode=WAL;",
+    }
     DATABASES["default"]["CONN_MAX_AGE"] = 0
 
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
@@ -230,6 +237,11 @@ LOGGING = {
 # contacts.resources escapes every formula trigger (= + - @ tab CR); the
 # library's own switch only strips a leading '=', so it stays off.
 IMPORT_EXPORT_ESCAPE_FORMULAE_ON_EXPORT = False
+
+# --- Imports ----------------------------------------------------------------
+# Files uploaded in the admin wait here until their import ends (the web process
+# and the worker must share it: same machine, or a shared volume).
+IMPORT_UPLOAD_DIR = env.path("IMPORT_UPLOAD_DIR", default=VAR_DIR / "imports")
 
 # --- Consent ----------------------------------------------------------------
 # A permissive event (grant, request, legacy) dated further ahead than this is

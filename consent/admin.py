@@ -2,14 +2,13 @@ from django.contrib import admin, messages
 from django.db.models import Q, QuerySet
 from django.http import HttpRequest
 from django.utils.html import format_html, format_html_join
-from import_export.admin import ImportMixin
 
 from contacts.admin import ContactAdmin
 from contacts.models import Contact
 
+from .admin_imports import ContactImportAdminMixin, LedgerExportAdminMixin
 from .admin_review import extend_deadline
 from .exceptions import ConsentError
-from .imports import ContactImport
 from .models import (
     ConsentEvent,
     ConsentKeyword,
@@ -129,7 +128,7 @@ def record_full_opt_out(modeladmin, request, queryset):
     _record_opt_out(modeladmin, request, queryset, list(Purpose.values))
 
 
-class ContactWithConsentAdmin(ImportMixin, ContactAdmin):
+class ContactWithConsentAdmin(ContactImportAdminMixin, ContactAdmin):
     inlines = [ConsentStateInline, ConsentEventInline]
     list_display = [
         *ContactAdmin.list_display[:2],
@@ -139,9 +138,6 @@ class ContactWithConsentAdmin(ImportMixin, ContactAdmin):
     ]
     list_filter = [*ContactAdmin.list_filter, *(consent_state_filter(p) for p in Purpose)]
     actions = [record_marketing_opt_out, record_full_opt_out, erase_selected]
-
-    def get_import_resource_classes(self, request: HttpRequest) -> list:
-        return [ContactImport]
 
     def get_queryset(self, request: HttpRequest) -> QuerySet:
         return super().get_queryset(request).prefetch_related("consent_states")
@@ -166,7 +162,7 @@ admin.site.register(Contact, ContactWithConsentAdmin)
 
 
 @admin.register(ConsentEvent)
-class ConsentEventAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
+class ConsentEventAdmin(LedgerExportAdminMixin, ReadOnlyAdminMixin, admin.ModelAdmin):
     list_display = [
         "occurred_at",
         "contact",

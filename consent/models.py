@@ -363,3 +363,67 @@ class OptOutReview(models.Model):
 
     def __str__(self) -> str:
         return f"{self.text[:40]!r} from {self.contact} ({self.get_decision_display()})"
+
+
+# --- Imports from the admin -------------------------------------------------------
+
+
+def import_storage():
+    """Where uploaded contact files wait for their import (kept until the job ends)."""
+    from django.core.files.storage import FileSystemStorage
+
+    return FileSystemStorage(location=settings.IMPORT_UPLOAD_DIR)
+
+
+class ContactImport(models.Model):
+    """A contact file uploaded in the admin: checked (a dry run), confirmed once, imported."""
+
+    class Stage(models.TextChoices):
+        CHECKING = "checking", "Checking the file"
+        CHECKED = "checked", "Checked: waiting for confirmation"
+        INVALID = "invalid", "Has problems: nothing imported"
+        QUEUED = "queued", "Confirmed: waiting for a worker"
+        RUNNING = "running", "Importing"
+        DONE = "done", "Imported"
+        FAILED = "failed", "Failed: nothing imported"
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    file = models.FileField(upload_to="%Y/%m/", storage=import_storage, blank=True)
+    file_name = models.CharField(max_length=255)
+    policy = models.ForeignKey(
+        ReconsentPolicy, on_delete=models.PROTECT, null=True, blank=True, related_name="+"
+    )
+    tag = models.CharField(max_length=64, blank=True)
+    stage = models.CharField(max_length=16, choices=Stage.choices, default=Stage.CHECKING)
+    # Progress of the current stage, written by the worker as it goes.
+    phase = models.CharField(max_length=16, blank=True)
+    done = models.PositiveIntegerField(default=0)
+    total = models.PositiveIntegerField(null=True, blank=True)
+    check_report = models.JSONField(default=dict, blank=True)
+    preview = models.JSONField(default=dict, blank=True)
+    result = models.JSONField(default=dict, blank=True)
+    error = models.TextField(blank=True)
+    uploaded_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+"
+    )
+    confirmed_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, null=True, blank=True, related_name="+"
+    )
+    created_at = models.DateTimeField(default=timezone.now, editable=False)
+    confirmed_at = models.DateTimeField(null=True, blank=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+    updated_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["-created_at"]
+
+    def __str__(self) -> str:
+        return f"{self.file_name} ({self.get_stage_display()})"
+
+    @property
+    def in_progress(self) -> bool:
+        return self.stage in (self.Stage.CHECKING, self.Stage.QUEUED, self.Stage.RUNNING)
+
+    @property
+    def percent(self) -> int:
+        return min(100, int(100 * self.done / self.total)) if self.total else 0

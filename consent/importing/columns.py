@@ -22,8 +22,10 @@ from typing import Any
 from django.conf import settings
 from django.utils import timezone
 
+from api.inputs import has_lone_surrogate
 from contacts.phones import InvalidPhone, normalize_phone, phone_hash, wa_id_for
 
+from ..exports import export_only_columns
 from ..rules import Action, Purpose
 from .report import RowProblem
 
@@ -33,6 +35,7 @@ CONSENT_FIELDS = ("status", "date", "source", "notice", "evidence")
 ATTRIBUTE_PREFIX = "attr:"
 STATUS_ACTIONS = {"legacy": Action.LEGACY, "opted_out": Action.WITHDRAW}
 TAG_SEPARATOR = ";"
+UNSTORABLE = "contains a character that cannot be stored (a NUL or a lone surrogate)"
 
 _LANGUAGE = re.compile(r"^[a-z]{2,3}([-_][a-z0-9]{2,8})*$")
 _TAG = re.compile(r"^[-a-zA-Z0-9_]+$")
@@ -72,7 +75,7 @@ def read_header(cells: list[Any]) -> tuple[Header | None, list[RowProblem]]:
     positions: dict[str, int] = {}
     attributes: dict[str, int] = {}
     for index, cell in enumerate(cells):
-        raw = _text(cell)
+        raw = _shown(_text(cell))
         name = raw.lower()
         if not name:
             continue
@@ -83,6 +86,9 @@ def read_header(cells: list[Any]) -> tuple[Header | None, list[RowProblem]]:
             elif key in attributes:
                 problems.append(RowProblem(1, raw, "this column appears twice"))
             attributes[key] = index
+        elif name in export_only_columns():
+            # Read-only columns of our own export (ids, states): an export reads back.
+            continue
         elif name not in KNOWN_COLUMNS:
             problems.append(
                 RowProblem(1, raw, "unknown column (see the column list in the import help)")
@@ -163,6 +169,11 @@ def _text(value: Any) -> str:
     return str(value).strip()
 
 
+def _shown(text: str) -> str:
+    """Text safe to report back (a header may hold a NUL or a lone surrogate)."""
+    return text.replace("\x00", "\\x00").encode("utf-8", "backslashreplace").decode("utf-8")
+
+
 def is_blank(cells: list[Any]) -> bool:
     return all(_text(cell) == "" for cell in cells)
 
@@ -182,6 +193,15 @@ def parse_row(
 
     def problem(column: str, message: str) -> None:
         problems.append(RowProblem(number, column, message))
+
+    joined = "".join(cell for cell in cells if isinstance(cell, str))
+    if "\x00" in joined or has_lone_surrogate(joined):
+        names = {i: c for c, i in header.positions.items()}
+        names.update({i: f"{ATTRIBUTE_PREFIX}{k}" for k, i in header.attributes.items()})
+        for index, cell in enumerate(cells):
+            if isinstance(cell, str) and ("\x00" in cell or has_lone_surrogate(cell)):
+                problem(names.get(index, f"column {index + 1}"), UNSTORABLE)
+        return None, problems
 
     line = ContactLine(row=number)
     raw_phone, raw_wa_id, user_id = text("phone"), text("wa_id"), text("whatsapp_user_id")

@@ -48,3 +48,8 @@ def run_import():
         return import_contacts(file, options=Options(**options))
 
     return run
+
+
+@pytest.fixture(autouse=True)
+def _uploads_in_tmp(settings, tmp_path):
+    settings.IMPORT_UPLOAD_DIR = tmp_path / "uploads"

@@ -1,0 +1,200 @@
+"""Imports from the admin: upload, check in the background, confirm once, import in the background.
+
+The same engine as `manage.py import_contacts`. The worker writes its progress
+through a connection of its own, so the page sees it while the import's own
+transaction is still open; the uploaded file is deleted when the job ends.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from functools import partial
+from typing import IO, Any
+
+from django.contrib.auth.models import AbstractBaseUser
+from django.db import DatabaseError, connections, transaction
+from django.utils import timezone
+
+from ..models import ContactImport, ReconsentPolicy
+from .engine import Options, import_contacts
+from .reading import ContactFile, UnreadableFile
+
+logger = logging.getLogger(__name__)
+Stage = ContactImport.Stage
+
+# Rows shown on the check page besides every row with a problem.
+PREVIEW_ROWS = 20
+
+
+def _tasks() -> Any:
+    # tasks imports this module: import it when first needed, not at load time.
+    from .. import tasks
+
+    return tasks
+
+
+def start_import(
+    *,
+    upload: IO[bytes],
+    file_name: str,
+    uploaded_by: AbstractBaseUser,
+    policy: ReconsentPolicy | None = None,
+    tag: str = "",
+) -> ContactImport:
+    """Keep the file and check it in the background (a dry run): nothing is imported yet."""
+    job = ContactImport(file_name=file_name[:255], policy=policy, tag=tag, uploaded_by=uploaded_by)
+    job.file.save(file_name[-100:], upload, save=False)
+    job.save()
+    transaction.on_commit(partial(_tasks().check_contact_import.delay, str(job.pk)))
+    return job
+
+
+def confirm_import(*, job: ContactImport, confirmed_by: AbstractBaseUser) -> bool:
+    """Queue the import of a checked file; False when it was confirmed already or is not ready."""
+    with transaction.atomic():
+        claimed = ContactImport.objects.filter(pk=job.pk, stage=Stage.CHECKED).update(
+            stage=Stage.QUEUED,
+            confirmed_by=confirmed_by,
+            confirmed_at=timezone.now(),
+            phase="",
+            done=0,
+            total=None,
+            updated_at=timezone.now(),
+        )
+        if claimed:
+            transaction.on_commit(partial(_tasks().run_contact_import.delay, str(job.pk)))
+    return claimed == 1
+
+
+def check_import(job_id: str) -> None:
+    """The dry run: counts, problems by row and column, and a preview of the rows."""
+    job = ContactImport.objects.get(pk=job_id)
+    if job.stage != Stage.CHECKING:
+        return
+    try:
+        with _ProgressWriter(job) as progress:
+            report = import_contacts(
+                job.file.path,
+                name=job.file_name,
+                options=_options(job, dry_run=True),
+                progress=progress,
+            )
+        preview = _preview(job, report)
+    except Exception as exc:
+        logger.exception("checking import %s failed", job.pk)
+        _finish(job, Stage.FAILED, error=str(exc))
+        return
+    job.check_report = report.to_dict()
+    job.preview = preview
+    _finish(job, Stage.CHECKED if report.ok else Stage.INVALID, keep_file=report.ok)
+
+
+def run_import(job_id: str) -> None:
+    """The import itself, once: the job is claimed from `queued` by one worker."""
+    claimed = ContactImport.objects.filter(pk=job_id, stage=Stage.QUEUED).update(
+        stage=Stage.RUNNING, updated_at=timezone.now()
+    )
+    if not claimed:
+        return
+    job = ContactImport.objects.select_related("confirmed_by").get(pk=job_id)
+    try:
+        with _ProgressWriter(job) as progress:
+            report = import_contacts(
+                job.file.path,
+                name=job.file_name,
+                options=_options(job, dry_run=False, actor=job.confirmed_by),
+                progress=progress,
+            )
+    except Exception as exc:
+        logger.exception("import %s failed", job.pk)
+        _finish(job, Stage.FAILED, error=str(exc))
+        return
+    job.result = report.to_dict()
+    _finish(job, Stage.DONE if report.ok else Stage.FAILED)
+
+
+def _options(job: ContactImport, *, dry_run: bool, actor=None) -> Options:
+    # One process: a Celery prefork child may not fork workers of its own, and the
+    # worker's other tasks (webhooks, sends) need the cores too.
+    return Options(dry_run=dry_run, policy=job.policy, tag=job.tag, actor=actor, workers=1)
+
+
+def _finish(job: ContactImport, stage: str, *, error: str = "", keep_file: bool = False) -> None:
+    job.stage = stage
+    job.error = error[:2000]
+    job.finished_at = timezone.now() if stage != Stage.CHECKED else None
+    job.updated_at = timezone.now()
+    if not keep_file and job.file:
+        job.file.delete(save=False)
+    job.save()
+
+
+def _preview(job: ContactImport, report) -> dict[str, Any]:
+    """The header, the first rows and every row with a problem (as far as the report names them)."""
+    problems: dict[int, list[dict[str, str]]] = {}
+    for problem in report.errors.shown():
+        problems.setdefault(problem.row, []).append(
+            {"column": problem.column, "message": problem.message}
+        )
+    header: list[str] = []
+    rows: list[dict[str, Any]] = []
+    try:
+        source = ContactFile(job.file.path, name=job.file_name)
+        for number, cells in source.rows():
+            texts = ["" if cell is None else str(cell) for cell in cells]
+            if not header:
+                header = texts
+                continue
+            if number <= PREVIEW_ROWS + 1 or number in problems:
+                rows.append({"row": number, "cells": texts, "problems": problems.get(number, [])})
+            elif len(rows) >= PREVIEW_ROWS and number > max(problems, default=0):
+                break
+    except UnreadableFile:
+        pass
+    file_problems = problems.get(0, []) + problems.get(1, [])
+    return {"header": header, "rows": rows, "file_problems": file_problems}
+
+
+class _ProgressWriter:
+    """Writes progress a few times a second through a connection of its own.
+
+    The import runs in one transaction on PostgreSQL: an update through the
+    import's connection would stay invisible (and hold the row) until it ends.
+    """
+
+    def __init__(self, job: ContactImport) -> None:
+        self.job = job
+        self.connection = None
+        self.last = 0.0
+
+    def __enter__(self):
+        self.connection = connections.create_connection("default")
+        return self
+
+    def __call__(self, phase: str, done: int, total: int | None) -> None:
+        now = time.monotonic()
+        if now - self.last < 0.5 and phase == self.job.phase:
+            return
+        self.last = now
+        self.job.phase, self.job.done, self.job.total = phase, done, total
+        if self.connection is None:
+            return
+        job_id = self.job.pk if self.connection.vendor == "postgresql" else self.job.pk.hex
+        try:
+            with self.connection.cursor() as cursor:
+                cursor.execute(
+                    f"UPDATE {ContactImport._meta.db_table} SET phase = %s, done = %s, "  # noqa: S608
+                    "total = %s, updated_at = %s WHERE id = %s",
+                    [phase, done, total, timezone.now(), job_id],
+                )
+        except DatabaseError:
+            # Progress is for the page only; the import goes on without it (an
+            # in-memory test database, for one, has no second connection).
+            logger.warning("import %s: progress not written", self.job.pk, exc_info=True)
+            self.connection.close()
+            self.connection = None
+
+    def __exit__(self, *exc: object) -> None:
+        if self.connection is not None:
+            self.connection.close()
