@@ -9,7 +9,7 @@ from django.core.files.uploadedfile import SimpleUploadedFile
 from django.test import Client
 
 from consent.importing.jobs import confirm_import
-from consent.models import ContactImport, ConsentEvent
+from consent.models import ConsentEvent, ContactImport
 from contacts.models import Contact
 
 pytestmark = pytest.mark.django_db
@@ -57,7 +57,7 @@ def test_a_checked_file_shows_what_would_happen_and_its_consent_columns(staff_cl
     assert not Contact.objects.exists()
     page = staff_client.get(f"{IMPORT_URL}{job.pk}/").content.decode()
     assert "What the import will do" in page and "Import 2 rows" in page
-    assert "<th scope=\"col\">marketing_status</th>" in page and "<td>opted_out</td>" in page
+    assert '<th scope="col">marketing_status</th>' in page and "<td>opted_out</td>" in page
     assert "<td>legacy</td>" in page and "<td>2023-05-01</td>" in page
     assert 'http-equiv="refresh"' not in page
 
