@@ -24,6 +24,7 @@ from django.utils import timezone
 
 from api.inputs import has_lone_surrogate
 from contacts.phones import InvalidPhone, normalize_phone, phone_hash, wa_id_for
+from contacts.resources import FORMULA_TRIGGERS
 
 from ..exports import export_only_columns
 from ..rules import Action, Purpose
@@ -166,7 +167,11 @@ def _text(value: Any) -> str:
     if isinstance(value, float) and value.is_integer():
         # A spreadsheet that read 447911123456 as a number.
         value = int(value)
-    return str(value).strip()
+    text = str(value).strip()
+    if text[:1] == "'" and text[1:2] and text[1:].startswith(FORMULA_TRIGGERS):
+        # Our own exports escape formulas with a quote (contacts.resources): read them back.
+        return text[1:]
+    return text
 
 
 def _shown(text: str) -> str:
