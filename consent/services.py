@@ -11,6 +11,7 @@ from typing import Any
 from django.conf import settings
 from django.contrib.auth.models import AbstractBaseUser
 from django.db import transaction
+from django.db.models import FilteredRelation, OuterRef, Q, Subquery, UUIDField, Value
 from django.utils import timezone
 
 from contacts.models import Contact
@@ -157,17 +158,16 @@ def record_consent(
     )
 
     with transaction.atomic():
-        # One lock per contact serialises its chain and all of its states.
-        Contact.objects.select_for_update().only("pk").get(pk=contact.pk)
+        # One lock per contact serialises its chain and all of its states; one
+        # read then gives the state, the chain's head and the idempotency key.
+        state, last, earlier_id = _lock_and_read(contact, purpose, idempotency_key)
 
-        if idempotency_key:
-            earlier = ConsentEvent.objects.filter(idempotency_key=idempotency_key).first()
-            if earlier is not None:
-                if earlier.context.get("fingerprint") != fingerprint:
-                    raise IdempotencyConflict("this idempotency key was used for a different event")
-                return earlier
+        if earlier_id is not None:
+            earlier = ConsentEvent.objects.get(pk=earlier_id)
+            if earlier.context.get("fingerprint") != fingerprint:
+                raise IdempotencyConflict("this idempotency key was used for a different event")
+            return earlier
 
-        state = ConsentState.objects.filter(contact=contact, purpose=purpose).first()
         standing = _standing(state)
         try:
             weighed = weigh(standing, action, effective_at, purpose=purpose)
@@ -176,12 +176,6 @@ def record_consent(
                 raise
             weighed = Weighed(False, standing)
 
-        last = (
-            ConsentEvent.objects.filter(contact=contact)
-            .order_by("-seq")
-            .values("seq", "hash")
-            .first()
-        )
         context = dict(evidence.context)
         if idempotency_key:
             context["fingerprint"] = fingerprint
@@ -225,6 +219,44 @@ def record_consent(
         elif weighed.outranked:
             OutrankedOptOut.objects.create(event=event, outranked_by=_outranking(event))
     return event
+
+
+_STATE_FIELDS = list(ConsentState._meta.concrete_fields)
+
+
+def _lock_and_read(
+    contact: Contact, purpose: str, idempotency_key: str | None
+) -> tuple[ConsentState | None, dict[str, Any] | None, Any]:
+    """Lock the contact, then read its state for `purpose`, its chain's head, the keyed event.
+
+    Two statements instead of four or five. The read comes after the lock, not in
+    the locking statement: a statement that waited for the lock would see the
+    state and head of its own (older) snapshot, and fork the chain.
+    """
+    Contact.objects.select_for_update().only("pk").order_by().get(pk=contact.pk)
+    head = ConsentEvent.objects.filter(contact=OuterRef("pk")).order_by("-seq")
+    keyed = ConsentEvent.objects.filter(idempotency_key=idempotency_key).values("pk")[:1]
+    row = (
+        Contact.objects.filter(pk=contact.pk)
+        .order_by()
+        .annotate(
+            state=FilteredRelation("consent_states", condition=Q(consent_states__purpose=purpose)),
+            head_seq=Subquery(head.values("seq")[:1]),
+            head_hash=Subquery(head.values("hash")[:1]),
+            earlier_id=Subquery(keyed) if idempotency_key else Value(None, UUIDField()),
+        )
+        .values(*(f"state__{f.name}" for f in _STATE_FIELDS), "head_seq", "head_hash", "earlier_id")
+        .get()
+    )
+    state = None
+    if row["state__id"] is not None:
+        state = ConsentState.from_db(
+            ConsentState.objects.db,
+            [f.attname for f in _STATE_FIELDS],
+            [row[f"state__{f.name}"] for f in _STATE_FIELDS],
+        )
+    last = {"seq": row["head_seq"], "hash": row["head_hash"]} if row["head_seq"] else None
+    return state, last, row["earlier_id"]
 
 
 def _standing(state: ConsentState | None) -> Standing:
