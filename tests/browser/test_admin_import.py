@@ -1,0 +1,117 @@
+"""The admin import in real Chromium: upload, the check's report, confirm, progress, result."""
+
+import threading
+from datetime import timedelta
+
+import pytest
+from django.contrib.auth import get_user_model
+from django.db import connection
+from django.utils import timezone
+from playwright.sync_api import expect
+
+from consent import tasks
+from consent.importing import jobs
+from consent.models import ConsentEvent, ContactImport, ReconsentPolicy
+from contacts.models import Contact
+
+pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
+ROWS = 3000
+
+
+def contacts_csv(path, *, bad: bool = False):
+    lines = ["phone,name,tags,marketing_status,marketing_date,service_status"]
+    lines += [
+        f"+4479111{i:05d},Person {i},spring,legacy,2023-05-01,{'opted_out' if i % 3 == 0 else ''}"
+        for i in range(ROWS)
+    ]
+    if bad:
+        lines[5] = "12,Nobody,,opted_in,,"
+    path.write_text("\n".join(lines) + "\n")
+    return path
+
+
+@pytest.fixture
+def staff_page(desk, live_server, settings, tmp_path):
+    settings.IMPORT_UPLOAD_DIR = tmp_path / "uploads"
+    ReconsentPolicy.objects.create(
+        name="Grace period", deadline=timezone.now() + timedelta(days=60), active=True
+    )
+    get_user_model().objects.create_superuser("staff", "staff@example.com", "staff-pw")
+    page = desk.page
+    page.goto(f"{live_server.url}/admin/login/")
+    page.get_by_label("Username").fill("staff")
+    page.get_by_label("Password").fill("staff-pw")
+    page.get_by_role("button", name="Log in").click()
+    return desk
+
+
+def test_a_file_with_problems_shows_them_inline_by_row(staff_page, live_server, tmp_path):
+    page = staff_page.page
+    page.goto(f"{live_server.url}/admin/contacts/contact/")
+    page.get_by_role("link", name="Import", exact=True).click()
+    page.get_by_label("File").set_input_files(str(contacts_csv(tmp_path / "bad.csv", bad=True)))
+    page.get_by_role("button", name="Check the file").click()
+
+    expect(page.get_by_text("Has problems: nothing imported")).to_be_visible()
+    problems = page.locator("tr.import-problems").first
+    expect(problems).to_contain_text("Row 6, phone: '12' is not a valid phone number")
+    expect(problems).to_contain_text("Row 6, marketing_status")
+    expect(page.locator("form.import-confirm")).to_have_count(0)
+    staff_page.screenshot("10-admin-import-problems")
+    assert not Contact.objects.exists()
+    assert staff_page.csp_violations == []
+
+
+def test_upload_check_confirm_and_watch_the_progress_bar_finish(
+    staff_page, live_server, tmp_path, monkeypatch
+):
+    page = staff_page.page
+    page.goto(f"{live_server.url}/admin/contacts/contact/import/")
+    page.get_by_label("File").set_input_files(str(contacts_csv(tmp_path / "contacts.csv")))
+    page.get_by_role("button", name="Check the file").click()
+
+    # The check's report: counts, and the rows with their consent columns.
+    expect(page.get_by_text("What the import will do")).to_be_visible()
+    counts = page.locator("table.import-counts")
+    expect(counts.locator("tr", has_text="New contacts")).to_contain_text(f"{ROWS}")
+    preview = page.locator(".import-preview table")
+    expect(preview.locator("thead")).to_contain_text("marketing_status")
+    expect(preview.locator("thead")).to_contain_text("service_status")
+    expect(preview.locator("tbody tr").first).to_contain_text("legacy")
+    expect(preview.locator("tbody tr").first).to_contain_text("opted_out")
+    staff_page.screenshot("11-admin-import-report")
+    assert not Contact.objects.exists()
+
+    # Confirm: the worker (here a thread, as a Celery worker would) picks it up.
+    queued: list[str] = []
+    monkeypatch.setattr(tasks.run_contact_import, "delay", queued.append)
+    page.get_by_role("button", name=f"Import {ROWS} rows").click()
+    expect(page.get_by_text("Confirmed: waiting for a worker")).to_be_visible()
+    expect(page.locator("progress#import-progress")).to_be_visible()
+    [job_id] = queued
+
+    def work():
+        try:
+            jobs.run_import(job_id)
+        finally:
+            connection.close()
+
+    worker = threading.Thread(target=work)
+    worker.start()
+    try:
+        expect(page.get_by_text("Importing")).to_be_visible(timeout=30_000)
+        staff_page.screenshot("12-admin-import-progress")
+        # The page refreshes itself until the import is done.
+        expect(page.get_by_text("What was imported")).to_be_visible(timeout=120_000)
+    finally:
+        worker.join(timeout=300)
+    staff_page.screenshot("13-admin-import-result")
+
+    job = ContactImport.objects.get(pk=job_id)
+    assert job.stage == ContactImport.Stage.DONE and not job.file
+    assert Contact.objects.count() == ROWS
+    assert ConsentEvent.objects.count() == ROWS + ROWS // 3
+    # Confirming again does nothing: the button is gone and a replayed POST is refused.
+    expect(page.get_by_role("button", name=f"Import {ROWS} rows")).to_have_count(0)
+    assert not jobs.confirm_import(job=job, confirmed_by=job.uploaded_by)
+    assert staff_page.csp_violations == []
