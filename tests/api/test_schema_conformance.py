@@ -1,4 +1,13 @@
-"""schemathesis against the live schema: no 500s, no response that contradicts the schema."""
+"""schemathesis against the live schema: no 500s, no response that contradicts the schema.
+
+Two runs: every operation alone with at least 50 generated requests each (positive and
+negative data), and the stateful workflows the schema's links describe (upsert a
+contact → record its consent → ask its eligibility, …), each a sequence of calls
+feeding one response into the next request.
+
+Depth is set here, not only in CI: `SCHEMATHESIS_EXAMPLES` and `SCHEMATHESIS_SCENARIOS`
+raise it for a longer hunt; a failure prints the `@seed(...)` that reproduces it.
+"""
 
 import os
 
@@ -7,7 +16,7 @@ import schemathesis
 from django.core.handlers.wsgi import WSGIHandler
 from django.core.signals import request_finished, request_started
 from django.db import close_old_connections
-from hypothesis import HealthCheck, settings
+from hypothesis import HealthCheck, Phase, settings
 from schemathesis.checks import not_a_server_error
 from schemathesis.specs.openapi.checks import response_schema_conformance
 
@@ -64,13 +73,34 @@ schema = schemathesis.openapi.from_wsgi("/api/schema/", WSGIHandler()).include(
 )
 
 
+CHECKS = [not_a_server_error, response_schema_conformance]
+EXAMPLES = max(50, int(os.environ.get("SCHEMATHESIS_EXAMPLES", "50")))
+SCENARIOS = int(os.environ.get("SCHEMATHESIS_SCENARIOS", "40"))
+
+
 @schema.parametrize()
-@settings(
-    max_examples=int(os.environ.get("SCHEMATHESIS_EXAMPLES", "5")),
-    deadline=None,
-    suppress_health_check=list(HealthCheck),
-)
+@settings(max_examples=EXAMPLES, deadline=None, suppress_health_check=list(HealthCheck))
 def test_the_api_keeps_to_its_schema(case, live_app, authorization):
-    case.call_and_validate(
-        headers=authorization, checks=[not_a_server_error, response_schema_conformance]
+    case.call_and_validate(headers=authorization, checks=CHECKS)
+
+
+def test_linked_calls_keep_to_the_schema(live_app, authorization):
+    """Follows the schema's links: a contact upserted, its consent recorded, its eligibility."""
+
+    class Workflow(schema.as_state_machine()):
+        def get_call_kwargs(self, case):
+            return {"headers": authorization}
+
+        def validate_response(self, response, case, additional_checks=None, **kwargs):
+            case.validate_response(response, checks=CHECKS, transport_kwargs=kwargs)
+
+    Workflow.run(
+        settings=settings(
+            max_examples=SCENARIOS,
+            stateful_step_count=6,
+            deadline=None,
+            suppress_health_check=list(HealthCheck),
+            # Shrinking a failing workflow takes long; the seed printed reproduces it.
+            phases=[Phase.explicit, Phase.reuse, Phase.generate, Phase.target],
+        )
     )
