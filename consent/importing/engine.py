@@ -15,6 +15,7 @@ and counts but writes nothing.
 from __future__ import annotations
 
 import time
+from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
@@ -41,8 +42,11 @@ from .writing import BulkWriter
 
 # Rows checked, staged and planned together.
 CHUNK = 5000
-# Rows per transaction on the row path (SQLite): each holds the write lock briefly.
+# Rows read at a time on the row path; on SQLite a transaction also ends after
+# BATCH_SECONDS, and the next waits PAUSE_SECONDS so other writers get their turn.
 ROW_BATCH = 200
+BATCH_SECONDS = 0.5
+PAUSE_SECONDS = 0.15
 
 # progress(phase, done, total): phase is "reading", "checking" or "writing".
 Progress = Callable[[str, int, int | None], None]
@@ -274,39 +278,53 @@ def _import_rows(
     notices = {n.pk: n for n in ConsentNotice.objects.all()}
     done = 0
     for rows in staging.staged_rows(ROW_BATCH):
-        chunk = [staging.staged_line(row) for row in rows]
-        try:
-            with transaction.atomic():
-                for line, contact_id, erased in chunk:
-                    done += 1
-                    if erased:
-                        report.skipped.add(RowProblem(line.row, "", ERASED))
-                        continue
-                    outcome = import_line(
-                        line, contact_id, ctx, actor=options.actor, notices=notices
+        pending = deque(staging.staged_line(row) for row in rows)
+        while pending:
+            first = pending[0][0].row
+            try:
+                with transaction.atomic():
+                    started = time.monotonic()
+                    while pending:
+                        line, contact_id, erased = pending.popleft()
+                        done += 1
+                        if erased:
+                            report.skipped.add(RowProblem(line.row, "", ERASED))
+                        else:
+                            outcome = import_line(
+                                line, contact_id, ctx, actor=options.actor, notices=notices
+                            )
+                            report.new_contacts += outcome.created
+                            report.updated_contacts += outcome.changed and not outcome.created
+                            report.events += len(outcome.events)
+                            report.unapplied_events += sum(
+                                1 for e in outcome.events if not e.applied
+                            )
+                        if in_batches and time.monotonic() - started > BATCH_SECONDS:
+                            break
+            except RowRefused as exc:
+                report.errors.extend(exc.problems)
+                report.stopped_at_row = first
+            except (DatabaseError, InvalidConsent) as exc:
+                # Something changed since the check (a contact took an identifier meanwhile).
+                report.stopped_at_row = first
+                report.errors.add(RowProblem(first, "", f"stopped here: {exc}"))
+            if report.stopped_at_row is not None:
+                if in_batches:
+                    report.errors.add(
+                        RowProblem(
+                            first,
+                            "",
+                            "rows before this one were imported; "
+                            "importing the file again completes it",
+                        )
                     )
-                    report.new_contacts += outcome.created
-                    report.updated_contacts += outcome.changed and not outcome.created
-                    report.events += len(outcome.events)
-                    report.unapplied_events += sum(1 for e in outcome.events if not e.applied)
-        except RowRefused as exc:
-            report.errors.extend(exc.problems)
-            report.stopped_at_row = chunk[0][0].row
-        except (DatabaseError, InvalidConsent) as exc:
-            # Something changed since the check (a contact took an identifier meanwhile).
-            report.stopped_at_row = chunk[0][0].row
-            report.errors.add(RowProblem(chunk[0][0].row, "", f"stopped here: {exc}"))
-        if report.stopped_at_row is not None:
-            if not in_batches:
+                report.skipped_rows = 0
                 return
-            report.errors.add(
-                RowProblem(
-                    report.stopped_at_row,
-                    "",
-                    "rows before this one were imported; importing the file again completes it",
-                )
-            )
-            break
-        tick("writing", done, report.rows)
+            if in_batches:
+                # SQLite has one writer at a time and waiters poll every 100 ms:
+                # without a pause the import would take the lock straight back and
+                # starve beat and the worker until their busy timeout.
+                time.sleep(PAUSE_SECONDS)
+            tick("writing", done, report.rows)
     report.skipped_rows = report.rows - report.new_contacts - report.updated_contacts
     tick("writing", done, report.rows, force=True)
