@@ -1,7 +1,7 @@
 """Guards for /api/: size limits, and JSON instead of any HTML error page.
 
-gunicorn is configured (config/gunicorn.conf.py) to let through more than these
-limits, so that Django, not gunicorn's HTML page, answers a request just over them.
+The size limits are gunicorn's (config/gunicorn.conf.py, which also writes gunicorn's
+own refusals in this JSON shape); here they hold under any other server too.
 """
 
 from collections.abc import Callable
@@ -11,7 +11,7 @@ from django.http import HttpRequest, HttpResponse, JsonResponse
 
 from .errors import error_response
 
-# gunicorn's own defaults, answered here in JSON instead.
+# gunicorn's own limits (config/gunicorn.conf.py).
 MAX_URL_BYTES = 8190
 MAX_HEADER_BYTES = 8190
 MAX_HEADERS = 100

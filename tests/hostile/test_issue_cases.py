@@ -352,29 +352,63 @@ def test_a_post_to_a_path_holding_a_nul_with_a_key_is_404(world):
 # --- Long URLs and headers under /api/ ----------------------------------------------------
 
 
-def test_a_url_longer_than_gunicorns_default_is_414_in_json(world):
+def test_a_url_over_the_limit_is_414_in_json(world):
     response = world.client.get(f"{CONTACTS}?tag={'a' * 9000}")
     body = assert_api_answer(response, status=414)
     assert body["errors"][0]["code"] == "uri_too_long"
 
 
-def test_a_header_longer_than_gunicorns_default_is_431_in_json(world):
+def test_a_header_over_the_limit_is_431_in_json(world):
     response = world.client.get(CONTACTS, HTTP_X_PADDING="a" * 9000)
     body = assert_api_answer(response, status=431)
     assert body["errors"][0]["code"] == "request_header_fields_too_large"
 
 
-def test_gunicorn_lets_django_answer_requests_over_djangos_limits():
-    from api import middleware
-
+def gunicorn_config() -> dict:
     config: dict = {}
     path = Path(django_settings.BASE_DIR) / "config" / "gunicorn.conf.py"
     exec(compile(path.read_text(), str(path), "exec"), config)  # noqa: S102
+    return config
 
-    # 0: no request-line limit of gunicorn's own (its largest finite one is 8,190).
-    assert config["limit_request_line"] == 0
-    assert config["limit_request_fields"] > middleware.MAX_HEADERS
-    assert config["limit_request_field_size"] > middleware.MAX_HEADER_BYTES
+
+def test_gunicorn_and_django_hold_the_same_limits():
+    from api import middleware
+
+    config = gunicorn_config()
+
+    assert config["limit_request_line"] == middleware.MAX_URL_BYTES
+    assert config["limit_request_fields"] == middleware.MAX_HEADERS
+    assert config["limit_request_field_size"] == middleware.MAX_HEADER_BYTES
+
+
+@pytest.mark.parametrize(
+    ("status", "reason", "code"),
+    [(414, "URI Too Long", "uri_too_long"), (431, "Request Header Fields Too Large", None)],
+)
+def test_gunicorns_own_refusals_are_written_in_the_json_error_shape(
+    monkeypatch, status, reason, code
+):
+    import json
+    import socket
+
+    from gunicorn import util
+
+    config = gunicorn_config()
+    monkeypatch.setattr(util, "write_error", util.write_error)
+    config["post_worker_init"](None)
+    ours, theirs = socket.socketpair()
+    with ours, theirs:
+        # As gunicorn's worker calls it (workers/base.py handle_error).
+        util.write_error(ours, status, reason, "Request Line is too large (9000 > 8190)")
+        ours.close()
+        answer = theirs.makefile("rb").read()
+
+    head, _, body = answer.partition(b"\r\n\r\n")
+    assert head.startswith(f"HTTP/1.1 {status} {reason}".encode())
+    assert b"Content-Type: application/json" in head
+    error = json.loads(body)
+    assert error["type"] == "client_error" and error["errors"][0]["attr"] is None
+    assert error["errors"][0]["code"] == (code or "request_header_fields_too_large")
 
 
 # --- Smaller wrong answers ------------------------------------------------------------------------
