@@ -76,7 +76,7 @@ def read_header(cells: list[Any]) -> tuple[Header | None, list[RowProblem]]:
     positions: dict[str, int] = {}
     attributes: dict[str, int] = {}
     for index, cell in enumerate(cells):
-        raw = _shown(_text(cell))
+        raw = shown(_text(cell))
         name = raw.lower()
         if not name:
             continue
@@ -174,7 +174,7 @@ def _text(value: Any) -> str:
     return text
 
 
-def _shown(text: str) -> str:
+def shown(text: str) -> str:
     """Text safe to report back (a header may hold a NUL or a lone surrogate)."""
     return text.replace("\x00", "\\x00").encode("utf-8", "backslashreplace").decode("utf-8")
 

@@ -17,6 +17,7 @@ from django.db import DatabaseError, connections, transaction
 from django.utils import timezone
 
 from ..models import ContactImport, ReconsentPolicy
+from .columns import shown
 from .engine import Options, import_contacts
 from .reading import ContactFile, UnreadableFile
 
@@ -142,7 +143,8 @@ def _preview(job: ContactImport, report) -> dict[str, Any]:
     try:
         source = ContactFile(job.file.path, name=job.file_name)
         for number, cells in source.rows():
-            texts = ["" if cell is None else str(cell) for cell in cells]
+            # Shown as text: a NUL or lone surrogate cannot be stored, even in the preview.
+            texts = ["" if cell is None else shown(str(cell)) for cell in cells]
             if not header:
                 header = texts
                 continue

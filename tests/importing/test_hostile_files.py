@@ -1,0 +1,91 @@
+"""Hostile cells and files: each is reported (row, column, reason) and nothing is written."""
+
+import pytest
+
+from consent.models import ConsentEvent, ContactImport
+from contacts.models import Contact
+
+pytestmark = pytest.mark.django_db
+
+HEADER = "phone,name,language,external_id,tags,marketing_status,marketing_date,attr:note"
+GOOD = ["+447911123999", "Eve", "en", "crm-9", "vip", "legacy", "2023-05-01", "old"]
+COLUMNS = HEADER.split(",")
+
+
+@pytest.mark.parametrize("column", COLUMNS)
+@pytest.mark.parametrize(
+    "value", ["\x00", "ab\x00cd", "9" * 5000], ids=["nul", "nul-inside", "long"]
+)
+def test_a_hostile_cell_is_named_and_nothing_is_written(
+    policy, tmp_path, run_import, column, value
+):
+    row = list(GOOD)
+    row[COLUMNS.index(column)] = value
+    path = tmp_path / "hostile.csv"
+    path.write_text(HEADER + "\n" + ",".join(row) + "\n", encoding="utf-8")
+
+    report = run_import(path)
+
+    assert not report.ok
+    assert [p.column for p in report.errors.shown()] == [column]
+    assert not Contact.objects.exists() and not ConsentEvent.objects.exists()
+
+
+@pytest.mark.parametrize(
+    ("content", "reason"),
+    [
+        (b"phone,name\n+447911123999,\xff\xfe\n", "not UTF-8"),
+        (b"phone,name\n+447911123999,\xed\xa0\x80\n", "not UTF-8"),
+        (b"ph\x00one,name\n+447911123999,Eve\n", "unknown column"),
+        (bytes(range(256)) * 4, "not UTF-8"),
+        (b"", "the file is empty"),
+        ("phone,name\n+447911123999,Eve\n".encode("utf-16"), "not UTF-8"),
+        (b"phone,name\n+447911123999,Eve,extra,cells\n", None),
+        (b"phone,name\n", None),
+    ],
+    ids=[
+        "not-utf8",
+        "encoded-surrogate",
+        "nul-in-header",
+        "binary",
+        "empty",
+        "utf16",
+        "ragged",
+        "header-only",
+    ],
+)
+def test_a_hostile_file_is_reported_not_raised(policy, tmp_path, run_import, content, reason):
+    path = tmp_path / "hostile.csv"
+    path.write_bytes(content)
+
+    report = run_import(path)
+
+    if reason is None:
+        assert report.ok
+    else:
+        assert not report.ok
+        assert any(reason in p.message for p in report.errors.shown()), report.errors.shown()
+        assert not Contact.objects.exists()
+
+
+def test_a_csv_named_xlsx_is_refused(policy, tmp_path, run_import):
+    path = tmp_path / "contacts.xlsx"
+    path.write_bytes(b"phone\n+447911123999\n")
+    report = run_import(path)
+    assert [p.message for p in report.errors.shown()] == ["this is not an XLSX workbook"]
+
+
+def test_a_hostile_upload_ends_as_a_job_with_problems(
+    staff_client, policy, django_capture_on_commit_callbacks
+):
+    from django.core.files.uploadedfile import SimpleUploadedFile
+
+    with django_capture_on_commit_callbacks(execute=True):
+        staff_client.post(
+            "/admin/contacts/contact/import/",
+            {"file": SimpleUploadedFile("contacts.csv", b"phone,name\n+447911123999,a\x00b\n")},
+        )
+    job = ContactImport.objects.get()
+    assert job.stage == ContactImport.Stage.INVALID
+    page = staff_client.get(f"/admin/contacts/contact/import/{job.pk}/")
+    assert page.status_code == 200 and b"cannot be stored" in page.content
