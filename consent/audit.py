@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, NamedTuple
 
+import psycopg
 from django.db import connection, connections, transaction
 from django.db.models import ForeignKey, UUIDField
 from django.utils.dateparse import parse_datetime
@@ -122,6 +123,8 @@ def _stream(
     # chunked_cursor is a named (server-side) cursor on PostgreSQL; inside a
     # transaction it streams instead of materialising WITH HOLD.
     with connection.chunked_cursor() as cursor:
+        if connection.vendor == "postgresql":
+            _compiled_instants(cursor.cursor)
         cursor.execute(sql, params)
         while rows := cursor.fetchmany(FETCH):
             for row in rows:
@@ -129,6 +132,16 @@ def _stream(
                 for i, to_plain in convert:
                     row[i] = to_plain(row[i])
                 yield row
+
+
+def _compiled_instants(cursor: Any) -> None:
+    """Load timestamptz with psycopg's compiled loader on this cursor.
+
+    Django registers a pure-Python one (to attach the connection's zone, UTC here):
+    measured, a fifth of a whole-ledger pass.
+    """
+    oid = psycopg.postgres.types["timestamptz"].oid
+    cursor.adapters.register_loader(oid, psycopg.adapters.get_loader(oid, psycopg.pq.Format.TEXT))
 
 
 def estimated_events() -> int:
