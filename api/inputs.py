@@ -17,7 +17,9 @@ import math
 import re
 from typing import Any
 
+from django import forms
 from django.core.exceptions import ValidationError
+from django.forms.fields import JSONString
 
 # Deeper than any body the API or a webhook has reason to send; far below the
 # recursion limit of the parser, the validators and the JSON encoders after it.
@@ -265,3 +267,43 @@ def load_json(
     if surrogates or unusual or text.count("[") + text.count("{") > max_depth:
         check_json(value, max_depth=max_depth, nul=False, surrogates=refuse_lone_surrogates)
     return value
+
+
+# --- Forms ------------------------------------------------------------------------------
+
+
+class StorableJSONFormField(forms.JSONField):
+    """A form's JSON field (the admin's `attributes`, …) read by `load_json` and checked
+    as JSONB will store it: no NaN or 1e999, no NUL or lone surrogate, no deep nesting.
+
+    Django's own reads NaN and Infinity, and neither it nor the model field looks for
+    NUL, so the admin would save what PostgreSQL then refuses.
+    """
+
+    default_error_messages = {"unstorable": "%(detail)s"}
+
+    def to_python(self, value):
+        if self.disabled or value in self.empty_values:
+            return super().to_python(value)
+        if isinstance(value, list | dict | int | float | JSONString):
+            converted = value
+        else:
+            try:
+                converted = load_json(value)
+            except UnsafeJson as exc:
+                if exc.code == "parse_error":
+                    raise ValidationError(
+                        self.error_messages["invalid"], code="invalid", params={"value": value}
+                    ) from None
+                raise self._unstorable(exc) from None
+        try:
+            check_json(converted)
+        except UnsafeJson as exc:
+            raise self._unstorable(exc) from None
+        return JSONString(converted) if isinstance(converted, str) else converted
+
+    def _unstorable(self, exc: UnsafeJson) -> ValidationError:
+        where = f" (at {exc.path})" if exc.path else ""
+        return ValidationError(
+            self.error_messages["unstorable"], code=exc.code, params={"detail": exc.detail + where}
+        )

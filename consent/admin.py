@@ -1,8 +1,10 @@
 from django.contrib import admin, messages
+from django.db import models
 from django.db.models import Exists, OuterRef, QuerySet
 from django.http import HttpRequest
 from django.utils.html import format_html, format_html_join
 
+from api.inputs import StorableJSONFormField
 from contacts.admin import ContactAdmin
 from contacts.models import Contact
 from staff.paginator import EstimatedCountPaginator
@@ -250,6 +252,7 @@ class ReconsentPolicyAdmin(admin.ModelAdmin):
     list_display = ["name", "deadline", "reminder_offsets", "active"]
     list_filter = ["active"]
     actions = [extend_deadline]
+    formfield_overrides = {models.JSONField: {"form_class": StorableJSONFormField}}
 
     def get_readonly_fields(self, request: HttpRequest, obj=None) -> list[str]:
         # A deadline moves only through the recorded extension (legacy consent follows it).

@@ -1,9 +1,11 @@
 from django.conf import settings
 from django.contrib import admin
+from django.db import models
 from django.db.models import QuerySet
 from django.http import HttpRequest
 from import_export.admin import ExportActionMixin
 
+from api.inputs import StorableJSONFormField
 from staff.paginator import EstimatedCountPaginator
 
 from .models import Contact, Erasure, Tag
@@ -42,6 +44,8 @@ class ContactAdmin(ExportActionMixin, admin.ModelAdmin):
     search_fields = ["name", "external_id", "wa_id", "whatsapp_user_id"]
     readonly_fields = ["id", "phone_hash", "erased_at", "created_at", "updated_at"]
     filter_horizontal = ["tags"]
+    # `attributes` as JSONB keeps it: no NaN, NUL or 3,000 levels typed into the box.
+    formfield_overrides = {models.JSONField: {"form_class": StorableJSONFormField}}
     fieldsets = [
         (None, {"fields": ["id", "phone", "name", "language", "external_id", "tags"]}),
         ("WhatsApp", {"fields": ["wa_id", "whatsapp_user_id", "parent_user_id"]}),

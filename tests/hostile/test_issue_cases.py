@@ -77,7 +77,7 @@ def test_nul_in_a_purpose_is_400_naming_purpose(world):
 
 
 def test_nul_in_a_notice_is_400_naming_notice(world):
-    body = {**WITHDRAW, "action": "grant", "notice": "marketing/en/\x00"}
+    body = {**WITHDRAW, "action": "grant", "notice": "marketing/e\x00n/1"}
     with nothing_written():
         response = post(world, EVENTS, body, HTTP_IDEMPOTENCY_KEY="k1")
     assert_api_answer(response, status=400, attr="notice")
@@ -101,7 +101,7 @@ def test_nul_in_the_opt_in_form_is_a_400_page(world, url):
         "name": "Grace",
         "language": "en",
         "issued": issued_token(at=time.time() - 30),
-        "notice_marketing": "marketing/en/1\x00",
+        "notice_marketing": "marketing/e\x00n/1",
         "agree_marketing": "on",
     }
     with nothing_written():
@@ -110,7 +110,7 @@ def test_nul_in_the_opt_in_form_is_a_400_page(world, url):
 
 
 def test_nul_in_the_preference_centre_grant_is_a_400_page(world):
-    data = {"action": "grant", "purpose": "service", "notice": "service/en/\x00", "agree": "on"}
+    data = {"action": "grant", "purpose": "service", "notice": "service/e\x00n/1", "agree": "on"}
     with nothing_written():
         response = world.client.post(f"{world.preference_path}change/", data)
     assert_page_answer(response, status=400)

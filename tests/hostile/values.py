@@ -23,6 +23,8 @@ UNSTORABLE_STRINGS = [
 QUERY_STRINGS = [
     ("nul", "%00"),
     ("nul-inside", "ab%00cd"),
+    # Well formed up to the NUL, so that it reaches a lookup (a notice ref's language).
+    ("nul-in-a-ref", "marketing%2Fe%00n%2F1"),
     ("utf8-encoded-surrogate", "%ED%A0%80"),
     ("not-utf8", "%FF%FE"),
     ("long", "9" * 5000),
