@@ -54,6 +54,8 @@ class MessageInline(ReadOnlyMixin, admin.TabularInline):
         "delivered_at",
         "read_at",
         "failed_at",
+        "late_failure_code",
+        "late_failure_title",
     ]
     readonly_fields = fields
     extra = 0
@@ -282,8 +284,9 @@ class MessageAdmin(ReadOnlyMixin, admin.ModelAdmin):
         "sent_at",
         "delivered_at",
         "read_at",
+        "late_failure_code",
     ]
-    list_filter = ["status", "skip_reason", "campaign"]
+    list_filter = ["status", "skip_reason", "late_failure_code", "campaign"]
     search_fields = ["wamid", "campaign__name"]
     list_select_related = ["campaign", "contact"]
     raw_id_fields = ["contact"]

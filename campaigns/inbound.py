@@ -1,15 +1,23 @@
-"""WhatsApp webhook handlers owned by campaigns (registered from CampaignsConfig.ready)."""
+"""WhatsApp handlers owned by campaigns (registered from CampaignsConfig.ready)."""
 
-from whatsapp.events import StatusUpdate
+from whatsapp.events import OutboundResult, StatusUpdate
 from whatsapp.handlers import on
 
-from . import services
+from . import reminders, services
 
 
 @on("status")
 def update_campaign_message_status(event: StatusUpdate) -> None:
-    # A 131050 failure's withdraw is recorded by the WhatsApp channel's own
-    # handler; here only the message's status changes.
+    # A 131050 failure's withdraw is recorded by the consent handler; here only the
+    # message's status changes.
     services.record_message_status(
         wamid=event.wamid, status=event.status, at=event.timestamp, errors=event.errors
     )
+
+
+@on("outbound_result")
+def settle_campaign_message(result: OutboundResult) -> None:
+    if result.origin.startswith(f"{services.OUTBOX_ORIGIN}:"):
+        services.record_send_result(result=result)
+    elif result.origin.startswith(f"{services.REMINDER_ORIGIN}:"):
+        reminders.record_reminder_result(result=result)

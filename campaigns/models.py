@@ -26,8 +26,7 @@ class CampaignStatus(models.TextChoices):
 
 class MessageStatus(models.TextChoices):
     QUEUED = "queued", "Queued"
-    # Claimed by a worker: the send is under way, or its outcome is unknown
-    # (a worker died mid-send). Never sent again automatically.
+    # Handed to the WhatsApp outbox, which delivers it after the consent check at send.
     SENDING = "sending", "Sending"
     SKIPPED = "skipped", "Skipped (not allowed at send time)"
     # Accepted by the Cloud API; the `sent` webhook then records Meta's own time.
@@ -35,6 +34,9 @@ class MessageStatus(models.TextChoices):
     DELIVERED = "delivered", "Delivered"
     READ = "read", "Read"
     FAILED = "failed", "Failed"
+    # The worker stopped mid-send: it may have gone. Never sent again automatically;
+    # staff decide in the outbox ("mark sent" / "send again").
+    UNKNOWN = "unknown", "Unknown: may have been sent"
 
 
 class Campaign(models.Model):
@@ -79,6 +81,9 @@ class Campaign(models.Model):
     )
     created_at = models.DateTimeField(default=timezone.now, editable=False)
     launched_at = models.DateTimeField(null=True, blank=True, editable=False)
+    # Every Message row exists (the fan-out is over): from then on the campaign's
+    # status follows its messages.
+    fanned_out_at = models.DateTimeField(null=True, blank=True, editable=False)
     finished_at = models.DateTimeField(null=True, blank=True, editable=False)
 
     class Meta:
@@ -112,6 +117,10 @@ class Message(models.Model):
     wamid = models.CharField("WhatsApp message id", max_length=256, null=True, blank=True)
     error_code = models.CharField(max_length=16, blank=True)
     error_title = models.CharField(max_length=512, blank=True)
+    # A `failed` status that arrived after `delivered` / `read`: shown, and the
+    # delivered history kept.
+    late_failure_code = models.CharField(max_length=16, blank=True)
+    late_failure_title = models.CharField(max_length=512, blank=True)
     created_at = models.DateTimeField(default=timezone.now, editable=False)
     claimed_at = models.DateTimeField(null=True, blank=True)
     skipped_at = models.DateTimeField(null=True, blank=True)
@@ -144,10 +153,12 @@ class Message(models.Model):
 
 class ReminderStatus(models.TextChoices):
     PENDING = "pending", "Pending"
+    # Handed to the WhatsApp outbox.
     SENDING = "sending", "Sending"
     SENT = "sent", "Sent"
     SKIPPED = "skipped", "Skipped (answered meanwhile)"
     FAILED = "failed", "Failed"
+    UNKNOWN = "unknown", "Unknown: may have been sent"
 
 
 class ReminderSent(models.Model):

@@ -12,11 +12,12 @@ from django.utils import timezone
 from consent.models import ConsentState, ReconsentPolicy
 from consent.rules import Status
 from consent.services import active_policy
-from whatsapp.exceptions import RateLimited, WhatsAppError
+from whatsapp.events import OutboundResult
+from whatsapp.exceptions import WhatsAppError
 
 from .models import ReminderSent, ReminderStatus
 from .selectors import batched
-from .services import send_one_tap
+from .services import REMINDER_ORIGIN, send_one_tap
 
 # Reminders inserted (and enqueued) per batch.
 REMINDER_BATCH_SIZE = 1000
@@ -85,47 +86,67 @@ def schedule_reconsent_reminders(*, at: datetime | None = None) -> int:
 
 
 def send_reconsent_reminder(*, reminder_id: int) -> ReminderSent:
-    """Send one pending reminder (the one-tap opt-in) at most once.
+    """Queue one pending reminder (the one-tap opt-in) in the outbox, at most once.
 
-    Raises RateLimited (the reminder is pending again) so that the task retries.
+    What became of it comes back through `record_reminder_result`.
     """
-    claimed = ReminderSent.objects.filter(pk=reminder_id, status=ReminderStatus.PENDING).update(
-        status=ReminderStatus.SENDING
-    )
-    reminder = ReminderSent.objects.select_related("contact").get(pk=reminder_id)
-    if claimed != 1:
-        return reminder
-    # Only what is still legacy now: an answer given since the insert is final.
-    still_legacy = list(
-        ConsentState.objects.filter(
-            contact=reminder.contact,
-            purpose__in=reminder.purposes,
-            status=Status.LEGACY,
-            expires_at__gt=timezone.now(),
-        ).values_list("purpose", flat=True)
-    )
-    outcome: dict[str, Any]
-    if not still_legacy:
-        outcome = {"status": ReminderStatus.SKIPPED}
-    else:
-        try:
-            outbound = send_one_tap(
+    with transaction.atomic():
+        claimed = ReminderSent.objects.filter(pk=reminder_id, status=ReminderStatus.PENDING).update(
+            status=ReminderStatus.SENDING
+        )
+        reminder = ReminderSent.objects.select_related("contact", "policy").get(pk=reminder_id)
+        if claimed != 1:
+            return reminder
+        # Only what is still legacy now: an answer given since the insert is final.
+        still_legacy = list(
+            ConsentState.objects.filter(
                 contact=reminder.contact,
-                purposes=sorted(still_legacy),
-                reason=f"reconsent reminder, {reminder.offset} days before the deadline",
-                template_name=reminder.policy.template_name,
-            )
-        except RateLimited:
-            ReminderSent.objects.filter(pk=reminder.pk).update(status=ReminderStatus.PENDING)
-            raise
-        except WhatsAppError as exc:
-            outcome = {"status": ReminderStatus.FAILED, "error": str(exc)[:512]}
+                purpose__in=reminder.purposes,
+                status=Status.LEGACY,
+                expires_at__gt=timezone.now(),
+            ).values_list("purpose", flat=True)
+        )
+        outcome: dict[str, Any] = {}
+        if not still_legacy:
+            outcome = {"status": ReminderStatus.SKIPPED}
         else:
-            outcome = {
-                "status": ReminderStatus.SENT,
-                "wamid": outbound.wamid or "",
-                "sent_at": timezone.now(),
-            }
-    ReminderSent.objects.filter(pk=reminder.pk, status=ReminderStatus.SENDING).update(**outcome)
+            try:
+                send_one_tap(
+                    contact=reminder.contact,
+                    purposes=sorted(still_legacy),
+                    reason=f"reconsent reminder, {reminder.offset} days before the deadline",
+                    template_name=reminder.policy.template_name,
+                    origin=f"{REMINDER_ORIGIN}:{reminder.pk}",
+                )
+            except WhatsAppError as exc:
+                outcome = {"status": ReminderStatus.FAILED, "error": str(exc)[:512]}
+        if outcome:
+            ReminderSent.objects.filter(pk=reminder.pk).update(**outcome)
     reminder.refresh_from_db()
     return reminder
+
+
+# outbox status → reminder status
+_FROM_OUTBOX = {
+    "accepted": ReminderStatus.SENT,
+    "failed": ReminderStatus.FAILED,
+    "skipped": ReminderStatus.SKIPPED,
+    "unknown": ReminderStatus.UNKNOWN,
+}
+
+
+def record_reminder_result(*, result: OutboundResult) -> bool:
+    """The reminder's message went out, failed, or its fate is unknown."""
+    status = _FROM_OUTBOX.get(result.status)
+    if status is None:
+        return False
+    reminder_id = int(result.origin.rsplit(":", 1)[1])
+    fields: dict[str, Any] = {"status": status}
+    if status == ReminderStatus.SENT:
+        fields.update(wamid=result.wamid, sent_at=timezone.now())
+    elif status != ReminderStatus.UNKNOWN:
+        fields["error"] = (result.skip_reason or result.error_title)[:512]
+    changed = ReminderSent.objects.filter(
+        pk=reminder_id, status__in=[ReminderStatus.SENDING, ReminderStatus.UNKNOWN]
+    ).update(**fields)
+    return changed == 1

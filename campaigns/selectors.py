@@ -16,6 +16,7 @@ from consent.models import ConsentEvent, ConsentState
 from consent.rules import Action, Status
 from consent.selectors import BULK_CHUNK, Decision, may_send_contacts
 from contacts.models import Contact
+from whatsapp.addressing import whatsapp_address
 
 from .models import Campaign, Message, MessageStatus
 
@@ -54,11 +55,6 @@ def campaign_audience(campaign: Campaign) -> QuerySet[Contact]:
     return contacts
 
 
-def whatsapp_address(contact: Contact) -> str:
-    """What the Cloud API is sent as `to`: the wa_id, else the E.164 phone, else ""."""
-    return contact.wa_id or (str(contact.phone) if contact.phone else "")
-
-
 @dataclass(frozen=True)
 class Preview:
     total: int
@@ -82,14 +78,23 @@ def preview_campaign(*, campaign: Campaign, at: datetime | None = None) -> Previ
     at = at or timezone.now()
     eligible: Counter[str] = Counter()
     ineligible: Counter[str] = Counter()
-    rows = campaign_audience(campaign).order_by().values_list("pk", "wa_id", "phone")
+    rows = (
+        campaign_audience(campaign)
+        .order_by()
+        .values_list("pk", "wa_id", "phone", "whatsapp_user_id", "parent_user_id")
+    )
     for chunk in batched(rows.iterator(chunk_size=BULK_CHUNK), BULK_CHUNK):
-        decisions = may_send_contacts([pk for pk, _, _ in chunk], campaign.purpose, at)
-        for pk, wa_id, phone in chunk:
+        decisions = may_send_contacts([row[0] for row in chunk], campaign.purpose, at)
+        for pk, wa_id, phone, user_id, parent_user_id in chunk:
             decision: Decision = decisions[pk]
             if not decision.allowed:
                 ineligible[decision.reason] += 1
-            elif not (wa_id or phone):
+            elif (
+                whatsapp_address(
+                    phone=phone, wa_id=wa_id, user_id=user_id, parent_user_id=parent_user_id
+                )
+                is None
+            ):
                 ineligible[NO_WHATSAPP_ADDRESS] += 1
             else:
                 eligible[decision.reason] += 1

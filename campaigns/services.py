@@ -1,7 +1,15 @@
-"""Writes of campaigns: launch, fan-out, the send-time gate, statuses from webhooks."""
+"""Writes of campaigns: launch, fan-out, handing batches to the outbox, statuses.
+
+A campaign message leaves through the WhatsApp outbox: a batch task turns its
+queued messages into outbox rows in one transaction, the outbox asks consent
+again at the moment each one goes, and tells us what became of it
+(`record_send_result`). Statuses from webhooks only move a message forward.
+"""
 
 import logging
-from datetime import datetime
+import uuid
+from collections.abc import Iterator
+from datetime import datetime, timedelta
 from functools import partial
 from typing import Any
 
@@ -12,16 +20,17 @@ from django.db.models import QuerySet
 from django.utils import timezone
 
 from consent import outreach
-from consent.rules import Action, Purpose, Source
-from consent.selectors import Reason, may_send, may_send_contacts
-from consent.services import Evidence, record_consent
+from consent.selectors import may_send_contacts
 from contacts.models import Contact
-from whatsapp import client as whatsapp_client
-from whatsapp.exceptions import RateLimited, RecipientStoppedMarketing, WhatsAppError
+from whatsapp import messages, outbox
+from whatsapp.addressing import whatsapp_address
+from whatsapp.events import OutboundResult
+from whatsapp.exceptions import WhatsAppError
+from whatsapp.models import OutboundMessage
 
 from .exceptions import CampaignNotDraft
 from .models import Campaign, CampaignKind, CampaignStatus, Message, MessageStatus
-from .selectors import NO_WHATSAPP_ADDRESS, batched, campaign_audience, whatsapp_address
+from .selectors import NO_WHATSAPP_ADDRESS, batched, campaign_audience
 
 logger = logging.getLogger(__name__)
 
@@ -92,13 +101,37 @@ def fan_out_campaign(*, campaign_id: Any) -> int:
     send = _tasks().send_campaign_batch.delay
     for first, last in ranges:
         transaction.on_commit(partial(send, str(campaign.pk), first, last))
+    # From here on the campaign's status follows its messages.
+    Campaign.objects.filter(pk=campaign.pk, fanned_out_at__isnull=True).update(
+        fanned_out_at=timezone.now()
+    )
     if not ranges:
         finish_campaign_if_done(campaign_id=campaign.pk)
     return len(ranges)
 
 
-def send_campaign_batch(*, campaign_id: Any, first_message_id: int, last_message_id: int) -> None:
-    """Send the still-queued messages of one batch, then close the campaign if all are done."""
+# --- Sending: each batch handed to the outbox ------------------------------------------
+
+OUTBOX_ORIGIN = "campaigns.message"
+REMINDER_ORIGIN = "campaigns.reminder"
+# Outbox row ids are derived from the message: one row per message, whoever queues it.
+_OUTBOX_IDS = uuid.UUID("8d1b7a52-3f0e-4c55-9a1c-2f6a0f4a9e11")
+# A queued message of a sending campaign this old had its batch task die.
+STALLED_AFTER = timedelta(minutes=10)
+
+
+def outbox_origin(message: Message) -> str:
+    return f"{OUTBOX_ORIGIN}:{message.campaign_id}:{message.pk}"
+
+
+def send_campaign_batch(*, campaign_id: Any, first_message_id: int, last_message_id: int) -> int:
+    """Queue the batch's still-queued messages in the outbox, in one transaction.
+
+    Refusals known now are skipped here in a few UPDATEs; the check that counts is
+    the outbox's, just before each message goes. Run twice, or by two workers, a
+    batch queues each message once (its outbox row's id is derived from it).
+    Returns how many were queued.
+    """
     campaign = Campaign.objects.get(pk=campaign_id)
     batch = Message.objects.filter(
         campaign=campaign,
@@ -112,27 +145,104 @@ def send_campaign_batch(*, campaign_id: Any, first_message_id: int, last_message
             skip_reason=CANCELLED_REASON,
             skipped_at=timezone.now(),
         )
-        return
+        return 0
     _skip_refused(campaign, batch)
-    for message in batch.select_related("contact").order_by("pk"):
-        send_campaign_message(campaign=campaign, message=message)
+    with transaction.atomic():
+        # skip_locked: rows another worker is queueing right now are its own.
+        picked = list(
+            batch.select_related("contact")
+            .select_for_update(skip_locked=True, of=("self",))
+            .order_by("pk")
+        )
+        windows = _open_windows(campaign, picked)
+        rows, handed, failed = [], [], []
+        for message in picked:
+            try:
+                rows.append(_outbox_row(campaign, message, windows))
+                handed.append(message.pk)
+            except (WhatsAppError, outreach.NoNoticeToShow) as exc:
+                failed.append((message, exc))
+        now = timezone.now()
+        Message.objects.filter(pk__in=handed).update(status=MessageStatus.SENDING, claimed_at=now)
+        for message, exc in failed:
+            _fail(message, exc, at=now)
+        outbox.enqueue_rows(rows)
     finish_campaign_if_done(campaign_id=campaign.pk)
+    return len(rows)
+
+
+def _render_params(params: list[str], contact: Contact) -> list[str]:
+    return [str(p).replace("{name}", contact.name or "") for p in params]
+
+
+def _open_windows(campaign: Campaign, picked: list[Message]) -> set[str]:
+    if campaign.kind != CampaignKind.RECONSENT:
+        return set()
+    keys = []
+    for message in picked:
+        address = outreach.address_of(message.contact)
+        keys.extend(address.keys if address else ())
+    return messages.open_windows(keys)
+
+
+def _outbox_row(campaign: Campaign, message: Message, windows: set[str]) -> OutboundMessage:
+    contact = message.contact
+    origin = outbox_origin(message)
+    row_id = uuid.uuid5(_OUTBOX_IDS, origin)
+    reason = f"campaign:{campaign.pk}"
+    if campaign.kind == CampaignKind.RECONSENT:
+        address = outreach.require_address(contact)
+        return outreach.one_tap_opt_in(
+            contact=contact,
+            purposes=[campaign.purpose],
+            reason=reason,
+            origin=origin,
+            in_window=any(key in windows for key in address.keys),
+            purpose=campaign.purpose,
+            row_id=row_id,
+        )
+    address = outreach.require_address(contact)
+    return outbox.new_row(
+        kind=OutboundMessage.Kind.TEMPLATE,
+        to=address.value,
+        payload=messages.template(
+            address,
+            campaign.template_name,
+            campaign.template_language,
+            _render_params(campaign.body_params, contact),
+        ),
+        contact_id=contact.pk,
+        reason=reason,
+        origin=origin,
+        purpose=campaign.purpose,
+        row_id=row_id,
+    )
 
 
 def _skip_refused(campaign: Campaign, batch: QuerySet[Message]) -> None:
-    """Skip, in a few UPDATEs, the messages consent refuses now.
-
-    Skipping early never sends anything; every message that is sent is still
-    checked on its own just before it goes.
-    """
-    rows = list(batch.values_list("pk", "contact_id", "contact__wa_id", "contact__phone"))
-    decisions = may_send_contacts([contact_id for _, contact_id, _, _ in rows], campaign.purpose)
+    """Skip, in a few UPDATEs, the messages consent refuses now or nothing can reach."""
+    rows = list(
+        batch.values_list(
+            "pk",
+            "contact_id",
+            "contact__wa_id",
+            "contact__phone",
+            "contact__whatsapp_user_id",
+            "contact__parent_user_id",
+        )
+    )
+    decisions = may_send_contacts([row[1] for row in rows], campaign.purpose)
     refused: dict[str, list[int]] = {}
-    for pk, contact_id, wa_id, phone in rows:
+    for pk, contact_id, wa_id, phone, user_id, parent_user_id in rows:
         decision = decisions[contact_id]
         if not decision.allowed:
             refused.setdefault(decision.reason, []).append(pk)
-        elif not (wa_id or phone):
+        elif (
+            whatsapp_address(
+                phone=phone, wa_id=wa_id, user_id=user_id, parent_user_id=parent_user_id
+            )
+            is None
+        ):
             refused.setdefault(NO_WHATSAPP_ADDRESS, []).append(pk)
     now = timezone.now()
     for reason, pks in refused.items():
@@ -141,140 +251,156 @@ def _skip_refused(campaign: Campaign, batch: QuerySet[Message]) -> None:
         )
 
 
-def finish_campaign_if_done(*, campaign_id: Any) -> bool:
-    if Message.objects.filter(campaign_id=campaign_id, status=MessageStatus.QUEUED).exists():
-        return False
-    done = Campaign.objects.filter(pk=campaign_id, status=CampaignStatus.SENDING).update(
-        status=CampaignStatus.DONE, finished_at=timezone.now()
+def _fail(message: Message, exc: Exception, *, at: datetime) -> None:
+    logger.info("campaign message %s failed: %s", message.pk, exc)
+    code = getattr(exc, "code", None)
+    title = getattr(exc, "title", "") or str(exc)
+    Message.objects.filter(pk=message.pk, status=MessageStatus.QUEUED).update(
+        status=MessageStatus.FAILED,
+        error_code=str(code or ""),
+        error_title=title[:512],
+        failed_at=at,
     )
+
+
+def finish_campaign_if_done(*, campaign_id: Any) -> bool:
+    """The status follows the messages: `done` once none is queued or on its way.
+
+    Sent, failed, skipped and unknown messages are all settled; an unknown one waits
+    for staff in the outbox, not in the campaign.
+    """
+    in_flight = Message.objects.filter(
+        campaign_id=campaign_id, status__in=[MessageStatus.QUEUED, MessageStatus.SENDING]
+    )
+    if in_flight.exists():
+        return False
+    done = Campaign.objects.filter(
+        pk=campaign_id, status=CampaignStatus.SENDING, fanned_out_at__isnull=False
+    ).update(status=CampaignStatus.DONE, finished_at=timezone.now())
     return done == 1
 
 
 @transaction.atomic
 def cancel_campaign(*, campaign: Campaign) -> int:
-    """Stop a campaign: what is still queued is skipped. Returns how many were skipped."""
+    """Stop a campaign: what is still queued, here or in the outbox, is skipped.
+
+    Returns how many messages were skipped.
+    """
     Campaign.objects.filter(
         pk=campaign.pk,
         status__in=[CampaignStatus.DRAFT, CampaignStatus.LAUNCHED, CampaignStatus.SENDING],
     ).update(status=CampaignStatus.CANCELLED, finished_at=timezone.now())
     campaign.refresh_from_db()
-    return Message.objects.filter(campaign=campaign, status=MessageStatus.QUEUED).update(
-        status=MessageStatus.SKIPPED, skip_reason=CANCELLED_REASON, skipped_at=timezone.now()
+    now = timezone.now()
+    skipped = Message.objects.filter(campaign=campaign, status=MessageStatus.QUEUED).update(
+        status=MessageStatus.SKIPPED, skip_reason=CANCELLED_REASON, skipped_at=now
     )
-
-
-# --- One send: claim, gate, send ------------------------------------------------
-
-
-def _render_params(params: list[str], contact: Contact) -> list[str]:
-    return [str(p).replace("{name}", contact.name or "") for p in params]
-
-
-def _deliver(campaign: Campaign, contact: Contact, to: str) -> Any:
-    if campaign.kind == CampaignKind.RECONSENT:
-        return send_one_tap(
-            contact=contact, purposes=[campaign.purpose], reason=f"campaign:{campaign.pk}"
+    origins = outbox.cancel_queued(
+        origin_prefix=f"{OUTBOX_ORIGIN}:{campaign.pk}:", reason=CANCELLED_REASON
+    )
+    message_ids = [int(origin.rsplit(":", 1)[1]) for origin in origins]
+    for chunk in batched(message_ids, 1000):
+        skipped += Message.objects.filter(pk__in=chunk, status=MessageStatus.SENDING).update(
+            status=MessageStatus.SKIPPED, skip_reason=CANCELLED_REASON, skipped_at=now
         )
-    return whatsapp_client.get_client().send_template(
-        to=to,
-        name=campaign.template_name,
-        language=campaign.template_language,
-        body_params=_render_params(campaign.body_params, contact),
-        contact=contact,
-    )
+    return skipped
 
 
 def send_one_tap(
-    *, contact: Contact, purposes: list[str], reason: str, template_name: str = ""
-) -> Any:
+    *, contact: Contact, purposes: list[str], reason: str, template_name: str = "", origin: str
+) -> OutboundMessage:
+    """Queue the one-tap opt-in; no published wording is a final failure, like a refusal."""
     try:
         return outreach.send_one_tap_opt_in(
-            contact=contact, purposes=purposes, reason=reason, template_name=template_name
+            contact=contact,
+            purposes=purposes,
+            reason=reason,
+            template_name=template_name,
+            origin=origin,
         )
     except outreach.NoNoticeToShow as exc:
-        # Nobody is asked without the wording: a final failure, like a refused message.
+        # Nobody is asked without the wording.
         raise WhatsAppError(str(exc), title="no published notice to show") from exc
 
 
-def _settle(message: Message, **fields: Any) -> None:
-    """Record the outcome of a claimed send (only while it is still ours)."""
-    Message.objects.filter(pk=message.pk, status=MessageStatus.SENDING).update(**fields)
+# --- What the outbox did with a message -------------------------------------------------
+
+# outbox status → (message status, the statuses it may replace)
+_FROM_OUTBOX = {
+    OutboundMessage.Status.ACCEPTED: (
+        MessageStatus.SENT,
+        {MessageStatus.QUEUED, MessageStatus.SENDING, MessageStatus.UNKNOWN},
+    ),
+    OutboundMessage.Status.FAILED: (
+        MessageStatus.FAILED,
+        {MessageStatus.QUEUED, MessageStatus.SENDING, MessageStatus.UNKNOWN},
+    ),
+    OutboundMessage.Status.SKIPPED: (
+        MessageStatus.SKIPPED,
+        {MessageStatus.QUEUED, MessageStatus.SENDING},
+    ),
+    OutboundMessage.Status.UNKNOWN: (MessageStatus.UNKNOWN, {MessageStatus.SENDING}),
+}
 
 
-def send_campaign_message(*, campaign: Campaign, message: Message) -> None:
-    """Send one queued message if consent allows it now; at most once, whatever the retries.
-
-    Raises RateLimited (the message is queued again) so that the task retries.
-    """
-    # Two workers, or a retried task, may hold the same message: one claim wins.
-    claimed = Message.objects.filter(pk=message.pk, status=MessageStatus.QUEUED).update(
-        status=MessageStatus.SENDING, claimed_at=timezone.now()
-    )
-    if claimed != 1:
-        return
-    contact = message.contact
-    # The send-time gate: the state now, not when the campaign was planned.
-    decision = may_send(contact, campaign.purpose)
-    to = whatsapp_address(contact)
-    if not decision.allowed or not to:
-        _settle(
-            message,
-            status=MessageStatus.SKIPPED,
-            skip_reason=decision.reason if not decision.allowed else NO_WHATSAPP_ADDRESS,
-            skipped_at=timezone.now(),
+def record_send_result(*, result: OutboundResult) -> bool:
+    """Apply the outbox's outcome to the campaign message it carried; True if it changed."""
+    _, campaign_id, message_id = result.origin.split(":")
+    if result.status not in _FROM_OUTBOX:
+        return False
+    status, replaces = _FROM_OUTBOX[result.status]
+    now = timezone.now()
+    fields: dict[str, Any] = {"status": status}
+    if status == MessageStatus.SENT:
+        fields.update(wamid=result.wamid or None, sent_at=now)
+    elif status == MessageStatus.FAILED:
+        fields.update(
+            error_code=str(result.error_code or ""),
+            error_title=result.error_title[:512],
+            failed_at=now,
         )
-    else:
-        try:
-            outbound = _deliver(campaign, contact, to)
-        except RateLimited:
-            # Not accepted by WhatsApp: safe to send again on retry.
-            Message.objects.filter(pk=message.pk, status=MessageStatus.SENDING).update(
-                status=MessageStatus.QUEUED, claimed_at=None
-            )
-            raise
-        except RecipientStoppedMarketing as exc:
-            _fail(message, exc)
-            _record_platform_opt_out(contact, campaign, exc)
-        except WhatsAppError as exc:
-            # Anything else (including a timeout: it may have been accepted) is
-            # final: a message is never sent twice.
-            _fail(message, exc)
-        else:
-            _settle(
-                message,
-                status=MessageStatus.SENT,
-                wamid=outbound.wamid or None,
-                sent_at=timezone.now(),
-            )
+    elif status == MessageStatus.SKIPPED:
+        fields.update(skip_reason=result.skip_reason[:32], skipped_at=now)
+    changed = Message.objects.filter(pk=int(message_id), status__in=replaces).update(**fields)
+    if status != MessageStatus.SENDING:
+        finish_campaign_if_done(campaign_id=campaign_id)
+    return changed == 1
 
 
-def _fail(message: Message, exc: WhatsAppError) -> None:
-    logger.info("campaign message %s failed: %s", message.pk, exc)
-    _settle(
-        message,
-        status=MessageStatus.FAILED,
-        error_code=str(exc.code or ""),
-        error_title=(exc.title or str(exc))[:512],
-        failed_at=timezone.now(),
+# --- Resuming what died ------------------------------------------------------------------
+
+
+def stalled_fan_outs(*, now: datetime | None = None) -> list[Any]:
+    """Campaigns whose fan-out task died before every message existed."""
+    before = (now or timezone.now()) - STALLED_AFTER
+    return list(
+        Campaign.objects.filter(
+            status__in=[CampaignStatus.LAUNCHED, CampaignStatus.SENDING],
+            fanned_out_at__isnull=True,
+            launched_at__lt=before,
+        ).values_list("pk", flat=True)
     )
 
 
-def _record_platform_opt_out(contact: Contact, campaign: Campaign, exc: WhatsAppError) -> None:
-    # The WhatsApp channel may have recorded it already (its "send_failed"
-    # handlers): one withdraw is the proof, a second adds nothing.
-    if may_send(contact, Purpose.MARKETING).reason == Reason.OPTED_OUT:
-        return
-    record_consent(
-        contact=contact,
-        purpose=Purpose.MARKETING,
-        action=Action.WITHDRAW,
-        source=Source.WHATSAPP_PLATFORM,
-        evidence=Evidence(
-            note=f"WhatsApp refused a campaign message: error {exc.code} ({exc.title})",
-            context={"campaign": str(campaign.pk), "error_code": exc.code},
-        ),
-        keep_if_inapplicable=True,
-    )
+def stalled_batches(*, now: datetime | None = None) -> Iterator[tuple[Any, int, int]]:
+    """(campaign, first, last) id ranges of queued messages whose batch task died.
+
+    Also brings every sending campaign's status up to date with its messages.
+    """
+    before = (now or timezone.now()) - STALLED_AFTER
+    size = send_batch_size()
+    sending = Campaign.objects.filter(status=CampaignStatus.SENDING, fanned_out_at__isnull=False)
+    for campaign_id in sending.values_list("pk", flat=True):
+        queued = (
+            Message.objects.filter(
+                campaign_id=campaign_id, status=MessageStatus.QUEUED, created_at__lt=before
+            )
+            .order_by("pk")
+            .values_list("pk", flat=True)
+        )
+        for chunk in batched(queued.iterator(chunk_size=size), size):
+            yield campaign_id, chunk[0], chunk[-1]
+        finish_campaign_if_done(campaign_id=campaign_id)
 
 
 # --- Statuses from the webhook ----------------------------------------------------
@@ -286,20 +412,22 @@ _STATUS_TIME = {
     MessageStatus.FAILED: "failed_at",
 }
 
-_Q, _SG, _ST, _D = (
+_Q, _SG, _U, _ST, _D, _R = (
     MessageStatus.QUEUED,
     MessageStatus.SENDING,
+    MessageStatus.UNKNOWN,
     MessageStatus.SENT,
     MessageStatus.DELIVERED,
+    MessageStatus.READ,
 )
-# Status → the statuses it may replace. Statuses arrive in any order; a message
-# never moves backwards (a late `delivered` leaves `read`), a delivered message
-# cannot have failed, and a failed one stays failed.
+# Status → the statuses it may replace. Statuses arrive in any order and a
+# message never moves backwards: a late `delivered` leaves `read`, and a failed
+# one stays failed.
 _MAY_REPLACE = {
-    MessageStatus.SENT: {_Q, _SG},
-    MessageStatus.DELIVERED: {_Q, _SG, _ST},
-    MessageStatus.READ: {_Q, _SG, _ST, _D},
-    MessageStatus.FAILED: {_Q, _SG, _ST},
+    MessageStatus.SENT: {_Q, _SG, _U},
+    MessageStatus.DELIVERED: {_Q, _SG, _U, _ST},
+    MessageStatus.READ: {_Q, _SG, _U, _ST, _D},
+    MessageStatus.FAILED: {_Q, _SG, _U, _ST},
 }
 
 
@@ -308,7 +436,9 @@ def record_message_status(
 ) -> Message | None:
     """Apply a webhook status to the campaign message it names (None if it names none).
 
-    The time of every status is recorded, even when the status itself is stale.
+    The time of every status is recorded, even when the status itself is stale. A
+    `failed` after `delivered` or `read` is kept as the message's late failure: shown,
+    and the delivered history left as it was.
     """
     if status not in _STATUS_TIME or not wamid:
         return None
@@ -318,12 +448,16 @@ def record_message_status(
             return None
         setattr(message, _STATUS_TIME[status], at)
         fields = [_STATUS_TIME[status]]
+        code, title = errors[0] if errors else ("", "")
         if message.status in _MAY_REPLACE[status]:
             message.status = status
             fields.append("status")
-        if errors:
-            code, title = errors[0]
-            message.error_code, message.error_title = str(code), (title or "")[:512]
-            fields += ["error_code", "error_title"]
+            if errors:
+                message.error_code, message.error_title = str(code), (title or "")[:512]
+                fields += ["error_code", "error_title"]
+        elif status == MessageStatus.FAILED and message.status in (_D, _R):
+            message.late_failure_code = str(code or "")
+            message.late_failure_title = (title or "failed after delivery")[:512]
+            fields += ["late_failure_code", "late_failure_title"]
         message.save(update_fields=fields)
     return message

@@ -1,35 +1,45 @@
-"""Celery entry points: thin, by id, retried only on temporary errors."""
+"""Celery entry points: thin, by id. Sending itself is the WhatsApp outbox's task."""
 
 from celery import shared_task
-
-from whatsapp.exceptions import RateLimited
+from django.db import OperationalError
 
 from . import reminders, services
 
-# A rate limit is the one error worth waiting for; every other one is final,
-# and a claimed message is never sent twice.
-RETRY_ON = (RateLimited,)
+# A lost database connection is worth another try; the rest is the outbox's to retry.
 RETRY_OPTIONS = {
-    "autoretry_for": RETRY_ON,
-    "retry_backoff": 5,
-    "retry_backoff_max": 10 * 60,
+    "autoretry_for": (OperationalError,),
+    "retry_backoff": True,
+    "retry_backoff_max": 5 * 60,
     "retry_jitter": True,
-    "max_retries": 8,
+    "max_retries": 5,
 }
 
 
-@shared_task
+@shared_task(**RETRY_OPTIONS)
 def fan_out_campaign(campaign_id: str) -> int:
     return services.fan_out_campaign(campaign_id=campaign_id)
 
 
 @shared_task(**RETRY_OPTIONS)
-def send_campaign_batch(campaign_id: str, first_message_id: int, last_message_id: int) -> None:
-    services.send_campaign_batch(
+def send_campaign_batch(campaign_id: str, first_message_id: int, last_message_id: int) -> int:
+    return services.send_campaign_batch(
         campaign_id=campaign_id,
         first_message_id=first_message_id,
         last_message_id=last_message_id,
     )
+
+
+@shared_task
+def resume_stalled_campaigns() -> int:
+    """Fan-outs and batches whose task died start again where they stopped."""
+    resumed = 0
+    for campaign_id in services.stalled_fan_outs():
+        fan_out_campaign.delay(str(campaign_id))
+        resumed += 1
+    for campaign_id, first, last in services.stalled_batches():
+        send_campaign_batch.delay(str(campaign_id), first, last)
+        resumed += 1
+    return resumed
 
 
 @shared_task

@@ -209,6 +209,14 @@ CELERY_BEAT_SCHEDULE = {
         "task": "whatsapp.tasks.process_straggling_inbound_events",
         "schedule": 5 * 60,
     },
+    "whatsapp-sweep-outbox": {
+        "task": "whatsapp.tasks.sweep_outbox",
+        "schedule": 60,
+    },
+    "campaigns-resume-stalled": {
+        "task": "campaigns.tasks.resume_stalled_campaigns",
+        "schedule": 5 * 60,
+    },
     "expire-group-invitations": {
         "task": "groups.tasks.expire_invitations",
         "schedule": 15 * 60,
@@ -417,9 +425,22 @@ SPECTACULAR_SETTINGS = {
 
 # --- WhatsApp channel ---------------------------------------------------------
 WHATSAPP_HTTP_TIMEOUT = env.float("WHATSAPP_HTTP_TIMEOUT", default=10.0)
-# Attempts per send (timeouts, 5xx and rate limits are retried, with exponential backoff).
-WHATSAPP_MAX_ATTEMPTS = env.int("WHATSAPP_MAX_ATTEMPTS", default=4)
-WHATSAPP_RETRY_BACKOFF = env.float("WHATSAPP_RETRY_BACKOFF", default=0.5)
+# Attempts per outbox row: rate limits, 5xx and refused connections are retried by
+# the delivery task with exponential backoff (or the platform's Retry-After).
+WHATSAPP_MAX_ATTEMPTS = env.int("WHATSAPP_MAX_ATTEMPTS", default=10)
+# Messages per second per sending number, across all workers, for numbers without
+# their own figure in the admin (Meta's default is 80; the most it grants is 1,000).
+WHATSAPP_MESSAGES_PER_SECOND = env.int("WHATSAPP_MESSAGES_PER_SECOND", default=80)
+# Redis holding the shared token bucket; default: the Celery broker when it is Redis.
+# Empty: a bucket per process (the embedded one-worker set-up).
+WHATSAPP_RATE_LIMIT_URL = env.str(
+    "WHATSAPP_RATE_LIMIT_URL",
+    default=CELERY_BROKER_URL if CELERY_BROKER_URL.startswith("redis") else "",
+)
+# A row still `sending` after this many seconds had its worker die mid-call: unknown.
+WHATSAPP_SENDING_TIMEOUT = env.int("WHATSAPP_SENDING_TIMEOUT", default=120)
+# A row still `queued` this many seconds after it was due is enqueued again by the sweep.
+WHATSAPP_OUTBOX_REQUEUE_AFTER = env.int("WHATSAPP_OUTBOX_REQUEUE_AFTER", default=300)
 # Webhook bodies above this are refused with 413 before the signature is checked.
 WHATSAPP_WEBHOOK_MAX_BODY = env.int("WHATSAPP_WEBHOOK_MAX_BODY", default=1024 * 1024)
 # The approved template for the one-tap opt-in outside the 24-hour window: one body

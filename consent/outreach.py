@@ -1,20 +1,30 @@
-"""Messages the consent app sends on WhatsApp (contract 3).
+"""Messages the consent app sends on WhatsApp, each one queued in the outbox.
 
 The one-tap opt-in carries reply buttons (inside the 24-hour window) or an
 approved template with quick replies (outside it). Either way the payload ids
 name the purpose(s) and the answer, `consent:marketing:grant`, and the outbound
 row records the notices shown, so the reply proves the wording the person saw.
+
+Nothing here touches the network: rows are written in the caller's transaction
+and delivered after it commits. Consent also answers, for every queued row with
+a purpose, whether it may still go at the moment it is sent (`consent_allows`).
 """
+
+import uuid
+from typing import Any
 
 from django.conf import settings
 
 from contacts.models import Contact
-from whatsapp.client import get_client, in_service_window
+from whatsapp import messages, outbox
+from whatsapp.addressing import Address, whatsapp_address
+from whatsapp.delivery import send_gate
+from whatsapp.exceptions import InvalidRecipient
 from whatsapp.models import OutboundMessage
 
 from .models import ConsentNotice
 from .rules import Purpose
-from .selectors import current_notice
+from .selectors import current_notice, may_send_contacts
 
 GRANT, WITHDRAW = "grant", "withdraw"
 
@@ -48,8 +58,21 @@ def payload_id(purposes: list[str], answer: str) -> str:
     return f"consent:{','.join(purposes)}:{answer}"
 
 
-def recipient(contact: Contact) -> str:
-    return contact.wa_id or (str(contact.phone) if contact.phone else contact.whatsapp_user_id)
+def address_of(contact: Contact) -> Address | None:
+    """Where WhatsApp messages to this contact go (None: no id we can send to)."""
+    return whatsapp_address(
+        phone=contact.phone,
+        wa_id=contact.wa_id,
+        user_id=contact.whatsapp_user_id,
+        parent_user_id=contact.parent_user_id,
+    )
+
+
+def require_address(contact: Contact) -> Address:
+    address = address_of(contact)
+    if address is None:
+        raise InvalidRecipient(f"contact {contact.pk} has no WhatsApp number or user id")
+    return address
 
 
 def _words(language: str) -> dict[str, str]:
@@ -66,17 +89,27 @@ def _notices(contact: Contact, purposes: list[str]) -> list[ConsentNotice]:
     return notices
 
 
-def send_one_tap_opt_in(
-    *, contact: Contact, purposes: list[str], reason: str = "", template_name: str = ""
+def one_tap_opt_in(
+    *,
+    contact: Contact,
+    purposes: list[str],
+    reason: str = "",
+    template_name: str = "",
+    origin: str | None = None,
+    in_window: bool | None = None,
+    purpose: str = "",
+    row_id: uuid.UUID | None = None,
 ) -> OutboundMessage:
-    """Ask for consent to `purposes` with one tap; returns the outbound message.
+    """The unsaved outbox row asking for consent to `purposes` with one tap.
 
-    Outside the 24-hour window it goes as the approved template `template_name`
-    (default: WHATSAPP_OPT_IN_TEMPLATE).
+    Outside the 24-hour window it is the approved template `template_name`
+    (default: WHATSAPP_OPT_IN_TEMPLATE); inside it, reply buttons that fall back
+    to that template if the window has closed by the time it goes.
     """
     purposes = list(dict.fromkeys(Purpose(p).value for p in purposes))
     if not purposes:
         raise ValueError("name at least one purpose")
+    address = require_address(contact)
     notices = _notices(contact, purposes)
     refs = [n.ref for n in notices]
     words = _words(notices[0].language)
@@ -85,35 +118,74 @@ def send_one_tap_opt_in(
     else:
         choices = [(payload_id([p], GRANT), words[f"yes_{p}"]) for p in purposes[:2]]
     choices.append((payload_id(purposes, WITHDRAW), words["no"]))
-    to = recipient(contact)
-    client = get_client()
-    if in_service_window(to=to, contact=contact):
-        body = "\n\n".join([words["ask"], *(n.text for n in notices)])
-        message = client.send_buttons(
-            to=to,
-            body=body,
-            buttons=choices,
-            contact=contact,
-            notice_refs=refs,
-            footer=words["footer"],
-        )
-    else:
-        # Outside the window only an approved template may go; its body shows each notice.
-        message = client.send_template(
-            to=to,
-            name=template_name or settings.WHATSAPP_OPT_IN_TEMPLATE,
-            language=notices[0].language,
-            body_params=[n.text for n in notices],
-            quick_reply_payloads=[payload for payload, _ in choices],
-            contact=contact,
-            notice_refs=refs,
-        )
-    if reason:
-        OutboundMessage.objects.filter(pk=message.pk).update(reason=reason[:200])
-        message.reason = reason[:200]
-    return message
+    # Only an approved template may go outside the window; its body shows each notice.
+    template = messages.template(
+        address,
+        template_name or settings.WHATSAPP_OPT_IN_TEMPLATE,
+        notices[0].language,
+        [n.text for n in notices],
+        [payload for payload, _ in choices],
+    )
+    if in_window is None:
+        in_window = messages.in_service_window(address)
+    common: dict[str, Any] = {
+        "to": address.value,
+        "contact_id": contact.pk,
+        "reason": reason,
+        "origin": origin,
+        "notice_refs": refs,
+        "purpose": purpose,
+        "row_id": row_id,
+    }
+    if not in_window:
+        return outbox.new_row(kind=OutboundMessage.Kind.TEMPLATE, payload=template, **common)
+    body = "\n\n".join([words["ask"], *(n.text for n in notices)])
+    return outbox.new_row(
+        kind=OutboundMessage.Kind.BUTTONS,
+        payload=messages.buttons(address, body, choices, words["footer"]),
+        fallback_payload=template,
+        **common,
+    )
 
 
-def send_confirmation_text(*, contact: Contact, body: str) -> OutboundMessage:
-    """A short free-form reply (inside the window: the person just wrote to us)."""
-    return get_client().send_text(to=recipient(contact), body=body, contact=contact)
+def send_one_tap_opt_in(
+    *,
+    contact: Contact,
+    purposes: list[str],
+    reason: str = "",
+    template_name: str = "",
+    origin: str | None = None,
+) -> OutboundMessage:
+    """Queue the one-tap opt-in (see `one_tap_opt_in`); returns the outbox row."""
+    return outbox.enqueue_row(
+        one_tap_opt_in(
+            contact=contact,
+            purposes=purposes,
+            reason=reason,
+            template_name=template_name,
+            origin=origin,
+        )
+    )
+
+
+def send_confirmation_text(
+    *, contact: Contact, body: str, template: str = "", language: str = ""
+) -> OutboundMessage:
+    """A short free-form reply; outside the window, the approved `template` carrying it.
+
+    Without a template, outside the window raises OutsideServiceWindow.
+    """
+    address = require_address(contact)
+    fallback = None
+    if template:
+        fallback = messages.template(address, template, language or contact.language, [body])
+    return outbox.enqueue_text(address=address, body=body, contact_id=contact.pk, fallback=fallback)
+
+
+@send_gate
+def consent_allows(contact_id: Any, purpose: str) -> str | None:
+    """Asked by the outbox just before a row with a purpose goes: None, or why not."""
+    if contact_id is None:
+        return "unknown_contact"
+    decision = may_send_contacts([contact_id], purpose)[contact_id]
+    return None if decision.allowed else decision.reason

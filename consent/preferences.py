@@ -257,20 +257,14 @@ def send_change_confirmation(contact: Contact, body: str, language: str) -> None
     A courtesy: the change is recorded whatever happens here.
     """
     try:
-        from consent.outreach import recipient, send_confirmation_text
-        from whatsapp.client import get_client
-        from whatsapp.exceptions import OutsideServiceWindow
+        from consent.outreach import send_confirmation_text
 
-        try:
-            send_confirmation_text(contact=contact, body=body)
-        except OutsideServiceWindow:
-            get_client().send_template(
-                to=recipient(contact),
-                name=settings.PREFERENCE_CONFIRMATION_TEMPLATE,
-                language=language,
-                body_params=[body],
-                contact=contact,
-            )
+        send_confirmation_text(
+            contact=contact,
+            body=body,
+            template=settings.PREFERENCE_CONFIRMATION_TEMPLATE,
+            language=language,
+        )
     except Exception:
         logger.warning("WhatsApp confirmation to %s not sent", contact.pk, exc_info=True)
 

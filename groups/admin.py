@@ -13,10 +13,10 @@ from django.utils.html import format_html
 
 from consent.admin import ContactWithConsentAdmin
 from contacts.models import Contact
+from whatsapp.exceptions import WhatsAppError
 
 from . import outreach, selectors, services, whatsapp_groups
 from .models import Group, GroupInvitation, GroupMembership, InvitationStatus, LeaveSource
-from .platform import PlatformError
 
 
 class ReadOnlyInline(admin.TabularInline):
@@ -104,7 +104,7 @@ def create_on_whatsapp(modeladmin, request, queryset):
     for group in queryset:
         try:
             whatsapp_groups.create_whatsapp_group(group=group)
-        except PlatformError as exc:
+        except WhatsAppError as exc:
             modeladmin.message_user(request, f"{group}: {exc}", messages.ERROR)
     modeladmin.message_user(request, "Requested.", messages.SUCCESS)
 
@@ -114,7 +114,7 @@ def review_join_requests(modeladmin, request, queryset):
     for group in queryset.filter(whatsapp_group_id__isnull=False):
         try:
             decisions = whatsapp_groups.review_join_requests(group=group)
-        except PlatformError as exc:
+        except WhatsAppError as exc:
             modeladmin.message_user(request, f"{group}: {exc}", messages.ERROR)
             continue
         approved = sum(d.approved for d in decisions)

@@ -1,11 +1,17 @@
-"""WhatsApp webhook handlers of groups: invitation button replies, join requests, leaving."""
+"""WhatsApp webhook handlers of groups: invitation button replies, join requests, leaving,
+groups the platform finished creating, and what became of the invitations we queued."""
 
 import logging
 import re
 import uuid
 
 from consent.services import Evidence
-from whatsapp.events import GroupParticipantsEvent, InboundMessage
+from whatsapp.events import (
+    GroupLifecycleEvent,
+    GroupParticipantsEvent,
+    InboundMessage,
+    OutboundResult,
+)
 from whatsapp.handlers import on
 
 from . import outreach, selectors, services, whatsapp_groups
@@ -89,4 +95,24 @@ def review_group_participants(event: GroupParticipantsEvent) -> None:
         )
         membership = contact and selectors.current_membership(group, contact)
         if membership:
-            services.leave_group(membership=membership, source=LeaveSource.WHATSAPP_PLATFORM)
+            # When the person left, as the platform stamped it, not when we got round to it.
+            services.leave_group(
+                membership=membership, source=LeaveSource.WHATSAPP_PLATFORM, at=event.timestamp
+            )
+
+
+@on("group_lifecycle")
+def complete_group_creation(event: GroupLifecycleEvent) -> None:
+    if event.type != "group_create" or not event.request_id:
+        return
+    if not event.succeeded:
+        log.warning("WhatsApp could not create group %s: %s", event.request_id, event.errors)
+        return
+    whatsapp_groups.record_whatsapp_group_created(
+        request_id=event.request_id, group_id=event.group_id, invite_link=event.invite_link
+    )
+
+
+@on("outbound_result")
+def record_invitation_sent(result: OutboundResult) -> None:
+    outreach.record_outbound_result(result)

@@ -7,6 +7,7 @@ from django.conf import settings
 from django.db.models import Count, Q, QuerySet
 from django.utils import timezone
 
+from consent.outreach import address_of
 from consent.selectors import Decision, Reason, may_send, may_send_contacts
 from contacts.models import Contact
 
@@ -109,7 +110,8 @@ class Eligibility:
 
 
 def _reachable(contact: Contact) -> bool:
-    return bool(contact.wa_id or contact.phone)
+    # A username-only contact is reached by its business-scoped id.
+    return address_of(contact) is not None
 
 
 def invite_eligibility(

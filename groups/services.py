@@ -12,8 +12,9 @@ from django.utils import timezone
 
 from consent.services import Evidence
 from contacts.models import Contact
+from whatsapp import outbox
 
-from . import outreach, platform, selectors
+from . import outreach, selectors
 from .exceptions import DuplicateInvitation, GroupFull, InvitationClosed, InvitationRefused
 from .models import (
     AnswerSource,
@@ -82,8 +83,8 @@ def invite_contact(
             raise DuplicateInvitation(
                 f"{contact} already has a pending invitation to {group}"
             ) from None
-    # Outside the transaction: the message goes out only for a committed invitation.
-    outreach.send_invitation_message(invitation=invitation)
+        # Queued with the invitation: it goes out after commit, or never.
+        outreach.send_invitation_message(invitation=invitation)
     return invitation
 
 
@@ -159,7 +160,6 @@ def respond_to_invitation(
         )
     evidence = evidence or Evidence()
     refusal: InvitationClosed | None = None
-    send_link = False
     with transaction.atomic():
         # Lock order group → invitation, as in invite_contact: no deadlock, and two
         # concurrent accepts of one invitation run one after the other.
@@ -183,12 +183,12 @@ def respond_to_invitation(
                     GroupMembership.objects.create(
                         invitation=locked, group=group, contact=locked.contact, joined_at=now
                     )
-                    send_link = group.is_whatsapp_group
+                    if group.is_whatsapp_group:
+                        locked.group = group
+                        outreach.send_group_invite_link(invitation=locked)
     _copy_state(locked, into=invitation)
     if refusal is not None:
         raise refusal
-    if send_link:
-        outreach.send_group_invite_link(invitation=invitation)
     return invitation
 
 
@@ -255,25 +255,19 @@ def leave_group(
     """End a membership with a timestamp (leaving twice keeps the first time)."""
     if source not in LeaveSource.values:
         raise InvitationClosed(f"'{source}' is not a leave source", code="invalid_choice")
-    remove_from_platform = False
     with transaction.atomic():
         locked = GroupMembership.objects.select_for_update().get(pk=membership.pk)
         if locked.left_at is None:
             locked.left_at = at or timezone.now()
             locked.left_source = source
             locked.save(update_fields=["left_at", "left_source"])
-            remove_from_platform = (
-                locked.group.is_whatsapp_group and source != LeaveSource.WHATSAPP_PLATFORM
-            )
+            if locked.group.is_whatsapp_group and source != LeaveSource.WHATSAPP_PLATFORM:
+                contact = locked.contact
+                outbox.enqueue_participant_removal(
+                    group_id=locked.group.whatsapp_group_id,
+                    users=[contact.wa_id] if contact.wa_id else [],
+                    user_ids=[contact.whatsapp_user_id] if contact.whatsapp_user_id else [],
+                    reason=f"left {locked.group.name}"[:200],
+                )
     membership.left_at, membership.left_source = locked.left_at, locked.left_source
-    if remove_from_platform:
-        contact = locked.contact
-        try:
-            platform.get_client().remove_participants(
-                locked.group.whatsapp_group_id,
-                users=[contact.wa_id] if contact.wa_id else [],
-                user_ids=[contact.whatsapp_user_id] if contact.whatsapp_user_id else [],
-            )
-        except platform.PlatformError as exc:
-            log.warning("could not remove %s from WhatsApp group: %s", contact.pk, exc)
     return membership

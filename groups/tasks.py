@@ -1,8 +1,9 @@
 from celery import shared_task
 
+from whatsapp.exceptions import TemporaryFailure
+
 from . import outreach, services, whatsapp_groups
 from .models import Group
-from .platform import PlatformError
 
 
 @shared_task
@@ -10,7 +11,7 @@ def expire_invitations() -> int:
     return services.expire_invitations()
 
 
-@shared_task(autoretry_for=(PlatformError,), retry_backoff=True, max_retries=5)
+@shared_task(autoretry_for=(TemporaryFailure,), retry_backoff=True, max_retries=5)
 def review_join_requests() -> int:
     whatsapp_groups.complete_pending_creations()
     decided = 0

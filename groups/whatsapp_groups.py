@@ -4,15 +4,22 @@ was accepted."""
 
 from dataclasses import dataclass
 
-from . import platform, selectors
+from whatsapp import outbox
+from whatsapp.client import graph_client
+
+from . import selectors
 from .models import Group, GroupInvitation
 
 
 def create_whatsapp_group(*, group: Group) -> Group:
-    """Create the group on WhatsApp, joinable only with our approval."""
+    """Create the group on WhatsApp, joinable only with our approval.
+
+    A staff action answered on the spot (the platform's request id is needed before
+    anything else can happen), so a direct call: never inside a transaction.
+    """
     if group.whatsapp_group_id or group.whatsapp_request_id:
         return group
-    created = platform.get_client().create_group(subject=group.name, description=group.description)
+    created = graph_client().create_group(subject=group.name, description=group.description)
     group.whatsapp_request_id = created.request_id
     if created.group_id:
         group.whatsapp_group_id = created.group_id
@@ -24,10 +31,13 @@ def create_whatsapp_group(*, group: Group) -> Group:
 def record_whatsapp_group_created(
     *, request_id: str, group_id: str, invite_link: str = ""
 ) -> Group | None:
-    """The platform finished creating a group we asked for (lifecycle webhook)."""
+    """The platform finished creating a group we asked for (lifecycle webhook).
+
+    A repeated webhook, or one for a request that is not ours, changes nothing.
+    """
     group = Group.objects.filter(whatsapp_request_id=request_id).first()
-    if group is None:
-        return None
+    if group is None or group.whatsapp_group_id == group_id:
+        return group
     group.whatsapp_group_id = group_id
     group.invite_link = invite_link or group.invite_link
     group.save(update_fields=["whatsapp_group_id", "invite_link"])
@@ -45,7 +55,7 @@ def complete_pending_creations() -> int:
     )
     if not waiting:
         return 0
-    client = platform.get_client()
+    client = graph_client()
     by_subject = {g.subject: g.id for g in client.list_groups()}
     known = set(
         Group.objects.filter(whatsapp_group_id__in=by_subject.values()).values_list(
@@ -77,23 +87,32 @@ class JoinDecision:
 def decide_join_request(
     *, group: Group, request_id: str, wa_id: str = "", user_id: str = ""
 ) -> JoinDecision:
-    """Approve a join request only from someone whose invitation was accepted."""
+    """Approve a join request only from someone whose invitation was accepted.
+
+    The decision is queued in the outbox (in the caller's transaction) and sent after
+    commit; one decision per request, and a failed one is queued again when the request
+    comes back (webhook or polling).
+    """
     invitation = selectors.invitation_for_join_request(group=group, wa_id=wa_id, user_id=user_id)
-    client = platform.get_client()
-    if invitation is None:
-        client.reject_join_requests(group.whatsapp_group_id, [request_id])
+    approved = invitation is not None
+    outbox.enqueue_join_decision(
+        group_id=group.whatsapp_group_id,
+        request_id=request_id,
+        approve=approved,
+        reason=f"join request to {group.name}"[:200],
+    )
+    if not approved:
         return JoinDecision(request_id, False, "no accepted invitation")
-    client.approve_join_requests(group.whatsapp_group_id, [request_id])
     return JoinDecision(request_id, True, "accepted invitation", invitation)
 
 
 def review_join_requests(*, group: Group) -> list[JoinDecision]:
-    """Poll the platform for pending join requests and decide each."""
+    """Poll the platform for pending join requests (outside any transaction) and decide each."""
     if not group.whatsapp_group_id:
         return []
     return [
         decide_join_request(
             group=group, request_id=request.id, wa_id=request.wa_id, user_id=request.user_id
         )
-        for request in platform.get_client().list_join_requests(group.whatsapp_group_id)
+        for request in graph_client().list_join_requests(group.whatsapp_group_id)
     ]

@@ -7,6 +7,7 @@ from django.contrib.auth import get_user_model
 from django.test import Client
 
 from tests.factories import NoticeFactory
+from tests.network_guard import refuse_network_inside_transactions
 
 
 def pytest_collection_modifyitems(config, items):
@@ -29,6 +30,12 @@ def pytest_collection_modifyitems(config, items):
         for item in items:
             if "browser" in item.keywords:
                 item.add_marker(skip)
+
+
+@pytest.fixture(autouse=True)
+def _no_network_inside_transactions(monkeypatch):
+    """Every test fails if any code path calls the network inside `transaction.atomic()`."""
+    refuse_network_inside_transactions(monkeypatch)
 
 
 @pytest.fixture(autouse=True)

@@ -2,7 +2,8 @@ from django.contrib import admin, messages
 from django.db.models import QuerySet
 from django.http import HttpRequest
 
-from .models import InboundEvent, OutboundMessage, ServiceWindow
+from . import outbox, throttle
+from .models import InboundEvent, OutboundMessage, SendingNumber, ServiceWindow
 from .services import reprocess_inbound_events
 
 
@@ -78,14 +79,48 @@ class InboundEventAdmin(admin.ModelAdmin):
         return actions
 
 
+def _resolve_unknown(modeladmin, request: HttpRequest, queryset: QuerySet, decide, verb: str):
+    unknown = queryset.filter(status=OutboundMessage.Status.UNKNOWN, resolution="")
+    done = sum(decide(outbound=row, actor=request.user) for row in unknown)
+    ignored = queryset.count() - done
+    note = f"; {ignored} left alone (only undecided unknown messages)" if ignored else ""
+    modeladmin.message_user(request, f"{verb} {done} message(s){note}.", messages.SUCCESS)
+
+
+@admin.action(description="Mark sent (it arrived)", permissions=["resolve"])
+def mark_sent(modeladmin, request: HttpRequest, queryset: QuerySet) -> None:
+    _resolve_unknown(modeladmin, request, queryset, outbox.mark_sent, "Marked sent")
+
+
+@admin.action(description="Send again (it did not arrive)", permissions=["resolve"])
+def send_again(modeladmin, request: HttpRequest, queryset: QuerySet) -> None:
+    _resolve_unknown(modeladmin, request, queryset, outbox.send_again, "Queued again")
+
+
 @admin.register(OutboundMessage)
 class OutboundMessageAdmin(admin.ModelAdmin):
-    """The outbox: with the console backend, what would have been sent."""
+    """The outbox. With the console backend, what would have been sent.
 
-    list_display = ["created_at", "kind", "to", "status", "backend", "notice_refs", "reason"]
-    list_filter = ["status", "kind", "backend", "created_at"]
-    search_fields = ["wamid", "to", "=contact_id"]
+    Messages whose fate is unknown (a worker stopped mid-send) are never sent again
+    by themselves: filter on "Unknown", then "Mark sent" or "Send again". Who decided,
+    and when, stays on the row.
+    """
+
+    list_display = [
+        "created_at",
+        "kind",
+        "to",
+        "status",
+        "attempts",
+        "error_code",
+        "reason",
+        "resolution",
+        "resolved_by",
+    ]
+    list_filter = ["status", "kind", "backend", "resolution", "created_at"]
+    search_fields = ["wamid", "to", "=contact_id", "origin"]
     date_hierarchy = "created_at"
+    actions = [mark_sent, send_again]
     readonly_fields = [
         "id",
         "wamid",
@@ -93,15 +128,27 @@ class OutboundMessageAdmin(admin.ModelAdmin):
         "contact_id",
         "kind",
         "payload",
+        "fallback_payload",
         "notice_refs",
         "reason",
+        "origin",
+        "purpose",
         "backend",
+        "phone_number_id",
         "status",
+        "skip_reason",
         "error_code",
         "error_title",
+        "result",
         "attempts",
         "created_at",
+        "next_attempt_at",
+        "claimed_at",
         "sent_at",
+        "handler_error",
+        "resolution",
+        "resolved_by",
+        "resolved_at",
     ]
 
     def has_add_permission(self, request: HttpRequest) -> bool:
@@ -112,6 +159,21 @@ class OutboundMessageAdmin(admin.ModelAdmin):
 
     def has_delete_permission(self, request: HttpRequest, obj=None) -> bool:
         return False
+
+    def has_resolve_permission(self, request: HttpRequest) -> bool:
+        return request.user.has_perm("whatsapp.resolve_outboundmessage")
+
+
+@admin.register(SendingNumber)
+class SendingNumberAdmin(admin.ModelAdmin):
+    """Throughput per business number, as the platform granted it (80 to 1,000 per second)."""
+
+    list_display = ["phone_number_id", "label", "messages_per_second"]
+    search_fields = ["phone_number_id", "label"]
+
+    def save_model(self, request: HttpRequest, obj, form, change) -> None:
+        super().save_model(request, obj, form, change)
+        throttle.forget_rate(obj.phone_number_id)
 
 
 @admin.register(ServiceWindow)

@@ -1,235 +1,133 @@
-"""Outbound WhatsApp messages behind one interface with two backends.
+"""The one Graph API client: messages and the Groups API, over httpx.
 
-- `console` (default): stores the message in the OutboundMessage outbox and logs
-  it; nothing leaves the machine.
-- `cloud`: posts the same JSON to the Graph API
-  `{WHATSAPP_API_BASE_URL}/{WHATSAPP_API_VERSION}/{WHATSAPP_PHONE_NUMBER_ID}/messages`.
+Nothing here retries or waits: a call either answers or raises an error that
+says what to do next (`whatsapp.exceptions`), and the outbox's Celery task
+decides when to try again. Two backends, chosen by WHATSAPP_BACKEND:
 
-Both validate the message and refuse free-form messages outside the 24-hour
-customer-service window before anything is stored or sent.
+- `console` (default): nothing leaves the machine; calls are logged and answered
+  with deterministic ids.
+- `cloud`: `{WHATSAPP_API_BASE_URL}/{WHATSAPP_API_VERSION}/…` with the access token.
+
+Never call it inside a database transaction: a rollback cannot unsend
+(`tests/conftest.py` fails any test that does).
 """
 
 from __future__ import annotations
 
+import hashlib
 import logging
-import time
-from collections.abc import Sequence
-from datetime import timedelta
+import os
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass, field
 from typing import Any
 
 import httpx
 from django.conf import settings
-from django.utils import timezone
 
 from . import exceptions as exc
-from .handlers import dispatch_send_failure
-from .models import OutboundMessage, ServiceWindow
 
 logger = logging.getLogger(__name__)
 
-SERVICE_WINDOW = timedelta(hours=24)
-MAX_BUTTONS = 3
-MAX_BUTTON_TITLE = 20
-MAX_BUTTON_ID = 256
-MAX_INTERACTIVE_BODY = 1024
-MAX_FOOTER = 60
-MAX_TEXT_BODY = 4096
-MAX_QUICK_REPLIES = 10
-
+# 429-like codes: throughput (130429), pair rate (131056), app / account limits.
 RATE_LIMIT_CODES = frozenset({4, 80007, 130429, 131048, 131056})
 AUTH_CODES = frozenset({0, 3, 10, 190, *range(200, 300)})
-INVALID_RECIPIENT_CODES = frozenset({131021, 131026, 131030})
+INVALID_RECIPIENT_CODES = frozenset({131021, 131026, 131030, 131062})
 INVALID_MESSAGE_CODES = frozenset({100, 131008, 131009, 131051, *range(132000, 132100)})
+MARKETING_LIMIT = 131049
 OUTSIDE_WINDOW = 131047
 STOPPED_MARKETING = 131050
 
 
-def recipient_digits(to: str) -> str:
-    """`+44 7911 123456` → `447911123456`; a business-scoped user id is kept as is."""
-    stripped = to.strip()
-    digits = "".join(ch for ch in stripped if ch.isdigit())
-    if stripped.lstrip("+").replace(" ", "").replace("-", "").isdigit():
-        return digits
-    return stripped
+@dataclass(frozen=True)
+class CreatedGroup:
+    request_id: str
+    # The Cloud API answers with a request id; the group id arrives by webhook.
+    group_id: str = ""
+    invite_link: str = ""
 
 
-def _window_keys(to: str, contact: Any) -> list[str]:
-    keys = [recipient_digits(to)]
-    for attr in ("wa_id", "whatsapp_user_id"):
-        value = getattr(contact, attr, None) if contact is not None else None
-        if value:
-            keys.append(value)
-    return keys
+@dataclass(frozen=True)
+class JoinRequest:
+    id: str
+    wa_id: str = ""
+    user_id: str = ""
+    created: int = 0
 
 
-def in_service_window(*, to: str, contact: Any = None, at=None) -> bool:
-    """Has this person written to us in the last 24 hours?"""
-    at = at or timezone.now()
-    return ServiceWindow.objects.filter(
-        recipient__in=_window_keys(to, contact), last_inbound_at__gt=at - SERVICE_WINDOW
-    ).exists()
+@dataclass(frozen=True)
+class ActiveGroup:
+    id: str
+    subject: str
 
 
-def _check_buttons(buttons: Sequence[tuple[str, str]]) -> None:
-    if not 1 <= len(buttons) <= MAX_BUTTONS:
-        raise exc.InvalidMessage(f"an interactive message has 1 to {MAX_BUTTONS} reply buttons")
-    ids = [b[0] for b in buttons]
-    titles = [b[1] for b in buttons]
-    if len(set(ids)) != len(ids):
-        raise exc.InvalidMessage("reply button ids must be unique")
-    if len({t.strip().casefold() for t in titles}) != len(titles):
-        raise exc.InvalidMessage("reply button titles must be unique")
-    for button_id, title in buttons:
-        if not button_id or len(button_id) > MAX_BUTTON_ID:
-            raise exc.InvalidMessage(f"a reply button id has 1 to {MAX_BUTTON_ID} characters")
-        if not title.strip() or len(title) > MAX_BUTTON_TITLE:
-            raise exc.InvalidMessage(
-                f"a reply button title has 1 to {MAX_BUTTON_TITLE} characters: {title!r}"
+@dataclass(frozen=True)
+class JoinRequestsAnswer:
+    """What the platform did with approve / reject: the ids it applied, and the others."""
+
+    done: list[str]
+    failed: list[tuple[str, int | None, str]] = field(default_factory=list)
+    body: dict[str, Any] = field(default_factory=dict)
+
+
+def join_requests_answer(body: dict[str, Any], *, approve: bool) -> JoinRequestsAnswer:
+    done_key = "approved_join_requests" if approve else "rejected_join_requests"
+    failed = []
+    for item in body.get("failed_join_requests") or []:
+        error = (item.get("errors") or [{}])[0] if isinstance(item, dict) else {}
+        failed.append(
+            (
+                str(item.get("join_request_id", "")) if isinstance(item, dict) else str(item),
+                error.get("code"),
+                str(error.get("title") or error.get("message") or "not applied"),
             )
-
-
-class WhatsAppClient:
-    backend = "base"
-
-    # --- The interface (contract 1) ----------------------------------------------
-
-    def send_text(self, *, to: str, body: str, contact: Any = None) -> OutboundMessage:
-        if not body.strip() or len(body) > MAX_TEXT_BODY:
-            raise exc.InvalidMessage(f"a text message has 1 to {MAX_TEXT_BODY} characters")
-        self._require_window(to, contact)
-        payload = self._envelope(to, "text")
-        payload["text"] = {"preview_url": False, "body": body}
-        return self._send(OutboundMessage.Kind.TEXT, to, contact, payload, [])
-
-    def send_buttons(
-        self,
-        *,
-        to: str,
-        body: str,
-        buttons: list[tuple[str, str]],
-        contact: Any = None,
-        notice_refs: list[str] | None = None,
-        footer: str = "",
-    ) -> OutboundMessage:
-        _check_buttons(buttons)
-        if not body.strip() or len(body) > MAX_INTERACTIVE_BODY:
-            raise exc.InvalidMessage(f"an interactive body has 1 to {MAX_INTERACTIVE_BODY} chars")
-        if len(footer) > MAX_FOOTER:
-            raise exc.InvalidMessage(f"a footer has at most {MAX_FOOTER} characters")
-        self._require_window(to, contact)
-        interactive: dict[str, Any] = {"type": "button", "body": {"text": body}}
-        if footer:
-            interactive["footer"] = {"text": footer}
-        interactive["action"] = {
-            "buttons": [
-                {"type": "reply", "reply": {"id": button_id, "title": title}}
-                for button_id, title in buttons
-            ]
-        }
-        payload = self._envelope(to, "interactive")
-        payload["interactive"] = interactive
-        return self._send(OutboundMessage.Kind.BUTTONS, to, contact, payload, notice_refs or [])
-
-    def send_template(
-        self,
-        *,
-        to: str,
-        name: str,
-        language: str,
-        body_params: Sequence[str] = (),
-        quick_reply_payloads: Sequence[str] = (),
-        contact: Any = None,
-        notice_refs: list[str] | None = None,
-    ) -> OutboundMessage:
-        if not name:
-            raise exc.InvalidMessage("a template message needs the template's name")
-        if len(quick_reply_payloads) > MAX_QUICK_REPLIES:
-            raise exc.InvalidMessage(f"a template has at most {MAX_QUICK_REPLIES} quick replies")
-        if any(not p or len(p) > MAX_BUTTON_ID for p in quick_reply_payloads):
-            raise exc.InvalidMessage(f"a quick-reply payload has 1 to {MAX_BUTTON_ID} characters")
-        components: list[dict[str, Any]] = []
-        if body_params:
-            components.append(
-                {"type": "body", "parameters": [{"type": "text", "text": p} for p in body_params]}
-            )
-        for index, quick_reply in enumerate(quick_reply_payloads):
-            components.append(
-                {
-                    "type": "button",
-                    "sub_type": "quick_reply",
-                    "index": str(index),
-                    "parameters": [{"type": "payload", "payload": quick_reply}],
-                }
-            )
-        template: dict[str, Any] = {"name": name, "language": {"code": language}}
-        if components:
-            template["components"] = components
-        payload = self._envelope(to, "template")
-        payload["template"] = template
-        return self._send(OutboundMessage.Kind.TEMPLATE, to, contact, payload, notice_refs or [])
-
-    # --- Shared mechanics ------------------------------------------------------------
-
-    def _envelope(self, to: str, message_type: str) -> dict[str, Any]:
-        return {
-            "messaging_product": "whatsapp",
-            "recipient_type": "individual",
-            "to": recipient_digits(to),
-            "type": message_type,
-        }
-
-    def _require_window(self, to: str, contact: Any) -> None:
-        if not in_service_window(to=to, contact=contact):
-            raise exc.OutsideServiceWindow(
-                "free-form messages are allowed only within 24 hours of the person's last "
-                "message; send a template instead",
-                code=OUTSIDE_WINDOW,
-            )
-
-    def _send(
-        self, kind: str, to: str, contact: Any, payload: dict, notice_refs: list[str]
-    ) -> OutboundMessage:
-        message = OutboundMessage.objects.create(
-            to=recipient_digits(to),
-            contact_id=getattr(contact, "pk", None),
-            kind=kind,
-            payload=payload,
-            notice_refs=list(notice_refs),
-            backend=self.backend,
         )
-        try:
-            wamid = self._deliver(message)
-        except exc.WhatsAppError as error:
-            message.status = OutboundMessage.Status.FAILED
-            message.error_code = error.code
-            message.error_title = str(error.detail)[:500]
-            message.save(update_fields=["status", "error_code", "error_title", "attempts"])
-            if isinstance(error, exc.RecipientStoppedMarketing):
-                dispatch_send_failure(message, error)
-            raise
-        message.wamid = wamid
-        message.status = OutboundMessage.Status.ACCEPTED
-        message.sent_at = timezone.now()
-        message.save(update_fields=["wamid", "status", "sent_at", "attempts"])
-        return message
-
-    def _deliver(self, message: OutboundMessage) -> str:
-        raise NotImplementedError
+    return JoinRequestsAnswer([str(i) for i in body.get(done_key) or []], failed, body)
 
 
-class ConsoleClient(WhatsAppClient):
-    """Development backend: the outbox row and a log line are the whole delivery."""
+class ConsoleGraph:
+    """Development backend: every call is logged, nothing leaves the machine."""
 
     backend = "console"
 
-    def _deliver(self, message: OutboundMessage) -> str:
-        message.attempts += 1
-        logger.info("WhatsApp (console) to %s: %s", message.to, message.payload)
-        return f"wamid.console.{message.pk.hex}"
+    def send_message(self, payload: dict[str, Any], *, phone_number_id: str = "") -> str:
+        reference = payload.get("biz_opaque_callback_data") or uuid.uuid4().hex
+        address = payload.get("to") or payload.get("recipient")
+        logger.info("WhatsApp (console) to %s: %s", address, payload)
+        return f"wamid.console.{reference.replace('-', '')}"
+
+    def answer_join_requests(
+        self, group_id: str, request_ids: list[str], *, approve: bool
+    ) -> JoinRequestsAnswer:
+        verb = "approve" if approve else "reject"
+        logger.info("[console] %s join requests %s of group %s", verb, request_ids, group_id)
+        return JoinRequestsAnswer(list(request_ids))
+
+    def remove_participants(self, group_id: str, participants: list[dict]) -> dict[str, Any]:
+        logger.info("[console] remove %s from group %s", participants, group_id)
+        return {"success": True}
+
+    def create_group(self, *, subject: str, description: str = "") -> CreatedGroup:
+        digest = hashlib.sha256(subject.encode()).hexdigest()[:12]
+        logger.info("[console] create group %r with join_approval_mode=approval_required", subject)
+        return CreatedGroup(
+            request_id=f"console-request-{digest}",
+            group_id=f"console-group-{digest}",
+            invite_link=f"https://chat.whatsapp.com/console{digest}",
+        )
+
+    def list_groups(self) -> list[ActiveGroup]:
+        return []
+
+    def get_invite_link(self, group_id: str) -> str:
+        return f"https://chat.whatsapp.com/{group_id.replace('-', '')}"
+
+    def list_join_requests(self, group_id: str) -> list[JoinRequest]:
+        return []
 
 
-class CloudClient(WhatsAppClient):
-    """The Graph API over HTTP (httpx), with bounded, backed-off retries."""
+class CloudGraph:
+    """The Graph API. One keep-alive connection pool per process."""
 
     backend = "cloud"
 
@@ -238,58 +136,141 @@ class CloudClient(WhatsAppClient):
         *,
         base_url: str,
         api_version: str,
-        phone_number_id: str,
         access_token: str,
+        phone_number_id: str = "",
         timeout: float = 10.0,
-        max_attempts: int = 4,
-        backoff: float = 0.5,
     ) -> None:
-        if not (phone_number_id and access_token):
-            raise exc.AuthError("WHATSAPP_PHONE_NUMBER_ID and WHATSAPP_ACCESS_TOKEN must be set")
-        self.url = f"{base_url.rstrip('/')}/{api_version}/{phone_number_id}/messages"
-        self.access_token = access_token
-        self.timeout = timeout
-        self.max_attempts = max(1, max_attempts)
-        self.backoff = backoff
+        if not access_token:
+            raise exc.AuthError("WHATSAPP_ACCESS_TOKEN must be set for the cloud backend")
+        self.phone_number_id = phone_number_id
+        self._http = httpx.Client(
+            base_url=f"{base_url.rstrip('/')}/{api_version}/",
+            headers={"Authorization": f"Bearer {access_token}"},
+            # A connection that cannot be made fails fast; a slow answer may mean
+            # the message was accepted, so it gets the whole timeout.
+            timeout=httpx.Timeout(timeout, connect=min(timeout, 5.0)),
+        )
 
-    def _deliver(self, message: OutboundMessage) -> str:
-        # One row, however many attempts: a retry resends the same stored body
-        # and a message that already has a wamid is never sent again.
-        if message.wamid:
-            return message.wamid
-        headers = {"Authorization": f"Bearer {self.access_token}"}
-        last_error: exc.WhatsAppError | None = None
-        for attempt in range(self.max_attempts):
-            if attempt:
-                time.sleep(self._delay(attempt, last_error))
-            message.attempts += 1
-            try:
-                response = httpx.post(
-                    self.url, json=message.payload, headers=headers, timeout=self.timeout
-                )
-            except httpx.TransportError as error:  # timeouts, refused connections, resets
-                last_error = exc.TemporaryFailure(f"{type(error).__name__}: {error}")
-                continue
-            if response.status_code < 300:
-                return response.json()["messages"][0]["id"]
-            last_error = error_from_response(response)
-            if not last_error.retryable:
-                raise last_error
-        assert last_error is not None
-        raise last_error
+    def close(self) -> None:
+        self._http.close()
 
-    def _delay(self, attempt: int, error: exc.WhatsAppError | None) -> float:
-        delay = self.backoff * 2 ** (attempt - 1)
-        if isinstance(error, exc.RateLimited) and error.retry_after:
-            delay = max(delay, error.retry_after)
-        return delay
+    def _call(
+        self,
+        method: str,
+        path: str,
+        *,
+        json: dict[str, Any] | None = None,
+        params: dict[str, str] | None = None,
+    ) -> dict[str, Any]:
+        # A read can always be repeated; a write whose answer was lost may have happened.
+        repeatable = method == "GET"
+        try:
+            response = self._http.request(method, path.lstrip("/"), json=json, params=params)
+        except (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout) as error:
+            raise exc.TemporaryFailure(f"{type(error).__name__}: {error}") from error
+        except httpx.TransportError as error:
+            # Read timeouts, resets and servers that hung up: the request had left.
+            detail = f"{type(error).__name__}: {error}"
+            if repeatable:
+                raise exc.TemporaryFailure(detail) from error
+            raise exc.OutcomeUnknown(detail) from error
+        if response.status_code >= 300:
+            raise error_from_response(response)
+        try:
+            body = response.json()
+        except ValueError as error:
+            if repeatable:
+                raise exc.TemporaryFailure("the answer was not JSON") from error
+            raise exc.OutcomeUnknown(f"HTTP {response.status_code} without a JSON body") from error
+        return body if isinstance(body, dict) else {"data": body}
+
+    # --- Messages --------------------------------------------------------------------
+
+    def send_message(self, payload: dict[str, Any], *, phone_number_id: str = "") -> str:
+        number = phone_number_id or self.phone_number_id
+        if not number:
+            raise exc.AuthError("WHATSAPP_PHONE_NUMBER_ID must be set for the cloud backend")
+        body = self._call("POST", f"{number}/messages", json=payload)
+        try:
+            return str(body["messages"][0]["id"])
+        except (KeyError, IndexError, TypeError) as error:
+            raise exc.OutcomeUnknown(f"accepted without a message id: {body}") from error
+
+    # --- Groups API --------------------------------------------------------------------
+
+    def create_group(self, *, subject: str, description: str = "") -> CreatedGroup:
+        body = self._call(
+            "POST",
+            f"{self.phone_number_id}/groups",
+            json={
+                "messaging_product": "whatsapp",
+                "subject": subject,
+                "description": description,
+                "join_approval_mode": "approval_required",
+            },
+        )
+        return CreatedGroup(
+            request_id=str(body.get("request_id", "")),
+            group_id=str(body.get("id", "") or body.get("group_id", "")),
+            invite_link=body.get("invite_link", ""),
+        )
+
+    def _pages(self, path: str, params: dict[str, str] | None = None) -> Iterator[dict]:
+        params = dict(params or {})
+        while True:
+            body = self._call("GET", path, params=params)
+            yield from body.get("data", [])
+            paging = body.get("paging", {})
+            after = paging.get("cursors", {}).get("after")
+            if not after or not paging.get("next"):
+                return
+            params["after"] = after
+
+    def list_groups(self) -> list[ActiveGroup]:
+        return [
+            ActiveGroup(id=str(item["id"]), subject=item.get("subject", ""))
+            for item in self._pages(f"{self.phone_number_id}/groups", {"fields": "id,subject"})
+        ]
+
+    def get_invite_link(self, group_id: str) -> str:
+        return str(self._call("GET", f"{group_id}/invite_link")["invite_link"])
+
+    def list_join_requests(self, group_id: str) -> list[JoinRequest]:
+        return [
+            JoinRequest(
+                id=str(item["join_request_id"]),
+                wa_id=item.get("wa_id", "") or "",
+                user_id=item.get("user_id", "") or "",
+                created=int(item.get("creation_timestamp", 0) or 0),
+            )
+            for item in self._pages(f"{group_id}/join_requests")
+        ]
+
+    def answer_join_requests(
+        self, group_id: str, request_ids: list[str], *, approve: bool
+    ) -> JoinRequestsAnswer:
+        body = self._call(
+            "POST" if approve else "DELETE",
+            f"{group_id}/join_requests",
+            json={"messaging_product": "whatsapp", "join_requests": list(request_ids)},
+        )
+        return join_requests_answer(body, approve=approve)
+
+    def remove_participants(self, group_id: str, participants: list[dict]) -> dict[str, Any]:
+        return self._call(
+            "DELETE",
+            f"{group_id}/participants",
+            json={"messaging_product": "whatsapp", "participants": participants},
+        )
 
 
 def error_from_response(response: httpx.Response) -> exc.WhatsAppError:
-    """Map a Graph API error response to our exceptions."""
+    """Map a Graph API error answer to what the outbox should do with it."""
     try:
         error = response.json().get("error", {})
-    except ValueError:
+    except (ValueError, AttributeError):
+        error = {}
+    if not isinstance(error, dict):
         error = {}
     code = error.get("code")
     details = (error.get("error_data") or {}).get("details", "")
@@ -297,9 +278,11 @@ def error_from_response(response: httpx.Response) -> exc.WhatsAppError:
     detail = f"{title}: {details}" if details else title
     kwargs = {"code": code, "title": title}
     if code in RATE_LIMIT_CODES or response.status_code == 429:
-        retry_after = response.headers.get("Retry-After")
-        seconds = float(retry_after) if retry_after and retry_after.isdigit() else None
+        retry_after = response.headers.get("Retry-After", "")
+        seconds = float(retry_after) if retry_after.isdigit() else None
         return exc.RateLimited(detail, retry_after=seconds, **kwargs)
+    if code == MARKETING_LIMIT:
+        return exc.MarketingLimitReached(detail, **kwargs)
     if code == OUTSIDE_WINDOW:
         return exc.OutsideServiceWindow(detail, **kwargs)
     if code == STOPPED_MARKETING:
@@ -315,17 +298,34 @@ def error_from_response(response: httpx.Response) -> exc.WhatsAppError:
     return exc.WhatsAppError(detail, **kwargs)
 
 
-def get_client() -> WhatsAppClient:
-    if settings.WHATSAPP_BACKEND == "cloud":
-        return CloudClient(
+_current: dict[tuple, CloudGraph] = {}
+
+
+def graph_client() -> CloudGraph | ConsoleGraph:
+    """The client for the configured backend (the cloud one is kept per process)."""
+    if settings.WHATSAPP_BACKEND == "console":
+        return ConsoleGraph()
+    if settings.WHATSAPP_BACKEND != "cloud":
+        raise ValueError(f"unknown WHATSAPP_BACKEND {settings.WHATSAPP_BACKEND!r}")
+    # Keyed by process too: a pool opened before a fork must not be shared.
+    key = (
+        os.getpid(),
+        settings.WHATSAPP_API_BASE_URL,
+        settings.WHATSAPP_API_VERSION,
+        settings.WHATSAPP_ACCESS_TOKEN,
+        settings.WHATSAPP_PHONE_NUMBER_ID,
+        settings.WHATSAPP_HTTP_TIMEOUT,
+    )
+    client = _current.get(key)
+    if client is None:
+        for stale in _current.values():
+            stale.close()
+        _current.clear()
+        client = _current[key] = CloudGraph(
             base_url=settings.WHATSAPP_API_BASE_URL,
             api_version=settings.WHATSAPP_API_VERSION,
-            phone_number_id=settings.WHATSAPP_PHONE_NUMBER_ID,
             access_token=settings.WHATSAPP_ACCESS_TOKEN,
+            phone_number_id=settings.WHATSAPP_PHONE_NUMBER_ID,
             timeout=settings.WHATSAPP_HTTP_TIMEOUT,
-            max_attempts=settings.WHATSAPP_MAX_ATTEMPTS,
-            backoff=settings.WHATSAPP_RETRY_BACKOFF,
         )
-    if settings.WHATSAPP_BACKEND == "console":
-        return ConsoleClient()
-    raise ValueError(f"unknown WHATSAPP_BACKEND {settings.WHATSAPP_BACKEND!r}")
+    return client

@@ -31,7 +31,7 @@ class RateLimited(WhatsAppError):
 
 
 class TemporaryFailure(WhatsAppError):
-    """A timeout, a connection error or a 5xx that outlived our retries."""
+    """A connection that could not be made, or a 5xx: nothing was accepted, try again."""
 
     retryable = True
 
@@ -50,3 +50,14 @@ class AuthError(WhatsAppError):
 
 class InvalidMessage(WhatsAppError):
     """The message breaks a Cloud API rule (button count, title length, …), before or after send."""
+
+
+class MarketingLimitReached(WhatsAppError):
+    """131049: the platform holds back marketing to this person for now; try again in 24 h."""
+
+
+class OutcomeUnknown(WhatsAppError):
+    """The request left but no answer came (a read timeout, a dropped connection).
+
+    The platform may have accepted it: the message is never sent again automatically.
+    """

@@ -5,6 +5,8 @@
 
 import uuid
 
+from django.conf import settings
+from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
 from django.db.models import Q
 from django.utils import timezone
@@ -49,6 +51,7 @@ class InboundEvent(models.Model):
         USER_PREFERENCE = "user_preference", "User preference"
         IDENTITY_UPDATE = "identity_update", "Identity update"
         GROUP_PARTICIPANTS = "group_participants", "Group participants"
+        GROUP_LIFECYCLE = "group_lifecycle", "Group created or deleted"
         OTHER = "other", "Other (stored, ignored)"
         MALFORMED = "malformed", "Malformed body"
 
@@ -105,45 +108,149 @@ class InboundEvent(models.Model):
 
 
 class OutboundMessage(models.Model):
-    """Every message we send (or, with the console backend, would send): the outbox."""
+    """The outbox: every message and Groups API call we make, one row each.
+
+    The row is written in the transaction that decides to send; a task delivers
+    it after commit (`whatsapp.outbox`), so a rollback never leaves a message
+    sent. With the console backend the row is the whole delivery.
+    """
 
     class Kind(models.TextChoices):
         TEXT = "text", "Text"
         BUTTONS = "buttons", "Reply buttons"
         TEMPLATE = "template", "Template"
+        JOIN_APPROVE = "join_approve", "Approve group join requests"
+        JOIN_REJECT = "join_reject", "Reject group join requests"
+        REMOVE_PARTICIPANTS = "remove_participants", "Remove group participants"
 
     class Status(models.TextChoices):
         QUEUED = "queued", "Queued"
+        # Claimed by a worker that is calling the Graph API right now.
+        SENDING = "sending", "Sending"
         ACCEPTED = "accepted", "Accepted by WhatsApp"
         FAILED = "failed", "Failed"
+        SKIPPED = "skipped", "Skipped (not allowed at send time)"
+        # The worker stopped mid-call (killed, timed out, connection dropped): it
+        # may have been sent. Never sent again automatically; staff decide.
+        UNKNOWN = "unknown", "Unknown: may have been sent"
+
+    class Resolution(models.TextChoices):
+        MARKED_SENT = "marked_sent", "Marked sent by staff"
+        SENT_AGAIN = "sent_again", "Sent again by staff"
 
     id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
     wamid = models.CharField(
         "WhatsApp message id", max_length=256, null=True, blank=True, unique=True
     )
+    # The address (digits for `to`, a business-scoped id for `recipient`) or, for a
+    # Groups API call, the group id.
     to = models.CharField(max_length=128)
     contact_id = models.UUIDField(null=True, blank=True, db_index=True)
-    kind = models.CharField(max_length=16, choices=Kind.choices)
-    # The exact JSON body for the Cloud API /messages endpoint.
+    kind = models.CharField(max_length=24, choices=Kind.choices)
+    # The exact JSON body for the Cloud API endpoint of `kind`.
     payload = models.JSONField()
+    # The approved template sent instead when the platform answers 131047
+    # (outside the 24-hour window).
+    fallback_payload = models.JSONField(null=True, blank=True)
     # The consent notices this message showed ("marketing/en/1"): a button
     # reply to it proves the wording the person saw.
     notice_refs = models.JSONField(default=list, blank=True)
     # Why it was sent ("asked on WhatsApp", "campaign:…"), for staff reading the outbox.
     reason = models.CharField(max_length=200, blank=True)
+    # Who asked for it ("campaigns.message:42"): handlers of "outbound_result" find
+    # their row by it, and a second enqueue of the same decision adds nothing.
+    origin = models.CharField(max_length=200, null=True, blank=True, unique=True)
+    # The consent purpose checked again just before sending ("" for replies the
+    # person asked for, which need none).
+    purpose = models.CharField(max_length=16, blank=True)
     backend = models.CharField(max_length=16)
+    # The business number it is sent from: throughput is counted per number.
+    phone_number_id = models.CharField(max_length=64, blank=True)
     status = models.CharField(max_length=16, choices=Status.choices, default=Status.QUEUED)
+    skip_reason = models.CharField(max_length=32, blank=True)
     error_code = models.IntegerField(null=True, blank=True)
     error_title = models.CharField(max_length=500, blank=True)
+    # What the platform answered a Groups API call (approved / failed join requests).
+    result = models.JSONField(null=True, blank=True)
     attempts = models.PositiveIntegerField(default=0)
     created_at = models.DateTimeField(default=timezone.now, editable=False)
+    # Not before: a retry after a rate limit, or 24 h after a per-user marketing limit.
+    next_attempt_at = models.DateTimeField(default=timezone.now)
+    claimed_at = models.DateTimeField(null=True, blank=True)
     sent_at = models.DateTimeField(null=True, blank=True)
+    # A result handler of another app raised; the sweep dispatches the result again.
+    handler_error = models.TextField(blank=True)
+    # Staff's decision on an `unknown` message (no audit model yet: kept on the row).
+    resolution = models.CharField(max_length=16, choices=Resolution.choices, blank=True)
+    resolved_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="+",
+    )
+    resolved_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
         ordering = ["-created_at"]
+        permissions = [("resolve_outboundmessage", "Can mark unknown messages sent or send again")]
+        indexes = [
+            # Serves the sweep: queued rows whose task never came.
+            models.Index(
+                fields=["next_attempt_at"],
+                name="outbound_queued_idx",
+                condition=Q(status="queued"),
+            ),
+            # Serves the sweep: rows left `sending` by a worker that died.
+            models.Index(
+                fields=["claimed_at"],
+                name="outbound_sending_idx",
+                condition=Q(status="sending"),
+            ),
+            # Serves the staff list of messages whose fate is unknown.
+            models.Index(
+                fields=["created_at"],
+                name="outbound_unknown_idx",
+                condition=Q(status="unknown"),
+            ),
+            # Serves the sweep: results whose handlers must run again.
+            models.Index(
+                fields=["created_at"],
+                name="outbound_handler_error_idx",
+                condition=~Q(handler_error=""),
+            ),
+        ]
 
     def __str__(self) -> str:
         return f"{self.kind} to {self.to} ({self.status})"
+
+
+class SendingNumber(models.Model):
+    """A business phone number we send from, with its throughput on the platform.
+
+    Meta starts a number at 80 messages per second and raises eligible numbers to
+    1,000; set the figure the platform granted. Numbers without a row use
+    WHATSAPP_MESSAGES_PER_SECOND.
+    """
+
+    phone_number_id = models.CharField(max_length=64, unique=True)
+    label = models.CharField(max_length=100, blank=True)
+    messages_per_second = models.PositiveIntegerField(
+        default=80,
+        validators=[MinValueValidator(1), MaxValueValidator(1000)],
+        help_text="Across all workers (1 to 1,000; the platform's default is 80).",
+    )
+
+    class Meta:
+        constraints = [
+            models.CheckConstraint(
+                name="sending_number_rate_1_to_1000",
+                condition=Q(messages_per_second__gte=1, messages_per_second__lte=1000),
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.label or self.phone_number_id}: {self.messages_per_second}/s"
 
 
 class ServiceWindow(models.Model):

@@ -1,6 +1,11 @@
 from celery import shared_task
 
+from . import delivery
+from .exceptions import RateLimited, TemporaryFailure
 from .services import process_inbound_event, process_stragglers
+
+# Rows per delivery task (also how the sweep splits what it requeues).
+DELIVERY_CHUNK = 50
 
 
 @shared_task(acks_late=True)
@@ -13,3 +18,38 @@ def process_inbound_events(event_ids: list[int]) -> int:
 def process_straggling_inbound_events() -> int:
     """Safety net: rows stored but never enqueued (broker down at the time)."""
     return process_stragglers()
+
+
+@shared_task(
+    bind=True,
+    acks_late=True,
+    autoretry_for=(RateLimited, TemporaryFailure),
+    retry_backoff=True,
+    retry_backoff_max=300,
+    retry_jitter=True,
+    max_retries=10,
+)
+def deliver_outbound(self, outbound_ids: list[str]) -> int:
+    """Deliver outbox rows; a rate limit or 5xx retries the rest with backoff, never by sleeping."""
+    outcome = delivery.deliver(outbound_ids)
+    if not outcome.remaining:
+        return outcome.delivered
+    countdown = min(outcome.wait, delivery.MAX_COUNTDOWN)
+    if getattr(outcome.error, "retry_after", None):
+        # The platform said when: its Retry-After is the countdown.
+        raise self.retry(args=(outcome.remaining,), countdown=countdown, exc=outcome.error)
+    if outcome.error is not None:
+        raise outcome.error
+    # Our own bucket for this number is empty until then; eager runs leave it to the sweep.
+    if not self.request.is_eager:
+        deliver_outbound.apply_async((outcome.remaining,), countdown=countdown)
+    return outcome.delivered
+
+
+@shared_task
+def sweep_outbox() -> int:
+    """Rows left `sending` by a dead worker become unknown; queued rows no task took go again."""
+    found = delivery.sweep()
+    for start in range(0, len(found.requeue), DELIVERY_CHUNK):
+        deliver_outbound.delay(found.requeue[start : start + DELIVERY_CHUNK])
+    return len(found.unknown)

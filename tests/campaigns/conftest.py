@@ -12,11 +12,11 @@ from consent.rules import Purpose
 from contacts.models import Contact
 from tests.consent_helpers import record
 from tests.factories import ContactFactory, PolicyFactory
-from whatsapp.client import ConsoleClient
+from whatsapp.client import ConsoleGraph
 from whatsapp.models import OutboundMessage
 
 
-class ScriptedClient(ConsoleClient):
+class ScriptedClient(ConsoleGraph):
     """The console backend, with errors to raise per recipient and a hook before each send."""
 
     def __init__(self) -> None:
@@ -26,20 +26,20 @@ class ScriptedClient(ConsoleClient):
     def fail_next(self, contact: Contact, *errors: Exception) -> None:
         self.errors.setdefault(contact.wa_id, []).extend(errors)
 
-    def _deliver(self, message: OutboundMessage) -> str:
+    def send_message(self, payload: dict, *, phone_number_id: str = "") -> str:
         if self.before_send:
-            self.before_send(message)
-        pending = self.errors.get(message.to)
+            self.before_send(OutboundMessage.objects.get(pk=payload["biz_opaque_callback_data"]))
+        pending = self.errors.get(payload.get("to"))
         if pending:
             raise pending.pop(0)
-        return super()._deliver(message)
+        return super().send_message(payload, phone_number_id=phone_number_id)
 
 
 @pytest.fixture
 def whatsapp(monkeypatch) -> ScriptedClient:
+    """Every outbox delivery goes through this scripted console client."""
     client = ScriptedClient()
-    monkeypatch.setattr("whatsapp.client.get_client", lambda: client)
-    monkeypatch.setattr("consent.outreach.get_client", lambda: client)
+    monkeypatch.setattr("whatsapp.delivery.client_for", lambda backend: client)
     return client
 
 

@@ -48,6 +48,7 @@ def test_list_shows_campaigns_with_counts_per_status(reader, campaign):
         "delivered": 0,
         "read": 1,
         "failed": 0,
+        "unknown": 0,
     }
 
 

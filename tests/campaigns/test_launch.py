@@ -1,5 +1,5 @@
 import pytest
-from celery.exceptions import Retry
+from django.db import OperationalError
 
 from campaigns import tasks
 from campaigns.exceptions import CampaignNotDraft
@@ -10,8 +10,14 @@ from consent.models import ConsentEvent
 from consent.selectors import may_send
 from tests.campaigns.conftest import make_contact, message_for, sent_to
 from tests.consent_helpers import record
-from whatsapp.exceptions import InvalidRecipient, RateLimited, RecipientStoppedMarketing
+from whatsapp.exceptions import (
+    InvalidRecipient,
+    RateLimited,
+    RecipientStoppedMarketing,
+    TemporaryFailure,
+)
 from whatsapp.models import OutboundMessage
+from whatsapp.tasks import deliver_outbound
 
 pytestmark = pytest.mark.django_db
 
@@ -68,6 +74,7 @@ def test_launch_sends_to_eligible_contacts_and_skips_the_others_with_reasons(
         "delivered": 0,
         "read": 0,
         "failed": 0,
+        "unknown": 0,
     }
 
 
@@ -148,14 +155,17 @@ def test_an_opt_out_within_a_batch_stops_the_next_message(
     assert (sent_to(first), sent_to(second)) == (1, 0)
 
 
-def test_the_same_batch_task_run_twice_sends_once(campaign, whatsapp):
+def test_the_same_batch_task_run_twice_sends_once(
+    campaign, whatsapp, django_capture_on_commit_callbacks
+):
     contacts = [make_contact("opted_in") for _ in range(3)]
     Campaign.objects.filter(pk=campaign.pk).update(status=CampaignStatus.LAUNCHED)
     fan_out_campaign(campaign_id=campaign.pk)  # rows queued; batches wait for commit
     ids = list(Message.objects.filter(campaign=campaign).values_list("pk", flat=True))
 
-    tasks.send_campaign_batch(str(campaign.pk), min(ids), max(ids))
-    tasks.send_campaign_batch(str(campaign.pk), min(ids), max(ids))
+    with django_capture_on_commit_callbacks(execute=True):
+        tasks.send_campaign_batch(str(campaign.pk), min(ids), max(ids))
+        tasks.send_campaign_batch(str(campaign.pk), min(ids), max(ids))
 
     assert [sent_to(c) for c in contacts] == [1, 1, 1]
     assert OutboundMessage.objects.count() == 3
@@ -174,7 +184,9 @@ def test_a_message_claimed_by_another_worker_is_not_sent_again(campaign, whatsap
     assert message_for(campaign, contact).status == MessageStatus.SENDING
 
 
-def test_a_rate_limit_puts_the_message_back_and_the_retry_sends_it_once(campaign, whatsapp):
+def test_a_rate_limit_puts_the_message_back_and_the_retry_sends_it_once(
+    campaign, whatsapp, django_capture_on_commit_callbacks
+):
     # given a queued message and WhatsApp asking us to slow down once
     contact = make_contact("opted_in")
     Campaign.objects.filter(pk=campaign.pk).update(status=CampaignStatus.LAUNCHED)
@@ -182,22 +194,28 @@ def test_a_rate_limit_puts_the_message_back_and_the_retry_sends_it_once(campaign
     message = message_for(campaign, contact)
     whatsapp.fail_next(contact, RateLimited("slow down", code=130429))
 
-    # when the batch runs, Celery is told to retry it
-    with pytest.raises(Retry):
-        tasks.send_campaign_batch.delay(str(campaign.pk), message.pk, message.pk)
-    assert message_for(campaign, contact).status == MessageStatus.QUEUED
+    # when the batch runs, the outbox row goes back to the queue and its task is told to retry
+    with django_capture_on_commit_callbacks(execute=True):
+        tasks.send_campaign_batch(str(campaign.pk), message.pk, message.pk)
+    outbound = OutboundMessage.objects.get(contact_id=contact.pk)
+    assert (outbound.status, outbound.attempts, outbound.error_code) == ("queued", 1, 130429)
+    assert message_for(campaign, contact).status == MessageStatus.SENDING
 
-    # and the retry sends it
-    tasks.send_campaign_batch.delay(str(campaign.pk), message.pk, message.pk)
+    # and the retry sends it, once
+    deliver_outbound.apply(args=[[str(outbound.pk)]], throw=True)
 
     assert message_for(campaign, contact).status == MessageStatus.SENT
     assert sent_to(contact) == 1
+    campaign.refresh_from_db()
+    assert campaign.status == CampaignStatus.DONE
 
 
 def test_only_temporary_errors_are_retried_with_backoff():
-    task = tasks.send_campaign_batch
-    assert task.autoretry_for == (RateLimited,)
-    assert task.retry_backoff and task.max_retries == 8
+    # Sending is the outbox's task: rate limits, 5xx and refused connections.
+    assert deliver_outbound.autoretry_for == (RateLimited, TemporaryFailure)
+    assert deliver_outbound.retry_backoff and deliver_outbound.max_retries
+    # A batch only writes rows: a lost database connection is worth another try.
+    assert tasks.send_campaign_batch.autoretry_for == (OperationalError,)
 
 
 def test_recipient_stopped_marketing_fails_the_message_and_records_the_opt_out(

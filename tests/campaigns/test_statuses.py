@@ -93,6 +93,35 @@ def test_a_failed_message_stays_failed_and_a_read_one_cannot_fail(message, campa
     assert read.failed_at == T0
 
 
+def test_a_failure_after_read_is_kept_as_a_late_failure_beside_the_history(message):
+    webhook_status(message, "delivered", T0 + timedelta(seconds=2))
+    webhook_status(message, "read", T0 + timedelta(minutes=5))
+
+    webhook_status(
+        message, "failed", T0 + timedelta(minutes=6), errors=[(131000, "Something went wrong")]
+    )
+
+    assert message.status == MessageStatus.READ
+    assert (message.delivered_at, message.read_at) == (
+        T0 + timedelta(seconds=2),
+        T0 + timedelta(minutes=5),
+    )
+    assert (message.late_failure_code, message.late_failure_title) == (
+        "131000",
+        "Something went wrong",
+    )
+    assert message.failed_at == T0 + timedelta(minutes=6)
+    assert (message.error_code, message.error_title) == ("", "")
+
+
+def test_an_unknown_message_moves_forward_when_its_status_arrives(message):
+    Message.objects.filter(pk=message.pk).update(status=MessageStatus.UNKNOWN)
+
+    webhook_status(message, "delivered", T0 + timedelta(seconds=2))
+
+    assert message.status == MessageStatus.DELIVERED
+
+
 def test_a_status_for_a_message_that_is_not_a_campaigns_is_ignored(db):
     dispatch(
         "status",

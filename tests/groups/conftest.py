@@ -44,16 +44,23 @@ def open_window(contact) -> None:
 @pytest.fixture
 def fake_graph(settings):
     """WHATSAPP_BACKEND=cloud against a fake Graph API on 127.0.0.1."""
-    from tests.groups.fake_graph import FakeGraph, start
+    from tests.whatsapp.conftest import use_fake_graph
+    from tests.whatsapp.fake_graph import FakeGraph
 
-    graph = FakeGraph()
-    server = start(graph)
-    settings.WHATSAPP_BACKEND = "cloud"
-    settings.WHATSAPP_API_BASE_URL = graph.base_url
-    settings.WHATSAPP_API_VERSION = "v23.0"
-    settings.WHATSAPP_PHONE_NUMBER_ID = "1000001"
-    settings.WHATSAPP_ACCESS_TOKEN = "test-token"
+    graph = FakeGraph().start()
+    use_fake_graph(settings, graph, phone_number_id="1000001")
     settings.WHATSAPP_MAX_ATTEMPTS = 1
     yield graph
-    server.shutdown()
-    server.server_close()
+    graph.stop()
+
+
+def invited(*, group, contact, **kwargs):
+    """`invite_contact`, then what it queued delivered, as after its commit."""
+    from django.test import TestCase
+
+    from groups.services import invite_contact
+
+    with TestCase.captureOnCommitCallbacks(execute=True):
+        invitation = invite_contact(group=group, contact=contact, **kwargs)
+    invitation.refresh_from_db()
+    return invitation

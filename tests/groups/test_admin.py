@@ -3,6 +3,7 @@ import pytest
 from groups.models import GroupInvitation
 from groups.services import invite_contact, respond_to_invitation
 from tests.factories import ContactFactory
+from tests.groups.conftest import invited
 
 pytestmark = pytest.mark.django_db
 
@@ -60,11 +61,11 @@ def test_already_pending_contacts_are_skipped_with_the_reason(staff_client, grou
 
 
 def test_group_list_shows_the_funnel(staff_client, group, make_opted_in):
-    accepted = invite_contact(group=group, contact=make_opted_in())
+    accepted = invited(group=group, contact=make_opted_in())
     respond_to_invitation(invitation=accepted, answer="accept", source="api")
-    declined = invite_contact(group=group, contact=make_opted_in())
+    declined = invited(group=group, contact=make_opted_in())
     respond_to_invitation(invitation=declined, answer="decline", source="api")
-    invite_contact(group=group, contact=make_opted_in())
+    invited(group=group, contact=make_opted_in())
 
     response = staff_client.get("/admin/groups/group/")
 
@@ -76,7 +77,7 @@ def test_group_list_shows_the_funnel(staff_client, group, make_opted_in):
 
 
 def test_group_page_shows_members_invitations_and_funnel(staff_client, group, opted_in):
-    invitation = invite_contact(group=group, contact=opted_in)
+    invitation = invited(group=group, contact=opted_in)
     respond_to_invitation(invitation=invitation, answer="accept", source="answer_page")
 
     response = staff_client.get(f"/admin/groups/group/{group.pk}/change/")

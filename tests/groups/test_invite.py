@@ -24,8 +24,11 @@ def test_inviting_creates_a_pending_invitation_and_no_membership(group, opted_in
     assert not group.memberships.exists()
 
 
-def test_invitation_outside_the_window_goes_as_a_template_with_answer_payloads(group, opted_in):
-    invitation = invite_contact(group=group, contact=opted_in)
+def test_invitation_outside_the_window_goes_as_a_template_with_answer_payloads(
+    group, opted_in, django_capture_on_commit_callbacks
+):
+    with django_capture_on_commit_callbacks(execute=True):
+        invitation = invite_contact(group=group, contact=opted_in)
 
     message = OutboundMessage.objects.get(contact_id=opted_in.pk)
     assert message.kind == "template"
@@ -34,6 +37,7 @@ def test_invitation_outside_the_window_goes_as_a_template_with_answer_payloads(g
     assert payloads == [f"invite:{invitation.pk}:accept", f"invite:{invitation.pk}:decline"]
     body = message.payload["template"]["components"][0]["parameters"]
     assert invitation.accept_url in [p["text"] for p in body]
+    message.refresh_from_db()
     invitation.refresh_from_db()
     assert invitation.sent_at is not None
     assert invitation.message_wamid == message.wamid
@@ -154,21 +158,43 @@ def test_an_inactive_group_takes_no_invitations(group, opted_in):
     assert refused.value.code == "group_inactive"
 
 
-def test_a_failed_send_keeps_the_invitation_and_records_the_error(group, opted_in, monkeypatch):
-    from whatsapp.client import ConsoleClient
+def test_a_failed_send_keeps_the_invitation_and_records_the_error(
+    group, opted_in, monkeypatch, django_capture_on_commit_callbacks
+):
+    from whatsapp.client import ConsoleGraph
     from whatsapp.exceptions import InvalidRecipient
 
-    def fail(self, message):
+    def fail(self, payload, **kwargs):
         raise InvalidRecipient("not on WhatsApp", code=131026)
 
-    monkeypatch.setattr(ConsoleClient, "_deliver", fail)
+    monkeypatch.setattr(ConsoleGraph, "send_message", fail)
 
-    invitation = invite_contact(group=group, contact=opted_in)
+    with django_capture_on_commit_callbacks(execute=True):
+        invitation = invite_contact(group=group, contact=opted_in)
 
     invitation.refresh_from_db()
     assert invitation.status == "pending"
     assert invitation.sent_at is None
     assert "not on WhatsApp" in invitation.send_error
+
+
+def test_an_invitation_whose_consent_was_withdrawn_before_it_left_is_not_sent(
+    group, opted_in, django_capture_on_commit_callbacks
+):
+    # the invitation is decided, then the person opts out before the outbox delivers it
+    invitation = invite_contact(group=group, contact=opted_in)
+    record(opted_in, "withdraw", "marketing")
+
+    with django_capture_on_commit_callbacks(execute=True):
+        from whatsapp.outbox import deliver_after_commit
+
+        deliver_after_commit(OutboundMessage.objects.values_list("pk", flat=True))
+
+    message = OutboundMessage.objects.get()
+    assert (message.status, message.skip_reason) == ("skipped", "opted_out")
+    invitation.refresh_from_db()
+    assert invitation.sent_at is None
+    assert "opted_out" in invitation.send_error
 
 
 def test_a_lapsed_invitation_not_yet_expired_by_the_task_does_not_block_a_new_one(group, opted_in):

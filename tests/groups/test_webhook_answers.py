@@ -6,7 +6,8 @@ from django.core.management import call_command
 
 from groups.models import GroupMembership, InvitationStatus
 from groups.samples import invitation_button_reply
-from groups.services import invite_contact, revoke_invitation
+from groups.services import revoke_invitation
+from tests.groups.conftest import invited
 from tests.whatsapp.helpers import SECRET, post_webhook
 from whatsapp.models import OutboundMessage
 
@@ -28,7 +29,7 @@ def deliver(client, django_capture_on_commit_callbacks):
 
 
 def test_tapping_accept_makes_a_member_with_the_message_as_evidence(deliver, group, opted_in):
-    invitation = invite_contact(group=group, contact=opted_in)
+    invitation = invited(group=group, contact=opted_in)
     payload = invitation_button_reply(invitation=invitation, answer="accept")
 
     response = deliver(payload)
@@ -43,7 +44,7 @@ def test_tapping_accept_makes_a_member_with_the_message_as_evidence(deliver, gro
 
 
 def test_the_member_gets_a_confirmation_with_a_leave_button_and_can_leave(deliver, group, opted_in):
-    invitation = invite_contact(group=group, contact=opted_in)
+    invitation = invited(group=group, contact=opted_in)
     deliver(invitation_button_reply(invitation=invitation, answer="accept"))
     confirmation = OutboundMessage.objects.filter(kind="buttons").latest("created_at")
     [leave_button] = confirmation.payload["interactive"]["action"]["buttons"]
@@ -62,7 +63,7 @@ def test_the_member_gets_a_confirmation_with_a_leave_button_and_can_leave(delive
 
 
 def test_tapping_decline_makes_no_member(deliver, group, opted_in):
-    invitation = invite_contact(group=group, contact=opted_in)
+    invitation = invited(group=group, contact=opted_in)
 
     deliver(invitation_button_reply(invitation=invitation, answer="decline"))
 
@@ -72,7 +73,7 @@ def test_tapping_decline_makes_no_member(deliver, group, opted_in):
 
 
 def test_a_redelivered_accept_is_one_membership(deliver, group, opted_in):
-    invitation = invite_contact(group=group, contact=opted_in)
+    invitation = invited(group=group, contact=opted_in)
     payload = invitation_button_reply(invitation=invitation, answer="accept")
 
     deliver(payload)
@@ -82,7 +83,7 @@ def test_a_redelivered_accept_is_one_membership(deliver, group, opted_in):
 
 
 def test_accepting_a_revoked_invitation_by_button_is_refused_and_told(deliver, group, opted_in):
-    invitation = invite_contact(group=group, contact=opted_in)
+    invitation = invited(group=group, contact=opted_in)
     revoke_invitation(invitation=invitation)
 
     deliver(invitation_button_reply(invitation=invitation, answer="accept"))
@@ -93,7 +94,7 @@ def test_accepting_a_revoked_invitation_by_button_is_refused_and_told(deliver, g
 
 
 def test_someone_else_cannot_answer_an_invitation(deliver, group, opted_in, make_opted_in):
-    invitation = invite_contact(group=group, contact=opted_in)
+    invitation = invited(group=group, contact=opted_in)
     payload = invitation_button_reply(invitation=invitation, answer="accept")
     intruder = make_opted_in()
     value = payload["entry"][0]["changes"][0]["value"]
@@ -107,7 +108,7 @@ def test_someone_else_cannot_answer_an_invitation(deliver, group, opted_in, make
 
 
 def test_an_unsigned_reply_changes_nothing(client, group, opted_in):
-    invitation = invite_contact(group=group, contact=opted_in)
+    invitation = invited(group=group, contact=opted_in)
 
     response = post_webhook(
         client, invitation_button_reply(invitation=invitation, answer="accept"), signature=None
@@ -130,7 +131,7 @@ def test_a_join_request_webhook_is_approved_for_an_accepted_invitation(
 
     wa_group = Group.objects.create(name="VIP", whatsapp_group_id="120363000000009")
     respond_to_invitation(
-        invitation=invite_contact(group=wa_group, contact=opted_in), answer="accept", source="api"
+        invitation=invited(group=wa_group, contact=opted_in), answer="accept", source="api"
     )
     sample = Template(Path("samples/group_join_request.json").read_text())
 
@@ -154,7 +155,7 @@ def test_a_join_request_webhook_is_approved_for_an_accepted_invitation(
 
 
 def test_the_reply_payload_command_prints_a_filled_sample(group, opted_in, capsys):
-    invitation = invite_contact(group=group, contact=opted_in)
+    invitation = invited(group=group, contact=opted_in)
 
     call_command("invitation_reply_payload", str(invitation.pk), "accept")
 

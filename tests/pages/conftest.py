@@ -51,11 +51,11 @@ def sent_messages(monkeypatch):
     monkeypatch.setattr(
         outreach,
         "send_confirmation_text",
-        lambda *, contact, body: sent.append(("text", contact, body)),
+        lambda *, contact, body, **_: sent.append(("text", contact, body)),
     )
     monkeypatch.setattr(
         outreach,
         "send_one_tap_opt_in",
-        lambda *, contact, purposes, reason="": sent.append(("one_tap", contact, purposes)),
+        lambda *, contact, purposes, reason="", **_: sent.append(("one_tap", contact, purposes)),
     )
     return sent

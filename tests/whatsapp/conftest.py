@@ -11,7 +11,6 @@ def _whatsapp_settings(settings):
     settings.WHATSAPP_APP_SECRET = SECRET
     settings.WHATSAPP_VERIFY_TOKEN = "test-verify-token"
     settings.WHATSAPP_BACKEND = "console"
-    settings.WHATSAPP_RETRY_BACKOFF = 0
     settings.WHATSAPP_MAX_ATTEMPTS = 3
 
 
@@ -74,14 +73,25 @@ def graph(settings):
     from tests.whatsapp.fake_graph import FakeGraph
 
     fake = FakeGraph().start()
+    use_fake_graph(settings, fake)
+    yield fake
+    fake.stop()
+
+
+def use_fake_graph(settings, fake, *, phone_number_id: str = "106540352242922") -> None:
+    """Point the cloud backend at `fake`, with a per-process bucket that never runs dry."""
+    from whatsapp import throttle
+
     settings.WHATSAPP_BACKEND = "cloud"
     settings.WHATSAPP_API_BASE_URL = fake.base_url
     settings.WHATSAPP_API_VERSION = "v23.0"
-    settings.WHATSAPP_PHONE_NUMBER_ID = "106540352242922"
+    settings.WHATSAPP_PHONE_NUMBER_ID = phone_number_id
     settings.WHATSAPP_ACCESS_TOKEN = "test-token"
     settings.WHATSAPP_HTTP_TIMEOUT = 0.5
-    yield fake
-    fake.stop()
+    settings.WHATSAPP_RATE_LIMIT_URL = ""
+    settings.WHATSAPP_MESSAGES_PER_SECOND = 1000
+    throttle._local.clear()
+    throttle._rates.clear()
 
 
 @pytest.fixture

@@ -1,0 +1,13 @@
+"""What each staff role may do with the WhatsApp channel (gathered by `staff.roles`)."""
+
+PERMISSIONS = {
+    "Marketing": [
+        "whatsapp.view_outboundmessage",
+        "whatsapp.resolve_outboundmessage",
+        "whatsapp.view_sendingnumber",
+    ],
+    "Compliance": [
+        "whatsapp.view_inboundevent",
+        "whatsapp.view_outboundmessage",
+    ],
+}
