@@ -118,3 +118,57 @@ def _keyword_lists(request):
 
     if not ConsentKeyword.objects.exists():
         importlib.import_module("consent.migrations.0005_seed_consent_keywords").seed(apps, None)
+
+
+# --- Real workers around a fake Graph API (tests/whatsapp/workers.py) ---------------------
+
+
+@pytest.fixture
+def worker_graph(settings):
+    """A fake Graph API for worker processes: PostgreSQL and Redis needed, Redis flushed."""
+    from django.db import connection
+
+    from config.celery import app
+    from tests.whatsapp.fake_graph import FakeGraph
+    from tests.whatsapp.workers import (
+        BROKER_URL,
+        BUCKETS_URL,
+        forget_routing,
+        free_port,
+        redis_or_skip,
+    )
+
+    if connection.vendor != "postgresql":
+        pytest.skip("the workers share the test database, which needs PostgreSQL (CI runs this)")
+    broker, buckets = redis_or_skip(BROKER_URL), redis_or_skip(BUCKETS_URL)
+    broker.flushdb()
+    for key in buckets.scan_iter("whatsapp:bucket:*"):
+        buckets.delete(key)
+    fake = FakeGraph(port=free_port()).start()
+    use_fake_graph(settings, fake)
+    settings.CELERY_TASK_ALWAYS_EAGER = False
+    saved = {k: app.conf.get(k) for k in ("broker_url", "task_always_eager")}
+    app.conf.update(broker_url=BROKER_URL, task_always_eager=False)
+    forget_routing()
+    yield fake
+    app.conf.update(saved)
+    forget_routing()
+    fake.stop()
+    broker.flushdb()
+
+
+@pytest.fixture
+def workers(worker_graph):
+    """Start Celery worker processes against `worker_graph`; all stopped afterwards."""
+    from tests.whatsapp.workers import Worker, environment
+
+    started = []
+
+    def start(name: str = "outbox", **env: str) -> Worker:
+        worker = Worker(environment(worker_graph.base_url, **env), f"{name}{len(started)}")
+        started.append(worker)
+        return worker
+
+    yield start
+    for worker in started:
+        worker.stop()
