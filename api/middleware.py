@@ -7,6 +7,7 @@ own refusals in this JSON shape); here they hold under any other server too.
 from collections.abc import Callable
 
 from django.conf import settings
+from django.core.exceptions import SuspiciousOperation
 from django.http import HttpRequest, HttpResponse, JsonResponse
 
 from .errors import error_response
@@ -63,6 +64,40 @@ class ApiErrorMiddleware:
             if header in response:
                 replacement[header] = response[header]
         return replacement
+
+
+class UnstorableInput(SuspiciousOperation):
+    """A request parameter holding a NUL: Django answers 400 (and logs it as suspicious)."""
+
+
+class UnstorableInputMiddleware:
+    """Outside /api/ and the webhook: a NUL in any query or form parameter is a 400.
+
+    PostgreSQL refuses a NUL even inside a query, and the admin's own search, list
+    filters and actions (Django's code, not ours) hand parameters straight to it: a
+    500 on every changelist. The customer pages refuse them field by field too
+    (api.inputs); this makes it hold for every page, present and future. The API has
+    its own field-level answers in JSON (a NUL phone is a question there, not an
+    error), and the webhook stores whatever Meta signs.
+    """
+
+    EXEMPT = ("/api/", "/webhooks/")
+
+    def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]) -> None:
+        self.get_response = get_response
+
+    def __call__(self, request: HttpRequest) -> HttpResponse:
+        if not request.path.startswith(self.EXEMPT):
+            parameters = [request.GET]
+            if request.method == "POST":
+                parameters.append(request.POST)
+            for given in parameters:
+                if any(
+                    "\x00" in key or any("\x00" in v for v in values)
+                    for key, values in given.lists()
+                ):
+                    raise UnstorableInput("A request parameter holds a NUL character.")
+        return self.get_response(request)
 
 
 def _too_large(request: HttpRequest) -> HttpResponse | None:

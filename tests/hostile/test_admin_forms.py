@@ -101,3 +101,39 @@ def test_hostile_json_in_an_admin_form_is_a_form_error(
         valid = form.is_valid()
     assert not valid
     assert field in form.errors, form.errors
+
+
+def filter_parameters() -> list[tuple[str, str, str]]:
+    """(model label, changelist URL, query parameter) for each list filter of each admin."""
+    found = []
+    for model, model_admin in sorted(
+        admin.site._registry.items(), key=lambda item: item[0]._meta.label
+    ):
+        url = f"/admin/{model._meta.app_label}/{model._meta.model_name}/"
+        for spec in model_admin.list_filter:
+            if isinstance(spec, str):
+                parameter = f"{spec}__exact"
+            elif isinstance(spec, tuple):
+                parameter = f"{spec[0]}__exact"
+            else:
+                parameter = getattr(spec, "parameter_name", None)
+            if parameter:
+                found.append((model._meta.label, url, parameter))
+    return found
+
+
+FILTER_CASES = [
+    pytest.param(url, parameter, raw, id=f"{label}-{parameter}-{value_id}")
+    for label, url, parameter in filter_parameters()
+    for value_id, raw in QUERY_STRINGS
+    if value_id in ("nul", "nul-inside", "utf8-encoded-surrogate")
+]
+
+
+@pytest.mark.parametrize(("url", "parameter", "raw"), FILTER_CASES)
+def test_a_hostile_list_filter_value_on_a_changelist(world, staff_client, url, parameter, raw):
+    with nothing_written():
+        response = staff_client.get(f"{url}?{parameter}={raw}")
+
+    # An unknown filter value is an empty list or the admin's "?e=1" redirect.
+    assert_page_answer(response, status=(200, 302, 400))
