@@ -60,6 +60,8 @@ MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
     # Before anything that could answer an /api/ request with an HTML page.
     "api.middleware.ApiErrorMiddleware",
+    # A NUL in a page's or the admin's parameters is a 400, before anything queries with it.
+    "api.middleware.UnstorableInputMiddleware",
     "csp.middleware.CSPMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
