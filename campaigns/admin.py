@@ -8,6 +8,8 @@ from django.template.response import TemplateResponse
 from django.urls import path, reverse
 from django.utils.html import format_html, format_html_join
 
+from staff.paginator import EstimatedCountPaginator
+
 from .exceptions import CampaignNotDraft
 from .forms import CampaignForm
 from .models import Campaign, CampaignStatus, Message, MessageStatus, ReminderSent
@@ -290,6 +292,11 @@ class MessageAdmin(ReadOnlyMixin, admin.ModelAdmin):
     search_fields = ["wamid", "campaign__name"]
     list_select_related = ["campaign", "contact"]
     raw_id_fields = ["contact"]
+    # A campaign has up to a million messages: newest first by the primary key (the
+    # model's campaign-then-id order sorts them all), and the total estimated.
+    ordering = ["-id"]
+    paginator = EstimatedCountPaginator
+    show_full_result_count = False
 
 
 @admin.register(ReminderSent)

@@ -2,19 +2,38 @@
 
 from collections import Counter
 from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime
 from itertools import islice
 from typing import Any, TypeVar
 
-from django.db.models import Count, OuterRef, Q, QuerySet, Subquery, TextField
+from django.db import connection, transaction
+from django.db.models import (
+    BooleanField,
+    Count,
+    Exists,
+    ExpressionWrapper,
+    FilteredRelation,
+    OuterRef,
+    Q,
+    QuerySet,
+    Subquery,
+    TextField,
+)
 from django.db.models.fields.json import KT
 from django.db.models.functions import Cast, Coalesce
 from django.utils import timezone
 
 from consent.models import ConsentEvent, ConsentState
 from consent.rules import Action, Status
-from consent.selectors import BULK_CHUNK, Decision, may_send_contacts
+from consent.selectors import (
+    ALLOWED_BY_REASON,
+    BULK_CHUNK,
+    Decision,
+    may_send_contacts,
+    reason_expression,
+)
 from contacts.models import Contact
 from whatsapp.addressing import whatsapp_address
 
@@ -46,11 +65,12 @@ def campaign_audience(campaign: Campaign) -> QuerySet[Contact]:
         as_text = Cast(KT(f"attributes__{key}"), output_field=TextField())
         contacts = contacts.annotate(**{f"_attr{n}": as_text}).filter(**{f"_attr{n}": str(value)})
     if campaign.audience_states:
-        states = ConsentState.objects.filter(purpose=campaign.purpose)
-        wanted = Q(pk__in=states.filter(status__in=campaign.audience_states).values("contact_id"))
+        # EXISTS / NOT EXISTS: a NOT IN over a million ids outgrows work_mem and
+        # PostgreSQL falls back to a quadratic plan.
+        states = ConsentState.objects.filter(contact=OuterRef("pk"), purpose=campaign.purpose)
+        wanted = Exists(states.filter(status__in=campaign.audience_states))
         if Status.NONE in campaign.audience_states:
-            recorded = states.exclude(status=Status.NONE).values("contact_id")
-            wanted |= ~Q(pk__in=recorded)
+            wanted |= ~Exists(states.exclude(status=Status.NONE))
         contacts = contacts.filter(wanted)
     return contacts
 
@@ -70,34 +90,81 @@ class Preview:
         return self.total - self.eligible
 
 
+def _addressable() -> ExpressionWrapper:
+    """SQL for `whatsapp.addressing.whatsapp_address(...) is not None`.
+
+    A username-only contact is reached by its business-scoped id (`recipient`).
+    """
+    has = [
+        Q(**{f"{name}__isnull": False}) & ~Q(**{name: ""})
+        for name in ("wa_id", "phone", "whatsapp_user_id", "parent_user_id")
+    ]
+    return ExpressionWrapper(has[0] | has[1] | has[2] | has[3], output_field=BooleanField())
+
+
+@contextmanager
+def _one_big_aggregate() -> Iterator[None]:
+    """Settings for one query that joins every contact to its state (inside a transaction).
+
+    Measured at 1 M contacts: the hash of ~800 k states spills to 16 batches on disk
+    with the default 4 MB work_mem, and JIT compiles for ~0.2 s for a ~1.5 s query.
+    """
+    if connection.vendor == "postgresql":
+        with connection.cursor() as cursor:
+            cursor.execute("SET LOCAL work_mem = '64MB'")
+            cursor.execute("SET LOCAL jit = off")
+    yield
+
+
 def preview_campaign(*, campaign: Campaign, at: datetime | None = None) -> Preview:
     """Who would get the campaign if it were sent at `at`, and why the others would not.
 
-    A constant number of queries per BULK_CHUNK contacts, whatever the audience size.
+    One grouped query: each contact's reason is `consent.selectors.decide`'s rule
+    table compiled into SQL, counted by the database. Merged duplicates, which answer
+    with their survivor's state, are few and go through `may_send_contacts`.
     """
     at = at or timezone.now()
-    eligible: Counter[str] = Counter()
-    ineligible: Counter[str] = Counter()
-    rows = (
-        campaign_audience(campaign)
+    audience = campaign_audience(campaign)
+    # (reason, allowed, has a WhatsApp address) → contacts
+    counts: Counter[tuple[str, bool, bool]] = Counter()
+    grouped = (
+        audience.filter(merged_into__isnull=True)
+        .annotate(
+            state=FilteredRelation(
+                "consent_states", condition=Q(consent_states__purpose=campaign.purpose)
+            )
+        )
+        .annotate(reason=reason_expression(at, prefix="state__"), addressable=_addressable())
+        .order_by()
+        .values_list("reason", "addressable")
+        .annotate(n=Count("pk"))
+    )
+    with transaction.atomic(), _one_big_aggregate():
+        for reason, addressable, n in grouped:
+            counts[(reason, ALLOWED_BY_REASON[reason], bool(addressable))] += n
+    merged = (
+        audience.filter(merged_into__isnull=False)
         .order_by()
         .values_list("pk", "wa_id", "phone", "whatsapp_user_id", "parent_user_id")
     )
-    for chunk in batched(rows.iterator(chunk_size=BULK_CHUNK), BULK_CHUNK):
+    for chunk in batched(merged.iterator(chunk_size=BULK_CHUNK), BULK_CHUNK):
         decisions = may_send_contacts([row[0] for row in chunk], campaign.purpose, at)
         for pk, wa_id, phone, user_id, parent_user_id in chunk:
             decision: Decision = decisions[pk]
-            if not decision.allowed:
-                ineligible[decision.reason] += 1
-            elif (
-                whatsapp_address(
-                    phone=phone, wa_id=wa_id, user_id=user_id, parent_user_id=parent_user_id
-                )
-                is None
-            ):
-                ineligible[NO_WHATSAPP_ADDRESS] += 1
-            else:
-                eligible[decision.reason] += 1
+            address = whatsapp_address(
+                phone=phone, wa_id=wa_id, user_id=user_id, parent_user_id=parent_user_id
+            )
+            counts[(decision.reason, decision.allowed, address is not None)] += 1
+
+    eligible: Counter[str] = Counter()
+    ineligible: Counter[str] = Counter()
+    for (reason, allowed, addressable), n in counts.items():
+        if not allowed:
+            ineligible[reason] += n
+        elif not addressable:
+            ineligible[NO_WHATSAPP_ADDRESS] += n
+        else:
+            eligible[reason] += n
     total_eligible = sum(eligible.values())
     return Preview(
         total=total_eligible + sum(ineligible.values()),

@@ -29,8 +29,9 @@ from whatsapp.exceptions import WhatsAppError
 from whatsapp.models import OutboundMessage
 
 from .exceptions import CampaignNotDraft
+from .fanout import queue_messages
 from .models import Campaign, CampaignKind, CampaignStatus, Message, MessageStatus
-from .selectors import NO_WHATSAPP_ADDRESS, batched, campaign_audience
+from .selectors import NO_WHATSAPP_ADDRESS, batched
 
 logger = logging.getLogger(__name__)
 
@@ -86,18 +87,8 @@ def fan_out_campaign(*, campaign_id: Any) -> int:
     campaign = Campaign.objects.get(pk=campaign_id)
     if campaign.status != CampaignStatus.SENDING:
         return 0
-    size = send_batch_size()
-    contact_ids = campaign_audience(campaign).order_by().values_list("pk", flat=True)
-    for chunk in batched(contact_ids.iterator(chunk_size=size), size):
-        Message.objects.bulk_create(
-            [Message(campaign=campaign, contact_id=pk) for pk in chunk], ignore_conflicts=True
-        )
-    queued = (
-        Message.objects.filter(campaign=campaign, status=MessageStatus.QUEUED)
-        .order_by("pk")
-        .values_list("pk", flat=True)
-    )
-    ranges = [(c[0], c[-1]) for c in batched(queued.iterator(chunk_size=size), size)]
+    # INSERT … SELECT in the database; batches are message id ranges, none read back.
+    ranges = queue_messages(campaign=campaign, batch_size=send_batch_size())
     send = _tasks().send_campaign_batch.delay
     for first, last in ranges:
         transaction.on_commit(partial(send, str(campaign.pk), first, last))

@@ -111,22 +111,27 @@ def test_fan_out_sends_in_batches_of_the_configured_size(
 def test_an_opt_out_between_batches_stops_the_next_message(
     campaign, whatsapp, settings, django_capture_on_commit_callbacks
 ):
-    # given two opted-in contacts, sent one per batch
+    # given two opted-in contacts, sent one per batch (in no promised order)
     settings.CAMPAIGN_SEND_BATCH_SIZE = 1
-    first, second = make_contact("opted_in"), make_contact("opted_in")
+    contacts = {c.pk: c for c in (make_contact("opted_in"), make_contact("opted_in"))}
+    gone_first = []
 
-    # while the first message goes out, the second person replies STOP
-    def second_person_opts_out(message):
-        if message.contact_id == first.pk:
-            record(second, "withdraw", source="whatsapp_keyword")
+    # while the first message goes out, the other person replies STOP
+    def the_other_person_opts_out(message):
+        if not gone_first:
+            gone_first.append(contacts[message.contact_id])
+            (other,) = (c for pk, c in contacts.items() if pk != message.contact_id)
+            record(other, "withdraw", source="whatsapp_keyword")
 
-    whatsapp.before_send = second_person_opts_out
+    whatsapp.before_send = the_other_person_opts_out
 
     # when
     with django_capture_on_commit_callbacks(execute=True):
         launch_campaign(campaign=campaign)
 
     # then
+    (first,) = gone_first
+    (second,) = (c for c in contacts.values() if c != first)
     assert message_for(campaign, first).status == MessageStatus.SENT
     stopped = message_for(campaign, second)
     assert (stopped.status, stopped.skip_reason) == (MessageStatus.SKIPPED, "opted_out")
