@@ -37,6 +37,8 @@ INSTALLED_APPS = [
     "django.contrib.sessions",
     "django.contrib.messages",
     "django.contrib.staticfiles",
+    # The project package itself: deployment checks (config/checks.py).
+    "config",
     "rest_framework",
     "rest_framework_api_key",
     "drf_spectacular",
@@ -46,6 +48,8 @@ INSTALLED_APPS = [
     "django_filters",
     "import_export",
     "django_celery_beat",
+    # /health/: database, cache, broker and migrations (config/health.py).
+    "health_check",
     "phonenumber_field",
     "contacts",
     "consent",

@@ -58,8 +58,25 @@ def test_deploy_check_is_clean_with_debug_off_and_real_secrets():
         ALLOWED_HOSTS="crm.example.com",
         WHATSAPP_APP_SECRET="app-secret",
         WHATSAPP_VERIFY_TOKEN="verify-token",
+        CACHE_URL="redis://127.0.0.1:6379/14",
+        PHONE_HASH_KEY="a-real-phone-hash-key",
     )
     assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_deploy_check_refuses_a_per_process_cache_in_production():
+    result = run_manage(
+        "check",
+        "--deploy",
+        DEBUG="false",
+        SECRET_KEY="a-real-secret-" + "x9Kq2" * 12,
+        ALLOWED_HOSTS="crm.example.com",
+        WHATSAPP_APP_SECRET="app-secret",
+        WHATSAPP_VERIFY_TOKEN="verify-token",
+        PHONE_HASH_KEY="a-real-phone-hash-key",
+    )
+    assert result.returncode != 0
+    assert "config.E001" in result.stdout + result.stderr
 
 
 def test_production_refuses_to_start_without_a_secret_key():

@@ -1,0 +1,29 @@
+"""Deployment checks: settings that are fine on a laptop and wrong in production."""
+
+from typing import Any
+
+from django.conf import settings
+from django.core.checks import Error, Tags, register
+
+PER_PROCESS_CACHES = {
+    "django.core.cache.backends.locmem.LocMemCache",
+    "django.core.cache.backends.dummy.DummyCache",
+}
+
+
+@register(Tags.caches, deploy=True)
+def shared_cache_in_production(app_configs: Any = None, **kwargs: Any) -> list[Error]:
+    """Rate limits and API throttling live in the cache: one per process counts nothing."""
+    if settings.DEBUG:
+        return []
+    backend = settings.CACHES["default"]["BACKEND"]
+    if backend in PER_PROCESS_CACHES:
+        return [
+            Error(
+                "CACHE_URL is per-process memory while DEBUG is off",
+                hint="Set CACHE_URL to Redis (redis://host:6379/1) so every web process "
+                "shares rate limits and throttling.",
+                id="config.E001",
+            )
+        ]
+    return []
