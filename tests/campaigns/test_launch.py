@@ -141,20 +141,25 @@ def test_an_opt_out_between_batches_stops_the_next_message(
 def test_an_opt_out_within_a_batch_stops_the_next_message(
     campaign, whatsapp, django_capture_on_commit_callbacks
 ):
-    # given both messages in one batch, checked together when the batch starts
-    first, second = make_contact("opted_in"), make_contact("opted_in")
+    # given both messages in one batch (in no promised order), checked together when it starts
+    contacts = {c.pk: c for c in (make_contact("opted_in"), make_contact("opted_in"))}
+    gone_first = []
 
-    # the second person opts out while the first message is being sent
-    def second_person_opts_out(message):
-        if message.contact_id == first.pk:
-            record(second, "withdraw", source="preference_centre")
+    # the other person opts out while the first message is being sent
+    def the_other_person_opts_out(message):
+        if not gone_first:
+            gone_first.append(contacts[message.contact_id])
+            (other,) = (c for pk, c in contacts.items() if pk != message.contact_id)
+            record(other, "withdraw", source="preference_centre")
 
-    whatsapp.before_send = second_person_opts_out
+    whatsapp.before_send = the_other_person_opts_out
 
     with django_capture_on_commit_callbacks(execute=True):
         launch_campaign(campaign=campaign)
 
     # then the check made just before the second send stops it
+    (first,) = gone_first
+    (second,) = (c for c in contacts.values() if c != first)
     stopped = message_for(campaign, second)
     assert (stopped.status, stopped.skip_reason) == (MessageStatus.SKIPPED, "opted_out")
     assert (sent_to(first), sent_to(second)) == (1, 0)
