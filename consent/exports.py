@@ -142,7 +142,7 @@ def ledger_rows(start: datetime, end: datetime) -> Iterator[list[Any]]:
     yield list(LEDGER_HEADER)
     events = (
         ConsentEvent.objects.filter(occurred_at__gte=start, occurred_at__lt=end)
-        .select_related("contact", "notice")
+        .select_related("contact", "notice", "personal_evidence")
         .order_by("occurred_at", "contact_id", "seq")
         .iterator(chunk_size=CHUNK)
     )

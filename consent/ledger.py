@@ -2,6 +2,7 @@
 
 import hashlib
 import json
+import secrets
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -17,8 +18,34 @@ def _instant(value: datetime | None) -> str | None:
 
 # The chained fields, in the order an auditor reads them. Bulk writers (imports)
 # and streaming verifiers hash plain rows with `chained_hash` and must agree
-# with `event_hash` on a model instance.
+# with `event_hash` on a model instance. Form 2 (every event written since
+# evidence moved out) chains a salted digest of the personal evidence; form 1
+# (older events) chained the evidence itself and is kept so they still verify.
 CHAINED_FIELDS = (
+    "id",
+    "contact",
+    "seq",
+    "purpose",
+    "action",
+    "source",
+    "notice",
+    "occurred_at",
+    "recorded_at",
+    "expires_at",
+    "paused_until",
+    "wamid",
+    "prompted_by_wamid",
+    "context",
+    "actor",
+    "idempotency_key",
+    "applied",
+    "status_after",
+    "form",
+    "evidence_digest",
+    "prev_hash",
+)
+PERSONAL_FIELDS = ("ip", "user_agent", "page_url", "note")
+CHAINED_FIELDS_V1 = (
     "id",
     "contact",
     "seq",
@@ -43,14 +70,47 @@ CHAINED_FIELDS = (
     "status_after",
     "prev_hash",
 )
+CURRENT_FORM = 2
 _INSTANTS = frozenset({"occurred_at", "recorded_at", "expires_at", "paused_until"})
 
 
+def evidence_digest(salt: str, evidence: Mapping[str, Any]) -> str:
+    """SHA-256 of the salt and the personal evidence; "" when there is none."""
+    values = {name: evidence.get(name) or "" for name in PERSONAL_FIELDS}
+    if not any(values.values()):
+        return ""
+    body = json.dumps(values, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+    return hashlib.sha256((salt + body).encode()).hexdigest()
+
+
+def seal_evidence(row: dict[str, Any]) -> dict[str, Any]:
+    """Give a new plain row (form 2) its salt and digest from its personal fields."""
+    if any(row.get(name) for name in PERSONAL_FIELDS):
+        row["evidence_salt"] = secrets.token_hex(16)
+        row["evidence_digest"] = evidence_digest(row["evidence_salt"], row)
+    else:
+        row["evidence_salt"], row["evidence_digest"] = "", ""
+    row["form"] = CURRENT_FORM
+    return row
+
+
 def canonical_bytes(row: Mapping[str, Any]) -> bytes:
-    """The canonical serialisation of one event given as plain values (ids as str / int)."""
+    """The canonical serialisation of one event given as plain values (ids as str / int).
+
+    A row without `form` is a new one: its digest is taken from its personal
+    fields (call `seal_evidence` first to keep the salt).
+    """
+    form = row.get("form") or CURRENT_FORM
+    if form == CURRENT_FORM and "evidence_digest" not in row:
+        seal_evidence(row)  # type: ignore[arg-type]
+    names = CHAINED_FIELDS_V1 if form == 1 else CHAINED_FIELDS
     data = {
-        name: (_instant(row[name]) if name in _INSTANTS else row[name]) for name in CHAINED_FIELDS
+        name: (_instant(row[name]) if name in _INSTANTS else row[name])
+        for name in names
+        if name != "form"
     }
+    if form != 1:
+        data["form"] = form
     return json.dumps(data, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode()
 
 
@@ -59,7 +119,7 @@ def chained_hash(row: Mapping[str, Any]) -> str:
 
 
 def event_row(event: ConsentEvent) -> dict[str, Any]:
-    return {
+    row = {
         "id": str(event.id),
         "contact": str(event.contact_id),
         "seq": event.seq,
@@ -71,19 +131,25 @@ def event_row(event: ConsentEvent) -> dict[str, Any]:
         "recorded_at": event.recorded_at,
         "expires_at": event.expires_at,
         "paused_until": event.paused_until,
-        "ip": event.ip,
-        "user_agent": event.user_agent,
-        "page_url": event.page_url,
         "wamid": event.wamid,
         "prompted_by_wamid": event.prompted_by_wamid,
-        "note": event.note,
         "context": event.context,
         "actor": event.actor_id,
         "idempotency_key": event.idempotency_key,
         "applied": event.applied,
         "status_after": event.status_after,
+        "form": event.form,
+        "evidence_digest": event.evidence_digest,
         "prev_hash": event.prev_hash,
     }
+    for name in PERSONAL_FIELDS:
+        row[name] = getattr(event, name)
+    return row
+
+
+def unverifiable(row: Mapping[str, Any]) -> bool:
+    """A form-1 event whose evidence was erased: only its links can be checked."""
+    return row.get("form") == 1 and row.get("evidence_erased_at") is not None
 
 
 def canonical_form(event: ConsentEvent) -> bytes:
@@ -93,6 +159,13 @@ def canonical_form(event: ConsentEvent) -> bytes:
 
 def event_hash(event: ConsentEvent) -> str:
     return hashlib.sha256(canonical_form(event)).hexdigest()
+
+
+def _evidence_matches(event: ConsentEvent) -> bool:
+    personal = event._personal()
+    if event.form == 1 or personal is None or personal.erased_at is not None:
+        return event.form == 1 or personal is not None or not event.evidence_digest
+    return evidence_digest(personal.salt, event_row(event)) == event.evidence_digest
 
 
 @dataclass(frozen=True)
@@ -108,7 +181,11 @@ def check_chain(contact_id: UUID) -> ChainCheck:
     """Walk one contact's chain; report the first broken link."""
     prev_hash = None
     count = 0
-    events = ConsentEvent.objects.filter(contact_id=contact_id).order_by("seq")
+    events = (
+        ConsentEvent.objects.filter(contact_id=contact_id)
+        .select_related("personal_evidence")
+        .order_by("seq")
+    )
     for expected_seq, event in enumerate(events.iterator(chunk_size=500), start=1):
         count += 1
         problem = ""
@@ -116,8 +193,12 @@ def check_chain(contact_id: UUID) -> ChainCheck:
             problem = f"event #{expected_seq} is missing (found #{event.seq})"
         elif event.prev_hash != prev_hash:
             problem = "prev_hash does not match the previous event"
-        elif event.hash != event_hash(event):
+        elif event.hash != event_hash(event) and not (
+            event.form == 1 and event.evidence_erased_at is not None
+        ):
             problem = "stored fields do not match the event's hash"
+        elif not _evidence_matches(event):
+            problem = "the evidence does not match the event's digest"
         if problem:
             return ChainCheck(contact_id, False, count, event.id, problem)
         prev_hash = event.hash

@@ -90,15 +90,13 @@ class ConsentEvent(models.Model):
     recorded_at = models.DateTimeField(default=timezone.now, editable=False)
     expires_at = models.DateTimeField(null=True, blank=True)
     paused_until = models.DateTimeField(null=True, blank=True)
-    # Evidence.
-    ip = models.CharField("IP address", max_length=45, blank=True)
-    user_agent = models.TextField(blank=True)
-    page_url = models.URLField(max_length=2000, blank=True)
+    # Evidence. The personal part (ip, user agent, page URL, note) lives in
+    # ConsentEvidence, so erasure can delete it; the chain hashes its digest.
     wamid = models.CharField("WhatsApp message id", max_length=256, blank=True)
     # The message this answer replied to (or the last one delivered): which
     # campaign drives opt-outs.
     prompted_by_wamid = models.CharField(max_length=256, blank=True)
-    note = models.TextField(blank=True)
+    # System context (idempotency fingerprint, import key, undo links): chained as is.
     context = models.JSONField(default=dict, blank=True)
     actor = models.ForeignKey(
         settings.AUTH_USER_MODEL,
@@ -108,6 +106,11 @@ class ConsentEvent(models.Model):
         related_name="+",
         help_text="The staff user who recorded it, if any.",
     )
+    # Which canonical form the hash covers: 1 = evidence inline (events written
+    # before evidence moved out; kept so their hashes still verify), 2 = its digest.
+    form = models.PositiveSmallIntegerField(default=2, editable=False)
+    # SHA-256 over a random salt and the personal evidence; "" when there was none.
+    evidence_digest = models.CharField(max_length=64, blank=True, default="", editable=False)
     idempotency_key = models.CharField(max_length=255, null=True, blank=True, unique=True)
     # False when the event is kept as evidence only: it arrived after a newer
     # answer (late webhook, old import) and did not change the state.
@@ -144,6 +147,33 @@ class ConsentEvent(models.Model):
     def delete(self, *args, **kwargs):
         raise LedgerIsAppendOnly("consent events cannot be deleted")
 
+    def _personal(self) -> "ConsentEvidence | None":
+        try:
+            return self.personal_evidence
+        except ConsentEvidence.DoesNotExist:
+            return None
+
+    @property
+    def ip(self) -> str:
+        return self._personal().ip if self._personal() else ""
+
+    @property
+    def user_agent(self) -> str:
+        return self._personal().user_agent if self._personal() else ""
+
+    @property
+    def page_url(self) -> str:
+        return self._personal().page_url if self._personal() else ""
+
+    @property
+    def note(self) -> str:
+        return self._personal().note if self._personal() else ""
+
+    @property
+    def evidence_erased_at(self):
+        personal = self._personal()
+        return personal.erased_at if personal else None
+
     @property
     def evidence(self) -> dict:
         return {
@@ -153,7 +183,36 @@ class ConsentEvent(models.Model):
             "wamid": self.wamid or None,
             "prompted_by_wamid": self.prompted_by_wamid or None,
             "note": self.note or None,
+            "erased_at": self.evidence_erased_at,
         }
+
+
+class ConsentEvidence(models.Model):
+    """The personal evidence of one event, apart from the chain so erasure can remove it.
+
+    Erasure blanks the row and stamps `erased_at`: the event keeps its digest,
+    and the ledger can say when the evidence went.
+    """
+
+    event = models.OneToOneField(
+        ConsentEvent,
+        on_delete=models.PROTECT,
+        primary_key=True,
+        related_name="personal_evidence",
+    )
+    # Random per event, so a digest cannot be matched against guessed evidence.
+    salt = models.CharField(max_length=32, blank=True)
+    ip = models.CharField("IP address", max_length=45, blank=True)
+    user_agent = models.TextField(blank=True)
+    page_url = models.URLField(max_length=2000, blank=True)
+    note = models.TextField(blank=True)
+    erased_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        verbose_name_plural = "consent evidence"
+
+    def __str__(self) -> str:
+        return f"evidence of {self.event_id}"
 
 
 class ConsentState(models.Model):

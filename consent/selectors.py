@@ -311,7 +311,11 @@ def consent_states(contact: Contact) -> dict[str, ConsentState | None]:
 
 
 def ledger(contact: Contact) -> QuerySet[ConsentEvent]:
-    return ConsentEvent.objects.filter(contact=contact).select_related("notice").order_by("seq")
+    return (
+        ConsentEvent.objects.filter(contact=contact)
+        .select_related("notice", "personal_evidence")
+        .order_by("seq")
+    )
 
 
 def verify_contact_ledger(contact: Contact) -> ChainCheck:

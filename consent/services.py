@@ -3,6 +3,7 @@
 import hashlib
 import ipaddress
 import json
+import secrets
 from collections.abc import Iterable, Sequence
 from dataclasses import asdict, dataclass, field
 from datetime import datetime, timedelta
@@ -18,9 +19,10 @@ from contacts.models import Contact
 from contacts.services import erase_contact, mark_merged
 
 from .exceptions import IdempotencyConflict, InvalidConsent
-from .ledger import event_hash
+from .ledger import PERSONAL_FIELDS, event_hash, evidence_digest
 from .models import (
     ConsentEvent,
+    ConsentEvidence,
     ConsentNotice,
     ConsentState,
     OutrankedOptOut,
@@ -190,12 +192,8 @@ def record_consent(
             recorded_at=now,
             expires_at=expires_at,
             paused_until=paused_until,
-            ip=ip,
-            user_agent=evidence.user_agent[:2000],
-            page_url=evidence.page_url,
             wamid=evidence.wamid,
             prompted_by_wamid=evidence.prompted_by_wamid,
-            note=evidence.note,
             context=context,
             actor=actor,
             idempotency_key=idempotency_key or None,
@@ -203,8 +201,21 @@ def record_consent(
             status_after=weighed.standing.status,
             prev_hash=last["hash"] if last else None,
         )
+        personal = ConsentEvidence(
+            event=event,
+            ip=ip,
+            user_agent=evidence.user_agent[:2000],
+            page_url=evidence.page_url,
+            note=evidence.note,
+        )
+        if any(getattr(personal, name) for name in PERSONAL_FIELDS):
+            personal.salt = secrets.token_hex(16)
+            event.evidence_digest = evidence_digest(personal.salt, personal.__dict__)
+        event.personal_evidence = personal
         event.hash = event_hash(event)
         event.save(force_insert=True)
+        if event.evidence_digest:
+            personal.save(force_insert=True)
 
         if weighed.applied:
             _project(

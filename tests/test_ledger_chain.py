@@ -75,13 +75,22 @@ def tampered_value(event: ConsentEvent, column: str):
         "action": "legacy" if current == "withdraw" else "withdraw",
         "purpose": "service" if current == "marketing" else "marketing",
         "status_after": "opted_out" if current == "opted_in" else "opted_in",
-        "note": f"{current} (edited)",
+        "evidence_digest": "0" * 64,
+        "wamid": f"{current} (edited)",
         "source": "admin",
         "occurred_at": event.occurred_at - timedelta(days=999),
     }[column]
 
 
-TAMPERABLE = ["action", "purpose", "status_after", "note", "source", "occurred_at"]
+TAMPERABLE = [
+    "action",
+    "purpose",
+    "status_after",
+    "evidence_digest",
+    "wamid",
+    "source",
+    "occurred_at",
+]
 
 
 @fuzz
@@ -127,6 +136,7 @@ def test_a_removed_event_is_detected():
         # Detach the state's reference, then remove the middle event.
         cursor.execute("UPDATE consent_consentstate SET last_event_id = NULL")
         pk = middle.pk.hex if cursor.db.vendor == "sqlite" else middle.pk
+        cursor.execute("DELETE FROM consent_consentevidence WHERE event_id = %s", [pk])
         cursor.execute("DELETE FROM consent_consentevent WHERE id = %s", [pk])
 
     check = check_chain(contact.pk)

@@ -19,7 +19,7 @@ def event():
 
 class TestInTheOrm:
     def test_saving_an_existing_event_is_refused(self, event):
-        event.note = "rewritten"
+        event.wamid = "rewritten"
         with pytest.raises(LedgerIsAppendOnly):
             event.save()
 
@@ -29,12 +29,12 @@ class TestInTheOrm:
 
     def test_queryset_update_and_delete_are_refused(self, event):
         with pytest.raises(LedgerIsAppendOnly):
-            ConsentEvent.objects.filter(pk=event.pk).update(note="x")
+            ConsentEvent.objects.filter(pk=event.pk).update(wamid="x")
         with pytest.raises(LedgerIsAppendOnly):
             ConsentEvent.objects.all().delete()
         with pytest.raises(LedgerIsAppendOnly):
-            ConsentEvent.objects.bulk_update([event], ["note"])
-        assert ConsentEvent.objects.get(pk=event.pk).note == event.note
+            ConsentEvent.objects.bulk_update([event], ["wamid"])
+        assert ConsentEvent.objects.get(pk=event.pk).wamid == event.wamid
 
     def test_a_contact_with_a_ledger_cannot_be_deleted(self, event):
         from django.db.models import ProtectedError
@@ -96,8 +96,8 @@ class TestInTheDatabase:
             transaction.atomic(),
             connection.cursor() as cursor,
         ):
-            cursor.execute("UPDATE consent_consentevent SET note = 'x' WHERE id = %s", [pk])
-        assert ConsentEvent.objects.get(pk=event.pk).note == event.note
+            cursor.execute("UPDATE consent_consentevent SET wamid = 'x' WHERE id = %s", [pk])
+        assert ConsentEvent.objects.get(pk=event.pk).wamid == event.wamid
 
     @pytest.mark.postgres
     def test_raw_delete_is_rejected_by_the_trigger_on_postgresql(self, event):

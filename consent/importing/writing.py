@@ -18,7 +18,7 @@ from django.db import connection, models
 
 from contacts.models import Contact, Tag
 
-from ..models import ConsentEvent, ConsentState, OutrankedOptOut
+from ..models import ConsentEvent, ConsentEvidence, ConsentState, OutrankedOptOut
 from ..rules import PERMISSIVE_ACTIONS
 from ..signals import consent_withdrawn
 from .copytext import copy_line
@@ -69,6 +69,7 @@ def _tables() -> dict[str, _Table]:
     return {
         "contacts": _Table(Contact),
         "events": _Table(ConsentEvent),
+        "evidence": _Table(ConsentEvidence),
         "states": _Table(ConsentState),
         "changed_states": _Table(ConsentState, table=_STATES),
     }
@@ -107,6 +108,12 @@ def encode_plans(plans: list[LinePlan]) -> dict[str, str]:
         ),
         "tags": "".join(copy_line((p.contact_id, name)) for p in plans for name in p.new_tags),
         "events": tables["events"].encode(e for p in plans for e in p.events),
+        "evidence": tables["evidence"].encode(
+            {**e, "event": e["id"], "salt": e["evidence_salt"]}
+            for p in plans
+            for e in p.events
+            if e["evidence_digest"]
+        ),
         "states": tables["states"].encode(_state_rows(new)),
         "changed_states": tables["changed_states"].encode(_state_rows(known)),
         "outranked": "".join(
@@ -137,6 +144,7 @@ class BulkWriter:
             "updates": f"COPY {_UPDATES} (id, {', '.join(_UPDATE_COLUMNS)}) FROM STDIN",
             "tags": f"COPY {_TAGS} (contact_id, name) FROM STDIN",
             "events": tables["events"].sql(),
+            "evidence": tables["evidence"].sql(),
             "states": tables["states"].sql(),
             "changed_states": tables["changed_states"].sql(),
             "outranked": f"COPY {_OUTRANKED} FROM STDIN",

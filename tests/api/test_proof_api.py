@@ -56,7 +56,7 @@ def test_proof_reports_a_tampered_chain(api_client):
         # tampering helper uses to lift the append-only trigger) while any are pending.
         with connection.cursor() as cursor:
             cursor.execute("SET CONSTRAINTS ALL IMMEDIATE")
-    tamper(event.pk, "note", "edited")
+    tamper(event.pk, "wamid", "edited")
     body = api_client.get(f"/api/v1/contacts/{contact.pk}/proof/").json()
     assert body["chain"]["chain_valid"] is False
     assert body["chain"]["broken_event"] == str(event.pk)
