@@ -39,7 +39,7 @@ import psycopg
 from bench.common import PG_SERVER, bench_env, log
 
 # Bump when the generated data changes shape: the next run rebuilds.
-LOADER_VERSION = 3
+LOADER_VERSION = 4
 CHUNK = 50_000
 META_TABLE = "bench_dataset"
 
@@ -164,20 +164,19 @@ EVENT_COLUMNS = (
     "recorded_at",
     "expires_at",
     "paused_until",
-    "ip",
-    "user_agent",
-    "page_url",
     "wamid",
     "prompted_by_wamid",
-    "note",
     "context",
     "actor_id",
     "idempotency_key",
     "applied",
     "status_after",
+    "form",
+    "evidence_digest",
     "prev_hash",
     "hash",
 )
+EVIDENCE_COLUMNS = ("event_id", "salt", "ip", "user_agent", "page_url", "note")
 STATE_COLUMNS = (
     "contact_id",
     "purpose",
@@ -195,6 +194,7 @@ STATE_COLUMNS = (
 TABLES = {
     "contacts_contact": CONTACT_COLUMNS,
     "consent_consentevent": EVENT_COLUMNS,
+    "consent_consentevidence": EVIDENCE_COLUMNS,
     "consent_consentstate": (*STATE_COLUMNS, "id"),
     "contacts_contact_tags": ("id", "contact_id", "tag_id"),
 }
@@ -202,12 +202,13 @@ TABLES = {
 
 class Loader:
     def __init__(self, scale: int, notices: dict[str, int], tag_id: int, now: datetime) -> None:
-        from consent.ledger import chained_hash
+        from consent.ledger import chained_hash, seal_evidence
         from consent.ordering import Standing, effective_time, tie_window, weigh
         from contacts.phones import phone_hash
 
         self.scale, self.notices, self.tag_id, self.now = scale, notices, tag_id, now
         self.chained_hash, self.weigh, self.effective_time = chained_hash, weigh, effective_time
+        self.seal_evidence = seal_evidence
         self.Standing, self.tie, self.phone_hash = Standing, tie_window(), phone_hash
         self.rng = random.Random(20261125)
         self.marketing_of = _picker(MARKETING_MIX, self.rng)
@@ -216,6 +217,7 @@ class Loader:
 
     def chunk(self, start: int, size: int) -> tuple[str, str, str, str]:
         contacts, events, states, tags = io.StringIO(), io.StringIO(), io.StringIO(), io.StringIO()
+        self.evidence = io.StringIO()
         marketing, service = self.marketing_of(size), self.service_of(size)
         rng, now = self.rng, self.now
         stamp = now.isoformat()
@@ -251,7 +253,13 @@ class Loader:
             planned.sort(key=lambda p: p[0])
             self._ledger(contact_id, planned, events, states, stamp)
             self.counts["contacts"] += 1
-        return contacts.getvalue(), events.getvalue(), states.getvalue(), tags.getvalue()
+        return (
+            contacts.getvalue(),
+            events.getvalue(),
+            states.getvalue(),
+            tags.getvalue(),
+            self.evidence.getvalue(),
+        )
 
     def _ledger(self, contact_id, planned, events, states, stamp) -> None:
         standing: dict[str, object] = {}
@@ -297,14 +305,21 @@ class Loader:
                 "status_after": str(weighed.standing.status),
                 "prev_hash": prev_hash,
             }
+            # The project's own sealing: a salt, the digest of the personal evidence, the form.
+            self.seal_evidence(row)
             digest = self.chained_hash(row)
             events.write(
                 f"{row['id']}\t{contact_id}\t{seq}\t{purpose}\t{action}\t{source}\t"
                 f"{_n(row['notice'])}\t{_t(occurred)}\t{_t(recorded)}\t{_t(expires)}\t"
-                f"{_t(paused)}\t{row['ip']}\t{row['user_agent']}\t{row['page_url']}\t"
-                f"{row['wamid']}\t\t\t{{}}\t\\N\t\\N\t{'t' if weighed.applied else 'f'}\t"
-                f"{row['status_after']}\t{_n(prev_hash)}\t{digest}\n"
+                f"{_t(paused)}\t{row['wamid']}\t\t{{}}\t\\N\t\\N\t"
+                f"{'t' if weighed.applied else 'f'}\t{row['status_after']}\t{row['form']}\t"
+                f"{row['evidence_digest']}\t{_n(prev_hash)}\t{digest}\n"
             )
+            if row["evidence_salt"]:
+                self.evidence.write(
+                    f"{row['id']}\t{row['evidence_salt']}\t{row['ip']}\t{row['user_agent']}\t"
+                    f"{row['page_url']}\t{row['note']}\n"
+                )
             self.counts["events"] += 1
             prev_hash = digest
             if weighed.applied:
@@ -421,10 +436,13 @@ def build(scale: int, dsn: str) -> dict:
         recreate = _drop_secondary_indexes(conn, tables)
         cur = conn.cursor()
         for start in range(0, scale, CHUNK):
-            contacts, events, states, tags = loader.chunk(start, min(CHUNK, scale - start))
+            contacts, events, states, tags, evidence = loader.chunk(
+                start, min(CHUNK, scale - start)
+            )
             for table, data, columns in (
                 ("contacts_contact", contacts, CONTACT_COLUMNS),
                 ("consent_consentevent", events, EVENT_COLUMNS),
+                ("consent_consentevidence", evidence, EVIDENCE_COLUMNS),
                 ("consent_consentstate", states, STATE_COLUMNS),
                 ("contacts_contact_tags", tags, ("id", "contact_id", "tag_id")),
             ):
