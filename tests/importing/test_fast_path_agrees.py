@@ -8,7 +8,7 @@ every chain's verification must be the same.
 from datetime import UTC, datetime, timedelta
 
 import pytest
-from django.db import transaction
+from django.db import connection, transaction
 from django.utils import timezone
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -161,6 +161,8 @@ def imported(path, run_import, method: str, start) -> tuple:
 )
 @given(events=history, rows=file_rows)
 def test_fast_path_and_record_consent_agree(contacts_file, run_import, events, rows):
+    if connection.vendor != "postgresql":
+        pytest.skip("the fast path is PostgreSQL's; SQLite imports by the row path itself")
     start = timezone.now()
     try:
         with transaction.atomic():
