@@ -1,8 +1,10 @@
 """`make run` on the embedded default survives a long import: beat and a worker keep running.
 
-A 20,000-row import on SQLite (a real file, WAL) while Celery beat sends a task
-every second (and writes its bookkeeping) and a worker runs them. Nothing may
-die with "database is locked".
+An import on SQLite (a real file, WAL) while Celery beat sends a task every
+second (and writes its bookkeeping) and a worker runs them. Nothing may die with
+"database is locked". The suite imports 4,000 rows (about 2–3 minutes: the
+SQLite row path runs at ~30 rows/s beside beat and a worker); the issue's
+20,000 rows take ~14 minutes and run with IMPORT_SURVIVAL_ROWS=20000.
 """
 
 import csv
@@ -17,7 +19,7 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
-ROWS = 20_000
+ROWS = int(os.environ.get("IMPORT_SURVIVAL_ROWS", "4000"))
 
 pytestmark = [pytest.mark.worker]
 
