@@ -18,12 +18,19 @@ def test_health_reports_database_cache_broker_and_migrations(client):
 
 
 def test_health_is_unhealthy_when_the_broker_is_unreachable(client, monkeypatch):
+    from celery import Celery
+
+    # Nothing listens on port 9; a separate app leaves the suite's own pools alone.
     from config.celery import app
 
-    monkeypatch.setattr(app.conf, "broker_url", "redis://127.0.0.1:9/0")
+    closed = Celery(broker="redis://127.0.0.1:9/0", set_as_current=False)
+    # CELERY_BROKER_URL in the environment outranks `broker`; the write URL does not.
+    closed.conf.broker_write_url = "redis://127.0.0.1:9/0"
+    monkeypatch.setattr("config.health.app", closed)
 
     response = client.get("/health/", HTTP_ACCEPT="application/json")
 
+    app.set_current()  # shared_task proxies follow the current app
     assert response.status_code == 500
     assert [v for k, v in response.json().items() if "Broker" in k] != ["OK"]
 
