@@ -1,8 +1,11 @@
 from django import forms
 from django.contrib import admin, messages
+from django.db import transaction
 from django.db.models import QuerySet
 from django.http import HttpRequest
 from rest_framework_api_key.admin import APIKeyModelAdmin
+
+from staff.audit import record_audit
 
 from .models import ApiKey
 from .scopes import SCOPES
@@ -42,11 +45,33 @@ class ApiKeyAdmin(APIKeyModelAdmin):
             fields = (*fields, "scopes")
         return fields
 
+    def save_model(self, request: HttpRequest, obj: ApiKey, form, change: bool) -> None:
+        # The admin wraps save_model in the change view's transaction.
+        before = None if not change else {"scopes": form.initial.get("scopes")}
+        super().save_model(request, obj, form, change)
+        record_audit(
+            actor=request.user,
+            action="change_api_key" if change else "create_api_key",
+            obj=obj,
+            before=before,
+            after={"name": obj.name, "scopes": obj.scopes, "revoked": obj.revoked},
+        )
+
     @admin.display(description="scopes")
     def scope_list(self, obj: ApiKey) -> str:
         return ", ".join(obj.scopes)
 
     @admin.action(description="Revoke the selected keys (cannot be undone)")
     def revoke(self, request: HttpRequest, queryset: QuerySet[ApiKey]) -> None:
-        count = queryset.filter(revoked=False).update(revoked=True)
+        with transaction.atomic():
+            keys = list(queryset.filter(revoked=False).select_for_update())
+            count = queryset.filter(pk__in=[k.pk for k in keys]).update(revoked=True)
+            for key in keys:
+                record_audit(
+                    actor=request.user,
+                    action="revoke_api_key",
+                    obj=key,
+                    before={"revoked": False},
+                    after={"revoked": True, "name": key.name},
+                )
         self.message_user(request, f"Revoked {count} key(s).", messages.SUCCESS)

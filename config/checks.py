@@ -27,3 +27,18 @@ def shared_cache_in_production(app_configs: Any = None, **kwargs: Any) -> list[E
             )
         ]
     return []
+
+
+@register(Tags.security)
+def phone_hash_key_in_production(app_configs: Any = None, **kwargs: Any) -> list[Error]:
+    """Suppression after erasure is a keyed hash: its key must be set on purpose."""
+    if settings.DEBUG or settings.PHONE_HASH_KEY:
+        return []
+    return [
+        Error(
+            "PHONE_HASH_KEY is not set while DEBUG is off",
+            hint="Set PHONE_HASH_KEY to a long random secret kept apart from SECRET_KEY; "
+            "changing it later is a rotation (manage.py rotate_identity_hash_key).",
+            id="config.E010",
+        )
+    ]

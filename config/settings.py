@@ -145,7 +145,12 @@ PHONENUMBER_DEFAULT_REGION = DEFAULT_PHONE_REGION
 PHONENUMBER_DB_FORMAT = "E164"
 PHONENUMBER_DEFAULT_FORMAT = "E164"
 # Keyed hash of a phone: how an erased contact is still recognised.
-PHONE_HASH_KEY = env.str("PHONE_HASH_KEY", default=SECRET_KEY)
+# Required when DEBUG is off (system check config.E010): a changed SECRET_KEY
+# must never make the suppression list forget an erased number. Rotating adds
+# the old key to PHONE_HASH_PREVIOUS_KEYS (oldest first): see rotate_identity_hash_key.
+PHONE_HASH_KEY = env.str("PHONE_HASH_KEY", default=SECRET_KEY if DEBUG else "")
+PHONE_HASH_PREVIOUS_KEYS = env.list("PHONE_HASH_PREVIOUS_KEYS", default=[])
+PHONE_HASH_NEXT_KEY = env.str("PHONE_HASH_NEXT_KEY", default="")
 
 # --- Security (secure unless DEBUG) -----------------------------------------
 SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")

@@ -197,7 +197,7 @@ class ConsentEventAdmin(LedgerExportAdminMixin, ReadOnlyAdminMixin, admin.ModelA
 )
 def publish_notices(modeladmin, request, queryset):
     for notice in queryset.filter(published_at__isnull=True):
-        publish_notice(notice=notice)
+        publish_notice(notice=notice, actor=request.user)
     modeladmin.message_user(request, "Published.", messages.SUCCESS)
 
 

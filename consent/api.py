@@ -180,7 +180,7 @@ class ConsentEventViewSet(
     ordering = ("occurred_at", "pk")
 
     def get_queryset(self) -> QuerySet[ConsentEvent]:
-        return ConsentEvent.objects.select_related("contact", "notice")
+        return ConsentEvent.objects.select_related("contact", "notice", "personal_evidence")
 
     @idempotent
     def create(self, request: Request) -> Response:

@@ -121,6 +121,12 @@ class ConsentEventSerializer(serializers.ModelSerializer):
     phone = PhoneField(source="contact.phone", read_only=True, allow_null=True)
     notice = serializers.CharField(source="notice.ref", read_only=True, allow_null=True)
     evidence = ConsentEvidenceSerializer(read_only=True)
+    evidence_erased = serializers.CharField(
+        source="evidence_statement",
+        read_only=True,
+        allow_null=True,
+        help_text="Set once the person's evidence was erased (the event and its digest stay).",
+    )
 
     class Meta:
         model = ConsentEvent
@@ -137,6 +143,7 @@ class ConsentEventSerializer(serializers.ModelSerializer):
             "expires_at",
             "paused_until",
             "evidence",
+            "evidence_erased",
             "applied",
             "prev_hash",
             "hash",

@@ -7,4 +7,4 @@ class ConsentConfig(AppConfig):
 
     def ready(self) -> None:
         # Registers the consent handlers of WhatsApp webhooks.
-        from . import inbound  # noqa: F401
+        from . import erasure, inbound  # noqa: F401

@@ -175,6 +175,13 @@ class ConsentEvent(models.Model):
         return personal.erased_at if personal else None
 
     @property
+    def evidence_statement(self) -> str | None:
+        erased_at = self.evidence_erased_at
+        if erased_at is None:
+            return None
+        return f"evidence erased on {erased_at:%Y-%m-%d} at the person's request"
+
+    @property
     def evidence(self) -> dict:
         return {
             "ip": self.ip or None,

@@ -12,6 +12,7 @@ from django.utils import timezone
 
 from contacts.models import Contact
 from contacts.phones import InvalidPhone, normalize_phone, phone_hash
+from contacts.selectors import Identifiers, suppressed_contacts
 
 from .ledger import ChainCheck, check_chain
 from .models import ConsentEvent, ConsentNotice, ConsentState
@@ -158,6 +159,11 @@ def may_send(who: Contact | str, purpose: str, at: datetime | None = None) -> De
         except InvalidPhone:
             return Decision(False, Reason.INVALID_PHONE)
     row = rows.values(*_STATE_FIELDS, "merged_into_id").first()
+    if row is None and isinstance(who, WhatsAppUserId):
+        # An erased person's user id is only on the suppression list now.
+        erased = suppressed_contacts(Identifiers(whatsapp_user_id=str(who)))
+        if erased:
+            return may_send(erased[0], purpose, at)
     if row is not None:
         row["purpose"] = purpose
     return _decide_row(row, at)

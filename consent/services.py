@@ -17,6 +17,8 @@ from django.utils import timezone
 
 from contacts.models import Contact
 from contacts.services import erase_contact, mark_merged
+from staff.audit import record_audit
+from whatsapp.erasure import erase_message_bodies
 
 from .exceptions import IdempotencyConflict, InvalidConsent
 from .ledger import PERSONAL_FIELDS, event_hash, evidence_digest
@@ -558,7 +560,11 @@ def legacy_expiry_after_extensions(expires_at: datetime | None) -> datetime | No
 
 
 def erase_and_suppress(
-    *, contact: Contact, erased_by: str = "", actor: AbstractBaseUser | None = None
+    *,
+    contact: Contact,
+    erased_by: str = "",
+    actor: AbstractBaseUser | None = None,
+    api_key: Any = None,
 ) -> Contact:
     """Erase a person (GDPR art. 17) and keep them suppressed.
 
@@ -577,22 +583,64 @@ def erase_and_suppress(
                 action=Action.WITHDRAW,
                 source=Source.SYSTEM,
                 actor=actor,
-                evidence=Evidence(note="erased at the person's request (GDPR art. 17)"),
+                evidence=Evidence(context={"reason": "erasure"}),
             )
-        return erase_contact(contact=contact, erased_by=erased_by)
+        addresses = [
+            value
+            for value in (
+                contact.phone,
+                contact.wa_id,
+                contact.whatsapp_user_id,
+                contact.parent_user_id,
+            )
+            if value
+        ]
+        erased = erase_contact(contact=contact, erased_by=erased_by)
+        erase_evidence(contact=erased, at=erased.erased_at)
+        erase_message_bodies(contact_id=erased.pk, addresses=addresses)
+        record_audit(
+            actor=actor or api_key,
+            action="erase_contact",
+            obj=erased,
+            after={"erased_at": erased.erased_at.isoformat()},
+        )
+        return erased
+
+
+def erase_evidence(*, contact: Contact, at: datetime) -> int:
+    """Blank the personal evidence of every event of `contact`; the events and digests stay.
+
+    A form-1 event (evidence hashed inline) gets an empty row stamped too, so
+    the ledger can tell erased evidence from evidence that never was.
+    """
+    events = ConsentEvent.objects.filter(contact=contact)
+    blank = dict.fromkeys(("salt", *PERSONAL_FIELDS), "")
+    changed = ConsentEvidence.objects.filter(event__in=events).update(**blank, erased_at=at)
+    missing = events.filter(personal_evidence__isnull=True).values_list("pk", flat=True)
+    ConsentEvidence.objects.bulk_create(
+        [ConsentEvidence(event_id=pk, erased_at=at) for pk in missing.iterator()]
+    )
+    return changed
 
 
 # --- Notices ------------------------------------------------------------------
 
 
 @transaction.atomic
-def publish_notice(*, notice: ConsentNotice) -> ConsentNotice:
+def publish_notice(*, notice: ConsentNotice, actor: Any = None) -> ConsentNotice:
     if notice.is_published:
         return notice
     ConsentNotice.objects.filter(pk=notice.pk, published_at__isnull=True).update(
         published_at=timezone.now()
     )
     notice.refresh_from_db()
+    record_audit(
+        actor=actor,
+        action="publish_notice",
+        obj=notice,
+        before={"published_at": None},
+        after={"ref": notice.ref, "published_at": notice.published_at.isoformat()},
+    )
     return notice
 
 

@@ -267,6 +267,7 @@ class ContactViewSet(
             contact=contact,
             erased_by=_actor_label(request),
             actor=request.user if request.user.is_authenticated else None,
+            api_key=request.auth,
         )
         return Response(status=status.HTTP_204_NO_CONTENT)
 

@@ -109,6 +109,36 @@ class Erasure(models.Model):
         return f"erasure of {self.contact_id} at {self.erased_at:%Y-%m-%d %H:%M}"
 
 
+class Suppression(models.Model):
+    """A keyed hash of an identifier an erased person had: it stays opted out if it returns.
+
+    Holds no personal data; `erasure` says when and why, so a returning
+    person's opt-out can cite it.
+    """
+
+    class Kind(models.TextChoices):
+        PHONE = "phone", "Phone"
+        WA_ID = "wa_id", "WhatsApp id"
+        USER_ID = "whatsapp_user_id", "Business-scoped user id"
+        PARENT_USER_ID = "parent_user_id", "Parent user id"
+
+    kind = models.CharField(max_length=24, choices=Kind.choices)
+    digest = models.CharField(max_length=64)
+    erasure = models.ForeignKey(Erasure, on_delete=models.PROTECT, related_name="suppressions")
+    # The erased contact, whose ledger holds what the person had withdrawn.
+    contact_id = models.UUIDField()
+    # How many keys `digest` is keyed with (contacts.phones.hash_key_version).
+    key_version = models.PositiveSmallIntegerField(default=1)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["kind", "digest"], name="suppression_unique_digest"),
+        ]
+
+    def __str__(self) -> str:
+        return f"suppressed {self.kind} {self.digest[:12]}…"
+
+
 class IdentityChange(models.Model):
     """An identifier of a contact changed (the platform said so, or staff merged)."""
 

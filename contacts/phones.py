@@ -6,7 +6,7 @@ from functools import lru_cache
 
 import phonenumbers
 from django.conf import settings
-from django.core.exceptions import ValidationError
+from django.core.exceptions import ImproperlyConfigured, ValidationError
 from django.db import models
 
 
@@ -47,11 +47,47 @@ def try_normalize_phone(raw: object) -> str | None:
         return None
 
 
+def identifier_hash(kind: str, value: str) -> str:
+    """Keyed hash of a WhatsApp identifier (wa_id, user id) kept on the suppression list."""
+    return _keyed(f"{kind}:{value}")
+
+
 def phone_hash(e164: str) -> str:
     """Keyed hash of an E.164 phone; kept after erasure to recognise the number."""
-    digest = _keyed_sha256(settings.PHONE_HASH_KEY).copy()
-    digest.update(e164.encode())
-    return digest.hexdigest()
+    return _keyed(e164)
+
+
+def hash_keys() -> list[str]:
+    """Every key ever used, oldest first; the last is the current one."""
+    keys = [*settings.PHONE_HASH_PREVIOUS_KEYS, settings.PHONE_HASH_KEY]
+    if not all(keys):
+        raise ImproperlyConfigured("PHONE_HASH_KEY must be set (and no previous key empty)")
+    return keys
+
+
+def hash_key_version() -> int:
+    """The version stored hashes carry: how many keys they have been keyed with."""
+    return len(settings.PHONE_HASH_PREVIOUS_KEYS) + 1
+
+
+def rekey(digest: str, key: str) -> str:
+    """A stored hash keyed once more with a new key.
+
+    A keyed hash cannot be recomputed for an erased number (its plaintext is
+    gone), so rotation wraps: version n+1 is HMAC(new key, version n). Lookups
+    compute the same chain from the plaintext, so every old key stays needed.
+    """
+    return hmac.new(key.encode(), digest.encode(), hashlib.sha256).hexdigest()
+
+
+def _keyed(text: str) -> str:
+    first, *later = hash_keys()
+    digest = _keyed_sha256(first).copy()
+    digest.update(text.encode())
+    value = digest.hexdigest()
+    for key in later:
+        value = rekey(value, key)
+    return value
 
 
 @lru_cache(maxsize=4)

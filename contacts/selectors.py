@@ -2,8 +2,8 @@ from dataclasses import dataclass
 
 from django.db.models import Q, QuerySet
 
-from .models import Contact
-from .phones import InvalidPhone, normalize_phone, phone_hash
+from .models import Contact, Suppression
+from .phones import InvalidPhone, identifier_hash, normalize_phone, phone_hash
 
 
 def contacts() -> QuerySet[Contact]:
@@ -66,6 +66,10 @@ def resolve_contacts(ids: Identifiers) -> list[Contact]:
     if ids.parent_user_id:
         ranked.append((3, Q(parent_user_id=ids.parent_user_id)))
     found = _ranked(ranked)
+    if not found:
+        # Identifiers an erased person had are no longer on any contact, only
+        # on the suppression list: they name the erased contact (opted out).
+        found = suppressed_contacts(ids)
     if not found and ids.username:
         found = list(Contact.objects.filter(username=ids.username, erased_at__isnull=True)[:2])
     result: dict[object, Contact] = {}
@@ -73,6 +77,31 @@ def resolve_contacts(ids: Identifiers) -> list[Contact]:
         kept = survivor(contact)
         result.setdefault(kept.pk, kept)
     return list(result.values())
+
+
+def suppression_digests(ids: Identifiers) -> list[tuple[str, str]]:
+    """(kind, keyed hash) of each identifier given, as the suppression list stores them."""
+    found = []
+    e164 = ids.e164()
+    if e164:
+        found.append((Suppression.Kind.PHONE.value, phone_hash(e164)))
+    for kind in ("wa_id", "whatsapp_user_id", "parent_user_id"):
+        value = getattr(ids, kind)
+        if value:
+            found.append((kind, identifier_hash(kind, value)))
+    return found
+
+
+def suppressed_contacts(ids: Identifiers) -> list[Contact]:
+    """The erased contacts whose identifiers these are (by the suppression list)."""
+    digests = suppression_digests(ids)
+    if not digests:
+        return []
+    query = Q()
+    for kind, digest in digests:
+        query |= Q(kind=kind, digest=digest)
+    erased = Suppression.objects.filter(query).values_list("contact_id", flat=True)
+    return list(Contact.objects.filter(pk__in=list(erased[:20])))
 
 
 def _ranked(ranked: list[tuple[int, Q]]) -> list[Contact]:

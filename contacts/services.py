@@ -6,10 +6,18 @@ from typing import Any
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
-from .models import Contact, Erasure, IdentityChange, LikelyDuplicate, Tag
-from .phones import normalize_phone, phone_hash, wa_id_for
+from .models import Contact, Erasure, IdentityChange, LikelyDuplicate, Suppression, Tag
+from .phones import (
+    hash_key_version,
+    hash_keys,
+    identifier_hash,
+    normalize_phone,
+    phone_hash,
+    rekey,
+    wa_id_for,
+)
 from .selectors import Identifiers, resolve_contacts
-from .signals import contact_erased
+from .signals import contact_erased, erased_person_returned
 
 _UNSET: Any = object()
 
@@ -36,13 +44,13 @@ def upsert_contact(
     """
     e164 = normalize_phone(phone)
     contact = Contact.objects.select_for_update().filter(phone_hash=phone_hash(e164)).first()
-    created = contact is None
-    if created:
+    created = contact is None or contact.is_erased
+    if contact is not None and contact.is_erased:
+        contact = return_from_erasure(
+            erased=contact, ids=Identifiers(phone=e164, wa_id=wa_id_for(e164))
+        )
+    elif created:
         contact = Contact(phone=e164, wa_id=wa_id_for(e164))
-    elif contact.erased_at and not contact.phone:
-        # The person came back with their own number: we know them (and their
-        # opt-outs) by its hash, and need the number to reach them again.
-        contact.phone = e164
     _apply_changes(
         contact,
         name=name,
@@ -133,6 +141,11 @@ def resolve_or_create_contacts(ids: Identifiers, *, name: str = "") -> Resolutio
                     )
                     contact.save()
                     return Resolution([contact], created=True)
+                live = [c for c in found if not c.is_erased]
+                if not live:
+                    contact = return_from_erasure(erased=found[0], ids=ids, name=name)
+                    return Resolution([contact], created=True)
+                found = live
                 _complete_identifiers(found[0], ids, e164)
                 if len(found) > 1:
                     note_likely_duplicates(found, evidence=_described(ids))
@@ -141,6 +154,31 @@ def resolve_or_create_contacts(ids: Identifiers, *, name: str = "") -> Resolutio
             # Created or claimed concurrently: the next pass finds the other row.
             continue
     raise UnknownPerson("could not find or create the contact")
+
+
+def return_from_erasure(*, erased: Contact, ids: Identifiers, name: str = "") -> Contact:
+    """A new contact for a person who was erased and came back.
+
+    Never the erased contact revived: its record stays erased. The new one
+    takes the identifiers (the erased contact gives up the phone hash it kept
+    for suppression, which the suppression list still holds), and consent
+    starts it opted out of what the erased one had withdrawn.
+    """
+    e164 = ids.e164()
+    erasure = Erasure.objects.filter(contact_id=erased.pk).order_by("-erased_at").first()
+    if e164 and erased.phone_hash == phone_hash(e164):
+        Contact.objects.filter(pk=erased.pk).update(phone_hash=None)
+    contact = Contact(
+        phone=e164,
+        wa_id=ids.wa_id or (wa_id_for(e164) if e164 else None),
+        whatsapp_user_id=ids.whatsapp_user_id,
+        parent_user_id=ids.parent_user_id,
+        username=ids.username,
+        name=name,
+    )
+    contact.save()
+    erased_person_returned.send(sender=Contact, contact=contact, erased=erased, erasure=erasure)
+    return contact
 
 
 def find_or_create_contact(
@@ -298,19 +336,35 @@ def erase_contact(*, contact: Contact, erased_by: str = "") -> Contact:
     contact = Contact.objects.select_for_update().get(pk=contact.pk)
     contact_erased.send(sender=Contact, contact=contact)
     now = timezone.now()
+    erasure = Erasure.objects.create(
+        contact_id=contact.id, phone_hash=contact.phone_hash, erased_at=now, erased_by=erased_by
+    )
+    version = hash_key_version()
+    digests = [(Suppression.Kind.PHONE.value, contact.phone_hash)] if contact.phone_hash else []
+    for kind in ("wa_id", "whatsapp_user_id", "parent_user_id"):
+        if getattr(contact, kind):
+            digests.append((kind, identifier_hash(kind, getattr(contact, kind))))
+    # An identifier suppressed by an earlier erasure keeps citing that one.
+    Suppression.objects.bulk_create(
+        [
+            Suppression(
+                kind=k, digest=d, erasure=erasure, contact_id=contact.id, key_version=version
+            )
+            for k, d in digests
+        ],
+        ignore_conflicts=True,
+    )
     contact.phone = None
     contact.wa_id = None
     contact.whatsapp_user_id = None
     contact.parent_user_id = None
+    contact.username = None
     contact.name = ""
     contact.external_id = None
     contact.attributes = {}
     contact.erased_at = now
     contact.save()
     contact.tags.clear()
-    Erasure.objects.create(
-        contact_id=contact.id, phone_hash=contact.phone_hash, erased_at=now, erased_by=erased_by
-    )
     return contact
 
 
@@ -323,3 +377,40 @@ def replay_erasures() -> int:
             erase_contact(contact=contact, erased_by=erasure.erased_by or "replay")
             changed += 1
     return changed
+
+
+@transaction.atomic
+def rotate_identity_hash_key(*, new_key: str, batch: int = 2000) -> dict[str, int]:
+    """Key every stored identifier hash once more with `new_key`; returns rows per table.
+
+    The suppression list, the erasure log and contacts' phone hashes move
+    together, in one transaction, from the current version to the next.
+    """
+    if not new_key or new_key in hash_keys():
+        raise ValueError("the new key must be set and differ from every key used so far")
+    version = hash_key_version()
+    behind = Suppression.objects.exclude(key_version=version).count()
+    if behind:
+        raise ValueError(f"{behind} suppression hashes are not at key version {version}")
+    counts = {"suppressions": 0, "erasures": 0, "contacts": 0}
+    for model, field, name in (
+        (Suppression, "digest", "suppressions"),
+        (Erasure, "phone_hash", "erasures"),
+        (Contact, "phone_hash", "contacts"),
+    ):
+        rows = model.objects.exclude(**{f"{field}__isnull": True}).only("pk", field)
+        changed = []
+        for row in rows.order_by("pk").iterator(chunk_size=batch):
+            setattr(row, field, rekey(getattr(row, field), new_key))
+            changed.append(row)
+            if len(changed) >= batch:
+                counts[name] += _save_rekeyed(model, changed, field)
+                changed = []
+        counts[name] += _save_rekeyed(model, changed, field)
+    Suppression.objects.update(key_version=version + 1)
+    return counts
+
+
+def _save_rekeyed(model: Any, rows: list, field: str) -> int:
+    model.objects.bulk_update(rows, [field])
+    return len(rows)

@@ -45,15 +45,17 @@ def test_an_erased_person_who_had_opted_in_is_no_longer_sent_to():
     assert withdrawals.count() == 2
 
 
-def test_an_erased_number_that_comes_back_is_still_opted_out():
+def test_an_erased_number_that_comes_back_is_a_new_contact_still_opted_out():
     contact = ContactFactory(phone="+447911123456")
     record(contact, Action.WITHDRAW)
     erase_and_suppress(contact=contact)
 
     again, created = upsert_contact(phone="07911 123456", name="Ada again")
 
-    assert (again.pk, created) == (contact.pk, False)
+    assert created and again.pk != contact.pk
     assert may_send(again, "marketing").reason == Reason.OPTED_OUT
+    contact.refresh_from_db()
+    assert contact.erased_at is not None and contact.name == ""
 
 
 def test_an_existing_opt_out_is_not_recorded_twice():

@@ -243,9 +243,12 @@ def test_an_erased_number_that_comes_back_is_still_opted_out(api_client):
     api_client.delete(f"{URL}{contact.pk}/")
     # when
     response = api_client.post(URL, {"phone": "+447911123456", "name": "Ada"}, format="json")
-    # then
-    assert response.status_code == 200
-    assert response.json()["consents"]["marketing"]["status"] == "opted_out"
+    # then: a new contact (the erased one stays erased), opted out, with a working link
+    assert response.status_code == 201
+    body = response.json()
+    assert body["id"] != str(contact.pk)
+    assert body["consents"]["marketing"]["status"] == "opted_out"
+    assert api_client.get(body["preference_url"]).status_code == 200
 
 
 def test_delete_unknown_is_404(api_client):
