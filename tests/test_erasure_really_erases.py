@@ -1,11 +1,18 @@
 """Issue 15: erasure removes the evidence, keeps the proof, and suppression outlives it."""
 
+import itertools
+from datetime import timedelta
 from io import StringIO
+from unittest.mock import patch
 
 import pytest
 from django.core.management import call_command
+from django.utils import timezone
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from api.scopes import SCOPES
+from consent.exports import ledger_rows as export_rows
 from consent.ledger import check_chain
 from consent.links import contact_for_token, preference_token
 from consent.models import ConsentEvent, ConsentEvidence
@@ -17,10 +24,12 @@ from contacts.services import find_or_create_contact, upsert_contact
 from tests.api.conftest import client_with_key
 from tests.consent_helpers import record
 from tests.factories import ContactFactory
+from tests.test_ledger_chain import play
 from whatsapp.models import InboundEvent, OutboundMessage
 
 pytestmark = pytest.mark.django_db
 
+EXAMPLES = itertools.count(10000)
 PERSONAL = Evidence(
     ip="203.0.113.9",
     user_agent="Mozilla/5.0 (Ada's phone)",
@@ -139,3 +148,53 @@ def test_erasure_blanks_message_bodies_in_webhook_storage_and_the_outbox():
     assert "secret" not in str(inbound.payload) and inbound.wamid == "wamid.in1"
     assert "Ada" not in str(outbound.payload) and outbound.to == ""
     assert outbound.status == OutboundMessage.Status.ACCEPTED
+
+
+@settings(
+    max_examples=15, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(data=st.data(), steps=st.integers(min_value=0, max_value=6))
+def test_any_history_then_erasure_leaves_a_valid_chain_no_evidence_and_full_suppression(
+    data, steps
+):
+    # given a random legal history with personal evidence on every event
+    n = next(EXAMPLES)
+    phone, user_id = f"+4479111{n:05d}", f"GB.bsuid.{n}"
+    contact = ContactFactory(phone=phone, wa_id=phone.lstrip("+"), whatsapp_user_id=user_id)
+    with patch("tests.consent_helpers.Evidence", lambda **_: PERSONAL):
+        play(data, contact, steps)
+    inbound = InboundEvent.objects.create(
+        kind=InboundEvent.Kind.MESSAGE,
+        dedupe_key=f"wamid.{contact.pk}",
+        payload={"messages": [{"from": phone.lstrip("+"), "text": {"body": "Ada's office"}}]},
+    )
+
+    # when the person is erased
+    erase_and_suppress(contact=contact)
+
+    # then the chain verifies, nothing personal is readable, and every identifier is suppressed
+    assert check_chain(contact.pk).valid
+    client = client_with_key(*SCOPES)
+    surfaces = [
+        client.get(f"/api/v1/consent-events/?contact={contact.pk}").content.decode(),
+        client.get(f"/api/v1/contacts/{contact.pk}/proof/").content.decode(),
+        str(list(ConsentEvidence.objects.values())),
+        str(InboundEvent.objects.get(pk=inbound.pk).payload),
+        "".join(ledger_rows(contact)),
+    ]
+    for surface in surfaces:
+        for secret in ("203.0.113.9", "Ada's phone", "ada@example.com", "Ada's office"):
+            assert secret not in surface
+    for purpose in ("marketing", "service"):
+        assert may_send(phone, purpose).reason == Reason.OPTED_OUT
+        assert may_send(WhatsAppUserId(user_id), purpose).reason == Reason.OPTED_OUT
+    for ids in ({"wa_id": phone.lstrip("+")}, {"whatsapp_user_id": user_id}):
+        again = find_or_create_contact(**ids)
+        assert again.pk != contact.pk
+        assert may_send(again, "marketing").reason == Reason.OPTED_OUT
+
+
+def ledger_rows(contact: Contact) -> list[str]:
+    far = timedelta(days=3650)
+    rows = export_rows(timezone.now() - far, timezone.now() + far)
+    return [str(row) for row in rows if str(contact.pk) in str(row)]
