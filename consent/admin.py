@@ -1,5 +1,5 @@
 from django.contrib import admin, messages
-from django.db import models
+from django.db import models, transaction
 from django.db.models import Exists, OuterRef, QuerySet
 from django.http import HttpRequest
 from django.utils.html import format_html, format_html_join
@@ -7,6 +7,7 @@ from django.utils.html import format_html, format_html_join
 from api.inputs import StorableJSONFormField
 from contacts.admin import ContactAdmin
 from contacts.models import Contact
+from staff.audit import record_audit
 from staff.paginator import EstimatedCountPaginator
 
 from .admin_imports import ContactImportAdminMixin, LedgerExportAdminMixin
@@ -94,14 +95,21 @@ def _record_opt_out(modeladmin, request: HttpRequest, queryset: QuerySet, purpos
     for contact in queryset:
         for purpose in purposes:
             try:
-                record_consent(
-                    contact=contact,
-                    purpose=purpose,
-                    action=Action.WITHDRAW,
-                    source=Source.ADMIN,
-                    actor=request.user,
-                    evidence=Evidence(note="opt-out recorded in the admin"),
-                )
+                with transaction.atomic():
+                    event = record_consent(
+                        contact=contact,
+                        purpose=purpose,
+                        action=Action.WITHDRAW,
+                        source=Source.ADMIN,
+                        actor=request.user,
+                        evidence=Evidence(note="opt-out recorded in the admin"),
+                    )
+                    record_audit(
+                        actor=request.user,
+                        action="record_opt_out",
+                        obj=event,
+                        after={"purpose": purpose, "status": event.status_after},
+                    )
                 recorded += 1
             except ConsentError as exc:
                 failed += 1

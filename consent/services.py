@@ -481,7 +481,15 @@ def merge_contacts(
             why=f"merged from contact {duplicate.pk} by {who}",
             actor=actor,
         )
-        return mark_merged(duplicate=duplicate, survivor=survivor, merged_by=who)
+        merged = mark_merged(duplicate=duplicate, survivor=survivor, merged_by=who)
+        record_audit(
+            actor=actor,
+            action="merge_contacts",
+            obj=merged,
+            before={"merged_into": None},
+            after={"merged_into": str(survivor.pk)},
+        )
+        return merged
 
 
 @transaction.atomic
@@ -511,6 +519,13 @@ def resolve_outranked_opt_out(
     item.resolved_by = actor
     item.resolved_at = timezone.now()
     item.save()
+    record_audit(
+        actor=actor,
+        action="resolve_outranked_opt_out",
+        obj=item,
+        before={"resolution": OutrankedOptOut.Resolution.PENDING.value},
+        after={"resolution": item.resolution},
+    )
     return item
 
 

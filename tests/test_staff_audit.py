@@ -7,6 +7,7 @@ from django.urls import reverse
 from api.models import ApiKey
 from consent.models import ConsentNotice
 from consent.rules import Action
+from consent.services import merge_contacts
 from staff.models import AuditEntry
 from tests.api.conftest import client_with_key
 from tests.consent_helpers import record
@@ -60,3 +61,25 @@ def test_the_audit_is_read_only_in_the_admin_and_filterable(admin_client):
     assert admin_client.get(reverse("admin:staff_auditentry_add")).status_code == 403
     response = admin_client.get(reverse("admin:staff_auditentry_changelist"), {"action": "x"})
     assert response.status_code == 200
+
+
+def test_an_opt_out_recorded_in_the_admin_is_audited(admin_client, admin_user):
+    contact = ContactFactory()
+
+    admin_client.post(
+        reverse("admin:contacts_contact_changelist"),
+        {"action": "record_marketing_opt_out", "_selected_action": [str(contact.pk)]},
+    )
+
+    entry = AuditEntry.objects.get(action="record_opt_out")
+    event = contact.consent_events.get()
+    assert (entry.actor_user, entry.object_id) == (admin_user, str(event.pk))
+
+
+def test_a_merge_is_audited(admin_user):
+    duplicate, survivor = ContactFactory(), ContactFactory()
+
+    merge_contacts(duplicate=duplicate, survivor=survivor, actor=admin_user)
+
+    entry = AuditEntry.objects.get(action="merge_contacts")
+    assert (entry.object_id, entry.after) == (str(duplicate.pk), {"merged_into": str(survivor.pk)})
