@@ -3,6 +3,7 @@
 import importlib
 import uuid
 from datetime import UTC, datetime
+from io import StringIO
 
 import pytest
 from django.core.management import call_command
@@ -11,6 +12,8 @@ from django.db.migrations.executor import MigrationExecutor
 
 from consent.ledger import check_chain
 from consent.models import ConsentEvent, ConsentEvidence
+from consent.services import erase_and_suppress
+from contacts.models import Contact
 
 moving = importlib.import_module("consent.migrations.0008_evidence_apart_from_the_chain")
 
@@ -30,9 +33,9 @@ def migrate(targets):
 def test_old_events_move_their_evidence_out_and_still_verify():
     # given a ledger written before the move, evidence inline and hashed (form 1)
     apps = migrate(BEFORE)
-    Contact = apps.get_model("contacts", "Contact")
+    OldContact = apps.get_model("contacts", "Contact")
     OldEvent = apps.get_model("consent", "ConsentEvent")
-    contact = Contact.objects.create(phone="+447911123456", phone_hash="h" * 64)
+    contact = OldContact.objects.create(phone="+447911123456", phone_hash="h" * 64)
     prev = None
     for seq, (action, status, ip, note) in enumerate(
         [("withdraw", "opted_out", "203.0.113.9", "said stop"), ("withdraw", "opted_out", "", "")],
@@ -67,5 +70,14 @@ def test_old_events_move_their_evidence_out_and_still_verify():
     assert ConsentEvidence.objects.get(pk=events[0].pk).note == "said stop"
     assert not ConsentEvidence.objects.filter(pk=events[1].pk).exists()
     assert check_chain(contact.pk).valid
-    call_command("verify_ledger", stdout=open("/dev/null", "w"))  # noqa: SIM115
+    call_command("verify_ledger", stdout=StringIO())
+
+    # and after the person is erased, the old events' links still verify, their
+    # evidence is gone, and the ledger says when
+    erase_and_suppress(contact=Contact.objects.get(pk=contact.pk))
+    assert check_chain(contact.pk).valid
+    call_command("verify_ledger", stdout=StringIO())
+    assert not ConsentEvidence.objects.filter(event__contact_id=contact.pk).exclude(note="")
+    first = ConsentEvent.objects.get(pk=events[0].pk)
+    assert first.evidence_statement.startswith("evidence erased on ")
     call_command("migrate", verbosity=0)
