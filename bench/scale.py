@@ -7,7 +7,8 @@ Each figure stands beside a baseline measured in the same run, on the same rows:
 - admin and API list pages: server time (in-process client) vs a bare `count(*)`;
 - verify: `verify_ledger` vs a bare psycopg loop hashing the same rows;
 - rebuild: `rebuild_states(write=False)` vs a bare psycopg loop weighing the same rows;
-- record_consent: events/s from 1 and 4 processes vs bare INSERT + COMMIT.
+- record_consent: events/s from 1 and 4 processes vs bare INSERT + COMMIT (statements per
+  event: the lock, one read, the event, its personal evidence, the state).
 
 Run alone: .venv/bin/python bench/scale.py --scale 100000 [--only preview] [--json f]
 """
@@ -335,8 +336,8 @@ class Bench:
                         "events/s",
                         bare["rate"],
                         "bare INSERT + COMMIT per s",
-                        "reported (no target); ≤ 4 statements per event",
-                        ours["statements"] <= 4,
+                        "reported (no target); ≤ 5 statements per event",
+                        ours["statements"] <= 5,
                         ratio=bare["rate"] / ours["rate"],
                         statements=ours["statements"],
                     )
