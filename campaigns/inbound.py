@@ -21,3 +21,8 @@ def settle_campaign_message(result: OutboundResult) -> None:
         services.record_send_result(result=result)
     elif result.origin.startswith(f"{services.REMINDER_ORIGIN}:"):
         reminders.record_reminder_result(result=result)
+
+
+@on("outbound_settled")
+def finish_campaigns(results: list[OutboundResult]) -> None:
+    services.finish_campaigns_of(origins=[r.origin for r in results])

@@ -10,12 +10,12 @@ import logging
 import uuid
 from collections.abc import Iterator
 from datetime import datetime, timedelta
-from functools import partial
+from functools import cache, partial
 from typing import Any
 
 from django.conf import settings
 from django.contrib.auth.models import AbstractBaseUser
-from django.db import transaction
+from django.db import connection, transaction
 from django.db.models import QuerySet
 from django.utils import timezone
 
@@ -335,8 +335,11 @@ _FROM_OUTBOX = {
 
 
 def record_send_result(*, result: OutboundResult) -> bool:
-    """Apply the outbox's outcome to the campaign message it carried; True if it changed."""
-    _, campaign_id, message_id = result.origin.split(":")
+    """Apply the outbox's outcome to the campaign message it carried; True if it changed.
+
+    The campaign's own status follows once the delivery run is over (`finish_campaigns_of`).
+    """
+    message_id = result.origin.rsplit(":", 1)[1]
     if result.status not in _FROM_OUTBOX:
         return False
     status, replaces = _FROM_OUTBOX[result.status]
@@ -352,10 +355,31 @@ def record_send_result(*, result: OutboundResult) -> bool:
         )
     elif status == MessageStatus.SKIPPED:
         fields.update(skip_reason=result.skip_reason[:32], skipped_at=now)
-    changed = Message.objects.filter(pk=int(message_id), status__in=replaces).update(**fields)
-    if status != MessageStatus.SENDING:
+    # One statement compiled once per shape: this runs for every message a campaign sends.
+    replaced = sorted(replaces)
+    meta = Message._meta
+    values = [meta.get_field(name).get_db_prep_save(v, connection) for name, v in fields.items()]
+    with connection.cursor() as cursor:
+        cursor.execute(
+            _update_sql(tuple(fields), len(replaced)), [*values, int(message_id), *replaced]
+        )
+        return cursor.rowcount == 1
+
+
+@cache
+def _update_sql(columns: tuple[str, ...], statuses: int) -> str:
+    meta = Message._meta
+    sets = ", ".join(f'"{meta.get_field(name).column}" = %s' for name in columns)
+    marks = ", ".join(["%s"] * statuses)
+    # Table and column names from the model; every value is a parameter.
+    return f'UPDATE "{meta.db_table}" SET {sets} WHERE "id" = %s AND "status" IN ({marks})'  # noqa: S608
+
+
+def finish_campaigns_of(*, origins: list[str]) -> None:
+    """After a delivery run: each campaign it touched is done once nothing is in flight."""
+    prefix = f"{OUTBOX_ORIGIN}:"
+    for campaign_id in {o.split(":")[1] for o in origins if o.startswith(prefix)}:
         finish_campaign_if_done(campaign_id=campaign_id)
-    return changed == 1
 
 
 # --- Resuming what died ------------------------------------------------------------------

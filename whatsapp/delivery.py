@@ -25,11 +25,11 @@ import traceback
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from functools import cache, partial
 from typing import Any
 
 from django.conf import settings
-from django.db import transaction
-from django.db.models import F, Q
+from django.db import connection, transaction
 from django.utils import timezone
 
 from . import exceptions as exc
@@ -93,6 +93,8 @@ class Outcome:
     remaining: list[str] = field(default_factory=list)
     wait: float = 0.0
     error: exc.WhatsAppError | None = None
+    # What became of the rows settled in this run, for "outbound_settled" handlers.
+    settled: list[OutboundResult] = field(default_factory=list)
 
 
 def client_for(backend: str):
@@ -110,25 +112,48 @@ def deliver(ids: Sequence[Any]) -> Outcome:
         )
     }
     outcome = Outcome()
-    for index, pk in enumerate(ids):
-        row = rows.get(pk)
-        if row is None:
-            continue
-        client = client_for(row.backend)
-        if client.backend == "cloud":
-            wait = throttle.take(row.phone_number_id)
-            if wait:
-                outcome.remaining, outcome.wait = ids[index:], wait
+    # Tokens taken from each sending number's bucket and not used yet.
+    tokens: dict[str, int] = {}
+    try:
+        for index, pk in enumerate(ids):
+            row = rows.get(pk)
+            if row is None:
+                continue
+            client = client_for(row.backend)
+            if client.backend == "cloud":
+                if not tokens.get(row.phone_number_id):
+                    grant = throttle.take(row.phone_number_id, wanted=len(ids) - index)
+                    if not grant.tokens:
+                        outcome.remaining, outcome.wait = ids[index:], grant.wait
+                        return outcome
+                    tokens[row.phone_number_id] = grant.tokens
+                tokens[row.phone_number_id] -= 1
+            if not _claim(row):
+                continue
+            retry = _deliver_claimed(row, client)
+            if row.status != Status.QUEUED and row.origin:
+                outcome.settled.append(result_of(row))
+            if retry is not None:
+                outcome.remaining, outcome.error = ids[index:], retry
+                outcome.wait = retry_delay(retry)
                 return outcome
-        if not _claim(row):
-            continue
-        retry = _deliver_claimed(row, client)
-        if retry is not None:
-            outcome.remaining, outcome.error = ids[index:], retry
-            outcome.wait = retry_delay(retry)
-            return outcome
-        outcome.delivered += 1
-    return outcome
+            outcome.delivered += 1
+        return outcome
+    finally:
+        tell_origins_settled(outcome.settled)
+
+
+def tell_origins_settled(results: list[OutboundResult]) -> None:
+    """Once per run, not per row: e.g. a campaign's status follows its messages from here.
+
+    A failure is only logged: the periodic sweeps of the origins catch up.
+    """
+    if not results:
+        return
+    try:
+        dispatch("outbound_settled", results)
+    except Exception:
+        logger.exception("outbound_settled handlers failed for %s rows", len(results))
 
 
 def retry_delay(error: exc.WhatsAppError) -> float:
@@ -136,11 +161,27 @@ def retry_delay(error: exc.WhatsAppError) -> float:
     return float(getattr(error, "retry_after", None) or 0)
 
 
+_CLAIM = (
+    "UPDATE whatsapp_outboundmessage SET status = %s, claimed_at = %s, attempts = attempts + 1"
+    " WHERE id = %s AND status = %s"
+)
+
+
 def _claim(row: OutboundMessage) -> bool:
+    """queued → sending, committed before the call (one statement: this is the hot path)."""
     now = timezone.now()
-    claimed = OutboundMessage.objects.filter(pk=row.pk, status=Status.QUEUED).update(
-        status=Status.SENDING, claimed_at=now, attempts=F("attempts") + 1
-    )
+    field = OutboundMessage._meta.get_field
+    with connection.cursor() as cursor:
+        cursor.execute(
+            _CLAIM,
+            [
+                Status.SENDING,
+                field("claimed_at").get_db_prep_value(now, connection),
+                field("id").get_db_prep_value(row.pk, connection),
+                Status.QUEUED,
+            ],
+        )
+        claimed = cursor.rowcount
     row.status, row.claimed_at, row.attempts = Status.SENDING, now, row.attempts + 1
     return claimed == 1
 
@@ -232,24 +273,85 @@ def _requeue(row: OutboundMessage, *, at: datetime) -> None:
 # --- Recording an outcome ----------------------------------------------------------------
 
 
+class _HandlersFailed(Exception):
+    pass
+
+
 def _settle(row: OutboundMessage, status: str, **fields: Any) -> bool:
     """Record the answer and tell the row's origin, in one transaction.
 
     A late answer still beats `unknown` (the sweep may have given up on a slow
-    call), unless staff decided already.
+    call), unless staff decided already. If a handler of the origin fails, the
+    answer is recorded on its own, with the handler's error for the sweep.
     """
-    with transaction.atomic():
-        settled = (
-            OutboundMessage.objects.filter(pk=row.pk)
-            .filter(Q(status=Status.SENDING) | Q(status=Status.UNKNOWN, resolution=""))
-            .update(status=status, **fields)
-        )
-        if settled != 1:
+    try:
+        with transaction.atomic():
+            if not _record(row, status, fields):
+                return False
+            if row.origin:
+                try:
+                    dispatch("outbound_result", result_of(row))
+                except Exception as error:
+                    raise _HandlersFailed(error) from error
+        return True
+    except _HandlersFailed as failed:
+        logger.exception("outbound_result handlers failed for %s", row.pk)
+        with transaction.atomic():
+            return _record(row, status, {**fields, "handler_error": _describe(failed)})
+
+
+# The columns an answer writes, in one statement (the hot path of every send).
+_OUTCOME = (
+    "status",
+    "wamid",
+    "sent_at",
+    "error_code",
+    "error_title",
+    "skip_reason",
+    "result",
+    "handler_error",
+)
+
+
+@cache
+def _record_sql() -> str:
+    table = OutboundMessage._meta.db_table
+    columns = ", ".join(f'"{name}" = %s' for name in _OUTCOME)
+    return (
+        f'UPDATE "{table}" SET {columns} WHERE "id" = %s AND '  # noqa: S608
+        '("status" = %s OR ("status" = %s AND "resolution" = \'\'))'
+    )
+
+
+# An answer's record need not wait for the disk; the claim before the call must.
+# If the database itself crashed before this commit reached the disk, the row would be
+# `sending` again and the sweep would make it `unknown`: shown to staff, never sent
+# twice. A lost claim could send twice, so claims keep the synchronous commit.
+_ASYNC_COMMIT = "SET LOCAL synchronous_commit TO OFF; "
+
+
+def _record(row: OutboundMessage, status: str, fields: dict[str, Any]) -> bool:
+    """The answer on the row, if it is still ours: `sending`, or `unknown` and undecided.
+
+    Call it inside the transaction that also tells the origin.
+    """
+    answered = {**{name: getattr(row, name) for name in _OUTCOME}, **fields, "status": status}
+    meta = OutboundMessage._meta
+    values = [
+        meta.get_field(name).get_db_prep_value(answered[name], connection) for name in _OUTCOME
+    ]
+    pk = meta.pk.get_db_prep_value(row.pk, connection)
+    postgres = connection.vendor == "postgresql"
+    with connection.cursor() as cursor:
+        # One round trip for both statements (Django binds parameters client-side).
+        sql = (_ASYNC_COMMIT if postgres else "") + _record_sql()
+        cursor.execute(sql, [*values, pk, Status.SENDING, Status.UNKNOWN])
+        if postgres:
+            cursor.nextset()
+        if cursor.rowcount != 1:
             return False
-        row.status = status
-        for name, value in fields.items():
-            setattr(row, name, value)
-        tell_origin(row)
+    for name, value in answered.items():
+        setattr(row, name, value)
     return True
 
 
@@ -281,6 +383,7 @@ def tell_origin(row: OutboundMessage) -> None:
     else:
         if row.handler_error:
             OutboundMessage.objects.filter(pk=row.pk).update(handler_error="")
+        transaction.on_commit(partial(tell_origins_settled, [result_of(row)]))
 
 
 def _tell_send_failed(row: OutboundMessage, error: exc.WhatsAppError) -> None:

@@ -17,7 +17,8 @@ from .events import SendFailure
 logger = logging.getLogger(__name__)
 
 # "send_failed" carries a SendFailure: a send refused with an error others act on.
-# "outbound_result" carries an OutboundResult: the fate of an outbox row, for its origin.
+# "outbound_result" carries an OutboundResult: the fate of an outbox row, for its origin;
+# "outbound_settled" the list of them once a delivery run is over (for work per batch).
 KINDS = (
     "message",
     "status",
@@ -27,6 +28,7 @@ KINDS = (
     "group_lifecycle",
     "send_failed",
     "outbound_result",
+    "outbound_settled",
 )
 
 Handler = Callable[[Any], None]

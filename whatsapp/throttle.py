@@ -30,12 +30,13 @@ BURST_SECONDS = 0.1
 RATE_CACHE_SECONDS = 30
 MAX_RATE = 1000
 
-# KEYS[1]: the bucket. ARGV: rate (tokens/s), capacity (tokens).
-# Returns 0 when a token was taken, else the milliseconds until one is due.
+# KEYS[1]: the bucket. ARGV: rate (tokens/s), capacity (tokens), tokens wanted.
+# Returns {tokens granted (up to those wanted), milliseconds until the next one if none}.
 # Redis's own clock, so workers on several machines agree.
 _TAKE = """
 local rate = tonumber(ARGV[1])
 local capacity = tonumber(ARGV[2])
+local wanted = tonumber(ARGV[3])
 local now_parts = redis.call('TIME')
 local now = tonumber(now_parts[1]) * 1000 + math.floor(tonumber(now_parts[2]) / 1000)
 local state = redis.call('HMGET', KEYS[1], 'tokens', 'at')
@@ -46,15 +47,17 @@ if tokens == nil then
   at = now
 end
 tokens = math.min(capacity, tokens + (now - at) * rate / 1000)
+local granted = math.min(wanted, math.floor(tokens))
 local wait = 0
-if tokens >= 1 then
-  tokens = tokens - 1
+if granted >= 1 then
+  tokens = tokens - granted
 else
+  granted = 0
   wait = math.ceil((1 - tokens) * 1000 / rate)
 end
 redis.call('HSET', KEYS[1], 'tokens', tokens, 'at', now)
 redis.call('PEXPIRE', KEYS[1], math.ceil(capacity * 1000 / rate) + 1000)
-return wait
+return {granted, wait}
 """
 
 
@@ -99,31 +102,41 @@ def _script(url: str):
     return script
 
 
-def take(phone_number_id: str, rate: int | None = None) -> float:
-    """Take one token for a send from this number: 0, or the seconds to wait first."""
+@dataclass(frozen=True)
+class Grant:
+    """Tokens taken (at most those wanted), or none and the seconds until the next one."""
+
+    tokens: int
+    wait: float = 0.0
+
+
+def take(phone_number_id: str, wanted: int = 1, rate: int | None = None) -> Grant:
+    """Take up to `wanted` tokens for sends from this number (one Redis call for a batch)."""
     rate = rate or rate_for(phone_number_id)
+    wanted = max(1, min(wanted, capacity(rate)))
     url = settings.WHATSAPP_RATE_LIMIT_URL
     if not url:
-        return _take_locally(phone_number_id, rate)
+        return _take_locally(phone_number_id, rate, wanted)
     key = f"whatsapp:bucket:{phone_number_id}"
     try:
-        wait_ms = _script(url)(keys=[key], args=[rate, capacity(rate)])
+        granted, wait_ms = _script(url)(keys=[key], args=[rate, capacity(rate), wanted])
     except redis.RedisError as error:
         # Without the shared count no worker may send: the task tries again later.
         raise TemporaryFailure(f"rate limiter unreachable: {error}") from error
-    return int(wait_ms) / 1000
+    return Grant(int(granted), int(wait_ms) / 1000)
 
 
-def _take_locally(phone_number_id: str, rate: int) -> float:
+def _take_locally(phone_number_id: str, rate: int, wanted: int) -> Grant:
     now = time.monotonic()
     with _local_lock:
         bucket = _local.setdefault(phone_number_id, _LocalBucket(capacity(rate), now))
         bucket.tokens = min(capacity(rate), bucket.tokens + (now - bucket.at) * rate)
         bucket.at = now
-        if bucket.tokens >= 1:
-            bucket.tokens -= 1
-            return 0.0
-        return (1 - bucket.tokens) / rate
+        granted = min(wanted, int(bucket.tokens))
+        if granted >= 1:
+            bucket.tokens -= granted
+            return Grant(granted)
+        return Grant(0, (1 - bucket.tokens) / rate)
 
 
 def forget_rate(phone_number_id: str) -> None:

@@ -73,6 +73,7 @@ def test_workers_racing_on_one_batch_send_each_message_once(campaign, whatsapp, 
 
     # then
     assert [o for o in outcomes if isinstance(o, BaseException)] == []
-    assert [sent_to(c) for c in contacts] == [1] * 10
+    fates = sorted(OutboundMessage.objects.values_list("status", "error_title", "handler_error"))
+    assert [sent_to(c) for c in contacts] == [1] * 10, fates
     assert OutboundMessage.objects.count() == 10
     assert set(Message.objects.values_list("status", flat=True)) == {MessageStatus.SENT}

@@ -144,10 +144,11 @@ def worker_graph(settings):
     broker.flushdb()
     for key in buckets.scan_iter("whatsapp:bucket:*"):
         buckets.delete(key)
+    # Before anything changes: the Celery app reads Django's settings lazily.
+    saved = {k: app.conf.get(k) for k in ("broker_url", "task_always_eager")}
     fake = FakeGraph(port=free_port()).start()
     use_fake_graph(settings, fake)
     settings.CELERY_TASK_ALWAYS_EAGER = False
-    saved = {k: app.conf.get(k) for k in ("broker_url", "task_always_eager")}
     app.conf.update(broker_url=BROKER_URL, task_always_eager=False)
     forget_routing()
     yield fake

@@ -17,6 +17,7 @@ process: `python -m tests.whatsapp.fake_graph --port 8121` (stats at GET /_fake/
 from __future__ import annotations
 
 import argparse
+import asyncio
 import contextlib
 import json
 import socket
@@ -76,7 +77,9 @@ def graph_error(code: int, message: str = "error") -> dict:
 
 
 class FakeGraph:
-    def __init__(self, port: int = 0) -> None:
+    def __init__(self, port: int = 0, *, wamid_prefix: str = "FAKE") -> None:
+        # A process of its own (a benchmark) gives a prefix no earlier run used.
+        self.wamid_prefix = wamid_prefix
         self.calls: list[Call] = []
         self.lock = threading.Lock()
         # Answers to /messages, in order, before the default 200.
@@ -218,7 +221,9 @@ class FakeGraph:
             {
                 "messaging_product": "whatsapp",
                 "contacts": [contact],
-                "messages": [{"id": f"wamid.FAKE{n:04d}", "message_status": "accepted"}],
+                "messages": [
+                    {"id": f"wamid.{self.wamid_prefix}{n:04d}", "message_status": "accepted"}
+                ],
             },
             {},
         )
@@ -263,6 +268,9 @@ class FakeGraph:
 
         class Handler(BaseHTTPRequestHandler):
             protocol_version = "HTTP/1.1"
+            # Headers and body go as two writes: without this, Nagle's algorithm and the
+            # client's delayed ACK hold every answer back by ~40 ms.
+            disable_nagle_algorithm = True
 
             def log_message(self, *args):  # keep test output clean
                 pass
@@ -323,11 +331,78 @@ class FakeGraph:
         return Handler
 
 
+async def _serve_fast(port: int, wamid_prefix: str) -> None:
+    """Only POST …/messages (200) and GET /_fake/stats: little CPU per request, for benchmarks."""
+    accepted: Counter[str] = Counter()
+    per_second: Counter[int] = Counter()
+
+    def answer(status: str, data: bytes) -> bytes:
+        head = f"HTTP/1.1 {status}\r\nContent-Type: application/json\r\n"
+        return f"{head}Content-Length: {len(data)}\r\n\r\n".encode() + data
+
+    async def handle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        try:
+            while True:
+                head = await reader.readuntil(b"\r\n\r\n")
+                request_line, _, headers = head.partition(b"\r\n")
+                path = request_line.split(b" ")[1]
+                length = 0
+                for line in headers.split(b"\r\n"):
+                    if line[:15].lower() == b"content-length:":
+                        length = int(line[15:])
+                body = await reader.readexactly(length) if length else b""
+                if path.startswith(b"/_fake/stats"):
+                    data = json.dumps(
+                        {
+                            "received": sum(accepted.values()),
+                            "accepted": sum(accepted.values()),
+                            "accepted_refs": len(accepted),
+                            "twice": sorted(ref for ref, n in accepted.items() if n > 1),
+                            "per_second": {str(k): v for k, v in sorted(per_second.items())},
+                        }
+                    ).encode()
+                    writer.write(answer("200 OK", data))
+                elif path.endswith(b"/messages"):
+                    message = json.loads(body)
+                    ref = str(message.get("biz_opaque_callback_data") or message.get("to"))
+                    accepted[ref] += 1
+                    per_second[int(time.time())] += 1
+                    n = sum(per_second.values())
+                    data = json.dumps(
+                        {
+                            "messaging_product": "whatsapp",
+                            "contacts": [{"input": message.get("to"), "wa_id": message.get("to")}],
+                            "messages": [{"id": f"wamid.{wamid_prefix}{n:07d}"}],
+                        }
+                    ).encode()
+                    writer.write(answer("200 OK", data))
+                else:
+                    writer.write(answer("404 Not Found", b"{}"))
+                await writer.drain()
+        except (asyncio.IncompleteReadError, ConnectionError):
+            pass
+        finally:
+            writer.close()
+
+    server = await asyncio.start_server(handle, "127.0.0.1", port)
+    print(f"fake Graph API (fast) on http://127.0.0.1:{port}", flush=True)
+    async with server:
+        await server.serve_forever()
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--port", type=int, required=True)
+    parser.add_argument(
+        "--fast", action="store_true", help="only /messages and stats, for benchmarks"
+    )
     args = parser.parse_args()
-    fake = FakeGraph(port=args.port)
+    prefix = f"FAKE{int(time.time())}."
+    if args.fast:
+        with contextlib.suppress(KeyboardInterrupt):
+            asyncio.run(_serve_fast(args.port, prefix))
+        return
+    fake = FakeGraph(port=args.port, wamid_prefix=prefix)
     print(f"fake Graph API on {fake.base_url}", flush=True)
     with contextlib.suppress(KeyboardInterrupt):
         fake._server.serve_forever(poll_interval=0.05)

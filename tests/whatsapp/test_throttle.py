@@ -31,27 +31,32 @@ def redis_buckets(settings):
 
 def test_the_bucket_holds_a_tenth_of_a_second_of_tokens(redis_buckets):
     # a burst of 5 at 50/s, then the next token is 20 ms away
-    waits = [throttle.take("test-burst", rate=50) for _ in range(6)]
+    grants = [throttle.take("test-burst", rate=50) for _ in range(6)]
 
-    assert waits[:5] == [0] * 5
-    assert 0 < waits[5] <= 0.02
+    assert [g.tokens for g in grants] == [1, 1, 1, 1, 1, 0]
+    assert 0 < grants[5].wait <= 0.02
+
+
+def test_a_batch_takes_what_the_bucket_holds_in_one_call(redis_buckets):
+    assert throttle.take("test-batch", wanted=50, rate=50).tokens == 5
+    assert throttle.take("test-batch", wanted=50, rate=50).tokens == 0
 
 
 def test_two_numbers_have_two_buckets(redis_buckets):
-    for _ in range(5):
-        throttle.take("test-a", rate=50)
+    throttle.take("test-a", wanted=5, rate=50)
 
-    assert throttle.take("test-a", rate=50) > 0
-    assert throttle.take("test-b", rate=50) == 0
+    assert throttle.take("test-a", rate=50).tokens == 0
+    assert throttle.take("test-b", rate=50).tokens == 1
 
 
 def test_without_redis_the_bucket_is_the_process_own(settings):
     settings.WHATSAPP_RATE_LIMIT_URL = ""
     throttle._local.clear()
 
-    waits = [throttle.take("test-local", rate=10) for _ in range(2)]
+    grants = [throttle.take("test-local", rate=10) for _ in range(2)]
 
-    assert waits[0] == 0 and waits[1] > 0
+    assert (grants[0].tokens, grants[1].tokens) == (1, 0)
+    assert grants[1].wait > 0
 
 
 @pytest.mark.django_db
