@@ -226,3 +226,42 @@ def test_a_reconsent_campaign_asks_with_the_template_outside_the_window(
     assert outbound.kind == OutboundMessage.Kind.TEMPLATE
     assert outbound.notice_refs == ["marketing/en/1"]
     assert message_for(campaign, contact).status == MessageStatus.SENT
+
+
+@pytest.mark.parametrize(
+    "story", ["opted_in", "legacy", "expired", "opted_out", "pending", "paused", None]
+)
+def test_the_check_at_send_answers_as_may_send(story):
+    from consent.outreach import consent_allows
+    from consent.selectors import may_send
+
+    contact = make_contact(story)
+
+    decision = may_send(contact, "marketing")
+
+    assert consent_allows(contact.pk, "marketing") == (
+        None if decision.allowed else decision.reason
+    )
+
+
+def test_the_check_at_send_follows_a_pause_that_has_ended():
+    from consent.outreach import consent_allows
+
+    from consent.models import ConsentState
+
+    contact = make_contact("paused")
+    assert consent_allows(contact.pk, "marketing") == "paused"
+    # the weeks the person chose have passed
+    ConsentState.objects.filter(contact=contact, purpose="marketing").update(
+        paused_until=timezone.now() - timedelta(minutes=1)
+    )
+
+    assert consent_allows(contact.pk, "marketing") is None
+
+
+def test_the_check_at_send_refuses_an_unknown_contact(db):
+    import uuid
+
+    from consent.outreach import consent_allows
+
+    assert consent_allows(uuid.uuid4(), "marketing") == "unknown_contact"

@@ -210,3 +210,30 @@ def test_only_unknown_rows_can_be_decided(marketer, ada, unknown):
 
     accepted.refresh_from_db()
     assert accepted.resolution == ""
+
+
+def test_the_outbox_pages_render_for_staff(staff_client, unknown):
+    listing = staff_client.get("/admin/whatsapp/outboundmessage/")
+    page = staff_client.get(f"/admin/whatsapp/outboundmessage/{unknown.pk}/change/")
+
+    assert listing.status_code == page.status_code == 200
+    assert "the worker stopped mid-send" in page.content.decode()
+
+
+def test_a_sending_numbers_rate_is_set_in_the_admin_within_the_platforms_limits(staff_client):
+    from whatsapp.models import SendingNumber
+
+    refused = staff_client.post(
+        "/admin/whatsapp/sendingnumber/add/",
+        {"phone_number_id": "106540352242922", "label": "Main", "messages_per_second": 1001},
+    )
+    assert refused.status_code == 200
+    assert not SendingNumber.objects.exists()
+
+    saved = staff_client.post(
+        "/admin/whatsapp/sendingnumber/add/",
+        {"phone_number_id": "106540352242922", "label": "Main", "messages_per_second": 1000},
+    )
+
+    assert saved.status_code == 302
+    assert SendingNumber.objects.get().messages_per_second == 1000
