@@ -2,6 +2,7 @@
 
 from whatsapp.events import OutboundResult, StatusUpdate
 from whatsapp.handlers import on
+from whatsapp.receipts import outbound_id_of
 
 from . import reminders, services
 
@@ -11,7 +12,11 @@ def update_campaign_message_status(event: StatusUpdate) -> None:
     # A 131050 failure's withdraw is recorded by the consent handler; here only the
     # message's status changes.
     services.record_message_status(
-        wamid=event.wamid, status=event.status, at=event.timestamp, errors=event.errors
+        wamid=event.wamid,
+        status=event.status,
+        at=event.timestamp,
+        errors=event.errors,
+        outbound_id=outbound_id_of(event),
     )
 
 

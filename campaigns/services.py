@@ -382,6 +382,23 @@ def finish_campaigns_of(*, origins: list[str]) -> None:
         finish_campaign_if_done(campaign_id=campaign_id)
 
 
+def _message_sent_as(outbound_id: str) -> Message | None:
+    """The campaign message an outbox row carried (locked), if it has no wamid yet."""
+    try:
+        outbound_id = str(uuid.UUID(outbound_id))
+    except ValueError:
+        return None
+    origin = (
+        OutboundMessage.objects.filter(pk=outbound_id, origin__startswith=f"{OUTBOX_ORIGIN}:")
+        .values_list("origin", flat=True)
+        .first()
+    )
+    if origin is None:
+        return None
+    message_id = int(origin.rsplit(":", 1)[1])
+    return Message.objects.select_for_update().filter(pk=message_id, wamid__isnull=True).first()
+
+
 # --- Resuming what died ------------------------------------------------------------------
 
 
@@ -447,20 +464,31 @@ _MAY_REPLACE = {
 
 
 def record_message_status(
-    *, wamid: str, status: str, at: datetime, errors: list[tuple[int, str]] | None = None
+    *,
+    wamid: str,
+    status: str,
+    at: datetime,
+    errors: list[tuple[int, str]] | None = None,
+    outbound_id: str = "",
 ) -> Message | None:
     """Apply a webhook status to the campaign message it names (None if it names none).
 
     The time of every status is recorded, even when the status itself is stale. A
     `failed` after `delivered` or `read` is kept as the message's late failure: shown,
-    and the delivered history left as it was.
+    and the delivered history left as it was. A status that comes before the answer to
+    our send was recorded (or for a send whose answer never came) finds its message by
+    the outbox row id the message carried, and gives it its wamid.
     """
     if status not in _STATUS_TIME or not wamid:
         return None
     with transaction.atomic():
         message = Message.objects.select_for_update().filter(wamid=wamid).first()
         if message is None:
-            return None
+            message = _message_sent_as(outbound_id)
+            if message is None:
+                return None
+            message.wamid = wamid
+            message.save(update_fields=["wamid"])
         setattr(message, _STATUS_TIME[status], at)
         fields = [_STATUS_TIME[status]]
         code, title = errors[0] if errors else ("", "")

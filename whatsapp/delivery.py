@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import logging
 import traceback
+import uuid
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -341,12 +342,14 @@ def _record(row: OutboundMessage, status: str, fields: dict[str, Any]) -> bool:
         meta.get_field(name).get_db_prep_value(answered[name], connection) for name in _OUTCOME
     ]
     pk = meta.pk.get_db_prep_value(row.pk, connection)
-    postgres = connection.vendor == "postgresql"
+    # Only in a transaction of our own: inside a caller's (a webhook's processing) the
+    # commit is the caller's, and stays synchronous.
+    asynchronous = connection.vendor == "postgresql" and len(connection.atomic_blocks) == 1
     with connection.cursor() as cursor:
         # One round trip for both statements (Django binds parameters client-side).
-        sql = (_ASYNC_COMMIT if postgres else "") + _record_sql()
+        sql = (_ASYNC_COMMIT if asynchronous else "") + _record_sql()
         cursor.execute(sql, [*values, pk, Status.SENDING, Status.UNKNOWN])
-        if postgres:
+        if asynchronous:
             cursor.nextset()
         if cursor.rowcount != 1:
             return False
@@ -397,6 +400,24 @@ def _tell_send_failed(row: OutboundMessage, error: exc.WhatsAppError) -> None:
 def _describe(error: Exception) -> str:
     frames = traceback.format_exception(type(error), error, error.__traceback__, limit=-3)
     return "".join(frames)[-4000:]
+
+
+def settle_from_evidence(*, outbound_id: str, wamid: str) -> bool:
+    """A status webhook names an `unknown` row (by the id the message carried): it went.
+
+    Staff's decision, if any, stands; a row already settled is left alone.
+    """
+    try:
+        outbound_id = str(uuid.UUID(outbound_id))
+    except ValueError:
+        return False
+    row = OutboundMessage.objects.filter(
+        pk=outbound_id, status=Status.UNKNOWN, resolution=""
+    ).first()
+    if row is None or not _settle(row, Status.ACCEPTED, wamid=wamid, sent_at=timezone.now()):
+        return False
+    transaction.on_commit(partial(tell_origins_settled, [result_of(row)]))
+    return True
 
 
 # --- Recovery ------------------------------------------------------------------------------
