@@ -180,7 +180,7 @@ class OutboundMessage(models.Model):
     sent_at = models.DateTimeField(null=True, blank=True)
     # A result handler of another app raised; the sweep dispatches the result again.
     handler_error = models.TextField(blank=True)
-    # Staff's decision on an `unknown` message (no audit model yet: kept on the row).
+    # Staff's decision on an `unknown` message, also in the staff audit (AuditEntry).
     resolution = models.CharField(max_length=16, choices=Resolution.choices, blank=True)
     resolved_by = models.ForeignKey(
         settings.AUTH_USER_MODEL,

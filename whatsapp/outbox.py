@@ -20,6 +20,8 @@ from django.contrib.auth.models import AbstractBaseUser
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
+from staff.audit import record_audit
+
 from . import messages
 from .addressing import Address
 from .delivery import MESSAGE_KINDS, tell_origin
@@ -266,13 +268,22 @@ def cancel_queued(*, origin_prefix: str, reason: str) -> list[str]:
 
 
 def mark_sent(*, outbound: OutboundMessage, actor: AbstractBaseUser) -> bool:
-    """Staff know it arrived (the person answered, the platform's log shows it)."""
+    """Staff know it arrived (the person answered, the platform's log shows it). Audited."""
     return _resolve(outbound, actor, OutboundMessage.Resolution.MARKED_SENT, Status.ACCEPTED)
 
 
 def send_again(*, outbound: OutboundMessage, actor: AbstractBaseUser) -> bool:
-    """Staff judge it did not arrive: queue the same row again (it may then arrive twice)."""
+    """Staff judge it did not arrive: queue the same row again (it may then arrive twice).
+
+    Audited; who decided and when also stay on the row, for the outbox list.
+    """
     return _resolve(outbound, actor, OutboundMessage.Resolution.SENT_AGAIN, Status.QUEUED)
+
+
+_AUDIT_ACTIONS = {
+    OutboundMessage.Resolution.MARKED_SENT: "mark_outbound_message_sent",
+    OutboundMessage.Resolution.SENT_AGAIN: "send_outbound_message_again",
+}
 
 
 def _resolve(outbound: OutboundMessage, actor: AbstractBaseUser, resolution: str, to: str) -> bool:
@@ -295,6 +306,13 @@ def _resolve(outbound: OutboundMessage, actor: AbstractBaseUser, resolution: str
         if changed != 1:
             return False
         outbound.refresh_from_db()
+        record_audit(
+            actor=actor,
+            action=_AUDIT_ACTIONS[resolution],
+            obj=outbound,
+            before={"status": Status.UNKNOWN},
+            after={"status": to, "resolution": resolution},
+        )
         if to == Status.QUEUED:
             deliver_after_commit([outbound.pk])
         else:

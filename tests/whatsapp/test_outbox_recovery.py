@@ -168,6 +168,8 @@ def test_unknown_messages_are_listed_for_staff(marketer, unknown):
 
 
 def test_mark_sent_records_who_decided_and_when(marketer, unknown):
+    from staff.models import AuditEntry
+
     response = _act(marketer, "mark_sent", [unknown])
 
     assert response.status_code == 200
@@ -175,6 +177,13 @@ def test_mark_sent_records_who_decided_and_when(marketer, unknown):
     assert unknown.status == Status.ACCEPTED
     assert (unknown.resolution, unknown.resolved_by) == ("marked_sent", marketer.user)
     assert unknown.resolved_at is not None
+    [entry] = AuditEntry.objects.all()
+    assert (entry.actor_user, entry.action, entry.object_id) == (
+        marketer.user,
+        "mark_outbound_message_sent",
+        str(unknown.pk),
+    )
+    assert entry.after == {"status": "accepted", "resolution": "marked_sent"}
 
 
 def test_send_again_queues_the_same_row_once(marketer, unknown, django_capture_on_commit_callbacks):
@@ -186,6 +195,11 @@ def test_send_again_queues_the_same_row_once(marketer, unknown, django_capture_o
     assert unknown.status == Status.ACCEPTED
     assert (unknown.resolution, unknown.resolved_by) == ("sent_again", marketer.user)
     assert unknown.to == ADA_WA_ID
+    from staff.models import AuditEntry
+
+    assert list(AuditEntry.objects.values_list("action", flat=True)) == [
+        "send_outbound_message_again"
+    ]
 
 
 def test_staff_without_the_permission_cannot_decide(unknown, db):
