@@ -124,7 +124,7 @@ def _keyword_lists(request):
 
 
 @pytest.fixture
-def worker_graph(settings):
+def worker_graph(settings, monkeypatch):
     """A fake Graph API for worker processes: PostgreSQL and Redis needed, Redis flushed."""
     from django.db import connection
 
@@ -150,6 +150,8 @@ def worker_graph(settings):
     use_fake_graph(settings, fake)
     settings.CELERY_TASK_ALWAYS_EAGER = False
     app.conf.update(broker_url=BROKER_URL, task_always_eager=False)
+    # Celery reads CELERY_BROKER_URL from the environment before its own setting (CI sets it).
+    monkeypatch.setenv("CELERY_BROKER_URL", BROKER_URL)
     forget_routing()
     yield fake
     app.conf.update(saved)
