@@ -4,6 +4,7 @@ from django.db import transaction
 from django.db.models import QuerySet
 from django.http import HttpRequest
 from rest_framework_api_key.admin import APIKeyModelAdmin
+from unfold.admin import ModelAdmin
 
 from staff.audit import record_audit
 
@@ -22,7 +23,7 @@ class ApiKeyForm(forms.ModelForm):
 
 
 @admin.register(ApiKey)
-class ApiKeyAdmin(APIKeyModelAdmin):
+class ApiKeyAdmin(APIKeyModelAdmin, ModelAdmin):
     """The key is shown once, in the message after creation; only its hash is kept."""
 
     form = ApiKeyForm

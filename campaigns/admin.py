@@ -7,6 +7,7 @@ from django.shortcuts import get_object_or_404
 from django.template.response import TemplateResponse
 from django.urls import path, reverse
 from django.utils.html import format_html, format_html_join
+from unfold.admin import ModelAdmin, TabularInline
 
 from staff.paginator import EstimatedCountPaginator
 
@@ -42,7 +43,7 @@ class FirstMessagesFormSet(BaseInlineFormSet):
         return super().get_queryset()[:INLINE_MESSAGES]
 
 
-class MessageInline(ReadOnlyMixin, admin.TabularInline):
+class MessageInline(ReadOnlyMixin, TabularInline):
     model = Message
     formset = FirstMessagesFormSet
     fields = [
@@ -68,7 +69,7 @@ class MessageInline(ReadOnlyMixin, admin.TabularInline):
         return super().get_queryset(request).select_related("contact").order_by("pk")
 
 
-def _launch(modeladmin: admin.ModelAdmin, request: HttpRequest, campaign: Campaign) -> bool:
+def _launch(modeladmin: ModelAdmin, request: HttpRequest, campaign: Campaign) -> bool:
     try:
         launch_campaign(campaign=campaign, actor=request.user)
     except CampaignNotDraft as exc:
@@ -105,7 +106,7 @@ def cancel_selected(modeladmin, request, queryset):
 
 
 @admin.register(Campaign)
-class CampaignAdmin(admin.ModelAdmin):
+class CampaignAdmin(ModelAdmin):
     form = CampaignForm
     list_display = [
         "name",
@@ -276,7 +277,7 @@ for _status in MessageStatus.values:
 
 
 @admin.register(Message)
-class MessageAdmin(ReadOnlyMixin, admin.ModelAdmin):
+class MessageAdmin(ReadOnlyMixin, ModelAdmin):
     list_display = [
         "campaign",
         "contact",
@@ -300,7 +301,7 @@ class MessageAdmin(ReadOnlyMixin, admin.ModelAdmin):
 
 
 @admin.register(ReminderSent)
-class ReminderSentAdmin(ReadOnlyMixin, admin.ModelAdmin):
+class ReminderSentAdmin(ReadOnlyMixin, ModelAdmin):
     list_display = ["contact", "policy", "offset", "purposes", "status", "sent_at", "created_at"]
     list_filter = ["status", "offset", "policy"]
     search_fields = ["wamid"]

@@ -11,6 +11,7 @@ import environ
 from celery.schedules import crontab
 from csp.constants import NONE, SELF
 from django.core.exceptions import ImproperlyConfigured
+from django.templatetags.static import static
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 VAR_DIR = BASE_DIR / "var"
@@ -31,6 +32,10 @@ CSRF_TRUSTED_ORIGINS = env.list("CSRF_TRUSTED_ORIGINS", default=[])
 SITE_URL = env.str("SITE_URL", default="http://127.0.0.1:8000").rstrip("/")
 
 INSTALLED_APPS = [
+    # The admin's theme (sidebar, dashboard, charts); before django.contrib.admin
+    # so its templates win, and it makes admin.site an UnfoldAdminSite.
+    "unfold",
+    "unfold.contrib.import_export",
     "django.contrib.admin",
     "django.contrib.auth",
     "django.contrib.contenttypes",
@@ -58,6 +63,8 @@ INSTALLED_APPS = [
     "groups",
     "api",
     "staff",
+    # The admin as a consent console: sidebar, dashboard, the admin's CSP additions.
+    "console",
 ]
 
 MIDDLEWARE = [
@@ -66,7 +73,7 @@ MIDDLEWARE = [
     "api.middleware.ApiErrorMiddleware",
     # A NUL in a page's or the admin's parameters is a 400, before anything queries with it.
     "api.middleware.UnstorableInputMiddleware",
-    "csp.middleware.CSPMiddleware",
+    "console.middleware.AdminCSPMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.locale.LocaleMiddleware",
@@ -239,6 +246,34 @@ CELERY_BEAT_SCHEDULE = {
     "send-reconsent-reminders": {
         "task": "campaigns.tasks.send_reconsent_reminders",
         "schedule": crontab(hour=9, minute=0),
+    },
+}
+
+# --- Admin (django-unfold) ---------------------------------------------------
+UNFOLD = {
+    "SITE_TITLE": "Consent CRM",
+    "SITE_HEADER": "Consent CRM",
+    "SITE_SYMBOL": "verified_user",
+    # "View site": the public opt-in page (the site has no home page of its own).
+    "SITE_URL": "/opt-in/",
+    "SITE_FAVICONS": [
+        {
+            "rel": "icon",
+            "type": "image/svg+xml",
+            "href": lambda request: static("console/favicon.svg"),
+        }
+    ],
+    "STYLES": [
+        lambda request: static("console/theme.css"),
+        lambda request: static("console/console.css"),
+    ],
+    "SCRIPTS": [lambda request: static("console/console.js")],
+    "GLOBAL_CALLBACK": "console.theme.global_context",
+    "DASHBOARD_CALLBACK": "console.dashboard.dashboard_context",
+    "SIDEBAR": {
+        "show_search": True,
+        "show_all_applications": True,
+        "navigation": "console.navigation.sidebar",
     },
 }
 

@@ -19,6 +19,7 @@ from django.template.response import TemplateResponse
 from django.urls import path, reverse
 from django.utils import timezone
 from django.views.decorators.http import require_POST
+from unfold.admin import ModelAdmin
 
 from .exports import contact_rows, csv_lines, ledger_rows, write_xlsx
 from .importing.columns import KNOWN_COLUMNS
@@ -194,7 +195,7 @@ class LedgerExportAdminMixin:
 
 
 @admin.register(ContactImport)
-class ContactImportAdmin(admin.ModelAdmin):
+class ContactImportAdmin(ModelAdmin):
     list_display = ["file_name", "stage", "uploaded_by", "created_at", "finished_at"]
     list_filter = ["stage"]
     list_select_related = ["uploaded_by"]

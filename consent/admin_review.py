@@ -8,6 +8,7 @@ from django.contrib import admin, messages
 from django.db.models import QuerySet
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import render
+from unfold.admin import ModelAdmin
 
 from contacts.models import IdentityChange, LikelyDuplicate
 
@@ -16,7 +17,7 @@ from .models import OutrankedOptOut, PolicyDeadlineChange
 from .services import extend_policy_deadline, merge_contacts, resolve_outranked_opt_out
 
 
-class _ReviewAdmin(admin.ModelAdmin):
+class _ReviewAdmin(ModelAdmin):
     def has_add_permission(self, request: HttpRequest) -> bool:
         return False
 

@@ -1,11 +1,12 @@
 from django.contrib import admin
 from django.http import HttpRequest
+from unfold.admin import ModelAdmin
 
 from .models import AuditEntry
 
 
 @admin.register(AuditEntry)
-class AuditEntryAdmin(admin.ModelAdmin):
+class AuditEntryAdmin(ModelAdmin):
     list_display = ["at", "actor", "action", "object_type", "object_id"]
     list_filter = ["action", "actor_user", "actor_key"]
     search_fields = ["object_id", "actor_key"]

@@ -1,6 +1,7 @@
 from django.contrib import admin, messages
 from django.db.models import QuerySet
 from django.http import HttpRequest
+from unfold.admin import ModelAdmin
 
 from . import outbox, throttle
 from .models import InboundEvent, OutboundMessage, SendingNumber, ServiceWindow
@@ -37,7 +38,7 @@ class UnprocessedOptOutFilter(admin.SimpleListFilter):
 
 
 @admin.register(InboundEvent)
-class InboundEventAdmin(admin.ModelAdmin):
+class InboundEventAdmin(ModelAdmin):
     """The raw webhook items: read-only evidence, with a way to re-run processing."""
 
     list_display = [
@@ -98,7 +99,7 @@ def send_again(modeladmin, request: HttpRequest, queryset: QuerySet) -> None:
 
 
 @admin.register(OutboundMessage)
-class OutboundMessageAdmin(admin.ModelAdmin):
+class OutboundMessageAdmin(ModelAdmin):
     """The outbox. With the console backend, what would have been sent.
 
     Messages whose fate is unknown (a worker stopped mid-send) are never sent again
@@ -165,7 +166,7 @@ class OutboundMessageAdmin(admin.ModelAdmin):
 
 
 @admin.register(SendingNumber)
-class SendingNumberAdmin(admin.ModelAdmin):
+class SendingNumberAdmin(ModelAdmin):
     """Throughput per business number, as the platform granted it (80 to 1,000 per second)."""
 
     list_display = ["phone_number_id", "label", "messages_per_second"]
@@ -177,7 +178,7 @@ class SendingNumberAdmin(admin.ModelAdmin):
 
 
 @admin.register(ServiceWindow)
-class ServiceWindowAdmin(admin.ModelAdmin):
+class ServiceWindowAdmin(ModelAdmin):
     list_display = ["recipient", "last_inbound_at"]
     search_fields = ["recipient"]
     readonly_fields = ["recipient", "last_inbound_at"]

@@ -1,0 +1,23 @@
+from csp.middleware import CSPMiddleware, PolicyParts
+from django.http import HttpRequest, HttpResponseBase
+from django.urls import reverse
+
+# The admin theme (django-unfold) drives its menus, tabs and filters with Alpine.js
+# expressions written in its templates' x- attributes. Alpine evaluates them with
+# the Function constructor, which a CSP refuses without 'unsafe-eval'; Alpine's
+# CSP build cannot read unfold's expressions (arrow functions, object literals).
+# So the staff-only admin gets 'unsafe-eval' (still no inline or foreign script:
+# a page can only run our own files); the theme's colours, which it would write in
+# an inline <style>, come from a static file (console.theme). The customer pages
+# keep the strict policy.
+ADMIN_ADDITIONS = {"script-src": ["'unsafe-eval'"]}
+
+
+class AdminCSPMiddleware(CSPMiddleware):
+    def get_policy_parts(
+        self, request: HttpRequest, response: HttpResponseBase, report_only: bool = False
+    ) -> PolicyParts:
+        parts = super().get_policy_parts(request, response, report_only)
+        if not report_only and request.path_info.startswith(reverse("admin:index")):
+            parts.update = {**ADMIN_ADDITIONS, **(parts.update or {})}
+        return parts
