@@ -49,6 +49,7 @@ from .api_serializers import (
     consent_summary,
 )
 from .exceptions import InvalidConsent
+from .labels import reason_label
 from .models import ConsentEvent, ConsentNotice
 from .rules import Action, IllegalTransition, Purpose, Status
 from .selectors import (
@@ -334,7 +335,15 @@ class EligibilityView(APIView):
             user_id = given.validated_data["whatsapp_user_id"]
             decision = may_send(WhatsAppUserId(user_id), purpose)
             body = {"whatsapp_user_id": user_id}
-        return Response({**body, "purpose": purpose, **_decision_body(decision)})
+        return Response(
+            {
+                **body,
+                "purpose": purpose,
+                **_decision_body(decision),
+                # Translated by Accept-Language (LocaleMiddleware); bulk answers stay lean.
+                "reason_label": reason_label(decision.reason),
+            }
+        )
 
 
 class BulkEligibilityView(APIView):

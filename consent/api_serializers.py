@@ -337,6 +337,9 @@ class DecisionSerializer(serializers.Serializer):
 class EligibilitySerializer(DecisionSerializer):
     whatsapp_user_id = serializers.CharField(required=False)
     purpose = serializers.ChoiceField(choices=Purpose.choices)
+    reason_label = serializers.CharField(
+        help_text="The reason in words, translated by Accept-Language."
+    )
 
 
 class PhoneListField(serializers.ListField):
@@ -370,6 +373,7 @@ ELIGIBILITY_EXAMPLES = [
             "purpose": "marketing",
             "allowed": False,
             "reason": "opted_out",
+            "reason_label": "Opted out",
         },
     ),
     OpenApiExample(
@@ -379,6 +383,7 @@ ELIGIBILITY_EXAMPLES = [
             "purpose": "marketing",
             "allowed": True,
             "reason": "legacy_grace_period",
+            "reason_label": "Legacy consent, in its grace period",
             "expires_at": "2027-01-31T00:00:00+00:00",
         },
     ),

@@ -1,42 +1,43 @@
 """The consent vocabulary and the one table of legal transitions."""
 
 from django.db import models
+from django.utils.translation import gettext_lazy as _
 
 
 class Purpose(models.TextChoices):
-    MARKETING = "marketing", "Marketing"
-    SERVICE = "service", "Service"
+    MARKETING = "marketing", _("Marketing")
+    SERVICE = "service", _("Service")
 
 
 class Status(models.TextChoices):
-    NONE = "none", "No consent"
-    PENDING = "pending", "Pending confirmation"
-    OPTED_IN = "opted_in", "Opted in"
-    OPTED_OUT = "opted_out", "Opted out"
-    LEGACY = "legacy", "Legacy (grace period)"
-    EXPIRED = "expired", "Expired"
-    PAUSED = "paused", "Paused"
+    NONE = "none", _("No consent")
+    PENDING = "pending", _("Pending confirmation")
+    OPTED_IN = "opted_in", _("Opted in")
+    OPTED_OUT = "opted_out", _("Opted out")
+    LEGACY = "legacy", _("Legacy (grace period)")
+    EXPIRED = "expired", _("Expired")
+    PAUSED = "paused", _("Paused")
 
 
 class Action(models.TextChoices):
-    REQUEST = "request", "Request (double opt-in)"
-    GRANT = "grant", "Grant"
-    WITHDRAW = "withdraw", "Withdraw"
-    LEGACY = "legacy", "Legacy import"
-    EXPIRE = "expire", "Expire"
-    PAUSE = "pause", "Pause"
+    REQUEST = "request", _("Request (double opt-in)")
+    GRANT = "grant", _("Grant")
+    WITHDRAW = "withdraw", _("Withdraw")
+    LEGACY = "legacy", _("Legacy import")
+    EXPIRE = "expire", _("Expire")
+    PAUSE = "pause", _("Pause")
 
 
 class Source(models.TextChoices):
-    WEB_FORM = "web_form", "Web form"
-    PREFERENCE_CENTRE = "preference_centre", "Preference centre"
-    WHATSAPP_BUTTON = "whatsapp_button", "WhatsApp button"
-    WHATSAPP_KEYWORD = "whatsapp_keyword", "WhatsApp keyword"
-    WHATSAPP_PLATFORM = "whatsapp_platform", "WhatsApp platform signal"
-    API = "api", "API"
-    IMPORT = "import", "Import"
-    ADMIN = "admin", "Admin"
-    SYSTEM = "system", "System"
+    WEB_FORM = "web_form", _("Web form")
+    PREFERENCE_CENTRE = "preference_centre", _("Preference centre")
+    WHATSAPP_BUTTON = "whatsapp_button", _("WhatsApp button")
+    WHATSAPP_KEYWORD = "whatsapp_keyword", _("WhatsApp keyword")
+    WHATSAPP_PLATFORM = "whatsapp_platform", _("WhatsApp platform signal")
+    API = "api", _("API")
+    IMPORT = "import", _("Import")
+    ADMIN = "admin", _("Admin")
+    SYSTEM = "system", _("System")
 
 
 S, A = Status, Action

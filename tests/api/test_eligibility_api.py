@@ -28,6 +28,7 @@ def test_opted_in(api_client, marketing_notice):
         "purpose": "marketing",
         "allowed": True,
         "reason": "opted_in",
+        "reason_label": "Opted in",
     }
 
 
@@ -38,6 +39,7 @@ def test_opted_out(api_client):
         "purpose": "marketing",
         "allowed": False,
         "reason": "opted_out",
+        "reason_label": "Opted out",
     }
 
 
@@ -88,6 +90,7 @@ def test_unknown_contact_is_200_not_an_error(api_client):
         "purpose": "marketing",
         "allowed": False,
         "reason": "unknown_contact",
+        "reason_label": "Not a known contact",
     }
 
 
@@ -99,6 +102,7 @@ def test_invalid_phone_is_200_with_the_phone_as_given(api_client, db, phone):
         "purpose": "marketing",
         "allowed": False,
         "reason": "invalid_phone",
+        "reason_label": "Not a valid phone number",
     }
 
 
@@ -123,6 +127,7 @@ def test_by_business_scoped_user_id(api_client):
         "purpose": "marketing",
         "allowed": False,
         "reason": "opted_out",
+        "reason_label": "Opted out",
     }
     unknown = api_client.get(URL, {"whatsapp_user_id": "GB.0", "purpose": "marketing"}).json()
     assert unknown["reason"] == "unknown_contact"
@@ -133,6 +138,15 @@ def test_an_erased_contact_that_opted_out_still_reads_opted_out(api_client):
     record(contact, Action.WITHDRAW)
     assert api_client.delete(f"/api/v1/contacts/{contact.pk}/").status_code == 204
     assert ask(api_client)["reason"] == "opted_out"
+
+
+def test_the_reason_in_words_follows_accept_language(api_client):
+    record(ContactFactory(phone=PHONE), Action.WITHDRAW)
+    response = api_client.get(
+        URL, {"phone": PHONE, "purpose": "marketing"}, HTTP_ACCEPT_LANGUAGE="es"
+    )
+    assert response.json()["reason"] == "opted_out"
+    assert response.json()["reason_label"] == "Se dio de baja"
 
 
 def test_missing_purpose_or_person_is_400(api_client):
