@@ -243,6 +243,11 @@ CELERY_BEAT_SCHEDULE = {
         "task": "groups.tasks.review_join_requests",
         "schedule": 5 * 60,
     },
+    # The dashboard's counts over the whole ledger (console.models.DashboardSnapshot).
+    "console-refresh-dashboard": {
+        "task": "console.tasks.refresh_dashboard",
+        "schedule": 10 * 60,
+    },
     "send-reconsent-reminders": {
         "task": "campaigns.tasks.send_reconsent_reminders",
         "schedule": crontab(hour=9, minute=0),
@@ -250,6 +255,8 @@ CELERY_BEAT_SCHEDULE = {
 }
 
 # --- Admin (django-unfold) ---------------------------------------------------
+# The theme's login form carries no "next": land on the dashboard, not /accounts/profile/.
+LOGIN_REDIRECT_URL = "admin:index"
 UNFOLD = {
     "SITE_TITLE": "Consent CRM",
     "SITE_HEADER": "Consent CRM",
