@@ -152,7 +152,7 @@ class Message(models.Model):
         ]
 
     def __str__(self) -> str:
-        return f"{self.campaign} → {self.contact_id}: {self.status}"
+        return f"To {self.contact}: {self.get_status_display()}"
 
 
 class ReminderStatus(models.TextChoices):

@@ -38,7 +38,7 @@ from consent.selectors import (
 from contacts.models import Contact
 from whatsapp.addressing import whatsapp_address
 
-from .models import Campaign, Message, MessageStatus
+from .models import Campaign, CampaignKind, Message, MessageStatus
 
 T = TypeVar("T")
 
@@ -54,6 +54,17 @@ def batched(items: Iterable[T], size: int) -> Iterator[list[T]]:
 NO_WHATSAPP_ADDRESS = "no_whatsapp_address"
 
 
+# A re-consent campaign with no states chosen asks those whose consent predates the
+# rules (legacy), never people who already answered yes.
+RECONSENT_DEFAULT_STATES = [Status.LEGACY]
+
+
+def audience_states(campaign: Campaign) -> list[str]:
+    if not campaign.audience_states and campaign.kind == CampaignKind.RECONSENT:
+        return list(RECONSENT_DEFAULT_STATES)
+    return list(campaign.audience_states or [])
+
+
 def campaign_audience(campaign: Campaign) -> QuerySet[Contact]:
     """Contacts the campaign is aimed at (before the consent gate): tags, attributes, states."""
     contacts = Contact.objects.filter(erased_at__isnull=True)
@@ -65,12 +76,13 @@ def campaign_audience(campaign: Campaign) -> QuerySet[Contact]:
         # Compared as text, so "30" matches a stored 30 as well as "30".
         as_text = Cast(KT(f"attributes__{key}"), output_field=TextField())
         contacts = contacts.annotate(**{f"_attr{n}": as_text}).filter(**{f"_attr{n}": str(value)})
-    if campaign.audience_states:
+    chosen = audience_states(campaign)
+    if chosen:
         # EXISTS / NOT EXISTS: a NOT IN over a million ids outgrows work_mem and
         # PostgreSQL falls back to a quadratic plan.
         states = ConsentState.objects.filter(contact=OuterRef("pk"), purpose=campaign.purpose)
-        wanted = Exists(states.filter(status__in=campaign.audience_states))
-        if Status.NONE in campaign.audience_states:
+        wanted = Exists(states.filter(status__in=chosen))
+        if Status.NONE in chosen:
             wanted |= ~Exists(states.exclude(status=Status.NONE))
         contacts = contacts.filter(wanted)
     return contacts

@@ -137,7 +137,11 @@ class ConsentEvent(models.Model):
         ]
 
     def __str__(self) -> str:
-        return f"{self.action} {self.purpose} ({self.source}) at {self.occurred_at:%Y-%m-%d %H:%M}"
+        # Inline titles in the admin read as words: "Withdraw · Marketing · WhatsApp keyword …".
+        return (
+            f"#{self.seq} {self.get_action_display()} · {self.get_purpose_display()} · "
+            f"{self.get_source_display()} · {self.occurred_at:%Y-%m-%d %H:%M}"
+        )
 
     def save(self, *args, **kwargs) -> None:
         if not self._state.adding:
@@ -259,7 +263,7 @@ class ConsentState(models.Model):
         ]
 
     def __str__(self) -> str:
-        return f"{self.purpose}: {self.status}"
+        return f"{self.get_purpose_display()}: {self.get_status_display()}"
 
 
 class ReconsentPolicy(models.Model):

@@ -9,7 +9,7 @@ from django.db.models import Count
 from django.db.models.functions import TruncDate
 from django.utils import timezone
 
-from campaigns.models import Campaign, CampaignStatus, Message, MessageStatus, ReminderSent
+from campaigns.models import Campaign, CampaignStatus, Message, ReminderSent
 from campaigns.selectors import campaigns_with_counts, counts_from_annotations
 from consent.models import (
     ConsentEvent,
@@ -214,15 +214,3 @@ def work_waiting() -> list[tuple[str, int, str]]:
             "admin:consent_contactimport_changelist",
         ),
     ]
-
-
-MESSAGE_PROGRESS_ORDER = [
-    MessageStatus.READ,
-    MessageStatus.DELIVERED,
-    MessageStatus.SENT,
-    MessageStatus.SENDING,
-    MessageStatus.QUEUED,
-    MessageStatus.SKIPPED,
-    MessageStatus.FAILED,
-    MessageStatus.UNKNOWN,
-]

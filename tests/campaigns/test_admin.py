@@ -20,7 +20,12 @@ def test_changelist_shows_counts_per_status(admin_client, campaign):
 
     assert response.status_code == 200
     assert b"Winter sale" in response.content
-    assert b"column-sent_count" in response.content
+    # Drawn as one bar per campaign, with the count of each status in its legend.
+    assert b"column-progress" in response.content
+    assert (
+        b'data-status="sent"><span class="console-swatch console-fill--sent"></span>Sent: <strong data-role="count">1</strong>'
+        in response.content
+    )
 
 
 def test_add_page_builds_a_campaign_with_its_audience(admin_client):
@@ -35,7 +40,8 @@ def test_add_page_builds_a_campaign_with_its_audience(admin_client):
             "purpose": "marketing",
             "template_name": "vip_offer",
             "template_language": "en",
-            "body_params_text": "{name}\n15%",
+            "body_params_text_0": "{name}",
+            "body_params_text_1": "15%",
             "audience_tags": [vip.pk],
             "audience_attributes_text": "city=Leeds\ntier = gold",
             "audience_states": ["opted_in", "legacy"],
@@ -192,7 +198,7 @@ def test_a_draft_can_be_edited_on_its_change_page(admin_client, campaign):
             "purpose": "marketing",
             "template_name": "winter_sale",
             "template_language": "en",
-            "body_params_text": "{name}",
+            "body_params_text_0": "{name}",
             "audience_attributes_text": "",
             "messages-TOTAL_FORMS": "0",
             "messages-INITIAL_FORMS": "0",
