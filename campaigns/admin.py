@@ -10,7 +10,7 @@ from django.urls import path, reverse
 from django.utils.html import format_html, format_html_join
 from unfold.admin import ModelAdmin, TabularInline
 
-from consent.labels import reason_label
+from consent.labels import label, reason_label
 from consent.rules import Status
 from staff.paginator import EstimatedCountPaginator
 
@@ -114,7 +114,8 @@ class CampaignAdmin(ModelAdmin):
     list_display = ["name", "kind", "purpose", "status", "launched_at", "progress"]
     list_filter = ["status", "kind", "purpose"]
     search_fields = ["name", "template_name"]
-    filter_horizontal = ["audience_tags"]
+    # A plain multiple select: Django's two-box filter widget fails axe-core (aria, contrast).
+    filter_horizontal: list[str] = []
     actions = [preview_selected, launch_selected, cancel_selected]
     inlines = [MessageInline]
     change_form_template = "admin/campaigns/campaign/change_form.html"
@@ -157,11 +158,8 @@ class CampaignAdmin(ModelAdmin):
             # A launched campaign is shown as stored: the edit-only text fields do not apply.
             return [
                 (None, {"fields": ["name", "kind", "purpose"]}),
-                ("Message", {"fields": ["template_name", "template_language", "body_params"]}),
-                (
-                    "Audience",
-                    {"fields": ["audience_tags", "audience_attributes", "audience_states"]},
-                ),
+                ("Message", {"fields": ["template_name", "template_language", "parameters"]}),
+                ("Audience", {"fields": ["audience_tags", "attributes", "states"]}),
                 *self.results_fieldsets,
             ]
         return [*self.fieldsets, *self.results_fieldsets]
@@ -176,7 +174,28 @@ class CampaignAdmin(ModelAdmin):
             "finished_at",
             "message_counts",
             "opt_outs_caused",
+            "parameters",
+            "attributes",
+            "states",
         ]
+
+    @admin.display(description="template body parameters")
+    def parameters(self, campaign: Campaign) -> str:
+        return (
+            format_html_join(
+                ", ", "{{{{{}}}}} = {}", ((n, p) for n, p in enumerate(campaign.body_params, 1))
+            )
+            or "none"
+        )
+
+    @admin.display(description="audience attributes")
+    def attributes(self, campaign: Campaign) -> str:
+        pairs = sorted((campaign.audience_attributes or {}).items())
+        return ", ".join(f"{k} = {v}" for k, v in pairs) or "any"
+
+    @admin.display(description="audience consent states")
+    def states(self, campaign: Campaign) -> str:
+        return ", ".join(label("status", s) for s in audience_states(campaign)) or "any state"
 
     def has_change_permission(self, request: HttpRequest, obj: Campaign | None = None) -> bool:
         # Once launched, a campaign is a record of what was sent: view only.

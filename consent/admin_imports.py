@@ -20,6 +20,11 @@ from django.urls import path, reverse
 from django.utils import timezone
 from django.views.decorators.http import require_POST
 from unfold.admin import ModelAdmin
+from unfold.widgets import (
+    UnfoldAdminFileFieldWidget,
+    UnfoldAdminSelectWidget,
+    UnfoldAdminTextInputWidget,
+)
 
 from .exports import contact_rows, csv_lines, ledger_rows, write_xlsx
 from .importing.columns import KNOWN_COLUMNS
@@ -30,15 +35,24 @@ MAX_UPLOAD_BYTES = 512 * 1024 * 1024
 
 
 class ImportForm(forms.Form):
-    file = forms.FileField(help_text="CSV (UTF-8) or XLSX; the first row names the columns.")
+    # The theme's widgets: its script writes a chosen file's name into the text box
+    # that belongs to its own file widget (with a bare input it filled in "tag").
+    file = forms.FileField(
+        help_text="CSV (UTF-8) or XLSX; the first row names the columns.",
+        widget=UnfoldAdminFileFieldWidget,
+    )
     policy = forms.ModelChoiceField(
         ReconsentPolicy.objects.all(),
         required=False,
         empty_label="the active re-consent policy",
         help_text="Legacy consent lapses at this policy's deadline.",
+        widget=UnfoldAdminSelectWidget,
     )
     tag = forms.SlugField(
-        required=False, max_length=64, help_text="Added to every imported contact."
+        required=False,
+        max_length=64,
+        help_text="Added to every imported contact.",
+        widget=UnfoldAdminTextInputWidget,
     )
 
     def clean_file(self):

@@ -32,6 +32,7 @@ admin.site.unregister(ClockedSchedule)
 
 @admin.register(User)
 class UserAdmin(BaseUserAdmin, ModelAdmin):
+    filter_horizontal = ()
     form = UserChangeForm
     add_form = UserCreationForm
     change_password_form = AdminPasswordChangeForm
@@ -41,9 +42,14 @@ class UserAdmin(BaseUserAdmin, ModelAdmin):
 class StaffRoleAdmin(BaseGroupAdmin, ModelAdmin):
     """Django's auth groups are our staff roles (marketing, compliance…)."""
 
+    # A plain multiple select: Django's two-box filter widget fails axe-core (aria, contrast).
+    filter_horizontal = ()
+
 
 @admin.register(PeriodicTask)
 class PeriodicTaskAdmin(BasePeriodicTaskAdmin, ModelAdmin):
+    # The library's form template runs an inline script, which our CSP refuses.
+    change_form_template = None
     list_display = ("name", "enabled", "schedule", "last_run_at", "one_off")
     list_select_related = ("interval", "crontab", "clocked", "solar")
 

@@ -1,4 +1,15 @@
+import json
+from typing import Any
+
 from django.apps import AppConfig
+from django.utils.html import format_html
+from django.utils.safestring import SafeString
+
+
+def plain_json(data: Any, encoder: Any) -> SafeString:
+    """Read-only JSON as escaped text in a <pre> (its look in console.css)."""
+    text = json.dumps(data, sort_keys=True, indent=2, ensure_ascii=False, cls=encoder)
+    return format_html('<pre class="console-json">{}</pre>', text)
 
 
 class ConsoleConfig(AppConfig):
@@ -6,3 +17,10 @@ class ConsoleConfig(AppConfig):
 
     name = "console"
     verbose_name = "Console"
+
+    def ready(self) -> None:
+        import unfold.fields
+
+        # unfold colours read-only JSON with Pygments' inline style attributes, which
+        # our CSP refuses (one console error per value); the same text, unstyled inline.
+        unfold.fields.prettify_json = plain_json

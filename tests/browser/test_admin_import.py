@@ -49,7 +49,9 @@ def test_a_file_with_problems_shows_them_inline_by_row(staff_page, live_server, 
     page = staff_page.page
     page.goto(f"{live_server.url}/admin/contacts/contact/")
     page.get_by_role("link", name="Import", exact=True).click()
-    page.get_by_label("File").set_input_files(str(contacts_csv(tmp_path / "bad.csv", bad=True)))
+    page.get_by_label("File:", exact=True).set_input_files(
+        str(contacts_csv(tmp_path / "bad.csv", bad=True))
+    )
     page.get_by_role("button", name="Check the file").click()
 
     expect(page.get_by_text("Has problems: nothing imported")).to_be_visible()
@@ -67,7 +69,9 @@ def test_upload_check_confirm_and_watch_the_progress_bar_finish(
 ):
     page = staff_page.page
     page.goto(f"{live_server.url}/admin/contacts/contact/import/")
-    page.get_by_label("File").set_input_files(str(contacts_csv(tmp_path / "contacts.csv")))
+    page.get_by_label("File:", exact=True).set_input_files(
+        str(contacts_csv(tmp_path / "contacts.csv"))
+    )
     page.get_by_role("button", name="Check the file").click()
 
     # The check's report: counts, and the rows with their consent columns.
