@@ -28,8 +28,8 @@ from api.idempotency import IDEMPOTENCY_PARAMETER, idempotent
 from api.inputs import refuse_unstorable_json
 from api.serializers import PhoneField
 from consent.api_serializers import ConsentsSerializer, consent_summary
-from consent.links import preference_url
 from consent.models import ConsentState
+from consent.preference_links import preference_url
 from consent.rules import Purpose, Status
 from consent.services import erase_and_suppress
 

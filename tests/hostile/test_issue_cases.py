@@ -15,11 +15,11 @@ from django.db import DatabaseError
 
 from api.idempotency import CLAIM_TIMEOUT
 from api.models import IdempotencyRecord
-from consent.forms import issued_token
 from consent.keywords import match_keyword
 from consent.models import ConsentEvent
 from consent.selectors import notice_by_ref
 from contacts.models import Contact
+from preferences.forms import issued_token
 from tests.hostile.api_operations import encode
 from tests.hostile.conftest import (
     assert_api_answer,
