@@ -65,9 +65,12 @@ def launch_campaign(*, campaign: Campaign, actor: AbstractBaseUser | None = None
             status=CampaignStatus.LAUNCHED, launched_at=timezone.now(), launched_by=actor
         )
         if launched != 1:
-            current = Campaign.objects.filter(pk=campaign.pk).values_list("status", flat=True)
+            current = (
+                Campaign.objects.filter(pk=campaign.pk).values_list("status", flat=True).first()
+            )
             raise CampaignNotDraft(
-                f"campaign is {current.first() or 'gone'}; only a draft can be launched"
+                f"campaign is {current or 'gone'}; only a draft can be launched",
+                current_status=current or "",
             )
         transaction.on_commit(partial(_tasks().fan_out_campaign.delay, str(campaign.pk)))
     campaign.refresh_from_db()

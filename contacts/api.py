@@ -26,7 +26,6 @@ from api.errors import Conflict, validation_error
 from api.filters import InstantFilter
 from api.idempotency import IDEMPOTENCY_PARAMETER, idempotent
 from api.inputs import refuse_unstorable_json
-from api.serializers import PhoneField
 from consent.api_serializers import ConsentsSerializer, consent_summary
 from consent.models import ConsentState
 from consent.preference_links import preference_url
@@ -35,6 +34,7 @@ from consent.services import erase_and_suppress
 
 from .models import Contact
 from .phones import InvalidPhone, normalize_phone, phone_hash
+from .serializers import PhoneField
 from .services import update_contact, upsert_contact
 
 # --- Serializers -------------------------------------------------------------------
