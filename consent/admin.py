@@ -13,6 +13,7 @@ from staff.paginator import EstimatedCountPaginator
 from .admin_imports import IMPORT_PERMISSION, LedgerExportAdminMixin, contact_import_urls
 from .admin_review import extend_deadline
 from .exceptions import ConsentError
+from .keywords import decide_review
 from .models import (
     ConsentEvent,
     ConsentKeyword,
@@ -281,8 +282,6 @@ class ConsentKeywordAdmin(admin.ModelAdmin):
 
 
 def _decide_reviews(modeladmin, request: HttpRequest, queryset: QuerySet, opt_out: bool) -> None:
-    from .keywords import decide_review
-
     for review in queryset.filter(decision=OptOutReview.Decision.PENDING):
         decide_review(review=review, opt_out=opt_out, actor=request.user)
     modeladmin.message_user(request, "Decision recorded.", messages.SUCCESS)

@@ -11,6 +11,7 @@ from contacts.models import Contact
 from contacts.selectors import find_contact_by_phone
 from contacts.services import upsert_contact
 
+from . import outreach
 from .models import ConsentEvent, ConsentNotice, ConsentState
 from .rules import Action, IllegalTransition, Source, Status
 from .services import Evidence, record_consent
@@ -59,9 +60,7 @@ def request_opt_in(
 
 def _ask_on_whatsapp(contact: Contact, purposes: list[str]) -> None:
     try:
-        from consent.outreach import send_one_tap_opt_in
-
-        send_one_tap_opt_in(contact=contact, purposes=purposes, reason="web_opt_in")
+        outreach.send_one_tap_opt_in(contact=contact, purposes=purposes, reason="web_opt_in")
     except Exception:
         # The request stays pending and lapses if never confirmed; staff see it in the admin.
         logger.warning("one-tap opt-in to %s not sent", contact.pk, exc_info=True)

@@ -1,8 +1,8 @@
 """Contacts over the REST API: upsert by phone, list, read, change, erase.
 
-The contact body carries its consent per purpose and its preference link, so this
-interface module reads from `consent`; the contacts domain itself (models,
-services, selectors) still imports nothing from it.
+Served by `consent`, not `contacts`: the contact body carries its consent per purpose and
+its preference link, the list filters by consent, and an erasure keeps the suppression, so
+the endpoint needs both apps and only `consent` may import `contacts`.
 """
 
 from typing import Any
@@ -26,16 +26,16 @@ from api.errors import Conflict, validation_error
 from api.filters import InstantFilter
 from api.idempotency import IDEMPOTENCY_PARAMETER, idempotent
 from api.inputs import refuse_unstorable_json
-from consent.api_serializers import ConsentsSerializer, consent_summary
-from consent.models import ConsentState
-from consent.preference_links import preference_url
-from consent.rules import Purpose, Status
-from consent.services import erase_and_suppress
+from contacts.models import Contact
+from contacts.phones import InvalidPhone, normalize_phone, phone_hash
+from contacts.serializers import PhoneField
+from contacts.services import update_contact, upsert_contact
 
-from .models import Contact
-from .phones import InvalidPhone, normalize_phone, phone_hash
-from .serializers import PhoneField
-from .services import update_contact, upsert_contact
+from .api_serializers import ConsentsSerializer, consent_summary
+from .models import ConsentState
+from .preference_links import preference_url
+from .rules import Purpose, Status
+from .services import erase_and_suppress
 
 # --- Serializers -------------------------------------------------------------------
 
