@@ -8,7 +8,7 @@ from rest_framework import serializers
 
 from api.errors import validation_error
 from api.serializers import InstantField
-from contacts.serializers import PhoneField
+from contacts.api_fields import PhoneField
 
 from .models import ConsentEvent, ConsentNotice, ConsentState
 from .rules import Action, Purpose, Source, Status

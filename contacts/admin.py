@@ -17,6 +17,7 @@ from staff.paginator import EstimatedCountPaginator
 from .models import Contact, Erasure, Tag
 from .phones import InvalidPhone, normalize_phone, phone_hash
 from .resources import ContactExport
+from .services import refuse_phone_change
 
 
 @admin.register(Tag)
@@ -153,6 +154,16 @@ class ContactAdmin(ExportActionMixin, admin.ModelAdmin):
         return super().changelist_view(
             request, {**(extra_context or {}), "contributed_tools": tools}
         )
+
+    def get_readonly_fields(self, request: HttpRequest, obj: Contact | None = None) -> list[str]:
+        # A contact's phone is set once (services.refuse_phone_change): shown, not edited.
+        fields = list(super().get_readonly_fields(request, obj))
+        return [*fields, "phone"] if obj is not None else fields
+
+    def save_model(self, request: HttpRequest, obj: Contact, form: Any, change: bool) -> None:
+        if change and "phone" in form.changed_data:
+            refuse_phone_change(Contact.objects.get(pk=obj.pk), obj.phone)
+        super().save_model(request, obj, form, change)
 
     def has_delete_permission(self, request: HttpRequest, obj: Contact | None = None) -> bool:
         # People are erased (pseudonymised, ledger kept), never deleted.

@@ -10,8 +10,8 @@ from rest_framework.response import Response
 from api.errors import Conflict, validation_error
 from api.idempotency import IDEMPOTENCY_PARAMETER, idempotent
 from consent.services import Evidence
+from contacts.api_fields import PhoneField
 from contacts.selectors import find_contact_by_phone
-from contacts.serializers import PhoneField
 
 from . import selectors, services
 from .models import AnswerSource, Group, GroupInvitation, InviteSource, LeaveSource
