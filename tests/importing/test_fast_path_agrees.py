@@ -192,7 +192,7 @@ def test_fast_path_and_record_consent_agree(contacts_file, run_import, events, r
     assert all(fast[2]["chains"].values())
 
 
-TRICKY_TEXT = ['plain', 'say "yes"', "back\\slash", "tab\there", "naïve café", "emoji 📣", ""]
+TRICKY_TEXT = ["plain", 'say "yes"', "back\\slash", "tab\there", "naïve café", "emoji 📣", ""]
 
 
 @pytest.mark.parametrize("file_name", ["contacts.csv", 'list "q1" naïve.csv'])
