@@ -5,7 +5,7 @@ N rows (phone, name, marketing_status=legacy, marketing_date) is imported with
 `manage.py import_contacts`' engine into an empty database, and the same file
 is COPYed into a plain table of text columns in the same run: the floor. The
 smallest file is imported again (idempotent: nothing added), and the old
-django-import-export resource imports 10,000 rows (1,000 below 1 M) for the ratio.
+django-import-export resource imports 10,000 rows (500 below 1 M) for the ratio.
 
 `run(scale)` returns rows {name, figure, unit, baseline, baseline_label, ratio,
 target, met}; `make bench` prints them in its table. Each measurement runs in a
@@ -34,12 +34,12 @@ from bench.common import PG_SERVER, PYTHON, ROOT, bench_env, check_services, log
 DATABASE = "bench_import"
 SIZES = (10_000, 100_000)
 # The old admin resource runs at tens of rows per second: 10,000 rows take 5-8 minutes,
-# so `make bench-small` (scale < 1 M) gives it 1,000; BENCH_IMPORT_EXPORT_ROWS overrides.
+# so `make bench-small` (scale < 1 M) gives it 500; BENCH_IMPORT_EXPORT_ROWS overrides.
 IMPORT_EXPORT_ROWS = int(os.environ.get("BENCH_IMPORT_EXPORT_ROWS", "0")) or None
 
 
 def import_export_rows(scale: int) -> int:
-    return IMPORT_EXPORT_ROWS or (10_000 if scale >= 1_000_000 else 1_000)
+    return IMPORT_EXPORT_ROWS or (10_000 if scale >= 1_000_000 else 500)
 
 
 TARGET_SECONDS_1M = 60.0
