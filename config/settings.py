@@ -61,6 +61,7 @@ INSTALLED_APPS = [
     "whatsapp",
     "campaigns",
     "groups",
+    "preferences",
     "api",
     "staff",
     # The admin as a consent console: sidebar, dashboard, the admin's CSP additions.
