@@ -1,15 +1,17 @@
 from django.contrib import admin, messages
-from django.db import models, transaction
+from django.db import transaction
 from django.db.models import Exists, OuterRef, QuerySet
 from django.http import HttpRequest
 from django.utils.html import format_html, format_html_join
+from unfold.admin import ModelAdmin
 
-from api.inputs import StorableJSONFormField
 from contacts.admin import ContactAdminPart, ObjectTool, contribute_to_contact_admin
 from contacts.models import Contact
 from staff.audit import record_audit
 from staff.paginator import EstimatedCountPaginator
 
+from .admin_contact import consent_panel, contact_action_urls
+from .admin_forms import ReconsentPolicyForm, describe_offsets
 from .admin_imports import IMPORT_PERMISSION, LedgerExportAdminMixin, contact_import_urls
 from .admin_review import extend_deadline
 from .exceptions import ConsentError
@@ -35,37 +37,6 @@ class ReadOnlyAdminMixin:
 
     def has_delete_permission(self, request: HttpRequest, obj: object = None) -> bool:
         return False
-
-
-class ConsentStateInline(ReadOnlyAdminMixin, admin.TabularInline):
-    model = ConsentState
-    fields = ["purpose", "status", "since", "source", "notice", "expires_at", "paused_until"]
-    readonly_fields = fields
-    extra = 0
-    can_delete = False
-
-
-class ConsentEventInline(ReadOnlyAdminMixin, admin.TabularInline):
-    model = ConsentEvent
-    fields = [
-        "seq",
-        "occurred_at",
-        "purpose",
-        "action",
-        "source",
-        "notice",
-        "status_after",
-        "applied",
-        "actor",
-    ]
-    readonly_fields = fields
-    extra = 0
-    can_delete = False
-    show_change_link = True
-    verbose_name_plural = "consent ledger (newest first)"
-
-    def get_queryset(self, request: HttpRequest) -> QuerySet:
-        return super().get_queryset(request).select_related("notice", "actor").order_by("-seq")
 
 
 def consent_state_filter(purpose: Purpose) -> type[admin.SimpleListFilter]:
@@ -161,12 +132,16 @@ def service_status(contact: Contact) -> str:
 contribute_to_contact_admin(
     "consent",
     ContactAdminPart(
-        inlines=[ConsentStateInline, ConsentEventInline],
+        # State and timeline are drawn above the form (consent_panel), not as inlines.
         actions=[record_marketing_opt_out, record_full_opt_out, erase_selected],
         list_display=[marketing_status, service_status],
         list_filter=[consent_state_filter(p) for p in Purpose],
         prefetch_related=["consent_states"],
-        urls=contact_import_urls,
+        urls=lambda model_admin: [
+            *contact_import_urls(model_admin),
+            *contact_action_urls(model_admin),
+        ],
+        panels=[consent_panel],
         object_tools=[
             ObjectTool("Import", "admin:contacts_contact_import", permission=IMPORT_PERMISSION),
             ObjectTool("Export CSV", "admin:contacts_contact_export", query="format=csv"),
@@ -177,7 +152,7 @@ contribute_to_contact_admin(
 
 
 @admin.register(ConsentEvent)
-class ConsentEventAdmin(LedgerExportAdminMixin, ReadOnlyAdminMixin, admin.ModelAdmin):
+class ConsentEventAdmin(LedgerExportAdminMixin, ReadOnlyAdminMixin, ModelAdmin):
     list_display = [
         "occurred_at",
         "contact",
@@ -213,7 +188,7 @@ def publish_notices(modeladmin, request, queryset):
 
 
 @admin.register(ConsentNotice)
-class ConsentNoticeAdmin(admin.ModelAdmin):
+class ConsentNoticeAdmin(ModelAdmin):
     list_display = ["ref", "purpose", "language", "version", "published_at"]
     list_filter = ["purpose", "language", ("published_at", admin.EmptyFieldListFilter)]
     actions = [publish_notices]
@@ -259,11 +234,15 @@ class ConsentNoticeAdmin(admin.ModelAdmin):
 
 
 @admin.register(ReconsentPolicy)
-class ReconsentPolicyAdmin(admin.ModelAdmin):
-    list_display = ["name", "deadline", "reminder_offsets", "active"]
+class ReconsentPolicyAdmin(ModelAdmin):
+    form = ReconsentPolicyForm
+    list_display = ["name", "deadline", "reminders", "active"]
     list_filter = ["active"]
     actions = [extend_deadline]
-    formfield_overrides = {models.JSONField: {"form_class": StorableJSONFormField}}
+
+    @admin.display(description="reminders")
+    def reminders(self, policy: ReconsentPolicy) -> str:
+        return describe_offsets(policy.reminder_offsets)
 
     def get_readonly_fields(self, request: HttpRequest, obj=None) -> list[str]:
         # A deadline moves only through the recorded extension (legacy consent follows it).
@@ -274,11 +253,10 @@ class ReconsentPolicyAdmin(admin.ModelAdmin):
 
 
 @admin.register(ConsentKeyword)
-class ConsentKeywordAdmin(admin.ModelAdmin):
+class ConsentKeywordAdmin(ModelAdmin):
     list_display = ["phrase", "language", "meaning", "active"]
     list_filter = ["meaning", "language", "active"]
     search_fields = ["phrase"]
-    list_editable = ["active"]
 
 
 def _decide_reviews(modeladmin, request: HttpRequest, queryset: QuerySet, opt_out: bool) -> None:
@@ -298,7 +276,7 @@ def dismiss_opt_out(modeladmin, request, queryset):
 
 
 @admin.register(OptOutReview)
-class OptOutReviewAdmin(admin.ModelAdmin):
+class OptOutReviewAdmin(ModelAdmin):
     list_display = ["received_at", "contact", "text", "matched", "decision", "decided_by"]
     list_filter = ["decision", "received_at"]
     search_fields = ["text", "wamid"]

@@ -10,6 +10,7 @@ from django.db.models import QuerySet
 from django.http import HttpRequest, HttpResponse
 from django.urls import URLPattern
 from import_export.admin import ExportActionMixin
+from unfold.admin import ModelAdmin
 
 from api.inputs import StorableJSONFormField
 from staff.paginator import EstimatedCountPaginator
@@ -21,7 +22,7 @@ from .services import refuse_phone_change
 
 
 @admin.register(Tag)
-class TagAdmin(admin.ModelAdmin):
+class TagAdmin(ModelAdmin):
     search_fields = ["name"]
 
 
@@ -66,6 +67,9 @@ class ContactAdminPart:
     # Extra pages under /admin/contacts/contact/, given the contact admin.
     urls: Callable[[admin.ModelAdmin], list[URLPattern]] | None = None
     object_tools: Sequence[ObjectTool] = ()
+    # Sections drawn above a contact's edit form (its consent, its groups): HTML of
+    # (request, contact), in the order the parts are named.
+    panels: Sequence[Callable[[HttpRequest, Contact], str]] = ()
 
 
 _parts: dict[str, ContactAdminPart] = {}
@@ -80,7 +84,7 @@ def _contributed() -> list[ContactAdminPart]:
     return [part for _, part in sorted(_parts.items())]
 
 
-class ContactAdmin(ExportActionMixin, admin.ModelAdmin):
+class ContactAdmin(ExportActionMixin, ModelAdmin):
     """Contacts as marketing staff see them, with what other apps contribute.
 
     The contributions are read when the admin asks for them (checks, URLs, each request), by
@@ -91,6 +95,8 @@ class ContactAdmin(ExportActionMixin, admin.ModelAdmin):
     resource_classes = [ContactExport]
     # Its object tools are the ones other apps contribute (import, export).
     change_list_template = "admin/contacts/contact_change_list.html"
+    # What matters first (consent, actions) above the edit form: the contributed panels.
+    change_form_template = "admin/contacts/contact_change_form.html"
 
     own_list_display = ["__str__", "phone", "language", "external_id", "created_at"]
     own_list_filter: list[Any] = ["tags", LanguageFilter]
@@ -99,7 +105,8 @@ class ContactAdmin(ExportActionMixin, admin.ModelAdmin):
     show_full_result_count = False
     search_fields = ["name", "external_id", "wa_id", "whatsapp_user_id"]
     readonly_fields = ["id", "phone_hash", "erased_at", "created_at", "updated_at"]
-    filter_horizontal = ["tags"]
+    # A plain multiple select: Django's two-box filter widget fails axe-core (aria, contrast).
+    filter_horizontal: list[str] = []
     # `attributes` as JSONB keeps it: no NaN, NUL or 3,000 levels typed into the box.
     formfield_overrides = {models.JSONField: {"form_class": StorableJSONFormField}}
     fieldsets = [
@@ -155,6 +162,21 @@ class ContactAdmin(ExportActionMixin, admin.ModelAdmin):
             request, {**(extra_context or {}), "contributed_tools": tools}
         )
 
+    def render_change_form(
+        self,
+        request: HttpRequest,
+        context: dict[str, Any],
+        add: bool = False,
+        change: bool = False,
+        form_url: str = "",
+        obj: Contact | None = None,
+    ) -> HttpResponse:
+        if obj is not None:
+            context["contributed_panels"] = [
+                panel(request, obj) for part in _contributed() for panel in part.panels
+            ]
+        return super().render_change_form(request, context, add, change, form_url, obj)
+
     def get_readonly_fields(self, request: HttpRequest, obj: Contact | None = None) -> list[str]:
         # A contact's phone is set once (services.refuse_phone_change): shown, not edited.
         fields = list(super().get_readonly_fields(request, obj))
@@ -188,7 +210,7 @@ admin.site.register(Contact, ContactAdmin)
 
 
 @admin.register(Erasure)
-class ErasureAdmin(admin.ModelAdmin):
+class ErasureAdmin(ModelAdmin):
     list_display = ["contact_id", "erased_at", "erased_by"]
     readonly_fields = ["contact_id", "phone_hash", "erased_at", "erased_by"]
 

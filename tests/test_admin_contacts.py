@@ -1,7 +1,11 @@
 """Marketing staff's contact pages: search, filters, states, the ledger, opt-outs."""
 
+import re
+from datetime import timedelta
+
 import pytest
 from django.urls import reverse
+from django.utils import timezone
 
 from consent.models import ConsentEvent
 from consent.rules import Action, Source, Status
@@ -51,6 +55,13 @@ def test_contact_page_shows_state_and_ledger_newest_first(staff_client):
     contact = ContactFactory()
     first = record(contact, Action.GRANT)
     last = record(contact, Action.WITHDRAW)
+    # Recorded last, dated first (an old import): by effective time it is the oldest.
+    backdated = record(
+        contact,
+        Action.LEGACY,
+        at=first.occurred_at - timedelta(days=365),
+        expires_at=timezone.now() + timedelta(days=30),
+    )
 
     page = staff_client.get(reverse("admin:contacts_contact_change", args=[contact.pk]))
 
@@ -58,8 +69,11 @@ def test_contact_page_shows_state_and_ledger_newest_first(staff_client):
     assert page.status_code == 200
     assert "Opted out" in html
     assert html.index(str(last.occurred_at.year)) > 0
-    events = [form.instance for form in page.context["inline_admin_formsets"][1].formset.forms]
-    assert [e.pk for e in events] == [last.pk, first.pk]
+    # The consent panel and its timeline come before the edit form.
+    assert html.index('id="contact-consent-title"') < html.index('id="contact_form"')
+    seqs = re.findall(r'class="contact-event[^"]*" data-seq="(\d+)"', html)
+    assert seqs == [str(last.seq), str(first.seq), str(backdated.seq)]
+    assert f"#{backdated.seq}" in html
 
 
 def test_invalid_phone_in_the_admin_form_is_an_error_on_the_field(staff_client):

@@ -6,6 +6,7 @@ never a 500 and never a half-saved object.
 """
 
 import pytest
+from django import forms
 from django.contrib import admin
 from django.db import models
 from django.test import RequestFactory
@@ -95,7 +96,12 @@ def test_hostile_json_in_an_admin_form_is_a_form_error(
         assert not editable or not model_admin.has_change_permission(request)
         return
 
-    form = form_class(data={field: raw})
+    form_field = form_class.base_fields[field]
+    if isinstance(form_field, forms.MultiValueField):
+        # A list edited one box per value (reminder offsets): the value typed into each.
+        form = form_class(data={f"{field}_{n}": raw for n in range(len(form_field.fields))})
+    else:
+        form = form_class(data={field: raw})
 
     with nothing_written():
         valid = form.is_valid()
