@@ -7,10 +7,13 @@ from django.contrib.admin import helpers
 from django.db.models import Count, OuterRef, QuerySet, Subquery
 from django.db.models.functions import Coalesce
 from django.http import HttpRequest
+from django.template.loader import render_to_string
 from django.template.response import TemplateResponse
 from django.urls import reverse
 from django.utils.html import format_html
+from unfold.admin import ModelAdmin, TabularInline
 
+from consent.labels import label
 from contacts.admin import ContactAdminPart, contribute_to_contact_admin
 from whatsapp.exceptions import WhatsAppError
 
@@ -18,7 +21,7 @@ from . import outreach, selectors, services, whatsapp_groups
 from .models import Group, GroupInvitation, GroupMembership, InvitationStatus, LeaveSource
 
 
-class ReadOnlyInline(admin.TabularInline):
+class ReadOnlyInline(TabularInline):
     extra = 0
     can_delete = False
     show_change_link = True
@@ -124,7 +127,7 @@ def review_join_requests(modeladmin, request, queryset):
 
 
 @admin.register(Group)
-class GroupAdmin(admin.ModelAdmin):
+class GroupAdmin(ModelAdmin):
     list_display = [
         "name",
         "purpose",
@@ -184,22 +187,22 @@ class GroupAdmin(admin.ModelAdmin):
             return "-"
         counts = selectors.funnel(group)
         sent = counts["sent"] or 0
-        rate = f" ({counts['accepted'] * 100 // sent}% of sent)" if sent else ""
-        return format_html(
-            "sent {} · accepted {}{} · declined {} · expired {} · revoked {} · pending {}"
-            ' — <a href="{}?group__id__exact={}">all invitations</a>'
-            ' · <a href="{}?group__id__exact={}">all members</a>',
-            sent,
-            counts["accepted"],
-            rate,
-            counts["declined"],
-            counts["expired"],
-            counts["revoked"],
-            counts["pending"],
-            reverse("admin:groups_groupinvitation_changelist"),
-            group.pk,
-            reverse("admin:groups_groupmembership_changelist"),
-            group.pk,
+        return render_to_string(
+            "admin/groups/funnel.html",
+            {
+                "stages": [
+                    ("Invitations sent", sent, "invited"),
+                    ("Accepted", counts["accepted"] or 0, "accepted"),
+                    ("Declined", counts["declined"] or 0, "declined"),
+                    ("Expired", counts["expired"] or 0, "expired"),
+                    ("Revoked", counts["revoked"] or 0, "skipped"),
+                    ("Pending", counts["pending"] or 0, "pending"),
+                ],
+                "rate": counts["accepted"] * 100 // sent if sent else None,
+                "invitations_url": reverse("admin:groups_groupinvitation_changelist"),
+                "members_url": reverse("admin:groups_groupmembership_changelist"),
+                "group": group,
+            },
         )
 
 
@@ -222,7 +225,7 @@ def resend_invitations(modeladmin, request, queryset):
 
 
 @admin.register(GroupInvitation)
-class GroupInvitationAdmin(admin.ModelAdmin):
+class GroupInvitationAdmin(ModelAdmin):
     """Invitations are created by inviting (contact list action or API), answered by the
     invited person; staff can only look, revoke and resend."""
 
@@ -271,7 +274,7 @@ def end_memberships(modeladmin, request, queryset):
 
 
 @admin.register(GroupMembership)
-class GroupMembershipAdmin(admin.ModelAdmin):
+class GroupMembershipAdmin(ModelAdmin):
     """No add form: a membership only comes from an accepted invitation."""
 
     list_display = ["contact", "group", "joined_at", "left_at", "left_source", "invitation"]
@@ -314,10 +317,13 @@ def invite_to_group(modeladmin, request, queryset):
                 request,
                 f"Invited {len(result.invited)} contact(s) to {group}; "
                 f"skipped {len(result.skipped)}.",
-                messages.SUCCESS if result.invited else messages.WARNING,
+                messages.SUCCESS if result.invited and not result.skipped else messages.WARNING,
             )
+            # A skipped invitation is something to look at, never a success.
             for contact, reason in result.skipped:
-                modeladmin.message_user(request, f"Skipped {contact}: {reason}", messages.INFO)
+                modeladmin.message_user(
+                    request, f"Skipped {contact}: {label('reason', reason)}", messages.WARNING
+                )
             return None
         to_invite, skipped = selectors.invite_preview(group=group, contacts=contacts)
     else:

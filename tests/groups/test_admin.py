@@ -1,3 +1,5 @@
+import re
+
 import pytest
 
 from groups.models import GroupInvitation
@@ -60,6 +62,25 @@ def test_already_pending_contacts_are_skipped_with_the_reason(staff_client, grou
     assert "already pending" in response.content.decode()
 
 
+def test_skipped_invitations_are_warnings_not_successes(staff_client, group, opted_in):
+    invite_contact(group=group, contact=opted_in)
+
+    response = staff_client.post(
+        CHANGELIST,
+        {
+            "action": "invite_to_group",
+            "_selected_action": [str(opted_in.pk)],
+            "group": group.pk,
+            "confirm": "1",
+        },
+        follow=True,
+    )
+
+    levels = {m.level_tag: m.message for m in response.context["messages"]}
+    assert "success" not in levels
+    assert "Skipped" in " ".join(m.message for m in response.context["messages"])
+
+
 def test_group_list_shows_the_funnel(staff_client, group, make_opted_in):
     accepted = invited(group=group, contact=make_opted_in())
     respond_to_invitation(invitation=accepted, answer="accept", source="api")
@@ -85,7 +106,12 @@ def test_group_page_shows_members_invitations_and_funnel(staff_client, group, op
     page = response.content.decode()
     assert "Members (each from an accepted invitation; latest 100)" in page
     assert "Olivia Opted-In" in page
-    assert "sent 1 · accepted 1 (100% of sent)" in page
+    # The funnel drawn: one bar per stage with its count, and the acceptance rate.
+    stages = re.findall(
+        r'console-funnel__label">([^<]+)</span>.*?console-funnel__n">(\d+)<', page, re.S
+    )
+    assert stages[:3] == [("Invitations sent", "1"), ("Accepted", "1"), ("Declined", "0")]
+    assert "<strong>100%</strong> of invitations sent were accepted" in page
 
 
 def test_invitation_statuses_are_read_only(staff_client, group, opted_in):
