@@ -1,6 +1,7 @@
 """The admin as a consent console in real Chromium: the dashboard, a campaign sending, the
 re-consent funnel, every admin list under axe-core, at 1366×900 and 390×844."""
 
+import re
 import threading
 from datetime import timedelta
 
@@ -17,7 +18,7 @@ from campaigns import tasks as campaign_tasks
 from campaigns.models import Campaign, CampaignStatus, ReminderSent
 from consent.rules import Action, Source
 from console.services import refresh_dashboard_snapshot
-from contacts.models import Tag
+from contacts.models import Contact, Tag
 from tests.browser.conftest import SCREENSHOTS, Phone
 from tests.campaigns.conftest import make_contact
 from tests.consent_helpers import record
@@ -261,5 +262,52 @@ def test_every_admin_list_and_add_page_passes_axe_and_fits_1366(desk, consent_st
         except AssertionError as problem:
             failures.append(str(problem)[:600])
         desk.csp_violations.clear()
-    print("\n\n".join(failures))
+    print("\n\n".join(failures))  # the whole list, when it fails
     assert failures == []
+
+
+def test_the_contact_page_puts_consent_and_actions_above_the_form(desk, handset):
+    contact = make_contact("opted_in", name="Grace Hopper")
+    record(contact, Action.GRANT, "service", source=Source.WEB_FORM)
+    page = desk.page
+    page.goto(f"{desk.base}/admin/contacts/contact/{contact.pk}/change/")
+
+    # State per purpose and the timeline first, the edit form below.
+    marketing = page.locator('.contact-states [data-purpose="marketing"]')
+    expect(marketing).to_contain_text("Opted in")
+    timeline = page.locator("#contact-timeline tbody tr")
+    expect(timeline).to_have_count(2)
+    expect(timeline.first).to_contain_text("#2")
+    consent_top = page.locator("#contact-consent-title").bounding_box()["y"]
+    assert consent_top < page.locator("#contact_form").bounding_box()["y"]
+    expect(page.locator("#preference-link")).to_have_value(re.compile(r"/preferences/"))
+    desk.check()
+    desk.shot("26-admin-contact-page")
+
+    # Record an opt-out: purpose, reason, confirmation, then the browser asks once more.
+    page.once("dialog", lambda dialog: dialog.accept())
+    page.get_by_label("Marketing", exact=True).check()
+    page.get_by_label("Reason").fill("Said stop on the phone")
+    page.get_by_label("The person asked to stop these messages").check()
+    page.get_by_role("button", name="Record opt-out").click()
+    expect(page.get_by_text("Opt-out of marketing recorded.")).to_be_visible()
+    expect(marketing).to_contain_text("Opted out")
+    expect(timeline.first).to_contain_text("Withdraw")
+    expect(timeline.first).to_contain_text("Admin")
+
+    # Pausing someone who opted out is refused, in words.
+    page.get_by_role("button", name="Pause", exact=True).click()
+    expect(page.get_by_text("Not paused")).to_be_visible()
+    desk.check()
+    desk.shot("27-admin-contact-opted-out")
+
+    handset.page.goto(f"{handset.base}/admin/contacts/contact/{contact.pk}/change/")
+    handset.check()
+    handset.shot("26-admin-contact-page")
+
+    # Erase, confirmed twice (the box, then the browser's question).
+    page.get_by_label("Erase this person's data").check()
+    page.once("dialog", lambda dialog: dialog.accept())
+    page.get_by_role("button", name="Erase", exact=True).click()
+    expect(page.get_by_text("Erased; the ledger is kept.")).to_be_visible()
+    assert Contact.objects.get(pk=contact.pk).erased_at is not None
