@@ -155,7 +155,8 @@ def invite_preview(
     """(to invite, skipped with reasons) for a bulk invitation."""
     at = at or timezone.now()
     decisions = may_send_contacts([c.pk for c in contacts], group.purpose, at=at)
-    invite, skip = [], []
+    invite: list[Eligibility] = []
+    skip: list[Eligibility] = []
     for contact in contacts:
         result = invite_eligibility(
             group=group, contact=contact, decision=decisions[contact.pk], at=at
