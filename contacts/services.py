@@ -44,6 +44,7 @@ def upsert_contact(
     Only the fields given are changed on an existing contact. IdentifierTaken when another
     contact holds the external id or an identifier.
     """
+
     def once() -> tuple[Contact, bool]:
         return _upsert_once(
             phone=phone,
