@@ -38,6 +38,24 @@ def create(apps, schema_editor):
         )
 
 
+FK_INDEXES = [("consent_consentevent", "contact_id"), ("consent_consentstate", "contact_id")]
+
+
+def drop_fk_indexes(apps, schema_editor):
+    for table, column in FK_INDEXES:
+        name = schema_editor._create_index_name(table, [column])
+        schema_editor.execute(f"DROP INDEX IF EXISTS {schema_editor.quote_name(name)}")
+
+
+def create_fk_indexes(apps, schema_editor):
+    for table, column in FK_INDEXES:
+        name = schema_editor._create_index_name(table, [column])
+        schema_editor.execute(
+            f"CREATE INDEX IF NOT EXISTS {schema_editor.quote_name(name)} ON "
+            f"{schema_editor.quote_name(table)} ({schema_editor.quote_name(column)})"
+        )
+
+
 class Migration(migrations.Migration):
     dependencies = [
         ("consent", "0008_evidence_apart_from_the_chain"),
@@ -46,24 +64,31 @@ class Migration(migrations.Migration):
 
     operations = [
         migrations.RunPython(drop, create),
-        migrations.AlterField(
-            model_name="consentevent",
-            name="contact",
-            field=models.ForeignKey(
-                db_index=False,
-                on_delete=django.db.models.deletion.PROTECT,
-                related_name="consent_events",
-                to="contacts.contact",
-            ),
-        ),
-        migrations.AlterField(
-            model_name="consentstate",
-            name="contact",
-            field=models.ForeignKey(
-                db_index=False,
-                on_delete=django.db.models.deletion.CASCADE,
-                related_name="consent_states",
-                to="contacts.contact",
-            ),
+        # Only the index goes: an AlterField would rebuild the tables on SQLite and
+        # lose the ledger's append-only triggers with them.
+        migrations.SeparateDatabaseAndState(
+            state_operations=[
+                migrations.AlterField(
+                    model_name="consentevent",
+                    name="contact",
+                    field=models.ForeignKey(
+                        db_index=False,
+                        on_delete=django.db.models.deletion.PROTECT,
+                        related_name="consent_events",
+                        to="contacts.contact",
+                    ),
+                ),
+                migrations.AlterField(
+                    model_name="consentstate",
+                    name="contact",
+                    field=models.ForeignKey(
+                        db_index=False,
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="consent_states",
+                        to="contacts.contact",
+                    ),
+                ),
+            ],
+            database_operations=[migrations.RunPython(drop_fk_indexes, create_fk_indexes)],
         ),
     ]
