@@ -19,6 +19,7 @@ from django.db import connection, transaction
 from django.db.models import QuerySet
 from django.utils import timezone
 
+from config.celery import registered_task
 from consent import outreach
 from consent.selectors import may_send_contacts
 from contacts.models import Contact
@@ -44,13 +45,6 @@ def send_batch_size() -> int:
     return settings.CAMPAIGN_SEND_BATCH_SIZE
 
 
-def _tasks() -> Any:
-    # tasks imports this module: import it when first needed, not at load time.
-    from . import tasks
-
-    return tasks
-
-
 # --- Launch and fan-out ---------------------------------------------------------
 
 
@@ -65,11 +59,16 @@ def launch_campaign(*, campaign: Campaign, actor: AbstractBaseUser | None = None
             status=CampaignStatus.LAUNCHED, launched_at=timezone.now(), launched_by=actor
         )
         if launched != 1:
-            current = Campaign.objects.filter(pk=campaign.pk).values_list("status", flat=True)
-            raise CampaignNotDraft(
-                f"campaign is {current.first() or 'gone'}; only a draft can be launched"
+            current = (
+                Campaign.objects.filter(pk=campaign.pk).values_list("status", flat=True).first()
             )
-        transaction.on_commit(partial(_tasks().fan_out_campaign.delay, str(campaign.pk)))
+            raise CampaignNotDraft(
+                f"campaign is {current or 'gone'}; only a draft can be launched",
+                current_status=current or "",
+            )
+        transaction.on_commit(
+            partial(registered_task("campaigns.tasks.fan_out_campaign").delay, str(campaign.pk))
+        )
     campaign.refresh_from_db()
     return campaign
 
@@ -89,7 +88,7 @@ def fan_out_campaign(*, campaign_id: Any) -> int:
         return 0
     # INSERT … SELECT in the database; batches are message id ranges, none read back.
     ranges = queue_messages(campaign=campaign, batch_size=send_batch_size())
-    send = _tasks().send_campaign_batch.delay
+    send = registered_task("campaigns.tasks.send_campaign_batch").delay
     for first, last in ranges:
         transaction.on_commit(partial(send, str(campaign.pk), first, last))
     # From here on the campaign's status follows its messages.

@@ -13,6 +13,7 @@ from typing import Any
 from django.conf import settings
 from django.contrib.auth.models import AbstractBaseUser
 from django.db import connection, models, transaction
+from django.db.models import QuerySet
 from django.utils import timezone
 
 from contacts.models import Contact
@@ -748,18 +749,22 @@ def draft_next_notice(*, purpose: str, language: str, text: str) -> ConsentNotic
 def expire_lapsed_legacy(*, at: datetime | None = None) -> int:
     """Move legacy states whose grace period has ended to `expired`; returns how many."""
     at = at or timezone.now()
-    lapsed = ConsentState.objects.filter(status=Status.LEGACY, expires_at__lte=at).select_related(
-        "contact"
-    )
+    lapsed = ConsentState.objects.filter(status=Status.LEGACY, expires_at__lte=at)
+    return expire_states(lapsed, at=at, note="grace period ended")
+
+
+def expire_states(states: QuerySet[ConsentState], *, at: datetime, note: str) -> int:
+    """The system's `expire` of each of `states` (a sweep of lapsed consent or stale
+    requests), dated `at` but never before the state began; returns how many."""
     count = 0
-    for state in lapsed.iterator(chunk_size=500):
+    for state in states.select_related("contact").iterator(chunk_size=500):
         record_consent(
             contact=state.contact,
             purpose=state.purpose,
             action=Action.EXPIRE,
             source=Source.SYSTEM,
             occurred_at=max(at, state.since) if state.since else at,
-            evidence=Evidence(note="grace period ended"),
+            evidence=Evidence(note=note),
             keep_if_inapplicable=True,
         )
         count += 1

@@ -6,6 +6,7 @@ from typing import Any
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
+from .exceptions import PhoneNeverChanges, identifier_taken
 from .models import Contact, Erasure, IdentityChange, LikelyDuplicate, Suppression, Tag
 from .phones import (
     hash_key_version,
@@ -14,6 +15,7 @@ from .phones import (
     normalize_phone,
     phone_hash,
     rekey,
+    try_normalize_phone,
     wa_id_for,
 )
 from .selectors import Identifiers, resolve_contacts
@@ -28,7 +30,6 @@ def set_tags(contact: Contact, tags: Iterable[str]) -> None:
     contact.tags.set(objs)
 
 
-@transaction.atomic
 def upsert_contact(
     *,
     phone: str,
@@ -40,8 +41,39 @@ def upsert_contact(
 ) -> tuple[Contact, bool]:
     """Create or update the contact with this phone; returns (contact, created).
 
-    Only the fields given are changed on an existing contact.
+    Only the fields given are changed on an existing contact. IdentifierTaken when another
+    contact holds the external id or an identifier.
     """
+    fields = dict(
+        phone=phone,
+        name=name,
+        language=language,
+        external_id=external_id,
+        tags=tags,
+        attributes=attributes,
+    )
+    try:
+        return _upsert_once(**fields)
+    except IntegrityError:
+        pass
+    # Once more: a concurrent upsert may have just created this phone, which the second
+    # pass finds; a clash that remains is another contact's identifier.
+    try:
+        return _upsert_once(**fields)
+    except IntegrityError:
+        raise identifier_taken(external_id=external_id) from None
+
+
+@transaction.atomic
+def _upsert_once(
+    *,
+    phone: str,
+    name: str,
+    language: str,
+    external_id: str | None,
+    tags: Iterable[str],
+    attributes: dict,
+) -> tuple[Contact, bool]:
     e164 = normalize_phone(phone)
     contact = Contact.objects.select_for_update().filter(phone_hash=phone_hash(e164)).first()
     created = contact is None or contact.is_erased
@@ -62,27 +94,42 @@ def upsert_contact(
     return contact, created
 
 
-@transaction.atomic
 def update_contact(
     *,
     contact: Contact,
+    phone: object = _UNSET,
     name: str = _UNSET,
     language: str = _UNSET,
     external_id: str | None = _UNSET,
     tags: Iterable[str] = _UNSET,
     attributes: dict = _UNSET,
 ) -> Contact:
-    """Change only the fields given; the phone is never changed here."""
-    contact = Contact.objects.select_for_update().get(pk=contact.pk)
-    _apply_changes(
-        contact,
-        name=name,
-        language=language,
-        external_id=external_id,
-        tags=tags,
-        attributes=attributes,
-    )
+    """Change only the fields given. PhoneNeverChanges for another phone; IdentifierTaken
+    when another contact holds the external id."""
+    if phone is not _UNSET:
+        refuse_phone_change(contact, phone)
+    try:
+        with transaction.atomic():
+            contact = Contact.objects.select_for_update().get(pk=contact.pk)
+            _apply_changes(
+                contact,
+                name=name,
+                language=language,
+                external_id=external_id,
+                tags=tags,
+                attributes=attributes,
+            )
+    except IntegrityError:
+        raise identifier_taken(external_id=external_id) from None
     return contact
+
+
+def refuse_phone_change(contact: Contact, phone: object) -> None:
+    """PhoneNeverChanges unless `phone` is the contact's own (in any format)."""
+    current = str(contact.phone) if contact.phone else None
+    given = try_normalize_phone(phone) if isinstance(phone, str) else None
+    if given is None or given != current:
+        raise PhoneNeverChanges("A contact's phone cannot be changed; upsert the new number.")
 
 
 def _apply_changes(contact: Contact, *, tags: Iterable[str], **fields: Any) -> None:
