@@ -1,7 +1,10 @@
 from django.contrib import admin, messages
+from django.core.exceptions import PermissionDenied
 from django.db import models, transaction
 from django.db.models import Exists, OuterRef, QuerySet
-from django.http import HttpRequest
+from django.http import HttpRequest, JsonResponse
+from django.shortcuts import get_object_or_404
+from django.urls import path
 from django.utils.html import format_html, format_html_join
 
 from api.inputs import StorableJSONFormField
@@ -21,6 +24,7 @@ from .models import (
     OptOutReview,
     ReconsentPolicy,
 )
+from .proof import proof_bundle
 from .rules import Action, Purpose, Source, Status
 from .services import Evidence, erase_and_suppress, publish_notice, record_consent
 
@@ -150,9 +154,28 @@ class ContactWithConsentAdmin(ContactImportAdminMixin, ContactAdmin):
     ]
     list_filter = [*ContactAdmin.list_filter, *(consent_state_filter(p) for p in Purpose)]
     actions = [record_marketing_opt_out, record_full_opt_out, erase_selected]
+    change_form_template = "admin/consent/contact_change_form.html"
 
     def get_queryset(self, request: HttpRequest) -> QuerySet:
         return super().get_queryset(request).prefetch_related("consent_states")
+
+    def get_urls(self):
+        return [
+            path(
+                "<uuid:pk>/proof-bundle/",
+                self.admin_site.admin_view(self.proof_bundle_view),
+                name="contacts_contact_proof_bundle",
+            ),
+            *super().get_urls(),
+        ]
+
+    def proof_bundle_view(self, request: HttpRequest, pk) -> JsonResponse:
+        if not request.user.has_perm("consent.export_proof"):
+            raise PermissionDenied
+        contact = get_object_or_404(Contact, pk=pk)
+        response = JsonResponse(proof_bundle(contact), json_dumps_params={"indent": 1})
+        response["Content-Disposition"] = f'attachment; filename="proof-{contact.pk}.json"'
+        return response
 
     def _status(self, contact: Contact, purpose: str) -> str:
         for state in contact.consent_states.all():
