@@ -12,6 +12,7 @@ from rest_framework.exceptions import PermissionDenied
 from rest_framework.request import Request
 from rest_framework.response import Response
 
+from api.actors import acting
 from api.errors import Conflict
 from api.idempotency import IDEMPOTENCY_PARAMETER, idempotent
 from api.models import ApiKey
@@ -114,9 +115,8 @@ class CampaignViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets
         if is_staff_session and not request.user.has_perm("campaigns.launch_campaign"):
             # An API key's scope is its permission; staff need the admin's launch permission.
             raise PermissionDenied("You may not launch campaigns.")
-        actor = request.user if request.user.is_authenticated else None
         try:
-            campaign = services.launch_campaign(campaign=campaign, actor=actor)
+            campaign = services.launch_campaign(campaign=campaign, actor=acting(request))
         except CampaignNotDraft as exc:
             campaign.refresh_from_db()
             raise Conflict(exc.detail, code=exc.code, current_status=campaign.status) from None

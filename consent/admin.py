@@ -10,7 +10,6 @@ from django.utils.html import format_html, format_html_join
 from api.inputs import StorableJSONFormField
 from contacts.admin import ContactAdmin
 from contacts.models import Contact
-from staff.audit import record_audit
 from staff.paginator import EstimatedCountPaginator
 
 from .admin_imports import ContactImportAdminMixin, LedgerExportAdminMixin
@@ -100,19 +99,14 @@ def _record_opt_out(modeladmin, request: HttpRequest, queryset: QuerySet, purpos
         for purpose in purposes:
             try:
                 with transaction.atomic():
-                    event = record_consent(
+                    record_consent(
                         contact=contact,
                         purpose=purpose,
                         action=Action.WITHDRAW,
                         source=Source.ADMIN,
                         actor=request.user,
                         evidence=Evidence(note="opt-out recorded in the admin"),
-                    )
-                    record_audit(
-                        actor=request.user,
-                        action="record_opt_out",
-                        obj=event,
-                        after={"purpose": purpose, "status": event.status_after},
+                        audit_actor=request.user,
                     )
                 recorded += 1
             except ConsentError as exc:

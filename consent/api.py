@@ -17,6 +17,7 @@ from drf_spectacular.utils import (
     OpenApiExample,
     OpenApiParameter,
     OpenApiResponse,
+    PolymorphicProxySerializer,
     extend_schema,
     extend_schema_view,
 )
@@ -27,6 +28,7 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from api.actors import acting
 from api.errors import validation_error
 from api.filters import InstantFilter
 from api.idempotency import IDEMPOTENCY_PARAMETER, idempotent
@@ -48,6 +50,7 @@ from .api_serializers import (
     EligibilityQuerySerializer,
     EligibilitySerializer,
     NoticeSerializer,
+    ProofBundleSerializer,
     ProofSerializer,
     RecordedEventSerializer,
     consent_summary,
@@ -219,6 +222,7 @@ class ConsentEventViewSet(
                         occurred_at=data.get("occurred_at"),
                         evidence=evidence,
                         actor=actor,
+                        audit_actor=acting(request),
                     )
                     event = next(e for e in recorded if e.contact_id == people.primary.pk)
                     others = [e.contact_id for e in recorded if e.contact_id != event.contact_id]
@@ -234,6 +238,7 @@ class ConsentEventViewSet(
                         paused_until=data.get("paused_until"),
                         evidence=evidence,
                         actor=actor,
+                        audit_actor=acting(request),
                     )
         except InvalidConsent as exc:
             if exc.code == "notice_purpose_mismatch":
@@ -306,7 +311,12 @@ class ProofView(APIView):
         ],
         responses={
             200: OpenApiResponse(
-                ProofSerializer, description="The proof; with format=bundle, the bundle."
+                PolymorphicProxySerializer(
+                    component_name="ProofOrBundle",
+                    serializers=[ProofSerializer, ProofBundleSerializer],
+                    resource_type_field_name=None,
+                ),
+                description="The proof; with format=bundle, the bundle.",
             )
         },
     )

@@ -16,6 +16,8 @@ from django.db.models import Value
 from django.db.models.functions import Replace
 from django.utils import timezone
 
+from staff.audit import record_audit
+
 from .models import ConsentKeyword, OptOutReview
 from .rules import Action, Purpose, Source
 from .services import Evidence, record_consent
@@ -149,4 +151,11 @@ def decide_review(
         review.decided_by = actor
         review.decided_at = timezone.now()
         review.save()
+        record_audit(
+            actor=actor,
+            action="decide_opt_out_review",
+            obj=review,
+            before={"decision": OptOutReview.Decision.PENDING.value},
+            after={"decision": review.decision},
+        )
     return review

@@ -22,6 +22,7 @@ from rest_framework import mixins, serializers, status, viewsets
 from rest_framework.request import Request
 from rest_framework.response import Response
 
+from api.actors import acting
 from api.errors import Conflict, validation_error
 from api.filters import InstantFilter
 from api.idempotency import IDEMPOTENCY_PARAMETER, idempotent
@@ -247,7 +248,7 @@ class ContactViewSet(
     def create(self, request: Request) -> Response:
         given = ContactUpsertSerializer(data=request.data)
         given.is_valid(raise_exception=True)
-        contact, created = _upsert(given.validated_data)
+        contact, created = _upsert({**given.validated_data, "actor": acting(request)})
         body = ContactSerializer(self.get_queryset().get(pk=contact.pk)).data
         return Response(body, status=status.HTTP_201_CREATED if created else status.HTTP_200_OK)
 
@@ -256,7 +257,7 @@ class ContactViewSet(
         given = ContactChangeSerializer(data=request.data, partial=True)
         given.is_valid(raise_exception=True)
         try:
-            update_contact(contact=contact, **given.validated_data)
+            update_contact(contact=contact, actor=acting(request), **given.validated_data)
         except IntegrityError:
             raise _taken(given.validated_data) from None
         return Response(ContactSerializer(self.get_queryset().get(pk=contact.pk)).data)

@@ -6,6 +6,8 @@ from typing import Any
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
+from staff.audit import record_audit
+
 from .models import Contact, Erasure, IdentityChange, LikelyDuplicate, Suppression, Tag
 from .phones import (
     hash_key_version,
@@ -37,10 +39,12 @@ def upsert_contact(
     external_id: str | None = _UNSET,
     tags: Iterable[str] = _UNSET,
     attributes: dict = _UNSET,
+    actor: Any = None,
 ) -> tuple[Contact, bool]:
     """Create or update the contact with this phone; returns (contact, created).
 
-    Only the fields given are changed on an existing contact.
+    Only the fields given are changed on an existing contact. An `actor` (staff
+    user or API key) gets an audit row in the same transaction.
     """
     e164 = normalize_phone(phone)
     contact = Contact.objects.select_for_update().filter(phone_hash=phone_hash(e164)).first()
@@ -51,14 +55,15 @@ def upsert_contact(
         )
     elif created:
         contact = Contact(phone=e164, wa_id=wa_id_for(e164))
-    _apply_changes(
-        contact,
-        name=name,
-        language=language,
-        external_id=external_id,
-        tags=tags,
-        attributes=attributes,
-    )
+    given = _given(name=name, language=language, external_id=external_id, attributes=attributes)
+    _apply_changes(contact, tags=tags, **given)
+    if actor is not None:
+        record_audit(
+            actor=actor,
+            action="create_contact" if created else "update_contact",
+            obj=contact,
+            after=_changed(given, tags),
+        )
     return contact, created
 
 
@@ -71,18 +76,24 @@ def update_contact(
     external_id: str | None = _UNSET,
     tags: Iterable[str] = _UNSET,
     attributes: dict = _UNSET,
+    actor: Any = None,
 ) -> Contact:
     """Change only the fields given; the phone is never changed here."""
     contact = Contact.objects.select_for_update().get(pk=contact.pk)
-    _apply_changes(
-        contact,
-        name=name,
-        language=language,
-        external_id=external_id,
-        tags=tags,
-        attributes=attributes,
-    )
+    given = _given(name=name, language=language, external_id=external_id, attributes=attributes)
+    _apply_changes(contact, tags=tags, **given)
+    if actor is not None:
+        record_audit(actor=actor, action="update_contact", obj=contact, after=_changed(given, tags))
     return contact
+
+
+def _given(**fields: Any) -> dict[str, Any]:
+    return {name: value for name, value in fields.items() if value is not _UNSET}
+
+
+def _changed(given: dict[str, Any], tags: Any) -> dict[str, Any]:
+    # Which fields, not their values: the audit outlives an erasure of the person.
+    return {"fields": sorted([*given, *(["tags"] if tags is not _UNSET else [])])}
 
 
 def _apply_changes(contact: Contact, *, tags: Iterable[str], **fields: Any) -> None:
@@ -299,6 +310,23 @@ def change_identifier(
     else:
         contact.save()
     return IdentifierChanged(contact, holders)
+
+
+@transaction.atomic
+def mark_distinct_people(*, pair: LikelyDuplicate, actor: Any) -> bool:
+    """Staff say a likely duplicate is two people; False if it was decided already."""
+    decided = LikelyDuplicate.objects.filter(
+        pk=pair.pk, resolution=LikelyDuplicate.Resolution.PENDING
+    ).update(resolution=LikelyDuplicate.Resolution.DISTINCT)
+    if decided:
+        record_audit(
+            actor=actor,
+            action="mark_distinct_people",
+            obj=pair,
+            before={"resolution": LikelyDuplicate.Resolution.PENDING.value},
+            after={"resolution": LikelyDuplicate.Resolution.DISTINCT.value},
+        )
+    return bool(decided)
 
 
 @transaction.atomic
