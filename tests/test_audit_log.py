@@ -390,3 +390,22 @@ def test_a_published_notice_is_audited_once(admin_client):
 
     assert list(AuditEntry.objects.values_list("action", flat=True)) == ["publish_notice"]
     assert ConsentNotice.objects.get(pk=notice.pk).is_published
+
+
+def test_confirming_a_contact_import_is_audited_once(admin_user):
+    from consent.importing.jobs import confirm_import
+    from consent.models import ContactImport
+
+    job = ContactImport.objects.create(
+        file_name="people.csv", uploaded_by=admin_user, stage=ContactImport.Stage.CHECKED
+    )
+
+    assert confirm_import(job=job, confirmed_by=admin_user)
+    assert not confirm_import(job=job, confirmed_by=admin_user)
+
+    entry = AuditEntry.objects.get()
+    assert (entry.action, entry.actor_user, entry.object_id) == (
+        "confirm_contact_import",
+        admin_user,
+        str(job.pk),
+    )

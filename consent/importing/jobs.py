@@ -16,6 +16,8 @@ from django.contrib.auth.models import AbstractBaseUser
 from django.db import DatabaseError, connections, transaction
 from django.utils import timezone
 
+from staff.audit import record_audit
+
 from ..models import ContactImport, ReconsentPolicy
 from .columns import shown
 from .engine import Options, import_contacts
@@ -64,6 +66,13 @@ def confirm_import(*, job: ContactImport, confirmed_by: AbstractBaseUser) -> boo
             updated_at=timezone.now(),
         )
         if claimed:
+            record_audit(
+                actor=confirmed_by,
+                action="confirm_contact_import",
+                obj=job,
+                before={"stage": Stage.CHECKED.value},
+                after={"stage": Stage.QUEUED.value, "file": job.file_name},
+            )
             transaction.on_commit(partial(_tasks().run_contact_import.delay, str(job.pk)))
     return claimed == 1
 
