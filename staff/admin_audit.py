@@ -7,7 +7,7 @@ those into the admin once, at start-up, so each writes an `AuditEntry` in the
 transaction of its change:
 - add / change forms: where the admin logs them (inside the form's transaction);
 - deletions, one or "delete selected": in a transaction with the delete itself;
-- actions of admins outside this project: in a transaction around the action.
+- actions defined by third-party packages: in a transaction around the action.
 
 A ModelAdmin whose own code audits its saves sets `audits_itself = True`.
 """
@@ -78,25 +78,33 @@ def _repr(obj: Any) -> dict[str, str]:
     return {"repr": str(obj)[:200]}
 
 
-def _ours(model_admin: admin.ModelAdmin) -> bool:
-    module = sys.modules[type(model_admin).__module__]
-    return "site-packages" not in Path(module.__file__ or "").parts
+def _defined_here(func: Any) -> bool:
+    module = sys.modules.get(getattr(func, "__module__", "") or "")
+    return module is not None and "site-packages" not in Path(module.__file__ or "").parts
 
 
 def audit_foreign_actions(site: admin.AdminSite | None = None) -> None:
-    """Wrap the actions of third-party admins (ours audit in their services)."""
+    """Wrap the actions defined by third-party packages (ours audit in their services)."""
     site = site or admin.site
     for model_admin in site._registry.values():
-        if _ours(model_admin) or getattr(model_admin, "_actions_audited", False):
+        if getattr(model_admin, "_actions_audited", False) or not model_admin.actions:
             continue
+        admin_class = type(model_admin)
         model_admin.actions = [
-            _audited_action(type(model_admin), action) for action in model_admin.actions or ()
+            action
+            if _defined_here(_function(admin_class, action))
+            else _audited_action(admin_class, action)
+            for action in model_admin.actions
         ]
         model_admin._actions_audited = True
 
 
+def _function(admin_class: type, action: Any) -> Any:
+    return getattr(admin_class, action) if isinstance(action, str) else action
+
+
 def _audited_action(admin_class: type, action: Any):
-    func = getattr(admin_class, action) if isinstance(action, str) else action
+    func = _function(admin_class, action)
     name = func.__name__
 
     @functools.wraps(func)
