@@ -7,6 +7,7 @@
 from __future__ import annotations
 
 import hashlib
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
@@ -14,9 +15,9 @@ from django.utils import timezone
 
 from contacts.models import Contact
 
-from .ledger import PERSONAL_FIELDS, canonical_fields, event_row
-from .models import ConsentEvent, ConsentNotice
-from .seals import inclusion, latest_seal, published_seal
+from .ledger import PERSONAL_FIELDS, canonical_fields, check_chain, event_row
+from .models import ConsentEvent, ConsentNotice, LedgerSeal, SealedHead
+from .seals import inclusion, latest_seal, published_seal, seal_fields, seal_hash
 
 BUNDLE_FORMAT = "consent-proof-bundle/1"
 
@@ -77,3 +78,47 @@ def proof_bundle(contact: Contact) -> dict[str, Any]:
         "seal": published_seal(seal) if seal else None,
         "inclusion": inclusion(seal, contact.pk) if seal else None,
     }
+
+
+@dataclass(frozen=True)
+class RecordVerification:
+    """What a person's record page says about its integrity (the bundle checks it offline)."""
+
+    chain_valid: bool
+    events: int
+    seal: LedgerSeal | None = None
+    sealed_seq: int | None = None
+    sealed_intact: bool = False
+    seal_valid: bool = False
+
+    @property
+    def valid(self) -> bool:
+        return self.chain_valid and (self.sealed_seq is None or self.sealed_intact)
+
+
+def verify_record(contact: Contact) -> RecordVerification:
+    """The chain walked now, and its head as the latest seal saw it, found unchanged.
+
+    A few indexed reads, so a customer page can afford it; the Merkle path to the
+    seal's root is the bundle's (scripts/verify_proof.py).
+    """
+    check = check_chain(contact.pk)
+    seal = latest_seal()
+    if seal is None:
+        return RecordVerification(check.valid, check.events)
+    head = (
+        SealedHead.objects.filter(contact_id=contact.pk, seal__seq__lte=seal.seq)
+        .order_by("-seq")
+        .first()
+    )
+    if head is None:
+        return RecordVerification(check.valid, check.events, seal)
+    now = ConsentEvent.objects.filter(contact=contact, seq=head.seq).values_list("hash", flat=True)
+    return RecordVerification(
+        chain_valid=check.valid,
+        events=check.events,
+        seal=seal,
+        sealed_seq=head.seq,
+        sealed_intact=now.first() == head.hash,
+        seal_valid=seal.hash == seal_hash(seal_fields(seal)),
+    )

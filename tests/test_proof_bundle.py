@@ -11,11 +11,13 @@ from django.urls import reverse
 
 from api.scopes import SCOPES
 from consent import seals
+from consent.proof import verify_record
 from consent.rules import Action
 from consent.services import erase_and_suppress
 from tests.api.conftest import assert_error, client_with_key
 from tests.consent_helpers import record
 from tests.factories import ContactFactory
+from tests.ledger_tampering import truncate_chain
 from tests.test_staff_roles import staff
 
 pytestmark = pytest.mark.django_db
@@ -209,3 +211,26 @@ class TestVerifyingOffline:
         assert verify_offline(tmp_path, "{not json").returncode == 2
         assert verify_offline(tmp_path, '{"format": "other"}').returncode == 1
         assert verify_offline(tmp_path, '{"format": "consent-proof-bundle/1"}').returncode == 1
+
+
+class TestTheRecordCheck:
+    def test_an_intact_sealed_chain_is_verified_against_its_seal(self, contact):
+        result = verify_record(contact)
+
+        assert (result.valid, result.chain_valid, result.sealed_intact) == (True, True, True)
+        assert (result.sealed_seq, result.seal_valid) == (3, True)
+
+    def test_a_chain_truncated_after_its_seal_fails(self, contact):
+        truncate_chain(contact.pk, keep=2)
+
+        result = verify_record(contact)
+
+        assert result.chain_valid and not result.sealed_intact and not result.valid
+
+    def test_an_unsealed_chain_is_checked_on_its_own(self, db):
+        late = ContactFactory()
+        record(late, Action.WITHDRAW)
+
+        result = verify_record(late)
+
+        assert result.valid and result.seal is None and result.sealed_seq is None
