@@ -20,6 +20,7 @@ from .models import (
     ConsentKeyword,
     ConsentNotice,
     ConsentState,
+    LedgerSeal,
     OptOutReview,
     ReconsentPolicy,
 )
@@ -215,6 +216,15 @@ class ConsentEventAdmin(LedgerExportAdminMixin, ReadOnlyAdminMixin, admin.ModelA
         actions = super().get_actions(request)
         actions.pop("delete_selected", None)
         return actions
+
+
+@admin.register(LedgerSeal)
+class LedgerSealAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
+    """The daily seals, as `export_seal` prints them for publication; append-only."""
+
+    list_display = ["seq", "sealed_on", "chains", "events", "root", "hash"]
+    fields = ["seq", "sealed_on", "sealed_at", "chains", "events", "root", "prev_hash", "hash"]
+    readonly_fields = fields
 
 
 @admin.action(

@@ -8,6 +8,7 @@ import pytest
 from django.conf import settings
 from django.core.management import CommandError, call_command
 from django.db import DatabaseError, connection, transaction
+from django.urls import reverse
 
 from consent import seals
 from consent.models import LedgerIsAppendOnly, LedgerSeal
@@ -234,3 +235,16 @@ class TestAppendOnly:
             ):
                 cursor.execute(f"DELETE FROM {table}")  # noqa: S608
         assert LedgerSeal.objects.count() == 1
+
+
+class TestInTheAdmin:
+    def test_seals_are_listed_read_only(self, admin_client, ledger):
+        seal = seals.seal_ledger(on=DAY)
+
+        listing = admin_client.get(reverse("admin:consent_ledgerseal_changelist"))
+        page = admin_client.get(reverse("admin:consent_ledgerseal_change", args=[seal.pk]))
+
+        assert listing.status_code == page.status_code == 200
+        assert seal.root.encode() in listing.content
+        assert b'name="_save"' not in page.content
+        assert admin_client.get(reverse("admin:consent_ledgerseal_add")).status_code == 403
