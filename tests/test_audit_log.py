@@ -409,3 +409,20 @@ def test_confirming_a_contact_import_is_audited_once(admin_user):
         admin_user,
         str(job.pk),
     )
+
+
+def test_compliance_staff_read_the_audit_and_nobody_edits_it(admin_user):
+    from tests.test_staff_roles import staff
+
+    compliance, marketing = staff("Compliance"), staff("Marketing")
+    entry = AuditEntry.objects.create(actor_user=admin_user, action="x", object_type="y")
+    listing = reverse("admin:staff_auditentry_changelist")
+    change = reverse("admin:staff_auditentry_change", args=[entry.pk])
+
+    assert (
+        compliance.get(listing, {"action": "x", "actor_user__id__exact": admin_user.pk}).status_code
+        == 200
+    )
+    assert b'name="_save"' not in compliance.get(change).content
+    assert compliance.post(change, {"action": "edited"}).status_code == 403
+    assert marketing.get(listing).status_code == 403
