@@ -9,8 +9,7 @@ from drf_standardized_errors.handler import ExceptionHandler
 from rest_framework import exceptions, status
 from rest_framework.exceptions import ErrorDetail
 
-from consent.exceptions import IdempotencyConflict, InvalidConsent
-from consent.rules import IllegalTransition
+from config.errors import DomainError
 
 
 class Conflict(exceptions.APIException):
@@ -40,11 +39,9 @@ class ApiExceptionHandler(ExceptionHandler):
     """Maps the domain's exceptions to HTTP answers, so views stay free of try/except."""
 
     def convert_known_exceptions(self, exc: Exception) -> Exception:
-        if isinstance(exc, IllegalTransition):
-            return Conflict(str(exc), code=exc.code, current_status=exc.current.value)
-        if isinstance(exc, IdempotencyConflict):
-            return Conflict(exc.detail, code=exc.code)
-        if isinstance(exc, InvalidConsent):
+        if isinstance(exc, DomainError) and exc.conflict:
+            return Conflict(exc.detail, code=exc.code, **exc.extra())
+        if isinstance(exc, DomainError):
             return validation_error(exc.field, exc.detail, exc.code)
         if isinstance(exc, RequestDataTooBig):
             return PayloadTooLarge()

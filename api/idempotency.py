@@ -9,6 +9,13 @@ Only an answer the client should see again is kept: a refusal (4xx) is, a failur
 (5xx, an exception, an answer that could not be stored) frees the key at once so
 the retry runs; a claim whose request died without either is freed after
 CLAIM_TIMEOUT.
+
+Why a second mechanism besides the ledger's own `idempotency_key`
+(consent.services.record_consent): that one makes one *event* unique whoever
+records it (a webhook delivered twice, a task run twice, an API call), for ever,
+and answers with the state. This one replays one *HTTP answer* to the client that
+sent the key, byte for byte, for any endpoint (contacts, groups, campaigns too), for
+a limited time. Neither can stand in for the other.
 """
 
 import functools

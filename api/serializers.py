@@ -1,20 +1,10 @@
 """Fields shared by every app's API serializers."""
 
-from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
-from contacts.phones import InvalidPhone, normalize_phone
-
-from .inputs import has_lone_surrogate, refuse_unstorable, shown
+from .inputs import has_lone_surrogate
 
 
-@extend_schema_field(
-    {
-        "type": "string",
-        "example": "+447911123456",
-        "description": "Any format phonenumbers parses; always returned in E.164.",
-    }
-)
 class InstantField(serializers.DateTimeField):
     """An ISO 8601 instant; a NUL or lone surrogate in it is refused, not cut off.
 
@@ -26,27 +16,3 @@ class InstantField(serializers.DateTimeField):
         if isinstance(value, str) and ("\x00" in value or has_lone_surrogate(value)):
             self.fail("invalid", format="ISO 8601")
         return super().to_internal_value(value)
-
-
-class PhoneField(serializers.CharField):
-    """Accepts a phone in any format; the value is E.164; 400 naming the field otherwise."""
-
-    default_error_messages = {"invalid_phone": "'{value}' is not a valid phone number."}
-
-    def __init__(self, **kwargs) -> None:
-        kwargs.setdefault("max_length", 64)
-        kwargs.setdefault("trim_whitespace", False)
-        super().__init__(**kwargs)
-
-    def to_internal_value(self, data: object) -> str:
-        if not isinstance(data, str):
-            self.fail("invalid_phone", value=shown(data))
-        # Before parsing, so that the answer names the real problem.
-        refuse_unstorable(data)
-        try:
-            return normalize_phone(data, field=self.field_name or "phone")
-        except InvalidPhone:
-            self.fail("invalid_phone", value=shown(data))
-
-    def to_representation(self, value: object) -> str | None:
-        return str(value) if value else None

@@ -8,7 +8,7 @@ Each figure stands beside a baseline measured in the same run, on the same rows:
 - verify: `verify_ledger` vs a bare psycopg loop hashing the same rows;
 - rebuild: `rebuild_states(write=False)` vs a bare psycopg loop weighing the same rows;
 - record_consent: events/s from 1 and 4 processes vs bare INSERT + COMMIT (statements per
-  event: the lock, one read, the event, its personal evidence, the state).
+  event: the lock, one read, and one write of the event, its evidence and the state).
 
 Run alone: .venv/bin/python bench/scale.py --scale 100000 [--only preview] [--json f]
 """
@@ -313,7 +313,8 @@ class Bench:
 
     def record_consent(self) -> list[dict]:
         seconds = 8.0 if self.big else 4.0
-        per_process = 20_000
+        # More than a process records in the time given (a few hundred a second here).
+        per_process = 20_000 if self.big else 4_000
         contact_ids = self._throughput_contacts(4 * per_process)
         self.sql(
             "CREATE TABLE IF NOT EXISTS bench_insert_floor "
@@ -336,8 +337,8 @@ class Bench:
                         "events/s",
                         bare["rate"],
                         "bare INSERT + COMMIT per s",
-                        "reported (no target); ≤ 5 statements per event",
-                        ours["statements"] <= 5,
+                        "reported (no target); ≤ 3 statements per event",
+                        ours["statements"] <= 3,
                         ratio=bare["rate"] / ours["rate"],
                         statements=ours["statements"],
                     )

@@ -13,12 +13,10 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 
 from api.actors import acting
-from api.errors import Conflict
 from api.idempotency import IDEMPOTENCY_PARAMETER, idempotent
 from api.models import ApiKey
 
 from . import selectors, services
-from .exceptions import CampaignNotDraft
 from .models import Campaign, MessageStatus
 
 
@@ -115,10 +113,7 @@ class CampaignViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets
         if is_staff_session and not request.user.has_perm("campaigns.launch_campaign"):
             # An API key's scope is its permission; staff need the admin's launch permission.
             raise PermissionDenied("You may not launch campaigns.")
-        try:
-            campaign = services.launch_campaign(campaign=campaign, actor=acting(request))
-        except CampaignNotDraft as exc:
-            campaign.refresh_from_db()
-            raise Conflict(exc.detail, code=exc.code, current_status=campaign.status) from None
+        # A second launch is CampaignNotDraft: 409 with its current status (api.errors).
+        campaign = services.launch_campaign(campaign=campaign, actor=acting(request))
         fresh = self.get_queryset().get(pk=campaign.pk)
         return Response(self.get_serializer(fresh).data, status=status.HTTP_202_ACCEPTED)

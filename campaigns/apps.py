@@ -5,4 +5,6 @@ class CampaignsConfig(AppConfig):
     name = "campaigns"
 
     def ready(self) -> None:
-        from . import inbound  # noqa: F401  (registers the webhook handlers)
+        # The webhook handlers register themselves; the tasks are registered in every process,
+        # so services can enqueue them by name (config.celery.registered_task).
+        from . import inbound, tasks  # noqa: F401

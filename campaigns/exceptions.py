@@ -1,17 +1,23 @@
 """Domain errors of campaigns, each with a stable code for the API and the admin."""
 
+from typing import Any
 
-class CampaignError(Exception):
+from config.errors import DomainError
+
+
+class CampaignError(DomainError):
     code = "campaign_error"
-
-    def __init__(self, detail: str, *, code: str | None = None) -> None:
-        super().__init__(detail)
-        self.detail = detail
-        if code:
-            self.code = code
+    conflict = True
 
 
 class CampaignNotDraft(CampaignError):
     """Only a draft can be launched (or edited): a launch happens once."""
 
     code = "campaign_already_launched"
+
+    def __init__(self, detail: str, *, current_status: str) -> None:
+        super().__init__(detail)
+        self.current_status = current_status
+
+    def extra(self) -> dict[str, Any]:
+        return {"current_status": self.current_status}

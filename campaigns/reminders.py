@@ -9,6 +9,7 @@ from typing import Any
 from django.db import transaction
 from django.utils import timezone
 
+from config.celery import registered_task
 from consent.models import ConsentState, ReconsentPolicy
 from consent.rules import Status
 from consent.services import active_policy
@@ -21,13 +22,6 @@ from .services import REMINDER_ORIGIN, send_one_tap
 
 # Reminders inserted (and enqueued) per batch.
 REMINDER_BATCH_SIZE = 1000
-
-
-def _tasks() -> Any:
-    # tasks imports this module: import it when first needed, not at load time.
-    from . import tasks
-
-    return tasks
 
 
 def due_reminder_offset(policy: ReconsentPolicy, at: datetime) -> int | None:
@@ -80,7 +74,9 @@ def schedule_reconsent_reminders(*, at: datetime | None = None) -> int:
     ).values_list("pk", flat=True)
     count = 0
     for pk in pending.iterator(chunk_size=REMINDER_BATCH_SIZE):
-        transaction.on_commit(partial(_tasks().send_reconsent_reminder.delay, pk))
+        transaction.on_commit(
+            partial(registered_task("campaigns.tasks.send_reconsent_reminder").delay, pk)
+        )
         count += 1
     return count
 

@@ -19,6 +19,7 @@ from django.db import connection, transaction
 from django.db.models import QuerySet
 from django.utils import timezone
 
+from config.celery import registered_task
 from consent import outreach
 from consent.selectors import may_send_contacts
 from contacts.models import Contact
@@ -45,13 +46,6 @@ def send_batch_size() -> int:
     return settings.CAMPAIGN_SEND_BATCH_SIZE
 
 
-def _tasks() -> Any:
-    # tasks imports this module: import it when first needed, not at load time.
-    from . import tasks
-
-    return tasks
-
-
 # --- Launch and fan-out ---------------------------------------------------------
 
 
@@ -68,9 +62,12 @@ def launch_campaign(*, campaign: Campaign, actor: AbstractBaseUser | Any = None)
             status=CampaignStatus.LAUNCHED, launched_at=timezone.now(), launched_by=launched_by
         )
         if launched != 1:
-            current = Campaign.objects.filter(pk=campaign.pk).values_list("status", flat=True)
+            current = (
+                Campaign.objects.filter(pk=campaign.pk).values_list("status", flat=True).first()
+            )
             raise CampaignNotDraft(
-                f"campaign is {current.first() or 'gone'}; only a draft can be launched"
+                f"campaign is {current or 'gone'}; only a draft can be launched",
+                current_status=current or "",
             )
         if actor is not None:
             record_audit(
@@ -80,7 +77,9 @@ def launch_campaign(*, campaign: Campaign, actor: AbstractBaseUser | Any = None)
                 before={"status": CampaignStatus.DRAFT.value},
                 after={"status": CampaignStatus.LAUNCHED.value},
             )
-        transaction.on_commit(partial(_tasks().fan_out_campaign.delay, str(campaign.pk)))
+        transaction.on_commit(
+            partial(registered_task("campaigns.tasks.fan_out_campaign").delay, str(campaign.pk))
+        )
     campaign.refresh_from_db()
     return campaign
 
@@ -100,7 +99,7 @@ def fan_out_campaign(*, campaign_id: Any) -> int:
         return 0
     # INSERT … SELECT in the database; batches are message id ranges, none read back.
     ranges = queue_messages(campaign=campaign, batch_size=send_batch_size())
-    send = _tasks().send_campaign_batch.delay
+    send = registered_task("campaigns.tasks.send_campaign_batch").delay
     for first, last in ranges:
         transaction.on_commit(partial(send, str(campaign.pk), first, last))
     # From here on the campaign's status follows its messages.

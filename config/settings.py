@@ -56,6 +56,7 @@ INSTALLED_APPS = [
     "whatsapp",
     "campaigns",
     "groups",
+    "preferences",
     "api",
     "staff",
 ]

@@ -27,6 +27,6 @@ urlpatterns = [
         name="api-docs",
     ),
     path("webhooks/", include("whatsapp.urls")),
-    path("invitations/", include("groups.urls")),
-    path("", include("consent.urls")),
+    path("invitations/", include("preferences.invitation_urls")),
+    path("", include("preferences.urls")),
 ]

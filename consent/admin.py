@@ -4,17 +4,18 @@ from django.db import models, transaction
 from django.db.models import Exists, OuterRef, QuerySet
 from django.http import HttpRequest, JsonResponse
 from django.shortcuts import get_object_or_404
-from django.urls import path
+from django.urls import URLPattern, path
 from django.utils.html import format_html, format_html_join
 
 from api.inputs import StorableJSONFormField
-from contacts.admin import ContactAdmin
+from contacts.admin import ContactAdminPart, ObjectTool, contribute_to_contact_admin
 from contacts.models import Contact
 from staff.paginator import EstimatedCountPaginator
 
-from .admin_imports import ContactImportAdminMixin, LedgerExportAdminMixin
+from .admin_imports import IMPORT_PERMISSION, LedgerExportAdminMixin, contact_import_urls
 from .admin_review import extend_deadline
 from .exceptions import ConsentError
+from .keywords import decide_review
 from .models import (
     ConsentEvent,
     ConsentKeyword,
@@ -139,56 +140,66 @@ def record_full_opt_out(modeladmin, request, queryset):
     _record_opt_out(modeladmin, request, queryset, list(Purpose.values))
 
 
-class ContactWithConsentAdmin(ContactImportAdminMixin, ContactAdmin):
-    inlines = [ConsentStateInline, ConsentEventInline]
-    list_display = [
-        *ContactAdmin.list_display[:2],
-        "marketing_status",
-        "service_status",
-        *ContactAdmin.list_display[2:],
+def proof_urls(contact_admin: admin.ModelAdmin) -> list[URLPattern]:
+    return [
+        path(
+            "<uuid:pk>/proof-bundle/",
+            contact_admin.admin_site.admin_view(proof_bundle_view),
+            name="contacts_contact_proof_bundle",
+        )
     ]
-    list_filter = [*ContactAdmin.list_filter, *(consent_state_filter(p) for p in Purpose)]
-    actions = [record_marketing_opt_out, record_full_opt_out, erase_selected]
-    change_form_template = "admin/consent/contact_change_form.html"
-
-    def get_queryset(self, request: HttpRequest) -> QuerySet:
-        return super().get_queryset(request).prefetch_related("consent_states")
-
-    def get_urls(self):
-        return [
-            path(
-                "<uuid:pk>/proof-bundle/",
-                self.admin_site.admin_view(self.proof_bundle_view),
-                name="contacts_contact_proof_bundle",
-            ),
-            *super().get_urls(),
-        ]
-
-    def proof_bundle_view(self, request: HttpRequest, pk) -> JsonResponse:
-        if not request.user.has_perm("consent.export_proof"):
-            raise PermissionDenied
-        contact = get_object_or_404(Contact, pk=pk)
-        response = JsonResponse(proof_bundle(contact), json_dumps_params={"indent": 1})
-        response["Content-Disposition"] = f'attachment; filename="proof-{contact.pk}.json"'
-        return response
-
-    def _status(self, contact: Contact, purpose: str) -> str:
-        for state in contact.consent_states.all():
-            if state.purpose == purpose:
-                return state.get_status_display()
-        return Status.NONE.label
-
-    @admin.display(description="marketing")
-    def marketing_status(self, contact: Contact) -> str:
-        return self._status(contact, Purpose.MARKETING)
-
-    @admin.display(description="service")
-    def service_status(self, contact: Contact) -> str:
-        return self._status(contact, Purpose.SERVICE)
 
 
-admin.site.unregister(Contact)
-admin.site.register(Contact, ContactWithConsentAdmin)
+def proof_bundle_view(request: HttpRequest, pk) -> JsonResponse:
+    """The contact's proof bundle as a download (scripts/verify_proof.py checks it)."""
+    if not request.user.has_perm("consent.export_proof"):
+        raise PermissionDenied
+    contact = get_object_or_404(Contact, pk=pk)
+    response = JsonResponse(proof_bundle(contact), json_dumps_params={"indent": 1})
+    response["Content-Disposition"] = f'attachment; filename="proof-{contact.pk}.json"'
+    return response
+
+
+def _status(contact: Contact, purpose: str) -> str:
+    for state in contact.consent_states.all():
+        if state.purpose == purpose:
+            return state.get_status_display()
+    return Status.NONE.label
+
+
+@admin.display(description="marketing")
+def marketing_status(contact: Contact) -> str:
+    return _status(contact, Purpose.MARKETING)
+
+
+@admin.display(description="service")
+def service_status(contact: Contact) -> str:
+    return _status(contact, Purpose.SERVICE)
+
+
+contribute_to_contact_admin(
+    "consent",
+    ContactAdminPart(
+        inlines=[ConsentStateInline, ConsentEventInline],
+        actions=[record_marketing_opt_out, record_full_opt_out, erase_selected],
+        list_display=[marketing_status, service_status],
+        list_filter=[consent_state_filter(p) for p in Purpose],
+        prefetch_related=["consent_states"],
+        urls=lambda admin_: [*contact_import_urls(admin_), *proof_urls(admin_)],
+        object_tools=[
+            ObjectTool("Import", "admin:contacts_contact_import", permission=IMPORT_PERMISSION),
+            ObjectTool("Export CSV", "admin:contacts_contact_export", query="format=csv"),
+            ObjectTool("Export XLSX", "admin:contacts_contact_export", query="format=xlsx"),
+        ],
+        change_tools=[
+            ObjectTool(
+                "Proof bundle (JSON)",
+                "admin:contacts_contact_proof_bundle",
+                permission="consent.export_proof",
+            )
+        ],
+    ),
+)
 
 
 @admin.register(ConsentEvent)
@@ -306,8 +317,6 @@ class ConsentKeywordAdmin(admin.ModelAdmin):
 
 
 def _decide_reviews(modeladmin, request: HttpRequest, queryset: QuerySet, opt_out: bool) -> None:
-    from .keywords import decide_review
-
     for review in queryset.filter(decision=OptOutReview.Decision.PENDING):
         decide_review(review=review, opt_out=opt_out, actor=request.user)
     modeladmin.message_user(request, "Decision recorded.", messages.SUCCESS)

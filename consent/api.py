@@ -33,8 +33,9 @@ from api.errors import validation_error
 from api.filters import InstantFilter
 from api.idempotency import IDEMPOTENCY_PARAMETER, idempotent
 from api.schema import QueryValidationErrorResponseSerializer
+from contacts.api_fields import PhoneFilter
 from contacts.models import Contact
-from contacts.phones import InvalidPhone, normalize_phone, phone_hash, try_normalize_phone
+from contacts.phones import try_normalize_phone
 from contacts.selectors import Identifiers, resolve_contacts
 from contacts.services import resolve_or_create_contacts
 
@@ -108,7 +109,7 @@ class NoticeViewSet(mixins.ListModelMixin, viewsets.GenericViewSet):
 
 
 class ConsentEventFilter(django_filters.FilterSet):
-    phone = django_filters.CharFilter(method="filter_phone", help_text="Any format.")
+    phone = PhoneFilter(field_name="contact__phone_hash")
     contact = django_filters.UUIDFilter(field_name="contact_id")
     purpose = django_filters.ChoiceFilter(choices=Purpose.choices)
     since = InstantFilter(
@@ -118,14 +119,6 @@ class ConsentEventFilter(django_filters.FilterSet):
     class Meta:
         model = ConsentEvent
         fields = ["phone", "contact", "purpose", "since"]
-
-    def filter_phone(self, queryset: QuerySet[ConsentEvent], name: str, value: str):
-        try:
-            return queryset.filter(contact__phone_hash=phone_hash(normalize_phone(value)))
-        except InvalidPhone:
-            raise validation_error(
-                "phone", f"{value[:64]!r} is not a valid phone number.", "invalid_phone"
-            ) from None
 
 
 @extend_schema_view(

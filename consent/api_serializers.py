@@ -7,7 +7,8 @@ from drf_spectacular.utils import OpenApiExample, extend_schema_field
 from rest_framework import serializers
 
 from api.errors import validation_error
-from api.serializers import InstantField, PhoneField
+from api.serializers import InstantField
+from contacts.api_fields import PhoneField
 
 from .models import ConsentEvent, ConsentNotice, ConsentState
 from .rules import Action, Purpose, Source, Status

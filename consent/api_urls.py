@@ -8,8 +8,10 @@ from .api import (
     NoticeViewSet,
     ProofView,
 )
+from .api_contacts import ContactViewSet
 
 router = SimpleRouter()
+router.register("contacts", ContactViewSet, basename="api-contact")
 router.register("notices", NoticeViewSet, basename="api-notice")
 router.register("consent-events", ConsentEventViewSet, basename="api-consent-event")
 

@@ -29,6 +29,7 @@ from whatsapp.parsing import parse_message, parse_status, parse_user_preference
 
 from . import keywords, outreach
 from .models import ConsentEvent, ConsentNotice
+from .preference_links import preference_url
 from .rules import Action, Purpose, Source, Status
 from .selectors import consent_states, notice_by_ref
 from .services import Evidence, carry_restrictive_states, record_consent, record_opt_out
@@ -266,11 +267,9 @@ def _send_opt_in(contact: Contact, purposes: list[str]) -> None:
 
 
 def _send_preference_link(contact: Contact) -> None:
-    try:
-        from consent.links import preference_url
-    except ImportError:  # the preference centre is not installed
-        return
     url = preference_url(contact)
+    if url is None:
+        return
     _reply(contact, _in(contact, lambda: _("Your preferences: %(url)s") % {"url": url}))
 
 

@@ -7,7 +7,6 @@ Missing a real opt-out is worse than honouring a doubtful one.
 """
 
 import re
-import unicodedata
 from dataclasses import dataclass
 
 from django.contrib.auth.models import AbstractBaseUser
@@ -19,6 +18,7 @@ from django.utils import timezone
 from staff.audit import record_audit
 
 from .models import ConsentKeyword, OptOutReview
+from .phrases import normalize_text
 from .rules import Action, Purpose, Source
 from .services import Evidence, record_consent
 
@@ -26,14 +26,6 @@ Meaning = ConsentKeyword.Meaning
 
 # Order of precedence when one phrase means different things in two languages.
 _PRECEDENCE = [Meaning.STOP_ALL, Meaning.STOP, Meaning.START, Meaning.PREFERENCES]
-
-
-def normalize_text(text: str) -> str:
-    """'  Stop  Promociónes! ' → 'stop promociones' (case, accents, punctuation, spaces)."""
-    decomposed = unicodedata.normalize("NFKD", text or "")
-    bare = "".join(ch for ch in decomposed if not unicodedata.combining(ch)).casefold()
-    words = re.sub(r"[^\w]+", " ", bare).split()
-    return " ".join(words)
 
 
 def match_keyword(text: str) -> str | None:

@@ -7,6 +7,7 @@ from django.utils import timezone
 
 from contacts.models import Contact
 
+from .phrases import normalize_text
 from .rules import Action, Purpose, Source, Status
 
 
@@ -389,8 +390,6 @@ class ConsentKeyword(models.Model):
         return f"{self.phrase} ({self.language}): {self.get_meaning_display()}"
 
     def save(self, *args, **kwargs) -> None:
-        from .keywords import normalize_text
-
         self.phrase = normalize_text(self.phrase)
         super().save(*args, **kwargs)
 

@@ -11,9 +11,10 @@ from contacts.models import Contact
 from contacts.selectors import find_contact_by_phone
 from contacts.services import upsert_contact
 
+from . import outreach
 from .models import ConsentEvent, ConsentNotice, ConsentState
 from .rules import Action, IllegalTransition, Source, Status
-from .services import Evidence, record_consent
+from .services import Evidence, expire_states, record_consent
 
 logger = logging.getLogger(__name__)
 
@@ -59,9 +60,7 @@ def request_opt_in(
 
 def _ask_on_whatsapp(contact: Contact, purposes: list[str]) -> None:
     try:
-        from consent.outreach import send_one_tap_opt_in
-
-        send_one_tap_opt_in(contact=contact, purposes=purposes, reason="web_opt_in")
+        outreach.send_one_tap_opt_in(contact=contact, purposes=purposes, reason="web_opt_in")
     except Exception:
         # The request stays pending and lapses if never confirmed; staff see it in the admin.
         logger.warning("one-tap opt-in to %s not sent", contact.pk, exc_info=True)
@@ -74,19 +73,5 @@ def pending_max_age() -> timedelta:
 def expire_stale_requests(*, at: datetime | None = None) -> int:
     """Move `pending` states older than the allowed age back to `none`; returns how many."""
     at = at or timezone.now()
-    stale = ConsentState.objects.filter(
-        status=Status.PENDING, since__lte=at - pending_max_age()
-    ).select_related("contact")
-    count = 0
-    for state in stale.iterator(chunk_size=500):
-        record_consent(
-            contact=state.contact,
-            purpose=state.purpose,
-            action=Action.EXPIRE,
-            source=Source.SYSTEM,
-            occurred_at=at,
-            evidence=Evidence(note="opt-in request not confirmed in time"),
-            keep_if_inapplicable=True,
-        )
-        count += 1
-    return count
+    stale = ConsentState.objects.filter(status=Status.PENDING, since__lte=at - pending_max_age())
+    return expire_states(stale, at=at, note="opt-in request not confirmed in time")

@@ -1,6 +1,10 @@
 """The consent vocabulary and the one table of legal transitions."""
 
+from typing import Any
+
 from django.db import models
+
+from config.errors import DomainError
 
 
 class Purpose(models.TextChoices):
@@ -65,8 +69,9 @@ TRANSITIONS: dict[tuple[Status, Action], Status] = {
 ACTIONS_NEEDING_NOTICE = frozenset({A.GRANT, A.REQUEST})
 
 
-class IllegalTransition(Exception):
+class IllegalTransition(DomainError):
     code = "illegal_transition"
+    conflict = True
 
     def __init__(self, current: Status, action: Action, purpose: str = "") -> None:
         self.current = Status(current)
@@ -75,6 +80,9 @@ class IllegalTransition(Exception):
         super().__init__(
             f"cannot {self.action.value} {purpose or 'consent'} from status '{self.current.value}'"
         )
+
+    def extra(self) -> dict[str, Any]:
+        return {"current_status": self.current.value}
 
 
 def next_status(current: Status | str, action: Action | str, purpose: str = "") -> Status:

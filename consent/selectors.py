@@ -102,6 +102,29 @@ def decide(
     return Decision(OTHERWISE.allowed, OTHERWISE.reason)
 
 
+# The status a person reads on the pages: the stored one as `decide` sees it at an instant
+# (a lapsed pause reads as opted in, a lapsed legacy consent as expired).
+STATUS_BY_REASON: dict[str, str] = {
+    Reason.OPTED_IN: Status.OPTED_IN,
+    Reason.LEGACY_GRACE_PERIOD: Status.LEGACY,
+    Reason.NO_CONSENT: Status.NONE,
+    Reason.PENDING_CONFIRMATION: Status.PENDING,
+    Reason.OPTED_OUT: Status.OPTED_OUT,
+    Reason.PAUSED: Status.PAUSED,
+    Reason.LEGACY_EXPIRED: Status.EXPIRED,
+}
+
+
+def effective_status(state: ConsentState | None, at: datetime) -> str:
+    """The status `state` has at `at`, by the same rule as `may_send`."""
+    if state is None:
+        return Status.NONE
+    decision = decide(
+        state.status, expires_at=state.expires_at, paused_until=state.paused_until, at=at
+    )
+    return STATUS_BY_REASON[decision.reason]
+
+
 def reason_expression(at: datetime, *, prefix: str = "") -> Case:
     """`decide(...).reason` as one SQL CASE over the state columns `<prefix>status` etc.
 

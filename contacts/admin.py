@@ -1,8 +1,14 @@
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
 from django.conf import settings
 from django.contrib import admin
+from django.contrib.admin.options import InlineModelAdmin
 from django.db import models
 from django.db.models import QuerySet
-from django.http import HttpRequest
+from django.http import HttpRequest, HttpResponse
+from django.urls import URLPattern, reverse
 from import_export.admin import ExportActionMixin
 
 from api.inputs import StorableJSONFormField
@@ -11,6 +17,7 @@ from staff.paginator import EstimatedCountPaginator
 from .models import Contact, Erasure, Tag
 from .phones import InvalidPhone, normalize_phone, phone_hash
 from .resources import ContactExport
+from .services import refuse_phone_change
 
 
 @admin.register(Tag)
@@ -31,13 +38,65 @@ class LanguageFilter(admin.SimpleListFilter):
         return queryset.filter(language=self.value()) if self.value() else queryset
 
 
+# --- What other apps add to the contact pages ---------------------------------------
+
+
+@dataclass(frozen=True)
+class ObjectTool:
+    """A button above the contact list: a named admin URL, shown to those with `permission`."""
+
+    label: str
+    url_name: str
+    query: str = ""
+    permission: str = ""
+
+
+@dataclass(frozen=True)
+class ContactAdminPart:
+    """What one app adds to the contact admin (its ledger, its invitations, its actions)."""
+
+    inlines: Sequence[type[InlineModelAdmin]] = ()
+    actions: Sequence[Callable[..., HttpResponse | None]] = ()
+    # Columns (functions of a contact) shown after the phone; filters after the contact's own.
+    list_display: Sequence[Callable[[Contact], Any]] = ()
+    list_filter: Sequence[Any] = ()
+    prefetch_related: Sequence[str] = ()
+    # `@admin.action(permissions=["invite"])` → {"invite": "groups.add_groupinvitation"}.
+    action_permissions: Mapping[str, str] = field(default_factory=dict)
+    # Extra pages under /admin/contacts/contact/, given the contact admin.
+    urls: Callable[[admin.ModelAdmin], list[URLPattern]] | None = None
+    object_tools: Sequence[ObjectTool] = ()
+    # Buttons above one contact's page: named admin URLs taking the contact's id.
+    change_tools: Sequence[ObjectTool] = ()
+
+
+_parts: dict[str, ContactAdminPart] = {}
+
+
+def contribute_to_contact_admin(name: str, part: ContactAdminPart) -> None:
+    """Add `part` to the contact admin; the same `name` again replaces it (a re-import)."""
+    _parts[name] = part
+
+
+def _contributed() -> list[ContactAdminPart]:
+    return [part for _, part in sorted(_parts.items())]
+
+
 class ContactAdmin(ExportActionMixin, admin.ModelAdmin):
-    """Contacts as marketing staff see them; `consent` extends it with the ledger."""
+    """Contacts as marketing staff see them, with what other apps contribute.
+
+    The contributions are read when the admin asks for them (checks, URLs, each request), by
+    which time every app's admin module is imported: the order of INSTALLED_APPS does not
+    matter.
+    """
 
     resource_classes = [ContactExport]
+    # Its object tools are the ones other apps contribute (import, export; proof bundle).
+    change_list_template = "admin/contacts/contact_change_list.html"
+    change_form_template = "admin/contacts/contact_change_form.html"
 
-    list_display = ["__str__", "phone", "language", "external_id", "created_at"]
-    list_filter = ["tags", LanguageFilter]
+    own_list_display = ["__str__", "phone", "language", "external_id", "created_at"]
+    own_list_filter: list[Any] = ["tags", LanguageFilter]
     # A million contacts: the planner estimates the total, nobody counts it per page.
     paginator = EstimatedCountPaginator
     show_full_result_count = False
@@ -51,6 +110,80 @@ class ContactAdmin(ExportActionMixin, admin.ModelAdmin):
         ("WhatsApp", {"fields": ["wa_id", "whatsapp_user_id", "parent_user_id"]}),
         ("More", {"fields": ["attributes", "erased_at", "created_at", "updated_at"]}),
     ]
+
+    @property  # type: ignore[override]
+    def list_display(self) -> list[Any]:
+        columns = [column for part in _contributed() for column in part.list_display]
+        return [*self.own_list_display[:2], *columns, *self.own_list_display[2:]]
+
+    @property  # type: ignore[override]
+    def list_filter(self) -> list[Any]:
+        return [*self.own_list_filter, *(f for part in _contributed() for f in part.list_filter)]
+
+    @property  # type: ignore[override]
+    def inlines(self) -> list[type[InlineModelAdmin]]:
+        return [inline for part in _contributed() for inline in part.inlines]
+
+    @property  # type: ignore[override]
+    def actions(self) -> list[Callable[..., HttpResponse | None]]:
+        return [action for part in _contributed() for action in part.actions]
+
+    def __getattr__(self, name: str) -> Any:
+        # The has_<x>_permission that a contributed action's `permissions=[x]` asks for.
+        for part in _contributed():
+            for permission, perm in part.action_permissions.items():
+                if name == f"has_{permission}_permission":
+                    return lambda request: request.user.has_perm(perm)
+        raise AttributeError(name)
+
+    def get_queryset(self, request: HttpRequest) -> QuerySet[Contact]:
+        related = [name for part in _contributed() for name in part.prefetch_related]
+        queryset = super().get_queryset(request)
+        return queryset.prefetch_related(*related) if related else queryset
+
+    def get_urls(self) -> list[URLPattern]:
+        pages = [url for part in _contributed() if part.urls for url in part.urls(self)]
+        return [*pages, *super().get_urls()]
+
+    def changelist_view(
+        self, request: HttpRequest, extra_context: dict[str, Any] | None = None
+    ) -> HttpResponse:
+        tools = [
+            tool
+            for part in _contributed()
+            for tool in part.object_tools
+            if not tool.permission or request.user.has_perm(tool.permission)
+        ]
+        return super().changelist_view(
+            request, {**(extra_context or {}), "contributed_tools": tools}
+        )
+
+    def change_view(
+        self,
+        request: HttpRequest,
+        object_id: str,
+        form_url: str = "",
+        extra_context: dict[str, Any] | None = None,
+    ) -> HttpResponse:
+        tools = [
+            (tool.label, reverse(tool.url_name, args=[object_id]))
+            for part in _contributed()
+            for tool in part.change_tools
+            if not tool.permission or request.user.has_perm(tool.permission)
+        ]
+        return super().change_view(
+            request, object_id, form_url, {**(extra_context or {}), "contributed_tools": tools}
+        )
+
+    def get_readonly_fields(self, request: HttpRequest, obj: Contact | None = None) -> list[str]:
+        # A contact's phone is set once (services.refuse_phone_change): shown, not edited.
+        fields = list(super().get_readonly_fields(request, obj))
+        return [*fields, "phone"] if obj is not None else fields
+
+    def save_model(self, request: HttpRequest, obj: Contact, form: Any, change: bool) -> None:
+        if change and "phone" in form.changed_data:
+            refuse_phone_change(Contact.objects.get(pk=obj.pk), obj.phone)
+        super().save_model(request, obj, form, change)
 
     def has_delete_permission(self, request: HttpRequest, obj: Contact | None = None) -> bool:
         # People are erased (pseudonymised, ledger kept), never deleted.

@@ -8,6 +8,7 @@ from django.utils import timezone
 
 from staff.audit import record_audit
 
+from .exceptions import PhoneNeverChanges, identifier_taken
 from .models import Contact, Erasure, IdentityChange, LikelyDuplicate, Suppression, Tag
 from .phones import (
     hash_key_version,
@@ -16,6 +17,7 @@ from .phones import (
     normalize_phone,
     phone_hash,
     rekey,
+    try_normalize_phone,
     wa_id_for,
 )
 from .selectors import Identifiers, resolve_contacts
@@ -30,7 +32,6 @@ def set_tags(contact: Contact, tags: Iterable[str]) -> None:
     contact.tags.set(objs)
 
 
-@transaction.atomic
 def upsert_contact(
     *,
     phone: str,
@@ -43,9 +44,42 @@ def upsert_contact(
 ) -> tuple[Contact, bool]:
     """Create or update the contact with this phone; returns (contact, created).
 
-    Only the fields given are changed on an existing contact. An `actor` (staff
-    user or API key) gets an audit row in the same transaction.
+    Only the fields given are changed on an existing contact. IdentifierTaken when another
+    contact holds the external id or an identifier. An `actor` (staff user or API key)
+    gets an audit row in the same transaction.
     """
+    fields = dict(
+        phone=phone,
+        name=name,
+        language=language,
+        external_id=external_id,
+        tags=tags,
+        attributes=attributes,
+        actor=actor,
+    )
+    try:
+        return _upsert_once(**fields)
+    except IntegrityError:
+        pass
+    # Once more: a concurrent upsert may have just created this phone, which the second
+    # pass finds; a clash that remains is another contact's identifier.
+    try:
+        return _upsert_once(**fields)
+    except IntegrityError:
+        raise identifier_taken(external_id=external_id) from None
+
+
+@transaction.atomic
+def _upsert_once(
+    *,
+    phone: str,
+    name: str,
+    language: str,
+    external_id: str | None,
+    tags: Iterable[str],
+    attributes: dict,
+    actor: Any,
+) -> tuple[Contact, bool]:
     e164 = normalize_phone(phone)
     contact = Contact.objects.select_for_update().filter(phone_hash=phone_hash(e164)).first()
     created = contact is None or contact.is_erased
@@ -67,10 +101,10 @@ def upsert_contact(
     return contact, created
 
 
-@transaction.atomic
 def update_contact(
     *,
     contact: Contact,
+    phone: object = _UNSET,
     name: str = _UNSET,
     language: str = _UNSET,
     external_id: str | None = _UNSET,
@@ -78,13 +112,30 @@ def update_contact(
     attributes: dict = _UNSET,
     actor: Any = None,
 ) -> Contact:
-    """Change only the fields given; the phone is never changed here."""
-    contact = Contact.objects.select_for_update().get(pk=contact.pk)
+    """Change only the fields given. PhoneNeverChanges for another phone; IdentifierTaken
+    when another contact holds the external id. An `actor` is audited with the change."""
+    if phone is not _UNSET:
+        refuse_phone_change(contact, phone)
     given = _given(name=name, language=language, external_id=external_id, attributes=attributes)
-    _apply_changes(contact, tags=tags, **given)
-    if actor is not None:
-        record_audit(actor=actor, action="update_contact", obj=contact, after=_changed(given, tags))
+    try:
+        with transaction.atomic():
+            contact = Contact.objects.select_for_update().get(pk=contact.pk)
+            _apply_changes(contact, tags=tags, **given)
+            if actor is not None:
+                record_audit(
+                    actor=actor, action="update_contact", obj=contact, after=_changed(given, tags)
+                )
+    except IntegrityError:
+        raise identifier_taken(external_id=external_id) from None
     return contact
+
+
+def refuse_phone_change(contact: Contact, phone: object) -> None:
+    """PhoneNeverChanges unless `phone` is the contact's own (in any format)."""
+    current = str(contact.phone) if contact.phone else None
+    given = try_normalize_phone(phone) if isinstance(phone, str) else None
+    if given is None or given != current:
+        raise PhoneNeverChanges("A contact's phone cannot be changed; upsert the new number.")
 
 
 def _given(**fields: Any) -> dict[str, Any]:

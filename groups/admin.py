@@ -11,8 +11,7 @@ from django.template.response import TemplateResponse
 from django.urls import reverse
 from django.utils.html import format_html
 
-from consent.admin import ContactWithConsentAdmin
-from contacts.models import Contact
+from contacts.admin import ContactAdminPart, contribute_to_contact_admin
 from whatsapp.exceptions import WhatsAppError
 
 from . import selectors, services, whatsapp_groups
@@ -348,21 +347,11 @@ class InvitationsOfContactInline(ReadOnlyInline):
     verbose_name_plural = "group invitations"
 
 
-# Extend whichever contact admin is registered now (ContactWithConsentAdmin or another app's
-# subclass of it), so apps that each add a contact action do not undo one another.
-_registered = type(admin.site.get_model_admin(Contact))
-_ContactBase = (
-    _registered if issubclass(_registered, ContactWithConsentAdmin) else ContactWithConsentAdmin
+contribute_to_contact_admin(
+    "groups",
+    ContactAdminPart(
+        inlines=[InvitationsOfContactInline],
+        actions=[invite_to_group],
+        action_permissions={"invite": "groups.add_groupinvitation"},
+    ),
 )
-
-
-class ContactWithGroupsAdmin(_ContactBase):
-    inlines = [*_ContactBase.inlines, InvitationsOfContactInline]
-    actions = [*_ContactBase.actions, invite_to_group]
-
-    def has_invite_permission(self, request: HttpRequest) -> bool:
-        return request.user.has_perm("groups.add_groupinvitation")
-
-
-admin.site.unregister(Contact)
-admin.site.register(Contact, ContactWithGroupsAdmin)

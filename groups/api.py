@@ -10,12 +10,11 @@ from rest_framework.response import Response
 from api.actors import acting
 from api.errors import Conflict, validation_error
 from api.idempotency import IDEMPOTENCY_PARAMETER, idempotent
-from api.serializers import PhoneField
 from consent.services import Evidence
+from contacts.api_fields import PhoneField
 from contacts.selectors import find_contact_by_phone
 
 from . import selectors, services
-from .exceptions import GroupError
 from .models import AnswerSource, Group, GroupInvitation, InviteSource, LeaveSource
 
 
@@ -96,10 +95,6 @@ class RespondInputSerializer(serializers.Serializer):
     evidence = InvitationEvidenceSerializer(required=False)
 
 
-def _conflict(exc: GroupError) -> Conflict:
-    return Conflict(exc.detail, code=exc.code)
-
-
 @extend_schema_view(
     list=extend_schema(summary="Groups"),
     retrieve=extend_schema(summary="One group"),
@@ -139,16 +134,13 @@ class GroupViewSet(
         contact = find_contact_by_phone(data.validated_data["phone"])
         if contact is None:
             raise validation_error("phone", "No contact has this phone number.", "unknown_contact")
-        try:
-            invitation = services.invite_contact(
-                group=group,
-                contact=contact,
-                invited_by=request.user if request.user.is_authenticated else None,
-                source=InviteSource.API,
-                actor=acting(request),
-            )
-        except GroupError as exc:
-            raise _conflict(exc) from None
+        invitation = services.invite_contact(
+            group=group,
+            contact=contact,
+            invited_by=request.user if request.user.is_authenticated else None,
+            source=InviteSource.API,
+            actor=acting(request),
+        )
         return Response(InvitationSerializer(invitation).data, status=status.HTTP_201_CREATED)
 
     @extend_schema(
@@ -179,13 +171,10 @@ class InvitationViewSet(mixins.RetrieveModelMixin, viewsets.GenericViewSet):
     @idempotent
     def revoke(self, request: Request, pk=None) -> Response:
         invitation = self.get_object()
-        try:
-            services.revoke_invitation(
-                invitation=invitation,
-                actor=acting(request),
-            )
-        except GroupError as exc:
-            raise _conflict(exc) from None
+        services.revoke_invitation(
+            invitation=invitation,
+            actor=acting(request),
+        )
         return Response(InvitationSerializer(invitation).data)
 
     @extend_schema(
@@ -200,16 +189,13 @@ class InvitationViewSet(mixins.RetrieveModelMixin, viewsets.GenericViewSet):
         invitation = self.get_object()
         data = RespondInputSerializer(data=request.data)
         data.is_valid(raise_exception=True)
-        try:
-            services.respond_to_invitation(
-                invitation=invitation,
-                answer=data.validated_data["answer"],
-                source=data.validated_data["source"],
-                evidence=Evidence(**data.validated_data.get("evidence", {})),
-                actor=acting(request),
-            )
-        except GroupError as exc:
-            raise _conflict(exc) from None
+        services.respond_to_invitation(
+            invitation=invitation,
+            answer=data.validated_data["answer"],
+            source=data.validated_data["source"],
+            evidence=Evidence(**data.validated_data.get("evidence", {})),
+            actor=acting(request),
+        )
         return Response(InvitationSerializer(invitation).data)
 
     @extend_schema(

@@ -1,16 +1,16 @@
 """Why an invitation, an answer or a join was refused: each error names a code and a reason."""
 
+from config.errors import DomainError
 
-class GroupError(Exception):
+
+class GroupError(DomainError):
     code = "invalid"
+    conflict = True
 
     def __init__(self, detail: str, *, code: str | None = None, reason: str = "") -> None:
-        super().__init__(detail)
-        self.detail = detail
+        super().__init__(detail, code=code)
         # The short why, without naming the contact and group (for lists of skipped people).
         self.reason = reason or detail
-        if code:
-            self.code = code
 
 
 class InvitationRefused(GroupError):

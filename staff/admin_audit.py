@@ -90,12 +90,12 @@ def audit_foreign_actions(site: admin.AdminSite | None = None) -> None:
         if getattr(model_admin, "_actions_audited", False) or not model_admin.actions:
             continue
         admin_class = type(model_admin)
-        model_admin.actions = [
-            action
-            if _defined_here(_function(admin_class, action))
-            else _audited_action(admin_class, action)
-            for action in model_admin.actions
-        ]
+        foreign = [a for a in model_admin.actions if not _defined_here(_function(admin_class, a))]
+        if foreign:
+            model_admin.actions = [
+                _audited_action(admin_class, action) if action in foreign else action
+                for action in model_admin.actions
+            ]
         model_admin._actions_audited = True
 
 

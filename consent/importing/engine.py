@@ -30,7 +30,7 @@ from contacts.models import Contact
 from ..exceptions import InvalidConsent
 from ..models import ConsentNotice, ReconsentPolicy
 from ..services import _legacy_expiry, active_policy
-from . import staging
+from . import setbased, staging
 from .columns import _TAG, LIMITS, RowRules, is_blank, read_header
 from .planning import PlanContext, load_snapshots
 from .reading import ContactFile, UnreadableFile
@@ -38,7 +38,7 @@ from .report import ImportReport, RowProblem
 from .rowwise import RowRefused, import_line
 from .stages import ERASED, batches, check_batch, plan_batch
 from .workers import Workers
-from .writing import BulkWriter
+from .writing import TAGS_TABLE, BulkWriter
 
 # Rows checked, staged and planned together.
 CHUNK = 5000
@@ -224,12 +224,22 @@ def _plan_and_write(
     if write:
         _lock_known_contacts()
 
+    done, leaving_out = 0, None
+    if staging.is_postgres():
+        # Rows making new contacts are planned and written in SQL alone.
+        setbased.select_simple_rows()
+        written = setbased.write(ctx, TAGS_TABLE) if writer else setbased.count(ctx)
+        report.new_contacts += written.new_contacts
+        report.events += written.events
+        report.unapplied_events += written.unapplied_events
+        done, leaving_out = written.new_contacts, setbased.SIMPLE
+        tick("writing" if write else "checking", done, report.rows)
+
     def tasks():
-        for rows in staging.staged_rows(CHUNK):
+        for rows in staging.staged_rows(CHUNK, leaving_out=leaving_out):
             known = load_snapshots(filter(None, map(staging.named_contact, rows)))
             yield rows, known, ctx, write
 
-    done = 0
     for batch in workers.ordered_map(plan_batch, tasks()):
         report.new_contacts += batch.new_contacts
         report.updated_contacts += batch.updated_contacts

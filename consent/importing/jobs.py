@@ -16,6 +16,7 @@ from django.contrib.auth.models import AbstractBaseUser
 from django.db import DatabaseError, connections, transaction
 from django.utils import timezone
 
+from config.celery import registered_task
 from staff.audit import record_audit
 
 from ..models import ContactImport, ReconsentPolicy
@@ -30,13 +31,6 @@ Stage = ContactImport.Stage
 PREVIEW_ROWS = 20
 
 
-def _tasks() -> Any:
-    # tasks imports this module: import it when first needed, not at load time.
-    from .. import tasks
-
-    return tasks
-
-
 def start_import(
     *,
     upload: IO[bytes],
@@ -49,7 +43,9 @@ def start_import(
     job = ContactImport(file_name=file_name[:255], policy=policy, tag=tag, uploaded_by=uploaded_by)
     job.file.save(file_name[-100:], upload, save=False)
     job.save()
-    transaction.on_commit(partial(_tasks().check_contact_import.delay, str(job.pk)))
+    transaction.on_commit(
+        partial(registered_task("consent.tasks.check_contact_import").delay, str(job.pk))
+    )
     return job
 
 
@@ -73,7 +69,9 @@ def confirm_import(*, job: ContactImport, confirmed_by: AbstractBaseUser) -> boo
                 before={"stage": Stage.CHECKED.value},
                 after={"stage": Stage.QUEUED.value, "file": job.file_name},
             )
-            transaction.on_commit(partial(_tasks().run_contact_import.delay, str(job.pk)))
+            transaction.on_commit(
+                partial(registered_task("consent.tasks.run_contact_import").delay, str(job.pk))
+            )
     return claimed == 1
 
 

@@ -302,14 +302,19 @@ def conflicts() -> CrossCheck:
 Staged = tuple[ContactLine, "uuid.UUID | None", bool]
 
 
-def staged_rows(chunk: int) -> Iterator[list[tuple]]:
-    """The staged rows in file order, in chunks, as raw tuples for `staged_line`."""
+def staged_rows(chunk: int, *, leaving_out: str | None = None) -> Iterator[list[tuple]]:
+    """The staged rows in file order, in chunks, as raw tuples for `staged_line`.
+
+    `leaving_out`: a table of rownums written already (PostgreSQL only).
+    """
     columns = ", ".join(f"r.{name}" for name in COLUMNS)
     select = (
         f"SELECT {columns}, t.rownum, m.contact_id, m.erased FROM {TABLE} r "
         f"LEFT JOIN {MATCHES} m ON m.rownum = r.rownum "
         f"LEFT JOIN {TAKEN} t ON t.rownum = r.rownum"
     )
+    if leaving_out:
+        select += f" WHERE NOT EXISTS (SELECT 1 FROM {leaving_out} x WHERE x.rownum = r.rownum)"
     yield from _pages(select, chunk)
 
 

@@ -50,7 +50,7 @@ class _Table:
 
 
 _UPDATES = "import_contact_update"
-_TAGS = "import_tag"
+_TAGS = TAGS_TABLE = "import_tag"
 _STATES = "import_state"
 _OUTRANKED = "import_outranked"
 _UPDATE_COLUMNS = (

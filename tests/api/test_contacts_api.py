@@ -5,9 +5,9 @@ from datetime import timedelta
 import pytest
 from django.utils import timezone
 
-from consent.links import contact_for_token
 from consent.rules import Action
 from contacts.models import Contact
+from preferences.links import contact_for_token
 from tests.api.conftest import assert_error
 from tests.consent_helpers import record
 from tests.factories import ContactFactory

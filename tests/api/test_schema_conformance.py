@@ -15,7 +15,7 @@ import pytest
 import schemathesis
 from django.core.handlers.wsgi import WSGIHandler
 from django.core.signals import request_finished, request_started
-from django.db import close_old_connections
+from django.db import close_old_connections, transaction
 from hypothesis import HealthCheck, Phase, settings
 from schemathesis.checks import not_a_server_error
 from schemathesis.specs.openapi.checks import response_schema_conformance
@@ -88,6 +88,15 @@ def test_linked_calls_keep_to_the_schema(live_app, authorization):
     """Follows the schema's links: a contact upserted, its consent recorded, its eligibility."""
 
     class Workflow(schema.as_state_machine()):
+        # Each scenario starts from the same data: Hypothesis replays a scenario's choices
+        # and refuses (FlakyStrategyDefinition) when an earlier scenario's writes change
+        # which links a response offers.
+        def setup(self):
+            self.savepoint = transaction.savepoint()
+
+        def teardown(self):
+            transaction.savepoint_rollback(self.savepoint)
+
         def get_call_kwargs(self, case):
             return {"headers": authorization}
 

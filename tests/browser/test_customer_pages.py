@@ -13,13 +13,13 @@ from django.contrib.auth import get_user_model
 from django.utils import timezone
 from playwright.sync_api import expect
 
-from consent.links import preference_url
 from consent.models import ConsentEvent
 from consent.rules import Action, Source, Status
 from consent.selectors import consent_states
 from contacts.models import Contact
 from groups.models import Group, GroupMembership
 from groups.services import invite_contact
+from preferences.links import preference_url
 from tests.consent_helpers import record
 from tests.factories import ContactFactory, NoticeFactory
 from whatsapp.models import OutboundMessage

@@ -245,9 +245,8 @@ def test_the_check_at_send_answers_as_may_send(story):
 
 
 def test_the_check_at_send_follows_a_pause_that_has_ended():
-    from consent.outreach import consent_allows
-
     from consent.models import ConsentState
+    from consent.outreach import consent_allows
 
     contact = make_contact("paused")
     assert consent_allows(contact.pk, "marketing") == "paused"

@@ -14,9 +14,9 @@ from django.utils import timezone
 
 from api.scopes import SCOPES
 from campaigns.models import Campaign, CampaignKind
-from consent.links import preference_path
 from consent.rules import Action, Purpose
 from groups.models import Group, GroupInvitation
+from preferences.links import preference_path
 from tests.api.conftest import client_with_key
 from tests.consent_helpers import record
 from tests.factories import ContactFactory, NoticeFactory, PolicyFactory

@@ -10,7 +10,7 @@ from urllib.parse import quote
 
 import pytest
 
-from consent.forms import issued_token
+from preferences.forms import issued_token
 from tests.hostile.conftest import assert_ledger_verifies, assert_page_answer, nothing_written
 from tests.hostile.values import PATH_SEGMENTS, QUERY_STRINGS
 
@@ -125,7 +125,7 @@ def test_a_hostile_value_in_an_undo(world, name, raw):
 @pytest.mark.parametrize(("raw"), [r for _, r in QUERY_STRINGS], ids=[i for i, _ in QUERY_STRINGS])
 @pytest.mark.parametrize(("name"), ["answer", "invitation"])
 def test_a_hostile_value_in_an_invitation_answer_on_the_preference_centre(world, name, raw):
-    from consent.links import preference_path
+    from preferences.links import preference_path
 
     url = f"{preference_path(world.bob)}invitations/"
     fields = {"answer": "accept", "invitation": str(world.invitation.pk)}

@@ -190,3 +190,56 @@ def test_fast_path_and_record_consent_agree(contacts_file, run_import, events, r
         pass
     assert fast == rows_path
     assert all(fast[2]["chains"].values())
+
+
+TRICKY_TEXT = ["plain", 'say "yes"', "back\\slash", "tab\there", "naïve café", "emoji 📣", ""]
+
+
+@pytest.mark.parametrize("file_name", ["contacts.csv", 'list "q1" naïve.csv'])
+def test_new_contacts_written_in_sql_agree_with_record_consent(
+    contacts_file, run_import, file_name
+):
+    """New contacts are written by SQL alone: their hashes, keys and states are the planner's."""
+    if connection.vendor != "postgresql":
+        pytest.skip("the fast path is PostgreSQL's")
+    start = timezone.now()
+    notice = NoticeFactory(purpose="marketing")
+    header = ["phone", "name", "tags", "attr:city", "marketing_status", "marketing_date"]
+    header += ["marketing_source", "marketing_notice", "service_status", "service_date"]
+    rows = [
+        [
+            f"+4479112{i:05d}",
+            text,
+            "vip" if i % 2 else "",
+            text,
+            ["legacy", "opted_out", ""][i % 3],
+            ["2024-06-01 12:30", "", "2025-01-01"][i % 3] if i % 3 != 2 else "",
+            text if i % 3 != 2 else "",
+            (notice.ref if i % 2 else text) if i % 3 != 2 else "",
+            ["", "opted_out", "legacy"][i % 3],
+            "2023-02-03" if i % 3 else "",
+        ]
+        for i, text in enumerate(TRICKY_TEXT * 3)
+    ]
+    try:
+        with transaction.atomic():
+            PolicyFactory(deadline=timezone.now() + timedelta(days=60))
+            path = contacts_file(header, *rows, name=file_name)
+            fast = imported(path, run_import, "fast", start)
+            rows_path = imported(path, run_import, "rows", start)
+            with transaction.atomic():
+                first = run_import(path, method="fast")
+                keys = sorted(
+                    e.context["import"]["key"]
+                    for e in ConsentEvent.objects.filter(source=Source.IMPORT)
+                )
+                again = run_import(path, method="fast")
+                events = ConsentEvent.objects.count()
+                raise _Undo
+    except _Undo:
+        pass
+    assert fast == rows_path
+    assert all(fast[2]["chains"].values())
+    assert first.events == events > 0
+    assert again.events == 0 and again.new_contacts == 0
+    assert len(keys) == len(set(keys)) == events

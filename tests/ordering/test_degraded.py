@@ -12,10 +12,10 @@ from django.core.cache import caches
 from django.utils import timezone
 
 from config.celery import app
-from consent.links import preference_url
 from consent.models import ConsentEvent
 from consent.rules import Action
 from consent.selectors import may_send
+from preferences.links import preference_url
 from tests.api.conftest import client_with_key
 from tests.consent_helpers import record
 from tests.factories import ContactFactory

@@ -116,7 +116,7 @@ def test_2_a_future_dated_grant_takes_effect_now_and_hides_no_later_opt_out(api,
 
 
 def test_2_the_preference_centre_reports_the_state_that_resulted(client, marketing_notice):
-    from consent.links import preference_url
+    from preferences.links import preference_url
 
     ada = ContactFactory()
     record(ada, Action.GRANT, notice=marketing_notice, at=timezone.now() + timedelta(minutes=4))

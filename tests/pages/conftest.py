@@ -1,7 +1,7 @@
 import pytest
 from django.core.cache import cache
 
-from consent.links import preference_path
+from preferences.links import preference_path
 from tests.factories import ContactFactory, NoticeFactory
 
 

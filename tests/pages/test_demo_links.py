@@ -1,7 +1,7 @@
 import pytest
 from django.core.management import call_command
 
-from consent.links import contact_for_token
+from preferences.links import contact_for_token
 
 pytestmark = pytest.mark.django_db
 

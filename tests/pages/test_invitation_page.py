@@ -114,7 +114,7 @@ def test_an_invitation_can_be_accepted_from_the_preference_centre(client, page, 
 
 
 def test_someone_elses_invitation_cannot_be_answered(client, invitation):
-    from consent.links import preference_path
+    from preferences.links import preference_path
     from tests.factories import ContactFactory
 
     stranger_page = preference_path(ContactFactory())

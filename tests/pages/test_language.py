@@ -1,6 +1,6 @@
 import pytest
 
-from consent.links import preference_path
+from preferences.links import preference_path
 from tests.factories import ContactFactory
 
 pytestmark = pytest.mark.django_db

@@ -2,11 +2,11 @@ import time
 
 import pytest
 
-from consent.forms import issued_token
 from consent.models import ConsentEvent
 from consent.rules import Action, Source, Status
 from consent.selectors import consent_states, may_send
 from contacts.models import Contact
+from preferences.forms import issued_token
 from tests.consent_helpers import record
 from tests.factories import ContactFactory, NoticeFactory
 

@@ -4,8 +4,14 @@ import uuid
 import pytest
 from django.core import signing
 
-from consent.links import BadLink, ExpiredLink, contact_for_token, preference_token, preference_url
 from contacts.services import erase_contact
+from preferences.links import (
+    BadLink,
+    ExpiredLink,
+    contact_for_token,
+    preference_token,
+    preference_url,
+)
 
 pytestmark = pytest.mark.django_db
 

@@ -1,7 +1,7 @@
 import pytest
 
-from consent.links import preference_path
 from consent.models import ConsentEvent
+from preferences.links import preference_path
 from tests.factories import ContactFactory
 from tests.pages.test_opt_in import opt_in_data
 

@@ -96,7 +96,7 @@ def test_a_forged_receipt_undoes_nothing(client, contact, page, opted_out_here):
 
 
 def test_a_receipt_of_another_contact_undoes_nothing(client, opted_out_here):
-    from consent.links import preference_path
+    from preferences.links import preference_path
     from tests.factories import ContactFactory
 
     _, receipt = opted_out_here

@@ -88,7 +88,7 @@ def test_start_sends_the_one_tap_opt_in_and_records_nothing(deliver, ada, notice
 
 
 def test_preferences_replies_with_a_fresh_preference_link(deliver, ada, notices):
-    from consent import links
+    from preferences import links
 
     deliver(stop("PREFERENCES"))
 

@@ -2,6 +2,8 @@ from django.urls import path
 
 from . import views
 
+# The namespace the pages had inside `consent`, kept so every `reverse("consent:…")` and
+# every template `{% url %}` still resolves.
 app_name = "consent"
 
 urlpatterns = [

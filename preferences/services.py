@@ -9,14 +9,22 @@ from django.conf import settings
 from django.db import transaction
 from django.utils import timezone, translation
 
+from consent import outreach
+from consent.exceptions import InvalidConsent
+from consent.models import ConsentEvent, ConsentNotice, ConsentState
+from consent.rules import Action, Purpose, Source, Status
+from consent.selectors import (
+    consent_states,
+    current_notice,
+    effective_status,
+    ledger,
+    notice_by_ref,
+    verify_contact_ledger,
+)
+from consent.services import Evidence, active_policy, record_consent
 from contacts.models import Contact
 
 from . import wording
-from .exceptions import InvalidConsent
-from .models import ConsentEvent, ConsentNotice, ConsentState
-from .rules import Action, Purpose, Source, Status
-from .selectors import consent_states, current_notice, ledger, notice_by_ref, verify_contact_ledger
-from .services import Evidence, active_policy, record_consent
 
 logger = logging.getLogger(__name__)
 
@@ -38,16 +46,6 @@ class PurposeCard:
     can_turn_on: bool
     can_turn_off: bool
     can_pause: bool
-
-
-def effective_status(state: ConsentState | None, at: datetime) -> str:
-    if state is None:
-        return Status.NONE
-    if state.status == Status.PAUSED and state.paused_until and state.paused_until <= at:
-        return Status.OPTED_IN
-    if state.status == Status.LEGACY and state.expires_at and state.expires_at <= at:
-        return Status.EXPIRED
-    return state.status
 
 
 def purpose_cards(
@@ -257,9 +255,7 @@ def send_change_confirmation(contact: Contact, body: str, language: str) -> None
     A courtesy: the change is recorded whatever happens here.
     """
     try:
-        from consent.outreach import send_confirmation_text
-
-        send_confirmation_text(
+        outreach.send_confirmation_text(
             contact=contact,
             body=body,
             template=settings.PREFERENCE_CONFIRMATION_TEMPLATE,

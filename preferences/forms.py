@@ -6,12 +6,12 @@ from django.core import signing
 from django.utils.translation import gettext_lazy as _
 
 from api.inputs import refuse_unstorable
+from consent.models import ConsentNotice
+from consent.rules import Purpose
+from consent.selectors import current_notice, notice_by_ref
 from contacts.phones import InvalidPhone, normalize_phone
 
-from .models import ConsentNotice
-from .preferences import PAUSE_WEEKS
-from .rules import Purpose
-from .selectors import current_notice, notice_by_ref
+from .services import PAUSE_WEEKS
 from .wording import purpose_name
 
 AGREE_REQUIRED = _("Tick the box to show you agree to this wording.")

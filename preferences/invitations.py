@@ -9,13 +9,13 @@ from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_http_methods
 
 from api.inputs import refuse_unstorable
-from consent.pages import in_language, render_page, request_evidence, too_many
-from consent.ratelimits import client_ip, first_limit_hit
+from groups import services
+from groups.exceptions import GroupError, GroupFull
+from groups.models import AnswerSource, GroupMembership, InvitationStatus, LeaveSource
+from groups.selectors import invitation_for_token
 
-from . import services
-from .exceptions import GroupError, GroupFull
-from .models import AnswerSource, GroupMembership, InvitationStatus, LeaveSource
-from .selectors import invitation_for_token
+from .pages import in_language, render_page, request_evidence, too_many
+from .ratelimits import client_ip, first_limit_hit
 
 
 @never_cache
@@ -42,7 +42,7 @@ def _storable(token: str) -> bool:
 
 
 def _unknown(request: HttpRequest) -> HttpResponse:
-    return render_page(request, "groups/invitation_unknown.html", status=404)
+    return render_page(request, "preferences/invitation_unknown.html", status=404)
 
 
 def _answer(request: HttpRequest, *, invitation, contact) -> HttpResponse:
@@ -81,4 +81,6 @@ def _answer(request: HttpRequest, *, invitation, contact) -> HttpResponse:
         "membership": membership,
         "problem": problem,
     }
-    return render_page(request, "groups/invitation.html", context, status=400 if problem else 200)
+    return render_page(
+        request, "preferences/invitation.html", context, status=400 if problem else 200
+    )

@@ -1,4 +1,4 @@
-"""Signed preference-centre links (contract 4).
+"""Signed preference-centre links.
 
 A token is `<contact id hex>:<timestamp>:<signature>`. The signature is salted
 with the contact's `link_secret`, so rotating the secret revokes every link sent
@@ -16,8 +16,8 @@ from django.urls import reverse
 
 from contacts.models import Contact
 
+# Unchanged since the links were made in `consent`: links already sent keep working.
 SALT = "consent.preference-link"
-DEFAULT_MAX_AGE_DAYS = 30
 
 
 class BadLink(Exception):
@@ -29,7 +29,7 @@ class ExpiredLink(BadLink):
 
 
 def max_age() -> timedelta:
-    return timedelta(days=getattr(settings, "PREFERENCE_LINK_MAX_AGE_DAYS", DEFAULT_MAX_AGE_DAYS))
+    return timedelta(days=settings.PREFERENCE_LINK_MAX_AGE_DAYS)
 
 
 def _signer(link_secret: str) -> signing.TimestampSigner:

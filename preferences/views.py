@@ -20,18 +20,22 @@ from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from api.inputs import storable_text
+from consent.exceptions import ConsentError
+from consent.models import ConsentEvent
+from consent.pending import pending_max_age, request_opt_in
+from consent.rules import IllegalTransition
+from consent.services import Evidence
 from contacts.models import Contact
+from groups.exceptions import GroupError, GroupFull
+from groups.selectors import pending_invitations
+from groups.services import respond_to_invitation
 
-from . import preferences, wording
-from .exceptions import ConsentError
+from . import services as preferences
+from . import wording
 from .forms import OptInForm, PauseForm, TurnOffForm, TurnOnForm, UndoForm, issued_token
 from .links import BadLink, ExpiredLink, contact_for_token
-from .models import ConsentEvent
 from .pages import in_language, render_page, request_evidence, too_many
-from .pending import pending_max_age, request_opt_in
 from .ratelimits import client_ip, first_limit_hit
-from .rules import IllegalTransition
-from .services import Evidence
 
 logger = logging.getLogger(__name__)
 
@@ -72,11 +76,11 @@ def with_contact(view: Callable) -> Callable:
 
 def _link_expired(request: HttpRequest) -> HttpResponse:
     days = settings.PREFERENCE_LINK_MAX_AGE_DAYS
-    return render_page(request, "consent/link_expired.html", {"days": days}, status=410)
+    return render_page(request, "preferences/link_expired.html", {"days": days}, status=410)
 
 
 def _link_invalid(request: HttpRequest) -> HttpResponse:
-    return render_page(request, "consent/link_invalid.html", status=404)
+    return render_page(request, "preferences/link_invalid.html", status=404)
 
 
 def _evidence(request: HttpRequest, token: str, **context) -> Evidence:
@@ -116,7 +120,7 @@ def _centre(request: HttpRequest, token: str, contact: Contact, *, failed=None, 
         "invitations": _pending_invitations(contact),
         "link_days": settings.PREFERENCE_LINK_MAX_AGE_DAYS,
     }
-    return render_page(request, "consent/preferences.html", context, status=status)
+    return render_page(request, "preferences/preferences.html", context, status=status)
 
 
 @require_GET
@@ -210,7 +214,7 @@ def _confirmation_page(request, token, event, receipt, undo_form=None, status=20
         "undo_form": undo_form or UndoForm(initial={"receipt": receipt}),
         "undo_minutes": settings.PREFERENCE_UNDO_MINUTES,
     }
-    return render_page(request, "consent/confirmation.html", context, status=status)
+    return render_page(request, "preferences/confirmation.html", context, status=status)
 
 
 @require_POST
@@ -263,25 +267,19 @@ def consent_record_html(request: HttpRequest, token: str, contact: Contact) -> H
             for event, sentence in preferences.history(contact)
         ],
     }
-    return render_page(request, "consent/record.html", context)
+    return render_page(request, "preferences/record.html", context)
 
 
 # --- Group invitations on the preference centre --------------------------------------
 
 
-# The page shows both apps to the customer; consent's rules never import groups.
 def _pending_invitations(contact: Contact) -> list:
-    from groups.selectors import pending_invitations
-
     return list(pending_invitations(contact))
 
 
 @require_POST
 @with_contact
 def answer_invitation(request: HttpRequest, token: str, contact: Contact) -> HttpResponse:
-    from groups.exceptions import GroupError, GroupFull
-    from groups.services import respond_to_invitation
-
     answer = request.POST.get("answer")
     invitation_id = request.POST.get("invitation", "")
     invitation = next(
@@ -338,7 +336,7 @@ def opt_in_embed(request: HttpRequest) -> HttpResponse:
 
 
 def _opt_in(request: HttpRequest, *, embed: bool) -> HttpResponse:
-    template = "consent/opt_in_embed.html" if embed else "consent/opt_in.html"
+    template = "preferences/opt_in_embed.html" if embed else "preferences/opt_in.html"
     language = translation.get_language()
     if request.method == "GET":
         sent = request.GET.get("sent") == "1"

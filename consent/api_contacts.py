@@ -1,14 +1,13 @@
 """Contacts over the REST API: upsert by phone, list, read, change, erase.
 
-The contact body carries its consent per purpose and its preference link, so this
-interface module reads from `consent`; the contacts domain itself (models,
-services, selectors) still imports nothing from it.
+Served by `consent`, not `contacts`: the contact body carries its consent per purpose and
+its preference link, the list filters by consent, and an erasure keeps the suppression, so
+the endpoint needs both apps and only `consent` may import `contacts`.
 """
 
 from typing import Any
 
 import django_filters
-from django.db import IntegrityError
 from django.db.models import Exists, OuterRef, Prefetch, Q, QuerySet
 from drf_spectacular.utils import (
     OpenApiExample,
@@ -23,20 +22,18 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 
 from api.actors import acting
-from api.errors import Conflict, validation_error
 from api.filters import InstantFilter
 from api.idempotency import IDEMPOTENCY_PARAMETER, idempotent
 from api.inputs import refuse_unstorable_json
-from api.serializers import PhoneField
-from consent.api_serializers import ConsentsSerializer, consent_summary
-from consent.links import preference_url
-from consent.models import ConsentState
-from consent.rules import Purpose, Status
-from consent.services import erase_and_suppress
+from contacts.api_fields import PhoneField, PhoneFilter
+from contacts.models import Contact
+from contacts.services import update_contact, upsert_contact
 
-from .models import Contact
-from .phones import InvalidPhone, normalize_phone, phone_hash
-from .services import update_contact, upsert_contact
+from .api_serializers import ConsentsSerializer, consent_summary
+from .models import ConsentState
+from .preference_links import preference_url
+from .rules import Purpose, Status
+from .services import erase_and_suppress
 
 # --- Serializers -------------------------------------------------------------------
 
@@ -103,10 +100,6 @@ class ContactChangeSerializer(serializers.Serializer):
     attributes = serializers.DictField(required=False, validators=[refuse_unstorable_json])
 
     def validate(self, attrs: dict[str, Any]) -> dict[str, Any]:
-        if "phone" in self.initial_data and not self.fields.get("phone"):
-            raise validation_error(
-                "phone", "A contact's phone cannot be changed; upsert the new number.", "read_only"
-            )
         if attrs.get("external_id") == "":
             attrs["external_id"] = None
         return attrs
@@ -120,7 +113,7 @@ class ContactUpsertSerializer(ContactChangeSerializer):
 
 
 class ContactFilter(django_filters.FilterSet):
-    phone = django_filters.CharFilter(method="filter_phone", help_text="Any format.")
+    phone = PhoneFilter()
     tag = django_filters.CharFilter(field_name="tags__name", help_text="A tag name.")
     marketing = django_filters.ChoiceFilter(
         choices=Status.choices, method="filter_consent", help_text="Marketing consent status."
@@ -133,14 +126,6 @@ class ContactFilter(django_filters.FilterSet):
     class Meta:
         model = Contact
         fields = ["phone", "tag", "marketing", "service", "updated_since"]
-
-    def filter_phone(self, queryset: QuerySet[Contact], name: str, value: str):
-        try:
-            return queryset.filter(phone_hash=phone_hash(normalize_phone(value)))
-        except InvalidPhone:
-            raise validation_error(
-                "phone", f"{value[:64]!r} is not a valid phone number.", "invalid_phone"
-            ) from None
 
     def filter_consent(self, queryset: QuerySet[Contact], purpose: str, value: str):
         states = ConsentState.objects.filter(contact=OuterRef("pk"), purpose=purpose)
@@ -248,7 +233,7 @@ class ContactViewSet(
     def create(self, request: Request) -> Response:
         given = ContactUpsertSerializer(data=request.data)
         given.is_valid(raise_exception=True)
-        contact, created = _upsert({**given.validated_data, "actor": acting(request)})
+        contact, created = upsert_contact(**given.validated_data, actor=acting(request))
         body = ContactSerializer(self.get_queryset().get(pk=contact.pk)).data
         return Response(body, status=status.HTTP_201_CREATED if created else status.HTTP_200_OK)
 
@@ -256,10 +241,9 @@ class ContactViewSet(
         contact = self.get_object()
         given = ContactChangeSerializer(data=request.data, partial=True)
         given.is_valid(raise_exception=True)
-        try:
-            update_contact(contact=contact, actor=acting(request), **given.validated_data)
-        except IntegrityError:
-            raise _taken(given.validated_data) from None
+        # A phone sent here is refused by the service (PhoneNeverChanges), as in the admin.
+        phone = {"phone": request.data["phone"]} if "phone" in request.data else {}
+        update_contact(contact=contact, actor=acting(request), **phone, **given.validated_data)
         return Response(ContactSerializer(self.get_queryset().get(pk=contact.pk)).data)
 
     def destroy(self, request: Request, pk: str) -> Response:
@@ -271,27 +255,6 @@ class ContactViewSet(
             api_key=request.auth,
         )
         return Response(status=status.HTTP_204_NO_CONTENT)
-
-
-def _upsert(data: dict[str, Any]) -> tuple[Contact, bool]:
-    try:
-        return upsert_contact(**data)
-    except IntegrityError:
-        pass
-    # Once more: a concurrent request may have just created this phone, which the second
-    # pass finds; a clash that remains is another contact's identifier.
-    try:
-        return upsert_contact(**data)
-    except IntegrityError:
-        raise _taken(data) from None
-
-
-def _taken(data: dict[str, Any]) -> Exception:
-    if data.get("external_id"):
-        return validation_error(
-            "external_id", "Another contact already has this external_id.", "unique"
-        )
-    return Conflict("Another contact already holds one of these identifiers.")
 
 
 def _actor_label(request: Request) -> str:

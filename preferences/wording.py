@@ -5,8 +5,8 @@ from datetime import datetime
 from django.utils import formats, timezone
 from django.utils.translation import gettext as _
 
-from .models import ConsentEvent
-from .rules import Action, Purpose, Source, Status
+from consent.models import ConsentEvent
+from consent.rules import Action, Purpose, Source, Status
 
 
 def purpose_name(purpose: str) -> str:

@@ -2,8 +2,8 @@ from django.conf import settings
 from django.core.management.base import BaseCommand
 from django.urls import reverse
 
-from consent.links import preference_url
 from contacts.models import Contact
+from preferences.links import preference_url
 
 DEMO_PHONES = ["+447911123001", "+447911123003", "+447911123006", "+34612345678"]
 

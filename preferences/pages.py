@@ -10,10 +10,10 @@ from django.shortcuts import render
 from django.utils import translation
 
 from api.inputs import storable_text
+from consent.services import Evidence
 from contacts.models import Contact
 
 from .ratelimits import client_ip
-from .services import Evidence
 
 SUPPORTED = dict(settings.LANGUAGES)
 
@@ -95,7 +95,7 @@ def render_page(
 
 
 def too_many(request: HttpRequest, wait: int) -> HttpResponse:
-    response = render_page(request, "consent/rate_limited.html", status=429)
+    response = render_page(request, "preferences/rate_limited.html", status=429)
     response["Retry-After"] = str(wait)
     return response
 
