@@ -8,7 +8,7 @@ from django.contrib.admin.options import InlineModelAdmin
 from django.db import models
 from django.db.models import QuerySet
 from django.http import HttpRequest, HttpResponse
-from django.urls import URLPattern
+from django.urls import URLPattern, reverse
 from import_export.admin import ExportActionMixin
 from unfold.admin import ModelAdmin
 
@@ -70,6 +70,8 @@ class ContactAdminPart:
     # Sections drawn above a contact's edit form (its consent, its groups): HTML of
     # (request, contact), in the order the parts are named.
     panels: Sequence[Callable[[HttpRequest, Contact], str]] = ()
+    # Buttons above one contact's page: named admin URLs taking the contact's id.
+    change_tools: Sequence[ObjectTool] = ()
 
 
 _parts: dict[str, ContactAdminPart] = {}
@@ -93,7 +95,7 @@ class ContactAdmin(ExportActionMixin, ModelAdmin):
     """
 
     resource_classes = [ContactExport]
-    # Its object tools are the ones other apps contribute (import, export).
+    # Its object tools are the ones other apps contribute (import, export; proof bundle).
     change_list_template = "admin/contacts/contact_change_list.html"
     # What matters first (consent, actions) above the edit form: the contributed panels.
     change_form_template = "admin/contacts/contact_change_form.html"
@@ -118,22 +120,24 @@ class ContactAdmin(ExportActionMixin, ModelAdmin):
         ("More", {"fields": ["attributes", "erased_at", "created_at", "updated_at"]}),
     ]
 
-    @property  # type: ignore[override]
-    def list_display(self) -> list[Any]:
+    def get_list_display(self, request: HttpRequest) -> list[Any]:
         columns = [column for part in _contributed() for column in part.list_display]
         return [*self.own_list_display[:2], *columns, *self.own_list_display[2:]]
 
-    @property  # type: ignore[override]
-    def list_filter(self) -> list[Any]:
+    def get_list_filter(self, request: HttpRequest) -> list[Any]:
         return [*self.own_list_filter, *(f for part in _contributed() for f in part.list_filter)]
 
-    @property  # type: ignore[override]
-    def inlines(self) -> list[type[InlineModelAdmin]]:
+    def get_inlines(self, request: HttpRequest, obj: Contact | None) -> list[Any]:
         return [inline for part in _contributed() for inline in part.inlines]
 
-    @property  # type: ignore[override]
-    def actions(self) -> list[Callable[..., HttpResponse | None]]:
+    @property
+    def actions(self) -> list[Any]:
+        # Read by Django's own get_actions() and its checks; contributed, never assigned.
         return [action for part in _contributed() for action in part.actions]
+
+    @actions.setter
+    def actions(self, value: object) -> None:
+        raise AttributeError("contribute actions with contribute_to_contact_admin()")
 
     def __getattr__(self, name: str) -> Any:
         # The has_<x>_permission that a contributed action's `permissions=[x]` asks for.
@@ -179,6 +183,23 @@ class ContactAdmin(ExportActionMixin, ModelAdmin):
                 panel(request, obj) for part in _contributed() for panel in part.panels
             ]
         return super().render_change_form(request, context, add, change, form_url, obj)
+
+    def change_view(
+        self,
+        request: HttpRequest,
+        object_id: str,
+        form_url: str = "",
+        extra_context: dict[str, Any] | None = None,
+    ) -> HttpResponse:
+        tools = [
+            (tool.label, reverse(tool.url_name, args=[object_id]))
+            for part in _contributed()
+            for tool in part.change_tools
+            if not tool.permission or request.user.has_perm(tool.permission)
+        ]
+        return super().change_view(
+            request, object_id, form_url, {**(extra_context or {}), "contributed_tools": tools}
+        )
 
     def get_readonly_fields(self, request: HttpRequest, obj: Contact | None = None) -> list[str]:
         # A contact's phone is set once (services.refuse_phone_change): shown, not edited.
