@@ -1,8 +1,10 @@
 from django.contrib import admin, messages
 from django.db.models import QuerySet
 from django.http import HttpRequest
+from django.template.loader import render_to_string
 from unfold.admin import ModelAdmin
 
+from . import messages as messages_
 from . import outbox, throttle
 from .models import InboundEvent, OutboundMessage, SendingNumber, ServiceWindow
 from .services import reprocess_inbound_events
@@ -128,6 +130,7 @@ class OutboundMessageAdmin(ModelAdmin):
         "to",
         "contact_id",
         "kind",
+        "as_seen",
         "payload",
         "fallback_payload",
         "notice_refs",
@@ -151,6 +154,12 @@ class OutboundMessageAdmin(ModelAdmin):
         "resolved_by",
         "resolved_at",
     ]
+
+    @admin.display(description="as the person sees it")
+    def as_seen(self, message: OutboundMessage) -> str:
+        return render_to_string(
+            "admin/whatsapp/as_seen.html", {"seen": messages_.as_seen(message.payload)}
+        )
 
     def has_add_permission(self, request: HttpRequest) -> bool:
         return False

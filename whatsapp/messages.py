@@ -149,3 +149,40 @@ def template(
     payload = _envelope(address, "template")
     payload["template"] = body
     return payload
+
+
+def as_seen(payload: dict[str, Any] | None) -> dict[str, Any]:
+    """What the person sees of a payload built here: text, buttons, or a named template."""
+    payload = payload or {}
+    kind = payload.get("type", "")
+    if kind == "text":
+        return {"kind": "text", "text": payload.get("text", {}).get("body", "")}
+    if kind == "interactive":
+        interactive = payload.get("interactive", {})
+        return {
+            "kind": "buttons",
+            "text": interactive.get("body", {}).get("text", ""),
+            "footer": interactive.get("footer", {}).get("text", ""),
+            "buttons": [
+                b.get("reply", {}).get("title", "")
+                for b in interactive.get("action", {}).get("buttons", [])
+            ],
+        }
+    if kind == "template":
+        body = payload.get("template", {})
+        components = body.get("components", [])
+        params = [
+            p.get("text", "")
+            for c in components
+            if c.get("type") == "body"
+            for p in c.get("parameters", [])
+        ]
+        replies = sum(1 for c in components if c.get("sub_type") == "quick_reply")
+        return {
+            "kind": "template",
+            "template": body.get("name", ""),
+            "language": body.get("language", {}).get("code", ""),
+            "params": params,
+            "quick_replies": replies,
+        }
+    return {"kind": kind or "unknown"}

@@ -1,11 +1,14 @@
 """Admin pages of the WhatsApp channel and the keyword lists."""
 
 import pytest
+from django.contrib import admin
 from django.utils import timezone
 
 from consent.models import ConsentKeyword
 from tests.whatsapp.helpers import load_payload, with_message
-from whatsapp.models import InboundEvent
+from whatsapp import messages
+from whatsapp.addressing import Address
+from whatsapp.models import InboundEvent, OutboundMessage
 
 pytestmark = pytest.mark.django_db
 
@@ -54,3 +57,28 @@ def test_staff_can_add_a_keyword(staff_client):
 
     assert response.status_code == 302
     assert ConsentKeyword.objects.filter(language="fr", phrase="ca suffit").exists()
+
+
+def test_outbox_payloads_read_as_the_person_sees_them():
+    address = Address("to", "447911123456")
+    template = messages.template(address, "spring_offer", "es", ["Ada", "15%"], ["stop"])
+    buttons = messages.buttons(address, "Keep getting offers?", [("yes", "Yes"), ("no", "No")])
+
+    assert messages.as_seen(template) == {
+        "kind": "template",
+        "template": "spring_offer",
+        "language": "es",
+        "params": ["Ada", "15%"],
+        "quick_replies": 1,
+    }
+    assert messages.as_seen(buttons)["buttons"] == ["Yes", "No"]
+    assert messages.as_seen(messages.text(address, "Done."))["text"] == "Done."
+    assert messages.as_seen({"odd": True}) == {"kind": "unknown"}
+
+
+def test_the_outbox_page_draws_the_payload_as_a_chat_bubble():
+    payload = messages.template(Address("to", "447911123456"), "spring", "en", ["Ada", "15%"])
+    drawn = admin.site._registry[OutboundMessage].as_seen(OutboundMessage(payload=payload))
+
+    assert "Template <strong>spring</strong> (en)" in drawn
+    assert "<li><code>{{2}}</code> 15%</li>" in drawn
