@@ -123,7 +123,14 @@ class CampaignAdmin(ModelAdmin):
         (None, {"fields": ["name", "kind", "purpose"]}),
         (
             "Message",
-            {"fields": ["template_name", "template_language", "body_params_text"]},
+            {
+                "fields": [
+                    "template_name",
+                    "template_language",
+                    "template_languages",
+                    "body_params_text",
+                ]
+            },
         ),
         (
             "Audience",
@@ -158,7 +165,17 @@ class CampaignAdmin(ModelAdmin):
             # A launched campaign is shown as stored: the edit-only text fields do not apply.
             return [
                 (None, {"fields": ["name", "kind", "purpose"]}),
-                ("Message", {"fields": ["template_name", "template_language", "parameters"]}),
+                (
+                    "Message",
+                    {
+                        "fields": [
+                            "template_name",
+                            "template_language",
+                            "template_languages",
+                            "parameters",
+                        ]
+                    },
+                ),
                 ("Audience", {"fields": ["audience_tags", "attributes", "states"]}),
                 *self.results_fieldsets,
             ]

@@ -1,6 +1,7 @@
 import re
 
 from django import forms
+from django.conf import settings
 from unfold.widgets import UnfoldAdminCheckboxSelectMultipleWidget, UnfoldAdminTextInputWidget
 
 from consent.rules import Purpose, Status
@@ -68,6 +69,14 @@ class CampaignForm(forms.ModelForm):
         widget=forms.Textarea(attrs={"rows": 3}),
         help_text="One key=value per line; a contact must match every line (e.g. city=Leeds).",
     )
+    template_languages = forms.MultipleChoiceField(
+        label="Also approved in",
+        choices=settings.LANGUAGES,
+        required=False,
+        widget=UnfoldAdminCheckboxSelectMultipleWidget,
+        help_text="A contact gets the template in their language when it is ticked here, "
+        "else in the template language above (the fallback).",
+    )
     audience_states = forms.MultipleChoiceField(
         label="Audience consent states",
         choices=Status.choices,
@@ -89,6 +98,7 @@ class CampaignForm(forms.ModelForm):
             f"{k}={v}" for k, v in sorted((campaign.audience_attributes or {}).items())
         )
         self.fields["audience_states"].initial = campaign.audience_states or []
+        self.fields["template_languages"].initial = campaign.template_languages or []
 
     def clean_audience_attributes_text(self) -> dict[str, str]:
         attributes: dict[str, str] = {}
@@ -120,6 +130,7 @@ class CampaignForm(forms.ModelForm):
         campaign.body_params = list(self.cleaned_data.get("body_params_text") or [])
         campaign.audience_attributes = self.cleaned_data.get("audience_attributes_text", {})
         campaign.audience_states = list(self.cleaned_data.get("audience_states", []))
+        campaign.template_languages = list(self.cleaned_data.get("template_languages", []))
         if commit:
             campaign.save()
             self.save_m2m()

@@ -53,7 +53,14 @@ class Campaign(models.Model):
     template_name = models.CharField(
         max_length=512, blank=True, help_text="Approved WhatsApp template (not for re-consent)."
     )
+    # The fallback: a contact whose language the template is not approved in gets this one.
     template_language = models.CharField(max_length=16, default="en")
+    template_languages = models.JSONField(
+        default=list,
+        blank=True,
+        help_text="Languages the template is also approved in; each contact gets their own "
+        "language when it is one of these, else the fallback language.",
+    )
     body_params = models.JSONField(
         default=list,
         blank=True,
@@ -102,6 +109,12 @@ class Campaign(models.Model):
 
     def __str__(self) -> str:
         return self.name
+
+    def language_for(self, contact_language: str) -> str:
+        """The template language a contact gets: theirs if approved, else the fallback."""
+        if contact_language and contact_language in (self.template_languages or []):
+            return contact_language
+        return self.template_language
 
 
 class Message(models.Model):

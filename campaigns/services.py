@@ -209,7 +209,7 @@ def _outbox_row(campaign: Campaign, message: Message, windows: set[str]) -> Outb
         payload=messages.template(
             address,
             campaign.template_name,
-            campaign.template_language,
+            campaign.language_for(contact.language),
             _render_params(campaign.body_params, contact),
         ),
         contact_id=contact.pk,
