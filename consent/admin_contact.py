@@ -151,16 +151,24 @@ def contact_action_urls(model_admin: admin.ModelAdmin) -> list[URLPattern]:
             return _refuse(model_admin, request, contact, form)
         now = timezone.now()
         try:
-            record_consent(
-                contact=contact,
-                purpose=Purpose.MARKETING,
-                action=Action.PAUSE,
-                source=Source.ADMIN,
-                occurred_at=now,
-                paused_until=now + timedelta(weeks=form.cleaned_data["weeks"]),
-                actor=request.user,
-                evidence=Evidence(note="paused in the admin"),
-            )
+            # The ledger event and its audit row in one transaction.
+            with transaction.atomic():
+                event = record_consent(
+                    contact=contact,
+                    purpose=Purpose.MARKETING,
+                    action=Action.PAUSE,
+                    source=Source.ADMIN,
+                    occurred_at=now,
+                    paused_until=now + timedelta(weeks=form.cleaned_data["weeks"]),
+                    actor=request.user,
+                    evidence=Evidence(note="paused in the admin"),
+                )
+                record_audit(
+                    actor=request.user,
+                    action="pause_marketing",
+                    obj=event,
+                    after={"purpose": event.purpose, "until": event.paused_until.isoformat()},
+                )
         except (ConsentError, IllegalTransition) as exc:
             model_admin.message_user(request, f"Not paused: {exc}", messages.ERROR)
             return _back(contact)

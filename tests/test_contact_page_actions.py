@@ -67,6 +67,8 @@ def test_pause_marketing_from_the_contact_page(staff_client):
     staff_client.post(url("pause", contact), {"pause-weeks": "4"})
 
     assert consent_states(contact)["marketing"].status == Status.PAUSED
+    [audit] = AuditEntry.objects.filter(action="pause_marketing")
+    assert audit.actor_user == staff_client.user
 
 
 def test_pausing_someone_who_opted_out_is_refused_with_a_message(staff_client):
