@@ -2,11 +2,12 @@
 PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
-LOCK := requirements.lock
+# requirements.lock: what production installs; requirements-dev.lock: that plus the test tools.
+LOCK := requirements-dev.lock
 
 .PHONY: run test install lint bench bench-small lock clean
 
-$(BIN)/activate: $(LOCK)
+$(BIN)/activate: $(LOCK) requirements.lock
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
 	$(BIN)/pip install --quiet -r $(LOCK)
@@ -30,6 +31,7 @@ lint: install
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/python manage.py makemigrations --check --dry-run
+	$(BIN)/mypy
 
 # Every benchmark on 1,000,000 contacts (the database is built once, then reused).
 bench: install
@@ -39,12 +41,19 @@ bench: install
 bench-small: install
 	$(BIN)/python bench/run_all.py --scale 100000
 
-# Re-resolve the pinned versions (needs the package index).
+# Re-resolve the pinned versions (needs the package index): the runtime set alone, then the
+# test tools on top of exactly those pins.
+LOCK_VENV := /tmp/lock-venv
 lock:
-	$(PYTHON) -m venv /tmp/lock-venv
-	/tmp/lock-venv/bin/pip install --quiet --upgrade pip
-	/tmp/lock-venv/bin/pip install --quiet -e '.[dev]'
-	/tmp/lock-venv/bin/pip freeze --exclude-editable | grep -v '^-e' > $(LOCK)
+	rm -rf $(LOCK_VENV)
+	$(PYTHON) -m venv $(LOCK_VENV)
+	$(LOCK_VENV)/bin/pip install --quiet --upgrade pip
+	$(LOCK_VENV)/bin/pip install --quiet -e .
+	$(LOCK_VENV)/bin/pip freeze --exclude-editable | grep -v '^-e' | sort -f > requirements.lock
+	$(LOCK_VENV)/bin/pip install --quiet -e '.[dev]' -c requirements.lock
+	( echo '-r requirements.lock'; \
+	  $(LOCK_VENV)/bin/pip freeze --exclude-editable | grep -v '^-e' | sort -f \
+	  | grep -vxFf requirements.lock ) > requirements-dev.lock
 
 clean:
 	rm -rf $(VENV) var db.sqlite3

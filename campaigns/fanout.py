@@ -1,7 +1,7 @@
 """Fan-out: one queued Message per audience contact, written by the database.
 
 No row travels through Python: the audience is cut into contact-id ranges of
-`FAN_OUT_CHUNK` contacts, each range is one `INSERT … SELECT`, and what comes back
+`CAMPAIGN_FAN_OUT_CHUNK` contacts, each range is one `INSERT … SELECT`, and what comes back
 is the range of message ids it queued, cut into send batches by id arithmetic.
 """
 
@@ -13,9 +13,6 @@ from django.db.models import F, Max, Min
 
 from .models import Campaign, Message, MessageStatus
 from .selectors import campaign_audience
-
-# Contacts per INSERT … SELECT: one short transaction each, few round trips.
-FAN_OUT_CHUNK = 50_000
 
 
 def _quoted(name: str) -> str:
@@ -50,7 +47,7 @@ def queue_messages(*, campaign: Campaign, batch_size: int) -> list[tuple[int, in
     audience = campaign_audience(campaign).order_by().annotate(audience_id=F("pk"))
     audience_sql, audience_params = audience.values("audience_id").query.sql_with_params()
     columns, values = _insert_columns(campaign)
-    chunk = getattr(settings, "CAMPAIGN_FAN_OUT_CHUNK", FAN_OUT_CHUNK)
+    chunk = settings.CAMPAIGN_FAN_OUT_CHUNK
     cuts = _chunk_bounds(audience_sql, audience_params, chunk)
     ranges: list[tuple[int, int]] = []
     for low, high in zip([None, *cuts], [*cuts, None], strict=True):

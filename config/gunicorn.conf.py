@@ -35,7 +35,7 @@ _CODES = {
 
 
 def write_json_error(sock, status_int: int, reason: str, mesg: str) -> None:
-    """gunicorn's `util.write_error`, in the API's error shape (API.md) instead of HTML."""
+    """gunicorn's `util.write_error`, in the API's JSON error shape (api.errors) instead of HTML."""
     body = json.dumps(
         {
             "type": "server_error" if status_int >= 500 else "client_error",

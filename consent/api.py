@@ -235,7 +235,7 @@ class ConsentEventViewSet(
                     )
         except InvalidConsent as exc:
             if exc.code == "notice_purpose_mismatch":
-                # The contract names one code for "no usable notice".
+                # Clients see one code for "no usable notice".
                 raise validation_error("notice", exc.detail, "notice_required") from exc
             raise
         event = self.get_queryset().get(pk=event.pk)

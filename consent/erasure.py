@@ -19,7 +19,7 @@ def start_opted_out(
     withdrawn = ConsentState.objects.filter(contact=erased, status=Status.OPTED_OUT).values_list(
         "purpose", flat=True
     )
-    cited = {"suppressed_by_erasure": erasure.pk if erasure else None}
+    cited: dict[str, Any] = {"suppressed_by_erasure": erasure.pk if erasure else None}
     if erasure is not None:
         cited["erased_on"] = erasure.erased_at.date().isoformat()
     for purpose in withdrawn:

@@ -78,7 +78,10 @@ class ConsentEvent(models.Model):
     """One immutable entry of a contact's consent ledger (a hash chain per contact)."""
 
     id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
-    contact = models.ForeignKey(Contact, on_delete=models.PROTECT, related_name="consent_events")
+    # Indexed by the (contact, seq) constraint below: no index of its own.
+    contact = models.ForeignKey(
+        Contact, on_delete=models.PROTECT, related_name="consent_events", db_index=False
+    )
     # Position in the contact's chain: 1, 2, 3 … (unique, so no fork survives a race).
     seq = models.PositiveIntegerField()
     purpose = models.CharField(max_length=16, choices=Purpose.choices)
@@ -226,7 +229,10 @@ class ConsentEvidence(models.Model):
 class ConsentState(models.Model):
     """Current status per (contact, purpose): the projection of the ledger."""
 
-    contact = models.ForeignKey(Contact, on_delete=models.CASCADE, related_name="consent_states")
+    # Indexed by the (contact, purpose) constraint: no index of its own.
+    contact = models.ForeignKey(
+        Contact, on_delete=models.CASCADE, related_name="consent_states", db_index=False
+    )
     purpose = models.CharField(max_length=16, choices=Purpose.choices)
     status = models.CharField(max_length=16, choices=Status.choices, default=Status.NONE)
     since = models.DateTimeField(null=True, blank=True)

@@ -753,20 +753,6 @@ def publish_notice(*, notice: ConsentNotice, actor: Any = None) -> ConsentNotice
     return notice
 
 
-@transaction.atomic
-def draft_next_notice(*, purpose: str, language: str, text: str) -> ConsentNotice:
-    """A new unpublished version superseding the latest one for purpose + language."""
-    latest = (
-        ConsentNotice.objects.select_for_update()
-        .filter(purpose=purpose, language=language)
-        .order_by("-version")
-        .first()
-    )
-    return ConsentNotice.objects.create(
-        purpose=purpose, language=language, text=text, version=(latest.version + 1) if latest else 1
-    )
-
-
 # --- The system's own transitions ---------------------------------------------
 
 

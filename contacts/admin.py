@@ -111,22 +111,24 @@ class ContactAdmin(ExportActionMixin, admin.ModelAdmin):
         ("More", {"fields": ["attributes", "erased_at", "created_at", "updated_at"]}),
     ]
 
-    @property  # type: ignore[override]
-    def list_display(self) -> list[Any]:
+    def get_list_display(self, request: HttpRequest) -> list[Any]:
         columns = [column for part in _contributed() for column in part.list_display]
         return [*self.own_list_display[:2], *columns, *self.own_list_display[2:]]
 
-    @property  # type: ignore[override]
-    def list_filter(self) -> list[Any]:
+    def get_list_filter(self, request: HttpRequest) -> list[Any]:
         return [*self.own_list_filter, *(f for part in _contributed() for f in part.list_filter)]
 
-    @property  # type: ignore[override]
-    def inlines(self) -> list[type[InlineModelAdmin]]:
+    def get_inlines(self, request: HttpRequest, obj: Contact | None) -> list[Any]:
         return [inline for part in _contributed() for inline in part.inlines]
 
-    @property  # type: ignore[override]
-    def actions(self) -> list[Callable[..., HttpResponse | None]]:
+    @property
+    def actions(self) -> list[Any]:
+        # Read by Django's own get_actions() and its checks; contributed, never assigned.
         return [action for part in _contributed() for action in part.actions]
+
+    @actions.setter
+    def actions(self, value: object) -> None:
+        raise AttributeError("contribute actions with contribute_to_contact_admin()")
 
     def __getattr__(self, name: str) -> Any:
         # The has_<x>_permission that a contributed action's `permissions=[x]` asks for.

@@ -48,23 +48,26 @@ def upsert_contact(
     contact holds the external id or an identifier. An `actor` (staff user or API key)
     gets an audit row in the same transaction.
     """
-    fields = dict(
-        phone=phone,
-        name=name,
-        language=language,
-        external_id=external_id,
-        tags=tags,
-        attributes=attributes,
-        actor=actor,
-    )
+
+    def once() -> tuple[Contact, bool]:
+        return _upsert_once(
+            phone=phone,
+            name=name,
+            language=language,
+            external_id=external_id,
+            tags=tags,
+            attributes=attributes,
+            actor=actor,
+        )
+
     try:
-        return _upsert_once(**fields)
+        return once()
     except IntegrityError:
         pass
     # Once more: a concurrent upsert may have just created this phone, which the second
     # pass finds; a clash that remains is another contact's identifier.
     try:
-        return _upsert_once(**fields)
+        return once()
     except IntegrityError:
         raise identifier_taken(external_id=external_id) from None
 
@@ -81,14 +84,16 @@ def _upsert_once(
     actor: Any,
 ) -> tuple[Contact, bool]:
     e164 = normalize_phone(phone)
-    contact = Contact.objects.select_for_update().filter(phone_hash=phone_hash(e164)).first()
-    created = contact is None or contact.is_erased
-    if contact is not None and contact.is_erased:
-        contact = return_from_erasure(
-            erased=contact, ids=Identifiers(phone=e164, wa_id=wa_id_for(e164))
-        )
-    elif created:
+    found = Contact.objects.select_for_update().filter(phone_hash=phone_hash(e164)).first()
+    created = found is None or found.is_erased
+    if found is None:
         contact = Contact(phone=e164, wa_id=wa_id_for(e164))
+    elif found.is_erased:
+        contact = return_from_erasure(
+            erased=found, ids=Identifiers(phone=e164, wa_id=wa_id_for(e164))
+        )
+    else:
+        contact = found
     given = _given(name=name, language=language, external_id=external_id, attributes=attributes)
     _apply_changes(contact, tags=tags, **given)
     if actor is not None:

@@ -74,7 +74,7 @@ def funnel(group: Group) -> dict[str, int]:
 def cooldown_until(group: Group, contact: Contact, at: datetime | None = None) -> datetime | None:
     """When the contact may be invited again after declining, or None if they may now."""
     at = at or timezone.now()
-    days = getattr(settings, "GROUP_REINVITE_COOLDOWN_DAYS", 30)
+    days = settings.GROUP_REINVITE_COOLDOWN_DAYS
     last = (
         GroupInvitation.objects.filter(
             group=group, contact=contact, status=InvitationStatus.DECLINED
@@ -155,7 +155,8 @@ def invite_preview(
     """(to invite, skipped with reasons) for a bulk invitation."""
     at = at or timezone.now()
     decisions = may_send_contacts([c.pk for c in contacts], group.purpose, at=at)
-    invite, skip = [], []
+    invite: list[Eligibility] = []
+    skip: list[Eligibility] = []
     for contact in contacts:
         result = invite_eligibility(
             group=group, contact=contact, decision=decisions[contact.pk], at=at

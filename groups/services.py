@@ -34,7 +34,7 @@ ACCEPT, DECLINE = "accept", "decline"
 
 
 def _ttl() -> timedelta:
-    return timedelta(days=getattr(settings, "GROUP_INVITATION_TTL_DAYS", 14))
+    return timedelta(days=settings.GROUP_INVITATION_TTL_DAYS)
 
 
 # --- Groups ---------------------------------------------------------------------

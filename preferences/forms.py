@@ -1,4 +1,5 @@
 import time
+from typing import Any
 
 from django import forms
 from django.conf import settings
@@ -44,11 +45,20 @@ class TurnOnForm(forms.Form):
     )
 
     def clean(self):
-        data = super().clean()
+        super().clean()
+        data = self.cleaned_data
         notice: ConsentNotice | None = data.get("notice")
         if notice is not None and notice.purpose != data.get("purpose"):
             raise forms.ValidationError(_("This wording is not available any more."))
         return data
+
+
+class AgreeField(forms.BooleanField):
+    """The unticked box beside one purpose's wording; the page names the purpose above it."""
+
+    def __init__(self, *, purpose_name: str, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.purpose_name = purpose_name
 
 
 class TurnOffForm(forms.Form):
@@ -65,7 +75,9 @@ class PauseForm(forms.Form):
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
-        self.fields["weeks"].choices = [
+        weeks = self.fields["weeks"]
+        assert isinstance(weeks, forms.ChoiceField)
+        weeks.choices = [
             (1, _("1 week")),
             (4, _("4 weeks")),
             (12, _("12 weeks")),
@@ -126,10 +138,9 @@ class OptInForm(forms.Form):
                 continue
             self.notices[purpose] = notice
             self.fields[f"notice_{purpose}"] = NoticeField(required=False, initial=notice.ref)
-            self.fields[f"agree_{purpose}"] = forms.BooleanField(
-                label=notice.text, required=False, initial=False
+            self.fields[f"agree_{purpose}"] = AgreeField(
+                label=notice.text, required=False, initial=False, purpose_name=purpose_name(purpose)
             )
-            self.fields[f"agree_{purpose}"].purpose_name = purpose_name(purpose)
 
     def purpose_fields(self):
         return [self[f"agree_{purpose}"] for purpose in self.notices]
@@ -167,7 +178,8 @@ class OptInForm(forms.Form):
         return issued
 
     def clean(self):
-        data = super().clean()
+        super().clean()
+        data = self.cleaned_data
         chosen = []
         for purpose in self.notices:
             if not data.get(f"agree_{purpose}"):

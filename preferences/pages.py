@@ -66,7 +66,8 @@ def in_language(view: Callable) -> Callable:
         language, chosen_now = _choose_language(request, contact)
         translation.activate(language)
         request.LANGUAGE_CODE = language
-        request.language_links = _language_links(request, language)
+        # Read by base_public.html's language switcher.
+        request.language_links = _language_links(request, language)  # type: ignore[attr-defined]
         if contact is not None:
             kwargs["contact"] = contact
         response = view(request, *args, **kwargs)

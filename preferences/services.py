@@ -99,8 +99,8 @@ def legacy_deadline(contact: Contact, *, at: datetime | None = None) -> datetime
         for state in consent_states(contact).values()
         if state is not None and effective_status(state, at) == Status.LEGACY
     ]
-    deadlines = [d for d in deadlines if d is not None]
-    return min(deadlines) if deadlines else None
+    known = [d for d in deadlines if d is not None]
+    return min(known) if known else None
 
 
 def history(contact: Contact) -> list[tuple[ConsentEvent, str]]:
@@ -117,15 +117,17 @@ def is_current_notice(notice: ConsentNotice) -> bool:
 # --- Changes ----------------------------------------------------------------------
 
 
-def turn_on(*, contact: Contact, purpose: str, notice: ConsentNotice, evidence: Evidence):
+def turn_on(
+    *, contact: Contact, purpose: str, notice: ConsentNotice, evidence: Evidence
+) -> ConsentEvent:
     """A grant naming the wording shown beside the box the person ticked."""
     if not is_current_notice(notice):
         raise InvalidConsent(
             "the wording shown is no longer current", code="notice_outdated", field="notice"
         )
     state = consent_states(contact).get(purpose)
-    if _already(state, Status.OPTED_IN) and state.notice_id == notice.pk:
-        return state.last_event  # a second tap of the same button
+    if (earlier := _already(state, Status.OPTED_IN)) and state and state.notice_id == notice.pk:
+        return earlier  # a second tap of the same button
     event = record_consent(
         contact=contact,
         purpose=purpose,
@@ -140,8 +142,8 @@ def turn_on(*, contact: Contact, purpose: str, notice: ConsentNotice, evidence: 
 
 def turn_off(*, contact: Contact, purpose: str, evidence: Evidence) -> ConsentEvent:
     state = consent_states(contact).get(purpose)
-    if _already(state, Status.OPTED_OUT):
-        return state.last_event  # a second tap of the same button
+    if earlier := _already(state, Status.OPTED_OUT):
+        return earlier  # a second tap of the same button
     context = dict(evidence.context)
     if state is not None and state.notice is not None:
         # What an undo shows again.
@@ -200,7 +202,9 @@ def can_undo(event: ConsentEvent, *, at: datetime | None = None) -> bool:
     return state is not None and state.last_event_id == event.pk
 
 
-def undo_opt_out(*, event: ConsentEvent, notice: ConsentNotice, evidence: Evidence) -> ConsentEvent:
+def undo_opt_out(
+    *, event: ConsentEvent, notice: ConsentNotice | None, evidence: Evidence
+) -> ConsentEvent:
     """A new grant with the wording shown again; never a silent restore."""
     with transaction.atomic():
         if not can_undo(event):
@@ -217,8 +221,11 @@ def undo_opt_out(*, event: ConsentEvent, notice: ConsentNotice, evidence: Eviden
     return grant
 
 
-def _already(state: ConsentState | None, status: str) -> bool:
-    return state is not None and state.status == status and state.last_event_id is not None
+def _already(state: ConsentState | None, status: str) -> ConsentEvent | None:
+    """The event that already put `state` in `status`, if it is there."""
+    if state is None or state.status != status:
+        return None
+    return state.last_event
 
 
 def _with_context(evidence: Evidence, context: dict[str, Any]) -> Evidence:

@@ -9,6 +9,7 @@ from urllib.parse import urlencode
 from django.conf import settings
 from django.contrib import messages
 from django.core import signing
+from django.forms import Form
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect
 from django.urls import reverse
@@ -138,7 +139,7 @@ def change_preference(request: HttpRequest, token: str, contact: Contact) -> Htt
     evidence = _evidence(request, token)
     try:
         if action == "grant":
-            form = TurnOnForm(request.POST, auto_id=f"id_{purpose}_%s")
+            form: Form = TurnOnForm(request.POST, auto_id=f"id_{purpose}_%s")
             if not form.is_valid():
                 return _centre(request, token, contact, failed=(purpose, "on", form), status=400)
             event = preferences.turn_on(
@@ -333,7 +334,10 @@ def opt_in(request: HttpRequest) -> HttpResponse:
 @in_language
 def opt_in_embed(request: HttpRequest) -> HttpResponse:
     response = _opt_in(request, embed=True)
-    response._csp_replace = {"frame-ancestors": ["'self'", *settings.OPTIN_EMBED_ORIGINS]}
+    # django-csp reads this attribute of the response (it ships no types).
+    response._csp_replace = {  # type: ignore[attr-defined]
+        "frame-ancestors": ["'self'", *settings.OPTIN_EMBED_ORIGINS]
+    }
     return response
 
 
@@ -353,8 +357,9 @@ def _opt_in(request: HttpRequest, *, embed: bool) -> HttpResponse:
         logger.info("web opt-in honeypot filled from %s", client_ip(request))
         return _opt_in_sent(request)
     if not form.is_valid():
-        form.data = form.data.copy()
-        form.data["issued"] = issued_token()
+        data = request.POST.copy()
+        data["issued"] = issued_token()
+        form.data = data
         return _opt_in_page(request, template, form, status=400)
     phone = form.cleaned_data["phone"]
     wait = first_limit_hit([("optin_phone", phone)])

@@ -10,28 +10,31 @@ from consent.rules import Action, Purpose, Source, Status
 
 
 def purpose_name(purpose: str) -> str:
-    return {
+    words: dict[str, str] = {
         Purpose.MARKETING: _("Offers and news"),
         Purpose.SERVICE: _("Order and account updates"),
-    }.get(purpose, purpose)
+    }
+    return words.get(purpose, purpose)
 
 
 def purpose_in_sentence(purpose: str) -> str:
-    return {
+    words: dict[str, str] = {
         Purpose.MARKETING: _("offers and news"),
         Purpose.SERVICE: _("order and account updates"),
-    }.get(purpose, purpose)
+    }
+    return words.get(purpose, purpose)
 
 
 def purpose_description(purpose: str) -> str:
-    return {
+    words: dict[str, str] = {
         Purpose.MARKETING: _("Promotions, offers and news, sent on WhatsApp."),
         Purpose.SERVICE: _("Order updates, confirmations and account notices, sent on WhatsApp."),
-    }.get(purpose, "")
+    }
+    return words.get(purpose, "")
 
 
 def how(source: str) -> str:
-    return {
+    words: dict[str, str] = {
         Source.WEB_FORM: _("by ticking a box on our website"),
         Source.PREFERENCE_CENTRE: _("on this preferences page"),
         Source.WHATSAPP_BUTTON: _("by tapping a button on WhatsApp"),
@@ -41,7 +44,8 @@ def how(source: str) -> str:
         Source.IMPORT: _("in records we brought over from an earlier system"),
         Source.ADMIN: _("through our staff"),
         Source.SYSTEM: _("automatically"),
-    }.get(source, "")
+    }
+    return words.get(source, "")
 
 
 def day(moment: datetime | None) -> str:
@@ -56,12 +60,13 @@ def moment(value: datetime) -> str:
 
 def status_word(status: str) -> str:
     """A short label that says the state in words (never colour alone)."""
-    return {
+    words: dict[str, str] = {
         Status.OPTED_IN: _("On"),
         Status.PAUSED: _("Paused"),
         Status.LEGACY: _("On for now"),
         Status.PENDING: _("Waiting for your confirmation"),
-    }.get(status, _("Off"))
+    }
+    return words.get(status, _("Off"))
 
 
 def state_sentence(
@@ -143,11 +148,12 @@ def change_confirmation(*, purpose: str, status: str, paused_until: datetime | N
         "purpose": purpose_in_sentence(purpose),
         "until": day(paused_until),
     }
-    action = {
+    actions: dict[str, str] = {
         Status.OPTED_IN: Action.GRANT,
         Status.OPTED_OUT: Action.WITHDRAW,
         Status.PAUSED: Action.PAUSE,
-    }.get(status)
+    }
+    action = actions.get(status)
     if action == Action.GRANT:
         return _("Done: you will receive %(purpose)s. You can turn them off at any time.") % values
     if action == Action.WITHDRAW:

@@ -105,6 +105,9 @@ def test_notice_page_shows_versions_side_by_side(staff_client):
     html = page.content.decode()
     assert "First wording" in html and "Second wording" in html
     assert 'name="text"' not in html  # published: read-only
+    # Laid out by a stylesheet: the CSP blocks inline styles.
+    assert "style=" not in html.split('class="notice-versions"')[1].split("</table>")[0]
+    assert "consent/admin.css" in html
 
 
 @pytest.mark.parametrize(

@@ -1,4 +1,4 @@
-"""Issue 15: erasure removes the evidence, keeps the proof, and suppression outlives it."""
+"""Erasure removes the evidence, keeps the proof, and suppression outlives it."""
 
 import itertools
 from datetime import timedelta

@@ -1,4 +1,4 @@
-"""Issue 15: the suppression list survives key changes; the key is required in production."""
+"""The suppression list survives key changes; the key is required in production."""
 
 from io import StringIO
 

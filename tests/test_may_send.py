@@ -1,4 +1,4 @@
-"""may_send: the send-time question, with every reason of API.md."""
+"""may_send: the send-time question, with every reason it answers."""
 
 from datetime import timedelta
 

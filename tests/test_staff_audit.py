@@ -1,4 +1,4 @@
-"""Issue 15: staff and API-key changes write an audit row with their actor (partial walk)."""
+"""Staff and API-key changes write an audit row with their actor (partial walk)."""
 
 import pytest
 from django.contrib.admin.sites import site

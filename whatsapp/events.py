@@ -143,6 +143,3 @@ class SendFailure:
     contact_id: Any
     code: int | None
     title: str
-
-
-InboundEventData = InboundMessage | StatusUpdate | UserPreference | GroupParticipantsEvent

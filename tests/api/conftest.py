@@ -40,7 +40,7 @@ def anonymous_client() -> APIClient:
 
 
 def assert_error(response, status_code: int, code: str, attr: str | None = None) -> dict:
-    """The response is the one JSON error shape of API.md with this code (and attr)."""
+    """The response is the API's one JSON error shape with this code (and attr)."""
     assert response.status_code == status_code, response.content
     assert response["Content-Type"].startswith("application/json")
     body = response.json()

@@ -237,7 +237,7 @@ def test_a_time_filter_with_no_utc_is_400_naming_it(world, url, name, value):
 @pytest.mark.parametrize("url", [CONTACTS, EVENTS, "/api/v1/notices/"])
 @pytest.mark.parametrize("value", ["0001-01-01T00:00:00+14:00", "9999-12-31T23:59:59-14:00"])
 def test_an_until_parameter_with_no_utc_is_no_error(world, url, value):
-    # No list filters on `until` (API.md): the parameter is ignored, never a 500.
+    # No list filters on `until`: the parameter is ignored, never a 500.
     response = world.client.get(f"{url}?until={quote(value)}")
     assert_api_answer(response, status=200)
 

@@ -1,6 +1,6 @@
 """Hostile deliveries to POST /webhooks/whatsapp/, signed and unsigned.
 
-The contract (API.md): a missing or wrong signature → 403 and nothing stored; a valid
+A missing or wrong signature → 403 and nothing stored; a valid
 one → 200, stored once. Whatever a signed delivery holds (NUL, a lone surrogate, NaN,
 1e999, a 5,000-digit number, the wrong types, 3,000 levels of nesting, bytes that are
 not UTF-8), the answer is never a 5xx and the ledger still verifies.

@@ -55,7 +55,13 @@ def broker_down(monkeypatch, settings):
     closed.conf.task_always_eager = False
     closed.conf.task_publish_retry_policy = settings.CELERY_TASK_PUBLISH_RETRY_POLICY
     closed.conf.broker_transport_options = {"socket_connect_timeout": 1}
-    task = closed.task(name="whatsapp.tasks.process_inbound_events")(lambda event_ids: 0)
+
+    # shared=False: a shared task would also be registered in every app finalized
+    # later, the suite's own included, in place of the real one.
+    @closed.task(name="whatsapp.tasks.process_inbound_events", shared=False)
+    def task(event_ids):
+        return 0
+
     monkeypatch.setattr("whatsapp.views.process_inbound_events", task)
     yield
     # shared_task proxies follow the current app: make sure it is ours again.

@@ -1,4 +1,4 @@
-"""consent.outreach: the one-tap opt-in inside and outside the window (contract 3)."""
+"""consent.outreach: the one-tap opt-in inside and outside the window."""
 
 import pytest
 

@@ -18,7 +18,7 @@ class Command(BaseCommand):
     )
 
     def handle(self, *args: Any, **options: Any) -> None:
-        new_key = getattr(settings, "PHONE_HASH_NEXT_KEY", "")
+        new_key = settings.PHONE_HASH_NEXT_KEY
         try:
             counts = rotate_identity_hash_key(new_key=new_key)
         except ValueError as error:
