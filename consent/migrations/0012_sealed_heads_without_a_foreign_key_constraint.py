@@ -7,7 +7,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('consent', '0010_ledger_seals_append_only_trigger'),
+        ('consent', '0011_indexes_and_ledger_seals'),
     ]
 
     operations = [
