@@ -5,6 +5,7 @@ from datetime import timedelta
 
 from django import forms
 from django.contrib import admin, messages
+from django.contrib.auth.models import AbstractBaseUser
 from django.core.exceptions import PermissionDenied
 from django.db import transaction
 from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
@@ -101,13 +102,21 @@ def _contact(model_admin: admin.ModelAdmin, request: HttpRequest, pk: str, perm:
     return contact
 
 
+def _staff(request: HttpRequest) -> AbstractBaseUser:
+    """The signed-in staff user (the admin's views let no one else in)."""
+    if not isinstance(request.user, AbstractBaseUser):
+        raise PermissionDenied
+    return request.user
+
+
 def _back(contact: Contact) -> HttpResponseRedirect:
     return HttpResponseRedirect(reverse("admin:contacts_contact_change", args=[contact.pk]))
 
 
 def _refuse(model_admin, request, contact: Contact, form: forms.Form) -> HttpResponseRedirect:
     problems = "; ".join(
-        f"{form.fields[name].label if name in form.fields else name}: {' '.join(errors)}"
+        f"{form.fields[name].label if name in form.fields else name}: "
+        f"{' '.join(str(e) for e in errors)}"
         for name, errors in form.errors.items()
     )
     model_admin.message_user(request, f"Nothing recorded. {problems}", messages.ERROR)
@@ -129,12 +138,12 @@ def contact_action_urls(model_admin: admin.ModelAdmin) -> list[URLPattern]:
                 contacts=[contact],
                 purposes=purposes,
                 source=Source.ADMIN,
-                actor=request.user,
+                actor=_staff(request),
                 evidence=Evidence(note=form.cleaned_data["reason"]),
             )
             for event in events:
                 record_audit(
-                    actor=request.user,
+                    actor=_staff(request),
                     action="record_opt_out",
                     obj=event,
                     after={"purpose": event.purpose, "status": event.status_after},
@@ -160,14 +169,17 @@ def contact_action_urls(model_admin: admin.ModelAdmin) -> list[URLPattern]:
                     source=Source.ADMIN,
                     occurred_at=now,
                     paused_until=now + timedelta(weeks=form.cleaned_data["weeks"]),
-                    actor=request.user,
+                    actor=_staff(request),
                     evidence=Evidence(note="paused in the admin"),
                 )
                 record_audit(
-                    actor=request.user,
+                    actor=_staff(request),
                     action="pause_marketing",
                     obj=event,
-                    after={"purpose": event.purpose, "until": event.paused_until.isoformat()},
+                    after={
+                        "purpose": event.purpose,
+                        "until": event.paused_until and event.paused_until.isoformat(),
+                    },
                 )
         except (ConsentError, IllegalTransition) as exc:
             model_admin.message_user(request, f"Not paused: {exc}", messages.ERROR)
@@ -184,7 +196,7 @@ def contact_action_urls(model_admin: admin.ModelAdmin) -> list[URLPattern]:
         if not form.is_valid():
             return _refuse(model_admin, request, contact, form)
         erase_and_suppress(
-            contact=contact, erased_by=request.user.get_username(), actor=request.user
+            contact=contact, erased_by=request.user.get_username(), actor=_staff(request)
         )
         model_admin.message_user(request, "Erased; the ledger is kept.", messages.SUCCESS)
         return _back(contact)

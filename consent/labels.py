@@ -5,13 +5,18 @@ eligibility reasons (consent.selectors.Reason) have theirs here. A code nobody
 named yet reads as itself rather than failing a page.
 """
 
+from typing import TYPE_CHECKING
+
 from django.db import models
 from django.utils.translation import gettext_lazy as _
+
+if TYPE_CHECKING:
+    from django_stubs_ext import StrOrPromise
 
 from .rules import Action, Purpose, Source, Status
 from .selectors import Reason
 
-REASON_LABELS: dict[str, str] = {
+REASON_LABELS: dict[str, "StrOrPromise"] = {
     Reason.OPTED_IN: _("Opted in"),
     Reason.LEGACY_GRACE_PERIOD: _("Legacy consent, in its grace period"),
     Reason.NO_CONSENT: _("No consent"),
@@ -24,11 +29,11 @@ REASON_LABELS: dict[str, str] = {
 }
 
 
-def _choices(choices: type[models.TextChoices]) -> dict[str, str]:
+def _choices(choices: type[models.TextChoices]) -> dict[str, "StrOrPromise"]:
     return {member.value: member.label for member in choices}
 
 
-LABELS: dict[str, dict[str, str]] = {
+LABELS: dict[str, dict[str, "StrOrPromise"]] = {
     "status": _choices(Status),
     "action": _choices(Action),
     "source": _choices(Source),

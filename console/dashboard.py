@@ -52,7 +52,9 @@ def answers_chart(daily: list[dict], *, last_day: date) -> dict:
             {
                 "label": f"{kind}: {label('source', source)}",
                 "data": values,
-                "backgroundColor": SOURCE_COLOURS.get(source, "#94a3b8"),
+                "backgroundColor": SOURCE_COLOURS.get(Source(source), "#94a3b8")
+                if source in Source.values
+                else "#94a3b8",
                 "stack": "answers",
             }
         )
@@ -79,8 +81,8 @@ def dashboard_context(request: HttpRequest, context: dict) -> dict:
     figures = latest.figures
     all_cards = cards(latest, earlier)
     funnel = figures.get("funnel")
-    if funnel:
-        deadline = parse_datetime(funnel["deadline"])
+    deadline = parse_datetime(funnel["deadline"]) if funnel else None
+    if funnel and deadline is not None:
         funnel = {
             **funnel,
             "deadline_at": deadline,

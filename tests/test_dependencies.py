@@ -26,13 +26,30 @@ def requirement_name(line: str) -> str:
     return normalized(re.split(r"[<>=!~\[; ]", line.strip(), maxsplit=1)[0])
 
 
+def _type_checking_only(tree: ast.Module) -> set[int]:
+    """Nodes under `if TYPE_CHECKING:`: read by the type checker, never imported at run time."""
+    return {
+        id(inner)
+        for node in ast.walk(tree)
+        if isinstance(node, ast.If)
+        and isinstance(node.test, ast.Name)
+        and node.test.id == "TYPE_CHECKING"
+        for statement in node.body
+        for inner in ast.walk(statement)
+    }
+
+
 def imported_distributions() -> dict[str, str]:
     """distribution → one file importing it, for the application's third-party imports."""
     owners = packages_distributions()
     found: dict[str, str] = {}
     for app in APPS:
         for path in (ROOT / app).rglob("*.py"):
-            for node in ast.walk(ast.parse(path.read_text())):
+            tree = ast.parse(path.read_text())
+            skipped = _type_checking_only(tree)
+            for node in ast.walk(tree):
+                if id(node) in skipped:
+                    continue
                 if isinstance(node, ast.Import):
                     names = [alias.name for alias in node.names]
                 elif isinstance(node, ast.ImportFrom) and not node.level and node.module:
