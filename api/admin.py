@@ -38,6 +38,8 @@ class ApiKeyAdmin(APIKeyModelAdmin):
     )
     list_filter = ("revoked", "created")
     actions = ["revoke"]
+    # save_model writes create_api_key / change_api_key (staff.admin_audit).
+    audits_itself = True
 
     def get_readonly_fields(self, request: HttpRequest, obj: ApiKey | None = None):
         fields = (*super().get_readonly_fields(request, obj), "last_used_at")

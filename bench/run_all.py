@@ -37,6 +37,7 @@ RESULTS = ROOT / "bench" / "results"
 HOOKS = {
     "import": "bench/import_contacts.py",
     "send": "bench/send_throughput.py",
+    "seal": "bench/seal.py",
 }
 SECTIONS = ("eligibility", "webhook", "scale", *HOOKS)
 

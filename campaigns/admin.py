@@ -100,7 +100,7 @@ def launch_selected(modeladmin, request, queryset):
 )
 def cancel_selected(modeladmin, request, queryset):
     for campaign in queryset:
-        skipped = cancel_campaign(campaign=campaign)
+        skipped = cancel_campaign(campaign=campaign, actor=request.user)
         modeladmin.message_user(request, f"{campaign}: {campaign.status}; {skipped} not sent.")
 
 

@@ -12,6 +12,7 @@ from rest_framework.exceptions import PermissionDenied
 from rest_framework.request import Request
 from rest_framework.response import Response
 
+from api.actors import acting
 from api.idempotency import IDEMPOTENCY_PARAMETER, idempotent
 from api.models import ApiKey
 
@@ -112,8 +113,7 @@ class CampaignViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets
         if is_staff_session and not request.user.has_perm("campaigns.launch_campaign"):
             # An API key's scope is its permission; staff need the admin's launch permission.
             raise PermissionDenied("You may not launch campaigns.")
-        actor = request.user if request.user.is_authenticated else None
         # A second launch is CampaignNotDraft: 409 with its current status (api.errors).
-        campaign = services.launch_campaign(campaign=campaign, actor=actor)
+        campaign = services.launch_campaign(campaign=campaign, actor=acting(request))
         fresh = self.get_queryset().get(pk=campaign.pk)
         return Response(self.get_serializer(fresh).data, status=status.HTTP_202_ACCEPTED)

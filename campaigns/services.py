@@ -23,6 +23,7 @@ from config.celery import registered_task
 from consent import outreach
 from consent.selectors import may_send_contacts
 from contacts.models import Contact
+from staff.audit import record_audit
 from whatsapp import messages, outbox
 from whatsapp.addressing import whatsapp_address
 from whatsapp.events import OutboundResult
@@ -48,15 +49,17 @@ def send_batch_size() -> int:
 # --- Launch and fan-out ---------------------------------------------------------
 
 
-def launch_campaign(*, campaign: Campaign, actor: AbstractBaseUser | None = None) -> Campaign:
+def launch_campaign(*, campaign: Campaign, actor: AbstractBaseUser | Any = None) -> Campaign:
     """Launch a draft campaign once; the fan-out starts after commit.
 
-    Raises CampaignNotDraft when it was launched (or cancelled) already.
+    `actor` is the staff user or API key (audited). Raises CampaignNotDraft when
+    it was launched (or cancelled) already.
     """
     with transaction.atomic():
         # The conditional UPDATE is the claim: of two launches, one gets 1 row.
+        launched_by = actor if isinstance(actor, AbstractBaseUser) else None
         launched = Campaign.objects.filter(pk=campaign.pk, status=CampaignStatus.DRAFT).update(
-            status=CampaignStatus.LAUNCHED, launched_at=timezone.now(), launched_by=actor
+            status=CampaignStatus.LAUNCHED, launched_at=timezone.now(), launched_by=launched_by
         )
         if launched != 1:
             current = (
@@ -65,6 +68,14 @@ def launch_campaign(*, campaign: Campaign, actor: AbstractBaseUser | None = None
             raise CampaignNotDraft(
                 f"campaign is {current or 'gone'}; only a draft can be launched",
                 current_status=current or "",
+            )
+        if actor is not None:
+            record_audit(
+                actor=actor,
+                action="launch_campaign",
+                obj=campaign,
+                before={"status": CampaignStatus.DRAFT.value},
+                after={"status": CampaignStatus.LAUNCHED.value},
             )
         transaction.on_commit(
             partial(registered_task("campaigns.tasks.fan_out_campaign").delay, str(campaign.pk))
@@ -271,11 +282,12 @@ def finish_campaign_if_done(*, campaign_id: Any) -> bool:
 
 
 @transaction.atomic
-def cancel_campaign(*, campaign: Campaign) -> int:
+def cancel_campaign(*, campaign: Campaign, actor: Any = None) -> int:
     """Stop a campaign: what is still queued, here or in the outbox, is skipped.
 
-    Returns how many messages were skipped.
+    Returns how many messages were skipped; `actor` (staff user or API key) is audited.
     """
+    before = campaign.status
     Campaign.objects.filter(
         pk=campaign.pk,
         status__in=[CampaignStatus.DRAFT, CampaignStatus.LAUNCHED, CampaignStatus.SENDING],
@@ -292,6 +304,14 @@ def cancel_campaign(*, campaign: Campaign) -> int:
     for chunk in batched(message_ids, 1000):
         skipped += Message.objects.filter(pk__in=chunk, status=MessageStatus.SENDING).update(
             status=MessageStatus.SKIPPED, skip_reason=CANCELLED_REASON, skipped_at=now
+        )
+    if actor is not None:
+        record_audit(
+            actor=actor,
+            action="cancel_campaign",
+            obj=campaign,
+            before={"status": before},
+            after={"status": campaign.status, "skipped": skipped},
         )
     return skipped
 

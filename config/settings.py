@@ -213,6 +213,11 @@ CELERY_BEAT_SCHEDULE = {
         "task": "consent.tasks.expire_stale_opt_in_requests",
         "schedule": 60 * 60,
     },
+    # Daily, after midnight UTC: a chain deleted or truncated later is detectable.
+    "seal-ledger": {
+        "task": "consent.tasks.seal_ledger",
+        "schedule": crontab(hour=0, minute=30),
+    },
     "purge-expired-idempotency-records": {
         "task": "api.tasks.purge_expired_idempotency_records",
         "schedule": 6 * 60 * 60,

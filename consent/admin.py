@@ -1,13 +1,15 @@
 from django.contrib import admin, messages
+from django.core.exceptions import PermissionDenied
 from django.db import models, transaction
 from django.db.models import Exists, OuterRef, QuerySet
-from django.http import HttpRequest
+from django.http import HttpRequest, JsonResponse
+from django.shortcuts import get_object_or_404
+from django.urls import URLPattern, path
 from django.utils.html import format_html, format_html_join
 
 from api.inputs import StorableJSONFormField
 from contacts.admin import ContactAdminPart, ObjectTool, contribute_to_contact_admin
 from contacts.models import Contact
-from staff.audit import record_audit
 from staff.paginator import EstimatedCountPaginator
 
 from .admin_imports import IMPORT_PERMISSION, LedgerExportAdminMixin, contact_import_urls
@@ -19,9 +21,11 @@ from .models import (
     ConsentKeyword,
     ConsentNotice,
     ConsentState,
+    LedgerSeal,
     OptOutReview,
     ReconsentPolicy,
 )
+from .proof import proof_bundle
 from .rules import Action, Purpose, Source, Status
 from .services import Evidence, erase_and_suppress, publish_notice, record_consent
 
@@ -97,19 +101,14 @@ def _record_opt_out(modeladmin, request: HttpRequest, queryset: QuerySet, purpos
         for purpose in purposes:
             try:
                 with transaction.atomic():
-                    event = record_consent(
+                    record_consent(
                         contact=contact,
                         purpose=purpose,
                         action=Action.WITHDRAW,
                         source=Source.ADMIN,
                         actor=request.user,
                         evidence=Evidence(note="opt-out recorded in the admin"),
-                    )
-                    record_audit(
-                        actor=request.user,
-                        action="record_opt_out",
-                        obj=event,
-                        after={"purpose": purpose, "status": event.status_after},
+                        audit_actor=request.user,
                     )
                 recorded += 1
             except ConsentError as exc:
@@ -141,6 +140,26 @@ def record_full_opt_out(modeladmin, request, queryset):
     _record_opt_out(modeladmin, request, queryset, list(Purpose.values))
 
 
+def proof_urls(contact_admin: admin.ModelAdmin) -> list[URLPattern]:
+    return [
+        path(
+            "<uuid:pk>/proof-bundle/",
+            contact_admin.admin_site.admin_view(proof_bundle_view),
+            name="contacts_contact_proof_bundle",
+        )
+    ]
+
+
+def proof_bundle_view(request: HttpRequest, pk) -> JsonResponse:
+    """The contact's proof bundle as a download (scripts/verify_proof.py checks it)."""
+    if not request.user.has_perm("consent.export_proof"):
+        raise PermissionDenied
+    contact = get_object_or_404(Contact, pk=pk)
+    response = JsonResponse(proof_bundle(contact), json_dumps_params={"indent": 1})
+    response["Content-Disposition"] = f'attachment; filename="proof-{contact.pk}.json"'
+    return response
+
+
 def _status(contact: Contact, purpose: str) -> str:
     for state in contact.consent_states.all():
         if state.purpose == purpose:
@@ -166,11 +185,18 @@ contribute_to_contact_admin(
         list_display=[marketing_status, service_status],
         list_filter=[consent_state_filter(p) for p in Purpose],
         prefetch_related=["consent_states"],
-        urls=contact_import_urls,
+        urls=lambda admin_: [*contact_import_urls(admin_), *proof_urls(admin_)],
         object_tools=[
             ObjectTool("Import", "admin:contacts_contact_import", permission=IMPORT_PERMISSION),
             ObjectTool("Export CSV", "admin:contacts_contact_export", query="format=csv"),
             ObjectTool("Export XLSX", "admin:contacts_contact_export", query="format=xlsx"),
+        ],
+        change_tools=[
+            ObjectTool(
+                "Proof bundle (JSON)",
+                "admin:contacts_contact_proof_bundle",
+                permission="consent.export_proof",
+            )
         ],
     ),
 )
@@ -201,6 +227,15 @@ class ConsentEventAdmin(LedgerExportAdminMixin, ReadOnlyAdminMixin, admin.ModelA
         actions = super().get_actions(request)
         actions.pop("delete_selected", None)
         return actions
+
+
+@admin.register(LedgerSeal)
+class LedgerSealAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
+    """The daily seals, as `export_seal` prints them for publication; append-only."""
+
+    list_display = ["seq", "sealed_on", "chains", "events", "root", "hash"]
+    fields = ["seq", "sealed_on", "sealed_at", "chains", "events", "root", "prev_hash", "hash"]
+    readonly_fields = fields
 
 
 @admin.action(

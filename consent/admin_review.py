@@ -10,6 +10,7 @@ from django.http import HttpRequest, HttpResponse
 from django.shortcuts import render
 
 from contacts.models import IdentityChange, LikelyDuplicate
+from contacts.services import mark_distinct_people
 
 from .exceptions import ConsentError
 from .models import OutrankedOptOut, PolicyDeadlineChange
@@ -115,9 +116,8 @@ def merge_pairs(modeladmin, request: HttpRequest, queryset: QuerySet) -> HttpRes
 
 @admin.action(description="Different people: keep both", permissions=["change"])
 def mark_distinct(modeladmin, request: HttpRequest, queryset: QuerySet) -> None:
-    queryset.filter(resolution=LikelyDuplicate.Resolution.PENDING).update(
-        resolution=LikelyDuplicate.Resolution.DISTINCT
-    )
+    for pair in queryset.filter(resolution=LikelyDuplicate.Resolution.PENDING):
+        mark_distinct_people(pair=pair, actor=request.user)
     modeladmin.message_user(request, "Kept as different people.", messages.SUCCESS)
 
 

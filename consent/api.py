@@ -12,17 +12,23 @@ from django.db import transaction
 from django.db.models import Exists, OuterRef, QuerySet
 from django.shortcuts import get_object_or_404
 from django.utils import timezone
+from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import (
     OpenApiExample,
+    OpenApiParameter,
+    OpenApiResponse,
+    PolymorphicProxySerializer,
     extend_schema,
     extend_schema_view,
 )
 from drf_standardized_errors.openapi_validation_errors import extend_validation_errors
 from rest_framework import mixins, status, viewsets
+from rest_framework.renderers import BrowsableAPIRenderer, JSONRenderer
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from api.actors import acting
 from api.errors import validation_error
 from api.filters import InstantFilter
 from api.idempotency import IDEMPOTENCY_PARAMETER, idempotent
@@ -45,12 +51,14 @@ from .api_serializers import (
     EligibilityQuerySerializer,
     EligibilitySerializer,
     NoticeSerializer,
+    ProofBundleSerializer,
     ProofSerializer,
     RecordedEventSerializer,
     consent_summary,
 )
 from .exceptions import InvalidConsent
 from .models import ConsentEvent, ConsentNotice
+from .proof import proof_bundle
 from .rules import Action, IllegalTransition, Purpose, Status
 from .selectors import (
     Decision,
@@ -207,6 +215,7 @@ class ConsentEventViewSet(
                         occurred_at=data.get("occurred_at"),
                         evidence=evidence,
                         actor=actor,
+                        audit_actor=acting(request),
                     )
                     event = next(e for e in recorded if e.contact_id == people.primary.pk)
                     others = [e.contact_id for e in recorded if e.contact_id != event.contact_id]
@@ -222,6 +231,7 @@ class ConsentEventViewSet(
                         paused_until=data.get("paused_until"),
                         evidence=evidence,
                         actor=actor,
+                        audit_actor=acting(request),
                     )
         except InvalidConsent as exc:
             if exc.code == "notice_purpose_mismatch":
@@ -264,14 +274,49 @@ def _evidence(given: dict[str, Any], request: Request) -> Evidence:
 # --- Proof ---------------------------------------------------------------------------
 
 
+class ProofBundleRenderer(JSONRenderer):
+    """`?format=bundle`: the self-contained bundle that scripts/verify_proof.py checks."""
+
+    format = "bundle"
+
+
 class ProofView(APIView):
     """Everything needed to prove consent for one contact (kept after erasure)."""
 
     scope_prefix = "consent"
+    renderer_classes = [JSONRenderer, BrowsableAPIRenderer, ProofBundleRenderer]
 
-    @extend_schema(summary="Proof of consent for one contact", responses=ProofSerializer)
+    @extend_schema(
+        summary="Proof of consent for one contact",
+        description=(
+            "With `?format=bundle`: a self-contained JSON bundle (events with their chained "
+            "fields, notice texts, evidence digests, the chain, the inclusion path of its head "
+            "in the latest seal) that `scripts/verify_proof.py` checks offline."
+        ),
+        parameters=[
+            OpenApiParameter(
+                "format",
+                OpenApiTypes.STR,
+                enum=["bundle"],
+                required=False,
+                description="bundle: the offline-verifiable proof bundle.",
+            )
+        ],
+        responses={
+            200: OpenApiResponse(
+                PolymorphicProxySerializer(
+                    component_name="ProofOrBundle",
+                    serializers=[ProofSerializer, ProofBundleSerializer],
+                    resource_type_field_name=None,
+                ),
+                description="The proof; with format=bundle, the bundle.",
+            )
+        },
+    )
     def get(self, request: Request, pk: UUID) -> Response:
         contact = get_object_or_404(Contact, pk=pk)
+        if request.accepted_renderer.format == "bundle":
+            return Response(proof_bundle(contact))
         check = verify_contact_ledger(contact)
         states = consent_states(contact)
         body = {

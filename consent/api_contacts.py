@@ -21,6 +21,7 @@ from rest_framework import mixins, serializers, status, viewsets
 from rest_framework.request import Request
 from rest_framework.response import Response
 
+from api.actors import acting
 from api.filters import InstantFilter
 from api.idempotency import IDEMPOTENCY_PARAMETER, idempotent
 from api.inputs import refuse_unstorable_json
@@ -232,7 +233,7 @@ class ContactViewSet(
     def create(self, request: Request) -> Response:
         given = ContactUpsertSerializer(data=request.data)
         given.is_valid(raise_exception=True)
-        contact, created = upsert_contact(**given.validated_data)
+        contact, created = upsert_contact(**given.validated_data, actor=acting(request))
         body = ContactSerializer(self.get_queryset().get(pk=contact.pk)).data
         return Response(body, status=status.HTTP_201_CREATED if created else status.HTTP_200_OK)
 
@@ -242,7 +243,7 @@ class ContactViewSet(
         given.is_valid(raise_exception=True)
         # A phone sent here is refused by the service (PhoneNeverChanges), as in the admin.
         phone = {"phone": request.data["phone"]} if "phone" in request.data else {}
-        update_contact(contact=contact, **phone, **given.validated_data)
+        update_contact(contact=contact, actor=acting(request), **phone, **given.validated_data)
         return Response(ContactSerializer(self.get_queryset().get(pk=contact.pk)).data)
 
     def destroy(self, request: Request, pk: str) -> Response:

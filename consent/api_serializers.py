@@ -284,6 +284,79 @@ class ProofSerializer(serializers.Serializer):
     generated_at = serializers.DateTimeField()
 
 
+# --- The proof bundle (README, "The proof bundle"); these describe it for the schema.
+
+
+class BundleContactSerializer(serializers.Serializer):
+    id = serializers.UUIDField()
+    erased_at = serializers.DateTimeField(allow_null=True)
+
+
+class BundleNoticeSerializer(serializers.Serializer):
+    ref = serializers.CharField()
+    purpose = serializers.CharField()
+    language = serializers.CharField()
+    version = serializers.IntegerField()
+    published_at = serializers.DateTimeField(allow_null=True)
+    text = serializers.CharField(help_text="The exact wording shown.")
+    text_sha256 = serializers.CharField()
+
+
+class BundleEventSerializer(serializers.Serializer):
+    fields = serializers.DictField(help_text="The chained fields exactly as hashed (form 1 or 2).")
+    hash = serializers.CharField()
+    evidence = serializers.DictField(
+        allow_null=True,
+        help_text="{salt, ip, user_agent, page_url, note}, or {erased_at, statement}.",
+    )
+
+
+class BundleHeadSerializer(serializers.Serializer):
+    seq = serializers.IntegerField()
+    hash = serializers.CharField()
+
+
+class BundleChainSerializer(serializers.Serializer):
+    events = serializers.IntegerField()
+    head = BundleHeadSerializer(allow_null=True)
+
+
+class BundleSealSerializer(serializers.Serializer):
+    seq = serializers.IntegerField()
+    sealed_on = serializers.DateField()
+    sealed_at = serializers.DateTimeField()
+    chains = serializers.IntegerField()
+    events = serializers.IntegerField()
+    root = serializers.CharField()
+    prev_hash = serializers.CharField(allow_null=True)
+    hash = serializers.CharField()
+    algorithm = serializers.CharField()
+
+
+class BundleLeafSerializer(serializers.Serializer):
+    contact = serializers.UUIDField()
+    seq = serializers.IntegerField()
+    hash = serializers.CharField()
+
+
+class BundleInclusionSerializer(serializers.Serializer):
+    leaf = BundleLeafSerializer()
+    leaf_index = serializers.IntegerField()
+    tree_size = serializers.IntegerField()
+    path = serializers.ListField(child=serializers.CharField())
+
+
+class ProofBundleSerializer(serializers.Serializer):
+    format = serializers.ChoiceField(choices=["consent-proof-bundle/1"])
+    generated_at = serializers.DateTimeField()
+    contact = BundleContactSerializer()
+    notices = serializers.DictField(child=BundleNoticeSerializer(), help_text="By notice id.")
+    events = BundleEventSerializer(many=True)
+    chain = BundleChainSerializer()
+    seal = BundleSealSerializer(allow_null=True)
+    inclusion = BundleInclusionSerializer(allow_null=True)
+
+
 class PhoneAsGivenField(serializers.CharField):
     """A phone exactly as sent: whatever it holds, the answer is a row (`invalid_phone`)."""
 

@@ -15,6 +15,8 @@ from django.db.models import Value
 from django.db.models.functions import Replace
 from django.utils import timezone
 
+from staff.audit import record_audit
+
 from .models import ConsentKeyword, OptOutReview
 from .phrases import normalize_text
 from .rules import Action, Purpose, Source
@@ -141,4 +143,11 @@ def decide_review(
         review.decided_by = actor
         review.decided_at = timezone.now()
         review.save()
+        record_audit(
+            actor=actor,
+            action="decide_opt_out_review",
+            obj=review,
+            before={"decision": OptOutReview.Decision.PENDING.value},
+            after={"decision": review.decision},
+        )
     return review

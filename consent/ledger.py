@@ -100,6 +100,12 @@ def canonical_bytes(row: Mapping[str, Any]) -> bytes:
     A row without `form` is a new one: its digest is taken from its personal
     fields (call `seal_evidence` first to keep the salt).
     """
+    data = canonical_fields(row)
+    return json.dumps(data, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode()
+
+
+def canonical_fields(row: Mapping[str, Any]) -> dict[str, Any]:
+    """The chained fields of one event as the JSON values that are hashed (times as text)."""
     form = row.get("form") or CURRENT_FORM
     if form == CURRENT_FORM and "evidence_digest" not in row:
         seal_evidence(row)  # type: ignore[arg-type]
@@ -111,7 +117,7 @@ def canonical_bytes(row: Mapping[str, Any]) -> bytes:
     }
     if form != 1:
         data["form"] = form
-    return json.dumps(data, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode()
+    return data
 
 
 def chained_hash(row: Mapping[str, Any]) -> str:

@@ -78,7 +78,10 @@ class ConsentEvent(models.Model):
     """One immutable entry of a contact's consent ledger (a hash chain per contact)."""
 
     id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
-    contact = models.ForeignKey(Contact, on_delete=models.PROTECT, related_name="consent_events")
+    # Indexed by the (contact, seq) constraint below: no index of its own.
+    contact = models.ForeignKey(
+        Contact, on_delete=models.PROTECT, related_name="consent_events", db_index=False
+    )
     # Position in the contact's chain: 1, 2, 3 … (unique, so no fork survives a race).
     seq = models.PositiveIntegerField()
     purpose = models.CharField(max_length=16, choices=Purpose.choices)
@@ -230,7 +233,10 @@ class ConsentEvidence(models.Model):
 class ConsentState(models.Model):
     """Current status per (contact, purpose): the projection of the ledger."""
 
-    contact = models.ForeignKey(Contact, on_delete=models.CASCADE, related_name="consent_states")
+    # Indexed by the (contact, purpose) constraint: no index of its own.
+    contact = models.ForeignKey(
+        Contact, on_delete=models.CASCADE, related_name="consent_states", db_index=False
+    )
     purpose = models.CharField(max_length=16, choices=Purpose.choices)
     status = models.CharField(max_length=16, choices=Status.choices, default=Status.NONE)
     since = models.DateTimeField(null=True, blank=True)
@@ -496,3 +502,57 @@ class ContactImport(models.Model):
     @property
     def percent(self) -> int:
         return min(100, int(100 * self.done / self.total)) if self.total else 0
+
+
+class LedgerSeal(models.Model):
+    """A day's seal: the Merkle root over every chain's head, chained to the previous seal.
+
+    Append-only like the ledger (a trigger on PostgreSQL). Published (`export_seal`),
+    it lets anyone detect a chain deleted or truncated after that day.
+    """
+
+    seq = models.PositiveIntegerField(unique=True, editable=False)
+    sealed_on = models.DateField(unique=True, editable=False)
+    sealed_at = models.DateTimeField(default=timezone.now, editable=False)
+    chains = models.PositiveIntegerField(editable=False)
+    events = models.PositiveBigIntegerField(editable=False)
+    root = models.CharField(max_length=64, editable=False)
+    prev_hash = models.CharField(max_length=64, null=True, blank=True, unique=True, editable=False)
+    hash = models.CharField(max_length=64, unique=True, editable=False)
+
+    class Meta:
+        ordering = ["-seq"]
+
+    def __str__(self) -> str:
+        return f"seal #{self.seq} of {self.sealed_on} ({self.chains} chains)"
+
+    def save(self, *args, **kwargs) -> None:
+        if not self._state.adding:
+            raise LedgerIsAppendOnly("ledger seals cannot be changed")
+        super().save(*args, **kwargs)
+
+    def delete(self, *args, **kwargs):
+        raise LedgerIsAppendOnly("ledger seals cannot be deleted")
+
+
+class SealedHead(models.Model):
+    """A chain head as a seal saw it, stored when it changed since the previous seal.
+
+    The heads of seal N are, per contact, the latest row with seal <= N: what
+    `verify_ledger --seals` compares with the ledger to name a deleted or truncated chain.
+    """
+
+    seal = models.ForeignKey(LedgerSeal, on_delete=models.PROTECT, related_name="+")
+    # The contact's id, not a foreign key: the seal outlives whatever is done to the contact.
+    contact_id = models.UUIDField()
+    seq = models.PositiveIntegerField()
+    hash = models.CharField(max_length=64)
+
+    class Meta:
+        constraints = [
+            # Also serves "latest sealed head per contact" (max seq per contact_id).
+            models.UniqueConstraint(fields=["contact_id", "seq"], name="sealed_head_unique"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.contact_id} #{self.seq}"

@@ -18,5 +18,6 @@ PERMISSIONS = {
         "consent.add_reconsentpolicy",
         "consent.change_reconsentpolicy",
         "consent.export_proof",
+        "consent.view_ledgerseal",
     ],
 }

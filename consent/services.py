@@ -101,6 +101,7 @@ def record_consent(
     actor: AbstractBaseUser | None = None,
     idempotency_key: str | None = None,
     keep_if_inapplicable: bool = False,
+    audit_actor: Any = None,
 ) -> ConsentEvent:
     """Append one event to the contact's ledger and update the current state.
 
@@ -109,7 +110,9 @@ def record_consent(
     nothing; a restrictive one outranked by a later answer is listed for staff.
     A restrictive event is never refused for its date. With
     `keep_if_inapplicable`, an illegal transition is kept as evidence the same
-    way instead of raising IllegalTransition.
+    way instead of raising IllegalTransition. `audit_actor` (a staff user or an
+    API key acting directly) gets a staff audit row in the event's transaction;
+    imports audit their job, and customers and webhooks are not staff.
     """
     purpose = _clean_choice(purpose, Purpose, "purpose")
     action = _clean_choice(action, Action, "action")
@@ -229,6 +232,18 @@ def record_consent(
                 )
         elif weighed.outranked:
             OutrankedOptOut.objects.create(event=event, outranked_by=_outranking(event))
+        if audit_actor is not None:
+            record_audit(
+                actor=audit_actor,
+                action="record_opt_out" if action == Action.WITHDRAW else "record_consent",
+                obj=event,
+                after={
+                    "purpose": purpose,
+                    "action": action,
+                    "applied": event.applied,
+                    "status": event.status_after,
+                },
+            )
     return event
 
 
@@ -445,6 +460,7 @@ def record_opt_out(
     evidence: Evidence | None = None,
     actor: AbstractBaseUser | None = None,
     idempotency_key: str | None = None,
+    audit_actor: Any = None,
 ) -> list[ConsentEvent]:
     """Withdraw `purposes` for every contact one person's identifiers named, at once.
 
@@ -473,6 +489,7 @@ def record_opt_out(
                         actor=actor,
                         idempotency_key=key,
                         keep_if_inapplicable=True,
+                        audit_actor=audit_actor,
                     )
                 )
     return recorded
@@ -628,6 +645,13 @@ def extend_policy_deadline(
         expires_at=new_deadline
     )
     ReconsentPolicy.objects.filter(pk=policy.pk).update(deadline=new_deadline)
+    record_audit(
+        actor=actor,
+        action="extend_policy_deadline",
+        obj=policy,
+        before={"deadline": change.old_deadline.isoformat()},
+        after={"deadline": new_deadline.isoformat(), "reason": reason[:200]},
+    )
     return change
 
 

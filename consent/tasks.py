@@ -1,6 +1,6 @@
 from celery import shared_task
 
-from . import pending, services
+from . import pending, seals, services
 from .importing import jobs
 
 
@@ -12,6 +12,11 @@ def expire_lapsed_legacy_consent() -> int:
 @shared_task
 def expire_stale_opt_in_requests() -> int:
     return pending.expire_stale_requests()
+
+
+@shared_task
+def seal_ledger() -> str:
+    return seals.seal_ledger().hash
 
 
 # An import runs as long as its file needs (a million rows: minutes), past the

@@ -8,7 +8,7 @@ from django.contrib.admin.options import InlineModelAdmin
 from django.db import models
 from django.db.models import QuerySet
 from django.http import HttpRequest, HttpResponse
-from django.urls import URLPattern
+from django.urls import URLPattern, reverse
 from import_export.admin import ExportActionMixin
 
 from api.inputs import StorableJSONFormField
@@ -66,6 +66,8 @@ class ContactAdminPart:
     # Extra pages under /admin/contacts/contact/, given the contact admin.
     urls: Callable[[admin.ModelAdmin], list[URLPattern]] | None = None
     object_tools: Sequence[ObjectTool] = ()
+    # Buttons above one contact's page: named admin URLs taking the contact's id.
+    change_tools: Sequence[ObjectTool] = ()
 
 
 _parts: dict[str, ContactAdminPart] = {}
@@ -89,8 +91,9 @@ class ContactAdmin(ExportActionMixin, admin.ModelAdmin):
     """
 
     resource_classes = [ContactExport]
-    # Its object tools are the ones other apps contribute (import, export).
+    # Its object tools are the ones other apps contribute (import, export; proof bundle).
     change_list_template = "admin/contacts/contact_change_list.html"
+    change_form_template = "admin/contacts/contact_change_form.html"
 
     own_list_display = ["__str__", "phone", "language", "external_id", "created_at"]
     own_list_filter: list[Any] = ["tags", LanguageFilter]
@@ -155,6 +158,23 @@ class ContactAdmin(ExportActionMixin, admin.ModelAdmin):
         ]
         return super().changelist_view(
             request, {**(extra_context or {}), "contributed_tools": tools}
+        )
+
+    def change_view(
+        self,
+        request: HttpRequest,
+        object_id: str,
+        form_url: str = "",
+        extra_context: dict[str, Any] | None = None,
+    ) -> HttpResponse:
+        tools = [
+            (tool.label, reverse(tool.url_name, args=[object_id]))
+            for part in _contributed()
+            for tool in part.change_tools
+            if not tool.permission or request.user.has_perm(tool.permission)
+        ]
+        return super().change_view(
+            request, object_id, form_url, {**(extra_context or {}), "contributed_tools": tools}
         )
 
     def get_readonly_fields(self, request: HttpRequest, obj: Contact | None = None) -> list[str]:

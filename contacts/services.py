@@ -6,6 +6,8 @@ from typing import Any
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
+from staff.audit import record_audit
+
 from .exceptions import PhoneNeverChanges, identifier_taken
 from .models import Contact, Erasure, IdentityChange, LikelyDuplicate, Suppression, Tag
 from .phones import (
@@ -38,11 +40,13 @@ def upsert_contact(
     external_id: str | None = _UNSET,
     tags: Iterable[str] = _UNSET,
     attributes: dict = _UNSET,
+    actor: Any = None,
 ) -> tuple[Contact, bool]:
     """Create or update the contact with this phone; returns (contact, created).
 
     Only the fields given are changed on an existing contact. IdentifierTaken when another
-    contact holds the external id or an identifier.
+    contact holds the external id or an identifier. An `actor` (staff user or API key)
+    gets an audit row in the same transaction.
     """
 
     def once() -> tuple[Contact, bool]:
@@ -53,6 +57,7 @@ def upsert_contact(
             external_id=external_id,
             tags=tags,
             attributes=attributes,
+            actor=actor,
         )
 
     try:
@@ -76,6 +81,7 @@ def _upsert_once(
     external_id: str | None,
     tags: Iterable[str],
     attributes: dict,
+    actor: Any,
 ) -> tuple[Contact, bool]:
     e164 = normalize_phone(phone)
     found = Contact.objects.select_for_update().filter(phone_hash=phone_hash(e164)).first()
@@ -88,14 +94,15 @@ def _upsert_once(
         )
     else:
         contact = found
-    _apply_changes(
-        contact,
-        name=name,
-        language=language,
-        external_id=external_id,
-        tags=tags,
-        attributes=attributes,
-    )
+    given = _given(name=name, language=language, external_id=external_id, attributes=attributes)
+    _apply_changes(contact, tags=tags, **given)
+    if actor is not None:
+        record_audit(
+            actor=actor,
+            action="create_contact" if created else "update_contact",
+            obj=contact,
+            after=_changed(given, tags),
+        )
     return contact, created
 
 
@@ -108,22 +115,21 @@ def update_contact(
     external_id: str | None = _UNSET,
     tags: Iterable[str] = _UNSET,
     attributes: dict = _UNSET,
+    actor: Any = None,
 ) -> Contact:
     """Change only the fields given. PhoneNeverChanges for another phone; IdentifierTaken
-    when another contact holds the external id."""
+    when another contact holds the external id. An `actor` is audited with the change."""
     if phone is not _UNSET:
         refuse_phone_change(contact, phone)
+    given = _given(name=name, language=language, external_id=external_id, attributes=attributes)
     try:
         with transaction.atomic():
             contact = Contact.objects.select_for_update().get(pk=contact.pk)
-            _apply_changes(
-                contact,
-                name=name,
-                language=language,
-                external_id=external_id,
-                tags=tags,
-                attributes=attributes,
-            )
+            _apply_changes(contact, tags=tags, **given)
+            if actor is not None:
+                record_audit(
+                    actor=actor, action="update_contact", obj=contact, after=_changed(given, tags)
+                )
     except IntegrityError:
         raise identifier_taken(external_id=external_id) from None
     return contact
@@ -135,6 +141,15 @@ def refuse_phone_change(contact: Contact, phone: object) -> None:
     given = try_normalize_phone(phone) if isinstance(phone, str) else None
     if given is None or given != current:
         raise PhoneNeverChanges("A contact's phone cannot be changed; upsert the new number.")
+
+
+def _given(**fields: Any) -> dict[str, Any]:
+    return {name: value for name, value in fields.items() if value is not _UNSET}
+
+
+def _changed(given: dict[str, Any], tags: Any) -> dict[str, Any]:
+    # Which fields, not their values: the audit outlives an erasure of the person.
+    return {"fields": sorted([*given, *(["tags"] if tags is not _UNSET else [])])}
 
 
 def _apply_changes(contact: Contact, *, tags: Iterable[str], **fields: Any) -> None:
@@ -351,6 +366,23 @@ def change_identifier(
     else:
         contact.save()
     return IdentifierChanged(contact, holders)
+
+
+@transaction.atomic
+def mark_distinct_people(*, pair: LikelyDuplicate, actor: Any) -> bool:
+    """Staff say a likely duplicate is two people; False if it was decided already."""
+    decided = LikelyDuplicate.objects.filter(
+        pk=pair.pk, resolution=LikelyDuplicate.Resolution.PENDING
+    ).update(resolution=LikelyDuplicate.Resolution.DISTINCT)
+    if decided:
+        record_audit(
+            actor=actor,
+            action="mark_distinct_people",
+            obj=pair,
+            before={"resolution": LikelyDuplicate.Resolution.PENDING.value},
+            after={"resolution": LikelyDuplicate.Resolution.DISTINCT.value},
+        )
+    return bool(decided)
 
 
 @transaction.atomic

@@ -14,7 +14,7 @@ from django.utils.html import format_html
 from contacts.admin import ContactAdminPart, contribute_to_contact_admin
 from whatsapp.exceptions import WhatsAppError
 
-from . import outreach, selectors, services, whatsapp_groups
+from . import selectors, services, whatsapp_groups
 from .models import Group, GroupInvitation, GroupMembership, InvitationStatus, LeaveSource
 
 
@@ -102,7 +102,7 @@ def _funnel_counts() -> dict:
 def create_on_whatsapp(modeladmin, request, queryset):
     for group in queryset:
         try:
-            whatsapp_groups.create_whatsapp_group(group=group)
+            whatsapp_groups.create_whatsapp_group(group=group, actor=request.user)
         except WhatsAppError as exc:
             modeladmin.message_user(request, f"{group}: {exc}", messages.ERROR)
     modeladmin.message_user(request, "Requested.", messages.SUCCESS)
@@ -112,7 +112,7 @@ def create_on_whatsapp(modeladmin, request, queryset):
 def review_join_requests(modeladmin, request, queryset):
     for group in queryset.filter(whatsapp_group_id__isnull=False):
         try:
-            decisions = whatsapp_groups.review_join_requests(group=group)
+            decisions = whatsapp_groups.review_join_requests(group=group, actor=request.user)
         except WhatsAppError as exc:
             modeladmin.message_user(request, f"{group}: {exc}", messages.ERROR)
             continue
@@ -217,7 +217,7 @@ def resend_invitations(modeladmin, request, queryset):
     for invitation in queryset.filter(status=InvitationStatus.PENDING).select_related(
         "group", "contact"
     ):
-        outreach.send_invitation_message(invitation=invitation)
+        services.resend_invitation(invitation=invitation, actor=request.user)
     modeladmin.message_user(request, "Sent.", messages.SUCCESS)
 
 
@@ -266,7 +266,7 @@ class GroupInvitationAdmin(admin.ModelAdmin):
 @admin.action(description="End selected memberships (the person left)", permissions=["change"])
 def end_memberships(modeladmin, request, queryset):
     for membership in queryset.filter(left_at__isnull=True):
-        services.leave_group(membership=membership, source=LeaveSource.ADMIN)
+        services.leave_group(membership=membership, source=LeaveSource.ADMIN, actor=request.user)
     modeladmin.message_user(request, "Ended.", messages.SUCCESS)
 
 

@@ -7,6 +7,7 @@ from rest_framework.decorators import action
 from rest_framework.request import Request
 from rest_framework.response import Response
 
+from api.actors import acting
 from api.errors import Conflict, validation_error
 from api.idempotency import IDEMPOTENCY_PARAMETER, idempotent
 from consent.services import Evidence
@@ -113,6 +114,11 @@ class GroupViewSet(
     def create(self, request: Request, *args, **kwargs) -> Response:
         return super().create(request, *args, **kwargs)
 
+    def perform_create(self, serializer) -> None:
+        serializer.instance = services.create_group(
+            actor=acting(self.request), **serializer.validated_data
+        )
+
     @extend_schema(
         summary="Invite a contact (they are not a member until they accept)",
         request=InviteInputSerializer,
@@ -133,6 +139,7 @@ class GroupViewSet(
             contact=contact,
             invited_by=request.user if request.user.is_authenticated else None,
             source=InviteSource.API,
+            actor=acting(request),
         )
         return Response(InvitationSerializer(invitation).data, status=status.HTTP_201_CREATED)
 
@@ -166,7 +173,7 @@ class InvitationViewSet(mixins.RetrieveModelMixin, viewsets.GenericViewSet):
         invitation = self.get_object()
         services.revoke_invitation(
             invitation=invitation,
-            actor=request.user if request.user.is_authenticated else None,
+            actor=acting(request),
         )
         return Response(InvitationSerializer(invitation).data)
 
@@ -187,6 +194,7 @@ class InvitationViewSet(mixins.RetrieveModelMixin, viewsets.GenericViewSet):
             answer=data.validated_data["answer"],
             source=data.validated_data["source"],
             evidence=Evidence(**data.validated_data.get("evidence", {})),
+            actor=acting(request),
         )
         return Response(InvitationSerializer(invitation).data)
 
@@ -206,5 +214,5 @@ class InvitationViewSet(mixins.RetrieveModelMixin, viewsets.GenericViewSet):
                 f"the invitation is {invitation.status}: there is no membership to end",
                 code="not_a_member",
             )
-        services.leave_group(membership=membership, source=LeaveSource.API)
+        services.leave_group(membership=membership, source=LeaveSource.API, actor=acting(request))
         return Response(InvitationSerializer(invitation).data)

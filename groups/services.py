@@ -4,6 +4,7 @@
 import logging
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import Any
 
 from django.conf import settings
 from django.contrib.auth.models import AbstractBaseUser
@@ -12,6 +13,7 @@ from django.utils import timezone
 
 from consent.services import Evidence
 from contacts.models import Contact
+from staff.audit import record_audit
 from whatsapp import outbox
 
 from . import outreach, selectors
@@ -35,6 +37,18 @@ def _ttl() -> timedelta:
     return timedelta(days=settings.GROUP_INVITATION_TTL_DAYS)
 
 
+# --- Groups ---------------------------------------------------------------------
+
+
+@transaction.atomic
+def create_group(*, actor: Any, **fields: Any) -> Group:
+    """A new group (not on WhatsApp until staff create it there); `actor` is audited."""
+    group = Group.objects.create(**fields)
+    if actor is not None:
+        record_audit(actor=actor, action="create_group", obj=group, after={"name": group.name})
+    return group
+
+
 # --- Inviting -------------------------------------------------------------------
 
 
@@ -44,8 +58,11 @@ def invite_contact(
     contact: Contact,
     invited_by: AbstractBaseUser | None = None,
     source: str = InviteSource.ADMIN,
+    actor: Any = None,
 ) -> GroupInvitation:
     """Invite `contact` to `group` and send the WhatsApp invitation (Accept / Decline).
+
+    The staff user (`invited_by`) or API key (`actor`) is audited.
 
     Raises InvitationRefused (with `.code`) when the contact may not be invited now:
     no consent for the group's purpose (opted out, paused, …), already a member, an
@@ -85,6 +102,25 @@ def invite_contact(
             ) from None
         # Queued with the invitation: it goes out after commit, or never.
         outreach.send_invitation_message(invitation=invitation)
+        auditor = actor if actor is not None else invited_by
+        if auditor is not None:
+            record_audit(
+                actor=auditor,
+                action="invite_contact",
+                obj=invitation,
+                after={"group": str(group.pk), "source": source},
+            )
+    return invitation
+
+
+def resend_invitation(*, invitation: GroupInvitation, actor: Any) -> GroupInvitation:
+    """Queue the invitation message again (a pending invitation only); audited."""
+    with transaction.atomic():
+        locked = GroupInvitation.objects.select_for_update().get(pk=invitation.pk)
+        if locked.status != InvitationStatus.PENDING:
+            return invitation
+        outreach.send_invitation_message(invitation=invitation)
+        record_audit(actor=actor, action="resend_invitation", obj=invitation)
     return invitation
 
 
@@ -100,13 +136,16 @@ def invite_contacts(
     contacts: list[Contact],
     invited_by: AbstractBaseUser | None = None,
     source: str = InviteSource.ADMIN,
+    actor: Any = None,
 ) -> BulkInviteResult:
     """Invite each contact that may be invited; the others are skipped with the reason."""
     invited, skipped = [], []
     for contact in contacts:
         try:
             invited.append(
-                invite_contact(group=group, contact=contact, invited_by=invited_by, source=source)
+                invite_contact(
+                    group=group, contact=contact, invited_by=invited_by, source=source, actor=actor
+                )
             )
         except InvitationRefused as exc:
             skipped.append((contact, exc.reason))
@@ -141,8 +180,11 @@ def respond_to_invitation(
     source: str,
     evidence: Evidence | None = None,
     at: datetime | None = None,
+    actor: Any = None,
 ) -> GroupInvitation:
     """Record the invited person's answer; `accept` creates the membership.
+
+    `actor`: the API key (or staff user) passing on the person's answer, audited.
 
     The one way a GroupMembership comes to exist. Answering the same way twice (a
     repeated button tap, a redelivered webhook, two tabs) changes nothing. Accepting an
@@ -179,6 +221,14 @@ def respond_to_invitation(
                 refusal = GroupFull(f"the group is full ({group.capacity} members)")
             else:
                 _record_answer(locked, answer=answer, source=source, evidence=evidence, at=now)
+                if actor is not None:
+                    record_audit(
+                        actor=actor,
+                        action="record_invitation_answer",
+                        obj=locked,
+                        before={"status": InvitationStatus.PENDING.value},
+                        after={"status": locked.status, "source": source},
+                    )
                 if answer == ACCEPT:
                     GroupMembership.objects.create(
                         invitation=locked, group=group, contact=locked.contact, joined_at=now
@@ -221,17 +271,26 @@ def _copy_state(source: GroupInvitation, *, into: GroupInvitation) -> None:
 # --- Revoking, expiring, leaving --------------------------------------------------
 
 
-def revoke_invitation(
-    *, invitation: GroupInvitation, actor: AbstractBaseUser | None = None
-) -> GroupInvitation:
-    """Withdraw a pending invitation. Revoking twice is a no-op; an answered one is refused."""
+def revoke_invitation(*, invitation: GroupInvitation, actor: Any = None) -> GroupInvitation:
+    """Withdraw a pending invitation. Revoking twice is a no-op; an answered one is refused.
+
+    `actor` (staff user or API key) is audited.
+    """
     with transaction.atomic():
         locked = GroupInvitation.objects.select_for_update().get(pk=invitation.pk)
         if locked.status == InvitationStatus.PENDING:
             locked.status = InvitationStatus.REVOKED
             locked.revoked_at = timezone.now()
-            locked.revoked_by = actor
+            locked.revoked_by = actor if isinstance(actor, AbstractBaseUser) else None
             locked.save(update_fields=["status", "revoked_at", "revoked_by"])
+            if actor is not None:
+                record_audit(
+                    actor=actor,
+                    action="revoke_invitation",
+                    obj=locked,
+                    before={"status": InvitationStatus.PENDING.value},
+                    after={"status": InvitationStatus.REVOKED.value},
+                )
         elif locked.status != InvitationStatus.REVOKED:
             raise InvitationClosed(
                 f"the invitation is already {locked.status}; only a pending one can be revoked",
@@ -250,9 +309,12 @@ def expire_invitations(*, at: datetime | None = None) -> int:
 
 
 def leave_group(
-    *, membership: GroupMembership, source: str, at: datetime | None = None
+    *, membership: GroupMembership, source: str, at: datetime | None = None, actor: Any = None
 ) -> GroupMembership:
-    """End a membership with a timestamp (leaving twice keeps the first time)."""
+    """End a membership with a timestamp (leaving twice keeps the first time).
+
+    `actor` (staff user or API key ending it) is audited.
+    """
     if source not in LeaveSource.values:
         raise InvitationClosed(f"'{source}' is not a leave source", code="invalid_choice")
     with transaction.atomic():
@@ -261,6 +323,14 @@ def leave_group(
             locked.left_at = at or timezone.now()
             locked.left_source = source
             locked.save(update_fields=["left_at", "left_source"])
+            if actor is not None:
+                record_audit(
+                    actor=actor,
+                    action="end_membership",
+                    obj=locked,
+                    before={"left_at": None},
+                    after={"left_at": locked.left_at.isoformat(), "source": source},
+                )
             if locked.group.is_whatsapp_group and source != LeaveSource.WHATSAPP_PLATFORM:
                 contact = locked.contact
                 outbox.enqueue_participant_removal(

@@ -3,7 +3,11 @@ joinable only with our approval and approve a join request only from someone who
 was accepted."""
 
 from dataclasses import dataclass
+from typing import Any
 
+from django.db import transaction
+
+from staff.audit import record_audit
 from whatsapp import outbox
 from whatsapp.client import graph_client
 
@@ -11,11 +15,12 @@ from . import selectors
 from .models import Group, GroupInvitation
 
 
-def create_whatsapp_group(*, group: Group) -> Group:
+def create_whatsapp_group(*, group: Group, actor: Any = None) -> Group:
     """Create the group on WhatsApp, joinable only with our approval.
 
     A staff action answered on the spot (the platform's request id is needed before
-    anything else can happen), so a direct call: never inside a transaction.
+    anything else can happen), so a direct call: never inside a transaction. What it
+    stores, and the audit of `actor`, are one transaction after the call.
     """
     if group.whatsapp_group_id or group.whatsapp_request_id:
         return group
@@ -24,7 +29,15 @@ def create_whatsapp_group(*, group: Group) -> Group:
     if created.group_id:
         group.whatsapp_group_id = created.group_id
         group.invite_link = created.invite_link or group.invite_link
-    group.save(update_fields=["whatsapp_request_id", "whatsapp_group_id", "invite_link"])
+    with transaction.atomic():
+        group.save(update_fields=["whatsapp_request_id", "whatsapp_group_id", "invite_link"])
+        if actor is not None:
+            record_audit(
+                actor=actor,
+                action="create_whatsapp_group",
+                obj=group,
+                after={"request_id": group.whatsapp_request_id},
+            )
     return group
 
 
@@ -85,7 +98,7 @@ class JoinDecision:
 
 
 def decide_join_request(
-    *, group: Group, request_id: str, wa_id: str = "", user_id: str = ""
+    *, group: Group, request_id: str, wa_id: str = "", user_id: str = "", actor: Any = None
 ) -> JoinDecision:
     """Approve a join request only from someone whose invitation was accepted.
 
@@ -95,24 +108,36 @@ def decide_join_request(
     """
     invitation = selectors.invitation_for_join_request(group=group, wa_id=wa_id, user_id=user_id)
     approved = invitation is not None
-    outbox.enqueue_join_decision(
-        group_id=group.whatsapp_group_id,
-        request_id=request_id,
-        approve=approved,
-        reason=f"join request to {group.name}"[:200],
-    )
+    with transaction.atomic():
+        outbox.enqueue_join_decision(
+            group_id=group.whatsapp_group_id,
+            request_id=request_id,
+            approve=approved,
+            reason=f"join request to {group.name}"[:200],
+        )
+        if actor is not None:
+            record_audit(
+                actor=actor,
+                action="decide_join_request",
+                obj=group,
+                after={"request_id": request_id, "approved": approved},
+            )
     if not approved:
         return JoinDecision(request_id, False, "no accepted invitation")
     return JoinDecision(request_id, True, "accepted invitation", invitation)
 
 
-def review_join_requests(*, group: Group) -> list[JoinDecision]:
+def review_join_requests(*, group: Group, actor: Any = None) -> list[JoinDecision]:
     """Poll the platform for pending join requests (outside any transaction) and decide each."""
     if not group.whatsapp_group_id:
         return []
     return [
         decide_join_request(
-            group=group, request_id=request.id, wa_id=request.wa_id, user_id=request.user_id
+            group=group,
+            request_id=request.id,
+            wa_id=request.wa_id,
+            user_id=request.user_id,
+            actor=actor,
         )
         for request in graph_client().list_join_requests(group.whatsapp_group_id)
     ]

@@ -24,6 +24,7 @@ from api.inputs import storable_text
 from consent.exceptions import ConsentError
 from consent.models import ConsentEvent
 from consent.pending import pending_max_age, request_opt_in
+from consent.proof import verify_record
 from consent.rules import IllegalTransition
 from consent.services import Evidence
 from contacts.models import Contact
@@ -267,6 +268,7 @@ def consent_record_html(request: HttpRequest, token: str, contact: Contact) -> H
             (event, sentence, wording.how(event.source))
             for event, sentence in preferences.history(contact)
         ],
+        "verification": verify_record(contact),
     }
     return render_page(request, "preferences/record.html", context)
 

@@ -13,6 +13,8 @@ from django.contrib.auth.models import Group, Permission
 
 MARKETING = "Marketing"
 COMPLIANCE = "Compliance"
+# This app's own part: compliance reads the staff audit.
+PERMISSIONS = {COMPLIANCE: ["staff.view_auditentry"]}
 
 
 def declared_permissions() -> dict[str, set[str]]:

@@ -10,7 +10,7 @@ from .services import reprocess_inbound_events
 @admin.action(description="Process again (failed or not yet processed)", permissions=["change"])
 def reprocess(modeladmin, request: HttpRequest, queryset: QuerySet) -> None:
     ids = list(queryset.values_list("pk", flat=True))
-    done = reprocess_inbound_events(ids=ids)
+    done = reprocess_inbound_events(ids=ids, actor=request.user)
     still_failed = InboundEvent.objects.filter(pk__in=ids, state=InboundEvent.State.FAILED).count()
     level = messages.WARNING if still_failed else messages.SUCCESS
     modeladmin.message_user(

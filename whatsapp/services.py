@@ -16,6 +16,8 @@ from django.db import DatabaseError, IntegrityError, transaction
 from django.db.models import F
 from django.utils import timezone
 
+from staff.audit import record_audit
+
 from .events import InboundMessage
 from .handlers import dispatch, may_carry_opt_out
 from .models import InboundEvent, ServiceWindow, WebhookDelivery
@@ -165,8 +167,10 @@ def _insert(item: Item, **fields: Any) -> int | None:
     return row.pk if row.state == InboundEvent.State.RECEIVED else None
 
 
-def process_inbound_event(*, event_id: int, retry_failed: bool = False) -> bool:
+def process_inbound_event(*, event_id: int, retry_failed: bool = False, actor: Any = None) -> bool:
     """Run the handlers for one stored event; True when it was processed now.
+
+    `actor`: the staff user who asked for it again (audited with the processing).
 
     The row is claimed with a conditional UPDATE, so two workers (or a retried
     task) never process it twice. A handler's exception rolls back everything
@@ -186,6 +190,8 @@ def process_inbound_event(*, event_id: int, retry_failed: bool = False) -> bool:
             if claimed != 1:
                 return False
             event = InboundEvent.objects.get(pk=event_id)
+            if actor is not None:
+                record_audit(actor=actor, action="reprocess_inbound_event", obj=event)
             _handle(event)
     except Exception as error:
         logger.exception("processing inbound event %s failed", event_id)
@@ -237,7 +243,9 @@ def _describe(error: Exception) -> str:
     return "".join(frames)[-4000:]
 
 
-def reprocess_inbound_events(*, ids: Iterable[int] | None = None, include_received=True) -> int:
+def reprocess_inbound_events(
+    *, ids: Iterable[int] | None = None, include_received: bool = True, actor: Any = None
+) -> int:
     """Re-run failed (and never processed) events; returns how many succeeded."""
     states = [InboundEvent.State.FAILED]
     if include_received:
@@ -248,7 +256,7 @@ def reprocess_inbound_events(*, ids: Iterable[int] | None = None, include_receiv
         rows = rows.filter(pk__in=list(ids))
     done = 0
     for pk in rows.order_by("received_at", "pk").values_list("pk", flat=True):
-        done += process_inbound_event(event_id=pk, retry_failed=True)
+        done += process_inbound_event(event_id=pk, retry_failed=True, actor=actor)
     return done
 
 

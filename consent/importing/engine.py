@@ -4,9 +4,11 @@
    they are read) and load the checked rows into a temporary staging table.
 2. Match rows to existing contacts and check across rows, in SQL.
 3. Plan each row (contact changes, events weighed by the ordering rule and
-   chained) and write: on PostgreSQL with COPY and set-based statements in one
-   transaction; on SQLite row by row through `record_consent`, in short
-   transactions so beat and the worker keep running beside a long import.
+   chained) and write: on PostgreSQL in one transaction, rows making new
+   contacts by INSERT … SELECT from the staging table alone (setbased.py) and
+   the others with COPY and set-based statements; on SQLite row by row through
+   `record_consent`, in short transactions so beat and the worker keep running
+   beside a long import.
 
 Any invalid row stops the import before anything is written. A dry run plans
 and counts but writes nothing.

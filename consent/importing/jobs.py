@@ -17,6 +17,7 @@ from django.db import DatabaseError, connections, transaction
 from django.utils import timezone
 
 from config.celery import registered_task
+from staff.audit import record_audit
 
 from ..models import ContactImport, ReconsentPolicy
 from .columns import shown
@@ -61,6 +62,13 @@ def confirm_import(*, job: ContactImport, confirmed_by: AbstractBaseUser) -> boo
             updated_at=timezone.now(),
         )
         if claimed:
+            record_audit(
+                actor=confirmed_by,
+                action="confirm_contact_import",
+                obj=job,
+                before={"stage": Stage.CHECKED.value},
+                after={"stage": Stage.QUEUED.value, "file": job.file_name},
+            )
             transaction.on_commit(
                 partial(registered_task("consent.tasks.run_contact_import").delay, str(job.pk))
             )

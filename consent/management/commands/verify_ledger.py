@@ -2,6 +2,7 @@ from django.core.management.base import BaseCommand, CommandError
 
 from consent.audit import estimated_events, verify_ledger
 from consent.progress import progress_bar
+from consent.seals import verify_seals
 
 
 class Command(BaseCommand):
@@ -11,8 +12,13 @@ class Command(BaseCommand):
         parser.add_argument(
             "--workers", type=int, default=1, help="Processes, each a range of contact ids."
         )
+        parser.add_argument(
+            "--seals",
+            action="store_true",
+            help="Also check the daily seals: a chain deleted or truncated, a seal changed.",
+        )
 
-    def handle(self, *args, workers: int, **options) -> None:
+    def handle(self, *args, workers: int, seals: bool, **options) -> None:
         with progress_bar("verifying", estimated_events(), self.stderr) as advance:
             result = verify_ledger(workers=workers, on_progress=advance)
         for check in result.broken:
@@ -23,6 +29,13 @@ class Command(BaseCommand):
         summary = (
             f"{result.chains} chains, {result.events} events checked, {len(result.broken)} broken"
         )
-        if result.broken:
+        failed = bool(result.broken)
+        if seals:
+            sealed = verify_seals()
+            for problem in sealed.problems:
+                self.stderr.write(str(problem))
+            summary += f"; {sealed.seals} seals, {len(sealed.problems)} seal problems"
+            failed |= not sealed.valid
+        if failed:
             raise CommandError(summary)
         self.stdout.write(self.style.SUCCESS(f"ledger valid: {summary}"))

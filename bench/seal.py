@@ -1,0 +1,127 @@
+"""Sealing the ledger on the shared dataset (bench/dataset.py): target < 30 s at 1 M chains.
+
+- seal: `consent.seals.seal_ledger` as on the first day (every head stored), inside a
+  transaction rolled back afterwards, so the dataset stays unsealed and runs repeat;
+- baseline, same run: a bare psycopg loop over the same heads query from one
+  server-side cursor, hashing each leaf with hashlib (no tree, nothing stored).
+
+Run alone: .venv/bin/python bench/seal.py --scale 100000 [--json f]
+The dataset must exist (bench/dataset.py --scale N, or make bench / bench-small).
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import json
+import os
+import sys
+import time
+from pathlib import Path
+
+if __package__ in (None, ""):
+    sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+import psycopg
+
+from bench.common import PG_SERVER, bench_env, log
+from bench.dataset import database_name
+
+TARGET_S_PER_MILLION = 30
+
+
+class Rollback(Exception):
+    pass
+
+
+def loadavg() -> str:
+    return " ".join(f"{x:.2f}" for x in os.getloadavg())
+
+
+def _bare_leaf_loop(dsn: str, sql: str) -> int:
+    sha256 = hashlib.sha256
+    done = 0
+    with psycopg.connect(dsn) as conn, conn.cursor(name="bench_seal") as cur:
+        cur.itersize = 10_000
+        cur.execute(sql)
+        for contact_id, seq, head_hash in cur:
+            sha256(b"\x00" + f"{contact_id}:{seq}:{head_hash}".encode()).digest()
+            done += 1
+    return done
+
+
+def _seal_rolled_back():
+    from django.db import transaction
+
+    from consent.seals import seal_ledger
+
+    started = time.perf_counter()
+    try:
+        with transaction.atomic():
+            seal = seal_ledger()
+            elapsed = time.perf_counter() - started
+            raise Rollback
+    except Rollback:
+        pass
+    return elapsed, seal
+
+
+def run(scale: int) -> list[dict]:
+    database = database_name(scale)
+    os.environ.update(bench_env(database))
+    import django
+
+    django.setup()
+    from django.core.management import call_command
+
+    from consent.models import LedgerSeal
+    from consent.seals import ledger_heads_sql
+
+    log(f"seal: migrating {database}")
+    call_command("migrate", "--noinput", verbosity=0)
+    if LedgerSeal.objects.exists():
+        log("seal: the dataset has seals already; the figure is for the heads changed since")
+    dsn = f"{PG_SERVER}/{database}"
+    log(f"seal: bare leaf-hashing loop (load {loadavg()})")
+    start = time.perf_counter()
+    heads = _bare_leaf_loop(dsn, ledger_heads_sql())
+    bare_s = time.perf_counter() - start
+    log(f"seal: seal_ledger over {heads:,} chains (load {loadavg()})")
+    seconds, seal = _seal_rolled_back()
+    target_s = TARGET_S_PER_MILLION * max(seal.chains, 1) / 1_000_000
+    return [
+        {
+            "name": f"seal {seal.chains:,} chains (seal_ledger, first seal: every head stored)",
+            "figure": round(seconds, 3),
+            "unit": "s",
+            "baseline": round(bare_s, 3),
+            "baseline_label": "bare cursor loop hashing the same leaves, s",
+            "ratio": round(seconds / bare_s, 2) if bare_s else None,
+            "target": f"< 30 s per 1 M chains (< {target_s:.1f} s here)",
+            "met": seconds < target_s and seal.chains == heads,
+            "load": loadavg(),
+            "chains_per_s": round(seal.chains / seconds),
+            "events": seal.events,
+        }
+    ]
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--scale", type=int, default=1_000_000)
+    parser.add_argument("--json", type=Path)
+    args = parser.parse_args(argv)
+    rows = run(args.scale)
+    for r in rows:
+        print(
+            f"{r['name']}: {r['figure']} s, baseline {r['baseline']} s, ratio {r['ratio']}; "
+            f"{r['target']}: {'meets' if r['met'] else 'MISSES'} [load {r['load']}]",
+            flush=True,
+        )
+    if args.json:
+        args.json.write_text(json.dumps(rows, indent=2, default=str))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

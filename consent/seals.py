@@ -1,0 +1,402 @@
+"""Daily seals: a Merkle root over every chain's head, each seal chained to the previous one.
+
+A leaf is a chain head, `SHA-256(0x00 || "<contact id>:<last seq>:<last hash>")`,
+leaves in contact-id order; the tree is RFC 6962's (Certificate Transparency):
+an inner node is `SHA-256(0x01 || left || right)`, a tree of n leaves splits at
+the largest power of two below n, and the empty tree is `SHA-256("")`. A seal's
+own hash is SHA-256 over the canonical JSON of its fields (README), so the seals
+form a chain like the ledger's events.
+
+Sealing reads every head once through a server-side cursor and hashes in a tight
+loop with a stack of at most log2(n) subtree roots; the heads that changed since
+the previous seal are stored (`SealedHead`) by one INSERT … SELECT, so the checks
+can name the contact whose chain was later deleted or truncated.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass, field
+from datetime import UTC, date
+from typing import Any
+from uuid import UUID
+
+from django.db import IntegrityError, connection, transaction
+from django.utils import timezone
+
+from .models import ConsentEvent, LedgerSeal, SealedHead
+
+FETCH = 10_000
+EMPTY_ROOT = hashlib.sha256(b"").hexdigest()
+SEAL_FIELDS = ("seq", "sealed_on", "sealed_at", "chains", "events", "root", "prev_hash")
+
+Head = tuple[str, int, str]  # (contact id as text, last seq, last hash)
+
+
+# --- The tree ------------------------------------------------------------------------
+
+
+def leaf_hash(contact_id: str, seq: int, head_hash: str) -> bytes:
+    return hashlib.sha256(b"\x00" + f"{contact_id}:{seq}:{head_hash}".encode()).digest()
+
+
+def _node(left: bytes, right: bytes) -> bytes:
+    return hashlib.sha256(b"\x01" + left + right).digest()
+
+
+def merkle_root(leaves: Iterable[bytes]) -> tuple[str, int]:
+    """RFC 6962 root of the leaf hashes, streamed; (hex root, number of leaves)."""
+    sizes: list[int] = []
+    hashes: list[bytes] = []
+    count = 0
+    sha256 = hashlib.sha256
+    for leaf in leaves:
+        count += 1
+        size = 1
+        while sizes and sizes[-1] == size:
+            sizes.pop()
+            leaf = sha256(b"\x01" + hashes.pop() + leaf).digest()
+            size *= 2
+        sizes.append(size)
+        hashes.append(leaf)
+    if not hashes:
+        return EMPTY_ROOT, 0
+    root = hashes.pop()
+    while hashes:
+        root = _node(hashes.pop(), root)
+    return root.hex(), count
+
+
+def _subtree(leaves: list[bytes], start: int, end: int) -> bytes:
+    if end - start == 1:
+        return leaves[start]
+    split = _split(end - start)
+    return _node(_subtree(leaves, start, start + split), _subtree(leaves, start + split, end))
+
+
+def _split(n: int) -> int:
+    """The largest power of two smaller than n (n > 1)."""
+    return 1 << ((n - 1).bit_length() - 1)
+
+
+def inclusion_path(leaves: list[bytes], index: int) -> list[str]:
+    """RFC 6962 audit path of leaf `index` (hex, leaf's neighbour first)."""
+    path: list[bytes] = []
+    start, end = 0, len(leaves)
+    while end - start > 1:
+        split = _split(end - start)
+        if index < start + split:
+            path.append(_subtree(leaves, start + split, end))
+            end = start + split
+        else:
+            path.append(_subtree(leaves, start, start + split))
+            start += split
+    return [h.hex() for h in reversed(path)]
+
+
+def root_from_path(leaf: bytes, index: int, size: int, path: list[str]) -> str | None:
+    """The root an inclusion path leads to (RFC 9162 §2.1.3.2), or None if it cannot."""
+    if index >= size:
+        return None
+    fn, sn, r = index, size - 1, leaf
+    for hex_hash in path:
+        p = bytes.fromhex(hex_hash)
+        if sn == 0:
+            return None
+        if fn & 1 or fn == sn:
+            r = _node(p, r)
+            while not fn & 1 and fn != 0:
+                fn >>= 1
+                sn >>= 1
+        else:
+            r = _node(r, p)
+        fn >>= 1
+        sn >>= 1
+    return r.hex() if sn == 0 else None
+
+
+# --- A seal's own hash -------------------------------------------------------------------
+
+
+def seal_fields(seal: LedgerSeal) -> dict[str, Any]:
+    return {
+        "seq": seal.seq,
+        "sealed_on": seal.sealed_on.isoformat(),
+        "sealed_at": seal.sealed_at.astimezone(UTC).isoformat(timespec="microseconds"),
+        "chains": seal.chains,
+        "events": seal.events,
+        "root": seal.root,
+        "prev_hash": seal.prev_hash,
+    }
+
+
+def seal_hash(fields: dict[str, Any]) -> str:
+    body = json.dumps(
+        {name: fields[name] for name in SEAL_FIELDS},
+        sort_keys=True,
+        separators=(",", ":"),
+        ensure_ascii=False,
+    )
+    return hashlib.sha256(body.encode()).hexdigest()
+
+
+def published_seal(seal: LedgerSeal) -> dict[str, Any]:
+    """What a business publishes: the fields, the hash, and how to read them."""
+    return {
+        **seal_fields(seal),
+        "hash": seal.hash,
+        "algorithm": "sha256; RFC 6962 Merkle tree over chain heads; see README",
+    }
+
+
+# --- Reading heads -----------------------------------------------------------------------
+
+
+def _q(name: str) -> str:
+    return connection.ops.quote_name(name)
+
+
+def _contact_text(value: Any) -> str:
+    return value if "-" in str(value) else str(UUID(str(value)))
+
+
+def _stream(sql: str, params: list | None = None) -> Iterator[Head]:
+    """Rows (contact id text, seq, hash) through one server-side cursor (in a transaction)."""
+    with connection.chunked_cursor() as cursor:
+        cursor.execute(sql, params or [])
+        postgres = connection.vendor == "postgresql"
+        while rows := cursor.fetchmany(FETCH):
+            if postgres:
+                yield from rows
+            else:
+                for contact_id, seq, head_hash in rows:
+                    yield _contact_text(contact_id), seq, head_hash
+
+
+def _contact_column(table: str, column: str) -> str:
+    cast = "::text" if connection.vendor == "postgresql" else ""
+    return f"{table}.{_q(column)}{cast}"
+
+
+def ledger_heads_sql() -> str:
+    """Every chain's last event, in contact-id order."""
+    events = _q(ConsentEvent._meta.db_table)
+    return (
+        f"SELECT {_contact_column('e', 'contact_id')}, e.seq, e.hash "  # noqa: S608
+        f"FROM {events} e JOIN (SELECT contact_id, MAX(seq) AS seq FROM {events} "
+        "GROUP BY contact_id) h ON h.contact_id = e.contact_id AND h.seq = e.seq "
+        "ORDER BY e.contact_id"
+    )
+
+
+def sealed_heads_sql() -> str:
+    """The heads a seal saw (params: seal id, seal id), in contact-id order."""
+    heads = _q(SealedHead._meta.db_table)
+    return (
+        f"SELECT {_contact_column('s', 'contact_id')}, s.seq, s.hash "  # noqa: S608
+        f"FROM {heads} s JOIN (SELECT contact_id, MAX(seq) AS seq FROM {heads} "
+        "WHERE seal_id <= %s GROUP BY contact_id) m "
+        "ON m.contact_id = s.contact_id AND m.seq = s.seq WHERE s.seal_id <= %s "
+        "ORDER BY s.contact_id"
+    )
+
+
+def sealed_heads(seal: LedgerSeal) -> Iterator[Head]:
+    return _stream(sealed_heads_sql(), [seal.pk, seal.pk])
+
+
+def _leaves(heads: Iterable[Head], totals: list[int]) -> Iterator[bytes]:
+    sha256 = hashlib.sha256
+    events = 0
+    for contact_id, seq, head_hash in heads:
+        events += seq
+        yield sha256(b"\x00" + f"{contact_id}:{seq}:{head_hash}".encode()).digest()
+    totals.append(events)
+
+
+def root_of(heads: Iterable[Head]) -> tuple[str, int, int]:
+    """(root, chains, events) of heads given in contact-id order."""
+    totals: list[int] = []
+    root, chains = merkle_root(_leaves(heads, totals))
+    return root, chains, totals[0]
+
+
+# --- Sealing -----------------------------------------------------------------------------
+
+
+def seal_ledger(*, on: date | None = None) -> LedgerSeal:
+    """Seal the ledger as it stands now, once per day (a second call returns that day's seal)."""
+    on = on or timezone.now().date()
+    existing = LedgerSeal.objects.filter(sealed_on=on).first()
+    if existing:
+        return existing
+    outermost = not connection.in_atomic_block
+    try:
+        with transaction.atomic():
+            if connection.vendor == "postgresql" and outermost:
+                # One snapshot for the root and the stored heads, whatever commits meanwhile.
+                with connection.cursor() as cursor:
+                    cursor.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ")
+            return _seal(on)
+    except IntegrityError:
+        # Another run sealed the same day first: the database refused the second.
+        found = LedgerSeal.objects.filter(sealed_on=on).first()
+        if found is None:
+            raise
+        return found
+
+
+def _seal(on: date) -> LedgerSeal:
+    previous = LedgerSeal.objects.order_by("-seq").first()
+    root, chains, events = root_of(_stream(ledger_heads_sql()))
+    seal = LedgerSeal(
+        seq=previous.seq + 1 if previous else 1,
+        sealed_on=on,
+        sealed_at=timezone.now(),
+        chains=chains,
+        events=events,
+        root=root,
+        prev_hash=previous.hash if previous else None,
+    )
+    seal.hash = seal_hash(seal_fields(seal))
+    seal.save()
+    _store_changed_heads(seal)
+    return seal
+
+
+def _store_changed_heads(seal: LedgerSeal) -> None:
+    events, heads = _q(ConsentEvent._meta.db_table), _q(SealedHead._meta.db_table)
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"INSERT INTO {heads} (seal_id, contact_id, seq, hash) "  # noqa: S608
+            f"SELECT %s, e.contact_id, e.seq, e.hash FROM {events} e "
+            f"JOIN (SELECT contact_id, MAX(seq) AS seq FROM {events} GROUP BY contact_id) h "
+            "ON h.contact_id = e.contact_id AND h.seq = e.seq "
+            f"WHERE NOT EXISTS (SELECT 1 FROM {heads} p "
+            "WHERE p.contact_id = e.contact_id AND p.seq = e.seq)",
+            [seal.pk],
+        )
+
+
+# --- Checking ----------------------------------------------------------------------------
+
+
+@dataclass
+class SealProblem:
+    problem: str
+    contact_id: UUID | None = None
+    seal: int | None = None
+
+    def __str__(self) -> str:
+        who = f"contact {self.contact_id}: " if self.contact_id else ""
+        where = f"seal #{self.seal}: " if self.seal else ""
+        return f"{where}{who}{self.problem}"
+
+
+@dataclass
+class SealVerification:
+    seals: int = 0
+    heads: int = 0
+    problems: list[SealProblem] = field(default_factory=list)
+
+    @property
+    def valid(self) -> bool:
+        return not self.problems
+
+
+def verify_seals() -> SealVerification:
+    """Each seal's hash and link, the latest seal's root from its heads, every head in the ledger.
+
+    A chain deleted or truncated since a seal is named by its contact.
+    """
+    result = SealVerification()
+    with transaction.atomic():
+        previous: LedgerSeal | None = None
+        for seal in LedgerSeal.objects.order_by("seq").iterator():
+            result.seals += 1
+            expected_prev = previous.hash if previous else None
+            expected_seq = previous.seq + 1 if previous else 1
+            if seal.seq != expected_seq:
+                missing = f"seal #{expected_seq} is missing (found #{seal.seq})"
+                result.problems.append(SealProblem(missing, seal=seal.seq))
+            elif seal.prev_hash != expected_prev:
+                result.problems.append(
+                    SealProblem("prev_hash does not match the previous seal", seal=seal.seq)
+                )
+            elif seal.hash != seal_hash(seal_fields(seal)):
+                result.problems.append(
+                    SealProblem("stored fields do not match the seal's hash", seal=seal.seq)
+                )
+            previous = seal
+        if previous is not None:
+            root, chains, events = root_of(sealed_heads(previous))
+            result.heads = chains
+            if (root, chains, events) != (previous.root, previous.chains, previous.events):
+                result.problems.append(
+                    SealProblem("the stored heads do not give the seal's root", seal=previous.seq)
+                )
+        result.problems += _heads_missing_from_ledger()
+    return result
+
+
+def _heads_missing_from_ledger() -> list[SealProblem]:
+    events, heads = _q(ConsentEvent._meta.db_table), _q(SealedHead._meta.db_table)
+    seals = _q(LedgerSeal._meta.db_table)
+    sql = (
+        f"SELECT {_contact_column('s', 'contact_id')}, s.seq, s.hash, e.hash, l.seq, "  # noqa: S608
+        f"(SELECT MAX(seq) FROM {events} x WHERE x.contact_id = s.contact_id) "
+        f"FROM {heads} s JOIN {seals} l ON l.id = s.seal_id "
+        f"LEFT JOIN {events} e ON e.contact_id = s.contact_id AND e.seq = s.seq "
+        "WHERE e.hash IS NULL OR e.hash <> s.hash ORDER BY s.contact_id, s.seq"
+    )
+    found: dict[str, SealProblem] = {}
+    with connection.cursor() as cursor:
+        cursor.execute(sql)
+        for contact_id, seq, _sealed, now, seal_seq, last in cursor.fetchall():
+            contact_id = _contact_text(contact_id)
+            if contact_id in found:
+                continue
+            if last is None:
+                problem = f"chain deleted: seal #{seal_seq} saw it end at #{seq}, no event is left"
+            elif now is None:
+                problem = (
+                    f"chain truncated: seal #{seal_seq} saw it end at #{seq}, "
+                    f"it now ends at #{last}"
+                )
+            else:
+                problem = f"event #{seq} differs from the head seal #{seal_seq} saw"
+            found[contact_id] = SealProblem(problem, contact_id=UUID(contact_id))
+    return list(found.values())
+
+
+# --- Proof of inclusion ------------------------------------------------------------------
+
+
+def latest_seal() -> LedgerSeal | None:
+    return LedgerSeal.objects.order_by("-seq").first()
+
+
+def inclusion(seal: LedgerSeal, contact_id: UUID) -> dict[str, Any] | None:
+    """Where the contact's chain head sits in `seal`, with its audit path; None if unsealed."""
+    wanted = str(contact_id)
+    leaves: list[bytes] = []
+    index, head = None, None
+    with transaction.atomic():
+        for contact, seq, head_hash in sealed_heads(seal):
+            if contact == wanted:
+                index, head = len(leaves), {"contact": contact, "seq": seq, "hash": head_hash}
+            leaves.append(leaf_hash(contact, seq, head_hash))
+    if index is None:
+        return None
+    return {
+        "leaf": head,
+        "leaf_index": index,
+        "tree_size": len(leaves),
+        "path": inclusion_path(leaves, index),
+    }
+
+
+def seal_on(day: date) -> LedgerSeal | None:
+    return LedgerSeal.objects.filter(sealed_on=day).first()
