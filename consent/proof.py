@@ -56,7 +56,7 @@ def proof_bundle(contact: Contact) -> dict[str, Any]:
         .select_related("notice", "personal_evidence")
         .order_by("seq")
     )
-    notices = {str(e.notice_id): _notice(e.notice) for e in events if e.notice_id}
+    notices = {str(e.notice_id): _notice(e.notice) for e in events if e.notice is not None}
     seal = latest_seal()
     return {
         "format": BUNDLE_FORMAT,
