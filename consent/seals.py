@@ -262,22 +262,26 @@ def _seal(on: date) -> LedgerSeal:
     )
     seal.hash = seal_hash(seal_fields(seal))
     seal.save()
-    _store_changed_heads(seal)
+    _store_changed_heads(seal, first=previous is None)
     return seal
 
 
-def _store_changed_heads(seal: LedgerSeal) -> None:
+def _store_changed_heads(seal: LedgerSeal, *, first: bool) -> None:
     events, heads = _q(ConsentEvent._meta.db_table), _q(SealedHead._meta.db_table)
-    with connection.cursor() as cursor:
-        cursor.execute(
-            f"INSERT INTO {heads} (seal_id, contact_id, seq, hash) "  # noqa: S608
-            f"SELECT %s, e.contact_id, e.seq, e.hash FROM {events} e "
-            f"JOIN (SELECT contact_id, MAX(seq) AS seq FROM {events} GROUP BY contact_id) h "
-            "ON h.contact_id = e.contact_id AND h.seq = e.seq "
-            f"WHERE NOT EXISTS (SELECT 1 FROM {heads} p "
-            "WHERE p.contact_id = e.contact_id AND p.seq = e.seq)",
-            [seal.pk],
+    sql = (
+        f"INSERT INTO {heads} (seal_id, contact_id, seq, hash) "  # noqa: S608
+        f"SELECT %s, e.contact_id, e.seq, e.hash FROM {events} e "
+        f"JOIN (SELECT contact_id, MAX(seq) AS seq FROM {events} GROUP BY contact_id) h "
+        "ON h.contact_id = e.contact_id AND h.seq = e.seq"
+    )
+    if not first:
+        # Only the heads that moved since a seal saw them.
+        sql += (
+            f" WHERE NOT EXISTS (SELECT 1 FROM {heads} p "  # noqa: S608
+            "WHERE p.contact_id = e.contact_id AND p.seq = e.seq)"
         )
+    with connection.cursor() as cursor:
+        cursor.execute(sql, [seal.pk])
 
 
 # --- Checking ----------------------------------------------------------------------------

@@ -68,10 +68,11 @@ def install() -> None:
                 record_audit(actor=request.user, action="admin_delete", obj=obj, before=_repr(obj))
             return delete_queryset(self, request, queryset)
 
-    model_admin.log_addition = audited_addition
-    model_admin.log_change = audited_change
-    model_admin.delete_model = audited_delete
-    model_admin.delete_queryset = audited_delete_queryset
+    # On the base class: every admin is audited, third-party ones included.
+    setattr(model_admin, "log_addition", audited_addition)  # noqa: B010
+    setattr(model_admin, "log_change", audited_change)  # noqa: B010
+    setattr(model_admin, "delete_model", audited_delete)  # noqa: B010
+    setattr(model_admin, "delete_queryset", audited_delete_queryset)  # noqa: B010
 
 
 def _repr(obj: Any) -> dict[str, str]:
@@ -96,7 +97,7 @@ def audit_foreign_actions(site: admin.AdminSite | None = None) -> None:
                 _audited_action(admin_class, action) if action in foreign else action
                 for action in model_admin.actions
             ]
-        model_admin._actions_audited = True
+        setattr(model_admin, "_actions_audited", True)  # noqa: B010
 
 
 def _function(admin_class: type, action: Any) -> Any:
