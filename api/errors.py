@@ -60,12 +60,14 @@ def _from_django_validation_error(exc: DjangoValidationError) -> exceptions.Vali
     if hasattr(exc, "error_dict"):
         return exceptions.ValidationError(
             {
-                field: [ErrorDetail(m, code=e.code or "invalid") for e in errors for m in e]
+                field: [
+                    ErrorDetail(m, code=e.code or "invalid") for e in errors for m in e.messages
+                ]
                 for field, errors in exc.error_dict.items()
             }
         )
     return exceptions.ValidationError(
-        [ErrorDetail(m, code=e.code or "invalid") for e in exc.error_list for m in e]
+        [ErrorDetail(m, code=e.code or "invalid") for e in exc.error_list for m in e.messages]
     )
 
 

@@ -30,7 +30,8 @@ class ApiCursorPagination(CursorPagination):
         cursor = super().decode_cursor(request)
         if cursor is None or cursor.position is None:
             return cursor
-        return cursor._replace(position=self._position(cursor.position))
+        # The position is the string the cursor carried; the stubs type it as an int.
+        return cursor._replace(position=self._position(cursor.position))  # type: ignore[arg-type]
 
     def _position(self, position: str):
         """The cursor's position as a value the database takes, or 404 Invalid cursor.

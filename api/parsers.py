@@ -12,7 +12,8 @@ class JSONParser(parsers.JSONParser):
     """Depth-limited, finite numbers only, no lone surrogates; DRF's otherwise."""
 
     def parse(self, stream, media_type=None, parser_context=None):
-        encoding = parsers.get_encoding(parser_context or {})
+        # DRF's own helper, missing from its stubs.
+        encoding = parsers.get_encoding(parser_context or {})  # type: ignore[attr-defined]
         limit = settings.API_MAX_BODY_BYTES
         # The middleware refuses a declared length above the limit; this holds even when
         # the declared length was wrong.

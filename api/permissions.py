@@ -17,7 +17,7 @@ def required_scope(request: Request, view: "APIView") -> str:
     if explicit:
         return explicit
     access = "read" if request.method in SAFE_METHODS else "write"
-    return f"{view.scope_prefix}:{access}"
+    return f"{getattr(view, 'scope_prefix', '')}:{access}"
 
 
 class HasScope(BasePermission):

@@ -28,7 +28,8 @@ class ApiKeyRateThrottle(SimpleRateThrottle):
         return super().allow_request(request, view)
 
     def get_rate(self) -> str | None:
-        return api_settings.DEFAULT_THROTTLE_RATES.get(self.scope)
+        # Rates are strings ("100/minute"); the stubs type them as numbers.
+        return api_settings.DEFAULT_THROTTLE_RATES.get(self.scope)  # type: ignore[return-value]
 
     def get_cache_key(self, request: Request, view: "APIView") -> str | None:
         if isinstance(request.auth, ApiKey):

@@ -25,9 +25,11 @@ def _insert_columns(campaign: Campaign) -> tuple[list[str], list[Any]]:
     NULL columns are left out: they are NULL anyway, and an untyped NULL in a SELECT
     list would not cast to a timestamp.
     """
-    columns, values = [], []
+    columns: list[str] = []
+    values: list[Any] = []
     for field in Message._meta.concrete_fields:
-        if field.primary_key or field.name == "contact":
+        # A concrete field always has its column (the stubs allow None before set-up).
+        if field.primary_key or field.name == "contact" or field.column is None:
             continue
         value = campaign.pk if field.name == "campaign" else field.get_default()
         if value is None:

@@ -114,7 +114,8 @@ class CampaignForm(forms.ModelForm):
         return attributes
 
     def clean(self) -> dict:
-        data = super().clean()
+        super().clean()
+        data = self.cleaned_data
         kind, purpose = data.get("kind"), data.get("purpose")
         if kind == CampaignKind.MARKETING and purpose and purpose != Purpose.MARKETING:
             self.add_error("purpose", "A marketing campaign needs marketing consent.")

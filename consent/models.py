@@ -163,19 +163,23 @@ class ConsentEvent(models.Model):
 
     @property
     def ip(self) -> str:
-        return self._personal().ip if self._personal() else ""
+        personal = self._personal()
+        return personal.ip if personal else ""
 
     @property
     def user_agent(self) -> str:
-        return self._personal().user_agent if self._personal() else ""
+        personal = self._personal()
+        return personal.user_agent if personal else ""
 
     @property
     def page_url(self) -> str:
-        return self._personal().page_url if self._personal() else ""
+        personal = self._personal()
+        return personal.page_url if personal else ""
 
     @property
     def note(self) -> str:
-        return self._personal().note if self._personal() else ""
+        personal = self._personal()
+        return personal.note if personal else ""
 
     @property
     def evidence_erased_at(self):

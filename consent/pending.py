@@ -35,8 +35,10 @@ def request_opt_in(
     with transaction.atomic():
         contact = find_contact_by_phone(phone)
         if contact is None or contact.is_erased:
-            fields = {} if contact else {"name": name, "language": language}
-            contact, _ = upsert_contact(phone=phone, **fields)
+            if contact:
+                contact, _ = upsert_contact(phone=phone)
+            else:
+                contact, _ = upsert_contact(phone=phone, name=name, language=language)
         requested = []
         for notice in notices:
             try:

@@ -245,7 +245,7 @@ def may_send_many(
 
     invalid = Decision(False, Reason.INVALID_PHONE)
     # Most rows share a handful of states: decide each distinct one once.
-    decided: dict[tuple, Decision] = {}
+    decided: dict[tuple | None, Decision] = {}
 
     def decision_for(row: dict[str, Any] | None) -> Decision:
         key = (
