@@ -75,11 +75,10 @@ def _receive(request: HttpRequest) -> HttpResponse:
         return HttpResponse("payload too large", status=413, content_type="text/plain")
     if not _signature_is_valid(body, request.headers.get(SIGNATURE_HEADER)):
         return HttpResponse("forbidden", status=403, content_type="text/plain")
-    with transaction.atomic():
-        stored = store_delivery(body=body)
-        if stored.new_ids:
-            ids = stored.new_ids
-            transaction.on_commit(lambda: _enqueue(ids))
+    stored = store_delivery(body=body)
+    if stored.new_ids:
+        ids = stored.new_ids
+        transaction.on_commit(lambda: _enqueue(ids))
     # 200 even for a body we cannot read: it is kept and listed for staff, and
     # an error would only make Meta send the same bytes again for days.
     return HttpResponse("ok", content_type="text/plain")
