@@ -190,7 +190,7 @@ contribute_to_contact_admin(
 
 
 @admin.register(ConsentEvent)
-class ConsentEventAdmin(LedgerExportAdminMixin, ReadOnlyAdminMixin, ModelAdmin):
+class ConsentEventAdmin(ReadOnlyAdminMixin, LedgerExportAdminMixin, ModelAdmin):
     list_display = [
         "occurred_at",
         "contact",
