@@ -370,6 +370,8 @@ SECURE_REFERRER_POLICY = "same-origin"
 BUSINESS_NAME = env.str("BUSINESS_NAME", default="Demo Shop")
 PREFERENCE_LINK_MAX_AGE_DAYS = env.int("PREFERENCE_LINK_MAX_AGE_DAYS", default=30)
 PREFERENCE_UNDO_MINUTES = env.int("PREFERENCE_UNDO_MINUTES", default=10)
+# The approved template that carries the preference link outside the 24-hour window.
+PREFERENCE_LINK_TEMPLATE = env.str("PREFERENCE_LINK_TEMPLATE", default="preference_link")
 # Approved utility template ({{1}} = the confirmation) for changes made outside
 # the 24-hour window, when free text may not be sent.
 PREFERENCE_CONFIRMATION_TEMPLATE = env.str(

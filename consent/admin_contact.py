@@ -23,9 +23,11 @@ from unfold.widgets import (
 
 from contacts.models import Contact
 from staff.audit import record_audit
+from whatsapp.exceptions import WhatsAppError
 
 from .exceptions import ConsentError, IllegalTransition
 from .models import ConsentEvent
+from .outreach import LinkNotSent, send_preference_link
 from .preference_links import preference_url
 from .rules import Action, Purpose, Source
 from .selectors import consent_states
@@ -91,6 +93,7 @@ def consent_panel(request: HttpRequest, contact: Contact) -> str:
         "opt_out_url": reverse("admin:contacts_contact_record_opt_out", args=[contact.pk]),
         "pause_url": reverse("admin:contacts_contact_pause", args=[contact.pk]),
         "erase_url": reverse("admin:contacts_contact_erase", args=[contact.pk]),
+        "send_link_url": reverse("admin:contacts_contact_send_link", args=[contact.pk]),
     }
     return render_to_string("admin/consent/contact_panel.html", context, request=request)
 
@@ -190,6 +193,17 @@ def contact_action_urls(model_admin: admin.ModelAdmin) -> list[URLPattern]:
         return _back(contact)
 
     @require_POST
+    def send_link(request: HttpRequest, pk: str) -> HttpResponse:
+        contact = _contact(model_admin, request, pk, "contacts.change_contact")
+        try:
+            send_preference_link(contact=contact, actor=_staff(request))
+        except (LinkNotSent, WhatsAppError) as exc:
+            model_admin.message_user(request, f"Link not sent: {exc}", messages.ERROR)
+            return _back(contact)
+        model_admin.message_user(request, "Preference link queued on WhatsApp.", messages.SUCCESS)
+        return _back(contact)
+
+    @require_POST
     def erase(request: HttpRequest, pk: str) -> HttpResponse:
         contact = _contact(model_admin, request, pk, "contacts.erase_contact")
         form = EraseForm(request.POST, prefix="erase")
@@ -204,5 +218,6 @@ def contact_action_urls(model_admin: admin.ModelAdmin) -> list[URLPattern]:
     return [
         path("<uuid:pk>/opt-out/", wrap(opt_out), name="contacts_contact_record_opt_out"),
         path("<uuid:pk>/pause/", wrap(pause), name="contacts_contact_pause"),
+        path("<uuid:pk>/send-link/", wrap(send_link), name="contacts_contact_send_link"),
         path("<uuid:pk>/erase/", wrap(erase), name="contacts_contact_erase"),
     ]

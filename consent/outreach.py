@@ -16,10 +16,11 @@ from functools import cache
 from typing import Any
 
 from django.conf import settings
-from django.db import connection
+from django.db import connection, transaction
 from django.utils import timezone
 
 from contacts.models import Contact
+from staff.audit import record_audit
 from whatsapp import messages, outbox
 from whatsapp.addressing import Address, whatsapp_address
 from whatsapp.delivery import send_gate
@@ -27,8 +28,9 @@ from whatsapp.exceptions import InvalidRecipient
 from whatsapp.models import OutboundMessage
 
 from .models import ConsentNotice, ConsentState
+from .preference_links import preference_url
 from .rules import Purpose
-from .selectors import Reason, current_notice, decide, may_send_contacts
+from .selectors import Reason, current_notice, decide, may_send, may_send_contacts
 
 GRANT, WITHDRAW = "grant", "withdraw"
 
@@ -41,6 +43,7 @@ _WORDS = {
         "yes_service": "Yes to updates",
         "no": "No thanks",
         "footer": "Reply STOP at any time to opt out.",
+        "preferences": "Your messaging choices, to see or change at any time:",
     },
     "es": {
         "ask": "¿Podemos enviarte mensajes de WhatsApp?",
@@ -49,12 +52,17 @@ _WORDS = {
         "yes_service": "Sí a avisos",
         "no": "No, gracias",
         "footer": "Responde BAJA cuando quieras darte de baja.",
+        "preferences": "Tus preferencias de mensajes, para verlas o cambiarlas cuando quieras:",
     },
 }
 
 
 class NoNoticeToShow(ValueError):
     """No published notice for a purpose: nobody may be asked without the wording."""
+
+
+class LinkNotSent(ValueError):
+    """The preference link cannot go to this person now (the reason says why)."""
 
 
 def payload_id(purposes: list[str], answer: str) -> str:
@@ -184,6 +192,41 @@ def send_confirmation_text(
     if template:
         fallback = messages.template(address, template, language or contact.language, [body])
     return outbox.enqueue_text(address=address, body=body, contact_id=contact.pk, fallback=fallback)
+
+
+def send_preference_link(*, contact: Contact, actor: Any = None) -> OutboundMessage:
+    """Queue the person's preference-centre link on WhatsApp, as a service message.
+
+    Only to someone service messages may reach now (and the send gate asks again at
+    send); outside the 24-hour window the approved PREFERENCE_LINK_TEMPLATE carries the
+    link. Staff sending it (`actor`) get an audit row in the same transaction.
+    """
+    link = None if contact.erased_at else preference_url(contact)
+    if link is None:
+        raise LinkNotSent("this contact has no preference link")
+    decision = may_send(contact, Purpose.SERVICE)
+    if not decision.allowed:
+        raise LinkNotSent(f"service messages may not be sent to this person ({decision.reason})")
+    address = require_address(contact)
+    language = contact.language or "en"
+    fallback = messages.template(address, settings.PREFERENCE_LINK_TEMPLATE, language, [link])
+    with transaction.atomic():
+        row = outbox.enqueue_text(
+            address=address,
+            body=f"{_words(language)['preferences']} {link}",
+            fallback=fallback,
+            contact_id=contact.pk,
+            purpose=Purpose.SERVICE,
+            reason="preference link",
+        )
+        if actor is not None:
+            record_audit(
+                actor=actor,
+                action="send_preference_link",
+                obj=contact,
+                after={"outbound_message": str(row.pk)},
+            )
+    return row
 
 
 @send_gate

@@ -107,3 +107,37 @@ def test_actions_answer_405_to_a_get_and_404_for_an_unknown_contact(staff_client
     assert staff_client.get(url("pause", contact)).status_code == 405
     missing = reverse("admin:contacts_contact_pause", args=["00000000-0000-0000-0000-000000000000"])
     assert staff_client.post(missing, {"pause-weeks": "4"}).status_code == 404
+
+
+def test_staff_send_the_preference_link_on_whatsapp_as_a_service_message(staff_client):
+    from whatsapp.models import OutboundMessage
+
+    contact = ContactFactory(language="es")
+    record(contact, Action.GRANT, "service")
+
+    page = staff_client.post(url("send_link", contact), follow=True)
+
+    assert b"Preference link queued" in page.content
+    [row] = OutboundMessage.objects.filter(contact_id=contact.pk)
+    assert row.purpose == "service"
+    # Outside the 24-hour window: the approved template carries the link as its parameter.
+    assert row.kind == OutboundMessage.Kind.TEMPLATE
+    assert row.payload["template"]["name"] == "preference_link"
+    assert row.payload["template"]["language"]["code"] == "es"
+    [parameter] = row.payload["template"]["components"][0]["parameters"]
+    assert "/preferences/" in parameter["text"]
+    [audit] = AuditEntry.objects.filter(action="send_preference_link")
+    assert audit.actor_user == staff_client.user
+
+
+def test_the_preference_link_is_not_sent_to_someone_who_opted_out_of_service(staff_client):
+    from whatsapp.models import OutboundMessage
+
+    contact = ContactFactory()
+    record(contact, Action.WITHDRAW, "service")
+
+    page = staff_client.post(url("send_link", contact), follow=True)
+
+    assert b"Link not sent" in page.content
+    assert not OutboundMessage.objects.filter(contact_id=contact.pk).exists()
+    assert not AuditEntry.objects.filter(action="send_preference_link").exists()

@@ -94,6 +94,17 @@ def test_upload_check_confirm_and_watch_the_progress_bar_finish(
     expect(page.locator("progress#import-progress")).to_be_visible()
     [job_id] = queued
 
+    # The import holds after its first progress report until the page has shown it
+    # running: a fast import would otherwise finish before the page's next refresh.
+    page_saw_it_running = threading.Event()
+    report_progress = jobs._ProgressWriter.__call__
+
+    def report_then_hold(self, phase, done, total):
+        report_progress(self, phase, done, total)
+        page_saw_it_running.wait(timeout=60)
+
+    monkeypatch.setattr(jobs._ProgressWriter, "__call__", report_then_hold)
+
     def work():
         try:
             jobs.run_import(job_id)
@@ -104,10 +115,13 @@ def test_upload_check_confirm_and_watch_the_progress_bar_finish(
     worker.start()
     try:
         expect(page.get_by_text("Importing")).to_be_visible(timeout=30_000)
+        expect(page.locator("progress#import-progress")).to_be_visible()
         staff_page.screenshot("12-admin-import-progress")
+        page_saw_it_running.set()
         # The page refreshes itself until the import is done.
         expect(page.get_by_text("What was imported")).to_be_visible(timeout=120_000)
     finally:
+        page_saw_it_running.set()
         worker.join(timeout=300)
     staff_page.screenshot("13-admin-import-result")
 
