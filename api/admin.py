@@ -1,6 +1,6 @@
 from django import forms
 from django.contrib import admin, messages
-from django.db import transaction
+from django.db import models, transaction
 from django.db.models import QuerySet
 from django.http import HttpRequest
 from rest_framework_api_key.admin import APIKeyModelAdmin
@@ -27,7 +27,9 @@ class ApiKeyAdmin(APIKeyModelAdmin, ModelAdmin):
     """The key is shown once, in the message after creation; only its hash is kept."""
 
     form = ApiKeyForm
-    list_display = (
+    # The library leaves its ModelAdmin options unannotated, so mypy pins them to its own
+    # tuples' exact lengths; any sequence of names is a valid option.
+    list_display = (  # type: ignore[assignment]
         "prefix",
         "name",
         "scope_list",
@@ -37,18 +39,20 @@ class ApiKeyAdmin(APIKeyModelAdmin, ModelAdmin):
         "_has_expired",
         "revoked",
     )
-    list_filter = ("revoked", "created")
+    list_filter = ("revoked", "created")  # type: ignore[assignment]
     actions = ["revoke"]
     # save_model writes create_api_key / change_api_key (staff.admin_audit).
     audits_itself = True
 
-    def get_readonly_fields(self, request: HttpRequest, obj: ApiKey | None = None):
-        fields = (*super().get_readonly_fields(request, obj), "last_used_at")
-        if obj is not None and obj.revoked:
+    def get_readonly_fields(self, request: HttpRequest, obj: models.Model | None = None):
+        # The library defaults obj to None but annotates it as a Model (implicit Optional).
+        fields = (*super().get_readonly_fields(request, obj), "last_used_at")  # type: ignore[arg-type]
+        if isinstance(obj, ApiKey) and obj.revoked:
             fields = (*fields, "scopes")
         return fields
 
-    def save_model(self, request: HttpRequest, obj: ApiKey, form, change: bool) -> None:
+    # The library annotates for any AbstractAPIKey; this admin's objects are ApiKeys.
+    def save_model(self, request: HttpRequest, obj: ApiKey, form, change: bool) -> None:  # type: ignore[override]
         # The admin wraps save_model in the change view's transaction.
         before = None if not change else {"scopes": form.initial.get("scopes")}
         super().save_model(request, obj, form, change)

@@ -23,6 +23,7 @@ import hashlib
 import json
 from collections.abc import Callable
 from datetime import timedelta
+from typing import cast
 
 from django.conf import settings
 from django.db import DatabaseError, IntegrityError, transaction
@@ -98,7 +99,8 @@ def idempotent(handler: Callable[..., Response]) -> Callable[..., Response]:
             IdempotencyRecord.objects.filter(pk=record.pk).delete()
         return response
 
-    wrapper.idempotent = True
+    # A plain function attribute (read by the schema); functools.wraps' type declares none.
+    wrapper.idempotent = True  # type: ignore[attr-defined]
     return wrapper
 
 
@@ -146,7 +148,8 @@ def _claim(
                 record = IdempotencyRecord.objects.create(
                     owner=owner,
                     key=key,
-                    method=request.method,
+                    # Every request that reaches a view has a method.
+                    method=cast(str, request.method),
                     path=storable_text(request.path)[:500],
                     fingerprint=fingerprint,
                 )

@@ -20,7 +20,8 @@ class ConflictErrorSerializer(serializers.Serializer):
 
 class ErrorResponse409Serializer(serializers.Serializer):
     type = serializers.ChoiceField(choices=ClientErrorEnum.choices)
-    errors = ConflictErrorSerializer(many=True)
+    # DRF's metaclass pops declared fields, so this does not shadow the base attribute.
+    errors = ConflictErrorSerializer(many=True)  # type: ignore[assignment]
 
 
 class PayloadTooLargeErrorSerializer(serializers.Serializer):
@@ -31,7 +32,8 @@ class PayloadTooLargeErrorSerializer(serializers.Serializer):
 
 class ErrorResponse413Serializer(serializers.Serializer):
     type = serializers.ChoiceField(choices=ClientErrorEnum.choices)
-    errors = PayloadTooLargeErrorSerializer(many=True)
+    # DRF's metaclass pops declared fields, so this does not shadow the base attribute.
+    errors = PayloadTooLargeErrorSerializer(many=True)  # type: ignore[assignment]
 
 
 class QueryValidationErrorSerializer(serializers.Serializer):
@@ -44,7 +46,8 @@ class QueryValidationErrorResponseSerializer(serializers.Serializer):
     """400 for views that read a query string through a serializer of their own."""
 
     type = serializers.ChoiceField(choices=ValidationErrorEnum.choices)
-    errors = QueryValidationErrorSerializer(many=True)
+    # DRF's metaclass pops declared fields, so this does not shadow the base attribute.
+    errors = QueryValidationErrorSerializer(many=True)  # type: ignore[assignment]
 
 
 class AutoSchema(StandardizedErrorsAutoSchema):

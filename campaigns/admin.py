@@ -1,4 +1,7 @@
+from typing import cast
+
 from django.contrib import admin, messages
+from django.contrib.auth.models import User
 from django.core.exceptions import PermissionDenied
 from django.db.models import QuerySet
 from django.forms.models import BaseInlineFormSet
@@ -245,7 +248,8 @@ class CampaignAdmin(ModelAdmin):
 
     def save_model(self, request: HttpRequest, obj: Campaign, form, change: bool) -> None:
         if not change:
-            obj.created_by = request.user
+            # The admin site serves only authenticated staff users.
+            obj.created_by = cast(User, request.user)
         super().save_model(request, obj, form, change)
         if obj.kind == CampaignKind.RECONSENT and Status.OPTED_IN in audience_states(obj):
             self.message_user(

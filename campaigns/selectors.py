@@ -22,6 +22,7 @@ from django.db.models import (
     Subquery,
     TextField,
 )
+from django.db.models.expressions import Combinable
 from django.db.models.fields.json import KT
 from django.db.models.functions import Cast, Coalesce
 from django.utils import timezone
@@ -81,7 +82,7 @@ def campaign_audience(campaign: Campaign) -> QuerySet[Contact]:
         # EXISTS / NOT EXISTS: a NOT IN over a million ids outgrows work_mem and
         # PostgreSQL falls back to a quadratic plan.
         states = ConsentState.objects.filter(contact=OuterRef("pk"), purpose=campaign.purpose)
-        wanted = Exists(states.filter(status__in=chosen))
+        wanted: Q | Combinable = Exists(states.filter(status__in=chosen))
         if Status.NONE in chosen:
             wanted |= ~Exists(states.exclude(status=Status.NONE))
         contacts = contacts.filter(wanted)

@@ -11,11 +11,11 @@ import uuid
 from collections.abc import Iterator
 from datetime import datetime, timedelta
 from functools import cache, partial
-from typing import Any
+from typing import Any, cast
 
 from django.conf import settings
 from django.contrib.auth.models import AbstractBaseUser
-from django.db import connection, transaction
+from django.db import connection, models, transaction
 from django.db.models import QuerySet
 from django.utils import timezone
 
@@ -165,8 +165,8 @@ def send_campaign_batch(*, campaign_id: Any, first_message_id: int, last_message
                 failed.append((message, exc))
         now = timezone.now()
         Message.objects.filter(pk__in=handed).update(status=MessageStatus.SENDING, claimed_at=now)
-        for message, exc in failed:
-            _fail(message, exc, at=now)
+        for message, error in failed:
+            _fail(message, error, at=now)
         outbox.enqueue_rows(rows)
     finish_campaign_if_done(campaign_id=campaign.pk)
     return len(rows)
@@ -179,7 +179,7 @@ def _render_params(params: list[str], contact: Contact) -> list[str]:
 def _open_windows(campaign: Campaign, picked: list[Message]) -> set[str]:
     if campaign.kind != CampaignKind.RECONSENT:
         return set()
-    keys = []
+    keys: list[str] = []
     for message in picked:
         address = outreach.address_of(message.contact)
         keys.extend(address.keys if address else ())
@@ -336,7 +336,8 @@ def send_one_tap(
 # --- What the outbox did with a message -------------------------------------------------
 
 # outbox status → (message status, the statuses it may replace)
-_FROM_OUTBOX = {
+# Keyed by status value: results and webhooks carry plain strings.
+_FROM_OUTBOX: dict[str, tuple[MessageStatus, set[MessageStatus]]] = {
     OutboundMessage.Status.ACCEPTED: (
         MessageStatus.SENT,
         {MessageStatus.QUEUED, MessageStatus.SENDING, MessageStatus.UNKNOWN},
@@ -376,8 +377,7 @@ def record_send_result(*, result: OutboundResult) -> bool:
         fields.update(skip_reason=result.skip_reason[:32], skipped_at=now)
     # One statement compiled once per shape: this runs for every message a campaign sends.
     replaced = sorted(replaces)
-    meta = Message._meta
-    values = [meta.get_field(name).get_db_prep_save(v, connection) for name, v in fields.items()]
+    values = [_concrete_field(name).get_db_prep_save(v, connection) for name, v in fields.items()]
     with connection.cursor() as cursor:
         cursor.execute(
             _update_sql(tuple(fields), len(replaced)), [*values, int(message_id), *replaced]
@@ -385,10 +385,15 @@ def record_send_result(*, result: OutboundResult) -> bool:
         return cursor.rowcount == 1
 
 
+def _concrete_field(name: str) -> models.Field:
+    # Only ever one of the message's own columns, never a reverse relation.
+    return cast(models.Field, Message._meta.get_field(name))
+
+
 @cache
 def _update_sql(columns: tuple[str, ...], statuses: int) -> str:
     meta = Message._meta
-    sets = ", ".join(f'"{meta.get_field(name).column}" = %s' for name in columns)
+    sets = ", ".join(f'"{_concrete_field(name).column}" = %s' for name in columns)
     marks = ", ".join(["%s"] * statuses)
     # Table and column names from the model; every value is a parameter.
     return f'UPDATE "{meta.db_table}" SET {sets} WHERE "id" = %s AND "status" IN ({marks})'  # noqa: S608
@@ -456,7 +461,7 @@ def stalled_batches(*, now: datetime | None = None) -> Iterator[tuple[Any, int, 
 
 # --- Statuses from the webhook ----------------------------------------------------
 
-_STATUS_TIME = {
+_STATUS_TIME: dict[str, str] = {
     MessageStatus.SENT: "sent_at",
     MessageStatus.DELIVERED: "delivered_at",
     MessageStatus.READ: "read_at",
@@ -474,7 +479,7 @@ _Q, _SG, _U, _ST, _D, _R = (
 # Status → the statuses it may replace. Statuses arrive in any order and a
 # message never moves backwards: a late `delivered` leaves `read`, and a failed
 # one stays failed.
-_MAY_REPLACE = {
+_MAY_REPLACE: dict[str, set[MessageStatus]] = {
     MessageStatus.SENT: {_Q, _SG, _U},
     MessageStatus.DELIVERED: {_Q, _SG, _U, _ST},
     MessageStatus.READ: {_Q, _SG, _U, _ST, _D},

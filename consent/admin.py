@@ -1,4 +1,7 @@
+from typing import TYPE_CHECKING, cast
+
 from django.contrib import admin, messages
+from django.contrib.auth.models import User
 from django.core.exceptions import PermissionDenied
 from django.db import transaction
 from django.db.models import Exists, OuterRef, QuerySet
@@ -30,6 +33,14 @@ from .models import (
 from .proof import proof_bundle
 from .rules import Action, Purpose, Source, Status
 from .services import Evidence, erase_and_suppress, publish_notice, record_consent
+
+if TYPE_CHECKING:
+    from django_stubs_ext import StrOrPromise
+
+
+def _staff(request: HttpRequest) -> User:
+    # The admin site serves only authenticated staff users.
+    return cast(User, request.user)
 
 
 class ReadOnlyAdminMixin:
@@ -77,7 +88,7 @@ def _record_opt_out(modeladmin, request: HttpRequest, queryset: QuerySet, purpos
                         purpose=purpose,
                         action=Action.WITHDRAW,
                         source=Source.ADMIN,
-                        actor=request.user,
+                        actor=_staff(request),
                         evidence=Evidence(note="opt-out recorded in the admin"),
                         audit_actor=request.user,
                     )
@@ -95,7 +106,7 @@ def erase_selected(modeladmin, request: HttpRequest, queryset: QuerySet) -> None
     count = 0
     for contact in queryset.filter(erased_at__isnull=True):
         erase_and_suppress(
-            contact=contact, erased_by=request.user.get_username(), actor=request.user
+            contact=contact, erased_by=request.user.get_username(), actor=_staff(request)
         )
         count += 1
     modeladmin.message_user(request, f"Erased {count} contact(s).", messages.SUCCESS)
@@ -131,7 +142,7 @@ def proof_bundle_view(request: HttpRequest, pk) -> JsonResponse:
     return response
 
 
-def _status(contact: Contact, purpose: str) -> str:
+def _status(contact: Contact, purpose: str) -> "StrOrPromise":
     for state in contact.consent_states.all():
         if state.purpose == purpose:
             return state.get_status_display()
@@ -139,12 +150,12 @@ def _status(contact: Contact, purpose: str) -> str:
 
 
 @admin.display(description="marketing")
-def marketing_status(contact: Contact) -> str:
+def marketing_status(contact: Contact) -> "StrOrPromise":
     return _status(contact, Purpose.MARKETING)
 
 
 @admin.display(description="service")
-def service_status(contact: Contact) -> str:
+def service_status(contact: Contact) -> "StrOrPromise":
     return _status(contact, Purpose.SERVICE)
 
 
@@ -179,7 +190,7 @@ contribute_to_contact_admin(
 
 
 @admin.register(ConsentEvent)
-class ConsentEventAdmin(LedgerExportAdminMixin, ReadOnlyAdminMixin, ModelAdmin):
+class ConsentEventAdmin(ReadOnlyAdminMixin, LedgerExportAdminMixin, ModelAdmin):
     list_display = [
         "occurred_at",
         "contact",
@@ -205,13 +216,16 @@ class ConsentEventAdmin(LedgerExportAdminMixin, ReadOnlyAdminMixin, ModelAdmin):
         return actions
 
 
+_SEAL_FIELDS = ("seq", "sealed_on", "sealed_at", "chains", "events", "root", "prev_hash", "hash")
+
+
 @admin.register(LedgerSeal)
 class LedgerSealAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
     """The daily seals, as `export_seal` prints them for publication; append-only."""
 
     list_display = ["seq", "sealed_on", "chains", "events", "root", "hash"]
-    fields = ["seq", "sealed_on", "sealed_at", "chains", "events", "root", "prev_hash", "hash"]
-    readonly_fields = fields
+    fields = _SEAL_FIELDS
+    readonly_fields = _SEAL_FIELDS
 
 
 @admin.action(
@@ -303,7 +317,7 @@ class ConsentKeywordAdmin(ModelAdmin):
 
 def _decide_reviews(modeladmin, request: HttpRequest, queryset: QuerySet, opt_out: bool) -> None:
     for review in queryset.filter(decision=OptOutReview.Decision.PENDING):
-        decide_review(review=review, opt_out=opt_out, actor=request.user)
+        decide_review(review=review, opt_out=opt_out, actor=_staff(request))
     modeladmin.message_user(request, "Decision recorded.", messages.SUCCESS)
 
 

@@ -3,8 +3,11 @@
 Imported by consent/admin.py (Django discovers only `admin` modules).
 """
 
+from typing import cast
+
 from django import forms
 from django.contrib import admin, messages
+from django.contrib.auth.models import User
 from django.db.models import QuerySet
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import render
@@ -16,6 +19,11 @@ from contacts.services import mark_distinct_people
 from .exceptions import ConsentError
 from .models import OutrankedOptOut, PolicyDeadlineChange
 from .services import extend_policy_deadline, merge_contacts, resolve_outranked_opt_out
+
+
+def _staff(request: HttpRequest) -> User:
+    # The admin site serves only authenticated staff users.
+    return cast(User, request.user)
 
 
 class _ReviewAdmin(ModelAdmin):
@@ -34,14 +42,14 @@ class _ReviewAdmin(ModelAdmin):
 @admin.action(description="Record these opt-outs now (they apply)", permissions=["change"])
 def withdraw_now(modeladmin, request: HttpRequest, queryset: QuerySet) -> None:
     for item in queryset.filter(resolution=OutrankedOptOut.Resolution.PENDING):
-        resolve_outranked_opt_out(item=item, withdraw=True, actor=request.user)
+        resolve_outranked_opt_out(item=item, withdraw=True, actor=_staff(request))
     modeladmin.message_user(request, "Recorded as opt-outs now.", messages.SUCCESS)
 
 
 @admin.action(description="Keep the later answer", permissions=["change"])
 def keep_later_answer(modeladmin, request: HttpRequest, queryset: QuerySet) -> None:
     for item in queryset.filter(resolution=OutrankedOptOut.Resolution.PENDING):
-        resolve_outranked_opt_out(item=item, withdraw=False, actor=request.user)
+        resolve_outranked_opt_out(item=item, withdraw=False, actor=_staff(request))
     modeladmin.message_user(request, "The later answers stand.", messages.SUCCESS)
 
 
@@ -90,7 +98,7 @@ def merge_pairs(modeladmin, request: HttpRequest, queryset: QuerySet) -> HttpRes
         return None
     pair = pending[0]
     form = MergeForm(request.POST if "survivor" in request.POST else None)
-    form.fields["survivor"].choices = [
+    cast(forms.ChoiceField, form.fields["survivor"]).choices = [
         (str(pair.first_id), str(pair.first)),
         (str(pair.second_id), str(pair.second)),
     ]
@@ -98,7 +106,7 @@ def merge_pairs(modeladmin, request: HttpRequest, queryset: QuerySet) -> HttpRes
         keep = pair.first if form.cleaned_data["survivor"] == str(pair.first_id) else pair.second
         other = pair.second if keep == pair.first else pair.first
         try:
-            merge_contacts(duplicate=other, survivor=keep, actor=request.user)
+            merge_contacts(duplicate=other, survivor=keep, actor=_staff(request))
         except (ConsentError, ValueError) as error:
             modeladmin.message_user(request, f"Not merged: {error}", messages.ERROR)
             return None
@@ -118,7 +126,7 @@ def merge_pairs(modeladmin, request: HttpRequest, queryset: QuerySet) -> HttpRes
 @admin.action(description="Different people: keep both", permissions=["change"])
 def mark_distinct(modeladmin, request: HttpRequest, queryset: QuerySet) -> None:
     for pair in queryset.filter(resolution=LikelyDuplicate.Resolution.PENDING):
-        mark_distinct_people(pair=pair, actor=request.user)
+        mark_distinct_people(pair=pair, actor=_staff(request))
     modeladmin.message_user(request, "Kept as different people.", messages.SUCCESS)
 
 
@@ -161,7 +169,7 @@ def extend_deadline(modeladmin, request: HttpRequest, queryset: QuerySet) -> Htt
                 policy=policy,
                 new_deadline=form.cleaned_data["new_deadline"],
                 reason=form.cleaned_data["reason"],
-                actor=request.user,
+                actor=_staff(request),
             )
         except ConsentError as error:
             modeladmin.message_user(request, f"Not extended: {error}", messages.ERROR)

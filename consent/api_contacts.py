@@ -5,7 +5,8 @@ its preference link, the list filters by consent, and an erasure keeps the suppr
 the endpoint needs both apps and only `consent` may import `contacts`.
 """
 
-from typing import Any
+from collections.abc import Mapping
+from typing import Any, cast
 
 import django_filters
 from django.db.models import Exists, OuterRef, Prefetch, Q, QuerySet
@@ -25,6 +26,7 @@ from api.actors import acting
 from api.filters import InstantFilter
 from api.idempotency import IDEMPOTENCY_PARAMETER, idempotent
 from api.inputs import refuse_unstorable_json
+from api.models import ApiKey
 from contacts.api_fields import PhoneField, PhoneFilter
 from contacts.models import Contact
 from contacts.services import update_contact, upsert_contact
@@ -242,7 +244,8 @@ class ContactViewSet(
         given = ContactChangeSerializer(data=request.data, partial=True)
         given.is_valid(raise_exception=True)
         # A phone sent here is refused by the service (PhoneNeverChanges), as in the admin.
-        phone = {"phone": request.data["phone"]} if "phone" in request.data else {}
+        data = cast(Mapping[str, Any], request.data)  # validated above: a JSON object
+        phone = {"phone": data["phone"]} if "phone" in data else {}
         update_contact(contact=contact, actor=acting(request), **phone, **given.validated_data)
         return Response(ContactSerializer(self.get_queryset().get(pk=contact.pk)).data)
 
@@ -258,6 +261,7 @@ class ContactViewSet(
 
 
 def _actor_label(request: Request) -> str:
-    if request.auth is not None and hasattr(request.auth, "prefix"):
+    # Of the configured authentications only ApiKeyAuthentication sets `auth`.
+    if isinstance(request.auth, ApiKey):
         return f"api key {request.auth.name} ({request.auth.prefix})"
     return str(request.user)

@@ -22,7 +22,8 @@ BULK_MAX_PHONES = 10_000
 class ConsentSummarySerializer(serializers.Serializer):
     status = serializers.ChoiceField(choices=Status.choices)
     since = serializers.DateTimeField(allow_null=True)
-    source = serializers.CharField(allow_null=True)
+    # DRF's metaclass pops declared fields, so this does not shadow the base attribute.
+    source = serializers.CharField(allow_null=True)  # type: ignore[assignment]
     notice = serializers.CharField(allow_null=True, help_text="Notice ref, e.g. marketing/en/1.")
     expires_at = serializers.DateTimeField(allow_null=True)
     paused_until = serializers.DateTimeField(allow_null=True)
@@ -94,7 +95,8 @@ class ConsentEventInputSerializer(serializers.Serializer):
     action = serializers.ChoiceField(
         choices=Action.choices, help_text="`expire` is the system's alone: 409."
     )
-    source = serializers.ChoiceField(choices=API_SOURCES, default=Source.API)
+    # DRF's metaclass pops declared fields, so this does not shadow the base attribute.
+    source = serializers.ChoiceField(choices=API_SOURCES, default=Source.API)  # type: ignore[assignment]
     notice = serializers.CharField(
         max_length=64,
         required=False,
@@ -303,7 +305,8 @@ class BundleNoticeSerializer(serializers.Serializer):
 
 
 class BundleEventSerializer(serializers.Serializer):
-    fields = serializers.DictField(help_text="The chained fields exactly as hashed (form 1 or 2).")
+    # DRF's metaclass pops declared fields, so this does not shadow the base attribute.
+    fields = serializers.DictField(help_text="The chained fields exactly as hashed (form 1 or 2).")  # type: ignore[assignment]
     hash = serializers.CharField()
     evidence = serializers.DictField(
         allow_null=True,
@@ -327,7 +330,8 @@ class BundleSealSerializer(serializers.Serializer):
     sealed_at = serializers.DateTimeField()
     chains = serializers.IntegerField()
     events = serializers.IntegerField()
-    root = serializers.CharField()
+    # DRF's metaclass pops declared fields, so this does not shadow the base attribute.
+    root = serializers.CharField()  # type: ignore[assignment]
     prev_hash = serializers.CharField(allow_null=True)
     hash = serializers.CharField()
     algorithm = serializers.CharField()

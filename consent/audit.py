@@ -76,7 +76,7 @@ def _select(
 def _converters(model, names: tuple[str, ...]) -> list[tuple[int, Callable[[Any], Any]]]:
     """What turns a column as the driver returns it into the plain value hashed."""
     postgres = connection.vendor == "postgresql"
-    found = []
+    found: list[tuple[int, Callable[[Any], Any]]] = []
     for i, name in enumerate(names):
         model_field = model._meta.get_field(name)
         kind = model_field.get_internal_type()
@@ -290,8 +290,11 @@ def _verify_range(*, bounds: Bounds, on_progress: Progress) -> LedgerVerificatio
 
 def _form_one_evidence(event_id: str) -> dict[str, Any]:
     """A form-1 event hashed its evidence inline; it now lives in its own table."""
+    # The plugin types a uuid key's lookup without its text form, which the ORM also takes.
     found = (
-        ConsentEvidence.objects.filter(pk=event_id).values(*PERSONAL_FIELDS, "erased_at").first()
+        ConsentEvidence.objects.filter(pk=event_id)  # type: ignore[misc]
+        .values(*PERSONAL_FIELDS, "erased_at")
+        .first()
     )
     if found is None:
         return dict.fromkeys(PERSONAL_FIELDS, "")
@@ -337,14 +340,15 @@ def rebuild_states(
 
 def _contacts_of(rows: Iterator[list]) -> Iterator[tuple[str, list[list]]]:
     """Group a (contact, …)-ordered stream into (contact, its rows)."""
-    current, group = None, []
+    current: str | None = None
+    group: list[list] = []
     for row in rows:
         if row[0] != current:
-            if group:
+            if current is not None and group:
                 yield current, group
             current, group = row[0], []
         group.append(row)
-    if group:
+    if current is not None and group:
         yield current, group
 
 
@@ -371,20 +375,24 @@ def _compare_range(*, bounds: Bounds, on_progress: Progress) -> list[StateDiffer
 
 
 def _group(events: Iterator[tuple[str, _Event]]) -> Iterator[tuple[str, list[_Event]]]:
-    current, group = None, []
+    current: str | None = None
+    group: list[_Event] = []
     for contact_id, event in events:
         if contact_id != current:
-            if group:
+            if current is not None and group:
                 yield current, group
             current, group = contact_id, []
         group.append(event)
-    if group:
+    if current is not None and group:
         yield current, group
 
 
-def _merge(ledger, stored) -> Iterator[tuple[str, list[_Event], list[list]]]:
+def _merge(
+    ledger: Iterator[tuple[str, list[_Event]]], stored: Iterator[tuple[str, list[list]]]
+) -> Iterator[tuple[str, list[_Event], list[list]]]:
     """Both streams are ordered by contact id: walk them side by side."""
-    sentinel = (None, [])
+    # (None, []) once a stream is over.
+    sentinel: tuple[Any, list[Any]] = (None, [])
     left, right = next(ledger, sentinel), next(stored, sentinel)
     while left[0] is not None or right[0] is not None:
         if right[0] is None or (left[0] is not None and left[0] < right[0]):

@@ -195,7 +195,7 @@ def answer_keyword(event: InboundMessage) -> None:
         return
     meaning = keywords.match_keyword(event.text)
     reading = None if meaning else keywords.read_free_text(event.text)
-    if meaning is None and reading.kind == "none":
+    if meaning is None and reading is not None and reading.kind == "none":
         return
     senders = _senders(event)
     if senders is None:
@@ -210,7 +210,8 @@ def answer_keyword(event: InboundMessage) -> None:
             contact=contact,
             wamid=event.wamid,
             text=event.text,
-            matched=f"in group {event.group_id}: " + (meaning or reading.matched or "")[:150],
+            matched=f"in group {event.group_id}: "
+            + (meaning or (reading and reading.matched) or "")[:150],
             received_at=event.timestamp,
             prompted_by_wamid=prompted_by,
         )
@@ -218,7 +219,7 @@ def answer_keyword(event: InboundMessage) -> None:
     if meaning in (keywords.Meaning.STOP, keywords.Meaning.STOP_ALL) or (
         reading and reading.kind == "opt_out"
     ):
-        purposes = (
+        purposes: list[str] = (
             list(Purpose.values) if meaning == keywords.Meaning.STOP_ALL else [Purpose.MARKETING]
         )
         if _already_recorded(f"{key}:{purposes[0]}:withdraw"):
@@ -237,10 +238,10 @@ def answer_keyword(event: InboundMessage) -> None:
         _reply(contact, _opted_out_text(contact, purposes))
     elif meaning == keywords.Meaning.START:
         states = consent_states(contact)
-        wanted = [
+        wanted: list[str] = [
             p
             for p in (Purpose.MARKETING, Purpose.SERVICE)
-            if not states[p] or states[p].status != Status.OPTED_IN
+            if not (state := states[p]) or state.status != Status.OPTED_IN
         ]
         if wanted:
             _send_opt_in(contact, wanted[:1] if wanted[0] == Purpose.MARKETING else wanted)

@@ -9,7 +9,7 @@ Missing a real opt-out is worse than honouring a doubtful one.
 import re
 from dataclasses import dataclass
 
-from django.contrib.auth.models import AbstractBaseUser
+from django.contrib.auth.models import User
 from django.db import transaction
 from django.db.models import Value
 from django.db.models.functions import Replace
@@ -113,9 +113,7 @@ def queue_for_review(
     return review
 
 
-def decide_review(
-    *, review: OptOutReview, opt_out: bool, actor: AbstractBaseUser | None
-) -> OptOutReview:
+def decide_review(*, review: OptOutReview, opt_out: bool, actor: User | None) -> OptOutReview:
     """A person's decision on a doubtful message; an opt-out dates from the message itself."""
     with transaction.atomic():
         review = OptOutReview.objects.select_for_update().get(pk=review.pk)

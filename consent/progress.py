@@ -2,16 +2,20 @@
 
 import contextlib
 from collections.abc import Callable, Iterator
-from typing import TextIO
+from typing import TextIO, cast
 
+from django.core.management.base import OutputWrapper
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
 
 @contextlib.contextmanager
-def progress_bar(label: str, total: int, stream: TextIO) -> Iterator[Callable[[int], None]]:
+def progress_bar(
+    label: str, total: int, stream: TextIO | OutputWrapper
+) -> Iterator[Callable[[int], None]]:
     """Yield `advance(n)`; draws on `stream` when it is a terminal, else does nothing."""
-    console = Console(file=getattr(stream, "_out", stream))
+    # A command's OutputWrapper keeps the real text stream in `_out`.
+    console = Console(file=cast(TextIO, getattr(stream, "_out", stream)))
     if not console.is_terminal:
         yield lambda n: None
         return

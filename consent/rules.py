@@ -74,7 +74,7 @@ class IllegalTransition(DomainError):
     code = "illegal_transition"
     conflict = True
 
-    def __init__(self, current: Status, action: Action, purpose: str = "") -> None:
+    def __init__(self, current: Status | str, action: Action, purpose: str = "") -> None:
         self.current = Status(current)
         self.action = Action(action)
         self.purpose = purpose

@@ -8,10 +8,10 @@ from collections.abc import Iterable, Sequence
 from dataclasses import asdict, dataclass, field
 from datetime import datetime, timedelta
 from functools import cache
-from typing import Any
+from typing import Any, Protocol, TypeVar, cast
 
 from django.conf import settings
-from django.contrib.auth.models import AbstractBaseUser
+from django.contrib.auth.models import AbstractBaseUser, User
 from django.db import connection, models, transaction
 from django.db.models import QuerySet
 from django.utils import timezone
@@ -60,7 +60,7 @@ class Evidence:
     context: dict[str, Any] = field(default_factory=dict)
 
 
-def _clean_choice(value: str, choices: type, name: str) -> str:
+def _clean_choice(value: str, choices: type[models.Choices], name: str) -> str:
     if value not in choices.values:
         raise InvalidConsent(
             f"'{value}' is not a valid {name}; expected one of {', '.join(choices.values)}",
@@ -201,7 +201,7 @@ def record_consent(
             wamid=evidence.wamid,
             prompted_by_wamid=evidence.prompted_by_wamid,
             context=context,
-            actor=actor,
+            actor=cast("User | None", actor),  # AUTH_USER_MODEL is auth.User
             idempotency_key=idempotency_key or None,
             applied=weighed.applied,
             status_after=weighed.standing.status,
@@ -281,9 +281,8 @@ def _lock_and_read(
 def _lock_sql() -> str:
     q = connection.ops.quote_name
     lock = " FOR UPDATE" if connection.features.has_select_for_update else ""
-    return (
-        f"SELECT 1 FROM {q(Contact._meta.db_table)} WHERE {q(Contact._meta.pk.column)} = %s{lock}"  # noqa: S608
-    )
+    pk = cast(str, Contact._meta.pk.column)  # the primary key is a concrete column
+    return f"SELECT 1 FROM {q(Contact._meta.db_table)} WHERE {q(pk)} = %s{lock}"  # noqa: S608
 
 
 @cache
@@ -297,13 +296,14 @@ def _read_sql() -> str:
     state, event = ConsentState._meta, ConsentEvent._meta
     table, by_contact = q(event.db_table), q(event.get_field("contact").column)
     head = f"FROM {table} WHERE {by_contact} = %(contact)s ORDER BY {q('seq')} DESC LIMIT 1"
-    columns = ", ".join(f"s.{q(f.column)}" for f in _STATE_FIELDS)
+    # Concrete fields all have a column.
+    columns = ", ".join(f"s.{q(cast(str, f.column))}" for f in _STATE_FIELDS)
     return (
         f"SELECT {columns}, (SELECT {q('seq')} {head}), (SELECT {q('hash')} {head}), "  # noqa: S608
         f"(SELECT {q('id')} FROM {table} WHERE {q('idempotency_key')} = %(key)s) "
         f"FROM (SELECT 1 AS one) AS one LEFT JOIN {q(state.db_table)} s "
         f"ON s.{q(state.get_field('contact').column)} = %(contact)s "
-        f"AND s.{q(state.get_field('purpose').column)} = %(purpose)s"
+        f"AND s.{q(cast(str, state.get_field('purpose').column))} = %(purpose)s"
     )
 
 
@@ -421,10 +421,10 @@ def _write(
         cursor.execute(sql, params)
         if state is not None:
             state.pk = cursor.fetchone()[0]
-    for instance in (event, personal, state):
-        if instance is not None:
-            instance._state.adding = False
-            instance._state.db = connection.alias
+    for row in (event, personal, state):
+        if row is not None:
+            row._state.adding = False
+            row._state.db = connection.alias
 
 
 def _prepared(instance, *, names_only: bool = False) -> list[tuple[str, Any]]:
@@ -603,7 +603,7 @@ def resolve_outranked_opt_out(
         item.resolution = OutrankedOptOut.Resolution.WITHDRAWN
     else:
         item.resolution = OutrankedOptOut.Resolution.KEPT
-    item.resolved_by = actor
+    item.resolved_by = cast(User, actor)  # AUTH_USER_MODEL is auth.User
     item.resolved_at = timezone.now()
     item.save()
     record_audit(
@@ -639,7 +639,7 @@ def extend_policy_deadline(
         old_deadline=policy.deadline,
         new_deadline=new_deadline,
         reason=reason,
-        changed_by=actor,
+        changed_by=cast("User | None", actor),  # AUTH_USER_MODEL is auth.User
     )
     ConsentState.objects.filter(status=Status.LEGACY, expires_at=policy.deadline).update(
         expires_at=new_deadline
@@ -705,13 +705,14 @@ def erase_and_suppress(
             if value
         ]
         erased = erase_contact(contact=contact, erased_by=erased_by)
-        erase_evidence(contact=erased, at=erased.erased_at)
+        erased_at = cast(datetime, erased.erased_at)  # erase_contact always sets it
+        erase_evidence(contact=erased, at=erased_at)
         erase_message_bodies(contact_id=erased.pk, addresses=addresses)
         record_audit(
             actor=actor or api_key,
             action="erase_contact",
             obj=erased,
-            after={"erased_at": erased.erased_at.isoformat()},
+            after={"erased_at": erased_at.isoformat()},
         )
         return erased
 
@@ -748,7 +749,11 @@ def publish_notice(*, notice: ConsentNotice, actor: Any = None) -> ConsentNotice
         action="publish_notice",
         obj=notice,
         before={"published_at": None},
-        after={"ref": notice.ref, "published_at": notice.published_at.isoformat()},
+        after={
+            "ref": notice.ref,
+            # Set just above, or by the publication that came first.
+            "published_at": cast(datetime, notice.published_at).isoformat(),
+        },
     )
     return notice
 
@@ -792,13 +797,29 @@ class StateDifference:
     rebuilt: str
 
 
-def replay(events: Iterable[ConsentEvent]) -> dict[str, tuple[Standing, ConsentEvent]]:
+class Replayable(Protocol):
+    """What `replay` reads of an event: a ConsentEvent, or a row standing in for one."""
+
+    @property
+    def purpose(self) -> str: ...
+    @property
+    def action(self) -> str: ...
+    @property
+    def occurred_at(self) -> datetime: ...
+    @property
+    def recorded_at(self) -> datetime: ...
+
+
+_E = TypeVar("_E", bound=Replayable)
+
+
+def replay(events: Iterable[_E]) -> dict[str, tuple[Standing, _E]]:
     """The standing each purpose reaches when `events` (one contact, in seq order) are weighed.
 
     The same rule the recorder used when each event arrived; an event the
     ledger forbade at its turn counts as not applied, as it was recorded.
     """
-    reached: dict[str, tuple[Standing, ConsentEvent]] = {}
+    reached: dict[str, tuple[Standing, _E]] = {}
     for event in events:
         standing, last = reached.get(event.purpose, (Standing(), None))
         at = effective_time(event.occurred_at, event.recorded_at)

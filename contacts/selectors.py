@@ -1,4 +1,5 @@
 from dataclasses import dataclass
+from typing import Any, cast
 
 from django.db.models import Q, QuerySet
 
@@ -119,7 +120,8 @@ def _ranked(ranked: list[tuple[int, Q]]) -> list[Contact]:
 
 
 def _matches(contact: Contact, condition: Q) -> bool:
-    field, value = condition.children[0]
+    # Every ranked condition is a single-keyword Q, so its one child is (field, value).
+    field, value = cast("tuple[str, Any]", condition.children[0])
     return getattr(contact, field) == value
 
 

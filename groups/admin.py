@@ -1,6 +1,8 @@
 """Groups in the admin: invite, never add. Memberships and invitation statuses are read-only;
 the one way in is the "Invite to a group" action on the contact list."""
 
+from typing import TYPE_CHECKING, TypedDict
+
 from django import forms
 from django.contrib import admin, messages
 from django.contrib.admin import helpers
@@ -19,6 +21,17 @@ from whatsapp.exceptions import WhatsAppError
 
 from . import selectors, services, whatsapp_groups
 from .models import Group, GroupInvitation, GroupMembership, InvitationStatus, LeaveSource
+
+if TYPE_CHECKING:
+    from django_stubs_ext import WithAnnotations
+
+
+class _FunnelCounts(TypedDict):
+    n_members: int
+    n_sent: int
+    n_accepted: int
+    n_declined: int
+    n_expired: int
 
 
 class ReadOnlyInline(TabularInline):
@@ -162,23 +175,23 @@ class GroupAdmin(ModelAdmin):
         return super().get_queryset(request).annotate(**_funnel_counts())
 
     @admin.display(description="members", ordering="n_members")
-    def current_members(self, group: Group) -> int:
+    def current_members(self, group: "WithAnnotations[Group, _FunnelCounts]") -> int:
         return group.n_members
 
     @admin.display(description="sent", ordering="n_sent")
-    def sent(self, group: Group) -> int:
+    def sent(self, group: "WithAnnotations[Group, _FunnelCounts]") -> int:
         return group.n_sent
 
     @admin.display(description="accepted", ordering="n_accepted")
-    def accepted(self, group: Group) -> int:
+    def accepted(self, group: "WithAnnotations[Group, _FunnelCounts]") -> int:
         return group.n_accepted
 
     @admin.display(description="declined", ordering="n_declined")
-    def declined(self, group: Group) -> int:
+    def declined(self, group: "WithAnnotations[Group, _FunnelCounts]") -> int:
         return group.n_declined
 
     @admin.display(description="expired", ordering="n_expired")
-    def expired(self, group: Group) -> int:
+    def expired(self, group: "WithAnnotations[Group, _FunnelCounts]") -> int:
         return group.n_expired
 
     @admin.display(description="invitation funnel")

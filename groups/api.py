@@ -91,7 +91,8 @@ class InvitationEvidenceSerializer(serializers.Serializer):
 
 class RespondInputSerializer(serializers.Serializer):
     answer = serializers.ChoiceField(choices=["accept", "decline"])
-    source = serializers.ChoiceField(choices=AnswerSource.choices, default=AnswerSource.API)
+    # DRF's metaclass pops declared fields, so this does not shadow the base attribute.
+    source = serializers.ChoiceField(choices=AnswerSource.choices, default=AnswerSource.API)  # type: ignore[assignment]
     evidence = InvitationEvidenceSerializer(required=False)
 
 

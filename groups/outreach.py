@@ -6,6 +6,7 @@ commit; what became of it comes back through `record_outbound_result`."""
 import logging
 import uuid
 from functools import partial
+from typing import cast
 
 from django.conf import settings
 from django.db import transaction
@@ -112,7 +113,8 @@ def _fetch_link_then_send(invitation_id: uuid.UUID) -> None:
     invitation = GroupInvitation.objects.select_related("group", "contact").get(pk=invitation_id)
     group = invitation.group
     try:
-        link = graph_client().get_invite_link(group.whatsapp_group_id)
+        # Only WhatsApp groups send invite links (callers check), and an id is never cleared.
+        link = graph_client().get_invite_link(cast(str, group.whatsapp_group_id))
     except WhatsAppError as exc:
         # The acceptance stands; `send_missing_invite_links` tries again later.
         log.warning("no invite link for group %s yet: %s", group.pk, exc)

@@ -4,10 +4,10 @@
 import logging
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, cast
 
 from django.conf import settings
-from django.contrib.auth.models import AbstractBaseUser
+from django.contrib.auth.models import AbstractBaseUser, User
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
@@ -17,7 +17,13 @@ from staff.audit import record_audit
 from whatsapp import outbox
 
 from . import outreach, selectors
-from .exceptions import DuplicateInvitation, GroupFull, InvitationClosed, InvitationRefused
+from .exceptions import (
+    DuplicateInvitation,
+    GroupError,
+    GroupFull,
+    InvitationClosed,
+    InvitationRefused,
+)
 from .models import (
     AnswerSource,
     Group,
@@ -56,7 +62,7 @@ def invite_contact(
     *,
     group: Group,
     contact: Contact,
-    invited_by: AbstractBaseUser | None = None,
+    invited_by: User | None = None,
     source: str = InviteSource.ADMIN,
     actor: Any = None,
 ) -> GroupInvitation:
@@ -134,7 +140,7 @@ def invite_contacts(
     *,
     group: Group,
     contacts: list[Contact],
-    invited_by: AbstractBaseUser | None = None,
+    invited_by: User | None = None,
     source: str = InviteSource.ADMIN,
     actor: Any = None,
 ) -> BulkInviteResult:
@@ -201,7 +207,7 @@ def respond_to_invitation(
             code="invalid_choice",
         )
     evidence = evidence or Evidence()
-    refusal: InvitationClosed | None = None
+    refusal: GroupError | None = None
     with transaction.atomic():
         # Lock order group → invitation, as in invite_contact: no deadlock, and two
         # concurrent accepts of one invitation run one after the other.
@@ -281,7 +287,9 @@ def revoke_invitation(*, invitation: GroupInvitation, actor: Any = None) -> Grou
         if locked.status == InvitationStatus.PENDING:
             locked.status = InvitationStatus.REVOKED
             locked.revoked_at = timezone.now()
-            locked.revoked_by = actor if isinstance(actor, AbstractBaseUser) else None
+            # AUTH_USER_MODEL is auth.User, the project's only concrete AbstractBaseUser.
+            revoked_by = actor if isinstance(actor, AbstractBaseUser) else None
+            locked.revoked_by = cast("User | None", revoked_by)
             locked.save(update_fields=["status", "revoked_at", "revoked_by"])
             if actor is not None:
                 record_audit(
@@ -334,7 +342,8 @@ def leave_group(
             if locked.group.is_whatsapp_group and source != LeaveSource.WHATSAPP_PLATFORM:
                 contact = locked.contact
                 outbox.enqueue_participant_removal(
-                    group_id=locked.group.whatsapp_group_id,
+                    # is_whatsapp_group: the group has its id.
+                    group_id=cast(str, locked.group.whatsapp_group_id),
                     users=[contact.wa_id] if contact.wa_id else [],
                     user_ids=[contact.whatsapp_user_id] if contact.whatsapp_user_id else [],
                     reason=f"left {locked.group.name}"[:200],

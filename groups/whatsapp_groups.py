@@ -3,7 +3,7 @@ joinable only with our approval and approve a join request only from someone who
 was accepted."""
 
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, cast
 
 from django.db import transaction
 
@@ -110,7 +110,8 @@ def decide_join_request(
     approved = invitation is not None
     with transaction.atomic():
         outbox.enqueue_join_decision(
-            group_id=group.whatsapp_group_id,
+            # Callers pass a group found by, or checked for, its WhatsApp id.
+            group_id=cast(str, group.whatsapp_group_id),
             request_id=request_id,
             approve=approved,
             reason=f"join request to {group.name}"[:200],

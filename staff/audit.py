@@ -1,8 +1,8 @@
 """Writing the staff audit: every staff or API-key change, with its actor, in its transaction."""
 
-from typing import Any
+from typing import Any, cast
 
-from django.contrib.auth.models import AbstractBaseUser
+from django.contrib.auth.models import AbstractBaseUser, User
 from django.db import models, transaction
 
 from .models import AuditEntry
@@ -23,7 +23,8 @@ def record_audit(
     """
     if not transaction.get_connection().in_atomic_block:
         raise RuntimeError("record_audit belongs inside the transaction of the change")
-    user = actor if isinstance(actor, AbstractBaseUser) else None
+    # AUTH_USER_MODEL is auth.User, the project's only concrete AbstractBaseUser.
+    user = cast("User | None", actor if isinstance(actor, AbstractBaseUser) else None)
     key = "" if user is not None or actor is None else str(getattr(actor, "prefix", ""))
     return AuditEntry.objects.create(
         actor_user=user,

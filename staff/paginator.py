@@ -4,6 +4,7 @@ import json
 
 from django.core.paginator import Paginator
 from django.db import connections
+from django.db.models import QuerySet
 from django.utils.functional import cached_property
 
 # Below this many rows the count is exact (a bounded scan); above it, the planner's estimate.
@@ -21,7 +22,7 @@ class EstimatedCountPaginator(Paginator):
     @cached_property
     def count(self) -> int:
         queryset = self.object_list
-        if not hasattr(queryset, "query") or connections[queryset.db].vendor != "postgresql":
+        if not isinstance(queryset, QuerySet) or connections[queryset.db].vendor != "postgresql":
             return super().count
         exact = queryset.order_by()[: EXACT_UP_TO + 1].count()
         if exact <= EXACT_UP_TO:

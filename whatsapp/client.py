@@ -301,7 +301,7 @@ def error_from_response(response: httpx.Response) -> exc.WhatsAppError:
     details = (error.get("error_data") or {}).get("details", "")
     title = error.get("message") or error.get("title") or f"HTTP {response.status_code}"
     detail = f"{title}: {details}" if details else title
-    kwargs = {"code": code, "title": title}
+    kwargs: dict[str, Any] = {"code": code, "title": title}  # as the JSON answer gave them
     if code in RATE_LIMIT_CODES or response.status_code == 429:
         retry_after = response.headers.get("Retry-After", "")
         seconds = float(retry_after) if retry_after.isdigit() else None

@@ -286,7 +286,12 @@ _AUDIT_ACTIONS = {
 }
 
 
-def _resolve(outbound: OutboundMessage, actor: AbstractBaseUser, resolution: str, to: str) -> bool:
+def _resolve(
+    outbound: OutboundMessage,
+    actor: AbstractBaseUser,
+    resolution: OutboundMessage.Resolution,
+    to: str,
+) -> bool:
     now = timezone.now()
     fields: dict[str, Any] = {
         "status": to,

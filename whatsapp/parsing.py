@@ -234,7 +234,8 @@ def parse_message(payload: dict) -> InboundMessage:
     button_id, title = _button_id(msg)
     text = (msg.get("text") or {}).get("body") if msg.get("type") == "text" else title
     system = msg.get("system") if isinstance(msg.get("system"), dict) else {}
-    profile = contact.get("profile") if isinstance(contact.get("profile"), dict) else {}
+    raw_profile = contact.get("profile")
+    profile = raw_profile if isinstance(raw_profile, dict) else {}
     return InboundMessage(
         wamid=str(msg["id"]),
         # Meta always sends it; "now" only for a broken item, which then sorts as newest.
@@ -305,7 +306,7 @@ def parse_identity_update(payload: dict) -> IdentityUpdate:
 
 def parse_group_participants(payload: dict) -> GroupParticipantsEvent:
     group = _value(payload)["groups"][0]
-    first = next(
+    first: dict[str, Any] = next(
         iter(
             group.get("join_requests")
             or group.get("added_participants")

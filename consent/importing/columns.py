@@ -350,6 +350,7 @@ def _read_moment(raw: str, zone: str) -> datetime | None:
 def _moment(value: Any, column: str, rules: RowRules, problem) -> datetime | None:
     if value is None or value == "":
         return None
+    moment: datetime | None
     if isinstance(value, datetime):
         moment = value
     elif isinstance(value, date):

@@ -10,9 +10,10 @@ from __future__ import annotations
 import logging
 import time
 from functools import partial
-from typing import IO, Any
+from typing import TYPE_CHECKING, Any
 
-from django.contrib.auth.models import AbstractBaseUser
+from django.contrib.auth.models import AbstractBaseUser, User
+from django.core.files import File
 from django.db import DatabaseError, connections, transaction
 from django.utils import timezone
 
@@ -24,6 +25,9 @@ from .columns import shown
 from .engine import Options, import_contacts
 from .reading import ContactFile, UnreadableFile
 
+if TYPE_CHECKING:
+    from django.db.backends.base.base import BaseDatabaseWrapper
+
 logger = logging.getLogger(__name__)
 Stage = ContactImport.Stage
 
@@ -33,9 +37,9 @@ PREVIEW_ROWS = 20
 
 def start_import(
     *,
-    upload: IO[bytes],
+    upload: File,
     file_name: str,
-    uploaded_by: AbstractBaseUser,
+    uploaded_by: User,
     policy: ReconsentPolicy | None = None,
     tag: str = "",
 ) -> ContactImport:
@@ -174,7 +178,7 @@ class _ProgressWriter:
 
     def __init__(self, job: ContactImport) -> None:
         self.job = job
-        self.connection = None
+        self.connection: BaseDatabaseWrapper | None = None
         self.last = 0.0
 
     def __enter__(self):

@@ -20,8 +20,9 @@ key is hashed over ASCII-escaped JSON).
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import cast
 
-from django.db import connection
+from django.db import connection, models
 
 from contacts.models import Contact
 
@@ -34,6 +35,11 @@ from .planning import PlanContext
 from .staging import MATCHES, TABLE, TAKEN
 
 SIMPLE = "import_simple"
+
+
+def _columns(model: type[models.Model]) -> list[str]:
+    # Concrete fields always have a column.
+    return [cast(str, f.column) for f in model._meta.concrete_fields]
 
 
 @dataclass
@@ -244,7 +250,7 @@ def write(ctx: PlanContext, tags_table: str) -> Written:
         "created_at": "%(now)s",
         "updated_at": "%(now)s",
     }
-    contact_columns = [f.column for f in Contact._meta.concrete_fields]
+    contact_columns = _columns(Contact)
     event_values = {
         "id": "id",
         "contact_id": "contact_id",
@@ -269,7 +275,7 @@ def write(ctx: PlanContext, tags_table: str) -> Written:
         "prev_hash": "prev_hash",
         "hash": "hash",
     }
-    event_columns = [f.column for f in ConsentEvent._meta.concrete_fields]
+    event_columns = _columns(ConsentEvent)
     state_values = {
         "contact_id": "contact_id",
         "purpose": "purpose",
@@ -284,7 +290,7 @@ def write(ctx: PlanContext, tags_table: str) -> Written:
         "permissive_at": "CASE WHEN permissive THEN LEAST(occurred_at, recorded_at) END",
         "updated_at": "recorded_at",
     }
-    state_columns = [f.column for f in ConsentState._meta.concrete_fields if f.column != "id"]
+    state_columns = [c for c in _columns(ConsentState) if c != "id"]
     missing = (
         set(contact_columns)
         - set(contact_values)
@@ -308,7 +314,15 @@ def write(ctx: PlanContext, tags_table: str) -> Written:
             "SELECT CAST(r.new_id AS uuid), unnest(string_to_array(r.tags, ';')) "
             f"FROM {TABLE} r JOIN {SIMPLE} s ON s.rownum = r.rownum WHERE r.tags <> ''"
         )
-        returned = ("id", "contact_id", "seq", "purpose", "action", "source", "notice_id")
+        returned: tuple[str, ...] = (
+            "id",
+            "contact_id",
+            "seq",
+            "purpose",
+            "action",
+            "source",
+            "notice_id",
+        )
         returned += ("occurred_at", "recorded_at", "expires_at", "applied", "status_after")
         cursor.execute(
             "WITH RECURSIVE "

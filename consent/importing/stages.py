@@ -15,8 +15,8 @@ from dataclasses import dataclass, field
 from itertools import islice
 from typing import Any
 
-from .columns import Header, RowRules, is_blank, parse_row
-from .planning import PlanContext, Snapshot, plan_line
+from .columns import ContactLine, Header, RowRules, is_blank, parse_row
+from .planning import LinePlan, PlanContext, Snapshot, plan_line
 from .report import RowProblem
 from .staging import encode_staged, staged_line
 from .writing import encode_plans, withdrawn_event_ids
@@ -38,7 +38,7 @@ def check_batch(
 
     With `encode`, the valid rows come as COPY text (PostgreSQL); otherwise as tuples.
     """
-    lines = []
+    lines: list[ContactLine] = []
     problems: list[RowProblem] = []
     counted = 0
     for number, cells in rows:
@@ -46,7 +46,7 @@ def check_batch(
             continue
         counted += 1
         line, found = parse_row(number, cells, header, rules)
-        if found:
+        if line is None:  # parse_row gives no line exactly when it found problems
             problems += found
         else:
             lines.append(line)
@@ -70,14 +70,14 @@ def plan_batch(
     rows: list[tuple], known: dict[uuid.UUID, Snapshot], ctx: PlanContext, encode: bool
 ) -> PlannedBatch:
     result = PlannedBatch(rows=len(rows))
-    plans = []
+    plans: list[LinePlan] = []
     for row in rows:
         line, contact_id, erased = staged_line(row)
         if erased:
             result.skipped.append(RowProblem(line.row, "", ERASED))
             continue
         plan, problems = plan_line(line, known.get(contact_id) if contact_id else None, ctx)
-        if problems:
+        if plan is None:  # plan_line gives no plan exactly when it found problems
             result.problems += problems
             continue
         plans.append(plan)

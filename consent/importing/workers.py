@@ -12,7 +12,10 @@ from __future__ import annotations
 import multiprocessing
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from multiprocessing.pool import Pool
 
 
 class Workers:
@@ -20,7 +23,7 @@ class Workers:
 
     def __init__(self, count: int) -> None:
         self.count = count
-        self.pool = None
+        self.pool: Pool | None = None
 
     def __enter__(self) -> Workers:
         if self.count > 1 and "fork" in multiprocessing.get_all_start_methods():

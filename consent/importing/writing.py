@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from datetime import datetime
-from typing import Any
+from typing import Any, cast
 
 from django.db import connection, models
 
@@ -23,6 +23,11 @@ from ..rules import PERMISSIVE_ACTIONS
 from ..signals import consent_withdrawn
 from .copytext import copy_line
 from .planning import LinePlan
+
+
+def _column(field: models.Field) -> str:
+    # Only non-concrete fields lack a column, and these lists hold concrete ones.
+    return cast(str, field.column)
 
 
 def _is_auto(field: models.Field) -> bool:
@@ -39,7 +44,7 @@ class _Table:
         self.pairs = [(f.name, f.get_default()) for f in self.fields]
 
     def sql(self) -> str:
-        columns = ", ".join(connection.ops.quote_name(f.column) for f in self.fields)
+        columns = ", ".join(connection.ops.quote_name(_column(f)) for f in self.fields)
         return f"COPY {connection.ops.quote_name(self.table)} ({columns}) FROM STDIN"
 
     def encode(self, rows: Iterable[dict[str, Any]]) -> str:
@@ -161,7 +166,7 @@ class BulkWriter:
                 + ") ON COMMIT DROP",
                 f"CREATE TEMPORARY TABLE {_TAGS} (contact_id uuid, name text) ON COMMIT DROP",
                 f"CREATE TEMPORARY TABLE {_STATES} ON COMMIT DROP AS SELECT "
-                + ", ".join(f.column for f in tables["changed_states"].fields)
+                + ", ".join(_column(f) for f in tables["changed_states"].fields)
                 + f" FROM {state_table} WITH NO DATA",
                 f"CREATE TEMPORARY TABLE {_OUTRANKED} (event_id uuid, contact_id uuid, "
                 "purpose text, seq integer) ON COMMIT DROP",
@@ -182,7 +187,7 @@ class BulkWriter:
         """The set-based statements, once every plan is copied."""
         contact_table = Contact._meta.db_table
         through = Contact.tags.through._meta.db_table
-        state_fields = [f.column for f in ConsentState._meta.concrete_fields if not _is_auto(f)]
+        state_fields = [_column(f) for f in ConsentState._meta.concrete_fields if not _is_auto(f)]
         kept = ("contact_id", "purpose")
         permissive = ", ".join(f"'{a}'" for a in sorted(PERMISSIVE_ACTIONS))
         with connection.cursor() as cursor:

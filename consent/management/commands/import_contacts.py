@@ -1,12 +1,16 @@
 import os
 import sys
 import time
+from typing import TYPE_CHECKING, cast
 
 from django.core.management.base import BaseCommand, CommandError
 
 from consent.importing import ImportReport, Options, import_contacts
 from consent.importing.columns import KNOWN_COLUMNS
 from consent.models import ReconsentPolicy
+
+if TYPE_CHECKING:
+    from rich.progress import Progress, TaskID
 
 PHASES = {"reading": "Reading and checking rows", "checking": "Checking", "writing": "Writing"}
 
@@ -79,8 +83,9 @@ class _progress_display:
     def __init__(self, stream) -> None:
         self.stream = stream
         self.tty = hasattr(stream, "isatty") and stream.isatty() and sys.stdout.isatty()
-        self.bar = None
-        self.tasks: dict[str, int] = {}
+        self.bar: Progress | None = None
+        # The bar's task ids while it draws; otherwise only which phases have been seen.
+        self.tasks: dict[str, TaskID] = {}
         self.last_line = 0.0
 
     def __enter__(self):
@@ -113,7 +118,7 @@ class _progress_display:
             return
         now = time.monotonic()
         if now - self.last_line >= 5 or phase not in self.tasks:
-            self.tasks.setdefault(phase, 0)
+            self.tasks.setdefault(phase, cast("TaskID", 0))
             self.last_line = now
             of = f" of {total:,}" if total else ""
             self.stream.write(f"{PHASES.get(phase, phase)}: {done:,}{of} rows")
