@@ -166,13 +166,13 @@ def _free_form(
     address: Address, kind: str, payload: dict[str, Any], fallback: dict[str, Any] | None, **kw
 ) -> OutboundMessage:
     """Free-form inside the 24-hour window; outside it, the template fallback or a refusal."""
-    if messages.in_service_window(address):
-        return enqueue_message(
-            address=address, kind=kind, payload=payload, fallback_payload=fallback, **kw
-        )
     if fallback is None:
-        messages.require_window(address)
-    return enqueue_message(address=address, kind=Kind.TEMPLATE, payload=fallback, **kw)
+        messages.require_window(address)  # OutsideServiceWindow when it is closed
+    elif not messages.in_service_window(address):
+        return enqueue_message(address=address, kind=Kind.TEMPLATE, payload=fallback, **kw)
+    return enqueue_message(
+        address=address, kind=kind, payload=payload, fallback_payload=fallback, **kw
+    )
 
 
 def enqueue_text(
