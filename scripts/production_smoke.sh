@@ -39,7 +39,10 @@ expect() {  # expect CODE URL [curl args…]
 }
 
 expect 200 "$BASE/admin/login/"
-grep -q 'static/admin/css/' /tmp/smoke-body || { echo "smoke: admin CSS not linked"; exit 1; }
+# The theme's stylesheet, under its collected (hashed) name, and served.
+css=$(grep -o '/static/unfold/css/styles\.[0-9a-f]*\.css' /tmp/smoke-body | head -1)
+[ -n "$css" ] || { echo "smoke: the admin theme's CSS is not linked"; exit 1; }
+expect 200 "$BASE$css"
 expect 200 "$BASE/health/" -H 'Accept: application/json'
 
 KEY=$(.venv/bin/python manage.py create_api_key smoke --scopes consent:read,consent:write 2>/dev/null)
