@@ -12,8 +12,6 @@ Run alone: .venv/bin/python bench/admin_console.py --scale 100000 [--json f]
 
 from __future__ import annotations
 
-import argparse
-import json
 import os
 import statistics
 import sys
@@ -25,7 +23,7 @@ if __package__ in (None, ""):
 
 import psycopg
 
-from bench.common import PG_SERVER, bench_env, log
+from bench.common import PG_SERVER, bench_env, hook_main, loadavg, log
 from bench.dataset import database_name, phone_of
 
 REPEAT = 5
@@ -42,7 +40,7 @@ def _row(name, figure, baseline, baseline_label, **extra) -> dict:
         "ratio": round(figure / baseline, 2) if baseline else None,
         "target": f"< {TARGET_SECONDS:g} s, constant queries",
         "met": figure < TARGET_SECONDS,
-        "load": " ".join(f"{x:.2f}" for x in os.getloadavg()),
+        "load": loadavg(),
         **extra,
     }
 
@@ -154,20 +152,7 @@ def run(scale: int) -> list[dict]:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--scale", type=int, default=1_000_000)
-    parser.add_argument("--json", type=Path)
-    args = parser.parse_args(argv)
-    rows = run(args.scale)
-    for r in rows:
-        print(
-            f"{r['name']:<58} {r['figure'] * 1000:>8.0f} ms  "
-            f"bare {r['baseline'] * 1000:>6.0f} ms  ×{r['ratio']}  "
-            f"queries {r.get('queries', '—')}  {'met' if r['met'] else 'MISSED'}"
-        )
-    if args.json:
-        args.json.write_text(json.dumps(rows, default=str))
-    return 0
+    return hook_main(run, __doc__.splitlines()[0], argv)
 
 
 if __name__ == "__main__":

@@ -198,3 +198,40 @@ def summary_ms(values_ms: Sequence[float]) -> dict[str, float]:
         "min_ms": min(values_ms),
         "max_ms": max(values_ms),
     }
+
+
+def row_line(row: dict) -> str:
+    """One bench row as one line: figure, same-run baseline, ratio, target and verdict."""
+    unit = row.get("unit", "")
+    return (
+        f"{row['name']}: {row['figure']} {unit} vs {row['baseline']} "
+        f"({row.get('baseline_label', 'baseline')}), ratio {row.get('ratio')}; "
+        f"{row.get('target', '')}: {'meets' if row['met'] else 'MISSES'} "
+        f"[load {row.get('load', '')}]"
+    )
+
+
+def print_rows(rows: list[dict], json_path: Path | None = None) -> None:
+    """Print the rows (and write them to `json_path` when given)."""
+    import json
+
+    for row in rows:
+        print(row_line(row), flush=True)
+    if json_path:
+        json_path.write_text(json.dumps(rows, indent=2, default=str))
+
+
+def hook_main(run, description: str, argv: list[str] | None = None) -> int:
+    """The command line of a bench hook: `--scale N [--json FILE]`, the rows of `run(N)`."""
+    import argparse
+
+    parser = argparse.ArgumentParser(description=description)
+    parser.add_argument("--scale", type=int, default=1_000_000)
+    parser.add_argument("--json", type=Path)
+    args = parser.parse_args(argv)
+    print_rows(run(args.scale), args.json)
+    return 0
+
+
+def loadavg() -> str:
+    return " ".join(f"{x:.2f}" for x in os.getloadavg())

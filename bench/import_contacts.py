@@ -16,7 +16,6 @@ Run alone: .venv/bin/python bench/import_contacts.py [--scale 1000000] [--json o
 
 from __future__ import annotations
 
-import argparse
 import csv
 import json
 import os
@@ -29,7 +28,16 @@ from pathlib import Path
 if __package__ in (None, ""):
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bench.common import PG_SERVER, PYTHON, ROOT, bench_env, check_services, log, manage
+from bench.common import (
+    PG_SERVER,
+    PYTHON,
+    ROOT,
+    bench_env,
+    check_services,
+    hook_main,
+    log,
+    manage,
+)
 
 DATABASE = "bench_import"
 SIZES = (10_000, 100_000)
@@ -292,19 +300,7 @@ def main() -> None:
         kind, path, rows = sys.argv[2], sys.argv[3], int(sys.argv[4])
         print(json.dumps(_child(kind, path, rows)))
         return
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--scale", type=int, default=1_000_000)
-    parser.add_argument("--json", type=Path)
-    args = parser.parse_args()
-    rows = run(args.scale)
-    for row in rows:
-        print(
-            f"{row['name']:<58} {row['figure']:>10,} {row['unit']:<7} "
-            f"baseline {row['baseline']:>9,} ({row['baseline_label']}) ratio {row['ratio']}  "
-            f"{row['target']}: {'meets' if row['met'] else 'MISSES'}  [load {row['load']}]"
-        )
-    if args.json:
-        args.json.write_text(json.dumps(rows, indent=2))
+    hook_main(run, __doc__.split("\n\n")[0])
 
 
 if __name__ == "__main__":

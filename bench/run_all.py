@@ -29,7 +29,7 @@ ROOT = Path(__file__).resolve().parent.parent
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
-from bench.common import PYTHON, check_services  # noqa: E402
+from bench.common import PYTHON, check_services, loadavg  # noqa: E402
 from bench.dataset import database_name  # noqa: E402
 
 RESULTS = ROOT / "bench" / "results"
@@ -41,10 +41,6 @@ HOOKS = {
     "admin": "bench/admin_console.py",
 }
 SECTIONS = ("eligibility", "webhook", "scale", *HOOKS)
-
-
-def loadavg() -> str:
-    return " ".join(f"{x:.2f}" for x in os.getloadavg())
 
 
 def _env() -> dict[str, str]:

@@ -30,14 +30,10 @@ if __package__ in (None, ""):
 
 import psycopg
 
-from bench.common import PG_SERVER, REDIS_URL, bench_env, log
+from bench.common import PG_SERVER, REDIS_URL, bench_env, loadavg, log, print_rows
 from bench.dataset import database_name, phone_of
 
 BENCHES = ("preview", "fan_out", "pages", "verify", "rebuild", "record_consent")
-
-
-def loadavg() -> str:
-    return " ".join(f"{x:.2f}" for x in os.getloadavg())
 
 
 def row(name, figure, unit, baseline, baseline_label, target, met, ratio=None, **extra) -> dict:
@@ -612,16 +608,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--only", action="append", choices=BENCHES)
     parser.add_argument("--json", type=Path)
     args = parser.parse_args(argv)
-    rows = run(args.scale, args.only)
-    for r in rows:
-        print(
-            f"{r['name']:<62} {r['figure']:>10} {r['unit']:<9} baseline {r['baseline']} "
-            f"ratio {r['ratio']}  {r['target']}: {'meets' if r['met'] else 'MISSES'} "
-            f"[load {r['load']}]",
-            flush=True,
-        )
-    if args.json:
-        args.json.write_text(json.dumps(rows, indent=2, default=str))
+    print_rows(run(args.scale, args.only), args.json)
     return 0
 
 

@@ -13,9 +13,7 @@ The dataset must exist (bench/dataset.py --scale N, or make bench / bench-small)
 
 from __future__ import annotations
 
-import argparse
 import hashlib
-import json
 import os
 import sys
 import time
@@ -26,7 +24,7 @@ if __package__ in (None, ""):
 
 import psycopg
 
-from bench.common import PG_SERVER, bench_env, log
+from bench.common import PG_SERVER, bench_env, hook_main, loadavg, log
 from bench.dataset import database_name
 
 TARGET_S_PER_MILLION = 30
@@ -34,10 +32,6 @@ TARGET_S_PER_MILLION = 30
 
 class Rollback(Exception):
     pass
-
-
-def loadavg() -> str:
-    return " ".join(f"{x:.2f}" for x in os.getloadavg())
 
 
 def _bare_leaf_loop(dsn: str, sql: str) -> int:
@@ -116,21 +110,7 @@ def run(scale: int) -> list[dict]:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--scale", type=int, default=1_000_000)
-    parser.add_argument("--json", type=Path)
-    args = parser.parse_args(argv)
-    rows = run(args.scale)
-    for r in rows:
-        print(
-            f"{r['name']}: {r['figure']} s (next day {r['next_day_s']} s), "
-            f"baseline {r['baseline']} s, ratio {r['ratio']}; "
-            f"{r['target']}: {'meets' if r['met'] else 'MISSES'} [load {r['load']}]",
-            flush=True,
-        )
-    if args.json:
-        args.json.write_text(json.dumps(rows, indent=2, default=str))
-    return 0
+    return hook_main(run, __doc__.splitlines()[0], argv)
 
 
 if __name__ == "__main__":

@@ -42,8 +42,10 @@ from bench.common import (  # noqa: E402
     bench_env,
     check_services,
     free_port,
+    loadavg,
     log,
     manage,
+    print_rows,
     recreate_database,
 )
 
@@ -56,10 +58,6 @@ POOL = os.environ.get("BENCH_SEND_POOL", "solo")
 CONCURRENCY = int(os.environ.get("BENCH_SEND_CONCURRENCY", "1"))
 QUEUE = "celery"
 PATIENCE_SECONDS = 600
-
-
-def _loadavg() -> str:
-    return " ".join(f"{x:.2f}" for x in os.getloadavg())
 
 
 def _env(graph_url: str) -> dict[str, str]:
@@ -271,7 +269,7 @@ def measure(messages: int) -> dict:
     client.flushdb()
     log(f"send: {messages:,} opted-in contacts and a campaign for them")
     campaign_id = load_audience(messages)
-    load_at_start = _loadavg()
+    load_at_start = loadavg()
 
     fake = start_fake_graph(port)
     try:
@@ -333,7 +331,7 @@ def measure(messages: int) -> dict:
         "message_statuses": statuses,
         "all_sent": statuses.get(MessageStatus.SENT, 0) == messages,
         "load_average_at_start": load_at_start,
-        "load_average_at_end": _loadavg(),
+        "load_average_at_end": loadavg(),
     }
 
 
@@ -373,16 +371,8 @@ def main() -> None:
     parser.add_argument("--json", type=Path)
     args = parser.parse_args()
     result = measure(args.messages)
-    rows = rows_of(result)
     print(json.dumps(result, indent=2, default=str))
-    for row in rows:
-        print(
-            f"{row['name']}: {row['figure']:,} {row['unit']} vs {row['baseline']:,} "
-            f"({row['baseline_label']}), ratio {row['ratio']}; {row['target']}: "
-            f"{'meets' if row['met'] else 'MISSES'} [load {row['load']}]"
-        )
-    if args.json:
-        args.json.write_text(json.dumps(rows, indent=2))
+    print_rows(rows_of(result), args.json)
 
 
 if __name__ == "__main__":
