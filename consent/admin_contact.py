@@ -136,21 +136,15 @@ def contact_action_urls(model_admin: admin.ModelAdmin) -> list[URLPattern]:
         if not form.is_valid():
             return _refuse(model_admin, request, contact, form)
         purposes = form.cleaned_data["purposes"]
-        with transaction.atomic():
-            events = record_opt_out(
-                contacts=[contact],
-                purposes=purposes,
-                source=Source.ADMIN,
-                actor=_staff(request),
-                evidence=Evidence(note=form.cleaned_data["reason"]),
-            )
-            for event in events:
-                record_audit(
-                    actor=_staff(request),
-                    action="record_opt_out",
-                    obj=event,
-                    after={"purpose": event.purpose, "status": event.status_after},
-                )
+        # The service writes each event's staff audit row in the event's transaction.
+        record_opt_out(
+            contacts=[contact],
+            purposes=purposes,
+            source=Source.ADMIN,
+            actor=_staff(request),
+            audit_actor=_staff(request),
+            evidence=Evidence(note=form.cleaned_data["reason"]),
+        )
         names = ", ".join(str(Purpose(p).label).lower() for p in purposes)
         model_admin.message_user(request, f"Opt-out of {names} recorded.", messages.SUCCESS)
         return _back(contact)
