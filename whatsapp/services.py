@@ -96,14 +96,21 @@ def read_body(body: bytes) -> Any:
 def store_delivery(*, body: bytes) -> StoredDelivery:
     """Keep the raw body, then each item of it once; return the ids of new item rows.
 
-    The raw body is written before anything parses it, so whatever follows, the
+    Nothing is acknowledged before the raw body is kept, so whatever follows, the
     delivery is never lost: a body that cannot be read is kept as malformed and
     listed (it may hold an opt-out). A duplicate item (Meta retries for days)
-    hits the unique dedupe key and is skipped; each item is inserted in its own
-    savepoint, so one the database refuses never blocks the STOP beside it.
-    Outside a transaction each step commits on its own: the raw body first, then the
-    items (on PostgreSQL usually one statement for them all).
+    hits the unique dedupe key and is skipped; an item the database refuses never
+    blocks the STOP beside it.
+
+    On PostgreSQL the usual delivery is one statement: the raw body and its items,
+    stored together or not at all. Otherwise, and whenever that statement cannot
+    store it, the raw body is written before anything parses it, then each item goes
+    in its own savepoint (outside a transaction each step commits on its own).
     """
+    if connection.vendor == "postgresql" and not connection.in_atomic_block:
+        stored = _store_in_one_statement(body)
+        if stored is not None:
+            return stored
     # Written as `split` up front: the usual case then costs one INSERT, and the
     # rare unreadable body pays for the UPDATE that says so.
     delivery = WebhookDelivery.objects.create(body=body, state=WebhookDelivery.State.SPLIT)
@@ -122,6 +129,63 @@ def store_delivery(*, body: bytes) -> StoredDelivery:
         with transaction.atomic():
             ids = [pk for item in items if (pk := _insert(item, delivery=delivery)) is not None]
     return StoredDelivery(delivery.pk, ids)
+
+
+def _store_in_one_statement(body: bytes) -> StoredDelivery | None:
+    """The usual delivery on PostgreSQL: its raw body and every item in one statement.
+
+    One round trip and one commit: the body and its items are stored together or not
+    at all, so nothing is acknowledged before the raw body is kept. None, with nothing
+    written, when the body does not read or the database refuses a value: the caller
+    then keeps the raw body first and stores each item on its own, as above.
+    """
+    try:
+        items = split_delivery(read_body(body))
+    except Exception:  # any unreadable body: the careful path keeps and lists it
+        return None
+    if not items:
+        return None
+    sql = (
+        "WITH delivery AS ("  # noqa: S608 (table names from the models; values are parameters)
+        f"INSERT INTO {WebhookDelivery._meta.db_table} (body, state, error, received_at) "
+        "VALUES (%s, %s, '', %s) RETURNING id), "
+        f"item AS (INSERT INTO {InboundEvent._meta.db_table} (kind, dedupe_key, wamid, "
+        "payload, body, state, error, attempts, received_at, delivery_id, carries_opt_out) "
+        "SELECT item.kind, item.dedupe_key, item.wamid, item.payload::jsonb, '', %s, '', 0, "
+        "%s, (SELECT id FROM delivery), false "
+        "FROM unnest(%s::text[], %s::text[], %s::text[], %s::text[]) "
+        "AS item(kind, dedupe_key, wamid, payload) "
+        "ON CONFLICT (dedupe_key) DO NOTHING RETURNING id) "
+        "SELECT (SELECT id FROM delivery), id FROM item "
+        "UNION ALL SELECT (SELECT id FROM delivery), NULL"
+    )
+    now = timezone.now()
+    params: list[Any] = [
+        body,
+        WebhookDelivery.State.SPLIT,
+        now,
+        InboundEvent.State.RECEIVED,
+        now,
+        *_item_arrays(items),
+    ]
+    try:
+        with connection.cursor() as cursor:
+            cursor.execute(sql, params)
+            rows = cursor.fetchall()
+    except DatabaseError:
+        logger.warning("a delivery's value was refused; storing its items one by one")
+        return None
+    # Ids follow the sequence, so sorted they keep the delivery's order.
+    return StoredDelivery(rows[0][0], sorted(pk for _, pk in rows if pk is not None))
+
+
+def _item_arrays(items: list[Item]) -> list[list[str | None]]:
+    return [
+        [item.kind for item in items],
+        [item.dedupe_key[:400] for item in items],
+        [item.wamid[:256] for item in items],
+        [json.dumps(item.payload) if item.payload else None for item in items],
+    ]
 
 
 def _insert_at_once(items: list[Item], delivery: WebhookDelivery) -> list[int] | None:
@@ -146,10 +210,7 @@ def _insert_at_once(items: list[Item], delivery: WebhookDelivery) -> list[int] |
         InboundEvent.State.RECEIVED,
         timezone.now(),
         delivery.pk,
-        [item.kind for item in items],
-        [item.dedupe_key[:400] for item in items],
-        [item.wamid[:256] for item in items],
-        [json.dumps(item.payload) if item.payload else None for item in items],
+        *_item_arrays(items),
     ]
     try:
         # Alone, the statement is its own transaction; inside one, a savepoint keeps a

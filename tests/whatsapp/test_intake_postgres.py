@@ -1,6 +1,9 @@
-"""Intake on PostgreSQL: every item of a delivery in one statement, and when the database
-refuses one of them, each in its own savepoint, so the refused one never keeps the STOP
-beside it out."""
+"""Intake on PostgreSQL: a delivery's raw body and every item in one statement, and when
+the database refuses one of them, the raw body first and each item in its own savepoint,
+so the refused one never keeps the STOP beside it out.
+
+Outside a test transaction, as the webhook view runs: the one-statement path is taken
+only there (inside a caller's transaction items go in savepoints)."""
 
 import pytest
 from django.db import connection
@@ -10,7 +13,7 @@ from whatsapp import services
 from whatsapp.models import InboundEvent, WebhookDelivery
 from whatsapp.parsing import Item
 
-pytestmark = [pytest.mark.django_db, pytest.mark.postgres]
+pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.postgres]
 
 
 @pytest.fixture(autouse=True)
@@ -27,6 +30,9 @@ def test_a_delivery_of_several_items_is_stored_at_once_and_again_adds_nothing():
 
     assert len(first.new_ids) == 1
     assert again.new_ids == []
+    stored = InboundEvent.objects.get()
+    assert stored.delivery_id == first.delivery_id and stored.state == InboundEvent.State.RECEIVED
+    assert bytes(WebhookDelivery.objects.get(pk=first.delivery_id).body) == body
     assert InboundEvent.objects.count() == 1
     assert WebhookDelivery.objects.count() == 2  # every delivery's raw body is kept
 
@@ -42,6 +48,8 @@ def test_an_item_the_database_refuses_never_keeps_the_stop_beside_it_out(monkeyp
 
     stored = services.store_delivery(body=encode(with_message("text_stop")))
 
+    # The failed statement wrote nothing: the careful path kept the raw body once.
+    assert WebhookDelivery.objects.get().pk == stored.delivery_id
     stop = InboundEvent.objects.get(kind=InboundEvent.Kind.MESSAGE)
     assert stored.new_ids == [stop.pk]  # the STOP goes on to be processed
     assert stop.state == InboundEvent.State.RECEIVED and stop.delivery_id == stored.delivery_id
@@ -49,3 +57,14 @@ def test_an_item_the_database_refuses_never_keeps_the_stop_beside_it_out(monkeyp
     refused = InboundEvent.objects.get(kind=InboundEvent.Kind.MALFORMED)
     assert refused.carries_opt_out and refused.state == InboundEvent.State.FAILED
     assert refused.error.startswith("refused by the database")
+
+
+def test_a_body_that_does_not_read_is_kept_as_malformed_and_listed():
+    stored = services.store_delivery(body=b'{"entry": [')
+
+    assert stored.malformed and stored.new_ids == []
+    delivery = WebhookDelivery.objects.get(pk=stored.delivery_id)
+    assert delivery.state == WebhookDelivery.State.MALFORMED
+    assert bytes(delivery.body) == b'{"entry": ['
+    listed = InboundEvent.objects.get(delivery=delivery)
+    assert listed.kind == InboundEvent.Kind.MALFORMED and listed.carries_opt_out
