@@ -2,7 +2,8 @@
 
 The 1,000,000-contact database (`bench_1m`, bench/dataset.py) is built once and reused
 by the following runs; `--scale 100000` (`make bench-small`) does the same at 100 k in a
-few minutes. Each benchmark runs in its own process and prints its detailed report;
+few minutes. Each benchmark runs in its own process, once the machine has settled after
+the previous one (CHECKPOINT, load below 1, two minutes at most), and prints its detailed report;
 the table at the end puts every figure next to the baseline measured in the same run,
 with its target and whether it is met, and the load average when it was measured.
 
@@ -48,7 +49,30 @@ def _env() -> dict[str, str]:
     return {**os.environ, "PYTHONWARNINGS": "ignore"}
 
 
+# Between sections: the previous one's writes (a million-row import, a fan-out) leave
+# PostgreSQL flushing and vacuuming for a while; the next section is measured once the
+# machine is quiet again, as a section run alone would be.
+SETTLE_LOAD = 1.0
+SETTLE_MAX_SECONDS = 120
+
+
+def settle() -> None:
+    import psycopg
+
+    from bench.common import PG_SERVER
+
+    started = time.time()
+    with psycopg.connect(f"{PG_SERVER}/postgres", autocommit=True) as conn:
+        conn.execute("CHECKPOINT")
+    while time.time() - started < SETTLE_MAX_SECONDS:
+        if float(Path("/proc/loadavg").read_text().split()[0]) < SETTLE_LOAD:
+            break
+        time.sleep(5)
+    print(f"[settled in {time.time() - started:.0f} s, load {loadavg()}]", flush=True)
+
+
 def run_script(script: str, json_path: Path, extra: list[str], *, nice: bool = False):
+    settle()
     command = [PYTHON, str(ROOT / "bench" / script), "--json", str(json_path), *extra]
     if nice:
         command = ["nice", "-n", "10", *command]
@@ -60,6 +84,7 @@ def run_script(script: str, json_path: Path, extra: list[str], *, nice: bool = F
 
 
 def run_hook(name: str, path: str, scale: int, json_path: Path) -> list[dict] | None:
+    settle()
     module = path.removesuffix(".py").replace("/", ".")
     code = (
         "import json, os, sys; os.environ.setdefault('DJANGO_SETTINGS_MODULE', 'bench.settings');"
