@@ -171,6 +171,7 @@ def may_send(who: Contact | str, purpose: str, at: datetime | None = None) -> De
     """
     at = at or timezone.now()
     purpose = Purpose(purpose)
+    value: Any
     if isinstance(who, Contact):
         column, value = "id", who.pk
     elif isinstance(who, WhatsAppUserId):
