@@ -26,11 +26,13 @@ import tempfile
 import time
 from pathlib import Path
 
+import psycopg
+
 ROOT = Path(__file__).resolve().parent.parent
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
-from bench.common import PYTHON, check_services, loadavg  # noqa: E402
+from bench.common import PG_SERVER, PYTHON, check_services, loadavg  # noqa: E402
 from bench.dataset import database_name  # noqa: E402
 
 RESULTS = ROOT / "bench" / "results"
@@ -57,15 +59,11 @@ SETTLE_MAX_SECONDS = 120
 
 
 def settle() -> None:
-    import psycopg
-
-    from bench.common import PG_SERVER
-
     started = time.time()
     with psycopg.connect(f"{PG_SERVER}/postgres", autocommit=True) as conn:
         conn.execute("CHECKPOINT")
     while time.time() - started < SETTLE_MAX_SECONDS:
-        if float(Path("/proc/loadavg").read_text().split()[0]) < SETTLE_LOAD:
+        if os.getloadavg()[0] < SETTLE_LOAD:
             break
         time.sleep(5)
     print(f"[settled in {time.time() - started:.0f} s, load {loadavg()}]", flush=True)

@@ -11,7 +11,7 @@ from django.db.models import Case, CharField, FilteredRelation, Q, QuerySet, Val
 from django.utils import timezone
 
 from contacts.models import Contact
-from contacts.phones import InvalidPhone, normalize_phone, phone_hash, phone_hasher
+from contacts.phones import InvalidPhone, normalize_phone, phone_hash
 from contacts.selectors import Identifiers, suppressed_contacts
 
 from .ledger import ChainCheck, check_chain
@@ -257,9 +257,10 @@ def may_send_many(
     shown = list(phones)
     found: dict[int, dict[str, Any] | None] = {}
 
-    hashed = phone_hasher()
     fast = {
-        i: hashed(p) for i, p in enumerate(shown) if isinstance(p, str) and E164_SHAPE.fullmatch(p)
+        i: phone_hash(p)
+        for i, p in enumerate(shown)
+        if isinstance(p, str) and E164_SHAPE.fullmatch(p)
     }
     rows = _state_rows_by_hash(set(fast.values()), purpose)
     for i, digest in fast.items():
@@ -278,7 +279,7 @@ def may_send_many(
         if i in fast and e164 == raw:
             found[i] = None  # looked up already: not a contact of ours
         else:
-            second[i] = hashed(e164)
+            second[i] = phone_hash(e164)
     rows = _state_rows_by_hash(set(second.values()), purpose)
     for i, digest in second.items():
         found[i] = rows.get(digest)
