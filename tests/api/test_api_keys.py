@@ -11,6 +11,7 @@ from django.utils import timezone
 from rest_framework.test import APIClient
 
 from api.models import ApiKey
+from api.scopes import SCOPES
 from tests.api.conftest import assert_error, client_with_key
 
 ELIGIBILITY = "/api/v1/eligibility/?phone=%2B447911123456&purpose=marketing"
@@ -37,7 +38,19 @@ def test_create_api_key_prints_the_key_once_and_stores_only_its_hash(db):
 
 def test_create_api_key_accepts_all_scopes(db):
     call_command("create_api_key", "ops", "--scopes", "all", stdout=StringIO(), stderr=StringIO())
-    assert len(ApiKey.objects.get().scopes) == 8
+    assert ApiKey.objects.get().scopes == list(SCOPES)
+
+
+def test_create_api_key_grants_the_new_scopes_by_name(db):
+    call_command(
+        "create_api_key",
+        "compliance tool",
+        "--scopes",
+        "contacts:erase,consent:evidence,contacts:links",
+        stdout=StringIO(),
+        stderr=StringIO(),
+    )
+    assert ApiKey.objects.get().scopes == ["contacts:erase", "contacts:links", "consent:evidence"]
 
 
 @pytest.mark.parametrize("scopes", ["", "consent:delete", "consent:read,everything"])
