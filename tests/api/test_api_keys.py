@@ -131,14 +131,21 @@ def test_staff_sessions_read_and_write_where_the_admin_lets_them(db, django_user
     clerk.user_permissions.set(Permission.objects.filter(codename="view_contact"))
     client = APIClient()
     client.force_login(clerk)
+    assert client.get("/api/v1/contacts/").status_code == 200
+    # consent states are not this clerk's to read in the admin
+    assert_error(client.get(ELIGIBILITY), 403, "permission_denied")
+    response = client.post("/api/v1/contacts/", {"phone": "+447911123456"}, format="json")
+    assert_error(response, 403, "permission_denied")
+    # when the admin lets them add and change contacts, and read consent
+    clerk.user_permissions.add(
+        *Permission.objects.filter(
+            codename__in=["add_contact", "change_contact", "view_consentstate"]
+        )
+    )
+    client.force_login(django_user_model.objects.get(pk=clerk.pk))
     assert client.get(ELIGIBILITY).status_code == 200
     bulk = {"purpose": "marketing", "phones": ["+447911123456"]}
     assert client.post("/api/v1/eligibility/bulk/", bulk, format="json").status_code == 200
-    response = client.post("/api/v1/contacts/", {"phone": "+447911123456"}, format="json")
-    assert_error(response, 403, "permission_denied")
-    # when the admin lets them change contacts
-    clerk.user_permissions.add(Permission.objects.get(codename="change_contact"))
-    client.force_login(django_user_model.objects.get(pk=clerk.pk))
     response = client.post("/api/v1/contacts/", {"phone": "+447911123456"}, format="json")
     assert response.status_code == 201
 
