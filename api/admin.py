@@ -9,12 +9,16 @@ from unfold.admin import ModelAdmin
 from staff.audit import record_audit
 
 from .models import ApiKey
-from .scopes import SCOPES
+from .scopes import DESCRIPTIONS
 
 
 class ApiKeyForm(forms.ModelForm):
     scopes = forms.MultipleChoiceField(
-        choices=[(s, s) for s in SCOPES], widget=forms.CheckboxSelectMultiple, required=False
+        choices=[(scope, f"{scope}: {what}") for scope, what in DESCRIPTIONS.items()],
+        widget=forms.CheckboxSelectMultiple,
+        required=False,
+        help_text="contacts:erase, contacts:links and consent:evidence are powers apart: "
+        "no other scope implies them.",
     )
 
     class Meta:

@@ -10,6 +10,7 @@ from rest_framework import authentication, exceptions
 from rest_framework.request import Request
 
 from .models import ApiKey
+from .scopes import DESCRIPTIONS
 
 KEYWORD = "Api-Key"
 # Recording every use would add a write to every request; once a minute is enough
@@ -59,5 +60,9 @@ class ApiKeyAuthenticationScheme(OpenApiAuthenticationExtension):
             "type": "apiKey",
             "in": "header",
             "name": "Authorization",
-            "description": "`Api-Key <key>`; create a key with `manage.py create_api_key`.",
+            "description": "`Api-Key <key>`; create a key with `manage.py create_api_key` or "
+            "in the admin. Scopes: "
+            + "; ".join(f"`{scope}`: {what}" for scope, what in DESCRIPTIONS.items())
+            + ". Staff signed in to the admin (the session cookie) hold exactly their admin "
+            "role's permissions.",
         }

@@ -5,10 +5,15 @@ gets it back unchanged and records nothing, a different body gets 409. Keys
 are scoped to the API key (or staff user) that sent them and kept for
 `API_IDEMPOTENCY_TTL` (at least 24 hours).
 
-Only an answer the client should see again is kept: a refusal (4xx) is, a failure
-(5xx, an exception, an answer that could not be stored) frees the key at once so
-the retry runs; a claim whose request died without either is freed after
-CLAIM_TIMEOUT.
+The claim on a key is taken in the same transaction as the request's work, and
+the answer is stored in it too: both commit together or neither does. A request
+that fails in any way (an exception, a 5xx, a database that restarts under it, a
+worker killed mid-request) leaves no claim behind, because its transaction rolls
+back or dies with its connection; the retry runs as if it were the first. A
+concurrent retry with the same key waits on the claim's unique index for the
+first request to end (at most CLAIM_WAIT, then 409 `idempotency_busy`), and then
+gets the first answer, or runs if the first rolled back. Only an answer the
+client should see again is kept: a refusal (4xx) is, a failure (5xx) is not.
 
 Why a second mechanism besides the ledger's own `idempotency_key`
 (consent.services.record_consent): that one makes one *event* unique whoever
@@ -21,12 +26,20 @@ a limited time. Neither can stand in for the other.
 import functools
 import hashlib
 import json
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from datetime import timedelta
 from typing import cast
 
 from django.conf import settings
-from django.db import DatabaseError, IntegrityError, transaction
+from django.db import (
+    DatabaseError,
+    Error,
+    IntegrityError,
+    OperationalError,
+    connection,
+    transaction,
+)
 from django.utils import timezone
 from drf_spectacular.utils import OpenApiParameter
 from rest_framework.request import Request
@@ -38,9 +51,15 @@ from .inputs import storable_text
 from .models import ApiKey, IdempotencyRecord
 
 HEADER = "Idempotency-Key"
-# Longer than any request may run (gunicorn's timeout is 30 s): a claim still without
-# an answer after this belongs to a request that died, and no longer holds the key.
-CLAIM_TIMEOUT = timedelta(minutes=2)
+# How long a retry waits for a first request with its key that is still running
+# (PostgreSQL's lock_timeout on the claim), well inside gunicorn's 30 s request timeout.
+CLAIM_WAIT = timedelta(seconds=10)
+# A committed claim without an answer was left by an earlier release of this module,
+# which committed the claim before the work: it holds the key no longer than a request
+# may run (gunicorn's timeout).
+CLAIM_TIMEOUT = timedelta(seconds=30)
+# PostgreSQL's SQLSTATE for lock_timeout expiring.
+LOCK_NOT_AVAILABLE = "55P03"
 
 IDEMPOTENCY_PARAMETER = OpenApiParameter(
     name=HEADER,
@@ -82,22 +101,27 @@ def idempotent(handler: Callable[..., Response]) -> Callable[..., Response]:
         # Stored as a digest: any header value works, whatever its length or characters.
         key = hashlib.sha256(key.encode("utf-8", "surrogateescape")).hexdigest()
         owner, fingerprint = _owner(request), _fingerprint(request)
-        record, claimed = _claim(owner=owner, key=key, request=request, fingerprint=fingerprint)
-        if not claimed:
-            return _replay(record, fingerprint)
-        try:
+        # One transaction for the claim, the work and the answer: a failure anywhere,
+        # the loss of the database included, takes the claim with it.
+        with transaction.atomic():
+            record, claimed = _claim(owner=owner, key=key, request=request, fingerprint=fingerprint)
+            if not claimed:
+                return _replay(record, fingerprint)
             try:
                 response = handler(view, request, *args, **kwargs)
+            except Error:
+                # The database failed or went away: everything rolls back, claim and all.
+                raise
             except Exception as exc:
                 # The answer a refusal (400, 409…) gets is the first response too.
                 response = view.handle_exception(exc)
-        except BaseException:
-            IdempotencyRecord.objects.filter(pk=record.pk).delete()
-            raise
-        if response.status_code >= 500 or not _store(record, response):
-            # Nothing was recorded (services are atomic): the client may retry.
-            IdempotencyRecord.objects.filter(pk=record.pk).delete()
-        return response
+            if response.status_code >= 500:
+                # Nothing is recorded and nothing kept: the client may retry.
+                transaction.set_rollback(True)
+            elif not _store(record, response):
+                # The work stands (the client gets its answer), but cannot be replayed.
+                IdempotencyRecord.objects.filter(pk=record.pk).delete()
+            return response
 
     # A plain function attribute (read by the schema); functools.wraps' type declares none.
     wrapper.idempotent = True  # type: ignore[attr-defined]
@@ -128,7 +152,11 @@ def _stored_body(record: IdempotencyRecord):
 def _claim(
     *, owner: str, key: str, request: Request, fingerprint: str
 ) -> tuple[IdempotencyRecord, bool]:
-    """(record, True) for a new in-progress record we now own, (stored record, False) else."""
+    """(record, True) for a new claim of ours, (stored record, False) for an earlier answer.
+
+    Called inside the request's transaction: the claim is only seen by others once
+    it commits with its answer.
+    """
     now = timezone.now()
     for _ in range(2):
         existing = IdempotencyRecord.objects.filter(owner=owner, key=key).first()
@@ -143,8 +171,8 @@ def _claim(
         if existing is not None:
             return existing, False
         try:
-            # Its own transaction, committed now: a concurrent retry must see the claim.
-            with transaction.atomic():
+            # A savepoint, so a lost race leaves the request's transaction usable.
+            with transaction.atomic(), _waiting_at_most(CLAIM_WAIT):
                 record = IdempotencyRecord.objects.create(
                     owner=owner,
                     key=key,
@@ -155,8 +183,31 @@ def _claim(
                 )
             return record, True
         except IntegrityError:
-            continue  # claimed concurrently: read it on the second pass
-    raise Conflict("This Idempotency-Key is being used by another request.", "idempotency_busy")
+            # A request with this key committed while we waited on it: read its answer.
+            continue
+        except OperationalError as exc:
+            if getattr(exc.__cause__, "sqlstate", None) != LOCK_NOT_AVAILABLE:
+                raise
+            break
+    raise Conflict(
+        "The first request with this Idempotency-Key is still being handled.",
+        "idempotency_busy",
+    )
+
+
+@contextmanager
+def _waiting_at_most(wait: timedelta) -> Iterator[None]:
+    """On PostgreSQL, a lock wait longer than `wait` fails instead of hanging (SQLite has
+    one writer at a time and its own busy timeout)."""
+    if connection.vendor != "postgresql":
+        yield
+        return
+    with connection.cursor() as cursor:
+        cursor.execute(f"SET LOCAL lock_timeout = {int(wait.total_seconds() * 1000)}")
+    yield
+    with connection.cursor() as cursor:
+        # The rest of the request's transaction waits on its locks as it always did.
+        cursor.execute("SET LOCAL lock_timeout TO DEFAULT")
 
 
 def _replay(record: IdempotencyRecord, fingerprint: str) -> Response:

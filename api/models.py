@@ -2,13 +2,14 @@ from django.db import models
 from django.utils import timezone
 from rest_framework_api_key.models import AbstractAPIKey
 
-from .scopes import SCOPES
-
 
 class ApiKey(AbstractAPIKey):
     """An integration's key: only a hash is stored; revoking it cannot be undone."""
 
-    scopes = models.JSONField(default=list, blank=True, help_text=f"Any of: {', '.join(SCOPES)}.")
+    # A fixed text (the form lists the scopes): a new scope needs no migration.
+    scopes = models.JSONField(
+        default=list, blank=True, help_text="What the key may do (api.scopes.SCOPES)."
+    )
     last_used_at = models.DateTimeField(null=True, blank=True, editable=False)
 
     class Meta(AbstractAPIKey.Meta):

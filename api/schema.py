@@ -7,6 +7,7 @@ from drf_standardized_errors.openapi_serializers import ClientErrorEnum, Validat
 from rest_framework import serializers
 
 from .inputs import LOADING_CODES
+from .permissions import required_scope, required_staff_permissions
 
 
 class ConflictErrorSerializer(serializers.Serializer):
@@ -76,6 +77,9 @@ class AutoSchema(StandardizedErrorsAutoSchema):
         operation = super().get_operation(*args, **kwargs)
         if operation is None:
             return None
+        operation["description"] = "\n\n".join(
+            part for part in (operation.get("description"), self._access()) if part
+        )
         declared = getattr(self.view, "openapi_links", {})
         handler = getattr(self.view, "action", None) or self.method.lower()
         for status_code, links in declared.get(handler, {}).items():
@@ -83,6 +87,17 @@ class AutoSchema(StandardizedErrorsAutoSchema):
             if response is not None:
                 response["links"] = links
         return operation
+
+    def _access(self) -> str:
+        """Who may call the operation, from the same declarations HasScope enforces."""
+        scope = required_scope(self.method, self.view)
+        staff = required_staff_permissions(self.method, self.view)
+        session = (
+            "staff sessions need " + ", ".join(f"`{perm}`" for perm in staff)
+            if staff
+            else "no staff session may (API keys only)"
+        )
+        return f"Access: an API key with the `{scope}` scope; {session}."
 
     def _get_validation_error_codes_by_field(self, data_fields) -> dict[str, set[str]]:
         codes = super()._get_validation_error_codes_by_field(data_fields)

@@ -16,3 +16,25 @@ class InstantField(serializers.DateTimeField):
         if isinstance(value, str) and ("\x00" in value or has_lone_surrogate(value)):
             self.fail("invalid", format="ISO 8601")
         return super().to_internal_value(value)
+
+
+SOURCE_NOT_ALLOWED = "source_not_allowed"
+
+
+class ApiSourceField(serializers.ChoiceField):
+    """A `source` as the API takes it: one of `choices`; a source only the product's own
+    channels produce (one of `channels`) is refused as `source_not_allowed`, not as an
+    unknown choice, so the caller learns it is a rule, not a typo."""
+
+    def __init__(self, *, channels: list[str], **kwargs) -> None:
+        self.channels = frozenset(channels) - {value for value, _ in kwargs["choices"]}
+        super().__init__(**kwargs)
+
+    def to_internal_value(self, data):
+        if isinstance(data, str) and data in self.channels:
+            raise serializers.ValidationError(
+                f"'{data}' is recorded only by the product's own channels, never through the "
+                f"API; send one of {', '.join(str(c) for c in self.choices)}.",
+                code=SOURCE_NOT_ALLOWED,
+            )
+        return super().to_internal_value(data)

@@ -8,13 +8,11 @@ from typing import Any
 from drf_spectacular.utils import extend_schema, extend_schema_field
 from rest_framework import mixins, serializers, status, viewsets
 from rest_framework.decorators import action
-from rest_framework.exceptions import PermissionDenied
 from rest_framework.request import Request
 from rest_framework.response import Response
 
 from api.actors import acting
 from api.idempotency import IDEMPOTENCY_PARAMETER, idempotent
-from api.models import ApiKey
 
 from . import selectors, services
 from .models import Campaign, MessageStatus
@@ -82,6 +80,11 @@ class CampaignSerializer(serializers.ModelSerializer):
 @extend_schema(tags=["campaigns"])
 class CampaignViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.GenericViewSet):
     scope_prefix = "campaigns"
+    staff_permissions = {
+        "list": ("campaigns.view_campaign",),
+        "retrieve": ("campaigns.view_campaign",),
+        "launch": ("campaigns.launch_campaign",),
+    }
     serializer_class = CampaignSerializer
     filterset_fields = ["status", "kind", "purpose"]
 
@@ -109,10 +112,6 @@ class CampaignViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets
     @idempotent
     def launch(self, request: Request, pk: str | None = None) -> Response:
         campaign = self.get_object()
-        is_staff_session = not isinstance(request.auth, ApiKey)
-        if is_staff_session and not request.user.has_perm("campaigns.launch_campaign"):
-            # An API key's scope is its permission; staff need the admin's launch permission.
-            raise PermissionDenied("You may not launch campaigns.")
         # A second launch is CampaignNotDraft: 409 with its current status (api.errors).
         campaign = services.launch_campaign(campaign=campaign, actor=acting(request))
         fresh = self.get_queryset().get(pk=campaign.pk)

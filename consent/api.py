@@ -23,6 +23,7 @@ from drf_spectacular.utils import (
 )
 from drf_standardized_errors.openapi_validation_errors import extend_validation_errors
 from rest_framework import mixins, status, viewsets
+from rest_framework.exceptions import PermissionDenied
 from rest_framework.renderers import BrowsableAPIRenderer, JSONRenderer
 from rest_framework.request import Request
 from rest_framework.response import Response
@@ -32,7 +33,10 @@ from api.actors import acting
 from api.errors import validation_error
 from api.filters import InstantFilter
 from api.idempotency import IDEMPOTENCY_PARAMETER, idempotent
+from api.permissions import holds, is_staff_session
 from api.schema import QueryValidationErrorResponseSerializer
+from api.scopes import EVIDENCE
+from api.serializers import SOURCE_NOT_ALLOWED
 from contacts.api_fields import PhoneFilter
 from contacts.models import Contact
 from contacts.phones import try_normalize_phone
@@ -43,6 +47,7 @@ from .api_serializers import (
     ELIGIBILITY_EXAMPLES,
     EVENT_EXAMPLE,
     GRANT_EXAMPLE,
+    KEY_SOURCES,
     WITHDRAW_EXAMPLE,
     BulkEligibilityInputSerializer,
     BulkEligibilitySerializer,
@@ -60,7 +65,7 @@ from .exceptions import InvalidConsent
 from .labels import reason_label
 from .models import ConsentEvent, ConsentNotice
 from .proof import proof_bundle
-from .rules import Action, IllegalTransition, Purpose, Status
+from .rules import Action, IllegalTransition, Purpose, Source, Status
 from .selectors import (
     Decision,
     WhatsAppUserId,
@@ -77,6 +82,17 @@ from .services import Evidence, record_consent, record_opt_out
 # `expire` is the system's alone: an integration asking for it gets the same 409
 # as any other transition the ledger refuses.
 API_ACTIONS = frozenset(Action.values) - {Action.EXPIRE}
+# What staff record in the admin (an opt-out, a pause); an opt-in is the person's own
+# act, which staff never record for them.
+STAFF_ACTIONS = frozenset({Action.WITHDRAW, Action.PAUSE})
+# Staff see personal evidence where the admin shows it to them: in the proof export.
+EVIDENCE_PERMISSION = "consent.export_proof"
+
+
+def may_see_evidence(request: Request) -> bool:
+    """IP, user agent, page URL and note: `consent:evidence`, or the Compliance role."""
+    return holds(request, scope=EVIDENCE, staff_permission=EVIDENCE_PERMISSION)
+
 
 # --- Notices -----------------------------------------------------------------------
 
@@ -93,6 +109,7 @@ class NoticeFilter(django_filters.FilterSet):
 @extend_schema_view(list=extend_schema(summary="Published notices (the wording people agree to)"))
 class NoticeViewSet(mixins.ListModelMixin, viewsets.GenericViewSet):
     scope_prefix = "consent"
+    staff_permissions = {"list": ("consent.view_consentnotice",)}
     serializer_class = NoticeSerializer
     filterset_class = NoticeFilter
     ordering = ("-published_at", "-pk")
@@ -136,7 +153,10 @@ class ConsentEventFilter(django_filters.FilterSet):
             "refused, a withdraw never is (its effective time is clamped to when we received "
             "it); an opt-out wins ties within CONSENT_TIE_SECONDS; `applied` and `state` say "
             "what resulted; a withdraw naming two contacts is recorded for each; an illegal "
-            "transition (and any `expire`) answers 409 with the current status."
+            "transition (and any `expire`) answers 409 with the current status. `source`: a "
+            "key sends `web_form` or `api`; the product's own channels answer 400 "
+            "`source_not_allowed`. A staff session records `withdraw` and `pause` only (what "
+            "the admin lets its role do, `contacts.change_contact`), always as `admin`."
         ),
         request=ConsentEventInputSerializer,
         responses={201: RecordedEventSerializer},
@@ -152,12 +172,19 @@ class ConsentEventFilter(django_filters.FilterSet):
     ["expires_at_required", "expires_after_deadline"], field_name="expires_at", actions=["create"]
 )
 @extend_validation_errors(["until_required"], field_name="paused_until", actions=["create"])
+@extend_validation_errors([SOURCE_NOT_ALLOWED], field_name="source", actions=["create"])
 class ConsentEventViewSet(
     mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.GenericViewSet
 ):
     """Append-only: PUT, PATCH and DELETE answer 405."""
 
     scope_prefix = "consent"
+    staff_permissions = {
+        "list": ("consent.view_consentevent",),
+        "retrieve": ("consent.view_consentevent",),
+        # The admin's "record opt-out" and "pause"; `create` checks the action too.
+        "create": ("contacts.change_contact",),
+    }
     serializer_class = ConsentEventSerializer
     filterset_class = ConsentEventFilter
     # What a client may ask next about the person it recorded (api.schema).
@@ -184,11 +211,15 @@ class ConsentEventViewSet(
     def get_queryset(self) -> QuerySet[ConsentEvent]:
         return ConsentEvent.objects.select_related("contact", "notice", "personal_evidence")
 
+    def get_serializer_context(self) -> dict[str, Any]:
+        return {**super().get_serializer_context(), "evidence": may_see_evidence(self.request)}
+
     @idempotent
     def create(self, request: Request) -> Response:
         given = ConsentEventInputSerializer(data=request.data)
         given.is_valid(raise_exception=True)
         data = given.validated_data
+        source = _source(request, data.get("source"))
         ids = Identifiers(
             phone=data.get("phone"),
             wa_id=data.get("wa_id"),
@@ -199,6 +230,11 @@ class ConsentEventViewSet(
             known = resolve_contacts(ids)
             state = consent_states(known[0])[purpose] if known else None
             raise IllegalTransition(state.status if state else Status.NONE, action, purpose)
+        if is_staff_session(request) and action not in STAFF_ACTIONS:
+            raise PermissionDenied(
+                f"Staff record opt-outs and pauses, as in the admin; a {action} is the "
+                "person's own act, recorded by an integration's key or the product's channels."
+            )
         notice = _notice(data.get("notice"))
         actor = request.user if request.user.is_authenticated else None
         evidence = _evidence(data.get("evidence") or {}, request)
@@ -212,7 +248,7 @@ class ConsentEventViewSet(
                     recorded = record_opt_out(
                         contacts=people.contacts,
                         purposes=[purpose],
-                        source=data["source"],
+                        source=source,
                         occurred_at=data.get("occurred_at"),
                         evidence=evidence,
                         actor=actor,
@@ -225,7 +261,7 @@ class ConsentEventViewSet(
                         contact=people.primary,
                         purpose=purpose,
                         action=action,
-                        source=data["source"],
+                        source=source,
                         notice=notice,
                         occurred_at=data.get("occurred_at"),
                         expires_at=data.get("expires_at"),
@@ -240,8 +276,30 @@ class ConsentEventViewSet(
                 raise validation_error("notice", exc.detail, "notice_required") from exc
             raise
         event = self.get_queryset().get(pk=event.pk)
-        body = RecordedEventSerializer(event, context={"also_recorded_for": others}).data
+        context = {**self.get_serializer_context(), "also_recorded_for": others}
+        body = RecordedEventSerializer(event, context=context).data
         return Response(body, status=status.HTTP_201_CREATED)
+
+
+def _source(request: Request, given: str | None) -> str:
+    """What the event records as its source: a staff session is `admin`, always; a key
+    speaks for an integration (`web_form`, `api`), never for staff."""
+    if is_staff_session(request):
+        if given not in (None, Source.ADMIN):
+            raise validation_error(
+                "source",
+                f"A staff session records as 'admin', not {given!r}: an integration's key "
+                "sends web_form or api.",
+                SOURCE_NOT_ALLOWED,
+            )
+        return Source.ADMIN
+    if given is not None and given not in KEY_SOURCES:
+        raise validation_error(
+            "source",
+            f"{given!r} is recorded by staff in the admin; an API key sends web_form or api.",
+            SOURCE_NOT_ALLOWED,
+        )
+    return given or Source.API
 
 
 def _notice(ref: str | None) -> ConsentNotice | None:
@@ -261,6 +319,9 @@ def _evidence(given: dict[str, Any], request: Request) -> Evidence:
     context: dict[str, Any] = {"via": "api"}
     if request.auth is not None and hasattr(request.auth, "prefix"):
         context["api_key"] = request.auth.prefix
+    elif is_staff_session(request):
+        # The event's actor is the user; the role they acted under is kept beside it.
+        context["staff_roles"] = sorted(request.user.groups.values_list("name", flat=True))
     return Evidence(
         ip=given.get("ip") or "",
         user_agent=given.get("user_agent") or "",
@@ -285,6 +346,8 @@ class ProofView(APIView):
     """Everything needed to prove consent for one contact (kept after erasure)."""
 
     scope_prefix = "consent"
+    # The admin's proof export: the Compliance role.
+    staff_permissions = {"GET": (EVIDENCE_PERMISSION,)}
     renderer_classes = [JSONRenderer, BrowsableAPIRenderer, ProofBundleRenderer]
 
     @extend_schema(
@@ -292,7 +355,10 @@ class ProofView(APIView):
         description=(
             "With `?format=bundle`: a self-contained JSON bundle (events with their chained "
             "fields, notice texts, evidence digests, the chain, the inclusion path of its head "
-            "in the latest seal) that `scripts/verify_proof.py` checks offline."
+            "in the latest seal) that `scripts/verify_proof.py` checks offline. The bundle "
+            "carries the personal evidence: it needs the `consent:evidence` scope (403 "
+            "without); without it the events' ip, user_agent, page_url and note read null. "
+            "Staff: the Compliance role (`consent.export_proof`)."
         ),
         parameters=[
             OpenApiParameter(
@@ -316,7 +382,12 @@ class ProofView(APIView):
     )
     def get(self, request: Request, pk: UUID) -> Response:
         contact = get_object_or_404(Contact, pk=pk)
+        evidence = may_see_evidence(request)
         if request.accepted_renderer.format == "bundle":
+            if not evidence:
+                raise PermissionDenied(
+                    f"The proof bundle carries personal evidence: it needs the '{EVIDENCE}' scope."
+                )
             return Response(proof_bundle(contact))
         check = verify_contact_ledger(contact)
         states = consent_states(contact)
@@ -332,7 +403,7 @@ class ProofView(APIView):
             },
             "generated_at": timezone.now(),
         }
-        return Response(ProofSerializer(body).data)
+        return Response(ProofSerializer(body, context={"evidence": evidence}).data)
 
 
 # --- Eligibility ---------------------------------------------------------------------
@@ -349,6 +420,7 @@ def _decision_body(decision: Decision) -> dict[str, Any]:
 
 class EligibilityView(APIView):
     scope_prefix = "consent"
+    staff_permissions = {"GET": ("consent.view_consentstate",)}
 
     @extend_schema(
         summary="May we send this purpose to this person now?",
@@ -388,6 +460,7 @@ class BulkEligibilityView(APIView):
     scope_prefix = "consent"
     # Asking is reading, even when the question is too long for a query string.
     required_scopes = {"POST": "consent:read"}
+    staff_permissions = {"POST": ("consent.view_consentstate",)}
     throttle_scope = "api_key_bulk"
 
     @extend_schema(

@@ -27,6 +27,8 @@ from api.filters import InstantFilter
 from api.idempotency import IDEMPOTENCY_PARAMETER, idempotent
 from api.inputs import refuse_unstorable_json
 from api.models import ApiKey
+from api.permissions import holds
+from api.scopes import ERASE, LINKS
 from contacts.api_fields import PhoneField, PhoneFilter
 from contacts.models import Contact
 from contacts.services import update_contact, upsert_contact
@@ -44,6 +46,14 @@ def preference_url_for(contact: Contact) -> str | None:
     if contact.erased_at and not contact.phone:
         return None
     return preference_url(contact)
+
+
+def may_act_as_the_person(request: Request | None) -> bool:
+    """Whether an answer may carry links that act as the person: a key with
+    `contacts:links`, or a staff session whose role sees the link on the contact page."""
+    if request is None:
+        return False
+    return holds(request, scope=LINKS, staff_permission="contacts.view_contact")
 
 
 class ContactSerializer(serializers.ModelSerializer):
@@ -79,7 +89,17 @@ class ContactSerializer(serializers.ModelSerializer):
         states = {state.purpose: state for state in contact.consent_states.all()}
         return {purpose: consent_summary(states.get(purpose)) for purpose in Purpose.values}
 
+    @extend_schema_field(
+        serializers.URLField(
+            allow_null=True,
+            help_text=f"The person's preference centre: whoever holds it acts as the person. "
+            f"Only for keys with the `{LINKS}` scope (and staff whose role sees contacts); "
+            "null otherwise.",
+        )
+    )
     def get_preference_url(self, contact: Contact) -> str | None:
+        if not may_act_as_the_person(self.context.get("request")):
+            return None
         return preference_url_for(contact)
 
 
@@ -200,6 +220,7 @@ CONTACT_EXAMPLE = OpenApiExample(
     destroy=extend_schema(
         summary="Erase a contact",
         description=(
+            "Needs the `contacts:erase` scope (staff: the Compliance role). "
             "Pseudonymises the person (phone → keyed hash; name, ids, attributes, tags cleared) "
             "and keeps the consent ledger, so an erased number that had opted out still reads "
             "as opted out."
@@ -221,6 +242,15 @@ class ContactViewSet(
     viewsets.GenericViewSet,
 ):
     scope_prefix = "contacts"
+    required_scopes = {"DELETE": ERASE}
+    staff_permissions = {
+        "list": ("contacts.view_contact",),
+        "retrieve": ("contacts.view_contact",),
+        # An upsert creates or changes: the admin asks for both.
+        "create": ("contacts.add_contact", "contacts.change_contact"),
+        "partial_update": ("contacts.change_contact",),
+        "destroy": ("contacts.erase_contact",),
+    }
     serializer_class = ContactSerializer
     filterset_class = ContactFilter
     lookup_value_converter = "uuid"
@@ -236,7 +266,7 @@ class ContactViewSet(
         given = ContactUpsertSerializer(data=request.data)
         given.is_valid(raise_exception=True)
         contact, created = upsert_contact(**given.validated_data, actor=acting(request))
-        body = ContactSerializer(self.get_queryset().get(pk=contact.pk)).data
+        body = self.get_serializer(self.get_queryset().get(pk=contact.pk)).data
         return Response(body, status=status.HTTP_201_CREATED if created else status.HTTP_200_OK)
 
     def partial_update(self, request: Request, pk: str) -> Response:
@@ -247,7 +277,7 @@ class ContactViewSet(
         data = cast(Mapping[str, Any], request.data)  # validated above: a JSON object
         phone = {"phone": data["phone"]} if "phone" in data else {}
         update_contact(contact=contact, actor=acting(request), **phone, **given.validated_data)
-        return Response(ContactSerializer(self.get_queryset().get(pk=contact.pk)).data)
+        return Response(self.get_serializer(self.get_queryset().get(pk=contact.pk)).data)
 
     def destroy(self, request: Request, pk: str) -> Response:
         contact = self.get_object()
@@ -264,4 +294,4 @@ def _actor_label(request: Request) -> str:
     # Of the configured authentications only ApiKeyAuthentication sets `auth`.
     if isinstance(request.auth, ApiKey):
         return f"api key {request.auth.name} ({request.auth.prefix})"
-    return str(request.user)
+    return request.user.get_username()

@@ -7,15 +7,21 @@ from drf_spectacular.utils import OpenApiExample, extend_schema_field
 from rest_framework import serializers
 
 from api.errors import validation_error
-from api.serializers import InstantField
+from api.scopes import EVIDENCE
+from api.serializers import ApiSourceField, InstantField
 from contacts.api_fields import PhoneField
 
+from .ledger import PERSONAL_FIELDS
 from .models import ConsentEvent, ConsentNotice, ConsentState
 from .rules import Action, Purpose, Source, Status
 from .selectors import Reason
 
-# `system` is the product's own source (expiry); an integration never speaks for it.
-API_SOURCES = [(value, label) for value, label in Source.choices if value != Source.SYSTEM]
+# The sources a caller of the API may name: an integration capturing the person's own
+# act (`web_form`, `api`), or a staff session (`admin`, what a session always records).
+# The product's own channels (WhatsApp, the preference centre, imports, the system)
+# are never claimed through the API: `source_not_allowed`.
+API_SOURCES = [(s.value, s.label) for s in (Source.WEB_FORM, Source.API, Source.ADMIN)]
+KEY_SOURCES = frozenset({Source.WEB_FORM, Source.API})
 BULK_MAX_PHONES = 10_000
 
 
@@ -96,7 +102,15 @@ class ConsentEventInputSerializer(serializers.Serializer):
         choices=Action.choices, help_text="`expire` is the system's alone: 409."
     )
     # DRF's metaclass pops declared fields, so this does not shadow the base attribute.
-    source = serializers.ChoiceField(choices=API_SOURCES, default=Source.API)  # type: ignore[assignment]
+    source = ApiSourceField(  # type: ignore[assignment]
+        choices=API_SOURCES,
+        channels=Source.values,
+        required=False,
+        help_text="An API key: `web_form` or `api` (the default). A staff session: `admin` "
+        "(the default; anything else is refused). The product's own channels "
+        "(whatsapp_button, whatsapp_keyword, whatsapp_platform, preference_centre, import, "
+        "system): 400 `source_not_allowed`.",
+    )
     notice = serializers.CharField(
         max_length=64,
         required=False,
@@ -120,10 +134,18 @@ class ConsentEventInputSerializer(serializers.Serializer):
 
 
 class ConsentEventSerializer(serializers.ModelSerializer):
+    """A ledger event. Its personal evidence (IP, user agent, page URL, note) reads null
+    unless the context says the caller may see it (`evidence=True`: the `consent:evidence`
+    scope, or a staff role that exports proof)."""
+
     contact = serializers.UUIDField(source="contact_id", read_only=True)
     phone = PhoneField(source="contact.phone", read_only=True, allow_null=True)
     notice = serializers.CharField(source="notice.ref", read_only=True, allow_null=True)
-    evidence = ConsentEvidenceSerializer(read_only=True)
+    evidence = ConsentEvidenceSerializer(
+        read_only=True,
+        help_text=f"ip, user_agent, page_url and note are null without the `{EVIDENCE}` scope "
+        "(staff: the Compliance role); wamid and prompted_by_wamid are always shown.",
+    )
     evidence_erased = serializers.CharField(
         source="evidence_statement",
         read_only=True,
@@ -153,6 +175,12 @@ class ConsentEventSerializer(serializers.ModelSerializer):
             "status_after",
         ]
         read_only_fields = fields
+
+    def to_representation(self, instance: ConsentEvent) -> dict[str, Any]:
+        body = super().to_representation(instance)
+        if not self.context.get("evidence", False) and body.get("evidence") is not None:
+            body["evidence"] = {**body["evidence"], **dict.fromkeys(PERSONAL_FIELDS)}
+        return body
 
 
 class ResultingStateSerializer(serializers.Serializer):

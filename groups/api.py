@@ -2,6 +2,7 @@
 membership comes from the invited person's acceptance (`groups.services`)."""
 
 from drf_spectacular.utils import extend_schema, extend_schema_field, extend_schema_view
+from drf_standardized_errors.openapi_validation_errors import extend_validation_errors
 from rest_framework import mixins, serializers, status, viewsets
 from rest_framework.decorators import action
 from rest_framework.request import Request
@@ -10,6 +11,9 @@ from rest_framework.response import Response
 from api.actors import acting
 from api.errors import Conflict, validation_error
 from api.idempotency import IDEMPOTENCY_PARAMETER, idempotent
+from api.permissions import holds, is_staff_session
+from api.scopes import LINKS
+from api.serializers import SOURCE_NOT_ALLOWED, ApiSourceField
 from consent.services import Evidence
 from contacts.api_fields import PhoneField
 from contacts.selectors import find_contact_by_phone
@@ -53,7 +57,11 @@ class GroupSerializer(serializers.ModelSerializer):
 class InvitationSerializer(serializers.ModelSerializer):
     group = serializers.UUIDField(source="group_id", read_only=True)
     phone = serializers.SerializerMethodField()
-    accept_url = serializers.CharField(read_only=True)
+    accept_url = serializers.SerializerMethodField(
+        help_text=f"The invited person's answer page: whoever holds it answers as the person. "
+        f"Only for keys with the `{LINKS}` scope (and staff whose role sees invitations); "
+        "null otherwise."
+    )
 
     class Meta:
         model = GroupInvitation
@@ -74,6 +82,15 @@ class InvitationSerializer(serializers.ModelSerializer):
         phone = invitation.contact.phone
         return str(phone) if phone else None
 
+    @extend_schema_field(serializers.URLField(allow_null=True))
+    def get_accept_url(self, invitation: GroupInvitation) -> str | None:
+        request = self.context.get("request")
+        if request is None or not holds(
+            request, scope=LINKS, staff_permission="groups.view_groupinvitation"
+        ):
+            return None
+        return invitation.accept_url
+
 
 class InviteInputSerializer(serializers.Serializer):
     phone = PhoneField()
@@ -92,7 +109,14 @@ class InvitationEvidenceSerializer(serializers.Serializer):
 class RespondInputSerializer(serializers.Serializer):
     answer = serializers.ChoiceField(choices=["accept", "decline"])
     # DRF's metaclass pops declared fields, so this does not shadow the base attribute.
-    source = serializers.ChoiceField(choices=AnswerSource.choices, default=AnswerSource.API)  # type: ignore[assignment]
+    source = ApiSourceField(  # type: ignore[assignment]
+        # The person's own pages and buttons are the product's channels, never the API's.
+        choices=[(AnswerSource.API.value, AnswerSource.API.label)],
+        channels=AnswerSource.values,
+        default=AnswerSource.API,
+        help_text="`api`; the product's own channels (whatsapp_button, answer_page, "
+        "preference_centre): 400 `source_not_allowed`.",
+    )
     evidence = InvitationEvidenceSerializer(required=False)
 
 
@@ -108,6 +132,13 @@ class GroupViewSet(
     viewsets.GenericViewSet,
 ):
     scope_prefix = "groups"
+    staff_permissions = {
+        "list": ("groups.view_group",),
+        "retrieve": ("groups.view_group",),
+        "create": ("groups.add_group",),
+        "invite": ("groups.add_groupinvitation",),
+        "members": ("groups.view_group", "groups.view_groupinvitation"),
+    }
     serializer_class = GroupSerializer
     queryset = Group.objects.all()
 
@@ -139,10 +170,13 @@ class GroupViewSet(
             group=group,
             contact=contact,
             invited_by=request.user if request.user.is_authenticated else None,
-            source=InviteSource.API,
+            source=InviteSource.ADMIN if is_staff_session(request) else InviteSource.API,
             actor=acting(request),
         )
-        return Response(InvitationSerializer(invitation).data, status=status.HTTP_201_CREATED)
+        return Response(
+            InvitationSerializer(invitation, context=self.get_serializer_context()).data,
+            status=status.HTTP_201_CREATED,
+        )
 
     @extend_schema(
         summary="Members: accepted invitations only",
@@ -153,12 +187,21 @@ class GroupViewSet(
     def members(self, request: Request, pk=None) -> Response:
         group = self.get_object()
         page = self.paginate_queryset(selectors.accepted_invitations(group))
-        return self.get_paginated_response(InvitationSerializer(page, many=True).data)
+        return self.get_paginated_response(
+            InvitationSerializer(page, many=True, context=self.get_serializer_context()).data
+        )
 
 
 @extend_schema_view(retrieve=extend_schema(summary="One invitation"))
+@extend_validation_errors([SOURCE_NOT_ALLOWED], field_name="source", actions=["respond"])
 class InvitationViewSet(mixins.RetrieveModelMixin, viewsets.GenericViewSet):
     scope_prefix = "groups"
+    # `respond` is the person's answer: no staff role gives it for them, here or in the admin.
+    staff_permissions = {
+        "retrieve": ("groups.view_groupinvitation",),
+        "revoke": ("groups.change_groupinvitation",),
+        "leave": ("groups.change_groupmembership",),
+    }
     serializer_class = InvitationSerializer
     queryset = GroupInvitation.objects.select_related("contact")
 
@@ -176,10 +219,13 @@ class InvitationViewSet(mixins.RetrieveModelMixin, viewsets.GenericViewSet):
             invitation=invitation,
             actor=acting(request),
         )
-        return Response(InvitationSerializer(invitation).data)
+        return Response(
+            InvitationSerializer(invitation, context=self.get_serializer_context()).data
+        )
 
     @extend_schema(
         summary="Record the invited person's answer, captured by an integration",
+        description="An API key's alone (source `api`): staff never answer for the person.",
         request=RespondInputSerializer,
         responses=InvitationSerializer,
         parameters=[IDEMPOTENCY_PARAMETER],
@@ -197,7 +243,9 @@ class InvitationViewSet(mixins.RetrieveModelMixin, viewsets.GenericViewSet):
             evidence=Evidence(**data.validated_data.get("evidence", {})),
             actor=acting(request),
         )
-        return Response(InvitationSerializer(invitation).data)
+        return Response(
+            InvitationSerializer(invitation, context=self.get_serializer_context()).data
+        )
 
     @extend_schema(
         summary="The member leaves the group (ends the membership of this invitation)",
@@ -215,5 +263,8 @@ class InvitationViewSet(mixins.RetrieveModelMixin, viewsets.GenericViewSet):
                 f"the invitation is {invitation.status}: there is no membership to end",
                 code="not_a_member",
             )
-        services.leave_group(membership=membership, source=LeaveSource.API, actor=acting(request))
-        return Response(InvitationSerializer(invitation).data)
+        source = LeaveSource.ADMIN if is_staff_session(request) else LeaveSource.API
+        services.leave_group(membership=membership, source=source, actor=acting(request))
+        return Response(
+            InvitationSerializer(invitation, context=self.get_serializer_context()).data
+        )

@@ -47,7 +47,7 @@ def test_creating_and_revoking_a_key_in_the_admin_are_audited(admin_client, admi
 def test_erasure_through_the_api_is_audited_with_the_key():
     contact = ContactFactory()
     record(contact, Action.WITHDRAW)
-    client = client_with_key("contacts:write", "contacts:read")
+    client = client_with_key("contacts:erase")
 
     assert client.delete(f"/api/v1/contacts/{contact.pk}/").status_code == 204
 

@@ -11,6 +11,7 @@ from django.utils import timezone
 from rest_framework.test import APIClient
 
 from api.models import ApiKey
+from api.scopes import SCOPES
 from tests.api.conftest import assert_error, client_with_key
 
 ELIGIBILITY = "/api/v1/eligibility/?phone=%2B447911123456&purpose=marketing"
@@ -37,7 +38,19 @@ def test_create_api_key_prints_the_key_once_and_stores_only_its_hash(db):
 
 def test_create_api_key_accepts_all_scopes(db):
     call_command("create_api_key", "ops", "--scopes", "all", stdout=StringIO(), stderr=StringIO())
-    assert len(ApiKey.objects.get().scopes) == 8
+    assert ApiKey.objects.get().scopes == list(SCOPES)
+
+
+def test_create_api_key_grants_the_new_scopes_by_name(db):
+    call_command(
+        "create_api_key",
+        "compliance tool",
+        "--scopes",
+        "contacts:erase,consent:evidence,contacts:links",
+        stdout=StringIO(),
+        stderr=StringIO(),
+    )
+    assert ApiKey.objects.get().scopes == ["contacts:erase", "contacts:links", "consent:evidence"]
 
 
 @pytest.mark.parametrize("scopes", ["", "consent:delete", "consent:read,everything"])
@@ -118,14 +131,21 @@ def test_staff_sessions_read_and_write_where_the_admin_lets_them(db, django_user
     clerk.user_permissions.set(Permission.objects.filter(codename="view_contact"))
     client = APIClient()
     client.force_login(clerk)
+    assert client.get("/api/v1/contacts/").status_code == 200
+    # consent states are not this clerk's to read in the admin
+    assert_error(client.get(ELIGIBILITY), 403, "permission_denied")
+    response = client.post("/api/v1/contacts/", {"phone": "+447911123456"}, format="json")
+    assert_error(response, 403, "permission_denied")
+    # when the admin lets them add and change contacts, and read consent
+    clerk.user_permissions.add(
+        *Permission.objects.filter(
+            codename__in=["add_contact", "change_contact", "view_consentstate"]
+        )
+    )
+    client.force_login(django_user_model.objects.get(pk=clerk.pk))
     assert client.get(ELIGIBILITY).status_code == 200
     bulk = {"purpose": "marketing", "phones": ["+447911123456"]}
     assert client.post("/api/v1/eligibility/bulk/", bulk, format="json").status_code == 200
-    response = client.post("/api/v1/contacts/", {"phone": "+447911123456"}, format="json")
-    assert_error(response, 403, "permission_denied")
-    # when the admin lets them change contacts
-    clerk.user_permissions.add(Permission.objects.get(codename="change_contact"))
-    client.force_login(django_user_model.objects.get(pk=clerk.pk))
     response = client.post("/api/v1/contacts/", {"phone": "+447911123456"}, format="json")
     assert response.status_code == 201
 

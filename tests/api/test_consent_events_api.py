@@ -190,7 +190,7 @@ def test_legacy_takes_the_active_policys_deadline(api_client):
     policy = PolicyFactory()
     response = api_client.post(
         URL,
-        {"phone": "+447911123456", "purpose": "marketing", "action": "legacy", "source": "import"},
+        {"phone": "+447911123456", "purpose": "marketing", "action": "legacy", "source": "api"},
         format="json",
     )
     assert response.status_code == 201

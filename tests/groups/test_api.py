@@ -46,9 +46,27 @@ def test_invite_answers_201_with_the_invitation_and_no_membership(api, group, op
     assert body["phone"] == str(opted_in.phone)
     assert body["status"] == "pending"
     assert body["expires_at"]
-    assert body["accept_url"] == invitation.accept_url
+    # the answer page acts as the person: only for keys with contacts:links
+    assert body["accept_url"] is None
     assert not GroupMembership.objects.exists()
     assert api.get(f"/api/v1/groups/{group.pk}/members/").json()["results"] == []
+
+
+def test_the_accept_url_is_only_for_keys_that_may_act_as_the_person(group, opted_in):
+    inviter = client_with_key("groups:read", "groups:write", "contacts:links")
+
+    response = inviter.post(
+        f"/api/v1/groups/{group.pk}/invitations/", {"phone": str(opted_in.phone)}
+    )
+
+    invitation = GroupInvitation.objects.get()
+    assert response.json()["accept_url"] == invitation.accept_url
+    assert (
+        client_with_key("groups:read")
+        .get(f"/api/v1/invitations/{invitation.pk}/")
+        .json()["accept_url"]
+        is None
+    )
 
 
 def test_invite_accepts_a_phone_in_any_format(api, group, make_opted_in):

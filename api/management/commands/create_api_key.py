@@ -1,7 +1,7 @@
 from django.core.management.base import BaseCommand, CommandError
 
 from api.models import ApiKey
-from api.scopes import SCOPES, UnknownScope, clean_scopes
+from api.scopes import DESCRIPTIONS, SCOPES, UnknownScope, clean_scopes
 
 
 class Command(BaseCommand):
@@ -12,7 +12,8 @@ class Command(BaseCommand):
         parser.add_argument(
             "--scopes",
             default="",
-            help=f"Comma-separated scopes, or 'all'. Known: {','.join(SCOPES)}.",
+            help="Comma-separated scopes, or 'all' (every one, the powers apart included): "
+            + "; ".join(f"{scope} ({what})" for scope, what in DESCRIPTIONS.items()),
         )
 
     def handle(self, *args, name: str, scopes: str, **options) -> None:
