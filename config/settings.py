@@ -522,6 +522,9 @@ WHATSAPP_OUTBOX_REQUEUE_AFTER = env.int("WHATSAPP_OUTBOX_REQUEUE_AFTER", default
 # A webhook item still unprocessed this many seconds after it was stored (its task was
 # lost: broker down, worker killed) is processed by the sweeps, the outbox's included.
 WHATSAPP_INBOUND_SWEEP_AFTER = env.int("WHATSAPP_INBOUND_SWEEP_AFTER", default=10)
+# A message held back because its recipient's STOP (or anything they sent) could not be
+# processed yet is tried again this many seconds later.
+WHATSAPP_HOLD_WAIT = env.int("WHATSAPP_HOLD_WAIT", default=30)
 # Webhook bodies above this are refused with 413 before the signature is checked.
 WHATSAPP_WEBHOOK_MAX_BODY = env.int("WHATSAPP_WEBHOOK_MAX_BODY", default=1024 * 1024)
 # The approved template for the one-tap opt-in outside the 24-hour window: one body

@@ -8,8 +8,9 @@ out of `sending` only with the answer:
 - failed: a permanent error (its code kept); 131050 also tells "send_failed"
   handlers, so the opt-out is recorded once, by consent;
 - skipped: a registered send gate refused it just before sending;
-- held (queued again, HOLD_WAIT later): something its recipient sent us is stored
-  and not processed yet, and could not be processed now (`settle_inbound_from`);
+- held (queued again, WHATSAPP_HOLD_WAIT seconds later): something its recipient sent
+  us is stored, not processed yet, and could not be processed now
+  (`services.settle_inbound_from`);
 - queued again: a rate limit, a 5xx or a connection that could not be made
   (nothing was accepted), with the time before the next attempt; 131049 waits
   24 hours; 131047 switches to the row's template fallback when it has one;
@@ -55,9 +56,6 @@ CLOCK_SLACK = timedelta(seconds=2)
 MARKETING_LIMIT_WAIT = timedelta(hours=24)
 # Longer waits are left to the sweep: the broker may redeliver far-future tasks.
 MAX_COUNTDOWN = 15 * 60
-# A message held by an unprocessed item from its recipient is tried again this much later
-# (the item's own retry, the sweeps, or staff settle it meanwhile).
-HOLD_WAIT = timedelta(seconds=30)
 
 
 # --- Send gates -----------------------------------------------------------------------
@@ -103,7 +101,7 @@ class Outcome:
     error: exc.WhatsAppError | None = None
     # What became of the rows settled in this run, for "outbound_settled" handlers.
     settled: list[OutboundResult] = field(default_factory=list)
-    # Rows held back (queued again, HOLD_WAIT later) by what their recipient sent us.
+    # Rows held back (queued again a while later) by what their recipient sent us.
     held: list[str] = field(default_factory=list)
 
 
@@ -253,7 +251,8 @@ def _held(row: OutboundMessage) -> bool:
     Every message to a person, with a purpose or not: a STOP stored and answered
     while its processing task was lost (broker down, worker killed) is processed here
     first and then wins at the send gate; one that cannot be processed now holds the
-    message, queued again HOLD_WAIT later (not an attempt: the claim is given back).
+    message, queued again WHATSAPP_HOLD_WAIT seconds later (not an attempt: the claim is
+    given back).
     """
     if row.kind not in MESSAGE_KINDS:
         return False
@@ -264,7 +263,7 @@ def _held(row: OutboundMessage) -> bool:
         raise
     if settled:
         return False
-    at = timezone.now() + HOLD_WAIT
+    at = timezone.now() + timedelta(seconds=settings.WHATSAPP_HOLD_WAIT)
     logger.warning("outbound %s held: unprocessed inbound items from its recipient", row.pk)
     OutboundMessage.objects.filter(pk=row.pk, status=Status.SENDING).update(
         status=Status.QUEUED,

@@ -1,4 +1,5 @@
 from celery import shared_task
+from django.conf import settings
 
 from . import delivery
 from .exceptions import RateLimited, TemporaryFailure
@@ -35,7 +36,7 @@ def deliver_outbound(self, outbound_ids: list[str]) -> int:
     if outcome.held and not self.request.is_eager:
         # Tried again once what their recipients sent may be processed; the sweep
         # catches up if this task is lost.
-        deliver_outbound.apply_async((outcome.held,), countdown=delivery.HOLD_WAIT.seconds)
+        deliver_outbound.apply_async((outcome.held,), countdown=settings.WHATSAPP_HOLD_WAIT)
     if not outcome.remaining:
         return outcome.delivered
     countdown = min(outcome.wait, delivery.MAX_COUNTDOWN)
