@@ -160,7 +160,8 @@ def _split_value(data: dict, entry: dict, change: dict, value: dict) -> list[Ite
         known = True
         payload = _single(data, entry, change, value, "user_id_update", update, None)
         key = f"identity_update:{_digest(update)}"
-        ids = update.get("user_id") if isinstance(update.get("user_id"), dict) else {}
+        ids = update.get("user_id")
+        ids = ids if isinstance(ids, dict) else {}
         user_id = _id(ids.get("previous"), ids.get("current"))
         items.append(Item(IDENTITY_UPDATE, key, "", payload, _id(update.get("wa_id")), user_id))
     if str(change.get("field", "")).startswith("group_participants"):

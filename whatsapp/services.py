@@ -413,9 +413,8 @@ def process_stragglers(*, older_than_seconds: int | None = None, limit: int = 10
         older_than_seconds = settings.WHATSAPP_INBOUND_SWEEP_AFTER
     now = timezone.now()
     cutoff = now - timedelta(seconds=older_than_seconds)
-    for delivery_id in WebhookDelivery.objects.filter(state=WebhookDelivery.State.STORED)[
-        :limit
-    ].values_list("pk", flat=True):
+    unsplit = WebhookDelivery.objects.filter(state=WebhookDelivery.State.STORED)
+    for delivery_id in unsplit.order_by("received_at").values_list("pk", flat=True)[:limit]:
         split_stored_delivery(delivery_id=delivery_id)
     waiting = InboundEvent.objects.filter(state=InboundEvent.State.RECEIVED, received_at__lt=cutoff)
     due = InboundEvent.objects.filter(
@@ -475,9 +474,9 @@ def _unsettled_from(recipient: str) -> list[tuple[int | None, str]]:
     (None, "stored") for each delivery not split yet.
     """
     like = recipient.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
-    received, failed = InboundEvent.State.RECEIVED, InboundEvent.State.FAILED
-    params = [received, failed, received, True, recipient, recipient]
-    params += [InboundEvent.Kind.MALFORMED, f"%{like}%", WebhookDelivery.State.STORED]
+    received, failed = str(InboundEvent.State.RECEIVED), str(InboundEvent.State.FAILED)
+    params: list[str | bool] = [received, failed, received, True, recipient, recipient]
+    params += [str(InboundEvent.Kind.MALFORMED), f"%{like}%", str(WebhookDelivery.State.STORED)]
     with connection.cursor() as cursor:
         cursor.execute(_unsettled_sql(), params)
         rows = cursor.fetchall()
