@@ -210,6 +210,20 @@ CELERY_TASK_PUBLISH_RETRY_POLICY = {
 if CELERY_BROKER_URL.startswith("redis"):
     CELERY_BROKER_TRANSPORT_OPTIONS = {"socket_connect_timeout": 1}
 CELERY_TIMEZONE = TIME_ZONE
+# Three queues, each with workers of its own (Procfile.dev; the README's production
+# commands): `inbound` records what people sent us, opt-outs first, and is never held
+# up by a campaign or a file; `files` runs imports and exports, which may take hours;
+# everything else (sends, campaigns, housekeeping) stays on the default queue.
+CELERY_TASK_DEFAULT_QUEUE = "celery"
+INBOUND_QUEUE, FILES_QUEUE = "inbound", "files"
+CELERY_TASK_ROUTES = {
+    "whatsapp.tasks.process_inbound_events": {"queue": INBOUND_QUEUE},
+    "whatsapp.tasks.process_straggling_inbound_events": {"queue": INBOUND_QUEUE},
+    # It processes stored inbound items before it requeues any message.
+    "whatsapp.tasks.sweep_outbox": {"queue": INBOUND_QUEUE},
+    "consent.tasks.check_contact_import": {"queue": FILES_QUEUE},
+    "consent.tasks.run_contact_import": {"queue": FILES_QUEUE},
+}
 CELERY_BEAT_SCHEDULER = "django_celery_beat.schedulers:DatabaseScheduler"
 CELERY_BEAT_SCHEDULE = {
     "expire-lapsed-legacy-consent": {
@@ -229,9 +243,10 @@ CELERY_BEAT_SCHEDULE = {
         "task": "api.tasks.purge_expired_idempotency_records",
         "schedule": 6 * 60 * 60,
     },
+    # At least as often as the outbox sweep (which also processes stored items first).
     "whatsapp-process-straggling-inbound-events": {
         "task": "whatsapp.tasks.process_straggling_inbound_events",
-        "schedule": 5 * 60,
+        "schedule": 30,
     },
     "whatsapp-sweep-outbox": {
         "task": "whatsapp.tasks.sweep_outbox",
@@ -504,6 +519,12 @@ WHATSAPP_RATE_LIMIT_URL = env.str(
 WHATSAPP_SENDING_TIMEOUT = env.int("WHATSAPP_SENDING_TIMEOUT", default=120)
 # A row still `queued` this many seconds after it was due is enqueued again by the sweep.
 WHATSAPP_OUTBOX_REQUEUE_AFTER = env.int("WHATSAPP_OUTBOX_REQUEUE_AFTER", default=300)
+# A webhook item still unprocessed this many seconds after it was stored (its task was
+# lost: broker down, worker killed) is processed by the sweeps, the outbox's included.
+WHATSAPP_INBOUND_SWEEP_AFTER = env.int("WHATSAPP_INBOUND_SWEEP_AFTER", default=10)
+# A message held back because its recipient's STOP (or anything they sent) could not be
+# processed yet is tried again this many seconds later.
+WHATSAPP_HOLD_WAIT = env.int("WHATSAPP_HOLD_WAIT", default=30)
 # Webhook bodies above this are refused with 413 before the signature is checked.
 WHATSAPP_WEBHOOK_MAX_BODY = env.int("WHATSAPP_WEBHOOK_MAX_BODY", default=1024 * 1024)
 # The approved template for the one-tap opt-in outside the 24-hour window: one body

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # The production set-up, once: DEBUG=false, collected static files, gunicorn with its
-# config file, a Celery worker, then what a user and an integration do first.
+# config file, Celery workers (inbound; the rest), then what a user and an integration
+# do first.
 # Needs DATABASE_URL (PostgreSQL) and CELERY_BROKER_URL (Redis); used by .ci/run.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -22,9 +23,15 @@ export SECURE_SSL_REDIRECT=false
 .venv/bin/gunicorn -c config/gunicorn.conf.py --bind "127.0.0.1:$PORT" config.wsgi \
     >var/smoke-gunicorn.log 2>&1 &
 WEB=$!
-.venv/bin/celery -A config worker --concurrency=1 --loglevel=WARNING >var/smoke-worker.log 2>&1 &
+# As in production: a worker of its own for what people send us (the signed STOP below
+# is processed there), and one for sends, housekeeping and files.
+.venv/bin/celery -A config worker -Q inbound -n smoke-inbound@%h --concurrency=1 \
+    --loglevel=WARNING >var/smoke-inbound.log 2>&1 &
+INBOUND=$!
+.venv/bin/celery -A config worker -Q celery,files -n smoke-worker@%h --concurrency=1 \
+    --loglevel=WARNING >var/smoke-worker.log 2>&1 &
 WORKER=$!
-trap 'kill $WEB $WORKER 2>/dev/null || true; wait $WEB $WORKER 2>/dev/null || true' EXIT
+trap 'kill $WEB $INBOUND $WORKER 2>/dev/null || true; wait $WEB $INBOUND $WORKER 2>/dev/null || true' EXIT
 
 for _ in $(seq 60); do curl -fs -o /dev/null "$BASE/admin/login/" && break; sleep 0.5; done
 

@@ -47,6 +47,7 @@ class InboundEventAdmin(ModelAdmin):
         "received_at",
         "kind",
         "wamid",
+        "sender",
         "state",
         "carries_opt_out",
         "attempts",
@@ -54,13 +55,16 @@ class InboundEventAdmin(ModelAdmin):
         "processed_at",
     ]
     list_filter = [UnprocessedOptOutFilter, "state", "kind", "received_at"]
-    search_fields = ["wamid", "dedupe_key"]
+    # By who sent it: the items that hold a person's messages (see whatsapp.delivery).
+    search_fields = ["wamid", "dedupe_key", "sender", "sender_user_id"]
     date_hierarchy = "received_at"
     actions = [reprocess]
     readonly_fields = [
         "kind",
         "dedupe_key",
         "wamid",
+        "sender",
+        "sender_user_id",
         "payload",
         "body",
         "state",

@@ -8,6 +8,9 @@ out of `sending` only with the answer:
 - failed: a permanent error (its code kept); 131050 also tells "send_failed"
   handlers, so the opt-out is recorded once, by consent;
 - skipped: a registered send gate refused it just before sending;
+- held (queued again, WHATSAPP_HOLD_WAIT seconds later): something its recipient sent
+  us is stored, not processed yet, and could not be processed now
+  (`services.settle_inbound_from`);
 - queued again: a rate limit, a 5xx or a connection that could not be made
   (nothing was accepted), with the time before the next attempt; 131049 waits
   24 hours; 131047 switches to the row's template fallback when it has one;
@@ -31,6 +34,7 @@ from typing import Any, cast
 
 from django.conf import settings
 from django.db import connection, models, transaction
+from django.db.models import F
 from django.utils import timezone
 
 from . import exceptions as exc
@@ -39,6 +43,7 @@ from .client import ConsoleGraph, graph_client
 from .events import OutboundResult
 from .handlers import dispatch, dispatch_send_failure
 from .models import OutboundMessage
+from .services import process_stragglers, settle_inbound_from
 
 logger = logging.getLogger(__name__)
 
@@ -96,6 +101,8 @@ class Outcome:
     error: exc.WhatsAppError | None = None
     # What became of the rows settled in this run, for "outbound_settled" handlers.
     settled: list[OutboundResult] = field(default_factory=list)
+    # Rows held back (queued again a while later) by what their recipient sent us.
+    held: list[str] = field(default_factory=list)
 
 
 def client_for(backend: str):
@@ -130,6 +137,9 @@ def deliver(ids: Sequence[Any]) -> Outcome:
                     tokens[row.phone_number_id] = grant.tokens
                 tokens[row.phone_number_id] -= 1
             if not _claim(row):
+                continue
+            if _held(row):
+                outcome.held.append(pk)
                 continue
             retry = _deliver_claimed(row, client)
             if row.status != Status.QUEUED and row.origin:
@@ -233,6 +243,40 @@ def _deliver_claimed(row: OutboundMessage, client) -> exc.WhatsAppError | None:
     else:
         _settle(row, **answer)
     return None
+
+
+def _held(row: OutboundMessage) -> bool:
+    """True when the claimed row must wait: something its recipient sent is unprocessed.
+
+    Every message to a person, with a purpose or not: a STOP stored and answered
+    while its processing task was lost (broker down, worker killed) is processed here
+    first and then wins at the send gate; one that cannot be processed now holds the
+    message, queued again WHATSAPP_HOLD_WAIT seconds later (not an attempt: the claim is
+    given back).
+    """
+    if row.kind not in MESSAGE_KINDS:
+        return False
+    try:
+        settled = settle_inbound_from(recipient=row.to)
+    except Exception:
+        _requeue(row, at=timezone.now())
+        raise
+    if settled:
+        return False
+    at = timezone.now() + timedelta(seconds=settings.WHATSAPP_HOLD_WAIT)
+    logger.warning("outbound %s held: unprocessed inbound items from its recipient", row.pk)
+    OutboundMessage.objects.filter(pk=row.pk, status=Status.SENDING).update(
+        status=Status.QUEUED,
+        claimed_at=None,
+        next_attempt_at=at,
+        attempts=F("attempts") - 1,
+        error_title=HELD,
+    )
+    row.status, row.next_attempt_at, row.attempts = Status.QUEUED, at, row.attempts - 1
+    return True
+
+
+HELD = "held: something this person sent is not processed yet"
 
 
 def _call(row: OutboundMessage, client) -> dict[str, Any]:
@@ -433,15 +477,19 @@ class Sweep:
     unknown: list[str] = field(default_factory=list)
     requeue: list[str] = field(default_factory=list)
     handlers_rerun: int = 0
+    inbound_processed: int = 0
 
 
 def sweep(*, now: datetime | None = None, limit: int = 5000) -> Sweep:
     """Recover what workers left: `sending` too long → unknown; stale `queued` → requeue.
 
+    Stored inbound items come first: what a lost task or a killed worker left
+    unprocessed (a STOP among it) is processed before any message is requeued.
     Returns the ids of queued rows no task took in time; the caller enqueues them.
     """
-    now = now or timezone.now()
     found = Sweep()
+    found.inbound_processed = process_stragglers()
+    now = now or timezone.now()
     stuck_before = now - timedelta(seconds=settings.WHATSAPP_SENDING_TIMEOUT)
     for row in OutboundMessage.objects.filter(
         status=Status.SENDING, claimed_at__lt=stuck_before

@@ -83,10 +83,34 @@ class InboundEvent(models.Model):
     # Set when a failed item may carry an opt-out (as handlers registered by
     # other apps judge it): such an item is listed for staff until processed.
     carries_opt_out = models.BooleanField(default=False)
+    # Who it came from, filled when it is stored: the wa_id (digits), and the
+    # business-scoped user id when the item names one. Before a message leaves the
+    # outbox, what is unprocessed from its recipient is processed first (or holds it).
+    # A malformed body keeps here every phone-like digit run and user id in its bytes.
+    sender = models.TextField(blank=True, default="")
+    sender_user_id = models.CharField(max_length=128, blank=True, default="")
 
     class Meta:
         ordering = ["-received_at"]
         indexes = [
+            # Serve the outbox's look-up, before each message, of what is unprocessed
+            # from its recipient (by either id); empty when everything is processed.
+            models.Index(
+                fields=["sender"],
+                name="inbound_unprocessed_sender_idx",
+                condition=Q(state__in=["received", "failed"]),
+            ),
+            models.Index(
+                fields=["sender_user_id"],
+                name="inbound_unprocessed_user_idx",
+                condition=Q(state__in=["received", "failed"]),
+            ),
+            # Unreadable bodies not processed (a handful at most), searched by their ids.
+            models.Index(
+                fields=["received_at"],
+                name="inbound_malformed_open_idx",
+                condition=Q(kind="malformed", state__in=["received", "failed"]),
+            ),
             # Serves the unprocessed opt-outs list and the dashboard count.
             models.Index(
                 fields=["received_at"],

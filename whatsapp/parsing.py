@@ -43,6 +43,17 @@ class Item:
     dedupe_key: str
     wamid: str
     payload: dict[str, Any]
+    # Who it came from (the wa_id, the business-scoped user id), "" when nobody.
+    sender: str = ""
+    sender_user_id: str = ""
+
+
+def _id(*values: Any) -> str:
+    """The first present identifier, as text (ids are strings; a number is kept as digits)."""
+    for value in values:
+        if isinstance(value, str | int) and not isinstance(value, bool) and str(value):
+            return str(value)[:128]
+    return ""
 
 
 def _digest(data: Any) -> str:
@@ -119,7 +130,10 @@ def _split_value(data: dict, entry: dict, change: dict, value: dict) -> list[Ite
         known = True
         contact = _sender_contact(contacts, i, msg.get("from"), msg.get("from_user_id"))
         payload = _single(data, entry, change, value, "messages", msg, contact)
-        items.append(Item(MESSAGE, f"message:{msg.get('id')}", str(msg.get("id", "")), payload))
+        sender = _id(msg.get("from"), (contact or {}).get("wa_id"))
+        user_id = _id(msg.get("from_user_id"), (contact or {}).get("user_id"))
+        key, wamid = f"message:{msg.get('id')}", str(msg.get("id", ""))
+        items.append(Item(MESSAGE, key, wamid, payload, sender, user_id))
     for i, status in enumerate(s for s in _list(value.get("statuses")) if isinstance(s, dict)):
         known = True
         contact = _sender_contact(
@@ -127,7 +141,10 @@ def _split_value(data: dict, entry: dict, change: dict, value: dict) -> list[Ite
         )
         payload = _single(data, entry, change, value, "statuses", status, contact)
         wamid = str(status.get("id", ""))
-        items.append(Item(STATUS, f"status:{wamid}:{status.get('status')}", wamid, payload))
+        key = f"status:{wamid}:{status.get('status')}"
+        sender = _id(status.get("recipient_id"), (contact or {}).get("wa_id"))
+        user_id = _id(status.get("recipient_user_id"), (contact or {}).get("user_id"))
+        items.append(Item(STATUS, key, wamid, payload, sender, user_id))
     prefs = (p for p in _list(value.get("user_preferences")) if isinstance(p, dict))
     for i, pref in enumerate(prefs):
         known = True
@@ -135,17 +152,25 @@ def _split_value(data: dict, entry: dict, change: dict, value: dict) -> list[Ite
         payload = _single(data, entry, change, value, "user_preferences", pref, contact)
         who = pref.get("wa_id") or pref.get("user_id") or (contact or {}).get("wa_id")
         key = f"user_preference:{who}:{pref.get('category')}:{pref.get('value')}"
-        items.append(Item(USER_PREFERENCE, f"{key}:{pref.get('timestamp')}", "", payload))
+        sender = _id(pref.get("wa_id"), (contact or {}).get("wa_id"))
+        user_id = _id(pref.get("user_id"), (contact or {}).get("user_id"))
+        key = f"{key}:{pref.get('timestamp')}"
+        items.append(Item(USER_PREFERENCE, key, "", payload, sender, user_id))
     for update in (u for u in _list(value.get("user_id_update")) if isinstance(u, dict)):
         known = True
         payload = _single(data, entry, change, value, "user_id_update", update, None)
         key = f"identity_update:{_digest(update)}"
-        items.append(Item(IDENTITY_UPDATE, key, "", payload))
+        ids = update.get("user_id")
+        ids = ids if isinstance(ids, dict) else {}
+        user_id = _id(ids.get("previous"), ids.get("current"))
+        items.append(Item(IDENTITY_UPDATE, key, "", payload, _id(update.get("wa_id")), user_id))
     if str(change.get("field", "")).startswith("group_participants"):
         for group in _list(value.get("groups")):
             known = True
             payload = _single(data, entry, change, value, "groups", group, None)
-            items.append(Item(GROUP, f"group_participants:{_digest(group)}", "", payload))
+            key = f"group_participants:{_digest(group)}"
+            sender, user_id = _group_participant(group)
+            items.append(Item(GROUP, key, "", payload, sender, user_id))
     if change.get("field") == "group_lifecycle_update":
         lifecycle = split_group_lifecycle(data, entry, change, value)
         known = known or bool(lifecycle)
@@ -157,6 +182,44 @@ def _split_value(data: dict, entry: dict, change: dict, value: dict) -> list[Ite
         }
         items.append(Item(OTHER, f"other:{_digest(change)}", "", single))
     return items
+
+
+def _group_participant(group: Any) -> tuple[str, str]:
+    """The person a group participants item is about (the first one named), if any."""
+    if not isinstance(group, dict):
+        return "", ""
+    people = [
+        p
+        for key in ("join_requests", "added_participants", "removed_participants", "participants")
+        for p in _list(group.get(key))
+        if isinstance(p, dict)
+    ]
+    first = people[0] if people else group
+    return _id(first.get("wa_id")), _id(first.get("user_id"))
+
+
+# Phone-like digit runs and business-scoped user ids ("US.13491208655302741918"), as
+# they may appear in a body that is not readable as a delivery.
+_LOOSE_IDS = re.compile(rb"(?<![0-9])[0-9]{6,20}(?![0-9])|\b[A-Z]{2}\.[0-9A-Za-z]{6,64}")
+_MAX_LOOSE_IDS = 50
+
+
+def loose_identifiers(body: bytes) -> str:
+    """Every id-like token in unreadable bytes, space-separated and bounded (for `sender`).
+
+    Such a body may hold a STOP: the sends to anyone it may name wait for staff.
+    """
+    found = dict.fromkeys(m.decode("ascii") for m in _LOOSE_IDS.findall(body[: 1024 * 1024]))
+    return " ".join(list(found)[:_MAX_LOOSE_IDS])
+
+
+def sender_of(kind: str, payload: Any) -> tuple[str, str]:
+    """(wa_id, user id) of a stored single-item update, as `split_delivery` sets them."""
+    try:
+        items = split_delivery(payload)
+    except Exception:
+        return "", ""
+    return (items[0].sender, items[0].sender_user_id) if len(items) == 1 else ("", "")
 
 
 # --- Stored item → typed event --------------------------------------------------

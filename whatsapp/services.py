@@ -11,8 +11,10 @@ from collections.abc import Iterable
 from contextlib import nullcontext
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from functools import cache
 from typing import Any
 
+from django.conf import settings
 from django.db import DatabaseError, IntegrityError, connection, transaction
 from django.db.models import F
 from django.utils import timezone
@@ -22,7 +24,7 @@ from staff.audit import record_audit
 from .events import InboundMessage
 from .handlers import dispatch, may_carry_opt_out
 from .models import InboundEvent, ServiceWindow, WebhookDelivery
-from .parsing import Item, parse_event, split_delivery
+from .parsing import Item, loose_identifiers, parse_event, split_delivery
 
 logger = logging.getLogger(__name__)
 
@@ -150,11 +152,12 @@ def _store_in_one_statement(body: bytes) -> StoredDelivery | None:
         f"INSERT INTO {WebhookDelivery._meta.db_table} (body, state, error, received_at) "
         "VALUES (%s, %s, '', %s) RETURNING id), "
         f"item AS (INSERT INTO {InboundEvent._meta.db_table} (kind, dedupe_key, wamid, "
-        "payload, body, state, error, attempts, received_at, delivery_id, carries_opt_out) "
+        "payload, body, state, error, attempts, received_at, delivery_id, carries_opt_out, "
+        "sender, sender_user_id) "
         "SELECT item.kind, item.dedupe_key, item.wamid, item.payload::jsonb, '', %s, '', 0, "
-        "%s, (SELECT id FROM delivery), false "
-        "FROM unnest(%s::text[], %s::text[], %s::text[], %s::text[]) "
-        "AS item(kind, dedupe_key, wamid, payload) "
+        "%s, (SELECT id FROM delivery), false, item.sender, item.sender_user_id "
+        "FROM unnest(%s::text[], %s::text[], %s::text[], %s::text[], %s::text[], %s::text[]) "
+        "AS item(kind, dedupe_key, wamid, payload, sender, sender_user_id) "
         "ON CONFLICT (dedupe_key) DO NOTHING RETURNING id) "
         "SELECT (SELECT id FROM delivery), id FROM item "
         "UNION ALL SELECT (SELECT id FROM delivery), NULL"
@@ -185,6 +188,8 @@ def _item_arrays(items: list[Item]) -> list[list[str | None]]:
         [item.dedupe_key[:400] for item in items],
         [item.wamid[:256] for item in items],
         [json.dumps(item.payload) if item.payload else None for item in items],
+        [item.sender for item in items],
+        [item.sender_user_id[:128] for item in items],
     ]
 
 
@@ -200,10 +205,11 @@ def _insert_at_once(items: list[Item], delivery: WebhookDelivery) -> list[int] |
     table = InboundEvent._meta.db_table
     sql = (
         f"INSERT INTO {table} (kind, dedupe_key, wamid, payload, body, state, error, "  # noqa: S608
-        "attempts, received_at, delivery_id, carries_opt_out) "
+        "attempts, received_at, delivery_id, carries_opt_out, sender, sender_user_id) "
         "SELECT item.kind, item.dedupe_key, item.wamid, item.payload::jsonb, '', %s, '', 0, "
-        "%s, %s, false FROM unnest(%s::text[], %s::text[], %s::text[], %s::text[]) "
-        "AS item(kind, dedupe_key, wamid, payload) "
+        "%s, %s, false, item.sender, item.sender_user_id "
+        "FROM unnest(%s::text[], %s::text[], %s::text[], %s::text[], %s::text[], %s::text[]) "
+        "AS item(kind, dedupe_key, wamid, payload, sender, sender_user_id) "
         "ON CONFLICT (dedupe_key) DO NOTHING RETURNING id"
     )
     params: list[Any] = [
@@ -231,7 +237,13 @@ def _mark_malformed(delivery: WebhookDelivery, error: MalformedDelivery) -> None
     )
     digest = hashlib.sha256(bytes(delivery.body)).hexdigest()
     _insert(
-        Item(InboundEvent.Kind.MALFORMED, f"malformed:{digest}", "", {}),
+        Item(
+            InboundEvent.Kind.MALFORMED,
+            f"malformed:{digest}",
+            "",
+            {},
+            sender=loose_identifiers(bytes(delivery.body)),
+        ),
         delivery=delivery,
         state=InboundEvent.State.FAILED,
         error=f"not a readable delivery: {error}",
@@ -248,6 +260,8 @@ def _insert(item: Item, **fields: Any) -> int | None:
                 dedupe_key=item.dedupe_key[:400],
                 wamid=item.wamid[:256],
                 payload=item.payload or None,
+                sender=item.sender,
+                sender_user_id=item.sender_user_id[:128],
                 **fields,
             )
     except IntegrityError:
@@ -262,6 +276,8 @@ def _insert(item: Item, **fields: Any) -> int | None:
                     kind=InboundEvent.Kind.MALFORMED,
                     dedupe_key=f"unstorable:{hashlib.sha256(item.dedupe_key.encode()).hexdigest()}",
                     wamid=_storable_text(item.wamid)[:256],
+                    sender=_storable_text(item.sender),
+                    sender_user_id=_storable_text(item.sender_user_id)[:128],
                     delivery=fields.get("delivery"),
                     state=InboundEvent.State.FAILED,
                     error=f"refused by the database: {type(error).__name__}",
@@ -384,29 +400,101 @@ def open_service_window(*, recipients: Iterable[str | None], last_inbound_at: da
             continue
 
 
-def process_stragglers(*, older_than_seconds: int = 300, limit: int = 1000) -> int:
+def process_stragglers(*, older_than_seconds: int | None = None, limit: int = 1000) -> int:
     """The safety net: what an enqueue lost, and failed items whose retry time has come.
 
-    Rows still `received` a while after arrival (the broker was down), and
-    deliveries whose request died after storing them, are processed now; a
-    failed item is retried with backoff (`retry_delay`) up to MAX_ATTEMPTS.
+    Deliveries stored but never split are split first, whatever their age (nothing
+    splits them any more once their request died). Rows still `received` a few
+    seconds after arrival (the broker was down, the worker was killed, the task was
+    lost) are processed now; a failed item is retried with backoff (`retry_delay`)
+    up to MAX_ATTEMPTS. Every outbox sweep runs this before it requeues anything.
     """
+    if older_than_seconds is None:
+        older_than_seconds = settings.WHATSAPP_INBOUND_SWEEP_AFTER
     now = timezone.now()
     cutoff = now - timedelta(seconds=older_than_seconds)
-    for delivery_id in WebhookDelivery.objects.filter(
-        state=WebhookDelivery.State.STORED, received_at__lt=cutoff
-    ).values_list("pk", flat=True)[:limit]:
+    unsplit = WebhookDelivery.objects.filter(state=WebhookDelivery.State.STORED)
+    for delivery_id in unsplit.order_by("received_at").values_list("pk", flat=True)[:limit]:
         split_stored_delivery(delivery_id=delivery_id)
     waiting = InboundEvent.objects.filter(state=InboundEvent.State.RECEIVED, received_at__lt=cutoff)
     due = InboundEvent.objects.filter(
         state=InboundEvent.State.FAILED, retry_at__lte=now, attempts__lt=MAX_ATTEMPTS
     ).exclude(kind=InboundEvent.Kind.MALFORMED)
     done = 0
-    for pk in waiting.order_by("received_at").values_list("pk", flat=True)[:limit]:
+    for pk in waiting.order_by("received_at", "pk").values_list("pk", flat=True)[:limit]:
         done += process_inbound_event(event_id=pk)
     for pk in due.order_by("retry_at").values_list("pk", flat=True)[:limit]:
         done += process_inbound_event(event_id=pk, retry_failed=True)
     return done
+
+
+# --- Before a message leaves: what its recipient sent us comes first ----------------------
+
+
+def settle_inbound_from(*, recipient: str) -> bool:
+    """Process now what is stored and unprocessed from `recipient`; True when none is left.
+
+    Asked by the outbox just before each message to a person goes (`to` is a wa_id,
+    phone digits or a business-scoped user id): a STOP stored and answered 200 but
+    not yet processed (its task lost with the broker, its worker killed) must win
+    over the message. Unprocessed items from that id (by either id the item named)
+    are processed here, in order; False (the message waits) while any of them that
+    may be an opt-out is still not processed: one failing again, one whose retry is
+    not due, or an unreadable body naming this id (which waits for staff). Deliveries
+    stored but not split yet may hold anyone's STOP: they are split first.
+
+    The usual answer costs one indexed query that finds nothing.
+    """
+    if not recipient:
+        return True
+    pending = _unsettled_from(recipient)
+    if not pending:
+        return True
+    if any(pk is None for pk, _ in pending):
+        for delivery_id in WebhookDelivery.objects.filter(
+            state=WebhookDelivery.State.STORED
+        ).values_list("pk", flat=True):
+            split_stored_delivery(delivery_id=delivery_id)
+    now = timezone.now()
+    items = InboundEvent.objects.filter(
+        pk__in=[pk for pk, _ in _unsettled_from(recipient) if pk is not None]
+    ).exclude(kind=InboundEvent.Kind.MALFORMED)
+    for item in items.order_by("received_at", "pk"):
+        if item.state == InboundEvent.State.RECEIVED:
+            process_inbound_event(event_id=item.pk)
+        elif item.retry_at is not None and item.retry_at <= now and item.attempts < MAX_ATTEMPTS:
+            process_inbound_event(event_id=item.pk, retry_failed=True)
+    return not _unsettled_from(recipient)
+
+
+def _unsettled_from(recipient: str) -> list[tuple[int | None, str]]:
+    """(id, state) of each unprocessed item from `recipient` that may hold its messages.
+
+    `received` items (not judged yet), failed ones judged as possible opt-outs, and
+    (None, "stored") for each delivery not split yet.
+    """
+    like = recipient.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+    received, failed = str(InboundEvent.State.RECEIVED), str(InboundEvent.State.FAILED)
+    params: list[str | bool] = [received, failed, received, True, recipient, recipient]
+    params += [str(InboundEvent.Kind.MALFORMED), f"%{like}%", str(WebhookDelivery.State.STORED)]
+    with connection.cursor() as cursor:
+        cursor.execute(_unsettled_sql(), params)
+        rows = cursor.fetchall()
+    return [(pk if pk > 0 else None, state) for pk, state in rows]
+
+
+@cache
+def _unsettled_sql() -> str:
+    # Table names from the models; every value is a parameter. Each branch of the OR
+    # has its partial index (models.InboundEvent), so the planner ORs three bitmaps.
+    items, deliveries = InboundEvent._meta.db_table, WebhookDelivery._meta.db_table
+    return (
+        f'SELECT "id", "state" FROM "{items}" '  # noqa: S608
+        'WHERE "state" IN (%s, %s) AND ("state" = %s OR "carries_opt_out" = %s) '
+        'AND ("sender" = %s OR "sender_user_id" = %s '
+        'OR ("kind" = %s AND "sender" LIKE %s ESCAPE \'\\\')) '
+        f'UNION ALL SELECT -1, "state" FROM "{deliveries}" WHERE "state" = %s'
+    )
 
 
 @transaction.atomic

@@ -1,4 +1,5 @@
 from celery import shared_task
+from django.conf import settings
 
 from . import delivery
 from .exceptions import RateLimited, TemporaryFailure
@@ -16,7 +17,7 @@ def process_inbound_events(event_ids: list[int]) -> int:
 
 @shared_task
 def process_straggling_inbound_events() -> int:
-    """Safety net: rows stored but never enqueued (broker down at the time)."""
+    """Safety net: rows stored but never processed (broker down, task lost, worker killed)."""
     return process_stragglers()
 
 
@@ -32,6 +33,10 @@ def process_straggling_inbound_events() -> int:
 def deliver_outbound(self, outbound_ids: list[str]) -> int:
     """Deliver outbox rows; a rate limit or 5xx retries the rest with backoff, never by sleeping."""
     outcome = delivery.deliver(outbound_ids)
+    if outcome.held and not self.request.is_eager:
+        # Tried again once what their recipients sent may be processed; the sweep
+        # catches up if this task is lost.
+        deliver_outbound.apply_async((outcome.held,), countdown=settings.WHATSAPP_HOLD_WAIT)
     if not outcome.remaining:
         return outcome.delivered
     countdown = min(outcome.wait, delivery.MAX_COUNTDOWN)
@@ -48,7 +53,8 @@ def deliver_outbound(self, outbound_ids: list[str]) -> int:
 
 @shared_task
 def sweep_outbox() -> int:
-    """Rows left `sending` by a dead worker become unknown; queued rows no task took go again."""
+    """Stored inbound items first; then rows left `sending` by a dead worker become unknown,
+    and queued rows no task took go again."""
     found = delivery.sweep()
     for start in range(0, len(found.requeue), DELIVERY_CHUNK):
         deliver_outbound.delay(found.requeue[start : start + DELIVERY_CHUNK])

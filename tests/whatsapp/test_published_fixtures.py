@@ -22,6 +22,7 @@ import pytest
 import redis
 from celery.contrib.testing.worker import start_worker
 from celery.signals import task_postrun
+from django.conf import settings as django_settings
 
 from config.celery import app
 from consent.models import ConsentEvent, OptOutReview
@@ -30,6 +31,7 @@ from contacts.models import Contact, IdentityChange
 from tests.consent_helpers import record
 from tests.factories import ContactFactory
 from tests.whatsapp.helpers import post_webhook
+from tests.whatsapp.workers import clear_queue
 from whatsapp.models import InboundEvent, OutboundMessage, ServiceWindow
 
 FIXTURES = Path(__file__).parent / "fixtures"
@@ -568,15 +570,19 @@ def redis_worker(settings):
 
     task_postrun.connect(_done, weak=False)
     try:
-        with start_worker(app, pool="solo", perform_ping_check=False, shutdown_timeout=10):
+        # The test's own default queue, and the queue production routes webhook items to.
+        clear_queue(BROKER_URL, django_settings.INBOUND_QUEUE)
+        queues = [queue, django_settings.INBOUND_QUEUE]
+        with start_worker(
+            app, pool="solo", perform_ping_check=False, shutdown_timeout=10, queues=queues
+        ):
             yield run
     finally:
         task_postrun.disconnect(_done)
         app.conf.update(saved)
         _forget_routing()
-        redis.Redis.from_url(BROKER_URL).delete(
-            queue, f"_kombu.binding.{queue}", f"_kombu.binding_permanent.{queue}"
-        )
+        clear_queue(BROKER_URL, queue)
+        clear_queue(BROKER_URL, django_settings.INBOUND_QUEUE)
 
 
 @pytest.mark.worker

@@ -7,12 +7,14 @@ import uuid
 import pytest
 import redis
 from celery.contrib.testing.worker import start_worker
+from django.conf import settings as django_settings
 from django.db import transaction
 from django.utils import timezone
 
 from config.celery import app
 from consent.models import ConsentState
 from tests.whatsapp.helpers import post_webhook, with_message
+from tests.whatsapp.workers import clear_queue
 from whatsapp.models import InboundEvent
 
 pytestmark = [pytest.mark.worker, pytest.mark.django_db(transaction=True)]
@@ -54,14 +56,18 @@ def redis_worker(settings):
     # In this process, so the worker shares the test database (SQLite's shared
     # in-memory db or the PostgreSQL test db); it consumes from Redis for real.
     try:
-        with start_worker(app, pool="solo", perform_ping_check=False, shutdown_timeout=10):
+        # The test's own default queue, and the queue production routes webhook items to.
+        clear_queue(BROKER_URL, django_settings.INBOUND_QUEUE)
+        queues = [queue, django_settings.INBOUND_QUEUE]
+        with start_worker(
+            app, pool="solo", perform_ping_check=False, shutdown_timeout=10, queues=queues
+        ):
             yield
     finally:
         app.conf.update(saved)
         _forget_routing()
-        redis.Redis.from_url(BROKER_URL).delete(
-            queue, f"_kombu.binding.{queue}", f"_kombu.binding_permanent.{queue}"
-        )
+        clear_queue(BROKER_URL, queue)
+        clear_queue(BROKER_URL, django_settings.INBOUND_QUEUE)
 
 
 def test_a_signed_webhook_is_processed_by_the_worker(

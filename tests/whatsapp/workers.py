@@ -19,11 +19,15 @@ from pathlib import Path
 
 import pytest
 import redis
+from django.conf import settings
 from django.db import connection
 
 from config.celery import app
 
 ROOT = Path(__file__).resolve().parents[2]
+# Every queue production routes tasks to (config/settings.py CELERY_TASK_ROUTES): one
+# worker here consumes them all, where production runs a worker per queue.
+QUEUES = (settings.CELERY_TASK_DEFAULT_QUEUE, settings.INBOUND_QUEUE, settings.FILES_QUEUE)
 # Redis databases of these tests: the broker, and the token buckets.
 BROKER_URL = os.environ.get("WHATSAPP_TEST_BROKER_URL", "redis://127.0.0.1:6379/12")
 BUCKETS_URL = os.environ.get("WHATSAPP_TEST_BUCKETS_URL", "redis://127.0.0.1:6379/10")
@@ -80,7 +84,7 @@ def environment(graph_url: str, **overrides: str) -> dict[str, str]:
 
 
 class Worker:
-    def __init__(self, env: dict[str, str], name: str) -> None:
+    def __init__(self, env: dict[str, str], name: str, queues: tuple[str, ...] = QUEUES) -> None:
         self.name = name
         self.log: list[str] = []
         self.ready = threading.Event()
@@ -94,6 +98,8 @@ class Worker:
                 "worker",
                 "--pool=solo",
                 "--loglevel=INFO",
+                "-Q",
+                ",".join(queues),
                 "--without-heartbeat",
                 "--without-mingle",
                 "--without-gossip",
@@ -140,6 +146,13 @@ def wait_until(condition, *, timeout: float = 60, every: float = 0.2) -> bool:
             return True
         time.sleep(every)
     return condition()
+
+
+def clear_queue(url: str, queue: str) -> None:
+    """Drop what an interrupted run left in a broker queue (and its bindings)."""
+    redis.Redis.from_url(url).delete(
+        queue, f"_kombu.binding.{queue}", f"_kombu.binding_permanent.{queue}"
+    )
 
 
 def forget_routing() -> None:
