@@ -109,6 +109,7 @@ def one_tap_opt_in(
     template_name: str = "",
     origin: str | None = None,
     in_window: bool | None = None,
+    fallback: bool = True,
     purpose: str = "",
     row_id: uuid.UUID | None = None,
 ) -> OutboundMessage:
@@ -116,7 +117,8 @@ def one_tap_opt_in(
 
     Outside the 24-hour window it is the approved template `template_name`
     (default: WHATSAPP_OPT_IN_TEMPLATE); inside it, reply buttons that fall back
-    to that template if the window has closed by the time it goes.
+    to that template if the window has closed by the time it goes (unless
+    `fallback` is False: then nothing goes).
     """
     purposes = list(dict.fromkeys(Purpose(p).value for p in purposes))
     if not purposes:
@@ -155,8 +157,25 @@ def one_tap_opt_in(
     return outbox.new_row(
         kind=OutboundMessage.Kind.BUTTONS,
         payload=messages.buttons(address, body, choices, words["footer"]),
-        fallback_payload=template,
+        fallback_payload=template if fallback else None,
         **common,
+    )
+
+
+def reply_with_one_tap_opt_in(
+    *, contact: Contact, purposes: list[str], reason: str = ""
+) -> OutboundMessage:
+    """The one-tap opt-in as the answer to the person's own message (START, a stale button).
+
+    Reply buttons inside the 24-hour window that message opened, and nothing else: no
+    template fallback, so an answer processed or delivered after the window closed
+    (a late webhook, an outage) reaches nobody. Raises OutsideServiceWindow then.
+    """
+    messages.require_window(require_address(contact))
+    return outbox.enqueue_row(
+        one_tap_opt_in(
+            contact=contact, purposes=purposes, reason=reason, in_window=True, fallback=False
+        )
     )
 
 
