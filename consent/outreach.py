@@ -20,9 +20,10 @@ from django.db import connection, transaction
 from django.utils import timezone
 
 from contacts.models import Contact
+from contacts.phones import try_normalize_phone
 from staff.audit import record_audit
 from whatsapp import messages, outbox
-from whatsapp.addressing import Address, whatsapp_address
+from whatsapp.addressing import Address, chat_link, whatsapp_address
 from whatsapp.delivery import send_gate
 from whatsapp.exceptions import InvalidRecipient
 from whatsapp.models import OutboundMessage
@@ -33,6 +34,9 @@ from .rules import Purpose
 from .selectors import Reason, current_notice, decide, may_send, may_send_contacts
 
 GRANT, WITHDRAW = "grant", "withdraw"
+# The opt-in keyword every language's seeded list answers, as our replies say it
+# ("Reply START to opt back in").
+START = "START"
 
 # Button titles (≤ 20 characters) and the question, per language; English is the fallback.
 _WORDS = {
@@ -197,6 +201,17 @@ def send_one_tap_opt_in(
             origin=origin,
         )
     )
+
+
+def start_link() -> str | None:
+    """A link that opens a WhatsApp chat with us, START typed in; None without our number.
+
+    The one way back after a stop: the person writes, then we answer inside that
+    window. Only a valid WHATSAPP_DISPLAY_PHONE_NUMBER makes a link (the system check
+    names a wrong one): never a link to nowhere.
+    """
+    phone = try_normalize_phone(settings.WHATSAPP_DISPLAY_PHONE_NUMBER)
+    return chat_link(phone, START) if phone else None
 
 
 def send_confirmation_text(
