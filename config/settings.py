@@ -342,6 +342,10 @@ WHATSAPP_API_BASE_URL = env.str("WHATSAPP_API_BASE_URL", default="https://graph.
 WHATSAPP_API_VERSION = env.str("WHATSAPP_API_VERSION", default="v23.0")
 WHATSAPP_PHONE_NUMBER_ID = env.str("WHATSAPP_PHONE_NUMBER_ID", default="")
 WHATSAPP_BUSINESS_ACCOUNT_ID = env.str("WHATSAPP_BUSINESS_ACCOUNT_ID", default="")
+# The business's WhatsApp number as people see it, with its country code
+# (+44 20 7946 0000). The opt-in page links to a chat with it, START typed in;
+# unset, the page says to send START without a link.
+WHATSAPP_DISPLAY_PHONE_NUMBER = env.str("WHATSAPP_DISPLAY_PHONE_NUMBER", default="")
 WHATSAPP_ACCESS_TOKEN = env.str("WHATSAPP_ACCESS_TOKEN", default="")
 WHATSAPP_APP_SECRET = env.str("WHATSAPP_APP_SECRET", default="dev-app-secret" if DEBUG else "")
 WHATSAPP_VERIFY_TOKEN = env.str(

@@ -261,8 +261,12 @@ def answer_keyword(event: InboundMessage) -> None:
 
 
 def _send_opt_in(contact: Contact, purposes: list[str]) -> None:
+    # Only ever an answer inside the window the person's message opened: never a
+    # template later, and never an opt-in without their tap.
     try:
-        outreach.send_one_tap_opt_in(contact=contact, purposes=purposes, reason="asked on WhatsApp")
+        outreach.reply_with_one_tap_opt_in(
+            contact=contact, purposes=purposes, reason="asked on WhatsApp"
+        )
     except (WhatsAppError, outreach.NoNoticeToShow) as error:
         log.warning("one-tap opt-in to %s not sent: %s", contact.pk, error)
 

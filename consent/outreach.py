@@ -20,9 +20,10 @@ from django.db import connection, transaction
 from django.utils import timezone
 
 from contacts.models import Contact
+from contacts.phones import try_normalize_phone
 from staff.audit import record_audit
 from whatsapp import messages, outbox
-from whatsapp.addressing import Address, whatsapp_address
+from whatsapp.addressing import Address, chat_link, whatsapp_address
 from whatsapp.delivery import send_gate
 from whatsapp.exceptions import InvalidRecipient
 from whatsapp.models import OutboundMessage
@@ -33,6 +34,9 @@ from .rules import Purpose
 from .selectors import Reason, current_notice, decide, may_send, may_send_contacts
 
 GRANT, WITHDRAW = "grant", "withdraw"
+# The opt-in keyword every language's seeded list answers, as our replies say it
+# ("Reply START to opt back in").
+START = "START"
 
 # Button titles (≤ 20 characters) and the question, per language; English is the fallback.
 _WORDS = {
@@ -109,6 +113,7 @@ def one_tap_opt_in(
     template_name: str = "",
     origin: str | None = None,
     in_window: bool | None = None,
+    fallback: bool = True,
     purpose: str = "",
     row_id: uuid.UUID | None = None,
 ) -> OutboundMessage:
@@ -116,7 +121,8 @@ def one_tap_opt_in(
 
     Outside the 24-hour window it is the approved template `template_name`
     (default: WHATSAPP_OPT_IN_TEMPLATE); inside it, reply buttons that fall back
-    to that template if the window has closed by the time it goes.
+    to that template if the window has closed by the time it goes (unless
+    `fallback` is False: then nothing goes).
     """
     purposes = list(dict.fromkeys(Purpose(p).value for p in purposes))
     if not purposes:
@@ -155,8 +161,25 @@ def one_tap_opt_in(
     return outbox.new_row(
         kind=OutboundMessage.Kind.BUTTONS,
         payload=messages.buttons(address, body, choices, words["footer"]),
-        fallback_payload=template,
+        fallback_payload=template if fallback else None,
         **common,
+    )
+
+
+def reply_with_one_tap_opt_in(
+    *, contact: Contact, purposes: list[str], reason: str = ""
+) -> OutboundMessage:
+    """The one-tap opt-in as the answer to the person's own message (START, a stale button).
+
+    Reply buttons inside the 24-hour window that message opened, and nothing else: no
+    template fallback, so an answer processed or delivered after the window closed
+    (a late webhook, an outage) reaches nobody. Raises OutsideServiceWindow then.
+    """
+    messages.require_window(require_address(contact))
+    return outbox.enqueue_row(
+        one_tap_opt_in(
+            contact=contact, purposes=purposes, reason=reason, in_window=True, fallback=False
+        )
     )
 
 
@@ -178,6 +201,17 @@ def send_one_tap_opt_in(
             origin=origin,
         )
     )
+
+
+def start_link() -> str | None:
+    """A link that opens a WhatsApp chat with us, START typed in; None without our number.
+
+    The one way back after a stop: the person writes, then we answer inside that
+    window. Only a valid WHATSAPP_DISPLAY_PHONE_NUMBER makes a link (the system check
+    names a wrong one): never a link to nowhere.
+    """
+    phone = try_normalize_phone(settings.WHATSAPP_DISPLAY_PHONE_NUMBER)
+    return chat_link(phone, START) if phone else None
 
 
 def send_confirmation_text(

@@ -14,6 +14,7 @@ from contacts.services import upsert_contact
 from . import outreach
 from .models import ConsentEvent, ConsentNotice, ConsentState
 from .rules import Action, IllegalTransition, Source, Status
+from .selectors import opted_out_of
 from .services import Evidence, expire_states, record_consent
 
 logger = logging.getLogger(__name__)
@@ -29,8 +30,11 @@ def request_opt_in(
 ) -> list[ConsentEvent]:
     """Record a `request` per purpose whose notice the person ticked, then ask on WhatsApp.
 
-    A purpose already opted in is left alone. An existing contact's name and
-    language are not changed: anyone can type anyone's number into a form.
+    A purpose already opted in is left alone, and so is one the person opted out
+    of: anyone can type anyone's number into a form, so after a stop only the
+    person, writing START to us, opens the conversation again. For the same reason
+    an existing contact's name and language are not changed. Callers answer every
+    number alike, so that the form tells nobody who said stop.
     """
     with transaction.atomic():
         contact = find_contact_by_phone(phone)
@@ -39,8 +43,11 @@ def request_opt_in(
                 contact, _ = upsert_contact(phone=phone)
             else:
                 contact, _ = upsert_contact(phone=phone, name=name, language=language)
+        stopped = opted_out_of(contact=contact, purposes=[n.purpose for n in notices])
         requested = []
         for notice in notices:
+            if notice.purpose in stopped:
+                continue
             try:
                 requested.append(
                     record_consent(

@@ -190,6 +190,14 @@ def may_send(who: Contact | str, purpose: str, at: datetime | None = None) -> De
     return _decide_row(row, at)
 
 
+def opted_out_of(*, contact: Contact, purposes: Iterable[str]) -> set[str]:
+    """The purposes among `purposes` this person said stop to.
+
+    Nothing asks them about those again unless they write to us themselves (START).
+    """
+    return {p for p in purposes if may_send(contact, p).reason == Reason.OPTED_OUT}
+
+
 # The single lookup is the hot path of every send and every eligibility request: on
 # PostgreSQL one prepared-shape statement, as the bulk path below, instead of compiling
 # the ORM query per call (which cost more than the query itself; bench/eligibility.py).

@@ -37,8 +37,11 @@ class PhoneField(serializers.CharField):
         refuse_unstorable(data)
         try:
             return normalize_phone(data, field=self.field_name or "phone")
-        except InvalidPhone:
-            self.fail("invalid_phone", value=shown(data))
+        except InvalidPhone as error:
+            message = self.error_messages["invalid_phone"].format(value=shown(data))
+            raise serializers.ValidationError(
+                _with_why(message, error), code="invalid_phone"
+            ) from None
 
     # The stubs pin CharField's representation to str; DRF itself writes None for nulls,
     # and an empty phone reads as null here.
@@ -58,8 +61,12 @@ class PhoneFilter(django_filters.CharFilter):
             return qs
         try:
             digest = phone_hash(normalize_phone(value))
-        except InvalidPhone:
-            raise validation_error(
-                "phone", f"{value[:64]!r} is not a valid phone number.", "invalid_phone"
-            ) from None
+        except InvalidPhone as error:
+            message = f"{value[:64]!r} is not a valid phone number."
+            raise validation_error("phone", _with_why(message, error), "invalid_phone") from None
         return qs.filter(**{self.field_name: digest})
+
+
+def _with_why(message: str, error: InvalidPhone) -> str:
+    # "… is not a valid phone number. A phone number has only digits, …": what to fix.
+    return f"{message} {error.why}" if error.why else message

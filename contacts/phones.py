@@ -2,6 +2,7 @@
 
 import hashlib
 import hmac
+import unicodedata
 from collections.abc import Callable
 from functools import lru_cache
 
@@ -12,19 +13,42 @@ from django.core.signals import setting_changed
 from django.db import models
 from django.dispatch import receiver
 
+PHONE_CHARACTERS = "A phone number has only digits, spaces and + ( ) - ."
+
+# What a phone is written with: digits of any script, spaces (no-break and thin ones
+# too) and these signs, with the dashes and full-width forms people paste. A letter is
+# never read as its keypad digit, nor "ext.", "*" or "tel:" dropped: text that is not a
+# phone is refused, not guessed at.
+_SIGNS = frozenset("+()-.\u2010\u2011\u2012\u2013\u2014\u2212\uff0b\uff08\uff09\uff0d\uff0e")
+
 
 class InvalidPhone(ValidationError):
-    def __init__(self, raw: object, field: str = "phone") -> None:
+    def __init__(self, raw: object, field: str = "phone", *, why: str = "") -> None:
         self.raw = raw
         self.field = field
-        super().__init__({field: [f"{raw!r} is not a valid phone number."]}, code="invalid_phone")
+        self.why = why
+        message = f"{raw!r} is not a valid phone number." + (f" {why}" if why else "")
+        super().__init__({field: [message]}, code="invalid_phone")
+
+
+class NotPhoneCharacters(InvalidPhone):
+    """Letters or other signs in a phone: refused, whatever `phonenumbers` would make of them."""
+
+    def __init__(self, raw: object, field: str = "phone") -> None:
+        super().__init__(raw, field, why=PHONE_CHARACTERS)
+
+
+def has_only_phone_characters(text: str) -> bool:
+    return all(ch.isdecimal() or ch in _SIGNS or unicodedata.category(ch) == "Zs" for ch in text)
 
 
 def normalize_phone(raw: object, *, region: str | None = None, field: str = "phone") -> str:
     """Return `raw` in E.164, or raise InvalidPhone naming `field`.
 
     A leading space is read as '+': it is what an unencoded '+' in a query
-    string becomes.
+    string becomes. Anything but digits, spaces and + ( ) - . raises
+    NotPhoneCharacters: `phonenumbers` would read "+44 7911 ABC123" as
+    +447911222123, a number nobody typed.
     """
     if not isinstance(raw, str):
         raise InvalidPhone(raw, field)
@@ -34,6 +58,8 @@ def normalize_phone(raw: object, *, region: str | None = None, field: str = "pho
     text = text.strip()
     if not text or len(text) > 40:
         raise InvalidPhone(raw, field)
+    if not has_only_phone_characters(text):
+        raise NotPhoneCharacters(raw, field)
     try:
         parsed = phonenumbers.parse(text, region or settings.DEFAULT_PHONE_REGION)
     except phonenumbers.NumberParseException as exc:

@@ -8,6 +8,7 @@ class PreferencesConfig(AppConfig):
     def ready(self) -> None:
         from consent.preference_links import provide_preference_url
 
+        from . import checks  # noqa: F401 (registers the system checks)
         from .links import preference_url
 
         # consent's WhatsApp replies link to the preference centre without importing this app.

@@ -10,7 +10,7 @@ from api.inputs import refuse_unstorable
 from consent.models import ConsentNotice
 from consent.rules import Purpose
 from consent.selectors import current_notice, notice_by_ref
-from contacts.phones import InvalidPhone, normalize_phone
+from contacts.phones import InvalidPhone, NotPhoneCharacters, normalize_phone
 
 from .services import PAUSE_WEEKS
 from .wording import purpose_name
@@ -148,6 +148,10 @@ class OptInForm(forms.Form):
     def clean_phone(self) -> str:
         try:
             return normalize_phone(self.cleaned_data["phone"])
+        except NotPhoneCharacters:
+            raise forms.ValidationError(
+                _("A phone number has only digits, spaces and + ( ) - ."), code="invalid_phone"
+            ) from None
         except InvalidPhone:
             raise forms.ValidationError(
                 _(

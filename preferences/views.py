@@ -23,6 +23,7 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 from api.inputs import storable_text
 from consent.exceptions import ConsentError
 from consent.models import ConsentEvent
+from consent.outreach import start_link
 from consent.pending import pending_max_age, request_opt_in
 from consent.proof import verify_record
 from consent.rules import IllegalTransition
@@ -381,11 +382,17 @@ def _opt_in(request: HttpRequest, *, embed: bool) -> HttpResponse:
 
 
 def _opt_in_sent(request: HttpRequest) -> HttpResponse:
-    # Same answer whether or not the number is known: the form reveals nobody's consent.
+    # Same answer whether the number is new, opted in, opted out or never on WhatsApp:
+    # the form reveals nobody's consent, and the page after it says the same to all.
     return redirect(f"{request.path}?sent=1")
 
 
 def _opt_in_page(request, template, form, *, sent=False, status=200) -> HttpResponse:
     hours = int(pending_max_age().total_seconds() // 3600)
-    context = {"form": form, "sent": sent, "pending_hours": hours}
+    context = {
+        "form": form,
+        "sent": sent,
+        "pending_hours": hours,
+        "start_link": start_link() if sent else None,
+    }
     return render_page(request, template, context, status=status)

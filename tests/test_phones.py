@@ -7,7 +7,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from contacts.models import Contact
-from contacts.phones import InvalidPhone, normalize_phone
+from contacts.phones import PHONE_CHARACTERS, InvalidPhone, NotPhoneCharacters, normalize_phone
 from contacts.services import upsert_contact
 from tests.factories import ContactFactory
 
@@ -37,6 +37,42 @@ def test_invalid_numbers_raise_naming_the_field(typed):
     with pytest.raises(InvalidPhone) as err:
         normalize_phone(typed)
     assert "phone" in err.value.message_dict
+
+
+@pytest.mark.parametrize(
+    "typed",
+    [
+        "+44 7911 ABC123",  # phonenumbers reads the keypad letters: +447911222123
+        "+44 7911 12345O",  # a letter O for a zero
+        "1-800-FLOWERS",
+        "+44 7911 123456 ext. 2",
+        "+44 7911 123456 x2",
+        "tel:+447911123456",
+        "+44*7911123456",
+        "+44 7911 123456;",
+        "+44 [7911] 123456",
+    ],
+)
+def test_a_phone_with_letters_or_other_signs_is_refused_not_guessed_at(typed):
+    with pytest.raises(NotPhoneCharacters) as err:
+        normalize_phone(typed)
+    assert err.value.message_dict == {
+        "phone": [f"{typed!r} is not a valid phone number. {PHONE_CHARACTERS}"]
+    }
+    assert PHONE_CHARACTERS == "A phone number has only digits, spaces and + ( ) - ."
+
+
+@pytest.mark.parametrize(
+    "typed",
+    [
+        "+44\u00a07911\u00a0123456",  # no-break spaces, as pasted from a web page
+        "+44 7911\u2013123456",  # an en dash
+        "\uff0b\uff14\uff14 \uff17\uff19\uff11\uff11 \uff11\uff12\uff13\uff14\uff15\uff16",
+        "+44.7911.123.456",
+    ],
+)
+def test_digits_spaces_and_dashes_as_people_paste_them_are_still_read(typed):
+    assert normalize_phone(typed) == "+447911123456"
 
 
 def test_national_format_uses_the_configured_region(settings):

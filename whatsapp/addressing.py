@@ -13,6 +13,7 @@ WhatsApp username and nothing else.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from urllib.parse import urlencode
 
 TO, RECIPIENT = "to", "recipient"
 
@@ -32,6 +33,12 @@ class Address:
 def digits(phone: str) -> str:
     """`+44 7911 123456` → `447911123456`: what the Cloud API expects in `to`."""
     return "".join(ch for ch in phone if ch.isdigit())
+
+
+def chat_link(phone: str, text: str = "") -> str:
+    """A wa.me link that opens a chat with `phone`, `text` typed in for the person to send."""
+    query = f"?{urlencode({'text': text})}" if text else ""
+    return f"https://wa.me/{digits(phone)}{query}"
 
 
 def whatsapp_address(

@@ -67,6 +67,21 @@ def test_upsert_with_an_invalid_phone_is_400_naming_the_field(api_client, phone)
     assert not Contact.objects.exists()
 
 
+def test_a_phone_with_letters_is_400_naming_the_field_and_the_rule(api_client):
+    response = api_client.post(URL, {"phone": "+44 7911 ABC123"}, format="json")
+
+    assert response.status_code == 400
+    assert response.json()["errors"] == [
+        {
+            "code": "invalid_phone",
+            "detail": "'+44 7911 ABC123' is not a valid phone number. "
+            "A phone number has only digits, spaces and + ( ) - .",
+            "attr": "phone",
+        }
+    ]
+    assert not Contact.objects.exists()
+
+
 def test_upsert_without_a_phone_is_400(api_client):
     assert_error(api_client.post(URL, {"name": "Ada"}, format="json"), 400, "required", "phone")
 

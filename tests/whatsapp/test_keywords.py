@@ -1,10 +1,15 @@
 """STOP and its translations, STOP ALL, START, PREFERENCES; the lists live in the admin."""
 
+from datetime import timedelta
+
 import pytest
 from django.utils import timezone
 
 from consent.keywords import match_keyword, normalize_text
 from consent.models import ConsentEvent, ConsentKeyword, ConsentState
+from consent.rules import Action, Source, Status
+from consent.selectors import consent_states
+from tests.consent_helpers import record
 from tests.whatsapp.helpers import with_message
 from whatsapp.models import OutboundMessage
 
@@ -133,3 +138,55 @@ def test_a_repeated_delivery_of_the_same_stop_replies_once(deliver, ada, notices
 
     assert ConsentEvent.objects.count() == 1
     assert OutboundMessage.objects.count() == 1
+
+
+# --- START after a stop: an answer inside the window the person opened, or nothing -------
+
+
+def start(at, wamid="wamid.START-AFTER-STOP"):
+    return with_message("text_stop", at=at, body="START", id=wamid)
+
+
+@pytest.fixture
+def ada_stopped(ada, notices):
+    record(ada, Action.WITHDRAW, "marketing", source=Source.WHATSAPP_KEYWORD)
+    return ada
+
+
+def test_start_after_a_stop_answers_with_reply_buttons_and_no_template_to_fall_back_on(
+    deliver, ada_stopped
+):
+    deliver(start(timezone.now()))
+
+    sent = OutboundMessage.objects.get()
+    assert sent.kind == OutboundMessage.Kind.BUTTONS
+    assert sent.fallback_payload is None
+    assert sent.notice_refs == ["marketing/en/1"]
+    # Never a silent opt-in: the person's tap on "Yes" is what records one.
+    assert consent_states(ada_stopped)["marketing"].status == Status.OPTED_OUT
+    assert not ConsentEvent.objects.filter(action=Action.GRANT, source=Source.WHATSAPP_KEYWORD)
+
+
+def test_a_start_processed_after_its_window_closed_sends_nothing(deliver, ada_stopped):
+    # An outage: the START is processed 25 hours after the person sent it.
+    deliver(start(timezone.now() - timedelta(hours=25)))
+
+    assert not OutboundMessage.objects.exists()
+    assert consent_states(ada_stopped)["marketing"].status == Status.OPTED_OUT
+
+
+def test_a_start_answer_delivered_after_the_window_closed_is_not_replaced_by_a_template(
+    deliver, ada_stopped, graph
+):
+    # The window closes between queueing and sending: the platform answers 131047.
+    graph.error(131047, message="Re-engagement message")
+
+    deliver(start(timezone.now()))
+
+    sent = OutboundMessage.objects.get()
+    assert (sent.status, sent.kind, sent.error_code) == (
+        OutboundMessage.Status.FAILED,
+        OutboundMessage.Kind.BUTTONS,
+        131047,
+    )
+    assert [call.json["type"] for call in graph.requests] == ["interactive"]
