@@ -133,3 +133,26 @@ def test_upload_check_confirm_and_watch_the_progress_bar_finish(
     expect(page.get_by_role("button", name=f"Import {ROWS} rows")).to_have_count(0)
     assert not jobs.confirm_import(job=job, confirmed_by=job.uploaded_by)
     assert staff_page.csp_violations == []
+
+
+def test_a_file_past_a_limit_is_refused_with_the_reason_on_its_page(
+    staff_page, live_server, tmp_path
+):
+    wide = tmp_path / "wide.csv"
+    header = ["phone", *(f"attr:key{i}" for i in range(1, 250))]
+    wide.write_text(",".join(header) + "\n" + ",".join(["+447911123456", *["x"] * 249]) + "\n")
+    page = staff_page.page
+    page.goto(f"{live_server.url}/admin/contacts/contact/import/")
+    expect(page.locator(".import-limits")).to_contain_text("200 columns")
+    page.get_by_label("File:", exact=True).set_input_files(str(wide))
+    page.get_by_role("button", name="Check the file").click()
+
+    expect(page.get_by_text("Has problems: nothing imported")).to_be_visible()
+    reason = page.locator(".errornote")
+    expect(reason).to_have_text("The file has 250 columns; the limit is 200.")
+    # Drawn by the theme's own error box, like the admin's other errors.
+    assert "bg-red-100" in reason.get_attribute("class")
+    expect(page.locator("form.import-confirm")).to_have_count(0)
+    staff_page.screenshot("14-admin-import-refused")
+    staff_page.check_accessibility()
+    assert not Contact.objects.exists()
