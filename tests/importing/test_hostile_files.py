@@ -89,3 +89,17 @@ def test_a_hostile_upload_ends_as_a_job_with_problems(
     assert job.stage == ContactImport.Stage.INVALID
     page = staff_client.get(f"/admin/contacts/contact/import/{job.pk}/")
     assert page.status_code == 200 and b"cannot be stored" in page.content
+
+
+@pytest.mark.parametrize("delimiter", [",", ";", "\t"])
+def test_doubled_quotes_in_a_csv_cell_are_one_quote(policy, tmp_path, run_import, delimiter):
+    # The header has no quotes to learn the quoting from: the CSV rule holds (RFC 4180).
+    path = tmp_path / "quotes.csv"
+    lines = ["phone", "name", "attr:note"], ["+447911123456", '"O""Brien"', '"say ""hi"", then go"']
+    path.write_text("\n".join(delimiter.join(line) for line in lines) + "\n", encoding="utf-8")
+
+    report = run_import(path)
+
+    assert report.ok, report.errors.shown()
+    contact = Contact.objects.get()
+    assert contact.name == 'O"Brien' and contact.attributes == {"note": 'say "hi", then go'}
