@@ -307,7 +307,7 @@ LOGGING = {
 }
 
 # --- Exports ----------------------------------------------------------------
-# contacts.resources escapes every formula trigger (= + - @ tab CR); the
+# contacts.spreadsheets escapes every formula trigger (= + - @ tab CR); the
 # library's own switch only strips a leading '=', so it stays off.
 IMPORT_EXPORT_ESCAPE_FORMULAE_ON_EXPORT = False
 
