@@ -23,6 +23,7 @@ import posixpath
 import re
 import zipfile
 import zlib
+from array import array
 from collections.abc import Callable, Iterator
 from typing import IO, Any
 from xml.parsers import expat
@@ -166,6 +167,32 @@ def _consume(parsing: Iterator[None]) -> None:
         pass
 
 
+class SharedStrings:
+    """A workbook's table of strings, held compact: one UTF-8 buffer and where each ends.
+
+    As Python strings in a list, short strings take ~70 bytes each (3 million: 207 MB,
+    measured); here their text and 8 bytes each (46 MB).
+    """
+
+    def __init__(self) -> None:
+        self.text = bytearray()
+        self.ends = array("Q")
+
+    def append(self, value: str) -> None:
+        self.text += value.encode("utf-8", "surrogatepass")
+        self.ends.append(len(self.text))
+
+    def get(self, index: int) -> str:
+        if index < 0:
+            raise IndexError(index)
+        end = self.ends[index]
+        start = self.ends[index - 1] if index else 0
+        return self.text[start:end].decode("utf-8", "surrogatepass")
+
+    def __len__(self) -> int:
+        return len(self.ends)
+
+
 class Workbook:
     """The first sheet of an XLSX file, row by row: (row number, cell values)."""
 
@@ -196,7 +223,7 @@ class Workbook:
         self.sheet_path = first
         strings = next(iter(targets.get("sharedStrings", {}).values()), None)
         styles = next(iter(targets.get("styles", {}).values()), None)
-        self.shared_strings = self._shared_strings(strings) if strings else []
+        self.shared_strings = self._shared_strings(strings) if strings else SharedStrings()
         self.date_styles, self.timedelta_styles = self._styles(styles) if styles else (set(), set())
 
     def close(self) -> None:
@@ -248,10 +275,10 @@ class Workbook:
         _consume(_parse(self.meter.open(self.archive, path), start=start))
         return state["epoch"], sheets
 
-    def _shared_strings(self, path: str) -> list[str]:
+    def _shared_strings(self, path: str) -> SharedStrings:
         """Each string kept to one character past the cell limit: enough to refuse it."""
         keep = self.limits.cell_chars + 1
-        strings: list[str] = []
+        strings = SharedStrings()
         current: list[str] = []
         state = {"length": 0, "collect": False, "phonetic": 0}
 
@@ -400,7 +427,7 @@ class Workbook:
             return None
         if kind == "s":
             try:
-                return self.shared_strings[int(text)]
+                return self.shared_strings.get(int(text))
             except (ValueError, IndexError):
                 raise damaged(f"a cell names a shared string ({text[:20]!r}) not there") from None
         if kind == "b":

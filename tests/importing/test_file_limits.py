@@ -16,6 +16,7 @@ from openpyxl import Workbook
 
 from consent.models import ConsentEvent, ContactImport
 from contacts.models import Contact
+from tests.importing.conftest import excel_workbook
 
 pytestmark = pytest.mark.django_db
 
@@ -241,6 +242,24 @@ def test_a_cell_longer_than_the_limit_is_refused_whichever_its_column(
         "Row 2, column B: a cell holds more than 10,000 characters; the limit is 10,000."
     )
     assert nothing_imported()
+
+
+def test_a_long_shared_string_of_a_workbook_is_refused_where_a_cell_uses_it(
+    policy, tmp_path, run_import
+):
+    # Spreadsheet programs keep text in the workbook's table of shared strings.
+    path = excel_workbook(
+        tmp_path / "shared.xlsx",
+        ["phone", "name"],
+        ["+447911123456", "Ada"],
+        ["+447911123457", "y" * 10_001],
+    )
+
+    report = run_import(path)
+
+    assert refusal(report) == (
+        "Row 3, column B: a cell holds more than 10,000 characters; the limit is 10,000."
+    )
 
 
 def test_a_cell_past_the_csv_modules_own_bound_is_refused_with_the_reason(
