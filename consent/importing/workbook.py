@@ -157,6 +157,9 @@ def _parse(
         parser.Parse(b"", True)
     except expat.ExpatError as exc:
         raise damaged(f"{part.info.filename} is not well-formed XML ({exc})") from None
+    except (LookupError, UnicodeError) as exc:
+        # An encoding the XML declaration names that Python does not know, or lies about.
+        raise damaged(f"{part.info.filename}: {exc}") from None
     finally:
         part.close()
     yield
@@ -200,7 +203,7 @@ class Workbook:
         self.limits = limits
         try:
             self.archive = zipfile.ZipFile(handle)
-        except (zipfile.BadZipFile, OSError, ValueError) as exc:
+        except (zipfile.BadZipFile, NotImplementedError, OSError, ValueError) as exc:
             raise damaged(str(exc)) from None
         try:
             self._read_parts(file_bytes, limits)
