@@ -42,3 +42,20 @@ def phone_hash_key_in_production(app_configs: Any = None, **kwargs: Any) -> list
             id="config.E010",
         )
     ]
+
+
+@register()
+def import_time_limits(app_configs: Any = None, **kwargs: Any) -> list[Error]:
+    """The hard limit must follow the soft one: it is what ends a job stuck past it."""
+    soft, hard = settings.IMPORT_TASK_SOFT_TIME_LIMIT, settings.IMPORT_TASK_TIME_LIMIT
+    if 0 < soft < hard:
+        return []
+    return [
+        Error(
+            f"IMPORT_TASK_TIME_LIMIT ({hard}) must be above IMPORT_TASK_SOFT_TIME_LIMIT ({soft}), "
+            "and both above 0",
+            hint="At the soft limit an import ends itself as failed; the hard limit kills a task "
+            "stuck past it (Celery's prefork pool arms it only once the soft one has passed).",
+            id="config.E020",
+        )
+    ]

@@ -172,6 +172,12 @@ CSRF_COOKIE_SECURE = env.bool("CSRF_COOKIE_SECURE", default=not DEBUG)
 SESSION_COOKIE_HTTPONLY = True
 X_FRAME_OPTIONS = "DENY"
 DATA_UPLOAD_MAX_MEMORY_SIZE = 1024 * 1024
+# An uploaded file past IMPORT_MAX_FILE_MB is dropped as it arrives (never spooled to disk).
+FILE_UPLOAD_HANDLERS = [
+    "consent.importing.uploads.SizeLimitedUpload",
+    "django.core.files.uploadhandler.MemoryFileUploadHandler",
+    "django.core.files.uploadhandler.TemporaryFileUploadHandler",
+]
 
 # --- Celery -----------------------------------------------------------------
 # Without CELERY_BROKER_URL, a filesystem broker: no server needed.
@@ -316,7 +322,7 @@ LOGGING = {
 }
 
 # --- Exports ----------------------------------------------------------------
-# contacts.resources escapes every formula trigger (= + - @ tab CR); the
+# contacts.spreadsheets escapes every formula trigger (= + - @ tab CR); the
 # library's own switch only strips a leading '=', so it stays off.
 IMPORT_EXPORT_ESCAPE_FORMULAE_ON_EXPORT = False
 
@@ -324,6 +330,27 @@ IMPORT_EXPORT_ESCAPE_FORMULAE_ON_EXPORT = False
 # Files uploaded in the admin wait here until their import ends (the web process
 # and the worker must share it: same machine, or a shared volume).
 IMPORT_UPLOAD_DIR = env.path("IMPORT_UPLOAD_DIR", default=VAR_DIR / "imports")
+# What a contact file may be (consent.importing.limits); a file past any of them is
+# refused with the reason, in the admin and in `import_contacts` alike.
+# 50 MB: a CSV of 0.5-1 million rows (50-100 bytes a row); an XLSX of more (zipped).
+IMPORT_MAX_FILE_MB = env.float("IMPORT_MAX_FILE_MB", default=50)
+# Staff import up to millions of people; 2,000,000 rows on PostgreSQL take ~6 minutes.
+IMPORT_MAX_ROWS = env.int("IMPORT_MAX_ROWS", default=2_000_000)
+# Our own columns number ~20, plus attr:<key> columns.
+IMPORT_MAX_COLUMNS = env.int("IMPORT_MAX_COLUMNS", default=200)
+# Every column we store is 2,000 characters at most; a longer cell is not a contact's.
+IMPORT_MAX_CELL_CHARS = env.int("IMPORT_MAX_CELL_CHARS", default=10_000)
+# An XLSX part expanding more than this many times its compressed size is a zip bomb
+# (Apache POI's threshold; ordinary sheets measure 10-20); nor may the workbook as a
+# whole expand past IMPORT_XLSX_MAX_EXPANDED_MB (a 50 MB workbook: ~700 MB at 14:1).
+IMPORT_XLSX_MAX_RATIO = env.int("IMPORT_XLSX_MAX_RATIO", default=100)
+IMPORT_XLSX_MAX_EXPANDED_MB = env.int("IMPORT_XLSX_MAX_EXPANDED_MB", default=1024)
+# Seconds a check or an import may run (soft: the job ends as failed, all or nothing;
+# hard: the worker process is killed). 2,000,000 rows take ~6 minutes on PostgreSQL:
+# an hour leaves a loaded machine room, and frees a worker from a runaway file. (The
+# embedded SQLite default writes row by row, far slower: raise it there for big files.)
+IMPORT_TASK_SOFT_TIME_LIMIT = env.int("IMPORT_TASK_SOFT_TIME_LIMIT", default=60 * 60)
+IMPORT_TASK_TIME_LIMIT = env.int("IMPORT_TASK_TIME_LIMIT", default=65 * 60)
 
 # --- Consent ----------------------------------------------------------------
 # A permissive event (grant, request, legacy) dated further ahead than this is

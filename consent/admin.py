@@ -17,7 +17,13 @@ from staff.paginator import EstimatedCountPaginator
 
 from .admin_contact import consent_panel, contact_action_urls
 from .admin_forms import ReconsentPolicyForm, describe_offsets
-from .admin_imports import IMPORT_PERMISSION, LedgerExportAdminMixin, contact_import_urls
+from .admin_imports import (
+    IMPORT_PERMISSION,
+    LedgerExportAdminMixin,
+    contact_import_urls,
+    export_selected_csv,
+    export_selected_xlsx,
+)
 from .admin_review import extend_deadline
 from .exceptions import ConsentError
 from .keywords import decide_review
@@ -163,7 +169,13 @@ contribute_to_contact_admin(
     "consent",
     ContactAdminPart(
         # State and timeline are drawn above the form (consent_panel), not as inlines.
-        actions=[record_marketing_opt_out, record_full_opt_out, erase_selected],
+        actions=[
+            record_marketing_opt_out,
+            record_full_opt_out,
+            erase_selected,
+            export_selected_csv,
+            export_selected_xlsx,
+        ],
         list_display=[marketing_status, service_status],
         list_filter=[consent_state_filter(p) for p in Purpose],
         prefetch_related=["consent_states"],

@@ -32,14 +32,14 @@ from unfold.widgets import (
 from .exports import contact_rows, csv_lines, ledger_rows, write_xlsx
 from .importing.columns import KNOWN_COLUMNS
 from .importing.jobs import confirm_import, start_import
+from .importing.limits import FileLimits, size_in_words
+from .importing.uploads import upload_refused
 from .models import ContactImport, ReconsentPolicy
 
 if TYPE_CHECKING:
     _ModelAdminMixinBase = admin.ModelAdmin
 else:
     _ModelAdminMixinBase = object
-
-MAX_UPLOAD_BYTES = 512 * 1024 * 1024
 
 
 def _staff(request: HttpRequest) -> User:
@@ -68,10 +68,18 @@ class ImportForm(forms.Form):
         widget=UnfoldAdminTextInputWidget,
     )
 
+    def __init__(self, *args: Any, too_large: bool = False, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.limits = FileLimits.from_settings()
+        self.fields["file"].help_text += f" At most {size_in_words(self.limits.file_bytes)}."
+        if too_large:
+            # The upload was dropped as it arrived (consent.importing.uploads): say why.
+            self.fields["file"].error_messages["required"] = self.limits.file_too_large()
+
     def clean_file(self):
         upload = self.cleaned_data["file"]
-        if upload.size > MAX_UPLOAD_BYTES:
-            raise forms.ValidationError("The file is larger than 512 MB.")
+        if upload.size > self.limits.file_bytes:
+            raise forms.ValidationError(self.limits.file_too_large(upload.size))
         if not upload.name.lower().endswith((".csv", ".xlsx", ".txt")):
             raise forms.ValidationError("Upload a .csv or .xlsx file.")
         return upload
@@ -91,6 +99,18 @@ def _export_response(rows, name: str, file_format: str) -> HttpResponseBase:
 
 
 IMPORT_PERMISSION = "consent.add_contactimport"
+
+
+# The contact list's "Export selected" actions: the selection (or, with "select all",
+# the whole filtered list), one action per format.
+@admin.action(description="Export selected contacts as CSV", permissions=["view"])
+def export_selected_csv(modeladmin, request: HttpRequest, queryset) -> HttpResponseBase:
+    return _export_response(contact_rows(queryset), "contacts", "csv")
+
+
+@admin.action(description="Export selected contacts as XLSX", permissions=["view"])
+def export_selected_xlsx(modeladmin, request: HttpRequest, queryset) -> HttpResponseBase:
+    return _export_response(contact_rows(queryset), "contacts", "xlsx")
 
 
 def contact_import_urls(contact_admin: admin.ModelAdmin) -> list[URLPattern]:
@@ -125,8 +145,13 @@ class ContactImportPages:
 
     def import_view(self, request: HttpRequest) -> HttpResponse:
         self._may_import(request)
-        form = ImportForm(request.POST or None, request.FILES or None)
-        if request.method == "POST" and form.is_valid():
+        posted = request.method == "POST"
+        form = ImportForm(
+            request.POST if posted else None,
+            request.FILES if posted else None,
+            too_large=upload_refused(request),
+        )
+        if posted and form.is_valid():
             upload = form.cleaned_data["file"]
             job = start_import(
                 upload=upload,
@@ -142,6 +167,7 @@ class ContactImportPages:
             "opts": self.model._meta,
             "form": form,
             "columns": sorted(KNOWN_COLUMNS),
+            "limits": FileLimits.from_settings().summary(),
             "recent": ContactImport.objects.select_related("uploaded_by")[:10],
         }
         return TemplateResponse(request, "admin/consent/contactimport/upload.html", context)
@@ -158,6 +184,11 @@ class ContactImportPages:
             "report": report,
             "check": job.check_report,
             "preview": job.preview,
+            # Why the file as a whole was refused (a limit, not UTF-8, no phone column).
+            "file_problems": [
+                f"{p['column']}: {p['message']}" if p["column"] else p["message"]
+                for p in (job.preview or {}).get("file_problems", [])
+            ],
             "refresh": job.in_progress,
             "confirm_url": reverse("admin:contacts_contact_import_confirm", args=[job.pk]),
         }

@@ -2,23 +2,28 @@
 
 Rows are read in chunks and written as they come (CSV lines, or openpyxl's
 write-only sheets for XLSX), so a million rows never sit in memory. Every text
-cell that a spreadsheet would run as a formula is escaped, as in
-`contacts.resources`. The contact export reads back with `import_contacts`:
-its consent-state columns are ignored by the import, and the rest adds nothing.
+cell that a spreadsheet would run as a formula is escaped (contacts.spreadsheets),
+in XLSX after the writer's own changes to the text, and no XLSX cell is ever a
+formula. A contact's attributes are one JSON column, whatever keys contacts have:
+the columns stay the same few, where one per key made 100,000 columns. The contact
+export reads back with `import_contacts`: its ids, consent states and attributes are
+ignored by the import (attributes are imported from attr:<key> columns), and the
+rest adds nothing.
 """
 
 from __future__ import annotations
 
 import csv
 import io
+import json
 from collections.abc import Iterable, Iterator
 from datetime import datetime
 from typing import IO, Any
 
-from django.db import connection
+from django.db.models import QuerySet
 
 from contacts.models import Contact
-from contacts.resources import escape_formula
+from contacts.spreadsheets import escape_formula, is_formula_like
 
 from .models import ConsentEvent
 from .rules import Purpose
@@ -34,7 +39,11 @@ CONTACT_HEADER = (
     "language",
     "external_id",
     "tags",
+    "attributes",
 )
+# A spreadsheet cell holds at most this many characters (Excel's limit).
+XLSX_CELL_CHARS = 32_767
+CUT = "… [cut: longer than a spreadsheet cell holds; the CSV export has it whole]"
 LEDGER_HEADER = (
     "event_id",
     "contact_id",
@@ -62,20 +71,13 @@ LEDGER_HEADER = (
 def export_only_columns() -> frozenset[str]:
     """Columns of the contact export that an import of it ignores."""
     return frozenset(
-        {"id", "created_at", *(f"{p}_{f}" for p in Purpose.values for f in STATE_FIELDS)}
+        {
+            "id",
+            "created_at",
+            "attributes",
+            *(f"{p}_{f}" for p in Purpose.values for f in STATE_FIELDS),
+        }
     )
-
-
-def attribute_keys() -> list[str]:
-    table = Contact._meta.db_table
-    sql = (
-        f"SELECT DISTINCT jsonb_object_keys(attributes) FROM {table}"  # noqa: S608
-        if connection.vendor == "postgresql"
-        else f"SELECT DISTINCT key FROM {table}, json_each({table}.attributes)"  # noqa: S608
-    )
-    with connection.cursor() as cursor:
-        cursor.execute(sql)
-        return sorted(row[0] for row in cursor.fetchall())
 
 
 def _cell(value: Any) -> Any:
@@ -88,19 +90,20 @@ def _cell(value: Any) -> Any:
     return escape_formula(str(value))
 
 
-def contact_rows() -> Iterator[list[Any]]:
-    """The header, then one row per contact (erased ones included, without personal data)."""
-    keys = attribute_keys()
+def contact_rows(selected: QuerySet[Contact] | None = None) -> Iterator[list[Any]]:
+    """The header, then one row per contact (erased ones included, without personal data);
+    every contact, or the `selected` ones."""
     yield [
         *CONTACT_HEADER,
-        *(f"attr:{key}" for key in keys),
         *(f"{p}_{f}" for p in Purpose.values for f in STATE_FIELDS),
         "created_at",
     ]
+    chosen = Contact.objects.all()
+    if selected is not None:
+        # Only which contacts: the admin's queryset carries its own joins and ordering.
+        chosen = chosen.filter(pk__in=selected.values("pk"))
     contacts = (
-        Contact.objects.order_by("pk")
-        .prefetch_related("tags", "consent_states")
-        .iterator(chunk_size=CHUNK)
+        chosen.order_by("pk").prefetch_related("tags", "consent_states").iterator(chunk_size=CHUNK)
     )
     for contact in contacts:
         states = {s.purpose: s for s in contact.consent_states.all()}
@@ -117,9 +120,9 @@ def contact_rows() -> Iterator[list[Any]]:
                     contact.language,
                     contact.external_id,
                     ";".join(sorted(t.name for t in contact.tags.all())),
+                    _attributes(contact.attributes),
                 )
             ),
-            *(_cell((contact.attributes or {}).get(key)) for key in keys),
         ]
         for purpose in Purpose.values:
             state = states.get(purpose)
@@ -135,6 +138,12 @@ def contact_rows() -> Iterator[list[Any]]:
             )
         row.append(_cell(contact.created_at))
         yield row
+
+
+def _attributes(attributes: dict[str, Any] | None) -> str:
+    if not attributes:
+        return ""
+    return json.dumps(attributes, ensure_ascii=False, sort_keys=True, separators=(",", ":"))
 
 
 def ledger_rows(start: datetime, end: datetime) -> Iterator[list[Any]]:
@@ -187,14 +196,36 @@ def csv_lines(rows: Iterable[list[Any]]) -> Iterator[str]:
 def write_xlsx(rows: Iterable[list[Any]], out: IO[bytes] | str, title: str) -> None:
     """An XLSX workbook written row by row (openpyxl's write-only mode)."""
     from openpyxl import Workbook
-    from openpyxl.cell.cell import ILLEGAL_CHARACTERS_RE
+    from openpyxl.cell import WriteOnlyCell
 
     workbook = Workbook(write_only=True)
     sheet = workbook.create_sheet(title=title[:31])
     for row in rows:
-        # Control characters cannot be stored in a workbook at all.
-        sheet.append([ILLEGAL_CHARACTERS_RE.sub("", v) if isinstance(v, str) else v for v in row])
+        cells = []
+        for value in row:
+            if not isinstance(value, str):
+                cells.append(value)
+                continue
+            cell = WriteOnlyCell(sheet, value=xlsx_text(value))
+            # A text cell, always: openpyxl would write text starting with = as a formula.
+            cell.data_type = "s"
+            cells.append(cell)
+        sheet.append(cells)
     workbook.save(out)
+
+
+def xlsx_text(value: str) -> str:
+    """Text as a workbook will hold it: escaped after the writer's own changes."""
+    from openpyxl.cell.cell import ILLEGAL_CHARACTERS_RE
+
+    # Control characters cannot be stored in a workbook at all; dropping them can
+    # uncover a formula ("\x01=HYPERLINK(…)"), so the escape comes after.
+    text = ILLEGAL_CHARACTERS_RE.sub("", value)
+    if text != value and not text.startswith("'") and is_formula_like(text):
+        text = "'" + text
+    if len(text) > XLSX_CELL_CHARS:
+        text = text[: XLSX_CELL_CHARS - len(CUT)] + CUT
+    return text
 
 
 def write_csv(rows: Iterable[list[Any]], out: IO[str]) -> None:

@@ -8,8 +8,8 @@ from django.contrib.admin.options import InlineModelAdmin
 from django.db import models
 from django.db.models import QuerySet
 from django.http import HttpRequest, HttpResponse
+from django.http.response import HttpResponseBase
 from django.urls import URLPattern, reverse
-from import_export.admin import ExportActionMixin
 from unfold.admin import ModelAdmin
 
 from api.inputs import StorableJSONFormField
@@ -17,7 +17,6 @@ from staff.paginator import EstimatedCountPaginator
 
 from .models import Contact, Erasure, Tag
 from .phones import InvalidPhone, normalize_phone, phone_hash
-from .resources import ContactExport
 from .services import refuse_phone_change
 
 
@@ -57,7 +56,7 @@ class ContactAdminPart:
     """What one app adds to the contact admin (its ledger, its invitations, its actions)."""
 
     inlines: Sequence[type[InlineModelAdmin]] = ()
-    actions: Sequence[Callable[..., HttpResponse | None]] = ()
+    actions: Sequence[Callable[..., HttpResponseBase | None]] = ()
     # Columns (functions of a contact) shown after the phone; filters after the contact's own.
     list_display: Sequence[Callable[[Contact], Any]] = ()
     list_filter: Sequence[Any] = ()
@@ -86,7 +85,7 @@ def _contributed() -> list[ContactAdminPart]:
     return [part for _, part in sorted(_parts.items())]
 
 
-class ContactAdmin(ExportActionMixin, ModelAdmin):
+class ContactAdmin(ModelAdmin):
     """Contacts as marketing staff see them, with what other apps contribute.
 
     The contributions are read when the admin asks for them (checks, URLs, each request), by
@@ -94,7 +93,6 @@ class ContactAdmin(ExportActionMixin, ModelAdmin):
     matter.
     """
 
-    resource_classes = [ContactExport]
     # Its object tools are the ones other apps contribute (import, export; proof bundle).
     change_list_template = "admin/contacts/contact_change_list.html"
     # What matters first (consent, actions) above the edit form: the contributed panels.

@@ -44,7 +44,8 @@ pytestmark = pytest.mark.django_db
 # Actions that change nothing: they are exempt, and say why.
 READ_ONLY_ACTIONS = {
     ("campaigns.Campaign", "preview_selected"): "redirects to the preview page",
-    ("contacts.Contact", "export_admin_action"): "downloads an export",
+    ("contacts.Contact", "export_selected_csv"): "downloads an export",
+    ("contacts.Contact", "export_selected_xlsx"): "downloads an export",
 }
 READ_ONLY_ENDPOINTS = {
     ("POST", "/api/v1/eligibility/bulk/"): "asks about many phones at once",

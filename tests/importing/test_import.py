@@ -1,6 +1,6 @@
 """Importing a file: all or nothing, dry runs, idempotency, and never overriding a newer answer."""
 
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 import pytest
 from django.core.management import call_command
@@ -13,6 +13,7 @@ from consent.services import erase_and_suppress
 from contacts.models import Contact, Tag
 from tests.consent_helpers import record
 from tests.factories import ContactFactory
+from tests.importing.conftest import excel_workbook
 
 pytestmark = pytest.mark.django_db
 HEADER = ["phone", "name", "tags", "attr:city", "marketing_status", "marketing_date"]
@@ -231,3 +232,34 @@ def test_the_command_prints_plain_progress_lines_off_a_terminal(policy, contacts
     call_command("import_contacts", str(path), "--workers", "1")
     out = capsys.readouterr().out
     assert "Reading and checking rows: " in out and "Writing: 1 of 1 rows" in out
+
+
+def test_a_workbook_as_spreadsheet_programs_write_it(policy, tmp_path, run_import):
+    path = excel_workbook(
+        tmp_path / "excel.xlsx",
+        ["phone", "name", "marketing_status", "marketing_date", "attr:vip", "attr:code"],
+        [447911123456, ("runs", ["Ada ", "Lovelace"]), "legacy", ("date", 45047), True, None],
+        [
+            "+447911123457",
+            "Bob",
+            "opted_out",
+            ("datetime", 45047.5),
+            False,
+            ("formula", 'CONCAT("A","1")', "A1"),
+        ],
+    )
+
+    report = run_import(path)
+
+    assert report.ok, report.errors.shown()
+    ada, bob = Contact.objects.order_by("phone")
+    assert (ada.phone, ada.name, ada.attributes) == (
+        "+447911123456",
+        "Ada Lovelace",
+        {"vip": "True"},
+    )
+    assert bob.attributes == {"vip": "False", "code": "A1"}
+    dates = dict(ConsentEvent.objects.values_list("contact__name", "occurred_at"))
+    zone = timezone.get_current_timezone()
+    assert dates["Ada Lovelace"].astimezone(zone).replace(tzinfo=None) == datetime(2023, 5, 1)
+    assert dates["Bob"].astimezone(zone).replace(tzinfo=None) == datetime(2023, 5, 1, 12)
