@@ -9,7 +9,6 @@ worker consuming from Redis.
 """
 
 import json
-import os
 import re
 import threading
 import uuid
@@ -27,6 +26,7 @@ from config.celery import app
 from consent.models import ConsentEvent, OptOutReview
 from consent.selectors import WhatsAppUserId, may_send
 from contacts.models import Contact, IdentityChange
+from tests import environment
 from tests.consent_helpers import record
 from tests.factories import ContactFactory
 from tests.whatsapp.helpers import post_webhook
@@ -517,10 +517,8 @@ def test_every_fixture_has_an_expected_outcome_and_a_noted_origin():
 
 # --- Through a real Celery worker on Redis ------------------------------------------------------
 
-# CI sets CELERY_BROKER_URL; locally this suite's Redis database is 9.
-BROKER_URL = os.environ.get("CELERY_BROKER_URL", "")
-if not BROKER_URL.startswith("redis://"):
-    BROKER_URL = "redis://127.0.0.1:6379/9"
+# This xdist worker's Redis database for Celery queues (tests/environment.py).
+BROKER_URL = environment.BROKER_URL
 
 PROCESS_TASK = "whatsapp.tasks.process_inbound_events"
 
