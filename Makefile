@@ -15,8 +15,12 @@ $(BIN)/activate: $(LOCK) requirements.lock
 
 install: $(BIN)/activate
 
-run: install
-	mkdir -p var
+# The development environment: written once from .env.example, then yours to edit. With
+# no environment the settings are production's and refuse to start without secrets.
+.env:
+	cp .env.example .env
+
+run: install .env
 	$(BIN)/python manage.py migrate --noinput
 	$(BIN)/python manage.py load_demo
 	$(BIN)/python manage.py load_demo_groups
@@ -31,7 +35,7 @@ TEST_WORKERS ?= auto
 test: install
 	env -u PYTHONDONTWRITEBYTECODE $(BIN)/pytest -n $(TEST_WORKERS) --dist load $(PYTEST_ARGS)
 
-lint: install
+lint: install .env
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/python manage.py makemigrations --check --dry-run

@@ -3,6 +3,9 @@
 Loaded as a plugin (`-p tests.environment` in pyproject.toml's addopts) because
 pytest-django imports the settings before any conftest.py.
 
+- The development values the settings refuse to start without (with nothing set,
+  the settings are production's): the tests run as a developer's machine does. A
+  value already in the environment wins.
 - Each pytest-xdist worker (`PYTEST_XDIST_WORKER`, gw0, gw1, …) has its own Redis
   databases and its own ports, so two workers never share a Celery queue, a token
   bucket or a server's port. pytest-django gives each its own test database.
@@ -10,6 +13,15 @@ pytest-django imports the settings before any conftest.py.
 
 import os
 from urllib.parse import urlsplit
+
+DEVELOPMENT = {
+    "DEBUG": "true",
+    "SECRET_KEY": "test-only-insecure-secret-key",
+    "WHATSAPP_APP_SECRET": "dev-app-secret",
+    "WHATSAPP_VERIFY_TOKEN": "dev-verify-token",
+}
+for _name, _value in DEVELOPMENT.items():
+    os.environ.setdefault(_name, _value)
 
 
 def _worker_index() -> int:
