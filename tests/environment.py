@@ -14,6 +14,8 @@ pytest-django imports the settings before any conftest.py.
 import os
 from urllib.parse import urlsplit
 
+import pytest
+
 DEVELOPMENT = {
     "DEBUG": "true",
     "SECRET_KEY": "test-only-insecure-secret-key",
@@ -38,10 +40,11 @@ def _redis_server() -> str:
     return f"{parts.scheme}://{parts.netloc}"
 
 
-WORKER = _worker_index()
 # Redis has 16 databases: two per worker.
-if WORKER >= 8:
-    raise RuntimeError("the tests give each xdist worker two Redis databases: 8 workers at most")
+MAX_WORKERS = 8
+WORKER = _worker_index()
+if WORKER >= MAX_WORKERS:
+    raise RuntimeError(f"each xdist worker has two Redis databases: {MAX_WORKERS} workers at most")
 REDIS_SERVER = _redis_server()
 # Celery queues of this worker's tests (flushed by the tests that start real workers).
 BROKER_URL = f"{REDIS_SERVER}/{2 * WORKER}"
@@ -54,3 +57,9 @@ if os.environ.get("CELERY_BROKER_URL", "").startswith("redis://"):
     # The application's own broker (and the token buckets it defaults to) is this
     # worker's, on the server the run was given.
     os.environ["CELERY_BROKER_URL"] = BROKER_URL
+
+
+@pytest.hookimpl(optionalhook=True)
+def pytest_xdist_auto_num_workers(config: pytest.Config) -> int:
+    """`-n auto`: a worker per CPU this process may use, at most MAX_WORKERS."""
+    return min(MAX_WORKERS, len(os.sched_getaffinity(0)))
