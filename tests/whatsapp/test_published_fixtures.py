@@ -543,9 +543,11 @@ def redis_worker(settings):
         redis.Redis.from_url(BROKER_URL, socket_connect_timeout=1).ping()
     except redis.exceptions.RedisError as error:
         pytest.fail(f"the worker tests need Redis at {BROKER_URL}: {error}")
-    settings.CELERY_TASK_ALWAYS_EAGER = False
+    # Saved before anything changes: the Celery app reads Django's settings lazily, and
+    # restoring what it read after the change would leave later tests not eager.
     keys = ("broker_url", "task_always_eager", "broker_transport_options", "task_default_queue")
     saved = {key: app.conf.get(key) for key in keys}
+    settings.CELERY_TASK_ALWAYS_EAGER = False
     # A queue of this run's own: a message left by an interrupted run is not taken for ours.
     queue = f"published-fixtures-{uuid.uuid4().hex[:12]}"
     app.conf.update(
