@@ -15,8 +15,12 @@ $(BIN)/activate: $(LOCK) requirements.lock
 
 install: $(BIN)/activate
 
-run: install
-	mkdir -p var
+# The development environment: written once from .env.example, then yours to edit. With
+# no environment the settings are production's and refuse to start without secrets.
+.env:
+	cp .env.example .env
+
+run: install .env
 	$(BIN)/python manage.py migrate --noinput
 	$(BIN)/python manage.py load_demo
 	$(BIN)/python manage.py load_demo_groups
@@ -24,10 +28,14 @@ run: install
 	@echo "Admin: http://127.0.0.1:8000/admin/  (user admin / password admin)"
 	$(BIN)/honcho start -f Procfile.dev
 
+# Test processes (pytest-xdist); TEST_WORKERS=0 runs the suite in this one process.
+# Bytecode is written even where the environment says not to: without the cached,
+# assertion-rewritten modules every worker compiles them again (a third of collection).
+TEST_WORKERS ?= auto
 test: install
-	$(BIN)/pytest $(PYTEST_ARGS)
+	env -u PYTHONDONTWRITEBYTECODE $(BIN)/pytest -n $(TEST_WORKERS) --dist load $(PYTEST_ARGS)
 
-lint: install
+lint: install .env
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/python manage.py makemigrations --check --dry-run

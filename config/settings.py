@@ -1,8 +1,10 @@
 """Settings for the consent CRM, read from the environment (12-factor).
 
-With nothing set the project runs locally on SQLite with a Celery broker that
-needs no server. Production sets DEBUG=false, SECRET_KEY, DATABASE_URL and
-CELERY_BROKER_URL; a missing secret then stops start-up.
+With nothing set, these are production's settings: DEBUG is off and start-up
+stops while a secret is missing. A development machine says so itself: `make run`
+writes `.env` from `.env.example` (read below), the tests set their values in
+`tests/environment.py` and CI exports them. With those, the project runs locally
+on SQLite with a Celery broker that needs no server.
 """
 
 from pathlib import Path
@@ -17,19 +19,32 @@ BASE_DIR = Path(__file__).resolve().parent.parent
 VAR_DIR = BASE_DIR / "var"
 
 env = environ.Env()
-environ.Env.read_env(BASE_DIR / ".env", overwrite=False)
+# A variable already in the environment wins over the file; ENV_FILE= (empty) reads none.
+ENV_FILE = env.str("ENV_FILE", default=str(BASE_DIR / ".env"))
+if ENV_FILE:
+    environ.Env.read_env(ENV_FILE, overwrite=False)
 
-DEBUG = env.bool("DEBUG", default=True)
 
-_DEV_SECRET = "dev-only-insecure-secret-key-do-not-use-in-production"
-SECRET_KEY = env.str("SECRET_KEY", default=_DEV_SECRET if DEBUG else "")
-if not SECRET_KEY:
-    raise ImproperlyConfigured("SECRET_KEY must be set when DEBUG is false")
+def required(name: str) -> str:
+    """A secret with no default: start-up stops without it, whatever DEBUG says."""
+    value = env.str(name, default="")
+    if not value:
+        raise ImproperlyConfigured(
+            f"{name} must be set: export it, or on a development machine run `make run` "
+            "(it writes .env from .env.example) or copy .env.example to .env"
+        )
+    return value
+
+
+DEBUG = env.bool("DEBUG", default=False)
+SECRET_KEY = required("SECRET_KEY")
 
 ALLOWED_HOSTS = env.list("ALLOWED_HOSTS", default=["localhost", "127.0.0.1", "[::1]", "testserver"])
 CSRF_TRUSTED_ORIGINS = env.list("CSRF_TRUSTED_ORIGINS", default=[])
 # Absolute base for links we send out (preference centre, invitations).
 SITE_URL = env.str("SITE_URL", default="http://127.0.0.1:8000").rstrip("/")
+# The business's name as customers see it (pages, messages).
+BUSINESS_NAME = env.str("BUSINESS_NAME", default="Demo Shop")
 
 INSTALLED_APPS = [
     # The admin's theme (sidebar, dashboard, charts); before django.contrib.admin
@@ -119,6 +134,16 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     }
     DATABASES["default"]["CONN_MAX_AGE"] = 0
 
+# --- Cache (rate limits, API throttling) -------------------------------------
+# Per process by default; production shares one Redis (deploy check config.E001).
+CACHES = {"default": env.cache("CACHE_URL", default="locmemcache://")}
+if CACHES["default"]["BACKEND"] == "django.core.cache.backends.redis.RedisCache":
+    # Fails open with short timeouts: a cache outage never stops an opt-out.
+    CACHES["default"]["BACKEND"] = "config.cache.FailOpenRedisCache"
+    CACHES["default"].setdefault("OPTIONS", {}).update(
+        {"socket_connect_timeout": 0.5, "socket_timeout": 0.5}
+    )
+
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 FORMS_URLFIELD_ASSUME_HTTPS = True
 
@@ -138,6 +163,7 @@ USE_TZ = True
 
 STATIC_URL = "static/"
 STATIC_ROOT = BASE_DIR / "staticfiles"
+STATICFILES_DIRS = [BASE_DIR / "static"]
 STORAGES = {
     "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
     "staticfiles": {
@@ -171,6 +197,10 @@ SESSION_COOKIE_SECURE = env.bool("SESSION_COOKIE_SECURE", default=not DEBUG)
 CSRF_COOKIE_SECURE = env.bool("CSRF_COOKIE_SECURE", default=not DEBUG)
 SESSION_COOKIE_HTTPONLY = True
 X_FRAME_OPTIONS = "DENY"
+# "no-referrer" makes Chromium send `Origin: null` with every form post, which
+# Django's CSRF check refuses (admin login included). "same-origin" still sends
+# nothing, so no preference link, to any other site.
+SECURE_REFERRER_POLICY = "same-origin"
 DATA_UPLOAD_MAX_MEMORY_SIZE = 1024 * 1024
 # An uploaded file past IMPORT_MAX_FILE_MB is dropped as it arrives (never spooled to disk).
 FILE_UPLOAD_HANDLERS = [
@@ -180,12 +210,11 @@ FILE_UPLOAD_HANDLERS = [
 ]
 
 # --- Celery -----------------------------------------------------------------
-# Without CELERY_BROKER_URL, a filesystem broker: no server needed.
+# Without CELERY_BROKER_URL, a filesystem broker: no server needed (its folders are
+# made when Celery first reads its configuration: config/celery.py).
 CELERY_BROKER_URL = env.str("CELERY_BROKER_URL", default="filesystem://")
 if CELERY_BROKER_URL.startswith("filesystem://"):
     _broker_dir = VAR_DIR / "celery-broker"
-    for _sub in ("queue", "processed", "control"):
-        (_broker_dir / _sub).mkdir(parents=True, exist_ok=True)
     CELERY_BROKER_TRANSPORT_OPTIONS = {
         "data_folder_in": str(_broker_dir / "queue"),
         "data_folder_out": str(_broker_dir / "queue"),
@@ -374,12 +403,9 @@ WHATSAPP_BUSINESS_ACCOUNT_ID = env.str("WHATSAPP_BUSINESS_ACCOUNT_ID", default="
 # unset, the page says to send START without a link.
 WHATSAPP_DISPLAY_PHONE_NUMBER = env.str("WHATSAPP_DISPLAY_PHONE_NUMBER", default="")
 WHATSAPP_ACCESS_TOKEN = env.str("WHATSAPP_ACCESS_TOKEN", default="")
-WHATSAPP_APP_SECRET = env.str("WHATSAPP_APP_SECRET", default="dev-app-secret" if DEBUG else "")
-WHATSAPP_VERIFY_TOKEN = env.str(
-    "WHATSAPP_VERIFY_TOKEN", default="dev-verify-token" if DEBUG else ""
-)
-if not DEBUG and not (WHATSAPP_APP_SECRET and WHATSAPP_VERIFY_TOKEN):
-    raise ImproperlyConfigured("WHATSAPP_APP_SECRET and WHATSAPP_VERIFY_TOKEN must be set")
+# Signs the webhooks Meta sends (X-Hub-Signature-256), and answers its handshake.
+WHATSAPP_APP_SECRET = required("WHATSAPP_APP_SECRET")
+WHATSAPP_VERIFY_TOKEN = required("WHATSAPP_VERIFY_TOKEN")
 
 # --- Customer pages (preference centre, web opt-in, invitation answers) -----
 # No inline scripts or styles anywhere; pages that may be framed say so per view.
@@ -401,19 +427,6 @@ CONTENT_SECURITY_POLICY = {
         "frame-ancestors": [NONE],
     },
 }
-CACHES = {"default": env.cache("CACHE_URL", default="locmemcache://")}
-if CACHES["default"]["BACKEND"] == "django.core.cache.backends.redis.RedisCache":
-    # Fails open with short timeouts: a cache outage never stops an opt-out.
-    CACHES["default"]["BACKEND"] = "config.cache.FailOpenRedisCache"
-    CACHES["default"].setdefault("OPTIONS", {}).update(
-        {"socket_connect_timeout": 0.5, "socket_timeout": 0.5}
-    )
-STATICFILES_DIRS = [BASE_DIR / "static"]
-# "no-referrer" makes Chromium send `Origin: null` with every form post, which
-# Django's CSRF check refuses (admin login included). "same-origin" still sends
-# nothing, so no preference link, to any other site.
-SECURE_REFERRER_POLICY = "same-origin"
-BUSINESS_NAME = env.str("BUSINESS_NAME", default="Demo Shop")
 PREFERENCE_LINK_MAX_AGE_DAYS = env.int("PREFERENCE_LINK_MAX_AGE_DAYS", default=30)
 PREFERENCE_UNDO_MINUTES = env.int("PREFERENCE_UNDO_MINUTES", default=10)
 # The approved template that carries the preference link outside the 24-hour window.

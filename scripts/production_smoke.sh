@@ -16,6 +16,7 @@ export WHATSAPP_APP_SECRET=smoke-app-secret WHATSAPP_VERIFY_TOKEN=smoke-verify
 # Plain HTTP on loopback stands in for the TLS proxy in front of production.
 export SECURE_SSL_REDIRECT=false
 
+mkdir -p var
 .venv/bin/python manage.py migrate --noinput >/dev/null
 .venv/bin/python manage.py collectstatic --noinput >/dev/null
 .venv/bin/python manage.py check --deploy --fail-level ERROR >/dev/null

@@ -9,12 +9,20 @@ from django.test import Client
 from tests.factories import NoticeFactory
 from tests.network_guard import refuse_network_inside_transactions
 
+SLOW_MARKERS = ("worker", "browser")
+
 
 def pytest_collection_modifyitems(config, items):
-    """On a bare machine without Chromium or npm, the browser tests say why they did not run.
+    """The slowest tests first; on a bare machine without Chromium or npm, the browser tests
+    say why they did not run.
 
-    In CI (CI=true) they always run: a missing browser there is a failure, not a skip.
+    Real workers and a real browser first: pytest-xdist (`--dist load`) deals the first
+    tests out in turn, so these are spread over its processes from the start instead of
+    one of them being left for the end of the run.
+    In CI (CI=true) the browser tests always run: a missing browser there is a failure,
+    not a skip.
     """
+    items.sort(key=lambda item: not any(item.get_closest_marker(m) for m in SLOW_MARKERS))
     if os.environ.get("CI") == "true":
         return
     missing = [

@@ -15,7 +15,10 @@ APPS = [
     *("api", "campaigns", "config", "consent", "contacts"),
     *("groups", "preferences", "staff", "whatsapp"),
 ]
-TEST_TOOLS = {"pytest", "pytest-django", "factory-boy", "hypothesis", "schemathesis", "playwright"}
+TEST_TOOLS = {
+    *("pytest", "pytest-django", "pytest-xdist", "factory-boy"),
+    *("hypothesis", "schemathesis", "playwright"),
+}
 
 
 def normalized(name: str) -> str:

@@ -1,5 +1,6 @@
 """Real Chromium (Debian's) driven by Playwright against pytest-django's live server."""
 
+import fcntl
 import os
 import subprocess
 from pathlib import Path
@@ -19,9 +20,14 @@ PHONE_VIEWPORT = {"width": 360, "height": 740}
 
 
 def _axe_source() -> str:
-    if not AXE.exists():
-        # A fresh checkout: install the pinned axe-core from package-lock.json.
-        subprocess.run(["npm", "ci", "--no-audit", "--no-fund"], cwd=HERE, check=True, timeout=300)
+    # xdist workers start together: one installs, the others wait for it.
+    with open(HERE / "package-lock.json") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        if not AXE.exists():
+            # A fresh checkout: install the pinned axe-core from package-lock.json.
+            subprocess.run(
+                ["npm", "ci", "--no-audit", "--no-fund"], cwd=HERE, check=True, timeout=300
+            )
     return AXE.read_text()
 
 

@@ -10,11 +10,12 @@ import pytest
 from django.db import connection
 
 from campaigns.models import Campaign, CampaignStatus, Message, MessageStatus
+from tests import environment
 from tests.campaigns.conftest import make_contact
 
 ROOT = Path(__file__).resolve().parents[2]
-# Redis database 5 belongs to the campaigns tests.
-BROKER = os.environ.get("CAMPAIGNS_TEST_BROKER_URL", "redis://127.0.0.1:6379/5")
+# This xdist worker's Redis database for Celery queues (tests/environment.py).
+BROKER = environment.BROKER_URL
 PATIENCE_SECONDS = 60
 
 pytestmark = [

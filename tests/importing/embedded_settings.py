@@ -5,9 +5,8 @@ from pathlib import Path
 
 from config.settings import *  # noqa: F403
 
+# Celery makes these folders when it first reads this configuration (config/celery.py).
 _broker = Path(os.environ["EMBEDDED_TEST_BROKER_DIR"])
-for _sub in ("queue", "processed", "control"):
-    (_broker / _sub).mkdir(parents=True, exist_ok=True)
 CELERY_BROKER_URL = "filesystem://"
 CELERY_BROKER_TRANSPORT_OPTIONS = {
     "data_folder_in": str(_broker / "queue"),

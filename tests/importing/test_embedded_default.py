@@ -18,6 +18,8 @@ from pathlib import Path
 
 import pytest
 
+from tests.whatsapp.workers import wait_until
+
 ROOT = Path(__file__).resolve().parents[2]
 ROWS = int(os.environ.get("IMPORT_SURVIVAL_ROWS", "4000"))
 
@@ -97,8 +99,16 @@ def test_a_long_import_while_beat_and_a_worker_run(tmp_path):
         start_new_session=True,
     )
     try:
-        time.sleep(8)
-        assert worker.poll() is None and beat.poll() is None, "beat or the worker did not start"
+        up = wait_until(
+            lambda: (
+                " ready." in (tmp_path / "worker.log").read_text()
+                and "beat: Starting" in (tmp_path / "beat.log").read_text()
+            ),
+            timeout=90,
+        )
+        assert up and worker.poll() is None and beat.poll() is None, (
+            "beat or the worker did not start"
+        )
 
         started = time.monotonic()
         imported = subprocess.run(

@@ -24,10 +24,10 @@ from config.celery import app
 from consent import tasks
 from consent.models import ConsentEvent, ContactImport
 from contacts.models import Contact
+from tests.environment import BROKER_URL
 from tests.factories import PolicyFactory
 
 ROOT = Path(__file__).resolve().parents[2]
-BROKER = os.environ.get("FILES_TEST_BROKER_URL", "redis://127.0.0.1:6379/7")
 ROWS = 30_000
 Stage = ContactImport.Stage
 
@@ -59,7 +59,7 @@ class Worker:
             "DATABASE_URL": (
                 f"postgres://{db['USER']}{password}@{db['HOST']}:{db['PORT'] or 5432}/{db['NAME']}"
             ),
-            "CELERY_BROKER_URL": BROKER,
+            "CELERY_BROKER_URL": BROKER_URL,
             "CELERY_TASK_ALWAYS_EAGER": "false",
             "PHONE_HASH_KEY": settings.PHONE_HASH_KEY,
             # Where this process keeps uploaded files (the storage is made at start-up).
@@ -82,7 +82,7 @@ class Worker:
     def run(self, task_name: str, job: ContactImport) -> None:
         # Sent as the web process sends it, but with the worker's own limits: a message
         # carries the sender's limits, and this process has the default ones.
-        with app.connection_for_write(BROKER) as broker:
+        with app.connection_for_write(BROKER_URL) as broker:
             app.send_task(
                 task_name,
                 args=[str(job.pk)],

@@ -40,7 +40,10 @@ def test_a_link_leads_back_to_its_contact(contact, settings):
 
 
 @pytest.mark.parametrize(
-    "token", ["", "nonsense", "not-a-uuid:abc:def", f"{uuid.uuid4().hex}:1xWEcq:abc"]
+    "token",
+    ["", "nonsense", "not-a-uuid:abc:def", f"{uuid.uuid4().hex}:1xWEcq:abc"],
+    # Named, not by value: every xdist worker must collect the same test ids.
+    ids=["empty", "nonsense", "not-a-uuid", "unknown-contact"],
 )
 def test_malformed_or_unknown_tokens_are_bad_links(db, token):
     with pytest.raises(BadLink):

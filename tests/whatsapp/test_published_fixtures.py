@@ -9,7 +9,6 @@ worker consuming from Redis.
 """
 
 import json
-import os
 import re
 import threading
 import uuid
@@ -28,6 +27,7 @@ from config.celery import app
 from consent.models import ConsentEvent, OptOutReview
 from consent.selectors import WhatsAppUserId, may_send
 from contacts.models import Contact, IdentityChange
+from tests import environment
 from tests.consent_helpers import record
 from tests.factories import ContactFactory
 from tests.whatsapp.helpers import post_webhook
@@ -519,10 +519,8 @@ def test_every_fixture_has_an_expected_outcome_and_a_noted_origin():
 
 # --- Through a real Celery worker on Redis ------------------------------------------------------
 
-# CI sets CELERY_BROKER_URL; locally this suite's Redis database is 9.
-BROKER_URL = os.environ.get("CELERY_BROKER_URL", "")
-if not BROKER_URL.startswith("redis://"):
-    BROKER_URL = "redis://127.0.0.1:6379/9"
+# This xdist worker's Redis database for Celery queues (tests/environment.py).
+BROKER_URL = environment.BROKER_URL
 
 PROCESS_TASK = "whatsapp.tasks.process_inbound_events"
 
@@ -547,9 +545,11 @@ def redis_worker(settings):
         redis.Redis.from_url(BROKER_URL, socket_connect_timeout=1).ping()
     except redis.exceptions.RedisError as error:
         pytest.fail(f"the worker tests need Redis at {BROKER_URL}: {error}")
-    settings.CELERY_TASK_ALWAYS_EAGER = False
+    # Saved before anything changes: the Celery app reads Django's settings lazily, and
+    # restoring what it read after the change would leave later tests not eager.
     keys = ("broker_url", "task_always_eager", "broker_transport_options", "task_default_queue")
     saved = {key: app.conf.get(key) for key in keys}
+    settings.CELERY_TASK_ALWAYS_EAGER = False
     # A queue of this run's own: a message left by an interrupted run is not taken for ours.
     queue = f"published-fixtures-{uuid.uuid4().hex[:12]}"
     app.conf.update(

@@ -1,17 +1,16 @@
 """Throughput per sending number: one token bucket in Redis for every worker."""
 
-import os
-
 import pytest
 import redis
 from django.core.exceptions import ValidationError
 from django.db import IntegrityError
 
+from tests import environment
 from whatsapp import throttle
 from whatsapp.models import SendingNumber
 
-# Redis database 10 holds this suite's buckets (12 is its broker in the worker tests).
-BUCKETS_URL = os.environ.get("WHATSAPP_TEST_BUCKETS_URL", "redis://127.0.0.1:6379/10")
+# This xdist worker's Redis database for token buckets (tests/environment.py).
+BUCKETS_URL = environment.BUCKETS_URL
 
 
 @pytest.fixture

@@ -1,6 +1,5 @@
 """One end-to-end run with a real Celery worker consuming from Redis."""
 
-import os
 import threading
 import uuid
 
@@ -13,16 +12,15 @@ from django.utils import timezone
 
 from config.celery import app
 from consent.models import ConsentState
+from tests import environment
 from tests.whatsapp.helpers import post_webhook, with_message
 from tests.whatsapp.workers import clear_queue
 from whatsapp.models import InboundEvent
 
 pytestmark = [pytest.mark.worker, pytest.mark.django_db(transaction=True)]
 
-# CI sets CELERY_BROKER_URL; locally this project's helper uses Redis db 2.
-BROKER_URL = os.environ.get("CELERY_BROKER_URL", "")
-if not BROKER_URL.startswith("redis://"):
-    BROKER_URL = "redis://127.0.0.1:6379/2"
+# This xdist worker's Redis database for Celery queues (tests/environment.py).
+BROKER_URL = environment.BROKER_URL
 
 
 def _forget_routing() -> None:

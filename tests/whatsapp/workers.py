@@ -23,21 +23,17 @@ from django.conf import settings
 from django.db import connection
 
 from config.celery import app
+from tests.environment import BROKER_URL, BUCKETS_URL, PORTS
 
 ROOT = Path(__file__).resolve().parents[2]
 # Every queue production routes tasks to (config/settings.py CELERY_TASK_ROUTES): one
 # worker here consumes them all, where production runs a worker per queue.
 QUEUES = (settings.CELERY_TASK_DEFAULT_QUEUE, settings.INBOUND_QUEUE, settings.FILES_QUEUE)
-# Redis databases of these tests: the broker, and the token buckets.
-BROKER_URL = os.environ.get("WHATSAPP_TEST_BROKER_URL", "redis://127.0.0.1:6379/12")
-BUCKETS_URL = os.environ.get("WHATSAPP_TEST_BUCKETS_URL", "redis://127.0.0.1:6379/10")
-# Ports for servers these tests start (the fake Graph API).
-PORTS = range(8120, 8130)
 READY_SECONDS = 90
 
 
 def free_port() -> int:
-    """The first free port of this suite's range (0: let the system choose)."""
+    """The first free port of this xdist worker's range (0: let the system choose)."""
     for port in PORTS:
         with socket.socket() as probe:
             try:
