@@ -1,13 +1,24 @@
+import json
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any, cast
+
+from django import forms
 from django.contrib import admin, messages
+from django.contrib.auth.models import AbstractBaseUser
 from django.db.models import QuerySet
-from django.http import HttpRequest
+from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
+from django.shortcuts import render
 from django.template.loader import render_to_string
+from django.urls import reverse
 from unfold.admin import ModelAdmin
+from unfold.widgets import UnfoldAdminTextareaWidget
 
 from . import messages as messages_
 from . import outbox, throttle
 from .models import InboundEvent, OutboundMessage, SendingNumber, ServiceWindow
 from .services import reprocess_inbound_events
+from .settlement import NotSettleable, Settlement, settle_inbound_event
 
 
 @admin.action(description="Process again (failed or not yet processed)", permissions=["change"])
@@ -39,10 +50,180 @@ class UnprocessedOptOutFilter(admin.SimpleListFilter):
         return queryset
 
 
+# --- Settling a failed item that holds someone's messages ----------------------------------
+# A failed item that may be an opt-out holds every message to the people it names until
+# a person has read it and decided. Each decision is an admin action with a confirmation
+# page (permission "settle"): other apps contribute theirs (consent: record the opt-out,
+# the restrictive choice, offered first); this admin's own is "no opt-out in it".
+
+RAW_SHOWN = 64 * 1024
+
+
+@dataclass(frozen=True)
+class InboundAdminPart:
+    """What one app adds to the webhook items' admin: its ways to settle an item.
+
+    Actions declared with `permissions=["settle"]`, shown before this admin's own, in
+    the order of the parts' names; each renders `settle_page` and settles one item.
+    `labels`: an action's button on an item's page, in words about that item (whom it
+    names), by action name; the action's description otherwise.
+    """
+
+    actions: Sequence[Callable[..., HttpResponse | None]] = ()
+    labels: Mapping[str, Callable[[InboundEvent], str]] = field(default_factory=dict)
+
+
+_parts: dict[str, InboundAdminPart] = {}
+
+
+def contribute_to_inbound_admin(name: str, part: InboundAdminPart) -> None:
+    """Add `part` to the webhook items' admin; the same `name` again replaces it."""
+    _parts[name] = part
+
+
+def _contributed_actions() -> list[Callable[..., HttpResponse | None]]:
+    return [action for _, part in sorted(_parts.items()) for action in part.actions]
+
+
+def _button_label(name: str, item: InboundEvent, description: str) -> str:
+    for part in _parts.values():
+        if name in part.labels:
+            return part.labels[name](item)
+    return description
+
+
+def acting_user(request: HttpRequest) -> AbstractBaseUser:
+    # The admin site serves only authenticated staff users.
+    return cast(AbstractBaseUser, request.user)
+
+
+def item_to_settle(modeladmin, request: HttpRequest, queryset: QuerySet) -> InboundEvent | None:
+    """The one selected item still waiting for a person, or None (the user is told why)."""
+    selected = list(queryset[:2])
+    if len(selected) != 1:
+        modeladmin.message_user(
+            request, "Settle one item at a time, after reading it.", messages.WARNING
+        )
+        return None
+    if selected[0].state != InboundEvent.State.FAILED:
+        modeladmin.message_user(
+            request, "Only a failed item waits for a person; this one does not.", messages.WARNING
+        )
+        return None
+    return selected[0]
+
+
+def raw_text(item: InboundEvent) -> str:
+    """What arrived, as text: the unreadable body's bytes, or the item's JSON."""
+    if item.kind == InboundEvent.Kind.MALFORMED:
+        delivery = item.delivery
+        raw = item.body or (bytes(delivery.body).decode("utf-8", "replace") if delivery else "")
+    else:
+        raw = json.dumps(item.payload, indent=2, ensure_ascii=False) if item.payload else ""
+    return raw[:RAW_SHOWN]
+
+
+def item_url(item: InboundEvent) -> str:
+    return reverse("admin:whatsapp_inboundevent_change", args=[item.pk])
+
+
+def settle_page(
+    modeladmin,
+    request: HttpRequest,
+    *,
+    item: InboundEvent,
+    action: str,
+    title: str,
+    form: forms.Form,
+    submit_label: str,
+    explanation: str,
+    extra: dict[str, Any] | None = None,
+) -> HttpResponse:
+    """The confirmation page of one decision: what arrived, the decision's form, one button.
+
+    Its form posts back to the list as the same action, with `confirm`.
+    """
+    context = {
+        **modeladmin.admin_site.each_context(request),
+        "title": title,
+        "opts": modeladmin.model._meta,
+        "item": item,
+        "raw": raw_text(item),
+        "holds": " ".join([item.sender, item.sender_user_id]).split(),
+        "form": form,
+        "action": action,
+        "submit_label": submit_label,
+        "explanation": explanation,
+        "item_url": item_url(item),
+        "changelist_url": reverse("admin:whatsapp_inboundevent_changelist"),
+        **(extra or {}),
+    }
+    return render(request, "admin/whatsapp/inboundevent/settle.html", context)
+
+
+def settled(modeladmin, request: HttpRequest, item: InboundEvent, text: str) -> HttpResponse:
+    modeladmin.message_user(request, text, messages.SUCCESS)
+    return HttpResponseRedirect(item_url(item))
+
+
+def not_settled(modeladmin, request: HttpRequest, item: InboundEvent, error: Exception):
+    modeladmin.message_user(request, f"Nothing recorded: {error}", messages.ERROR)
+    return HttpResponseRedirect(item_url(item))
+
+
+class NoOptOutForm(forms.Form):
+    reason = forms.CharField(
+        label="Why there is no opt-out in it",
+        help_text="What you read, and why nobody asked to stop (kept with the item and audited).",
+        max_length=2000,
+        widget=UnfoldAdminTextareaWidget(attrs={"rows": 3}),
+    )
+
+
+@admin.action(description="Looked at: no opt-out in it", permissions=["settle"])
+def settle_no_opt_out(modeladmin, request: HttpRequest, queryset: QuerySet) -> HttpResponse | None:
+    item = item_to_settle(modeladmin, request, queryset)
+    if item is None:
+        return None
+    form = NoOptOutForm(request.POST if "confirm" in request.POST else None)
+    if form.is_valid():
+        try:
+            settle_inbound_event(
+                item=item,
+                settlement=Settlement.NO_OPT_OUT,
+                reason=form.cleaned_data["reason"],
+                actor=acting_user(request),
+            )
+        except (NotSettleable, ValueError) as error:
+            return not_settled(modeladmin, request, item, error)
+        return settled(
+            modeladmin, request, item, "Settled: no opt-out in it. It holds nothing now."
+        )
+    return settle_page(
+        modeladmin,
+        request,
+        item=item,
+        action="settle_no_opt_out",
+        title="Looked at: no opt-out in it",
+        form=form,
+        submit_label="Settle: no opt-out in it",
+        explanation=(
+            "Nobody in it asked to stop. Messages to the people it names go again; the item "
+            "is kept as it arrived, with your name, the time and your reason."
+        ),
+    )
+
+
 @admin.register(InboundEvent)
 class InboundEventAdmin(ModelAdmin):
-    """The raw webhook items: read-only evidence, with a way to re-run processing."""
+    """The raw webhook items: read-only evidence, with a way to re-run processing.
 
+    A failed item that holds someone's messages is settled by staff after reading it:
+    the ways to do so (contributed by other apps, then this admin's own) show on its page
+    and in the list's actions, each with a confirmation page.
+    """
+
+    change_form_template = "admin/whatsapp/inboundevent/change_form.html"
     list_display = [
         "received_at",
         "kind",
@@ -53,12 +234,35 @@ class InboundEventAdmin(ModelAdmin):
         "attempts",
         "retry_at",
         "processed_at",
+        "settlement",
     ]
     list_filter = [UnprocessedOptOutFilter, "state", "kind", "received_at"]
     # By who sent it: the items that hold a person's messages (see whatsapp.delivery).
     search_fields = ["wamid", "dedupe_key", "sender", "sender_user_id"]
     date_hierarchy = "received_at"
-    actions = [reprocess]
+    own_actions = [settle_no_opt_out, reprocess]
+    # What arrived and what became of it, then staff's decision: read top to bottom.
+    fields = [
+        "kind",
+        "state",
+        "sender",
+        "sender_user_id",
+        "wamid",
+        "dedupe_key",
+        "received_at",
+        "attempts",
+        "retry_at",
+        "processed_at",
+        "carries_opt_out",
+        "error",
+        "delivery",
+        "payload",
+        "raw_body",
+        "settlement",
+        "settlement_reason",
+        "settled_by",
+        "settled_at",
+    ]
     readonly_fields = [
         "kind",
         "dedupe_key",
@@ -66,13 +270,32 @@ class InboundEventAdmin(ModelAdmin):
         "sender",
         "sender_user_id",
         "payload",
-        "body",
+        "raw_body",
         "state",
         "error",
         "attempts",
         "received_at",
         "processed_at",
+        "settlement",
+        "settlement_reason",
+        "settled_by",
+        "settled_at",
     ]
+
+    @property
+    def actions(self) -> list[Any]:
+        # Read by Django's own get_actions() and its checks; contributed ones first.
+        return [*_contributed_actions(), *self.own_actions]
+
+    @actions.setter
+    def actions(self, value: object) -> None:
+        raise AttributeError("contribute actions with contribute_to_inbound_admin()")
+
+    @admin.display(description="raw body (as it arrived)")
+    def raw_body(self, item: InboundEvent) -> str:
+        if item.kind != InboundEvent.Kind.MALFORMED:
+            return "— (readable: see the payload)"
+        return raw_text(item) or "— (erased)"
 
     def has_add_permission(self, request: HttpRequest) -> bool:
         return False
@@ -80,10 +303,38 @@ class InboundEventAdmin(ModelAdmin):
     def has_delete_permission(self, request: HttpRequest, obj=None) -> bool:
         return False
 
+    def has_settle_permission(self, request: HttpRequest) -> bool:
+        return request.user.has_perm("whatsapp.settle_inboundevent")
+
     def get_actions(self, request: HttpRequest) -> dict:
         actions = super().get_actions(request)
         actions.pop("delete_selected", None)
         return actions
+
+    def settle_actions(self, request: HttpRequest, item: InboundEvent) -> list[tuple[str, str]]:
+        """(name, button label) of the ways this user may settle `item`, restrictive first."""
+        available = self.get_actions(request)
+        names = [action.__name__ for action in [*_contributed_actions(), settle_no_opt_out]]
+        return [
+            (name, _button_label(name, item, str(available[name][2])))
+            for name in names
+            if name in available
+        ]
+
+    def render_change_form(
+        self,
+        request: HttpRequest,
+        context: dict[str, Any],
+        add: bool = False,
+        change: bool = False,
+        form_url: str = "",
+        obj: InboundEvent | None = None,
+    ) -> HttpResponse:
+        if obj is not None and obj.state == InboundEvent.State.FAILED:
+            context["settle_actions"] = self.settle_actions(request, obj)
+            context["holds"] = " ".join([obj.sender, obj.sender_user_id]).split()
+            context["changelist_url"] = reverse("admin:whatsapp_inboundevent_changelist")
+        return super().render_change_form(request, context, add, change, form_url, obj)
 
 
 def _resolve_unknown(modeladmin, request: HttpRequest, queryset: QuerySet, decide, verb: str):
