@@ -1,7 +1,7 @@
 """Settling a webhook item that holds someone's messages by recording the opt-out it may
 carry: the restrictive choice, offered first on the item's page.
 
-Contributed to the webhook items' admin (`whatsapp.admin`): the item is whatsapp's, the
+Contributed to the webhook items' admin (`whatsapp.admin_settling`): the item is whatsapp's, the
 opt-out is consent's. Imported by consent/admin.py (Django discovers only `admin` modules).
 """
 
@@ -16,7 +16,7 @@ from unfold.widgets import (
 )
 
 from contacts.selectors import Identifiers
-from whatsapp.admin import (
+from whatsapp.admin_settling import (
     InboundAdminPart,
     acting_user,
     contribute_to_inbound_admin,
