@@ -15,6 +15,7 @@ from contacts.admin import ContactAdminPart, ObjectTool, contribute_to_contact_a
 from contacts.models import Contact
 from staff.paginator import EstimatedCountPaginator
 
+from . import admin_holds  # noqa: F401  (contributes to the webhook items' admin)
 from .admin_contact import consent_panel, contact_action_urls
 from .admin_forms import ReconsentPolicyForm, describe_offsets
 from .admin_imports import (

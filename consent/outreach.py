@@ -6,8 +6,8 @@ name the purpose(s) and the answer, `consent:marketing:grant`, and the outbound
 row records the notices shown, so the reply proves the wording the person saw.
 
 Nothing here touches the network: rows are written in the caller's transaction
-and delivered after it commits. Consent also answers, for every queued row with
-a purpose, whether it may still go at the moment it is sent (`consent_allows`).
+and delivered after it commits. Consent also answers, for every queued row, whether
+it may still go at the moment it is sent (`consent_gate`).
 """
 
 import uuid
@@ -24,14 +24,21 @@ from contacts.phones import try_normalize_phone
 from staff.audit import record_audit
 from whatsapp import messages, outbox
 from whatsapp.addressing import Address, chat_link, whatsapp_address
-from whatsapp.delivery import send_gate
+from whatsapp.delivery import MESSAGE_KINDS, send_gate
 from whatsapp.exceptions import InvalidRecipient
 from whatsapp.models import OutboundMessage
 
 from .models import ConsentNotice, ConsentState
 from .preference_links import preference_url
 from .rules import Purpose
-from .selectors import Reason, current_notice, decide, may_send, may_send_contacts
+from .selectors import (
+    Reason,
+    current_notice,
+    decide,
+    may_send,
+    may_send_contacts,
+    withdrawn_since,
+)
 
 GRANT, WITHDRAW = "grant", "withdraw"
 # The opt-in keyword every language's seeded list answers, as our replies say it
@@ -264,8 +271,29 @@ def send_preference_link(*, contact: Contact, actor: Any = None) -> OutboundMess
 
 
 @send_gate
+def consent_gate(row: OutboundMessage) -> str | None:
+    """Asked by the outbox just before each row goes: None, or why it may not.
+
+    A row with a purpose goes only if that purpose may be sent now (`consent_allows`).
+    A message with none (a reply, an opt-in request, a group's invite link) is skipped
+    when the person withdrew after it was queued: what it asks about, if it asks for
+    consent (any purpose, if it asks about several), and service in any case ("STOP
+    ALL" stops everything queued before it). A withdraw recorded before the row was
+    queued (a STOP, then START) does not hold back the answer queued after it.
+    """
+    if row.purpose:
+        return consent_allows(row.contact_id, row.purpose)
+    if row.contact_id is None or row.kind not in MESSAGE_KINDS:
+        return None
+    asked = {ref.split("/", 1)[0] for ref in row.notice_refs or []}
+    purposes = None if len(asked) > 1 else sorted(asked | {Purpose.SERVICE.value})
+    if withdrawn_since(contact_id=row.contact_id, since=row.created_at, purposes=purposes):
+        return Reason.WITHDRAWN_AFTER_QUEUED
+    return None
+
+
 def consent_allows(contact_id: Any, purpose: str) -> str | None:
-    """Asked by the outbox just before a row with a purpose goes: None, or why not.
+    """Whether a row with `purpose` may go to this contact now: None, or why not.
 
     The hot path of every campaign send: one indexed query compiled once, and
     `decide()`, the one rule. A merged duplicate answers through `may_send_contacts`.

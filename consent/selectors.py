@@ -7,7 +7,16 @@ from datetime import datetime
 from typing import Any
 
 from django.db import connection
-from django.db.models import Case, CharField, FilteredRelation, Q, QuerySet, Value, When
+from django.db.models import (
+    Case,
+    CharField,
+    FilteredRelation,
+    Q,
+    QuerySet,
+    Subquery,
+    Value,
+    When,
+)
 from django.utils import timezone
 
 from contacts.models import Contact
@@ -16,7 +25,7 @@ from contacts.selectors import Identifiers, suppressed_contacts
 
 from .ledger import ChainCheck, check_chain
 from .models import ConsentEvent, ConsentNotice, ConsentState
-from .rules import Purpose, Status
+from .rules import Action, Purpose, Status
 
 
 class WhatsAppUserId(str):
@@ -41,6 +50,8 @@ class Reason:
     LEGACY_EXPIRED = "legacy_expired"
     UNKNOWN_CONTACT = "unknown_contact"
     INVALID_PHONE = "invalid_phone"
+    # Never an eligibility answer: the send gate's, for a message queued before a stop.
+    WITHDRAWN_AFTER_QUEUED = "withdrawn_after_queued"
 
 
 @dataclass(frozen=True)
@@ -196,6 +207,28 @@ def opted_out_of(*, contact: Contact, purposes: Iterable[str]) -> set[str]:
     Nothing asks them about those again unless they write to us themselves (START).
     """
     return {p for p in purposes if may_send(contact, p).reason == Reason.OPTED_OUT}
+
+
+def withdrawn_since(
+    *, contact_id: Any, since: datetime, purposes: Iterable[str] | None = None
+) -> bool:
+    """True when this person withdrew (one of `purposes`; None: any) after `since`.
+
+    By when we learned of it (`recorded_at`): a STOP stored during an outage and
+    processed after a message was queued counts, whatever time it states. Withdraws
+    kept as evidence only (a later answer outranked them) count too: the restrictive
+    answer. The survivor of a merged contact answers for it. One statement on the
+    ledger's (contact, seq) index: a person's own events, a handful.
+    """
+    survivor = Contact.objects.filter(pk=contact_id).order_by().values("merged_into_id")[:1]
+    events = ConsentEvent.objects.filter(
+        Q(contact_id=contact_id) | Q(contact_id=Subquery(survivor)),
+        action=Action.WITHDRAW,
+        recorded_at__gt=since,
+    )
+    if purposes is not None:
+        events = events.filter(purpose__in=list(purposes))
+    return events.exists()
 
 
 # The single lookup is the hot path of every send and every eligibility request: on

@@ -5,4 +5,5 @@ class GroupsConfig(AppConfig):
     name = "groups"
 
     def ready(self) -> None:
-        from . import inbound, receivers  # noqa: F401  (registers handlers and receivers)
+        # Registers the webhook handlers, the invite link's send gate and the receivers.
+        from . import inbound, outreach, receivers  # noqa: F401

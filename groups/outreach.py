@@ -16,8 +16,10 @@ from consent.outreach import address_of, require_address
 from contacts.models import Contact
 from whatsapp import messages, outbox
 from whatsapp.client import graph_client
+from whatsapp.delivery import send_gate
 from whatsapp.events import OutboundResult
 from whatsapp.exceptions import WhatsAppError
+from whatsapp.models import OutboundMessage
 
 from .models import Group, GroupInvitation, GroupMembership, InvitationStatus
 
@@ -188,6 +190,34 @@ def send_missing_invite_links() -> int:
         else:
             _fetch_link_then_send(invitation.pk)
     return len(owed)
+
+
+# Why an invite link queued after acceptance no longer goes (its skip reason).
+MEMBERSHIP_ENDED, GROUP_CLOSED = "membership_ended", "group_closed"
+
+
+@send_gate
+def invite_link_still_owed(row: OutboundMessage) -> str | None:
+    """An invite link goes only while its invitation stands: accepted, a member, the group open.
+
+    Queued with the acceptance, it may wait (an outage, a held send) while the person
+    leaves the group or is erased, or staff close the group: then it is skipped. A stop
+    of every message since it was queued is consent's to answer (`consent_gate`).
+    """
+    origin = row.origin or ""
+    if not origin.startswith(f"{INVITE_LINK}:"):
+        return None
+    found = (
+        GroupInvitation.objects.filter(pk=origin.split(":", 1)[1])
+        .values_list("status", "membership__left_at", "group__active")
+        .first()
+    )
+    if found is None:
+        return MEMBERSHIP_ENDED
+    status, left_at, active = found
+    if status != InvitationStatus.ACCEPTED or left_at is not None:
+        return MEMBERSHIP_ENDED
+    return None if active else GROUP_CLOSED
 
 
 def record_outbound_result(result: OutboundResult) -> None:

@@ -27,7 +27,7 @@ from api.scopes import SCOPES
 from campaigns.models import Campaign, CampaignKind
 from consent.models import ConsentKeyword, ConsentNotice, OptOutReview, OutrankedOptOut
 from consent.rules import Action, Purpose
-from contacts.models import LikelyDuplicate, Tag
+from contacts.models import Contact, LikelyDuplicate, Tag
 from groups.models import Group, GroupMembership
 from groups.services import invite_contact, respond_to_invitation
 from staff.models import AuditEntry
@@ -78,6 +78,18 @@ def review():
 def failed_inbound():
     return InboundEvent.objects.create(
         kind=InboundEvent.Kind.OTHER, dedupe_key="other:1", payload={}, state="failed"
+    )
+
+
+def unreadable_inbound():
+    """A body that could not be read, naming a known contact: it holds their messages."""
+    contact = ContactFactory(wa_id="447911000222")
+    return InboundEvent.objects.create(
+        kind=InboundEvent.Kind.MALFORMED,
+        dedupe_key="malformed:1",
+        sender=contact.wa_id,
+        state="failed",
+        carries_opt_out=True,
     )
 
 
@@ -194,6 +206,18 @@ ACTION_CASES = {
     ("consent.OptOutReview", "confirm_opt_out"): (lambda mp: review(), {}),
     ("consent.OptOutReview", "dismiss_opt_out"): (lambda mp: review(), {}),
     ("whatsapp.InboundEvent", "reprocess"): (lambda mp: failed_inbound(), {}),
+    ("whatsapp.InboundEvent", "record_opt_out_for_named"): (
+        lambda mp: unreadable_inbound(),
+        lambda item: {
+            "confirm": "yes",
+            "people": [str(c.pk) for c in Contact.objects.filter(wa_id=item.sender)],
+            "scope": "marketing",
+        },
+    ),
+    ("whatsapp.InboundEvent", "settle_no_opt_out"): (
+        lambda mp: unreadable_inbound(),
+        {"confirm": "yes", "reason": "a test ping, no text"},
+    ),
     ("whatsapp.OutboundMessage", "mark_sent"): (lambda mp: unknown_outbound(), {}),
     ("whatsapp.OutboundMessage", "send_again"): (lambda mp: unknown_outbound(), {}),
     ("whatsapp.SendingNumber", "delete_selected"): (

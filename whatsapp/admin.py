@@ -1,11 +1,15 @@
+from typing import Any
+
 from django.contrib import admin, messages
 from django.db.models import QuerySet
-from django.http import HttpRequest
+from django.http import HttpRequest, HttpResponse
 from django.template.loader import render_to_string
+from django.urls import reverse
 from unfold.admin import ModelAdmin
 
 from . import messages as messages_
 from . import outbox, throttle
+from .admin_settling import button_label, contributed_actions, raw_text, settle_no_opt_out
 from .models import InboundEvent, OutboundMessage, SendingNumber, ServiceWindow
 from .services import reprocess_inbound_events
 
@@ -41,8 +45,14 @@ class UnprocessedOptOutFilter(admin.SimpleListFilter):
 
 @admin.register(InboundEvent)
 class InboundEventAdmin(ModelAdmin):
-    """The raw webhook items: read-only evidence, with a way to re-run processing."""
+    """The raw webhook items: read-only evidence, with a way to re-run processing.
 
+    A failed item that holds someone's messages is settled by staff after reading it:
+    the ways to do so (contributed by other apps, then this admin's own) show on its page
+    and in the list's actions, each with a confirmation page.
+    """
+
+    change_form_template = "admin/whatsapp/inboundevent/change_form.html"
     list_display = [
         "received_at",
         "kind",
@@ -53,12 +63,35 @@ class InboundEventAdmin(ModelAdmin):
         "attempts",
         "retry_at",
         "processed_at",
+        "settlement",
     ]
     list_filter = [UnprocessedOptOutFilter, "state", "kind", "received_at"]
     # By who sent it: the items that hold a person's messages (see whatsapp.delivery).
     search_fields = ["wamid", "dedupe_key", "sender", "sender_user_id"]
     date_hierarchy = "received_at"
-    actions = [reprocess]
+    own_actions = [settle_no_opt_out, reprocess]
+    # What arrived and what became of it, then staff's decision: read top to bottom.
+    fields = [
+        "kind",
+        "state",
+        "sender",
+        "sender_user_id",
+        "wamid",
+        "dedupe_key",
+        "received_at",
+        "attempts",
+        "retry_at",
+        "processed_at",
+        "carries_opt_out",
+        "error",
+        "delivery",
+        "payload",
+        "raw_body",
+        "settlement",
+        "settlement_reason",
+        "settled_by",
+        "settled_at",
+    ]
     readonly_fields = [
         "kind",
         "dedupe_key",
@@ -66,13 +99,32 @@ class InboundEventAdmin(ModelAdmin):
         "sender",
         "sender_user_id",
         "payload",
-        "body",
+        "raw_body",
         "state",
         "error",
         "attempts",
         "received_at",
         "processed_at",
+        "settlement",
+        "settlement_reason",
+        "settled_by",
+        "settled_at",
     ]
+
+    @property
+    def actions(self) -> list[Any]:
+        # Read by Django's own get_actions() and its checks; contributed ones first.
+        return [*contributed_actions(), *self.own_actions]
+
+    @actions.setter
+    def actions(self, value: object) -> None:
+        raise AttributeError("contribute actions with contribute_to_inbound_admin()")
+
+    @admin.display(description="raw body (as it arrived)")
+    def raw_body(self, item: InboundEvent) -> str:
+        if item.kind != InboundEvent.Kind.MALFORMED:
+            return "— (readable: see the payload)"
+        return raw_text(item) or "— (erased)"
 
     def has_add_permission(self, request: HttpRequest) -> bool:
         return False
@@ -80,10 +132,38 @@ class InboundEventAdmin(ModelAdmin):
     def has_delete_permission(self, request: HttpRequest, obj=None) -> bool:
         return False
 
+    def has_settle_permission(self, request: HttpRequest) -> bool:
+        return request.user.has_perm("whatsapp.settle_inboundevent")
+
     def get_actions(self, request: HttpRequest) -> dict:
         actions = super().get_actions(request)
         actions.pop("delete_selected", None)
         return actions
+
+    def settle_actions(self, request: HttpRequest, item: InboundEvent) -> list[tuple[str, str]]:
+        """(name, button label) of the ways this user may settle `item`, restrictive first."""
+        available = self.get_actions(request)
+        names = [action.__name__ for action in [*contributed_actions(), settle_no_opt_out]]
+        return [
+            (name, button_label(name, item, str(available[name][2])))
+            for name in names
+            if name in available
+        ]
+
+    def render_change_form(
+        self,
+        request: HttpRequest,
+        context: dict[str, Any],
+        add: bool = False,
+        change: bool = False,
+        form_url: str = "",
+        obj: InboundEvent | None = None,
+    ) -> HttpResponse:
+        if obj is not None and obj.state == InboundEvent.State.FAILED:
+            context["settle_actions"] = self.settle_actions(request, obj)
+            context["holds"] = " ".join([obj.sender, obj.sender_user_id]).split()
+            context["changelist_url"] = reverse("admin:whatsapp_inboundevent_changelist")
+        return super().render_change_form(request, context, add, change, form_url, obj)
 
 
 def _resolve_unknown(modeladmin, request: HttpRequest, queryset: QuerySet, decide, verb: str):

@@ -7,7 +7,9 @@ out of `sending` only with the answer:
 - accepted: the platform took it (wamid kept);
 - failed: a permanent error (its code kept); 131050 also tells "send_failed"
   handlers, so the opt-out is recorded once, by consent;
-- skipped: a registered send gate refused it just before sending;
+- skipped: a registered send gate refused it just before sending (consent withdrawn,
+  or withdrawn since a message asking for it was queued; an invitation no longer
+  accepted);
 - held (queued again, WHATSAPP_HOLD_WAIT seconds later): something its recipient sent
   us is stored, not processed yet, and could not be processed now
   (`services.settle_inbound_from`);
@@ -59,11 +61,14 @@ MAX_COUNTDOWN = 15 * 60
 
 
 # --- Send gates -----------------------------------------------------------------------
-# A gate answers, just before a row with a consent purpose goes out, whether it
-# still may: None, or the refusal reason. Registered by the app that decides
-# (consent), so `whatsapp` imports none.
+# A gate answers, just before a claimed row goes out, whether it still may: None, or
+# the refusal reason. Registered by the apps that decide (consent for consent, groups
+# for their invitations), so `whatsapp` imports none. A gate reads what the row
+# carries (contact, purpose, the notices it shows, origin, when it was queued), passes
+# over the rows that are not its own without a query, and looks one thing up for those
+# that are.
 
-SendGate = Callable[[Any, str], str | None]
+SendGate = Callable[[OutboundMessage], str | None]
 _gates: list[SendGate] = []
 
 
@@ -75,10 +80,8 @@ def send_gate(gate: SendGate) -> SendGate:
 
 
 def _refusal(row: OutboundMessage) -> str | None:
-    if not row.purpose:
-        return None
     for gate in _gates:
-        reason = gate(row.contact_id, row.purpose)
+        reason = gate(row)
         if reason:
             return reason
     return None

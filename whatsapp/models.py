@@ -59,6 +59,13 @@ class InboundEvent(models.Model):
         RECEIVED = "received", "Received"
         PROCESSED = "processed", "Processed"
         FAILED = "failed", "Failed"
+        # Staff read a failed item and decided what it said (`settlement`): it holds
+        # nothing any more, and nothing processes it again.
+        SETTLED = "settled", "Settled by staff"
+
+    class Settlement(models.TextChoices):
+        OPT_OUT_RECORDED = "opt_out_recorded", "Opt-out recorded"
+        NO_OPT_OUT = "no_opt_out", "Looked at: no opt-out in it"
 
     kind = models.CharField(max_length=24, choices=Kind.choices)
     # messages[].id, (statuses[].id, status), or a digest of the item: Meta
@@ -89,9 +96,40 @@ class InboundEvent(models.Model):
     # A malformed body keeps here every phone-like digit run and user id in its bytes.
     sender = models.TextField(blank=True, default="")
     sender_user_id = models.CharField(max_length=128, blank=True, default="")
+    # Staff's decision on a failed item, after reading it (`whatsapp.settlement`), also
+    # in the staff audit. Defaults in the database too: the bulk INSERTs of `services`
+    # name only the columns an arriving item has.
+    settlement = models.CharField(
+        max_length=24, choices=Settlement.choices, blank=True, default="", db_default=""
+    )
+    settlement_reason = models.TextField(blank=True, default="", db_default="")
+    settled_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="+",
+    )
+    settled_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
         ordering = ["-received_at"]
+        permissions = [
+            ("settle_inboundevent", "Can settle a failed webhook item after reading it"),
+        ]
+        constraints = [
+            # A settled item names who decided, when, what and why; nothing else is settled.
+            models.CheckConstraint(
+                name="inbound_settled_with_its_decision",
+                condition=(
+                    Q(state="settled")
+                    & ~Q(settlement="")
+                    & ~Q(settlement_reason="")
+                    & Q(settled_by__isnull=False, settled_at__isnull=False)
+                )
+                | (~Q(state="settled") & Q(settlement="")),
+            ),
+        ]
         indexes = [
             # Serve the outbox's look-up, before each message, of what is unprocessed
             # from its recipient (by either id); empty when everything is processed.

@@ -8,6 +8,8 @@ PERMISSIONS = {
     ],
     "Compliance": [
         "whatsapp.view_inboundevent",
+        # Read a failed item that holds someone's messages, and decide what it said.
+        "whatsapp.settle_inboundevent",
         "whatsapp.view_outboundmessage",
     ],
 }
