@@ -36,7 +36,10 @@ def axe_source() -> str:
     return _axe_source()
 
 
-@pytest.fixture(scope="session")
+# One browser per test module, not per session: Playwright's sync API keeps an asyncio
+# loop running in the main thread while it is open, and any later test in the same
+# process that goes through async_to_sync (the health checks do) would fail on it.
+@pytest.fixture(scope="module")
 def chromium():
     from playwright.sync_api import sync_playwright
 
