@@ -1,10 +1,13 @@
-from datetime import datetime
+from datetime import date, datetime, timedelta
 
-from django.db import transaction
+from django.db import connection, transaction
 from django.utils import timezone
 
-from .models import DashboardSnapshot
-from .selectors import dashboard_figures
+from .models import DashboardSnapshot, StateTally
+from .selectors import CHANGE_WINDOWS, dashboard_figures, tally_day
+
+# Days kept apart when folding tallies: the widest change the dashboard shows.
+KEPT_DAYS = max(CHANGE_WINDOWS) + 1
 
 
 def refresh_dashboard_snapshot(*, now: datetime | None = None) -> DashboardSnapshot:
@@ -16,3 +19,39 @@ def refresh_dashboard_snapshot(*, now: datetime | None = None) -> DashboardSnaps
             day=timezone.localdate(now), defaults={"taken_at": now, "figures": figures}
         )
     return snapshot
+
+
+def compact_state_tallies(*, today: date | None = None) -> int:
+    """Fold the appended rows into one per (purpose, status, day); days past the widest
+    change window into one. Exact under concurrent writers: the DELETE takes only the
+    rows its snapshot sees, and rows appended meanwhile stay for the next fold."""
+    today = today or tally_day()
+    oldest = today - timedelta(days=KEPT_DAYS)
+    table = connection.ops.quote_name(StateTally._meta.db_table)
+    with transaction.atomic(), connection.cursor() as cursor:
+        if connection.vendor == "postgresql":
+            cursor.execute(
+                f"""
+                WITH gone AS (DELETE FROM {table} RETURNING purpose, status, day, delta)
+                INSERT INTO {table} (purpose, status, day, delta)
+                SELECT purpose, status, greatest(day, %s), sum(delta) FROM gone
+                GROUP BY 1, 2, 3 HAVING sum(delta) <> 0
+                """,  # noqa: S608
+                [oldest],
+            )
+        else:
+            # SQLite writes one transaction at a time: read, delete, insert is exact.
+            cursor.execute(f"SELECT max(id) FROM {table}")  # noqa: S608
+            (last,) = cursor.fetchone()
+            if last is None:
+                return 0
+            cursor.execute(
+                f"""
+                INSERT INTO {table} (purpose, status, day, delta)
+                SELECT purpose, status, max(day, %s), sum(delta) FROM {table} WHERE id <= %s
+                GROUP BY 1, 2, 3 HAVING sum(delta) <> 0
+                """,  # noqa: S608
+                [oldest.isoformat(), last],
+            )
+            cursor.execute(f"DELETE FROM {table} WHERE id <= %s", [last])  # noqa: S608
+        return StateTally.objects.count()
