@@ -16,7 +16,7 @@ from api.inputs import StorableJSONFormField
 from staff.paginator import EstimatedCountPaginator
 
 from .models import Contact, Erasure, Tag
-from .phones import InvalidPhone, normalize_phone, phone_hash
+from .selectors import search_contacts
 from .services import refuse_phone_change
 
 
@@ -219,13 +219,7 @@ class ContactAdmin(ModelAdmin):
     def get_search_results(
         self, request: HttpRequest, queryset: QuerySet, search_term: str
     ) -> tuple[QuerySet, bool]:
-        # A phone typed in any format finds the contact (erased ones too) by its keyed
-        # hash alone: one index probe, where the LIKE searches would read every row.
-        try:
-            digest = phone_hash(normalize_phone(search_term.strip()))
-        except InvalidPhone:
-            return super().get_search_results(request, queryset, search_term)
-        return queryset.filter(phone_hash=digest), False
+        return search_contacts(queryset, search_term), False
 
 
 admin.site.register(Contact, ContactAdmin)
