@@ -193,7 +193,7 @@ contribute_to_contact_admin(
         ],
         change_tools=[
             ObjectTool(
-                "Proof bundle (JSON)",
+                "Proof of consent (JSON)",
                 "admin:contacts_contact_proof_bundle",
                 permission="consent.export_proof",
             )
