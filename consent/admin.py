@@ -13,10 +13,11 @@ from unfold.admin import ModelAdmin
 
 from contacts.admin import ContactAdminPart, ObjectTool, contribute_to_contact_admin
 from contacts.models import Contact
+from staff.admin import describe_audited
 from staff.paginator import EstimatedCountPaginator
 
 from . import admin_holds  # noqa: F401  (contributes to the webhook items' admin)
-from .admin_contact import consent_panel, contact_action_urls
+from .admin_contact import consent_panel, contact_action_urls, staff_note
 from .admin_forms import ReconsentPolicyForm, describe_offsets
 from .admin_imports import (
     IMPORT_PERMISSION,
@@ -30,6 +31,7 @@ from .exceptions import ConsentError
 from .keywords import decide_review
 from .models import (
     ConsentEvent,
+    ConsentEvidence,
     ConsentKeyword,
     ConsentNotice,
     ConsentState,
@@ -228,6 +230,59 @@ class ConsentEventAdmin(ReadOnlyAdminMixin, LedgerExportAdminMixin, ModelAdmin):
         actions.pop("delete_selected", None)
         return actions
 
+    # The event page: what happened, who did it and what they wrote; empty fields hidden.
+    EVENT_FIELDS = [
+        "contact",
+        "seq",
+        "purpose",
+        "action",
+        "source",
+        "status_after",
+        "applied",
+        "occurred_at",
+        "recorded_at",
+        "notice",
+        "expires_at",
+        "paused_until",
+        "acting_user",
+        "reason_or_note",
+        "wamid",
+        "prompted_by",
+        "idempotency_key",
+        "system_context",
+        "prev_hash",
+        "hash",
+        "evidence_digest",
+    ]
+
+    def get_fields(self, request: HttpRequest, obj: ConsentEvent | None = None) -> list[str]:
+        if obj is None:
+            return self.EVENT_FIELDS
+        return [f for f in self.EVENT_FIELDS if self._shown(obj, f)]
+
+    def get_readonly_fields(self, request: HttpRequest, obj: ConsentEvent | None = None):
+        return self.EVENT_FIELDS
+
+    def _shown(self, event: ConsentEvent, name: str) -> bool:
+        value = getattr(self, name)(event) if hasattr(self, name) else getattr(event, name)
+        return value not in (None, "", {}, [])
+
+    @admin.display(description="by (staff user)")
+    def acting_user(self, event: ConsentEvent) -> str:
+        return str(event.actor) if event.actor else ""
+
+    @admin.display(description="reason or note")
+    def reason_or_note(self, event: ConsentEvent) -> str:
+        return staff_note(event)
+
+    @admin.display(description="prompted by WhatsApp message")
+    def prompted_by(self, event: ConsentEvent) -> str:
+        return event.prompted_by_wamid
+
+    @admin.display(description="system context")
+    def system_context(self, event: ConsentEvent) -> str:
+        return ", ".join(f"{k}: {v}" for k, v in sorted(event.context.items()))
+
 
 _SEAL_FIELDS = ("seq", "sealed_on", "sealed_at", "chains", "events", "root", "prev_hash", "hash")
 
@@ -374,3 +429,14 @@ class OptOutReviewAdmin(ModelAdmin):
         actions = super().get_actions(request)
         actions.pop("delete_selected", None)
         return actions
+
+
+def _event_notes(ids: list[str]) -> dict[str, str]:
+    """The staff audit list's words beside a consent event: the reason typed with it."""
+    notes = ConsentEvidence.objects.filter(event_id__in=ids).exclude(note="")
+    return {
+        str(event_id): f"reason: {note}" for event_id, note in notes.values_list("event_id", "note")
+    }
+
+
+describe_audited(ConsentEvent._meta.label, _event_notes)
