@@ -15,6 +15,7 @@ from .selectors import (
     CHART_DAYS,
     campaigns_in_flight,
     cards,
+    daily_answers,
     latest_snapshot,
     work_waiting,
 )
@@ -105,7 +106,11 @@ def dashboard_context(request: HttpRequest, context: dict) -> dict:
                 (_("Expired"), funnel["expired"], "expired"),
             ],
         }
-    daily = figures.get("daily", [])
+    # The snapshot's days, and what took effect since it was counted (an index range).
+    daily = [
+        *figures.get("daily", []),
+        *daily_answers(today=timezone.localdate(), since=latest.taken_at),
+    ]
     totals = {
         "opt_ins": sum(r["n"] for r in daily if r["action"] == Action.GRANT),
         "opt_outs": sum(r["n"] for r in daily if r["action"] == Action.WITHDRAW),
@@ -119,7 +124,7 @@ def dashboard_context(request: HttpRequest, context: dict) -> dict:
                 (label("purpose", p), p, [c for c in all_cards if c.purpose == p])
                 for p in Purpose.values
             ],
-            "chart_data": json.dumps(answers_chart(daily, last_day=latest.day)),
+            "chart_data": json.dumps(answers_chart(daily, last_day=timezone.localdate())),
             "chart_options": json.dumps(CHART_OPTIONS),
             "chart_days": CHART_DAYS,
             "chart_totals": totals,

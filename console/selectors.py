@@ -59,16 +59,21 @@ def tally_day() -> date:
 # --- Heavy figures, for the snapshot ---------------------------------------------
 
 
-def daily_answers(*, today: date) -> list[dict]:
-    """Opt-ins (grants) and opt-outs (withdraws) per day of effect and source, 90 days."""
-    start = timezone.make_aware(
+def daily_answers(
+    *, today: date, since: datetime | None = None, until: datetime | None = None
+) -> list[dict]:
+    """Opt-ins (grants) and opt-outs (withdraws) per day of effect and source, 90 days
+    (or those in effect from `since`, until `until`)."""
+    start = since or timezone.make_aware(
         datetime.combine(today - timedelta(days=CHART_DAYS - 1), datetime.min.time())
     )
+    events = ConsentEvent.objects.filter(
+        occurred_at__gte=start, action__in=[Action.GRANT, Action.WITHDRAW], applied=True
+    )
+    if until is not None:
+        events = events.filter(occurred_at__lt=until)
     rows = (
-        ConsentEvent.objects.filter(
-            occurred_at__gte=start, action__in=[Action.GRANT, Action.WITHDRAW], applied=True
-        )
-        .order_by()
+        events.order_by()
         .annotate(day=TruncDate("occurred_at"))
         .values_list("day", "action", "source")
         .annotate(n=Count("*"))
@@ -140,7 +145,8 @@ def dashboard_figures(*, now: datetime | None = None) -> dict:
     now = now or timezone.now()
     today = timezone.localdate(now)
     return {
-        "daily": daily_answers(today=today),
+        # Up to now: the page adds what takes effect after, live (daily_answers since then).
+        "daily": daily_answers(today=today, until=now),
         "funnel": reconsent_funnel(now=now),
         "opt_out_campaigns": opt_out_campaigns(now=now),
     }
