@@ -27,7 +27,7 @@ from tests.browser.test_admin_console import (  # noqa: F401  (fixtures)
     staff,
 )
 from tests.campaigns.conftest import make_contact
-from tests.consent_helpers import record
+from tests.consent_helpers import notice_for, record
 from tests.factories import ContactFactory, PolicyFactory
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
@@ -64,6 +64,16 @@ def assert_styled_button(console, name: str, *, exact: bool = False) -> None:
     assert looks["padding"] >= 8 and looks["height"] >= 32, (name, looks)
 
 
+def assert_outlined_button(console, name: str) -> None:
+    """A second action: a bordered button with room inside, not a bare link."""
+    button = console.page.get_by_role("link", name=name).first
+    looks = button.evaluate(
+        "el => { const s = getComputedStyle(el); return [parseFloat(s.borderTopWidth), "
+        "parseFloat(s.paddingLeft), el.getBoundingClientRect().height]; }"
+    )
+    assert looks[0] >= 1 and looks[1] >= 8 and looks[2] >= 32, (name, looks)
+
+
 def assert_padded_cells(console, selector: str = "table td") -> None:
     cell = console.page.locator(selector).first
     expect(cell).to_be_visible()
@@ -95,6 +105,7 @@ def test_a_reconsent_campaign_from_preview_to_a_finished_consistent_page(
     desk, handset, monkeypatch
 ):
     PolicyFactory(name="New rules", deadline=timezone.now() + timedelta(days=40))
+    notice_for("marketing")  # the request shows the published notice
     for _ in range(5):
         make_contact("legacy")
     make_contact("opted_out")
@@ -124,7 +135,7 @@ def test_a_reconsent_campaign_from_preview_to_a_finished_consistent_page(
     expect(page.locator("#eligible-count")).to_have_text("5")
     assert_padded_cells(desk)
     assert_styled_button(desk, "Launch to 5 eligible contacts")
-    assert_styled_button(desk, "Back to the campaign")
+    assert_outlined_button(desk, "Back to the campaign")
     look(desk, "31-campaign-preview")
     handset.page.goto(page.url)
     assert_styled_button(handset, "Launch to 5 eligible contacts")
@@ -276,8 +287,13 @@ def test_the_contact_page_actions_are_buttons_and_the_reason_stays_visible(desk,
     # Erase: destructive, confirmed by a box and the browser's question.
     page.goto(f"{desk.base}/admin/contacts/contact/{contact.pk}/change/")
     erase = page.get_by_role("button", name="Erase", exact=True)
-    colour = erase.evaluate("el => getComputedStyle(el).backgroundColor")
-    assert colour.startswith("rgb(2") and ", 0" not in colour[:9], colour  # a red
+
+    def colour(name: str) -> str:
+        button = page.get_by_role("button", name=name, exact=True)
+        return button.evaluate("el => getComputedStyle(el).backgroundColor")
+
+    # The theme's danger colour, as on "Record opt-out"; not the primary one of "Pause".
+    assert colour("Erase") == colour("Record opt-out") != colour("Pause")
     page.get_by_label("Erase this person's data").check()
     page.once("dialog", lambda dialog: dialog.accept())
     erase.click()
@@ -317,8 +333,8 @@ def test_search_finds_names_without_their_accents(desk):
     ContactFactory(name="Someone Else")
     page = desk.page
     page.goto(f"{desk.base}/admin/contacts/contact/")
-    page.get_by_placeholder("Type to search").fill("lucia perez")
-    page.get_by_placeholder("Type to search").press("Enter")
+    page.locator("#searchbar").fill("lucia perez")
+    page.locator("#searchbar").press("Enter")
     expect(page.get_by_text(str(lucia))).to_be_visible()
     expect(page.get_by_text("Someone Else")).to_have_count(0)
 
