@@ -127,7 +127,7 @@ def settle_page(
         "crumbs": [
             ("Inbound events", reverse("admin:whatsapp_inboundevent_changelist")),
             (str(item), item_url(item)),
-            (title, None),
+            ("Settle", None),
         ],
         **(extra or {}),
     }
