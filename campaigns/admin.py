@@ -11,7 +11,7 @@ from django.template.loader import render_to_string
 from django.template.response import TemplateResponse
 from django.urls import path, reverse
 from django.utils.formats import date_format
-from django.utils.html import format_html, format_html_join
+from django.utils.html import format_html_join
 from django.utils.timezone import localtime
 from unfold.admin import ModelAdmin
 
@@ -56,8 +56,24 @@ def progress_panel(campaign: Campaign) -> dict:
         .select_related("contact")
         .order_by("pk")[:INLINE_MESSAGES]
     )
+    opt_outs = campaign_opt_outs(campaign)
     return {
         **progress,
+        "launched": _when_and_who(campaign.launched_at, campaign.launched_by),
+        "finished": _when_and_who(campaign.finished_at, None),
+        "opt_outs_table": {
+            "headers": ["When", "Contact", "Purpose", "How", "Linked by"],
+            "rows": [
+                [
+                    date_format(localtime(o.event.occurred_at), "DATETIME_FORMAT"),
+                    str(o.event.contact),
+                    o.event.get_purpose_display(),
+                    o.event.get_source_display(),
+                    "names this message" if o.how == "named" else "last message delivered",
+                ]
+                for o in opt_outs
+            ],
+        },
         "messages_table": {
             "headers": [
                 "Contact",
@@ -74,6 +90,13 @@ def progress_panel(campaign: Campaign) -> dict:
         "messages_url": reverse("admin:campaigns_message_changelist")
         + f"?campaign__id__exact={campaign.pk}",
     }
+
+
+def _when_and_who(at, who) -> str:
+    if at is None:
+        return ""
+    when = date_format(localtime(at), "DATETIME_FORMAT")
+    return f"{when} by {who}" if who else when
 
 
 def _message_row(message: Message) -> list:
@@ -173,22 +196,8 @@ class CampaignAdmin(ModelAdmin):
             {"fields": ["audience_tags", "audience_attributes_text", "audience_states"]},
         ),
     ]
-    results_fieldsets = [
-        (
-            "Results",
-            {
-                "fields": [
-                    "status",
-                    "created_by",
-                    "created_at",
-                    "launched_by",
-                    "launched_at",
-                    "finished_at",
-                    "opt_outs_caused",
-                ]
-            },
-        ),
-    ]
+    # Status, launch, finish and opt-outs are in the progress panel, read with the counts.
+    results_fieldsets = [("Record", {"fields": ["created_by", "created_at"]})]
 
     def get_queryset(self, request: HttpRequest) -> QuerySet:
         return campaigns_with_counts(super().get_queryset(request))
@@ -227,7 +236,6 @@ class CampaignAdmin(ModelAdmin):
             "launched_by",
             "launched_at",
             "finished_at",
-            "opt_outs_caused",
             "parameters",
             "attributes",
             "states",
@@ -363,32 +371,6 @@ class CampaignAdmin(ModelAdmin):
         return render_to_string(
             "admin/campaigns/campaign/list_progress.html",
             {"counts": counts_from_annotations(campaign)},
-        )
-
-    @admin.display(description="opt-outs this campaign prompted")
-    def opt_outs_caused(self, campaign: Campaign) -> str:
-        opt_outs = campaign_opt_outs(campaign)
-        if not opt_outs:
-            return "none"
-        rows = format_html_join(
-            "",
-            "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
-            (
-                (
-                    date_format(localtime(o.event.occurred_at), "DATETIME_FORMAT"),
-                    o.event.contact,
-                    o.event.get_purpose_display(),
-                    o.event.get_source_display(),
-                    "names this message" if o.how == "named" else "last message delivered",
-                )
-                for o in opt_outs
-            ),
-        )
-        return format_html(
-            "<p>{} opt-out(s)</p><table><tr><th>when</th><th>contact</th><th>purpose</th>"
-            "<th>how</th><th>linked by</th></tr>{}</table>",
-            len(opt_outs),
-            rows,
         )
 
 
