@@ -355,7 +355,8 @@ class CampaignAdmin(ModelAdmin):
             "campaign": campaign,
             "preview": preview,
             "audience_title": (
-                f"Audience: {preview.total} contact{pluralize(preview.total)} match the filter"
+                f"Audience: {preview.total} contact{pluralize(preview.total)} "
+                f"match{pluralize(preview.total, 'es,')} the filter"
             ),
             "audience_table": audience_table(preview),
             "is_reconsent": campaign.kind == CampaignKind.RECONSENT,
