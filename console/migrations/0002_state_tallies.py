@@ -1,8 +1,9 @@
 """The dashboard's exact counts: triggers append a row per changed state (console.StateTally).
 
-PostgreSQL: statement-level triggers with transition tables, so an import's COPY of
-a million states appends one row per (purpose, status), not a million; an update
-that leaves the status alone appends nothing. SQLite (development, tests): row
+PostgreSQL: inserts and deletes by statement-level triggers with transition tables,
+so an import's COPY of a million states appends one row per (purpose, status), not a
+million; updates by a row trigger that fires only when the status moves, so the
+upsert of a state that keeps its status costs nothing. SQLite (development, tests): row
 triggers. Existing states and contacts are counted once, dated by when they began.
 """
 
@@ -17,26 +18,27 @@ BEGIN
         INSERT INTO {TALLY} (purpose, status, day, delta)
         SELECT purpose, status, (now() AT TIME ZONE 'UTC')::date, count(*)
         FROM new_rows GROUP BY purpose, status;
-    ELSIF TG_OP = 'DELETE' THEN
+    ELSE
         INSERT INTO {TALLY} (purpose, status, day, delta)
         SELECT purpose, status, (now() AT TIME ZONE 'UTC')::date, -count(*)
         FROM old_rows GROUP BY purpose, status;
-    ELSE
-        INSERT INTO {TALLY} (purpose, status, day, delta)
-        SELECT purpose, status, (now() AT TIME ZONE 'UTC')::date, sum(change)
-        FROM (
-            SELECT purpose, status, 1 AS change FROM new_rows
-            UNION ALL SELECT purpose, status, -1 FROM old_rows
-        ) AS changes
-        GROUP BY purpose, status HAVING sum(change) <> 0;
     END IF;
     RETURN NULL;
 END $$;
 CREATE TRIGGER console_tally_states_insert AFTER INSERT ON {STATES}
     REFERENCING NEW TABLE AS new_rows FOR EACH STATEMENT EXECUTE FUNCTION console_tally_states();
-CREATE TRIGGER console_tally_states_update AFTER UPDATE ON {STATES}
-    REFERENCING OLD TABLE AS old_rows NEW TABLE AS new_rows
-    FOR EACH STATEMENT EXECUTE FUNCTION console_tally_states();
+-- An update counts only when the status moves: a row trigger whose WHEN skips the rest
+-- costs nothing on record_consent's upsert of a state that keeps its status.
+CREATE FUNCTION console_tally_state_change() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+    INSERT INTO {TALLY} (purpose, status, day, delta) VALUES
+        (OLD.purpose, OLD.status, (now() AT TIME ZONE 'UTC')::date, -1),
+        (NEW.purpose, NEW.status, (now() AT TIME ZONE 'UTC')::date, 1);
+    RETURN NULL;
+END $$;
+CREATE TRIGGER console_tally_states_update AFTER UPDATE ON {STATES} FOR EACH ROW
+    WHEN (OLD.status IS DISTINCT FROM NEW.status OR OLD.purpose IS DISTINCT FROM NEW.purpose)
+    EXECUTE FUNCTION console_tally_state_change();
 CREATE TRIGGER console_tally_states_delete AFTER DELETE ON {STATES}
     REFERENCING OLD TABLE AS old_rows FOR EACH STATEMENT EXECUTE FUNCTION console_tally_states();
 
@@ -66,6 +68,7 @@ DROP TRIGGER IF EXISTS console_tally_states_delete ON {STATES};
 DROP TRIGGER IF EXISTS console_tally_contacts_insert ON {CONTACTS};
 DROP TRIGGER IF EXISTS console_tally_contacts_delete ON {CONTACTS};
 DROP FUNCTION IF EXISTS console_tally_states();
+DROP FUNCTION IF EXISTS console_tally_state_change();
 DROP FUNCTION IF EXISTS console_tally_contacts();
 """
 
