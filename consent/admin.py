@@ -1,4 +1,5 @@
 from typing import TYPE_CHECKING, cast
+from uuid import UUID
 
 from django.contrib import admin, messages
 from django.contrib.auth.models import User
@@ -255,7 +256,7 @@ class ConsentEventAdmin(ReadOnlyAdminMixin, LedgerExportAdminMixin, ModelAdmin):
         "evidence_digest",
     ]
 
-    def get_fields(self, request: HttpRequest, obj: ConsentEvent | None = None) -> list[str]:
+    def get_fields(self, request: HttpRequest, obj: ConsentEvent | None = None):
         if obj is None:
             return self.EVENT_FIELDS
         return [f for f in self.EVENT_FIELDS if self._shown(obj, f)]
@@ -433,7 +434,7 @@ class OptOutReviewAdmin(ModelAdmin):
 
 def _event_notes(ids: list[str]) -> dict[str, str]:
     """The staff audit list's words beside a consent event: the reason typed with it."""
-    notes = ConsentEvidence.objects.filter(event_id__in=ids).exclude(note="")
+    notes = ConsentEvidence.objects.filter(event_id__in=[UUID(i) for i in ids]).exclude(note="")
     return {
         str(event_id): f"reason: {note}" for event_id, note in notes.values_list("event_id", "note")
     }
