@@ -98,7 +98,7 @@ class ContactAdmin(ModelAdmin):
     # What matters first (consent, actions) above the edit form: the contributed panels.
     change_form_template = "admin/contacts/contact_change_form.html"
 
-    own_list_display = ["__str__", "phone", "language", "external_id", "created_at"]
+    own_list_display = ["__str__", "phone", "language_name", "external_id", "created_at"]
     own_list_filter: list[Any] = ["tags", LanguageFilter]
     # A million contacts: the planner estimates the total, nobody counts it per page.
     paginator = EstimatedCountPaginator
@@ -121,6 +121,11 @@ class ContactAdmin(ModelAdmin):
     def get_list_display(self, request: HttpRequest) -> list[Any]:
         columns = [column for part in _contributed() for column in part.list_display]
         return [*self.own_list_display[:2], *columns, *self.own_list_display[2:]]
+
+    @admin.display(description="language", ordering="language")
+    def language_name(self, contact: Contact) -> str:
+        # "Español", not "es"; a code the settings do not name stays as stored.
+        return str(dict(settings.LANGUAGES).get(contact.language, contact.language))
 
     def get_list_filter(self, request: HttpRequest) -> list[Any]:
         return [*self.own_list_filter, *(f for part in _contributed() for f in part.list_filter)]
