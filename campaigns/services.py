@@ -20,9 +20,9 @@ from django.db.models import QuerySet
 from django.utils import timezone
 
 from config.celery import registered_task
-from consent import outreach
 from consent.selectors import may_send_contacts
 from contacts.models import Contact
+from conversation import outreach
 from staff.audit import record_audit
 from whatsapp import messages, outbox
 from whatsapp.addressing import whatsapp_address

@@ -2,7 +2,7 @@
 
 Each pass reads the ledger once through a server-side cursor ordered by
 (contact, seq) and does its work in a tight loop over plain rows: the chain is
-checked with `consent.ledger.chained_hash`, states are replayed with
+checked with `consent.chain.chained_hash`, states are replayed with
 `consent.services.replay` (the ordering rule of the recorder). With `workers`
 > 1 on PostgreSQL the contacts are split by id range, one process and one
 connection each. `on_progress(n)` is told of every n events done.
@@ -24,7 +24,7 @@ from django.utils.dateparse import parse_datetime
 
 from contacts.models import Contact
 
-from .ledger import CHAINED_FIELDS, PERSONAL_FIELDS, ChainCheck, chained_hash, unverifiable
+from .chain import CHAINED_FIELDS, PERSONAL_FIELDS, ChainCheck, chained_hash, unverifiable
 from .models import ConsentEvent, ConsentEvidence, ConsentState
 from .ordering import Standing
 from .rules import Status

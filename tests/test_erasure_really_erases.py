@@ -12,14 +12,14 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from api.scopes import SCOPES
+from consent.chain import check_chain
 from consent.exports import ledger_rows as export_rows
-from consent.ledger import check_chain
 from consent.models import ConsentEvent, ConsentEvidence
 from consent.rules import Action, Source
 from consent.selectors import Reason, WhatsAppUserId, may_send
-from consent.services import Evidence, erase_and_suppress
+from consent.services import Evidence
 from contacts.models import Contact, Erasure
-from contacts.services import find_or_create_contact, upsert_contact
+from contacts.services import erase_person, find_or_create_contact, upsert_contact
 from preferences.links import contact_for_token, preference_token
 from tests.api.conftest import client_with_key
 from tests.consent_helpers import record
@@ -44,7 +44,7 @@ def erased_person() -> Contact:
     )
     record(contact, Action.GRANT, evidence=PERSONAL)
     record(contact, Action.GRANT, "service", evidence=PERSONAL)
-    erase_and_suppress(contact=contact, erased_by="dpo")
+    erase_person(contact=contact, erased_by="dpo")
     contact.refresh_from_db()
     return contact
 
@@ -141,7 +141,7 @@ def test_erasure_blanks_message_bodies_in_webhook_storage_and_the_outbox():
         status=OutboundMessage.Status.ACCEPTED,
     )
 
-    erase_and_suppress(contact=contact)
+    erase_person(contact=contact)
 
     inbound.refresh_from_db()
     outbound.refresh_from_db()
@@ -170,7 +170,7 @@ def test_any_history_then_erasure_leaves_a_valid_chain_no_evidence_and_full_supp
     )
 
     # when the person is erased
-    erase_and_suppress(contact=contact)
+    erase_person(contact=contact)
 
     # then the chain verifies, nothing personal is readable, and every identifier is suppressed
     assert check_chain(contact.pk).valid

@@ -9,10 +9,9 @@ from django.core.management.base import CommandError
 from config.checks import phone_hash_key_in_production
 from consent.rules import Action
 from consent.selectors import Reason, WhatsAppUserId, may_send
-from consent.services import erase_and_suppress
 from contacts.models import Suppression
 from contacts.phones import hash_key_version
-from contacts.services import find_or_create_contact
+from contacts.services import erase_person, find_or_create_contact
 from tests.consent_helpers import record
 from tests.factories import ContactFactory
 
@@ -41,7 +40,7 @@ def test_rotation_keeps_every_erased_number_suppressed(settings):
             phone=phone, wa_id=phone.lstrip("+"), whatsapp_user_id=f"GB.bsuid.{n}"
         )
         record(contact, Action.GRANT if n == 0 else Action.WITHDRAW)
-        erase_and_suppress(contact=contact)
+        erase_person(contact=contact)
     live = ContactFactory(phone="+447911123999")
     old_key = settings.PHONE_HASH_KEY
 

@@ -8,11 +8,11 @@ from django.utils import timezone
 from hypothesis import given
 from hypothesis import strategies as st
 
-from consent.audit import _stream, contact_ranges, rebuild_states, verify_ledger
-from consent.ledger import CHAINED_FIELDS, check_chain, event_row
+from consent.chain import CHAINED_FIELDS, check_chain, event_row
 from consent.models import ConsentEvent, ConsentState
 from consent.rules import Action, Status
 from consent.services import Evidence, rebuild_consent_states
+from consent.verification import _stream, contact_ranges, rebuild_states, verify_ledger
 from tests.consent_helpers import record
 from tests.factories import ContactFactory
 from tests.ledger_tampering import tamper

@@ -9,7 +9,7 @@ from django.utils import timezone
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from consent.ledger import check_chain
+from consent.chain import check_chain
 from consent.models import ConsentEvent, ConsentState
 from consent.rules import TRANSITIONS, Action, Purpose, Status
 from consent.services import rebuild_consent_states

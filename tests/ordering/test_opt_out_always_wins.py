@@ -9,11 +9,12 @@ from datetime import timedelta
 import pytest
 from django.utils import timezone
 
-from consent.models import ConsentEvent, ConsentState, OptOutReview, OutrankedOptOut
+from consent.models import ConsentEvent, ConsentState, OutrankedOptOut
 from consent.rules import Action, Source, Status
 from consent.selectors import Reason, WhatsAppUserId, may_send
 from consent.services import extend_policy_deadline
 from contacts.models import Contact, IdentityChange, LikelyDuplicate
+from conversation.models import OptOutReview
 from tests.api.conftest import client_with_key
 from tests.consent_helpers import record
 from tests.factories import ContactFactory, PolicyFactory

@@ -11,8 +11,8 @@ from django.utils import timezone
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from consent.chain import check_chain
 from consent.exceptions import InvalidConsent
-from consent.ledger import check_chain
 from consent.models import ConsentState, ReconsentPolicy
 from consent.ordering import Standing, effective_time, weigh
 from consent.rules import RESTRICTIVE_ACTIONS, Action, IllegalTransition, Status

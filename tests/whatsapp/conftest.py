@@ -114,7 +114,7 @@ def _keyword_lists(request):
     from django.apps import apps
 
     request.getfixturevalue("db")
-    from consent.models import ConsentKeyword
+    from conversation.models import ConsentKeyword
 
     if not ConsentKeyword.objects.exists():
         importlib.import_module("consent.migrations.0005_seed_consent_keywords").seed(apps, None)
