@@ -801,30 +801,3 @@ def replay(events: Iterable[_E]) -> dict[str, tuple[Standing, _E]]:
         if weighed.applied:
             reached[event.purpose] = (weighed.standing, event)
     return reached
-
-
-def rebuild_consent_states(*, write: bool = True) -> list[StateDifference]:
-    """Replay every ledger with the ordering rule and compare (or reset) the projection."""
-    differences: list[StateDifference] = []
-    contact_ids = ConsentEvent.objects.values_list("contact_id", flat=True).order_by().distinct()
-    for contact_id in contact_ids.iterator():
-        with transaction.atomic():
-            Contact.objects.select_for_update().only("pk").get(pk=contact_id)
-            events = ConsentEvent.objects.filter(contact_id=contact_id).order_by("seq")
-            rebuilt = replay(events.iterator(chunk_size=500))
-            stored = {s.purpose: s for s in ConsentState.objects.filter(contact_id=contact_id)}
-            for purpose in set(rebuilt) | set(stored):
-                want, last = rebuilt.get(purpose, (Standing(), None))
-                have = stored.get(purpose)
-                have_status = have.status if have else Status.NONE
-                same = have is not None and last is not None and have.last_event_id == last.pk
-                if have_status != want.status or not same:
-                    differences.append(
-                        StateDifference(contact_id, purpose, str(have_status), str(want.status))
-                    )
-                    if write and last is not None:
-                        state = have or ConsentState(contact_id=contact_id, purpose=purpose)
-                        _project(state, last, want)
-                    elif write and have is not None:
-                        have.delete()
-    return differences

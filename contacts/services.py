@@ -248,20 +248,6 @@ def return_from_erasure(*, erased: Contact, ids: Identifiers, name: str = "") ->
     return contact
 
 
-def find_or_create_contact(
-    *,
-    phone: str | None = None,
-    wa_id: str | None = None,
-    whatsapp_user_id: str | None = None,
-    parent_user_id: str | None = None,
-    username: str | None = None,
-    name: str = "",
-) -> Contact:
-    """The most specific contact these identifiers name, created if unknown."""
-    ids = Identifiers(phone, wa_id, whatsapp_user_id, parent_user_id, username)
-    return resolve_or_create_contacts(ids, name=name).primary
-
-
 def _described(ids: Identifiers) -> dict[str, str]:
     return {k: v for k, v in asdict(ids).items() if v}
 

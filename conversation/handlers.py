@@ -59,11 +59,6 @@ def _senders(event: InboundMessage | UserPreference) -> Resolution | None:
     return resolve_or_create_contacts(ids, name=event.profile_name)
 
 
-def _sender(event: InboundMessage | UserPreference) -> Contact | None:
-    resolution = _senders(event)
-    return resolution.primary if resolution else None
-
-
 def _already_recorded(key: str) -> bool:
     return ConsentEvent.objects.filter(idempotency_key=key).exists()
 

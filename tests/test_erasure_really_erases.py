@@ -19,7 +19,8 @@ from consent.rules import Action, Source
 from consent.selectors import Reason, WhatsAppUserId, may_send
 from consent.services import Evidence
 from contacts.models import Contact, Erasure
-from contacts.services import erase_person, find_or_create_contact, upsert_contact
+from contacts.selectors import Identifiers
+from contacts.services import erase_person, resolve_or_create_contacts, upsert_contact
 from preferences.links import contact_for_token, preference_token
 from tests.api.conftest import client_with_key
 from tests.consent_helpers import record
@@ -97,7 +98,7 @@ def test_the_erased_person_comes_back_as_a_new_opted_out_contact(comes_back_with
     elif "phone" in comes_back_with:
         assert may_send(comes_back_with["phone"], "marketing").reason == Reason.OPTED_OUT
 
-    again = find_or_create_contact(**comes_back_with)
+    again = resolve_or_create_contacts(Identifiers(**comes_back_with)).primary
 
     assert again.pk != erased.pk and again.erased_at is None
     for purpose in ("marketing", "service"):
@@ -189,7 +190,7 @@ def test_any_history_then_erasure_leaves_a_valid_chain_no_evidence_and_full_supp
         assert may_send(phone, purpose).reason == Reason.OPTED_OUT
         assert may_send(WhatsAppUserId(user_id), purpose).reason == Reason.OPTED_OUT
     for ids in ({"wa_id": phone.lstrip("+")}, {"whatsapp_user_id": user_id}):
-        again = find_or_create_contact(**ids)
+        again = resolve_or_create_contacts(Identifiers(**ids)).primary
         assert again.pk != contact.pk
         assert may_send(again, "marketing").reason == Reason.OPTED_OUT
 
