@@ -77,3 +77,12 @@ def test_a_database_from_before_the_move_keeps_its_keywords_reviews_and_permissi
     assert not Permission.objects.filter(
         content_type__app_label="consent", codename="change_optoutreview"
     ).exists()
+
+
+@pytest.mark.django_db
+def test_old_admin_links_to_the_keyword_lists_and_reviews_follow_them(admin_client):
+    answer = admin_client.get("/admin/consent/optoutreview/?decision__exact=pending")
+    assert answer.status_code == 302
+    assert answer["Location"] == "/admin/conversation/optoutreview/?decision__exact=pending"
+    answer = admin_client.get("/admin/consent/consentkeyword/7/change/")
+    assert answer["Location"] == "/admin/conversation/consentkeyword/7/change/"
