@@ -392,14 +392,14 @@ def test_an_outranked_opt_out_is_listed_beside_the_grant_that_outranked_it(marke
 
 
 def test_a_failed_opt_out_item_is_listed_and_retried_with_backoff(deliver, monkeypatch):
-    from consent import inbound
+    from conversation import handlers
     from whatsapp.services import MAX_ATTEMPTS, process_stragglers
 
     def broken(*args, **kwargs):
         raise RuntimeError("database hiccup")
 
     ContactFactory(phone="+447911123456", wa_id=ADA_WA_ID)
-    monkeypatch.setattr(inbound, "record_opt_out", broken)
+    monkeypatch.setattr(handlers, "record_opt_out", broken)
 
     deliver(stop_from())
 
