@@ -132,16 +132,6 @@ def find_contact_by_phone(phone: str) -> Contact | None:
     return found[0] if found else None
 
 
-def find_contact(
-    *, phone: str | None = None, wa_id: str | None = None, whatsapp_user_id: str | None = None
-) -> Contact | None:
-    """The most specific contact these identifiers name, or None."""
-    found = resolve_contacts(
-        Identifiers(phone=phone, wa_id=wa_id, whatsapp_user_id=whatsapp_user_id)
-    )
-    return found[0] if found else None
-
-
 # --- Search --------------------------------------------------------------------
 
 
