@@ -74,22 +74,20 @@ def progress_panel(campaign: Campaign) -> dict:
                 for o in opt_outs
             ],
         },
-        "messages_table": {
-            "headers": [
-                "Contact",
-                "Status",
-                "Why not sent",
-                "Sent",
-                "Delivered",
-                "Read",
-                "Problem",
-            ],
-            "rows": [_message_row(m) for m in messages_shown],
-        },
+        "messages_table": _without_empty_columns(
+            ["Contact", "Status", "Why not sent", "Sent", "Delivered", "Read", "Problem"],
+            [_message_row(m) for m in messages_shown],
+        ),
         "messages_shown": len(messages_shown),
         "messages_url": reverse("admin:campaigns_message_changelist")
         + f"?campaign__id__exact={campaign.pk}",
     }
+
+
+def _without_empty_columns(headers: list[str], rows: list[list]) -> dict:
+    """The theme's table without the columns no row fills ("Read" before anyone read)."""
+    kept = [i for i in range(len(headers)) if i < 2 or any(row[i] for row in rows)]
+    return {"headers": [headers[i] for i in kept], "rows": [[r[i] for i in kept] for r in rows]}
 
 
 def _when_and_who(at, who) -> str:
