@@ -141,7 +141,7 @@ def record_consent(
             field="notice",
         )
     if action == Action.LEGACY:
-        expires_at = _legacy_expiry(expires_at)
+        expires_at = legacy_expiry(expires_at)
     if action == Action.PAUSE and (paused_until is None or paused_until <= effective_at):
         raise InvalidConsent(
             "a pause needs an end after it starts", code="until_required", field="paused_until"
@@ -340,7 +340,7 @@ def _outranking(event: ConsentEvent) -> ConsentEvent | None:
     )
 
 
-def _legacy_expiry(expires_at: datetime | None) -> datetime:
+def legacy_expiry(expires_at: datetime | None) -> datetime:
     """Legacy consent ends at the active policy's deadline, never later."""
     policy = active_policy()
     if expires_at is None:
@@ -801,3 +801,24 @@ def replay(events: Iterable[_E]) -> dict[str, tuple[Standing, _E]]:
         if weighed.applied:
             reached[event.purpose] = (weighed.standing, event)
     return reached
+
+
+def rebuild_contact_states(contact_id: Any) -> None:
+    """Replay one contact's ledger with the ordering rule and write the states it gives.
+
+    Under the contact's row lock, and its events read there: a consent recorded meanwhile
+    is not lost.
+    """
+    with transaction.atomic():
+        Contact.objects.select_for_update().only("pk").get(pk=contact_id)
+        events = ConsentEvent.objects.filter(contact_id=contact_id).order_by("seq")
+        rebuilt = replay(events.iterator(chunk_size=500))
+        stored = {s.purpose: s for s in ConsentState.objects.filter(contact_id=contact_id)}
+        for purpose in set(rebuilt) | set(stored):
+            want, last = rebuilt.get(purpose, (Standing(), None))
+            have = stored.get(purpose)
+            if last is not None:
+                # The projection of the recorder itself: one rule for both.
+                _project(have or ConsentState(contact_id=contact_id, purpose=purpose), last, want)
+            elif have is not None:
+                have.delete()

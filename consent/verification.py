@@ -27,7 +27,7 @@ from .chain import CHAINED_FIELDS, PERSONAL_FIELDS, ChainCheck, chained_hash, un
 from .models import ConsentEvent, ConsentEvidence, ConsentState
 from .ordering import Standing
 from .rules import Status
-from .services import StateDifference, _project, replay
+from .services import StateDifference, rebuild_contact_states, replay
 
 FETCH = 5000
 REPORT_EVERY = 10_000
@@ -86,7 +86,7 @@ def _converters(model, names: tuple[str, ...]) -> list[tuple[int, Callable[[Any]
         elif _is_uuid(model_field):
             found.append((i, _uuid_text))
         elif kind == "DateTimeField":
-            found.append((i, _instant))
+            found.append((i, _aware))
         elif kind == "BooleanField":
             found.append((i, _bool))
     return found
@@ -100,7 +100,7 @@ def _uuid_text(value: Any) -> str | None:
     return None if value is None else str(uuid.UUID(str(value)))
 
 
-def _instant(value: Any) -> Any:
+def _aware(value: Any) -> Any:
     # SQLite gives naive UTC datetimes (or text, without its converters).
     if isinstance(value, str):
         value = parse_datetime(value)
@@ -295,7 +295,7 @@ def rebuild_states(
     if not write:
         return differences
     for contact_id in dict.fromkeys(d.contact_id for d in differences):
-        _rebuild_contact(contact_id)
+        rebuild_contact_states(contact_id)
     return differences
 
 
@@ -380,19 +380,3 @@ def _differences(contact_id, events: list[_Event], states: list[list]) -> list[S
                 StateDifference(uuid.UUID(contact_id), purpose, str(have_status), str(want.status))
             )
     return found
-
-
-def _rebuild_contact(contact_id: uuid.UUID) -> None:
-    with transaction.atomic():
-        Contact.objects.select_for_update().only("pk").get(pk=contact_id)
-        events = ConsentEvent.objects.filter(contact_id=contact_id).order_by("seq")
-        rebuilt = replay(events.iterator(chunk_size=500))
-        stored = {s.purpose: s for s in ConsentState.objects.filter(contact_id=contact_id)}
-        for purpose in set(rebuilt) | set(stored):
-            want, last = rebuilt.get(purpose, (Standing(), None))
-            have = stored.get(purpose)
-            if last is not None:
-                # The projection of the recorder itself: one rule for both.
-                _project(have or ConsentState(contact_id=contact_id, purpose=purpose), last, want)
-            elif have is not None:
-                have.delete()
