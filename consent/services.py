@@ -5,7 +5,7 @@ import ipaddress
 import json
 import secrets
 from collections.abc import Iterable, Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from datetime import datetime, timedelta
 from functools import cache
 from typing import Any, Protocol, TypeVar, cast
@@ -86,6 +86,23 @@ def active_policy() -> ReconsentPolicy | None:
     return ReconsentPolicy.objects.filter(active=True).first()
 
 
+@dataclass(frozen=True)
+class ConsentChange:
+    """What one consent event says: whose, for which purpose, which act, from where, and how
+    we know; optionally when, the notice shown, an end (legacy, pause), a retry key."""
+
+    contact: Contact
+    purpose: str
+    action: str
+    source: str
+    notice: ConsentNotice | None = None
+    occurred_at: datetime | None = None
+    expires_at: datetime | None = None
+    paused_until: datetime | None = None
+    evidence: Evidence = field(default_factory=Evidence)
+    idempotency_key: str | None = None
+
+
 def record_consent(
     *,
     contact: Contact,
@@ -97,10 +114,33 @@ def record_consent(
     expires_at: datetime | None = None,
     paused_until: datetime | None = None,
     evidence: Evidence | None = None,
-    actor: AbstractBaseUser | None = None,
     idempotency_key: str | None = None,
+    actor: Any = None,
+    audited: bool = False,
     keep_if_inapplicable: bool = False,
-    audit_actor: Any = None,
+) -> ConsentEvent:
+    """`record` of the ConsentChange these keywords describe."""
+    change = ConsentChange(
+        contact=contact,
+        purpose=purpose,
+        action=action,
+        source=source,
+        notice=notice,
+        occurred_at=occurred_at,
+        expires_at=expires_at,
+        paused_until=paused_until,
+        evidence=evidence or Evidence(),
+        idempotency_key=idempotency_key,
+    )
+    return record(change, actor=actor, audited=audited, keep_if_inapplicable=keep_if_inapplicable)
+
+
+def record(
+    change: ConsentChange,
+    *,
+    actor: Any = None,
+    audited: bool = False,
+    keep_if_inapplicable: bool = False,
 ) -> ConsentEvent:
     """Append one event to the contact's ledger and update the current state.
 
@@ -109,25 +149,77 @@ def record_consent(
     nothing; a restrictive one outranked by a later answer is listed for staff.
     A restrictive event is never refused for its date. With
     `keep_if_inapplicable`, an illegal transition is kept as evidence the same
-    way instead of raising IllegalTransition. `audit_actor` (a staff user or an
-    API key acting directly) gets a staff audit row in the event's transaction;
-    imports audit their job, and customers and webhooks are not staff.
+    way instead of raising IllegalTransition.
+
+    `actor` is who acts: a staff user (named on the event), an API key, or None (the
+    system, the person themselves, a webhook). `audited` gives a staff user or an API key
+    acting directly a staff audit row in the event's transaction; imports audit their
+    job, and services that act for staff write their own row.
     """
-    purpose = _clean_choice(purpose, Purpose, "purpose")
-    action = _clean_choice(action, Action, "action")
-    source = _clean_choice(source, Source, "source")
-    evidence = evidence or Evidence()
     now = timezone.now()
-    given_occurred_at = occurred_at
-    occurred_at = occurred_at or now
-    restrictive = action in RESTRICTIVE_ACTIONS
-    if not restrictive and occurred_at > now + timedelta(
+    given_occurred_at = change.occurred_at
+    change = _valid(change, now)
+    ip = _clean_ip(change.evidence.ip)
+    fingerprint = _fingerprint(
+        contact=str(change.contact.pk),
+        purpose=change.purpose,
+        action=change.action,
+        source=change.source,
+        notice=change.notice.pk if change.notice else None,
+        occurred_at=given_occurred_at,
+        expires_at=change.expires_at,
+        paused_until=change.paused_until,
+        evidence=asdict(change.evidence),
+    )
+    with transaction.atomic():
+        # One lock per contact serialises its chain and all of its states; one
+        # read then gives the state, the chain's head and the idempotency key.
+        state, last, earlier_id = _lock_and_read(
+            change.contact, change.purpose, change.idempotency_key
+        )
+        if earlier_id is not None:
+            return _earlier_event(earlier_id, fingerprint)
+        weighed = _weighed(change, _standing(state), now, keep_if_inapplicable)
+        event = _chained_event(change, now, ip, weighed, last, fingerprint, actor)
+        projected = None
+        if weighed.applied:
+            projected = state or ConsentState(contact=change.contact, purpose=change.purpose)
+            _project(projected, event, weighed.standing, save=False)
+        personal = event.personal_evidence
+        _write(event, personal if event.evidence_digest else None, projected)
+        _announce(event, weighed)
+        if audited and actor is not None:
+            _audit_recorded(event, actor)
+    return event
+
+
+def _audit_recorded(event: ConsentEvent, actor: Any) -> None:
+    record_audit(
+        actor=actor,
+        action="record_opt_out" if event.action == Action.WITHDRAW else "record_consent",
+        obj=event,
+        after={
+            "purpose": event.purpose,
+            "action": event.action,
+            "applied": event.applied,
+            "status": event.status_after,
+        },
+    )
+
+
+def _valid(change: ConsentChange, now: datetime) -> ConsentChange:
+    """`change` checked against the rules of a consent event, its ends made consistent."""
+    purpose = _clean_choice(change.purpose, Purpose, "purpose")
+    action = _clean_choice(change.action, Action, "action")
+    source = _clean_choice(change.source, Source, "source")
+    occurred_at = change.occurred_at or now
+    if action not in RESTRICTIVE_ACTIONS and occurred_at > now + timedelta(
         seconds=settings.CONSENT_MAX_FUTURE_SKEW_SECONDS
     ):
         raise InvalidConsent(
             "occurred_at is in the future", code="occurred_in_future", field="occurred_at"
         )
-    effective_at = effective_time(occurred_at, now)
+    notice = change.notice
     if action in ACTIONS_NEEDING_NOTICE and (notice is None or not notice.is_published):
         raise InvalidConsent(
             f"a {action} must name the published notice the person was shown",
@@ -140,110 +232,104 @@ def record_consent(
             code="notice_purpose_mismatch",
             field="notice",
         )
-    if action == Action.LEGACY:
-        expires_at = legacy_expiry(expires_at)
-    if action == Action.PAUSE and (paused_until is None or paused_until <= effective_at):
+    expires_at = legacy_expiry(change.expires_at) if action == Action.LEGACY else None
+    paused_until = change.paused_until if action == Action.PAUSE else None
+    if action == Action.PAUSE and (
+        paused_until is None or paused_until <= effective_time(occurred_at, now)
+    ):
         raise InvalidConsent(
             "a pause needs an end after it starts", code="until_required", field="paused_until"
         )
-    if action != Action.LEGACY:
-        expires_at = None
-    if action != Action.PAUSE:
-        paused_until = None
-    ip = _clean_ip(evidence.ip)
-
-    fingerprint = _fingerprint(
-        contact=str(contact.pk),
+    return replace(
+        change,
         purpose=purpose,
         action=action,
         source=source,
-        notice=notice.pk if notice else None,
-        occurred_at=given_occurred_at,
+        occurred_at=occurred_at,
         expires_at=expires_at,
         paused_until=paused_until,
-        evidence=asdict(evidence),
     )
 
-    with transaction.atomic():
-        # One lock per contact serialises its chain and all of its states; one
-        # read then gives the state, the chain's head and the idempotency key.
-        state, last, earlier_id = _lock_and_read(contact, purpose, idempotency_key)
 
-        if earlier_id is not None:
-            earlier = ConsentEvent.objects.get(pk=earlier_id)
-            if earlier.context.get("fingerprint") != fingerprint:
-                raise IdempotencyConflict("this idempotency key was used for a different event")
-            return earlier
+def _earlier_event(earlier_id: Any, fingerprint: str) -> ConsentEvent:
+    """The event an idempotency key already recorded, if it was this same event."""
+    earlier = ConsentEvent.objects.get(pk=earlier_id)
+    if earlier.context.get("fingerprint") != fingerprint:
+        raise IdempotencyConflict("this idempotency key was used for a different event")
+    return earlier
 
-        standing = _standing(state)
-        try:
-            weighed = weigh(standing, action, effective_at, purpose=purpose)
-        except IllegalTransition:
-            if not keep_if_inapplicable:
-                raise
-            weighed = Weighed(False, standing)
 
-        context = dict(evidence.context)
-        if idempotency_key:
-            context["fingerprint"] = fingerprint
-        event = ConsentEvent(
-            contact=contact,
-            seq=(last["seq"] + 1) if last else 1,
-            purpose=purpose,
-            action=action,
-            source=source,
-            notice=notice,
-            occurred_at=occurred_at,
-            recorded_at=now,
-            expires_at=expires_at,
-            paused_until=paused_until,
-            wamid=evidence.wamid,
-            prompted_by_wamid=evidence.prompted_by_wamid,
-            context=context,
-            actor=cast("User | None", actor),  # AUTH_USER_MODEL is auth.User
-            idempotency_key=idempotency_key or None,
-            applied=weighed.applied,
-            status_after=weighed.standing.status,
-            prev_hash=last["hash"] if last else None,
-        )
-        personal = ConsentEvidence(
-            event=event,
-            ip=ip,
-            user_agent=evidence.user_agent[:2000],
-            page_url=evidence.page_url,
-            note=evidence.note,
-        )
-        if any(getattr(personal, name) for name in PERSONAL_FIELDS):
-            personal.salt = secrets.token_hex(16)
-            event.evidence_digest = evidence_digest(personal.salt, personal.__dict__)
-        event.personal_evidence = personal
-        event.hash = event_hash(event)
-        projected = None
-        if weighed.applied:
-            projected = state or ConsentState(contact=contact, purpose=purpose)
-            _project(projected, event, weighed.standing, save=False)
-        _write(event, personal if event.evidence_digest else None, projected)
+def _weighed(
+    change: ConsentChange, standing: Standing, now: datetime, keep_if_inapplicable: bool
+) -> Weighed:
+    effective_at = effective_time(cast(datetime, change.occurred_at), now)
+    try:
+        return weigh(standing, change.action, effective_at, purpose=change.purpose)
+    except IllegalTransition:
+        if not keep_if_inapplicable:
+            raise
+        return Weighed(False, standing)
 
-        if weighed.applied:
-            if action == Action.WITHDRAW:
-                consent_withdrawn.send(
-                    sender=ConsentEvent, contact=contact, purpose=purpose, event=event
-                )
-        elif weighed.outranked:
-            OutrankedOptOut.objects.create(event=event, outranked_by=_outranking(event))
-        if audit_actor is not None:
-            record_audit(
-                actor=audit_actor,
-                action="record_opt_out" if action == Action.WITHDRAW else "record_consent",
-                obj=event,
-                after={
-                    "purpose": purpose,
-                    "action": action,
-                    "applied": event.applied,
-                    "status": event.status_after,
-                },
-            )
+
+def _chained_event(
+    change: ConsentChange,
+    now: datetime,
+    ip: str,
+    weighed: Weighed,
+    last: dict[str, Any] | None,
+    fingerprint: str,
+    actor: Any,
+) -> ConsentEvent:
+    """The event as it joins its contact's chain (after `last`), with its evidence apart."""
+    evidence = change.evidence
+    context = dict(evidence.context)
+    if change.idempotency_key:
+        context["fingerprint"] = fingerprint
+    event = ConsentEvent(
+        contact=change.contact,
+        seq=(last["seq"] + 1) if last else 1,
+        purpose=change.purpose,
+        action=change.action,
+        source=change.source,
+        notice=change.notice,
+        occurred_at=cast(datetime, change.occurred_at),  # filled in by _valid
+        recorded_at=now,
+        expires_at=change.expires_at,
+        paused_until=change.paused_until,
+        wamid=evidence.wamid,
+        prompted_by_wamid=evidence.prompted_by_wamid,
+        context=context,
+        # The ledger names staff users; an API key is named in the staff audit.
+        actor=cast("User", actor) if isinstance(actor, AbstractBaseUser) else None,
+        idempotency_key=change.idempotency_key or None,
+        applied=weighed.applied,
+        status_after=weighed.standing.status,
+        prev_hash=last["hash"] if last else None,
+    )
+    personal = ConsentEvidence(
+        event=event,
+        ip=ip,
+        user_agent=evidence.user_agent[:2000],
+        page_url=evidence.page_url,
+        note=evidence.note,
+    )
+    if any(getattr(personal, name) for name in PERSONAL_FIELDS):
+        personal.salt = secrets.token_hex(16)
+        event.evidence_digest = evidence_digest(personal.salt, personal.__dict__)
+    event.personal_evidence = personal
+    event.hash = event_hash(event)
     return event
+
+
+def _announce(event: ConsentEvent, weighed: Weighed) -> None:
+    """An applied withdrawal tells the apps acting on consent; an outranked one is listed."""
+    if weighed.applied:
+        if event.action == Action.WITHDRAW:
+            consent_withdrawn.send(
+                sender=ConsentEvent, contact=event.contact, purpose=event.purpose, event=event
+            )
+    elif weighed.outranked:
+        OutrankedOptOut.objects.create(event=event, outranked_by=_outranking(event))
 
 
 _STATE_FIELDS = list(ConsentState._meta.concrete_fields)
@@ -457,9 +543,9 @@ def record_opt_out(
     source: str,
     occurred_at: datetime | None = None,
     evidence: Evidence | None = None,
-    actor: AbstractBaseUser | None = None,
+    actor: Any = None,
     idempotency_key: str | None = None,
-    audit_actor: Any = None,
+    audited: bool = False,
 ) -> list[ConsentEvent]:
     """Withdraw `purposes` for every contact one person's identifiers named, at once.
 
@@ -488,7 +574,7 @@ def record_opt_out(
                         actor=actor,
                         idempotency_key=key,
                         keep_if_inapplicable=True,
-                        audit_actor=audit_actor,
+                        audited=audited,
                     )
                 )
     return recorded
@@ -665,6 +751,32 @@ def legacy_expiry_after_extensions(expires_at: datetime | None) -> datetime | No
 
 
 # --- Erasure ----------------------------------------------------------------------
+
+
+def pause_marketing(*, contact: Contact, weeks: int, actor: AbstractBaseUser) -> ConsentEvent:
+    """Staff pause a person's marketing for `weeks` from now, with its staff audit row."""
+    now = timezone.now()
+    with transaction.atomic():
+        event = record_consent(
+            contact=contact,
+            purpose=Purpose.MARKETING,
+            action=Action.PAUSE,
+            source=Source.ADMIN,
+            occurred_at=now,
+            paused_until=now + timedelta(weeks=weeks),
+            actor=actor,
+            evidence=Evidence(note="paused in the admin"),
+        )
+        record_audit(
+            actor=actor,
+            action="pause_marketing",
+            obj=event,
+            after={
+                "purpose": event.purpose,
+                "until": event.paused_until and event.paused_until.isoformat(),
+            },
+        )
+    return event
 
 
 def withdraw_before_erasure(*, contact: Contact, actor: Any = None) -> None:

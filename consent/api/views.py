@@ -236,7 +236,6 @@ class ConsentEventViewSet(
                 "person's own act, recorded by an integration's key or the product's channels."
             )
         notice = _notice(data.get("notice"))
-        actor = request.user if request.user.is_authenticated else None
         evidence = _evidence(data.get("evidence") or {}, request)
         others: list[Any] = []
         try:
@@ -251,8 +250,8 @@ class ConsentEventViewSet(
                         source=source,
                         occurred_at=data.get("occurred_at"),
                         evidence=evidence,
-                        actor=actor,
-                        audit_actor=acting(request),
+                        actor=acting(request),
+                        audited=True,
                     )
                     event = next(e for e in recorded if e.contact_id == people.primary.pk)
                     others = [e.contact_id for e in recorded if e.contact_id != event.contact_id]
@@ -267,8 +266,8 @@ class ConsentEventViewSet(
                         expires_at=data.get("expires_at"),
                         paused_until=data.get("paused_until"),
                         evidence=evidence,
-                        actor=actor,
-                        audit_actor=acting(request),
+                        actor=acting(request),
+                        audited=True,
                     )
         except InvalidConsent as exc:
             if exc.code == "notice_purpose_mismatch":
