@@ -7,12 +7,11 @@ import secrets
 from collections.abc import Iterable, Sequence
 from dataclasses import asdict, dataclass, field, replace
 from datetime import datetime, timedelta
-from functools import cache
 from typing import Any, Protocol, TypeVar, cast
 
 from django.conf import settings
 from django.contrib.auth.models import AbstractBaseUser, User
-from django.db import connection, models, transaction
+from django.db import models, transaction
 from django.db.models import QuerySet
 from django.utils import timezone
 
@@ -20,6 +19,7 @@ from contacts.models import Contact
 from contacts.services import mark_merged
 from staff.audit import record_audit
 
+from . import sql
 from .chain import PERSONAL_FIELDS, event_hash, evidence_digest
 from .exceptions import IdempotencyConflict, InvalidConsent
 from .models import (
@@ -174,7 +174,7 @@ def record(
     with transaction.atomic():
         # One lock per contact serialises its chain and all of its states; one
         # read then gives the state, the chain's head and the idempotency key.
-        state, last, earlier_id = _lock_and_read(
+        state, last, earlier_id = sql.lock_contact_and_read(
             change.contact, change.purpose, change.idempotency_key
         )
         if earlier_id is not None:
@@ -186,7 +186,7 @@ def record(
             projected = state or ConsentState(contact=change.contact, purpose=change.purpose)
             _project(projected, event, weighed.standing, save=False)
         personal = event.personal_evidence
-        _write(event, personal if event.evidence_digest else None, projected)
+        sql.write_event(event, personal if event.evidence_digest else None, projected)
         _announce(event, weighed)
         if audited and actor is not None:
             _audit_recorded(event, actor)
@@ -332,78 +332,6 @@ def _announce(event: ConsentEvent, weighed: Weighed) -> None:
         OutrankedOptOut.objects.create(event=event, outranked_by=_outranking(event))
 
 
-_STATE_FIELDS = list(ConsentState._meta.concrete_fields)
-
-
-def _lock_and_read(
-    contact: Contact, purpose: str, idempotency_key: str | None
-) -> tuple[ConsentState | None, dict[str, Any] | None, Any]:
-    """Lock the contact, then read its state for `purpose`, its chain's head, the keyed event.
-
-    Two statements instead of four or five. The read comes after the lock, not in
-    the locking statement: a statement that waited for the lock would see the
-    state and head of its own (older) snapshot, and fork the chain.
-    """
-    contact_id = Contact._meta.pk.get_db_prep_value(contact.pk, connection)
-    with connection.cursor() as cursor:
-        cursor.execute(_lock_sql(), [contact_id])
-        if cursor.fetchone() is None:
-            raise Contact.DoesNotExist(f"no contact {contact.pk}")
-        cursor.execute(
-            _read_sql(), {"contact": contact_id, "purpose": purpose, "key": idempotency_key}
-        )
-        *stored, head_seq, head_hash, earlier_id = cursor.fetchone()
-    state = None
-    if stored[0] is not None:
-        state = ConsentState.from_db(
-            ConsentState.objects.db, [f.attname for f in _STATE_FIELDS], _from_db(stored)
-        )
-    last = {"seq": head_seq, "hash": head_hash} if head_seq else None
-    return state, last, earlier_id
-
-
-@cache
-def _lock_sql() -> str:
-    q = connection.ops.quote_name
-    lock = " FOR UPDATE" if connection.features.has_select_for_update else ""
-    pk = cast(str, Contact._meta.pk.column)  # the primary key is a concrete column
-    return f"SELECT 1 FROM {q(Contact._meta.db_table)} WHERE {q(pk)} = %s{lock}"  # noqa: S608
-
-
-@cache
-def _read_sql() -> str:
-    """The read after the lock, written once from the models' tables and columns.
-
-    Measured: building it (and the lock) through the ORM took about 10 ms of Python
-    per event; the queries themselves take 0.1 ms.
-    """
-    q = connection.ops.quote_name
-    state, event = ConsentState._meta, ConsentEvent._meta
-    table, by_contact = q(event.db_table), q(event.get_field("contact").column)
-    head = f"FROM {table} WHERE {by_contact} = %(contact)s ORDER BY {q('seq')} DESC LIMIT 1"
-    # Concrete fields all have a column.
-    columns = ", ".join(f"s.{q(cast(str, f.column))}" for f in _STATE_FIELDS)
-    return (
-        f"SELECT {columns}, (SELECT {q('seq')} {head}), (SELECT {q('hash')} {head}), "  # noqa: S608
-        f"(SELECT {q('id')} FROM {table} WHERE {q('idempotency_key')} = %(key)s) "
-        f"FROM (SELECT 1 AS one) AS one LEFT JOIN {q(state.db_table)} s "
-        f"ON s.{q(state.get_field('contact').column)} = %(contact)s "
-        f"AND s.{q(cast(str, state.get_field('purpose').column))} = %(purpose)s"
-    )
-
-
-def _from_db(values: list[Any]) -> list[Any]:
-    """Column values as the ORM would give them (SQLite stores instants and ids as text)."""
-    converted = []
-    for model_field, value in zip(_STATE_FIELDS, values, strict=True):
-        column = model_field.get_col(ConsentState._meta.db_table)
-        converters = connection.ops.get_db_converters(column)
-        for convert in converters + model_field.get_db_converters(connection):
-            value = convert(value, column, connection)
-        converted.append(value)
-    return converted
-
-
 def _standing(state: ConsentState | None) -> Standing:
     if state is None:
         return Standing()
@@ -465,75 +393,6 @@ def _project(
     state.last_event = event
     if save:
         state.save()
-
-
-def _write(
-    event: ConsentEvent, personal: ConsentEvidence | None, state: ConsentState | None
-) -> None:
-    """Insert the event (and its evidence) and save the projected state.
-
-    On PostgreSQL in one statement (the inserts as data-modifying CTEs, the state
-    as an upsert on its (contact, purpose) key): one round trip instead of three.
-    """
-    if connection.vendor != "postgresql":
-        event.save(force_insert=True)
-        if personal is not None:
-            personal.save(force_insert=True)
-        if state is not None:
-            state.save()
-        return
-    parts, params = [], []
-    for name, instance in (("event", event), ("evidence", personal)):
-        if instance is not None:
-            table, columns, values = _insert_values(instance)
-            parts.append(f"{name} AS (INSERT INTO {table} ({columns}) VALUES ({values}))")  # noqa: S608
-            params += [v for _, v in _prepared(instance)]
-    sql = "WITH " + ", ".join(parts)
-    if state is None:
-        sql += " SELECT 1"
-    else:
-        table, columns, values = _insert_values(state)
-        kept = {"id", "contact_id", "purpose"}
-        updates = ", ".join(
-            f"{c} = EXCLUDED.{c}" for c, _ in _prepared(state, names_only=True) if c not in kept
-        )
-        sql += (
-            f" INSERT INTO {table} ({columns}) VALUES ({values}) "  # noqa: S608
-            f"ON CONFLICT (contact_id, purpose) DO UPDATE SET {updates} RETURNING id"
-        )
-        params += [v for _, v in _prepared(state)]
-    with connection.cursor() as cursor:
-        cursor.execute(sql, params)
-        if state is not None:
-            state.pk = cursor.fetchone()[0]
-    for row in (event, personal, state):
-        if row is not None:
-            row._state.adding = False
-            row._state.db = connection.alias
-
-
-def _prepared(instance, *, names_only: bool = False) -> list[tuple[str, Any]]:
-    """(column, value for the database) of each field an INSERT gives, as save() prepares it."""
-    adding = instance._state.adding
-    fields = [
-        f
-        for f in instance._meta.concrete_fields
-        if not (f.primary_key and isinstance(f, models.AutoField | models.BigAutoField))
-    ]
-    if names_only:
-        return [(f.column, None) for f in fields]
-    return [
-        (f.column, f.get_db_prep_save(f.pre_save(instance, adding), connection)) for f in fields
-    ]
-
-
-def _insert_values(instance) -> tuple[str, str, str]:
-    columns = [c for c, _ in _prepared(instance, names_only=True)]
-    return (
-        connection.ops.quote_name(instance._meta.db_table),
-        ", ".join(connection.ops.quote_name(c) for c in columns),
-        ", ".join(["%s"] * len(columns)),
-    )
 
 
 def record_opt_out(

@@ -1,5 +1,5 @@
 """Hand-written SQL lives in each app's `sql` module, one named statement after another:
-no `connection.cursor()` anywhere else. The modules still holding some are listed; the
+no `connection.cursor()` (or `chunked_cursor()`) anywhere else. The modules still holding some are listed; the
 list only shrinks."""
 
 import ast
@@ -12,8 +12,6 @@ STILL_ELSEWHERE = {
     "campaigns/selectors.py",
     "campaigns/services.py",
     "consent/seals.py",
-    "consent/selectors.py",
-    "consent/services.py",
     "consent/verification.py",
     "whatsapp/services.py",
     # The import pipeline (being moved into its own app).
@@ -35,7 +33,7 @@ def modules_opening_cursors() -> set[str]:
             if (
                 isinstance(node, ast.Call)
                 and isinstance(node.func, ast.Attribute)
-                and node.func.attr == "cursor"
+                and node.func.attr in {"cursor", "chunked_cursor"}
             ):
                 found.add(str(path.relative_to(ROOT)))
     return found
