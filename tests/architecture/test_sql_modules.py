@@ -11,7 +11,6 @@ STILL_ELSEWHERE = {
     "campaigns/fanout.py",
     "campaigns/selectors.py",
     "campaigns/services.py",
-    "consent/verification.py",
     # The import pipeline (being moved into its own app).
     "consent/importing/engine.py",
     "consent/importing/jobs.py",
