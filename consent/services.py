@@ -16,7 +16,8 @@ from django.db.models import QuerySet
 from django.utils import timezone
 
 from contacts.models import Contact
-from contacts.services import mark_merged
+from contacts.selectors import Identifiers
+from contacts.services import mark_merged, resolve_or_create_contacts
 from staff.audit import record_audit
 
 from . import sql
@@ -437,6 +438,53 @@ def record_opt_out(
                     )
                 )
     return recorded
+
+
+def record_for_person(
+    ids: Identifiers,
+    *,
+    purpose: str,
+    action: str,
+    source: str,
+    notice: ConsentNotice | None = None,
+    occurred_at: datetime | None = None,
+    expires_at: datetime | None = None,
+    paused_until: datetime | None = None,
+    evidence: Evidence | None = None,
+    actor: Any = None,
+) -> tuple[ConsentEvent, list[Any]]:
+    """Record an event for the person `ids` name, a contact created if none is known, with
+    its staff audit row: (the event of the primary contact, the other contacts' ids).
+
+    One person may be two records (a phone and a WhatsApp id apart): an opt-out applies to
+    each, anything else to the primary one. A refused event leaves no new contact behind.
+    """
+    with transaction.atomic():
+        people = resolve_or_create_contacts(ids)
+        if action != Action.WITHDRAW:
+            change = ConsentChange(
+                contact=people.primary,
+                purpose=purpose,
+                action=action,
+                source=source,
+                notice=notice,
+                occurred_at=occurred_at,
+                expires_at=expires_at,
+                paused_until=paused_until,
+                evidence=evidence or Evidence(),
+            )
+            return record(change, actor=actor, audited=True), []
+        recorded = record_opt_out(
+            contacts=people.contacts,
+            purposes=[purpose],
+            source=source,
+            occurred_at=occurred_at,
+            evidence=evidence,
+            actor=actor,
+            audited=True,
+        )
+    event = next(e for e in recorded if e.contact_id == people.primary.pk)
+    return event, [e.contact_id for e in recorded if e.contact_id != event.contact_id]
 
 
 def carry_restrictive_states(
