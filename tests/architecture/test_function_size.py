@@ -12,7 +12,6 @@ LIMIT = 60
 LONGER: dict[str, int] = {
     "consent/management/commands/load_demo.py:_tell": 66,
     "consent/selectors.py:may_send_many": 63,
-    "conversation/handlers.py:answer_consent_button": 61,
     "conversation/handlers.py:answer_keyword": 68,
     "core/inputs.py:load_json": 62,
     "groups/services.py:respond_to_invitation": 67,
