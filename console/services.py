@@ -1,7 +1,7 @@
 from datetime import date, datetime, timedelta
 from typing import Any
 
-from django.db import connection, transaction
+from django.db import transaction
 from django.utils import timezone
 
 from consent.models import ConsentState
@@ -9,6 +9,7 @@ from contacts.models import Contact
 
 from .models import DashboardSnapshot, StateTally
 from .selectors import CHANGE_WINDOWS, dashboard_figures, tally_day
+from .sql import fold_state_tallies
 
 # Days kept apart when folding tallies: the widest change the dashboard shows.
 KEPT_DAYS = max(CHANGE_WINDOWS) + 1
@@ -31,33 +32,8 @@ def compact_state_tallies(*, today: date | None = None) -> int:
     rows its snapshot sees, and rows appended meanwhile stay for the next fold."""
     today = today or tally_day()
     oldest = today - timedelta(days=KEPT_DAYS)
-    table = connection.ops.quote_name(StateTally._meta.db_table)
-    with transaction.atomic(), connection.cursor() as cursor:
-        if connection.vendor == "postgresql":
-            cursor.execute(
-                f"""
-                WITH gone AS (DELETE FROM {table} RETURNING purpose, status, day, delta)
-                INSERT INTO {table} (purpose, status, day, delta)
-                SELECT purpose, status, greatest(day, %s), sum(delta) FROM gone
-                GROUP BY 1, 2, 3 HAVING sum(delta) <> 0
-                """,  # noqa: S608
-                [oldest],
-            )
-        else:
-            # SQLite writes one transaction at a time: read, delete, insert is exact.
-            cursor.execute(f"SELECT max(id) FROM {table}")  # noqa: S608
-            (last,) = cursor.fetchone()
-            if last is None:
-                return 0
-            cursor.execute(
-                f"""
-                INSERT INTO {table} (purpose, status, day, delta)
-                SELECT purpose, status, max(day, %s), sum(delta) FROM {table} WHERE id <= %s
-                GROUP BY 1, 2, 3 HAVING sum(delta) <> 0
-                """,  # noqa: S608
-                [oldest.isoformat(), last],
-            )
-            cursor.execute(f"DELETE FROM {table} WHERE id <= %s", [last])  # noqa: S608
+    with transaction.atomic():
+        fold_state_tallies(oldest=oldest)
         return StateTally.objects.count()
 
 

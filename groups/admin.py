@@ -2,11 +2,12 @@
 the one way in is the "Invite to a group" action on the contact list."""
 
 from collections import Counter
-from typing import TYPE_CHECKING, TypedDict
+from typing import TYPE_CHECKING, TypedDict, cast
 
 from django import forms
 from django.contrib import admin, messages
 from django.contrib.admin import helpers
+from django.contrib.auth.models import User
 from django.db.models import Count, OuterRef, QuerySet, Subquery
 from django.db.models.functions import Coalesce
 from django.http import HttpRequest, HttpResponse
@@ -20,6 +21,7 @@ from unfold.widgets import UnfoldAdminSelectWidget
 
 from consent.labels import REASON_LABELS
 from contacts.admin import ContactAdminPart, contribute_to_contact_admin
+from contacts.models import Contact
 from whatsapp.exceptions import WhatsAppError
 
 from . import selectors, services, whatsapp_groups
@@ -362,45 +364,49 @@ def _why_not(item: Eligibility) -> str:
 def invite_to_group(modeladmin, request, queryset):
     contacts = list(queryset)
     form = InviteToGroupForm(request.POST if "group" in request.POST else None)
-    if form.is_valid():
-        group = form.cleaned_data["group"]
-        if "confirm" in request.POST:
-            result = services.invite_contacts(
-                group=group, contacts=contacts, invited_by=request.user
-            )
-            # Each skip's reason code, as the check gave it a moment ago (the service's
-            # result says it in a sentence); a reason that changed since keeps its sentence.
-            checked = {
-                i.contact.pk: i for i in selectors.invite_preview(group=group, contacts=contacts)[1]
-            }
-            skipped = [
-                checked.get(c.pk) or Eligibility(c, False, "", reason)
-                for c, reason in result.skipped
-            ]
-            if result.invited:
-                n = len(result.invited)
-                modeladmin.message_user(
-                    request, f"Invited {n} contact{pluralize(n)} to {group}.", messages.SUCCESS
-                )
-            if result.skipped:
-                # One warning for all of them (a real list skips hundreds), the list behind it.
-                request.session[SKIPPED_SESSION_KEY] = {
-                    "group": group.name,
-                    "skipped": [[str(i.contact), i.reason] for i in skipped],
-                }
-                modeladmin.message_user(
-                    request,
-                    format_html(
-                        '{} — <a href="{}">see who and why</a>',
-                        skipped_summary(skipped, len(contacts)),
-                        reverse("admin:groups_group_skipped_invitations"),
-                    ),
-                    messages.WARNING,
-                )
-            return None
-        to_invite, skipped = selectors.invite_preview(group=group, contacts=contacts)
-    else:
-        group, to_invite, skipped = None, [], []
+    if not form.is_valid():
+        return _invite_page(modeladmin, request, form, contacts, None, [], [])
+    group = form.cleaned_data["group"]
+    if "confirm" in request.POST:
+        _invite(modeladmin, request, group, contacts)
+        return None
+    to_invite, skipped = selectors.invite_preview(group=group, contacts=contacts)
+    return _invite_page(modeladmin, request, form, contacts, group, to_invite, skipped)
+
+
+def _invite(modeladmin, request: HttpRequest, group: Group, contacts: list[Contact]) -> None:
+    # The admin serves only signed-in staff users.
+    staff = cast(User, request.user)
+    result = services.invite_contacts(group=group, contacts=contacts, invited_by=staff)
+    # Each skip's reason code, as the check gave it a moment ago (the service's result
+    # says it in a sentence); a reason that changed since keeps its sentence.
+    checked = {i.contact.pk: i for i in selectors.invite_preview(group=group, contacts=contacts)[1]}
+    skipped = [
+        checked.get(c.pk) or Eligibility(c, False, "", reason) for c, reason in result.skipped
+    ]
+    if result.invited:
+        n = len(result.invited)
+        modeladmin.message_user(
+            request, f"Invited {n} contact{pluralize(n)} to {group}.", messages.SUCCESS
+        )
+    if skipped:
+        # One warning for all of them (a real list skips hundreds), the list behind it.
+        request.session[SKIPPED_SESSION_KEY] = {
+            "group": group.name,
+            "skipped": [[str(i.contact), i.reason] for i in skipped],
+        }
+        modeladmin.message_user(
+            request,
+            format_html(
+                '{} — <a href="{}">see who and why</a>',
+                skipped_summary(skipped, len(contacts)),
+                reverse("admin:groups_group_skipped_invitations"),
+            ),
+            messages.WARNING,
+        )
+
+
+def _invite_page(modeladmin, request, form, contacts, group, to_invite, skipped):
     changelist = reverse("admin:contacts_contact_changelist")
     return TemplateResponse(
         request,
@@ -422,7 +428,7 @@ def invite_to_group(modeladmin, request, queryset):
             "skipped": skipped,
             "invite_title": f"Will be invited to “{group}” ({len(to_invite)})" if group else "",
             "skip_title": f"Will be skipped ({len(skipped)})",
-            "skipped_note": (skipped_summary(skipped, len(contacts)) if skipped else ""),
+            "skipped_note": skipped_summary(skipped, len(contacts)) if skipped else "",
             "skipped_table": {
                 "headers": ["Contact", "Why not"],
                 "rows": [[str(item.contact), item.reason] for item in skipped],
