@@ -24,3 +24,8 @@ class ConsoleConfig(AppConfig):
         # unfold colours read-only JSON with Pygments' inline style attributes, which
         # our CSP refuses (one console error per value); the same text, unstyled inline.
         unfold.fields.prettify_json = plain_json
+        from django.db.models.signals import post_migrate
+
+        from .services import forget_tallies_of_an_empty_database
+
+        post_migrate.connect(forget_tallies_of_an_empty_database, sender=self)

@@ -4,3 +4,11 @@ from django.apps import AppConfig
 class ContactsConfig(AppConfig):
     name = "contacts"
     verbose_name = "Contacts"
+
+    def ready(self) -> None:
+        from django.db.backends.signals import connection_created
+
+        from .selectors import register_search_name
+
+        # SQLite has no unaccent: the same function, in Python, on each connection.
+        connection_created.connect(register_search_name)
