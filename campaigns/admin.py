@@ -16,6 +16,7 @@ from unfold.admin import ModelAdmin, TabularInline
 from consent.labels import label, reason_label
 from consent.rules import Status
 from staff.paginator import EstimatedCountPaginator
+from whatsapp.message_templates import languages_of, purpose_of, template_for
 
 from .exceptions import CampaignNotDraft
 from .forms import CampaignForm
@@ -30,6 +31,7 @@ from .selectors import (
     preview_campaign,
 )
 from .services import cancel_campaign, launch_campaign
+from .templates_in_use import message_preview
 
 # The change page lists this many messages; the Message list has them all.
 INLINE_MESSAGES = 100
@@ -130,8 +132,9 @@ class CampaignAdmin(ModelAdmin):
                 "fields": [
                     "template_name",
                     "template_language",
-                    "template_languages",
+                    "approved_languages",
                     "body_params_text",
+                    "what_they_read",
                 ]
             },
         ),
@@ -176,6 +179,8 @@ class CampaignAdmin(ModelAdmin):
                             "template_language",
                             "template_languages",
                             "parameters",
+                            "template_now",
+                            "what_they_read",
                         ]
                     },
                 ),
@@ -197,7 +202,32 @@ class CampaignAdmin(ModelAdmin):
             "parameters",
             "attributes",
             "states",
+            "approved_languages",
+            "what_they_read",
+            "template_now",
         ]
+
+    @admin.display(description="also approved in")
+    def approved_languages(self, campaign: Campaign) -> str:
+        if not campaign.template_name:
+            return "chosen from the registry once the template is saved"
+        languages = languages_of(campaign.template_name)
+        return ", ".join(languages) or "not approved in any language"
+
+    @admin.display(description="what a person reads")
+    def what_they_read(self, campaign: Campaign) -> str:
+        preview = message_preview(campaign)
+        if preview is None:
+            return "—"
+        return format_html('<blockquote class="campaign-message-preview">{}</blockquote>', preview)
+
+    @admin.display(description="template now")
+    def template_now(self, campaign: Campaign) -> str:
+        template = template_for(campaign.template_name, campaign.template_language)
+        if template is None:
+            return "not in the registry"
+        purpose = purpose_of(template.category) or "unknown"
+        return f"{template.category} ({purpose} consent), {template.status}"
 
     @admin.display(description="template body parameters")
     def parameters(self, campaign: Campaign) -> str:
@@ -280,6 +310,7 @@ class CampaignAdmin(ModelAdmin):
             "title": f"Preview: {campaign}",
             "campaign": campaign,
             "preview": preview_campaign(campaign=campaign),
+            "message_preview": message_preview(campaign),
             "is_reconsent": campaign.kind == CampaignKind.RECONSENT,
             "audience_states": audience_states(campaign),
             "can_launch": campaign.status == CampaignStatus.DRAFT

@@ -261,6 +261,11 @@ CELERY_TASK_ROUTES = {
 }
 CELERY_BEAT_SCHEDULER = "django_celery_beat.schedulers:DatabaseScheduler"
 CELERY_BEAT_SCHEDULE = {
+    # The template registry; the template webhooks keep it current between runs.
+    "sync-message-templates": {
+        "task": "whatsapp.tasks.sync_message_templates",
+        "schedule": env.int("WHATSAPP_TEMPLATE_SYNC_SECONDS", default=60 * 60),
+    },
     "expire-lapsed-legacy-consent": {
         "task": "consent.tasks.expire_lapsed_legacy_consent",
         "schedule": 60 * 60,

@@ -281,3 +281,6 @@ class ServiceWindowAdmin(ModelAdmin):
 
     def has_change_permission(self, request: HttpRequest, obj=None) -> bool:
         return False
+
+
+from . import admin_templates  # noqa: E402,F401  (registers the template registry's admin)

@@ -86,6 +86,17 @@ def join_requests_answer(body: dict[str, Any], *, approve: bool) -> JoinRequests
     return JoinRequestsAnswer([str(i) for i in body.get(done_key) or []], failed, body)
 
 
+@dataclass(frozen=True)
+class TemplateListing:
+    """The WABA's message templates as the Graph API lists them, every page read."""
+
+    templates: list[dict[str, Any]]
+    pages: int = 0
+
+
+TEMPLATE_FIELDS = "id,name,language,status,category,quality_score,components,rejected_reason"
+
+
 class ConsoleGraph:
     """Development backend: every call is logged, nothing leaves the machine."""
 
@@ -125,6 +136,10 @@ class ConsoleGraph:
 
     def list_join_requests(self, group_id: str) -> list[JoinRequest]:
         return []
+
+    def list_templates(self, waba_id: str, *, page_size: int = 100) -> TemplateListing:
+        logger.info("[console] list the message templates of WABA %s (none)", waba_id)
+        return TemplateListing([], 0)
 
 
 class CloudGraph:
@@ -240,10 +255,14 @@ class CloudGraph:
             invite_link=body.get("invite_link", ""),
         )
 
-    def _pages(self, path: str, params: dict[str, str] | None = None) -> Iterator[dict]:
+    def _pages(
+        self, path: str, params: dict[str, str] | None = None, counter: list[int] | None = None
+    ) -> Iterator[dict]:
         params = dict(params or {})
         while True:
             body = self._call("GET", path, params=params)
+            if counter is not None:
+                counter.append(1)
             yield from body.get("data", [])
             paging = body.get("paging", {})
             after = paging.get("cursors", {}).get("after")
@@ -259,6 +278,17 @@ class CloudGraph:
 
     def get_invite_link(self, group_id: str) -> str:
         return str(self._call("GET", f"{group_id}/invite_link")["invite_link"])
+
+    def list_templates(self, waba_id: str, *, page_size: int = 100) -> TemplateListing:
+        """Every page of `GET /<WABA_ID>/message_templates` (a 429 raises RateLimited)."""
+        pages: list[int] = []
+        params = {"fields": TEMPLATE_FIELDS, "limit": str(page_size)}
+        found = [
+            item
+            for item in self._pages(f"{waba_id}/message_templates", params, pages)
+            if isinstance(item, dict)
+        ]
+        return TemplateListing(found, len(pages))
 
     def list_join_requests(self, group_id: str) -> list[JoinRequest]:
         return [

@@ -26,6 +26,8 @@ KINDS = (
     "identity_update",
     "group_participants",
     "group_lifecycle",
+    # A TemplateChanged, after the registry applied a template webhook.
+    "template_changed",
     "send_failed",
     "outbound_result",
     "outbound_settled",

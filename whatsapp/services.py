@@ -21,8 +21,9 @@ from django.utils import timezone
 
 from staff.audit import record_audit
 
-from .events import InboundMessage
+from .events import InboundMessage, TemplateUpdate
 from .handlers import dispatch, may_carry_opt_out
+from .message_templates import apply_template_update
 from .models import InboundEvent, ServiceWindow, WebhookDelivery
 from .parsing import Item, loose_identifiers, parse_event, split_delivery
 
@@ -352,6 +353,10 @@ def _handle(event: InboundEvent) -> None:
         raise MalformedDelivery("the body was not JSON; nothing to process")
     typed = parse_event(event.kind, event.payload or {})
     if typed is None:
+        return
+    if isinstance(typed, TemplateUpdate):
+        # The registry is the channel's own: applied here, then told to other apps.
+        apply_template_update(update=typed)
         return
     if isinstance(typed, InboundMessage) and typed.opens_service_window:
         open_service_window(
