@@ -5,7 +5,13 @@ from django.contrib.auth.models import User
 from django.core.exceptions import PermissionDenied
 from django.db.models import QuerySet
 from django.forms.models import BaseInlineFormSet
-from django.http import HttpRequest, HttpResponse, HttpResponseRedirect, JsonResponse
+from django.http import (
+    HttpRequest,
+    HttpResponse,
+    HttpResponseNotAllowed,
+    HttpResponseRedirect,
+    JsonResponse,
+)
 from django.shortcuts import get_object_or_404
 from django.template.loader import render_to_string
 from django.template.response import TemplateResponse
@@ -31,6 +37,7 @@ from .selectors import (
     preview_campaign,
 )
 from .services import cancel_campaign, launch_campaign
+from .template_changes import resume_campaign
 from .templates_in_use import message_preview
 
 # The change page lists this many messages; the Message list has them all.
@@ -116,7 +123,7 @@ def cancel_selected(modeladmin, request, queryset):
 class CampaignAdmin(ModelAdmin):
     form = CampaignForm
     # One drawn column for the messages: eight count columns overflowed 1366 px.
-    list_display = ["name", "kind", "purpose", "status", "launched_at", "progress"]
+    list_display = ["name", "kind", "purpose", "status", "launched_at", "progress", "why_paused"]
     list_filter = ["status", "kind", "purpose"]
     search_fields = ["name", "template_name"]
     # A plain multiple select: Django's two-box filter widget fails axe-core (aria, contrast).
@@ -207,6 +214,10 @@ class CampaignAdmin(ModelAdmin):
             "template_now",
         ]
 
+    @admin.display(description="why paused")
+    def why_paused(self, campaign: Campaign) -> str:
+        return campaign.paused_reason if campaign.status == CampaignStatus.PAUSED else ""
+
     @admin.display(description="also approved in")
     def approved_languages(self, campaign: Campaign) -> str:
         if not campaign.template_name:
@@ -264,11 +275,25 @@ class CampaignAdmin(ModelAdmin):
     def get_urls(self) -> list:
         preview = self.admin_site.admin_view(self.preview_view)
         progress = self.admin_site.admin_view(self.progress_view)
+        resume = self.admin_site.admin_view(self.resume_view)
         return [
+            path("<uuid:object_id>/resume/", resume, name="campaigns_campaign_resume"),
             path("<path:object_id>/preview/", preview, name="campaigns_campaign_preview"),
             path("<uuid:object_id>/progress.json", progress, name="campaigns_campaign_progress"),
             *super().get_urls(),
         ]
+
+    def resume_view(self, request: HttpRequest, object_id: str) -> HttpResponse:
+        campaign = get_object_or_404(Campaign, pk=object_id)
+        if request.method != "POST":
+            return HttpResponseNotAllowed(["POST"])
+        if not self.has_launch_permission(request):
+            raise PermissionDenied
+        if resume_campaign(campaign=campaign, actor=request.user):
+            self.message_user(request, f"{campaign}: resumed; what waited is being sent.")
+        else:
+            self.message_user(request, f"{campaign}: not paused.", messages.WARNING)
+        return HttpResponseRedirect(reverse("admin:campaigns_campaign_change", args=[campaign.pk]))
 
     def progress_view(self, request: HttpRequest, object_id: str) -> JsonResponse:
         campaign = get_object_or_404(Campaign, pk=object_id)
@@ -292,6 +317,7 @@ class CampaignAdmin(ModelAdmin):
     def render_change_form(self, request, context, add=False, change=False, form_url="", obj=None):
         if obj is not None and obj.status != CampaignStatus.DRAFT:
             context["progress"] = campaign_progress(obj)
+            context["can_resume"] = self.has_launch_permission(request)
         return super().render_change_form(request, context, add, change, form_url, obj)
 
     def preview_view(self, request: HttpRequest, object_id: str) -> HttpResponse:

@@ -140,6 +140,9 @@ def send_campaign_batch(*, campaign_id: Any, first_message_id: int, last_message
         pk__lte=last_message_id,
         status=MessageStatus.QUEUED,
     )
+    if campaign.status == CampaignStatus.PAUSED:
+        # They wait, queued, until staff resume the campaign (which sends them again).
+        return 0
     if campaign.status == CampaignStatus.CANCELLED:
         batch.update(
             status=MessageStatus.SKIPPED,
@@ -290,7 +293,12 @@ def cancel_campaign(*, campaign: Campaign, actor: Any = None) -> int:
     before = campaign.status
     Campaign.objects.filter(
         pk=campaign.pk,
-        status__in=[CampaignStatus.DRAFT, CampaignStatus.LAUNCHED, CampaignStatus.SENDING],
+        status__in=[
+            CampaignStatus.DRAFT,
+            CampaignStatus.LAUNCHED,
+            CampaignStatus.SENDING,
+            CampaignStatus.PAUSED,
+        ],
     ).update(status=CampaignStatus.CANCELLED, finished_at=timezone.now())
     campaign.refresh_from_db()
     now = timezone.now()

@@ -35,13 +35,27 @@ def message_preview(campaign: Campaign, contact: Any = None) -> str | None:
     return render_body(template, render_params(campaign.body_params or [], contact))
 
 
+def campaign_languages(campaign: Campaign) -> list[str]:
+    return list(dict.fromkeys([campaign.template_language, *(campaign.template_languages or [])]))
+
+
 def purpose_now(campaign: Campaign) -> str:
     """The consent the campaign's messages need now: its template's current category decides.
 
-    Never looser than the campaign says: a marketing campaign stays marketing.
+    Marketing if the template is marketing in any language the campaign sends; never looser
+    than a marketing campaign; a template the registry does not know keeps the campaign's.
     """
-    template = campaign_template(campaign)
-    category_purpose = purpose_of(template.category) if template is not None else None
-    if category_purpose == "marketing" or category_purpose is None:
-        return category_purpose or campaign.purpose
-    return campaign.purpose if campaign.kind == CampaignKind.MARKETING else category_purpose
+    if campaign.kind == CampaignKind.RECONSENT or not campaign.template_name:
+        return campaign.purpose
+    purposes = {
+        purpose_of(t.category)
+        for t in (
+            template_for(campaign.template_name, code) for code in campaign_languages(campaign)
+        )
+        if t is not None
+    }
+    if not purposes or None in purposes:
+        return campaign.purpose
+    if "marketing" in purposes or campaign.kind == CampaignKind.MARKETING:
+        return "marketing"
+    return "service"

@@ -30,7 +30,7 @@ import traceback
 import uuid
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from functools import cache, partial
 from typing import Any, cast
 
@@ -46,6 +46,7 @@ from .events import OutboundResult
 from .handlers import dispatch, dispatch_send_failure
 from .models import OutboundMessage
 from .services import process_stragglers, settle_inbound_from
+from .template_sends import check_template
 
 logger = logging.getLogger(__name__)
 
@@ -182,7 +183,7 @@ def _concrete_field(name: str) -> models.Field:
 
 _CLAIM = (
     "UPDATE whatsapp_outboundmessage SET status = %s, claimed_at = %s, attempts = attempts + 1"
-    " WHERE id = %s AND status = %s"
+    " WHERE id = %s AND status = %s AND parked_by = ''"
 )
 
 
@@ -207,6 +208,17 @@ def _claim(row: OutboundMessage) -> bool:
 
 def _deliver_claimed(row: OutboundMessage, client) -> exc.WhatsAppError | None:
     """Send one claimed row and record the outcome; returns a transient error to retry."""
+    try:
+        verdict = check_template(row)
+    except Exception:
+        _requeue(row, at=timezone.now())
+        raise
+    if verdict.park_by:
+        park(row, by=verdict.park_by, note=verdict.reason)
+        return None
+    if verdict.hold:
+        _hold(row, note=verdict.reason)
+        return None
     try:
         reason = _refusal(row)
     except Exception:
@@ -266,20 +278,42 @@ def _held(row: OutboundMessage) -> bool:
         raise
     if settled:
         return False
-    at = timezone.now() + timedelta(seconds=settings.WHATSAPP_HOLD_WAIT)
     logger.warning("outbound %s held: unprocessed inbound items from its recipient", row.pk)
+    _hold(row, note=HELD)
+    return True
+
+
+HELD = "held: something this person sent is not processed yet"
+# A parked row waits for a person or an event (a campaign resumed, a template approved):
+# no time of its own.
+PARKED_UNTIL = datetime(9999, 12, 31, tzinfo=UTC)
+
+
+def _hold(row: OutboundMessage, *, note: str) -> None:
+    """Give the claim back: queued again WHATSAPP_HOLD_WAIT seconds later, not an attempt."""
+    at = timezone.now() + timedelta(seconds=settings.WHATSAPP_HOLD_WAIT)
     OutboundMessage.objects.filter(pk=row.pk, status=Status.SENDING).update(
         status=Status.QUEUED,
         claimed_at=None,
         next_attempt_at=at,
         attempts=F("attempts") - 1,
-        error_title=HELD,
+        error_title=note[:500],
     )
     row.status, row.next_attempt_at, row.attempts = Status.QUEUED, at, row.attempts - 1
-    return True
 
 
-HELD = "held: something this person sent is not processed yet"
+def park(row: OutboundMessage, *, by: str, note: str) -> None:
+    """A claimed row waits, unsent and not failed, until `unpark` names `by` (not an attempt)."""
+    logger.info("outbound %s parked by %s", row.pk, by)
+    OutboundMessage.objects.filter(pk=row.pk, status=Status.SENDING).update(
+        status=Status.QUEUED,
+        claimed_at=None,
+        next_attempt_at=PARKED_UNTIL,
+        parked_by=by,
+        attempts=F("attempts") - 1,
+        error_title=note[:500],
+    )
+    row.status, row.parked_by, row.attempts = Status.QUEUED, by, row.attempts - 1
 
 
 def _call(row: OutboundMessage, client) -> dict[str, Any]:

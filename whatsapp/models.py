@@ -243,6 +243,9 @@ class OutboundMessage(models.Model):
     sent_at = models.DateTimeField(null=True, blank=True)
     # A result handler of another app raised; the sweep dispatches the result again.
     handler_error = models.TextField(blank=True)
+    # Set while a queued row is parked (never claimed, whatever its time): "campaign" (its
+    # campaign is paused) or "template:<name>:<language>" (the template is not approved).
+    parked_by = models.CharField(max_length=600, blank=True, default="", db_default="")
     # Staff's decision on an `unknown` message, also in the staff audit (AuditEntry).
     resolution = models.CharField(max_length=16, choices=Resolution.choices, blank=True)
     resolved_by = models.ForeignKey(
@@ -269,6 +272,12 @@ class OutboundMessage(models.Model):
                 fields=["claimed_at"],
                 name="outbound_sending_idx",
                 condition=Q(status="sending"),
+            ),
+            # Serves un-parking: a campaign resumed, a template approved again.
+            models.Index(
+                fields=["parked_by"],
+                name="outbound_parked_idx",
+                condition=Q(status="queued") & ~Q(parked_by=""),
             ),
             # Serves the staff list of messages whose fate is unknown.
             models.Index(
