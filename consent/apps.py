@@ -8,4 +8,4 @@ class ConsentConfig(AppConfig):
     def ready(self) -> None:
         # The WhatsApp webhook handlers and signal receivers register themselves; the tasks are
         # registered in every process, so the import jobs enqueue them by name.
-        from . import erasure, inbound, tasks  # noqa: F401
+        from . import blocking, erasure, inbound, tasks  # noqa: F401

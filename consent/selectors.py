@@ -52,6 +52,8 @@ class Reason:
     INVALID_PHONE = "invalid_phone"
     # Never an eligibility answer: the send gate's, for a message queued before a stop.
     WITHDRAWN_AFTER_QUEUED = "withdrawn_after_queued"
+    # Staff blocked the person: never sent anything, whatever their consent.
+    BLOCKED = "blocked"
 
 
 @dataclass(frozen=True)
@@ -83,7 +85,10 @@ DECISION_RULES: tuple[Rule, ...] = (
 # No state recorded, or "none".
 OTHERWISE = Rule(Status.NONE, False, Reason.NO_CONSENT)
 # A reason always means the same answer, so counting reasons counts who may be sent to.
-ALLOWED_BY_REASON: dict[str, bool] = {r.reason: r.allowed for r in (*DECISION_RULES, OTHERWISE)}
+ALLOWED_BY_REASON: dict[str, bool] = {
+    **{r.reason: r.allowed for r in (*DECISION_RULES, OTHERWISE)},
+    Reason.BLOCKED: False,
+}
 assert all(ALLOWED_BY_REASON[r.reason] == r.allowed for r in DECISION_RULES)
 
 
@@ -136,13 +141,16 @@ def effective_status(state: ConsentState | None, at: datetime) -> str:
     return STATUS_BY_REASON[decision.reason]
 
 
-def reason_expression(at: datetime, *, prefix: str = "") -> Case:
+def reason_expression(at: datetime, *, prefix: str = "", blocked: str = "") -> Case:
     """`decide(...).reason` as one SQL CASE over the state columns `<prefix>status` etc.
 
     Generated from DECISION_RULES, so SQL and Python cannot drift; a missing state
-    row (NULL status) falls through to OTHERWISE, as `decide(None)` does.
+    row (NULL status) falls through to OTHERWISE, as `decide(None)` does. `blocked`
+    names the contact's `blocked_at` column: a blocked person is `blocked` first.
     """
     whens = []
+    if blocked:
+        whens.append(When(Q(**{f"{blocked}__isnull": False}), then=Value(Reason.BLOCKED)))
     for rule in DECISION_RULES:
         condition = Q(**{f"{prefix}status": rule.status})
         if rule.lapsed is not None:
@@ -163,6 +171,8 @@ _STATE_FIELDS = ("state__status", "state__expires_at", "state__paused_until")
 def _decide_row(row: dict[str, Any] | None, at: datetime) -> Decision:
     if row is None:
         return Decision(False, Reason.UNKNOWN_CONTACT)
+    if row.get("blocked_at"):
+        return Decision(False, Reason.BLOCKED)
     if row.get("merged_into_id"):
         # A merged duplicate answers for the person: the survivor's state.
         return may_send(_survivor(row["merged_into_id"]), row["purpose"], at)
@@ -235,7 +245,7 @@ def withdrawn_since(
 # PostgreSQL one prepared-shape statement, as the bulk path below, instead of compiling
 # the ORM query per call (which cost more than the query itself; bench/eligibility.py).
 _SINGLE_SQL = f"""
-SELECT c.merged_into_id, s.status, s.expires_at, s.paused_until
+SELECT c.merged_into_id, s.status, s.expires_at, s.paused_until, c.blocked_at
 FROM {Contact._meta.db_table} c
 LEFT JOIN {ConsentState._meta.db_table} s ON s.contact_id = c.id AND s.purpose = %s
 WHERE c.{{column}} = %s LIMIT 1
@@ -253,7 +263,7 @@ def _state_row(column: str, value: Any, purpose: str) -> dict[str, Any] | None:
         found = (
             _contacts_with_state(purpose)
             .filter(**{column: value})
-            .values(*_STATE_FIELDS, "merged_into_id")
+            .values(*_STATE_FIELDS, "merged_into_id", "blocked_at")
             .first()
         )
         if found is not None:
@@ -264,9 +274,10 @@ def _state_row(column: str, value: Any, purpose: str) -> dict[str, Any] | None:
         result = cursor.fetchone()
     if result is None:
         return None
-    merged_into_id, status, expires_at, paused_until = result
+    merged_into_id, status, expires_at, paused_until, blocked_at = result
     return {
         "merged_into_id": merged_into_id,
+        "blocked_at": blocked_at,
         "state__status": status,
         "state__expires_at": expires_at,
         "state__paused_until": paused_until,
@@ -336,6 +347,7 @@ def may_send_many(
                 row["state__expires_at"],
                 row["state__paused_until"],
                 row.get("merged_into_id"),
+                bool(row.get("blocked_at")),
             )
             if row
             else None
@@ -360,7 +372,7 @@ def _state_rows_by_hash(hashes: set[str], purpose: str) -> dict[str, dict[str, A
             .filter(phone_hash__in=ordered[start : start + BULK_CHUNK])
             .order_by()
         )
-        for row in query.values("phone_hash", "merged_into_id", *_STATE_FIELDS):
+        for row in query.values("phone_hash", "merged_into_id", "blocked_at", *_STATE_FIELDS):
             row["purpose"] = purpose
             rows[row["phone_hash"]] = row
     return rows
@@ -370,7 +382,7 @@ def _state_rows_by_hash(hashes: set[str], purpose: str) -> dict[str, dict[str, A
 # sequential scan of every contact; joining the unnested array instead probes the
 # phone_hash index once per phone, in one query (measured by bench/eligibility.py).
 _BULK_SQL = f"""
-SELECT c.phone_hash, s.status, s.expires_at, s.paused_until
+SELECT c.phone_hash, s.status, s.expires_at, s.paused_until, c.blocked_at
 FROM unnest(string_to_array(%s, ',')) AS wanted(phone_hash)
 JOIN {Contact._meta.db_table} c ON c.phone_hash = wanted.phone_hash
 LEFT JOIN {ConsentState._meta.db_table} s
@@ -389,8 +401,9 @@ def _state_rows_by_hash_postgres(hashes: list[str], purpose: str) -> dict[str, d
                 "state__status": status,
                 "state__expires_at": expires_at,
                 "state__paused_until": paused_until,
+                "blocked_at": blocked_at,
             }
-            for digest, status, expires_at, paused_until in cursor.fetchall()
+            for digest, status, expires_at, paused_until, blocked_at in cursor.fetchall()
         }
 
 
@@ -405,7 +418,7 @@ def may_send_contacts(
         query = _contacts_with_state(Purpose(purpose)).filter(
             pk__in=ids[start : start + BULK_CHUNK]
         )
-        for row in query.values("pk", "merged_into_id", *_STATE_FIELDS):
+        for row in query.values("pk", "merged_into_id", "blocked_at", *_STATE_FIELDS):
             row["purpose"] = purpose
             found[row["pk"]] = _decide_row(row, at)
     return {pk: found.get(pk, Decision(False, Reason.UNKNOWN_CONTACT)) for pk in ids}

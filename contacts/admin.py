@@ -244,3 +244,5 @@ class ErasureAdmin(ModelAdmin):
 
     def has_delete_permission(self, request: HttpRequest, obj: object = None) -> bool:
         return False
+
+
