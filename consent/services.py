@@ -20,6 +20,7 @@ from contacts.models import Contact
 from contacts.services import erase_contact, mark_merged
 from staff.audit import record_audit
 from whatsapp.erasure import erase_message_bodies
+from whatsapp.handlers import current_business_number
 
 from .exceptions import IdempotencyConflict, InvalidConsent
 from .ledger import PERSONAL_FIELDS, event_hash, evidence_digest
@@ -185,6 +186,10 @@ def record_consent(
             weighed = Weighed(False, standing)
 
         context = dict(evidence.context)
+        number = current_business_number()
+        if number and "sending_number" not in context:
+            # The business number a WhatsApp signal came through: chained with the event.
+            context["sending_number"] = number
         if idempotency_key:
             context["fingerprint"] = fingerprint
         event = ConsentEvent(

@@ -262,8 +262,20 @@ class OutboundMessageAdmin(ModelAdmin):
 class SendingNumberAdmin(ModelAdmin):
     """Throughput per business number, as the platform granted it (80 to 1,000 per second)."""
 
-    list_display = ["phone_number_id", "label", "messages_per_second"]
-    search_fields = ["phone_number_id", "label"]
+    list_display = [
+        "phone_number_id",
+        "label",
+        "brand",
+        "display_phone_number",
+        "waba_id",
+        "quality",
+        "messaging_limit_tier",
+        "messages_per_second",
+    ]
+    search_fields = ["phone_number_id", "label", "brand", "display_phone_number"]
+    list_filter = ["brand", "quality", "messaging_limit_tier"]
+    # The platform's word on the number (phone_number_quality_update): read, not typed.
+    readonly_fields = ["quality", "messaging_limit_tier", "platform_updated_at"]
 
     def save_model(self, request: HttpRequest, obj, form, change) -> None:
         super().save_model(request, obj, form, change)

@@ -53,6 +53,7 @@ class InboundEvent(models.Model):
         GROUP_PARTICIPANTS = "group_participants", "Group participants"
         GROUP_LIFECYCLE = "group_lifecycle", "Group created or deleted"
         TEMPLATE_UPDATE = "template_update", "Template status, quality or category"
+        NUMBER_UPDATE = "number_update", "Business number quality or messaging limit"
         OTHER = "other", "Other (stored, ignored)"
         MALFORMED = "malformed", "Malformed body"
 
@@ -312,7 +313,8 @@ class SendingNumber(models.Model):
         "WhatsApp Business Account", max_length=64, blank=True, help_text="Its templates' WABA."
     )
     display_phone_number = models.CharField(max_length=32, blank=True)
-    # As the platform reports them (`phone_number_quality_update`, `account_update`).
+    # As the platform reports them (`phone_number_quality_update`): its last event
+    # (FLAGGED, UNFLAGGED, UPGRADE, DOWNGRADE, THROUGHPUT_UPGRADE, ONBOARDING) and its limit.
     quality = models.CharField(max_length=32, blank=True)
     messaging_limit_tier = models.CharField(max_length=32, blank=True)
     platform_updated_at = models.DateTimeField(null=True, blank=True)
@@ -332,6 +334,10 @@ class SendingNumber(models.Model):
 
     def __str__(self) -> str:
         return f"{self.label or self.phone_number_id}: {self.messages_per_second}/s"
+
+    def clean(self) -> None:
+        # Webhooks name a number by its digits only.
+        self.display_phone_number = "".join(c for c in self.display_phone_number if c.isdigit())
 
 
 class ServiceWindow(models.Model):

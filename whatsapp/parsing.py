@@ -38,6 +38,8 @@ MESSAGE, STATUS, USER_PREFERENCE, IDENTITY_UPDATE, GROUP, OTHER = (
 GROUP_LIFECYCLE = "group_lifecycle"
 # A template's status, quality or category changed (the value is the whole item).
 TEMPLATE_UPDATE = "template_update"
+# A business number's quality event or messaging limit changed.
+NUMBER_UPDATE = "number_update"
 TEMPLATE_FIELDS = frozenset(
     {
         "message_template_status_update",
@@ -189,6 +191,13 @@ def _split_value(data: dict, entry: dict, change: dict, value: dict) -> list[Ite
         }
         key = f"template_update:{_digest(single)}"
         items.append(Item(TEMPLATE_UPDATE, key, "", single))
+    if change.get("field") == "phone_number_quality_update":
+        known = True
+        single = {
+            "object": data.get("object"),
+            "entry": [{"id": entry.get("id"), "time": entry.get("time"), "changes": [change]}],
+        }
+        items.append(Item(NUMBER_UPDATE, f"number_update:{_digest(single)}", "", single))
     if change.get("field") == "group_lifecycle_update":
         lifecycle = split_group_lifecycle(data, entry, change, value)
         known = known or bool(lifecycle)
@@ -265,6 +274,15 @@ def _timestamp(raw: Any) -> datetime | None:
         return datetime.fromtimestamp(int(raw), tz=UTC)
     except (TypeError, ValueError, OverflowError):
         return None
+
+
+def business_number_of(payload: Any) -> str:
+    """The phone_number_id a stored item came through (value.metadata), or ""."""
+    try:
+        metadata = _value(payload).get("metadata") or {}
+    except (KeyError, IndexError, TypeError, AttributeError):
+        return ""
+    return _id(metadata.get("phone_number_id")) if isinstance(metadata, dict) else ""
 
 
 def parse_event(kind: str, payload: dict):
