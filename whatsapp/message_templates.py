@@ -128,15 +128,18 @@ def languages_of(name: str, *, approved_only: bool = True) -> list[str]:
 
 def _apply(
     row: WhatsAppTemplate, values: dict[str, Any], *, source: str, at: datetime
-) -> tuple[dict[str, tuple[str, str]], list[TemplateChange]]:
-    """Set `values` on the row; the tracked fields that changed, and their history rows."""
+) -> tuple[dict[str, tuple[str, str]], list[TemplateChange], bool]:
+    """Set `values` on the row: the tracked fields that changed, their history rows, and
+    whether any field changed at all (components too)."""
     changed: dict[str, tuple[str, str]] = {}
     history: list[TemplateChange] = []
+    touched = False
     for name, value in values.items():
         before = getattr(row, name)
         if value == before:
             continue
         setattr(row, name, value)
+        touched = True
         if name in TRACKED and row.pk is not None:
             changed[name] = (str(before or ""), str(value or ""))
             history.append(
@@ -149,7 +152,7 @@ def _apply(
                     at=at,
                 )
             )
-    return changed, history
+    return changed, history, touched
 
 
 def apply_template_update(*, update: TemplateUpdate) -> TemplateChanged | None:
@@ -199,7 +202,9 @@ def apply_template_update(*, update: TemplateUpdate) -> TemplateChanged | None:
             ]
             changes = {name: ("", str(values[name])) for name in TRACKED if values.get(name)}
         else:
-            changes, history = _apply(row, values, source=update.webhook_field, at=timezone.now())
+            changes, history, _ = _apply(
+                row, values, source=update.webhook_field, at=timezone.now()
+            )
             row.updated_at = timezone.now()
             row.save()
         TemplateChange.objects.bulk_create(history)
@@ -259,6 +264,8 @@ def sync_templates(*, waba_id: str = "", client: Any = None) -> SyncResult:
         }
         new_rows: list[WhatsAppTemplate] = []
         changed_rows: list[WhatsAppTemplate] = []
+        # Seen and identical: only their last_synced_at moves, in one UPDATE per chunk.
+        unchanged_ids: list[int] = []
         history: list[TemplateChange] = []
         events: list[TemplateChanged] = []
         seen: set[tuple[str, str]] = set()
@@ -281,20 +288,20 @@ def sync_templates(*, waba_id: str = "", client: Any = None) -> SyncResult:
                     )
                 )
                 continue
-            changes, rows = _apply(row, values, source=SYNC_SOURCE, at=now)
-            row.last_synced_at = now
-            if changes or row.components != values["components"]:
-                row.updated_at = now
-                result.updated += 1
-            else:
+            changes, rows, touched = _apply(row, values, source=SYNC_SOURCE, at=now)
+            if not touched:
+                unchanged_ids.append(row.pk)
                 result.unchanged += 1
+                continue
+            row.last_synced_at = row.updated_at = now
+            result.updated += 1
             history.extend(rows)
             changed_rows.append(row)
             if changes:
                 events.append(TemplateChanged(row.pk, row.name, row.language, changes))
         for key, row in existing.items():
             if key not in seen and row.status != DELETED:
-                _, rows = _apply(row, {"status": DELETED}, source=SYNC_SOURCE, at=now)
+                _, rows, _ = _apply(row, {"status": DELETED}, source=SYNC_SOURCE, at=now)
                 row.updated_at = now
                 history.extend(rows)
                 changed_rows.append(row)
@@ -322,6 +329,10 @@ def sync_templates(*, waba_id: str = "", client: Any = None) -> SyncResult:
             ],
             batch_size=500,
         )
+        for start in range(0, len(unchanged_ids), 1000):
+            WhatsAppTemplate.objects.filter(pk__in=unchanged_ids[start : start + 1000]).update(
+                last_synced_at=now
+            )
         TemplateChange.objects.bulk_create(history, batch_size=1000)
         for event in events:
             dispatch("template_changed", event)
