@@ -578,6 +578,9 @@ WHATSAPP_HOLD_WAIT = env.int("WHATSAPP_HOLD_WAIT", default=30)
 WHATSAPP_WEBHOOK_MAX_BODY = env.int("WHATSAPP_WEBHOOK_MAX_BODY", default=1024 * 1024)
 # The approved template for the one-tap opt-in outside the 24-hour window: one body
 # parameter per purpose asked (the notice text), then quick replies Yes / No.
+# message_send_ttl_seconds of marketing templates sent through the Marketing Messages API
+# (SendingNumber.marketing_messages_api): how long the platform may try to deliver them.
+WHATSAPP_MARKETING_TTL_SECONDS = env.int("WHATSAPP_MARKETING_TTL_SECONDS", default=86400)
 WHATSAPP_OPT_IN_TEMPLATE = env.str("WHATSAPP_OPT_IN_TEMPLATE", default="consent_opt_in")
 # Rows stored but never enqueued (broker down at the time) are processed by this sweep.
 

@@ -8,7 +8,7 @@ from django.urls import reverse
 from unfold.admin import ModelAdmin
 
 from . import messages as messages_
-from . import outbox, throttle
+from . import outbox, routing, throttle
 from .admin_settling import button_label, contributed_actions, raw_text, settle_no_opt_out
 from .models import InboundEvent, OutboundMessage, SendingNumber, ServiceWindow
 from .services import reprocess_inbound_events
@@ -271,6 +271,7 @@ class SendingNumberAdmin(ModelAdmin):
         "quality",
         "messaging_limit_tier",
         "messages_per_second",
+        "marketing_messages_api",
     ]
     search_fields = ["phone_number_id", "label", "brand", "display_phone_number"]
     list_filter = ["brand", "quality", "messaging_limit_tier"]
@@ -280,6 +281,7 @@ class SendingNumberAdmin(ModelAdmin):
     def save_model(self, request: HttpRequest, obj, form, change) -> None:
         super().save_model(request, obj, form, change)
         throttle.forget_rate(obj.phone_number_id)
+        routing.forget_routing(obj.phone_number_id)
 
 
 @admin.register(ServiceWindow)

@@ -102,7 +102,9 @@ class ConsoleGraph:
 
     backend = "console"
 
-    def send_message(self, payload: dict[str, Any], *, phone_number_id: str = "") -> str:
+    def send_message(
+        self, payload: dict[str, Any], *, phone_number_id: str = "", edge: str = "messages"
+    ) -> str:
         reference = payload.get("biz_opaque_callback_data") or uuid.uuid4().hex
         address = payload.get("to") or payload.get("recipient")
         logger.info("WhatsApp (console) to %s: %s", address, payload)
@@ -226,11 +228,14 @@ class CloudGraph:
 
     # --- Messages --------------------------------------------------------------------
 
-    def send_message(self, payload: dict[str, Any], *, phone_number_id: str = "") -> str:
+    def send_message(
+        self, payload: dict[str, Any], *, phone_number_id: str = "", edge: str = "messages"
+    ) -> str:
+        """`edge`: `messages`, or `marketing_messages` (the Marketing Messages API)."""
         number = phone_number_id or self.phone_number_id
         if not number:
             raise exc.AuthError("WHATSAPP_PHONE_NUMBER_ID must be set for the cloud backend")
-        body = self._call("POST", f"{number}/messages", json=payload)
+        body = self._call("POST", f"{number}/{edge}", json=payload)
         try:
             return str(body["messages"][0]["id"])
         except (KeyError, IndexError, TypeError) as error:

@@ -45,6 +45,7 @@ from .client import ConsoleGraph, graph_client
 from .events import OutboundResult
 from .handlers import dispatch, dispatch_send_failure
 from .models import OutboundMessage
+from .routing import MARKETING_MESSAGES, marketing_message, routes_to_marketing_messages
 from .services import process_stragglers, settle_inbound_from
 from .template_sends import check_template
 
@@ -229,7 +230,7 @@ def _deliver_claimed(row: OutboundMessage, client) -> exc.WhatsAppError | None:
         _settle(row, Status.SKIPPED, skip_reason=reason[:32])
         return None
     try:
-        answer = _call(row, client)
+        answer = _call(row, client, category=verdict.category)
     except exc.OutsideServiceWindow as error:
         if row.fallback_payload and row.payload != row.fallback_payload:
             # The window closed since we queued it: the approved template instead.
@@ -316,9 +317,16 @@ def park(row: OutboundMessage, *, by: str, note: str) -> None:
     row.status, row.parked_by, row.attempts = Status.QUEUED, by, row.attempts - 1
 
 
-def _call(row: OutboundMessage, client) -> dict[str, Any]:
+def _call(row: OutboundMessage, client, *, category: str = "") -> dict[str, Any]:
     """The Graph API call for this row; returns the fields to settle it with."""
     now = timezone.now()
+    if row.kind in MESSAGE_KINDS and routes_to_marketing_messages(row, category=category):
+        wamid = client.send_message(
+            marketing_message(row.payload),
+            phone_number_id=row.phone_number_id,
+            edge=MARKETING_MESSAGES,
+        )
+        return {"status": Status.ACCEPTED, "wamid": wamid, "sent_at": now}
     if row.kind in MESSAGE_KINDS:
         wamid = client.send_message(row.payload, phone_number_id=row.phone_number_id)
         return {"status": Status.ACCEPTED, "wamid": wamid, "sent_at": now}

@@ -318,6 +318,12 @@ class SendingNumber(models.Model):
     quality = models.CharField(max_length=32, blank=True)
     messaging_limit_tier = models.CharField(max_length=32, blank=True)
     platform_updated_at = models.DateTimeField(null=True, blank=True)
+    marketing_messages_api = models.BooleanField(
+        "send marketing through the Marketing Messages API",
+        default=False,
+        help_text="Marketing templates from this number go to POST /<id>/marketing_messages "
+        "(with WHATSAPP_MARKETING_TTL_SECONDS); everything else to /messages.",
+    )
     messages_per_second = models.PositiveIntegerField(
         default=80,
         validators=[MinValueValidator(1), MaxValueValidator(1000)],

@@ -33,6 +33,8 @@ class TemplateVerdict:
     park_by: str = ""
     hold: bool = False
     reason: str = ""
+    # The template's current category, when the registry knows it (routes the send).
+    category: str = ""
 
 
 GO = TemplateVerdict()
@@ -90,4 +92,4 @@ def check_template(row: OutboundMessage) -> TemplateVerdict:
     if row.purpose and purpose == MARKETING and row.purpose != MARKETING:
         row.purpose = MARKETING
         OutboundMessage.objects.filter(pk=row.pk).update(purpose=MARKETING)
-    return GO
+    return TemplateVerdict(category=template.category)

@@ -162,8 +162,13 @@ class FakeGraph:
         return self.message_calls()
 
     def message_calls(self) -> list[Call]:
+        """Calls to `/messages` and to the Marketing Messages API's `/marketing_messages`."""
         with self.lock:
-            return [c for c in self.calls if c.path.endswith("/messages")]
+            return [c for c in self.calls if c.path.endswith("messages")]
+
+    def marketing_calls(self) -> list[Call]:
+        with self.lock:
+            return [c for c in self.calls if c.path.endswith("/marketing_messages")]
 
     def calls_to(self, method: str, suffix: str) -> list[Call]:
         with self.lock:
@@ -328,7 +333,7 @@ class FakeGraph:
                 with fake.lock:
                     fake.calls.append(call)
                     n = len(fake.calls)
-                if call.path.endswith("/messages"):
+                if call.path.endswith("messages"):
                     answer = fake._answer_message(call, n)
                     if answer is None:
                         # The platform took it; the answer never comes.
