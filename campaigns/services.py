@@ -20,6 +20,7 @@ from django.db.models import QuerySet
 from django.utils import timezone
 
 from config.celery import registered_task
+from consent.number_scope import many_through_number
 from consent.selectors import may_send_contacts
 from contacts.models import Contact
 from conversation import outreach
@@ -236,7 +237,12 @@ def _skip_refused(campaign: Campaign, batch: QuerySet[Message]) -> None:
             "contact__parent_user_id",
         )
     )
-    decisions = may_send_contacts([row[1] for row in rows], campaign.purpose)
+    # Sent from the configured number: in `number` stop scope, a stop on another one binds not.
+    decisions = many_through_number(
+        may_send_contacts([row[1] for row in rows], campaign.purpose),
+        purpose=campaign.purpose,
+        sending_number=settings.WHATSAPP_PHONE_NUMBER_ID,
+    )
     refused: dict[str, list[int]] = {}
     for pk, contact_id, wa_id, phone, user_id, parent_user_id in rows:
         decision = decisions[contact_id]

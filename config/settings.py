@@ -399,6 +399,12 @@ CONSENT_MAX_FUTURE_SKEW_SECONDS = 5 * 60
 # An opt-out wins against a permissive answer less than this much later: sources
 # stamp time coarsely (WhatsApp: whole seconds). See consent.ordering.
 CONSENT_TIE_SECONDS = env.float("CONSENT_TIE_SECONDS", default=2.0)
+# How the platform's marketing stop spreads across business numbers: "business" (a stop
+# on any number stops all: the strict reading) or "number" (a stop binds the number it
+# came through; eligibility and the send gate answer per number). consent.number_scope.
+CONSENT_STOP_SCOPE = env.str("CONSENT_STOP_SCOPE", default="business")
+if CONSENT_STOP_SCOPE not in ("business", "number"):
+    raise ImproperlyConfigured("CONSENT_STOP_SCOPE must be 'business' or 'number'")
 
 # --- WhatsApp Cloud API -----------------------------------------------------
 # "console" writes outbound messages to the OutboundMessage table and the log;
