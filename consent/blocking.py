@@ -14,7 +14,9 @@ from .selectors import Reason
 
 @send_gate
 def blocked_gate(row: OutboundMessage) -> str | None:
-    if row.contact_id is None or row.kind not in MESSAGE_KINDS:
+    # A row with a purpose is answered `blocked` by the consent gate's own query
+    # (`conversation.outreach.consent_allows`): the campaign hot path pays nothing more.
+    if row.purpose or row.contact_id is None or row.kind not in MESSAGE_KINDS:
         return None
     # One look-up by primary key; a merged duplicate answers with its survivor too.
     found = (

@@ -313,7 +313,9 @@ def consent_allows(contact_id: Any, purpose: str) -> str | None:
         row = cursor.fetchone()
     if row is None:
         return Reason.UNKNOWN_CONTACT
-    merged_into, status, expires_at, paused_until = row
+    merged_into, status, expires_at, paused_until, blocked_at = row
+    if blocked_at:
+        return Reason.BLOCKED
     if merged_into:
         decision = may_send_contacts([contact_id], purpose)[contact_id]
     else:
@@ -331,7 +333,8 @@ def _gate_sql() -> str:
     # Table names from the models' metadata; every value is a parameter.
     contacts, states = Contact._meta.db_table, ConsentState._meta.db_table
     return (
-        'SELECT c."merged_into_id", s."status", s."expires_at", s."paused_until" '  # noqa: S608
+        'SELECT c."merged_into_id", s."status", s."expires_at", s."paused_until", '  # noqa: S608
+        'c."blocked_at" '
         f'FROM "{contacts}" c LEFT JOIN "{states}" s '
         'ON s."contact_id" = c."id" AND s."purpose" = %s WHERE c."id" = %s'
     )
