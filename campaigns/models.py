@@ -96,9 +96,9 @@ class Campaign(models.Model):
     fanned_out_at = models.DateTimeField(null=True, blank=True, editable=False)
     finished_at = models.DateTimeField(null=True, blank=True, editable=False)
     paused_at = models.DateTimeField(null=True, blank=True, editable=False)
-    paused_reason = models.TextField(blank=True, editable=False)
+    paused_reason = models.TextField(blank=True, editable=False, default="", db_default="")
     # What its template did that staff should know, even when nothing paused (a purpose moved).
-    template_notice = models.TextField(blank=True, editable=False)
+    template_notice = models.TextField(blank=True, editable=False, default="", db_default="")
 
     class Meta:
         ordering = ["-created_at"]
