@@ -183,3 +183,27 @@ def test_a_template_paused_while_a_worker_holds_its_message_parks_it(order_updat
     assert (row.status, row.parked_by) == ("queued", "template:order_update:en_US")
     assert "is PAUSED" in row.error_title
     assert sent_to(contact) == 0
+
+
+def test_staff_resume_from_the_campaign_page_and_outsiders_may_not(
+    order_updates, whatsapp, client, marketing_user, outsider, django_capture_on_commit_callbacks
+):
+    from staff.models import AuditEntry
+    from tests.campaigns.conftest import client_for
+
+    person("service")
+    handed_to_outbox(order_updates)
+    with django_capture_on_commit_callbacks(execute=True):
+        post_webhook(client, fixture("template_status_update_paused"))
+    order_updates.refresh_from_db()
+    assert order_updates.status == CampaignStatus.PAUSED
+    url = reverse("admin:campaigns_campaign_resume", args=[order_updates.pk])
+
+    assert client_for(outsider).post(url).status_code == 403
+    with django_capture_on_commit_callbacks(execute=True):
+        response = client_for(marketing_user).post(url)
+
+    assert response.status_code == 302
+    order_updates.refresh_from_db()
+    assert order_updates.status in (CampaignStatus.SENDING, CampaignStatus.DONE)
+    assert AuditEntry.objects.filter(action="resume_campaign", actor_user=marketing_user).exists()
