@@ -16,8 +16,11 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from .message_templates import purpose_of, template_for
-from .models import InboundEvent, OutboundMessage
+from django.conf import settings
+from django.db.models import Exists
+
+from .message_templates import normalize_language, purpose_of, template_for
+from .models import InboundEvent, OutboundMessage, WhatsAppTemplate
 from .parsing import TEMPLATE_UPDATE
 from .services import process_inbound_event
 
@@ -63,22 +66,49 @@ def settle_template_updates() -> tuple[bool, int]:
     return (not pending or not _pending_template_updates()), len(pending)
 
 
+def _template_and_pending(name: str, language: str) -> tuple[WhatsAppTemplate | None, bool]:
+    """The registry's row (our WABA's first) and whether template webhooks wait: one query
+    when the registry knows the template (every campaign send), two when it does not."""
+    waiting = InboundEvent.objects.filter(
+        kind=TEMPLATE_UPDATE,
+        state__in=[InboundEvent.State.RECEIVED, InboundEvent.State.FAILED],
+    )
+    rows = list(
+        WhatsAppTemplate.objects.filter(name=name, language=normalize_language(language))
+        .annotate(updates_waiting=Exists(waiting))
+        .order_by("pk")[:5]
+    )
+    if not rows:
+        return None, waiting.exists()
+    ours = [r for r in rows if r.waba_id == settings.WHATSAPP_BUSINESS_ACCOUNT_ID]
+    found = (ours or rows)[0]
+    return found, bool(getattr(found, "updates_waiting", False))
+
+
 def check_template(row: OutboundMessage) -> TemplateVerdict:
     """The registry's verdict on a claimed template row (it may move the row's purpose)."""
     if row.kind != OutboundMessage.Kind.TEMPLATE:
         return GO
-    settled, processed = settle_template_updates()
-    if not settled:
-        return TemplateVerdict(hold=True, reason="held: a template webhook is not processed yet")
-    if processed:
-        # What they changed may have parked this very row (its campaign paused).
-        mark = OutboundMessage.objects.filter(pk=row.pk).values_list("parked_by", flat=True).first()
-        if mark:
-            return TemplateVerdict(park_by=mark, reason="held: its sender paused it")
     template_payload = (row.payload or {}).get("template") or {}
     name = str(template_payload.get("name") or "")
     language = str((template_payload.get("language") or {}).get("code") or "")
-    template = template_for(name, language) if name else None
+    template, waiting = _template_and_pending(name, language)
+    if waiting:
+        settled, processed = settle_template_updates()
+        if not settled:
+            return TemplateVerdict(
+                hold=True, reason="held: a template webhook is not processed yet"
+            )
+        if processed:
+            # What they changed may have parked this very row (its campaign paused).
+            mark = (
+                OutboundMessage.objects.filter(pk=row.pk)
+                .values_list("parked_by", flat=True)
+                .first()
+            )
+            if mark:
+                return TemplateVerdict(park_by=mark, reason="held: its sender paused it")
+        template = template_for(name, language) if name else None
     if template is None:
         # Not in the registry (not synced yet): the purpose it was queued with decides.
         return GO
