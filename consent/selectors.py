@@ -332,17 +332,7 @@ def may_send_many(
     decided: dict[tuple | None, Decision] = {}
 
     def decision_for(row: dict[str, Any] | None) -> Decision:
-        key = (
-            (
-                row["state__status"],
-                row["state__expires_at"],
-                row["state__paused_until"],
-                row.get("merged_into_id"),
-                bool(row.get("blocked_at")),
-            )
-            if row
-            else None
-        )
+        key = _state_key(row) if row else None
         if key not in decided:
             decided[key] = _decide_row(row, at)
         return decided[key]
@@ -350,6 +340,17 @@ def may_send_many(
     return [
         (phone, decision_for(found[i]) if i in found else invalid) for i, phone in enumerate(shown)
     ]
+
+
+def _state_key(row: dict[str, Any]) -> tuple:
+    """What a stored row's decision depends on: rows alike decide alike."""
+    return (
+        row["state__status"],
+        row["state__expires_at"],
+        row["state__paused_until"],
+        row.get("merged_into_id"),
+        bool(row.get("blocked_at")),
+    )
 
 
 def _state_rows_by_hash(hashes: set[str], purpose: str) -> dict[str, dict[str, Any]]:

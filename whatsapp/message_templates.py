@@ -16,7 +16,7 @@ from __future__ import annotations
 import logging
 import re
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
@@ -242,6 +242,31 @@ def _values_from_listing(item: dict[str, Any]) -> dict[str, Any]:
     }
 
 
+@dataclass
+class _SyncPlan:
+    """What one sync writes, decided before any write."""
+
+    new_rows: list[WhatsAppTemplate] = field(default_factory=list)
+    changed_rows: list[WhatsAppTemplate] = field(default_factory=list)
+    # Seen and identical: only their last_synced_at moves, in one UPDATE per chunk.
+    unchanged_ids: list[int] = field(default_factory=list)
+    history: list[TemplateChange] = field(default_factory=list)
+    events: list[TemplateChanged] = field(default_factory=list)
+
+
+_SYNCED_FIELDS = [
+    "template_id",
+    "category",
+    "status",
+    "quality",
+    "rejected_reason",
+    "components",
+    "parameters",
+    "last_synced_at",
+    "updated_at",
+]
+
+
 def sync_templates(*, waba_id: str = "", client: Any = None) -> SyncResult:
     """Bring the registry in step with the platform's template list for one WABA.
 
@@ -262,78 +287,78 @@ def sync_templates(*, waba_id: str = "", client: Any = None) -> SyncResult:
             (row.name, row.language): row
             for row in WhatsAppTemplate.objects.select_for_update().filter(waba_id=waba_id)
         }
-        new_rows: list[WhatsAppTemplate] = []
-        changed_rows: list[WhatsAppTemplate] = []
-        # Seen and identical: only their last_synced_at moves, in one UPDATE per chunk.
-        unchanged_ids: list[int] = []
-        history: list[TemplateChange] = []
-        events: list[TemplateChanged] = []
-        seen: set[tuple[str, str]] = set()
-        for item in listing.templates:
-            key = (str(item.get("name") or "")[:512], normalize_language(item.get("language"))[:16])
-            if not key[0] or not key[1] or key in seen:
-                continue
-            seen.add(key)
-            values = _values_from_listing(item)
-            row = existing.get(key)
-            if row is None:
-                new_rows.append(
-                    WhatsAppTemplate(
-                        waba_id=waba_id,
-                        name=key[0],
-                        language=key[1],
-                        last_synced_at=now,
-                        updated_at=now,
-                        **values,
-                    )
-                )
-                continue
-            changes, rows, touched = _apply(row, values, source=SYNC_SOURCE, at=now)
-            if not touched:
-                unchanged_ids.append(row.pk)
-                result.unchanged += 1
-                continue
-            row.last_synced_at = row.updated_at = now
-            result.updated += 1
-            history.extend(rows)
-            changed_rows.append(row)
-            if changes:
-                events.append(TemplateChanged(row.pk, row.name, row.language, changes))
-        for key, row in existing.items():
-            if key not in seen and row.status != DELETED:
-                _, rows, _ = _apply(row, {"status": DELETED}, source=SYNC_SOURCE, at=now)
-                row.updated_at = now
-                history.extend(rows)
-                changed_rows.append(row)
-                result.retired += 1
-        created = WhatsAppTemplate.objects.bulk_create(new_rows, batch_size=500)
-        result.created = len(created)
-        history.extend(
-            TemplateChange(template=row, field=name, after=getattr(row, name), source=SYNC_SOURCE)
-            for row in created
-            for name in TRACKED
-            if getattr(row, name)
-        )
-        WhatsAppTemplate.objects.bulk_update(
-            changed_rows,
-            [
-                "template_id",
-                "category",
-                "status",
-                "quality",
-                "rejected_reason",
-                "components",
-                "parameters",
-                "last_synced_at",
-                "updated_at",
-            ],
-            batch_size=500,
-        )
-        for start in range(0, len(unchanged_ids), 1000):
-            WhatsAppTemplate.objects.filter(pk__in=unchanged_ids[start : start + 1000]).update(
-                last_synced_at=now
-            )
-        TemplateChange.objects.bulk_create(history, batch_size=1000)
-        for event in events:
-            dispatch("template_changed", event)
+        plan = _plan_sync(waba_id, listing.templates, existing, result, now)
+        _write_sync(plan, result, now)
     return result
+
+
+def _plan_sync(
+    waba_id: str,
+    templates: list[dict[str, Any]],
+    existing: dict[tuple[str, str], WhatsAppTemplate],
+    result: SyncResult,
+    now: datetime,
+) -> _SyncPlan:
+    plan = _SyncPlan()
+    seen: set[tuple[str, str]] = set()
+    for item in templates:
+        key = (
+            str(item.get("name") or "")[:512],
+            normalize_language(str(item.get("language") or ""))[:16],
+        )
+        if not key[0] or not key[1] or key in seen:
+            continue
+        seen.add(key)
+        values = _values_from_listing(item)
+        row = existing.get(key)
+        if row is None:
+            plan.new_rows.append(
+                WhatsAppTemplate(
+                    waba_id=waba_id,
+                    name=key[0],
+                    language=key[1],
+                    last_synced_at=now,
+                    updated_at=now,
+                    **values,
+                )
+            )
+            continue
+        changes, rows, touched = _apply(row, values, source=SYNC_SOURCE, at=now)
+        if not touched:
+            plan.unchanged_ids.append(row.pk)
+            result.unchanged += 1
+            continue
+        row.last_synced_at = row.updated_at = now
+        result.updated += 1
+        plan.history.extend(rows)
+        plan.changed_rows.append(row)
+        if changes:
+            plan.events.append(TemplateChanged(row.pk, row.name, row.language, changes))
+    for key, row in existing.items():
+        if key not in seen and row.status != DELETED:
+            changes, rows, _ = _apply(row, {"status": DELETED}, source=SYNC_SOURCE, at=now)
+            row.updated_at = now
+            plan.history.extend(rows)
+            plan.changed_rows.append(row)
+            plan.events.append(TemplateChanged(row.pk, row.name, row.language, changes))
+            result.retired += 1
+    return plan
+
+
+def _write_sync(plan: _SyncPlan, result: SyncResult, now: datetime) -> None:
+    created = WhatsAppTemplate.objects.bulk_create(plan.new_rows, batch_size=500)
+    result.created = len(created)
+    plan.history.extend(
+        TemplateChange(template=row, field=name, after=getattr(row, name), source=SYNC_SOURCE)
+        for row in created
+        for name in TRACKED
+        if getattr(row, name)
+    )
+    WhatsAppTemplate.objects.bulk_update(plan.changed_rows, _SYNCED_FIELDS, batch_size=500)
+    for start in range(0, len(plan.unchanged_ids), 1000):
+        WhatsAppTemplate.objects.filter(pk__in=plan.unchanged_ids[start : start + 1000]).update(
+            last_synced_at=now
+        )
+    TemplateChange.objects.bulk_create(plan.history, batch_size=1000)
+    for event in plan.events:
+        dispatch("template_changed", event)

@@ -183,25 +183,9 @@ def _split_value(data: dict, entry: dict, change: dict, value: dict) -> list[Ite
             key = f"group_participants:{_digest(group)}"
             sender, user_id = _group_participant(group)
             items.append(Item(GROUP, key, "", payload, sender, user_id))
-    if change.get("field") in TEMPLATE_FIELDS:
-        known = True
-        single = {
-            "object": data.get("object"),
-            "entry": [{"id": entry.get("id"), "time": entry.get("time"), "changes": [change]}],
-        }
-        key = f"template_update:{_digest(single)}"
-        items.append(Item(TEMPLATE_UPDATE, key, "", single))
-    if change.get("field") == "phone_number_quality_update":
-        known = True
-        single = {
-            "object": data.get("object"),
-            "entry": [{"id": entry.get("id"), "time": entry.get("time"), "changes": [change]}],
-        }
-        items.append(Item(NUMBER_UPDATE, f"number_update:{_digest(single)}", "", single))
-    if change.get("field") == "group_lifecycle_update":
-        lifecycle = split_group_lifecycle(data, entry, change, value)
-        known = known or bool(lifecycle)
-        items.extend(lifecycle)
+    whole = _whole_change_items(data, entry, change, value)
+    known = known or bool(whole)
+    items.extend(whole)
     if not known:
         single = {
             "object": data.get("object"),
@@ -209,6 +193,33 @@ def _split_value(data: dict, entry: dict, change: dict, value: dict) -> list[Ite
         }
         items.append(Item(OTHER, f"other:{_digest(change)}", "", single))
     return items
+
+
+def _whole_change_items(data: dict, entry: dict, change: dict, value: dict) -> list[Item]:
+    """Items of changes read whole: groups we asked for, templates, business numbers."""
+    if change.get("field") == "group_lifecycle_update":
+        return split_group_lifecycle(data, entry, change, value)
+    platform = _account_update(data, entry, change)
+    return [platform] if platform else []
+
+
+def _account_update(data: dict, entry: dict, change: dict) -> Item | None:
+    """A template's or a business number's change: the whole change is the item."""
+    field = change.get("field")
+    kind = (
+        TEMPLATE_UPDATE
+        if field in TEMPLATE_FIELDS
+        else NUMBER_UPDATE
+        if field == "phone_number_quality_update"
+        else None
+    )
+    if kind is None:
+        return None
+    single = {
+        "object": data.get("object"),
+        "entry": [{"id": entry.get("id"), "time": entry.get("time"), "changes": [change]}],
+    }
+    return Item(kind, f"{kind}:{_digest(single)}", "", single)
 
 
 def _group_participant(group: Any) -> tuple[str, str]:
