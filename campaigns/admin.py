@@ -4,7 +4,14 @@ from django.contrib import admin, messages
 from django.contrib.auth.models import User
 from django.core.exceptions import PermissionDenied
 from django.db.models import QuerySet
-from django.http import HttpRequest, HttpResponse, HttpResponseRedirect, JsonResponse
+from django.forms.models import BaseInlineFormSet
+from django.http import (
+    HttpRequest,
+    HttpResponse,
+    HttpResponseNotAllowed,
+    HttpResponseRedirect,
+    JsonResponse,
+)
 from django.shortcuts import get_object_or_404
 from django.template.defaultfilters import pluralize
 from django.template.loader import render_to_string
@@ -18,6 +25,7 @@ from unfold.admin import ModelAdmin
 from consent.labels import label, reason_label
 from consent.rules import Status
 from staff.paginator import EstimatedCountPaginator
+from whatsapp.message_templates import languages_of, purpose_of, template_for
 
 from .exceptions import CampaignNotDraft
 from .forms import CampaignForm
@@ -31,6 +39,8 @@ from .selectors import (
     preview_campaign,
 )
 from .services import cancel_campaign, launch_campaign
+from .template_changes import resume_campaign
+from .templates_in_use import message_preview
 
 # The campaign page lists this many messages; the Message list has them all.
 INLINE_MESSAGES = 100
@@ -167,7 +177,7 @@ def cancel_selected(modeladmin, request, queryset):
 class CampaignAdmin(ModelAdmin):
     form = CampaignForm
     # One drawn column for the messages: eight count columns overflowed 1366 px.
-    list_display = ["name", "kind", "purpose", "status", "launched_at", "progress"]
+    list_display = ["name", "kind", "purpose", "status", "launched_at", "progress", "why_paused"]
     list_filter = ["status", "kind", "purpose"]
     search_fields = ["name", "template_name"]
     # A plain multiple select: Django's two-box filter widget fails axe-core (aria, contrast).
@@ -182,8 +192,9 @@ class CampaignAdmin(ModelAdmin):
                 "fields": [
                     "template_name",
                     "template_language",
-                    "template_languages",
+                    "approved_languages",
                     "body_params_text",
+                    "what_they_read",
                 ],
                 # console.js hides it while the kind is re-consent (no template there).
                 "classes": ["campaign-template-fields"],
@@ -216,6 +227,8 @@ class CampaignAdmin(ModelAdmin):
                     "template_language",
                     "template_languages",
                     "parameters",
+                    "template_now",
+                    "what_they_read",
                 ]
             },
         )
@@ -237,7 +250,36 @@ class CampaignAdmin(ModelAdmin):
             "parameters",
             "attributes",
             "states",
+            "approved_languages",
+            "what_they_read",
+            "template_now",
         ]
+
+    @admin.display(description="why paused")
+    def why_paused(self, campaign: Campaign) -> str:
+        return campaign.paused_reason if campaign.status == CampaignStatus.PAUSED else ""
+
+    @admin.display(description="also approved in")
+    def approved_languages(self, campaign: Campaign) -> str:
+        if not campaign.template_name:
+            return "chosen from the registry once the template is saved"
+        languages = languages_of(campaign.template_name)
+        return ", ".join(languages) or "not approved in any language"
+
+    @admin.display(description="what a person reads")
+    def what_they_read(self, campaign: Campaign) -> str:
+        preview = message_preview(campaign)
+        if preview is None:
+            return "—"
+        return format_html('<blockquote class="campaign-message-preview">{}</blockquote>', preview)
+
+    @admin.display(description="template now")
+    def template_now(self, campaign: Campaign) -> str:
+        template = template_for(campaign.template_name, campaign.template_language)
+        if template is None:
+            return "not in the registry"
+        purpose = purpose_of(template.category) or "unknown"
+        return f"{template.category} ({purpose} consent), {template.status}"
 
     @admin.display(description="template body parameters")
     def parameters(self, campaign: Campaign) -> str:
@@ -275,12 +317,26 @@ class CampaignAdmin(ModelAdmin):
         preview = self.admin_site.admin_view(self.preview_view)
         progress = self.admin_site.admin_view(self.progress_view)
         panel = self.admin_site.admin_view(self.progress_panel_view)
+        resume = self.admin_site.admin_view(self.resume_view)
         return [
             path("<uuid:object_id>/progress/", panel, name="campaigns_campaign_progress_panel"),
+            path("<uuid:object_id>/resume/", resume, name="campaigns_campaign_resume"),
             path("<path:object_id>/preview/", preview, name="campaigns_campaign_preview"),
             path("<uuid:object_id>/progress.json", progress, name="campaigns_campaign_progress"),
             *super().get_urls(),
         ]
+
+    def resume_view(self, request: HttpRequest, object_id: str) -> HttpResponse:
+        campaign = get_object_or_404(Campaign, pk=object_id)
+        if request.method != "POST":
+            return HttpResponseNotAllowed(["POST"])
+        if not self.has_launch_permission(request):
+            raise PermissionDenied
+        if resume_campaign(campaign=campaign, actor=request.user):
+            self.message_user(request, f"{campaign}: resumed; what waited is being sent.")
+        else:
+            self.message_user(request, f"{campaign}: not paused.", messages.WARNING)
+        return HttpResponseRedirect(reverse("admin:campaigns_campaign_change", args=[campaign.pk]))
 
     def progress_view(self, request: HttpRequest, object_id: str) -> JsonResponse:
         campaign = get_object_or_404(Campaign, pk=object_id)
@@ -320,6 +376,7 @@ class CampaignAdmin(ModelAdmin):
     def render_change_form(self, request, context, add=False, change=False, form_url="", obj=None):
         if obj is not None and obj.status != CampaignStatus.DRAFT:
             context["progress"] = progress_panel(obj)
+            context["can_resume"] = self.has_launch_permission(request)
         return super().render_change_form(request, context, add, change, form_url, obj)
 
     def preview_view(self, request: HttpRequest, object_id: str) -> HttpResponse:
@@ -357,6 +414,7 @@ class CampaignAdmin(ModelAdmin):
                 f"match{pluralize(preview.total, 'es,')} the filter"
             ),
             "audience_table": audience_table(preview),
+            "message_preview": message_preview(campaign),
             "is_reconsent": campaign.kind == CampaignKind.RECONSENT,
             "audience_states": audience_states(campaign),
             "can_launch": campaign.status == CampaignStatus.DRAFT

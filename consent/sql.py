@@ -168,7 +168,7 @@ def _insert_values(instance) -> tuple[str, str, str]:
 # PostgreSQL one prepared-shape statement, as the bulk path below, instead of compiling
 # the ORM query per call (which cost more than the query itself; bench/eligibility.py).
 _SINGLE_SQL = f"""
-SELECT c.merged_into_id, s.status, s.expires_at, s.paused_until
+SELECT c.merged_into_id, s.status, s.expires_at, s.paused_until, c.blocked_at
 FROM {Contact._meta.db_table} c
 LEFT JOIN {ConsentState._meta.db_table} s ON s.contact_id = c.id AND s.purpose = %s
 WHERE c.{{column}} = %s LIMIT 1
@@ -176,8 +176,9 @@ WHERE c.{{column}} = %s LIMIT 1
 
 
 def state_row_by_unique_column(column: str, value: Any, purpose: str) -> tuple | None:
-    """PostgreSQL: (merged_into_id, status, expires_at, paused_until) of the contact whose
-    unique `column` (one of the code's, never a caller's) is `value`; None for nobody."""
+    """PostgreSQL: (merged_into_id, status, expires_at, paused_until, blocked_at) of the
+    contact whose unique `column` (one of the code's, never a caller's) is `value`; None
+    for nobody."""
     with connection.cursor() as cursor:
         cursor.execute(_SINGLE_SQL.format(column=column), [purpose, value])
         return cursor.fetchone()
@@ -187,7 +188,7 @@ def state_row_by_unique_column(column: str, value: Any, purpose: str) -> tuple |
 # sequential scan of every contact; joining the unnested array instead probes the
 # phone_hash index once per phone, in one query (measured by bench/eligibility.py).
 _BULK_SQL = f"""
-SELECT c.phone_hash, s.status, s.expires_at, s.paused_until
+SELECT c.phone_hash, s.status, s.expires_at, s.paused_until, c.blocked_at
 FROM unnest(string_to_array(%s, ',')) AS wanted(phone_hash)
 JOIN {Contact._meta.db_table} c ON c.phone_hash = wanted.phone_hash
 LEFT JOIN {ConsentState._meta.db_table} s
@@ -208,8 +209,9 @@ def states_by_phone_hash(hashes: list[str], purpose: str) -> dict[str, dict[str,
                 "state__status": status,
                 "state__expires_at": expires_at,
                 "state__paused_until": paused_until,
+                "blocked_at": blocked_at,
             }
-            for digest, status, expires_at, paused_until in cursor.fetchall()
+            for digest, status, expires_at, paused_until, blocked_at in cursor.fetchall()
         }
 
 

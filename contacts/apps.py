@@ -12,3 +12,5 @@ class ContactsConfig(AppConfig):
 
         # SQLite has no unaccent: the same function, in Python, on each connection.
         connection_created.connect(register_search_name)
+        # Block / unblock on the contact page: contributed to the contact admin like any app's.
+        from . import admin_blocking  # noqa: F401

@@ -44,6 +44,7 @@ from contacts.selectors import Identifiers, resolve_contacts
 from ..exceptions import InvalidConsent
 from ..labels import reason_label
 from ..models import ConsentEvent, ConsentNotice
+from ..number_scope import many_phones_through_number, may_send_through_number
 from ..proof import proof_bundle
 from ..rules import Action, IllegalTransition, Purpose, Source, Status
 from ..selectors import (
@@ -51,7 +52,6 @@ from ..selectors import (
     WhatsAppUserId,
     consent_states,
     ledger,
-    may_send,
     may_send_many,
     notice_by_ref,
     published_notices,
@@ -416,12 +416,14 @@ class EligibilityView(APIView):
         purpose = given.validated_data["purpose"]
         raw = given.validated_data.get("phone")
         body: dict[str, Any]
+        number = given.validated_data.get("sending_number", "")
         if raw is not None:
-            decision = may_send(raw, purpose)
+            decision = may_send_through_number(raw, purpose, sending_number=number)
             body = {"phone": try_normalize_phone(raw) or raw}
         else:
             user_id = given.validated_data["whatsapp_user_id"]
-            decision = may_send(WhatsAppUserId(user_id), purpose)
+            who = WhatsAppUserId(user_id)
+            decision = may_send_through_number(who, purpose, sending_number=number)
             body = {"whatsapp_user_id": user_id}
         return Response(
             {
@@ -468,7 +470,11 @@ class BulkEligibilityView(APIView):
         given = BulkEligibilityInputSerializer(data=request.data)
         given.is_valid(raise_exception=True)
         purpose = given.validated_data["purpose"]
-        answers = may_send_many(given.validated_data["phones"], purpose)
+        answers = many_phones_through_number(
+            may_send_many(given.validated_data["phones"], purpose),
+            purpose=purpose,
+            sending_number=given.validated_data.get("sending_number", ""),
+        )
         # Built as plain dicts: a serializer per row costs more than the lookup itself.
         bodies: dict[Decision, dict[str, Any]] = {}
         results = []

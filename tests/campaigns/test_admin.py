@@ -6,8 +6,28 @@ from consent.labels import reason_label
 from contacts.models import Tag
 from tests.campaigns.conftest import client_for, make_contact
 from tests.consent_helpers import record
+from tests.factories import TemplateFactory
+from whatsapp.message_templates import placeholders
 
 pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture(autouse=True)
+def registry(db):
+    """The approved templates these campaigns pick, as a sync from WhatsApp leaves them."""
+    for name, category, body in [
+        ("vip_offer", "MARKETING", "Hi {{1}}, {{2}} off for you."),
+        ("winter_sale", "MARKETING", "Hi {{1}}, the winter sale starts now."),
+        ("order_update", "UTILITY", "Your order is on its way."),
+    ]:
+        components = [{"type": "BODY", "text": body}]
+        TemplateFactory(
+            name=name,
+            language="en",
+            category=category,
+            components=components,
+            parameters=placeholders(components),
+        )
 
 
 def preview_url(campaign: Campaign) -> str:
