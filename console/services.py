@@ -7,6 +7,7 @@ from django.utils import timezone
 from consent.models import ConsentState
 from contacts.models import Contact
 
+from . import sql
 from .models import DashboardSnapshot, StateTally
 from .selectors import CHANGE_WINDOWS, dashboard_figures, tally_day
 from .sql import fold_state_tallies
@@ -45,3 +46,8 @@ def forget_tallies_of_an_empty_database(**kwargs: Any) -> None:
     """
     if not Contact.objects.exists() and not ConsentState.objects.exists():
         StateTally.objects.all().delete()
+
+
+def keep_tallies_counting(**kwargs: Any) -> None:
+    """After every migrate: the tally triggers are in place whatever a migration rebuilt."""
+    sql.restore_sqlite_tally_triggers()

@@ -5,7 +5,46 @@ from datetime import date
 
 from django.db import connection
 
+from consent.models import ConsentState
+from contacts.models import Contact
+
 from .models import StateTally
+
+
+def _sqlite_tally_triggers() -> list[str]:
+    states, contacts = ConsentState._meta.db_table, Contact._meta.db_table
+    tally = StateTally._meta.db_table
+    return [
+        f"""CREATE TRIGGER IF NOT EXISTS console_tally_states_insert AFTER INSERT ON {states}
+            BEGIN INSERT INTO {tally} (purpose, status, day, delta)
+            VALUES (NEW.purpose, NEW.status, date('now'), 1); END""",  # noqa: S608
+        f"""CREATE TRIGGER IF NOT EXISTS console_tally_states_update AFTER UPDATE ON {states}
+            WHEN OLD.status IS NOT NEW.status OR OLD.purpose IS NOT NEW.purpose BEGIN
+            INSERT INTO {tally} (purpose, status, day, delta)
+            VALUES (OLD.purpose, OLD.status, date('now'), -1),
+                   (NEW.purpose, NEW.status, date('now'), 1); END""",  # noqa: S608
+        f"""CREATE TRIGGER IF NOT EXISTS console_tally_states_delete AFTER DELETE ON {states}
+            BEGIN INSERT INTO {tally} (purpose, status, day, delta)
+            VALUES (OLD.purpose, OLD.status, date('now'), -1); END""",  # noqa: S608
+        f"""CREATE TRIGGER IF NOT EXISTS console_tally_contacts_insert AFTER INSERT ON {contacts}
+            BEGIN INSERT INTO {tally} (purpose, status, day, delta)
+            VALUES ('', 'contacts', date('now'), 1); END""",  # noqa: S608
+        f"""CREATE TRIGGER IF NOT EXISTS console_tally_contacts_delete AFTER DELETE ON {contacts}
+            BEGIN INSERT INTO {tally} (purpose, status, day, delta)
+            VALUES ('', 'contacts', date('now'), -1); END""",  # noqa: S608
+    ]
+
+
+def restore_sqlite_tally_triggers() -> None:
+    """SQLite rebuilds a table to alter it (a later migration adding a column to contacts
+    or states) and the rebuilt table has no triggers: put back any that went. The rows
+    were copied, not inserted, so the tallies themselves are still exact. PostgreSQL
+    alters in place and keeps its triggers."""
+    if connection.vendor != "sqlite":
+        return
+    with connection.cursor() as cursor:
+        for statement in _sqlite_tally_triggers():
+            cursor.execute(statement)
 
 
 def fold_state_tallies(*, oldest: date) -> None:
