@@ -37,6 +37,7 @@ from bench.common import (
     PG_SERVER,
     bench_env,
     check_services,
+    db_name,
     gunicorn,
     log,
     manage,
@@ -46,7 +47,7 @@ from bench.common import (
 from bench.dataset import phone_of
 from bench.middleware import SERVER_TIME_HEADER
 
-DATABASE = "bench_eligibility"
+DATABASE = db_name("eligibility")
 PURPOSE = "marketing"
 LOAD_CHUNK = 100_000
 

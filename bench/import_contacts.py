@@ -36,12 +36,13 @@ from bench.common import (
     ROOT,
     bench_env,
     check_services,
+    db_name,
     hook_main,
     log,
     manage,
 )
 
-DATABASE = "bench_import"
+DATABASE = db_name("import")
 SIZES = (10_000, 100_000)
 # The old admin resource runs at tens of rows per second: 10,000 rows take 5-8 minutes,
 # so `make bench-small` (scale < 1 M) gives it 500; BENCH_IMPORT_EXPORT_ROWS overrides.

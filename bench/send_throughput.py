@@ -41,6 +41,7 @@ from bench.common import (  # noqa: E402
     REDIS_URL,
     bench_env,
     check_services,
+    db_name,
     free_port,
     loadavg,
     log,
@@ -49,7 +50,7 @@ from bench.common import (  # noqa: E402
     recreate_database,
 )
 
-DATABASE = os.environ.get("BENCH_SEND_DATABASE", "bench_send")
+DATABASE = os.environ.get("BENCH_SEND_DATABASE", db_name("send"))
 MESSAGES = 10_000
 WORKERS = 2
 # Each worker's pool (the no-op baseline runs on the same). On 2 shared cores one process

@@ -35,6 +35,7 @@ from bench.common import (
     REDIS_URL,
     bench_env,
     check_services,
+    db_name,
     ensure_wrk,
     gunicorn,
     log,
@@ -42,7 +43,7 @@ from bench.common import (
     recreate_database,
 )
 
-DATABASE = "bench_webhook"
+DATABASE = db_name("webhook")
 WEBHOOK_PATH = "/webhooks/whatsapp/"
 BARE_PATH = "/bench/bare/"
 LUA = Path(__file__).with_name("webhook.lua")
