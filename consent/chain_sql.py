@@ -14,8 +14,10 @@ from __future__ import annotations
 
 import uuid
 from dataclasses import dataclass, field
+from typing import cast
 
 from django.db import connection
+from django.db.models import Field
 
 from .ledger import CHAINED_FIELDS, CURRENT_FORM
 from .models import ConsentEvent
@@ -65,8 +67,9 @@ _INSTANT = "'\"' || to_char({c} AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.U
 
 def _value_sql(name: str) -> str:
     """The canonical JSON text of one chained field, as an SQL expression over the row."""
-    model_field = ConsentEvent._meta.get_field(name)
-    column = connection.ops.quote_name(model_field.column)
+    # Every chained name is a concrete column of the event.
+    model_field = cast(Field, ConsentEvent._meta.get_field(name))
+    column = connection.ops.quote_name(cast(str, model_field.column))
     kind = model_field.get_internal_type()
     if name in ("id", "contact"):
         return f"'\"' || {column}::text || '\"'"
