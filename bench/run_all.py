@@ -207,7 +207,8 @@ def growth(small: dict, big: dict) -> list[dict]:
         low, high = pair
         cost = high["figure"] / low["figure"]
         if low.get("unit") in RATES:
-            cost = 1 / cost  # a rate: its cost is the inverse
+            # A rate: the cost of one unit is its inverse; of all the data, that times the data.
+            cost = (1 / cost) if per_request else data / cost
         allowed = 1.5 if per_request else data * 1.1
         found.append(
             {
