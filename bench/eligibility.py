@@ -40,8 +40,7 @@ from bench.common import (
     db_name,
     gunicorn,
     log,
-    manage,
-    recreate_database,
+    migrated_database,
     summary_ms,
 )
 from bench.dataset import phone_of
@@ -405,8 +404,7 @@ def run(
         counts, load_seconds = {}, 0.0
     else:
         log(f"eligibility: recreating database {database} and migrating")
-        recreate_database(database)
-        manage(env, "migrate", "--noinput")
+        migrated_database(database, env)
         log(f"eligibility: loading {contacts:,} contacts with their consent states (COPY)")
         load_started = time.monotonic()
         counts = load_contacts(dsn, contacts, env["PHONE_HASH_KEY"])

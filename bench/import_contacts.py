@@ -39,7 +39,6 @@ from bench.common import (
     db_name,
     hook_main,
     log,
-    manage,
 )
 
 DATABASE = db_name("import")
@@ -50,7 +49,7 @@ IMPORT_EXPORT_ROWS = int(os.environ.get("BENCH_IMPORT_EXPORT_ROWS", "0")) or Non
 
 
 def import_export_rows(scale: int) -> int:
-    return IMPORT_EXPORT_ROWS or (10_000 if scale >= 1_000_000 else 500)
+    return IMPORT_EXPORT_ROWS or (10_000 if scale >= 1_000_000 else 200)
 
 
 TARGET_SECONDS_1M = 60.0
@@ -223,10 +222,9 @@ def _empty(env: dict[str, str]) -> None:
 
 
 def _recreate(env: dict[str, str]) -> None:
-    from bench.common import recreate_database
+    from bench.common import migrated_database
 
-    recreate_database(DATABASE)
-    manage(env, "migrate", "--noinput")
+    migrated_database(DATABASE, env)
 
 
 def measure(scale: int) -> dict:

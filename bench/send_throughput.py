@@ -45,9 +45,8 @@ from bench.common import (  # noqa: E402
     free_port,
     loadavg,
     log,
-    manage,
+    migrated_database,
     print_rows,
-    recreate_database,
 )
 
 DATABASE = os.environ.get("BENCH_SEND_DATABASE", db_name("send"))
@@ -254,8 +253,7 @@ def measure(messages: int) -> dict:
     env = _env(graph_url)
     os.environ.update(env)
     log(f"send: recreating database {DATABASE}, migrating")
-    recreate_database(DATABASE)
-    manage(env, "migrate", "--noinput")
+    migrated_database(DATABASE, env)
 
     import django
 
