@@ -249,6 +249,12 @@ def growth_table(rows: list[dict]) -> str:
     return "\n".join(out)
 
 
+def _section(name: str, rows: list[dict]) -> list[dict]:
+    for r in rows:
+        r["section"] = name
+    return rows
+
+
 def _cell(value, unit: str = "") -> str:
     if value is None:
         return "—"
@@ -315,16 +321,16 @@ def main(argv: list[str] | None = None) -> int:
                 extra += ["--samples", "500", "--rounds", "3"]
             result = run_script("eligibility.py", tmp_dir / "eligibility.json", extra)
             failed |= result is None
-            rows += eligibility_rows(result) if result else []
+            rows += _section("eligibility", eligibility_rows(result) if result else [])
         if "webhook" in sections:
             extra = ["--duration", "4", "--rounds", "1"] if small else []
             result = run_script("webhook.py", tmp_dir / "webhook.json", extra)
             failed |= result is None or not result["summary"]["nothing_lost"]
-            rows += webhook_rows(result) if result else []
+            rows += _section("webhook", webhook_rows(result) if result else [])
         if "scale" in sections and dataset:
             result = run_script("scale.py", tmp_dir / "scale.json", ["--scale", str(args.scale)])
             failed |= result is None
-            rows += result or []
+            rows += _section("scale", result or [])
         for name, path in HOOKS.items():
             if name not in sections:
                 continue
@@ -336,7 +342,7 @@ def main(argv: list[str] | None = None) -> int:
                 continue
             result = run_hook(name, path, args.scale, tmp_dir / f"{name}.json")
             failed |= result is None
-            rows += result or []
+            rows += _section(name, result or [])
     for r in rows:
         r.setdefault("scale", args.scale)
         r.setdefault("baseline_method", r.get("baseline_label"))
@@ -352,6 +358,15 @@ def main(argv: list[str] | None = None) -> int:
     }
     RESULTS.mkdir(parents=True, exist_ok=True)
     name = "latest.json" if not small else f"latest-{args.scale}.json"
+    if args.only and (RESULTS / name).exists():
+        # A partial run replaces its own sections' rows and keeps the others'.
+        kept = json.loads((RESULTS / name).read_text())
+        if kept.get("scale") == args.scale:
+            earlier = [r for r in kept["rows"] if r.get("section") not in sections]
+            order = {section: i for i, section in enumerate(SECTIONS)}
+            rows = sorted([*earlier, *rows], key=lambda r: order.get(r.get("section"), 99))
+            summary["rows"] = rows
+            summary["partial"] = f"{', '.join(sections)} rerun; the other rows of {kept['started']}"
     other = RESULTS / ("latest-100000.json" if not small else "latest.json")
     if other.exists():
         them = json.loads(other.read_text())
