@@ -304,8 +304,10 @@ class _Block:
     events: int = 0
 
 
-def _blocks(heads: Iterable[Head]) -> Iterator[tuple[SealBlock, int]]:
-    """The heads (in contact-id order) cut into blocks of BLOCK_LEAVES: (block, its events)."""
+def _blocks(heads: Iterable[Head], size: int | None = None) -> Iterator[tuple[SealBlock, int]]:
+    """The heads (in contact-id order) cut into blocks of `size` (default BLOCK_LEAVES):
+    (block, its events)."""
+    size = size or BLOCK_LEAVES
     sha256 = hashlib.sha256
     block: _Block | None = None
     index = 0
@@ -315,7 +317,7 @@ def _blocks(heads: Iterable[Head]) -> Iterator[tuple[SealBlock, int]]:
         block.leaves.append(sha256(b"\x00" + f"{contact_id}:{seq}:{head_hash}".encode()).digest())
         block.events += seq
         block.last = contact_id
-        if len(block.leaves) == BLOCK_LEAVES:
+        if len(block.leaves) == size:
             yield _sealed_block(block, index)
             block, index = None, index + 1
     if block is not None:
@@ -438,7 +440,9 @@ def verify_seals() -> SealVerification:
 def _check_blocks(seal: LedgerSeal, problems: list[SealProblem]) -> int:
     """The stored heads cut into blocks again: each block as stored, the roots the seal's."""
     stored = list(SealBlock.objects.filter(seal=seal).order_by("index"))
-    rebuilt = list(_blocks(sealed_heads(seal)))
+    # The seal's own block size: its first block's, when there is a second.
+    size = stored[0].leaves if len(stored) > 1 else None
+    rebuilt = list(_blocks(sealed_heads(seal), size))
     chains = sum(block.leaves for block, _ in rebuilt)
     events = sum(count for _, count in rebuilt)
     same = [(b.first_contact_id, b.last_contact_id, b.leaves, b.root) for b, _ in rebuilt] == [
@@ -547,13 +551,15 @@ def _block_inclusion(seal: LedgerSeal, contact_id: UUID) -> dict[str, Any] | Non
     if at is None:
         return None
     leaves = [leaf_hash(*head) for head in heads]
-    roots = list(
-        SealBlock.objects.filter(seal=seal).order_by("index").values_list("root", flat=True)
+    blocks = list(
+        SealBlock.objects.filter(seal=seal).order_by("index").values_list("root", "leaves")
     )
+    roots = [root for root, _ in blocks]
+    # Every block but the last has the seal's block size, whatever BLOCK_LEAVES is now.
     contact, seq, head_hash = heads[at]
     return {
         "leaf": {"contact": contact, "seq": seq, "hash": head_hash},
-        "leaf_index": block.index * BLOCK_LEAVES + at,
+        "leaf_index": block.index * blocks[0][1] + at,
         "tree_size": seal.chains,
         "path": inclusion_path(leaves, at)
         + inclusion_path([bytes.fromhex(root) for root in roots], block.index),

@@ -162,6 +162,17 @@ class TestBlocks:
         assert seals.inclusion(first, ledger[0].pk)["leaf"]["seq"] == 1
         assert seals.inclusion(second, ledger[0].pk)["leaf"]["seq"] == 2
 
+    def test_a_seal_keeps_its_block_size_when_the_setting_changes(self, more_chains, monkeypatch):
+        monkeypatch.setattr(seals, "BLOCK_LEAVES", 2)
+        seal = seals.seal_ledger(on=DAY)
+        monkeypatch.setattr(seals, "BLOCK_LEAVES", 4)
+
+        found = seals.inclusion(seal, more_chains[2].pk)
+        leaf = seals.leaf_hash(*found["leaf"].values())
+        reached = seals.root_from_path(leaf, found["leaf_index"], 3, found["path"])
+        assert reached == seal.root
+        assert seals.verify_seals().valid
+
     def test_a_contact_the_seal_never_saw_has_no_path(self, ledger):
         seal = seals.seal_ledger(on=DAY)
 
