@@ -262,7 +262,7 @@ class Bench:
     # --- verify and rebuild ----------------------------------------------------------
 
     def verify(self) -> list[dict]:
-        from consent.audit import verify_ledger
+        from consent.verification import verify_ledger
 
         # Floor and product alternate, best of two each: on a shared machine one run
         # can land on a busy second.
@@ -300,7 +300,7 @@ class Bench:
         return rows
 
     def rebuild(self) -> list[dict]:
-        from consent.audit import rebuild_states
+        from consent.verification import rebuild_states
 
         floor_s, (compared, mismatched) = timed(_sql_state_floor, self.dsn)
         loop_s, weighed = timed(_bare_replay_loop, self.dsn)
@@ -464,7 +464,7 @@ def _bare_message_columns() -> tuple[list[str], list]:
 
 
 def _ledger_select() -> str:
-    from consent.ledger import CHAINED_FIELDS
+    from consent.chain import CHAINED_FIELDS
     from consent.models import ConsentEvent
 
     columns = []
@@ -536,7 +536,7 @@ def _sql_hash_floor(dsn: str) -> tuple[int, int]:
 
 def _bare_hash_loop(dsn: str) -> int:
     """The floor: the same rows, one server-side cursor, chained_hash, compare; no checks."""
-    from consent.ledger import CHAINED_FIELDS, chained_hash
+    from consent.chain import CHAINED_FIELDS, chained_hash
 
     context_at = CHAINED_FIELDS.index("context")
     done = 0

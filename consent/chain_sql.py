@@ -1,12 +1,12 @@
 """The ledger's chains checked inside PostgreSQL: SHA-256 and links in one statement.
 
-The canonical serialisation (consent.ledger.canonical_bytes: JSON with sorted keys,
+The canonical serialisation (consent.chain.canonical_bytes: JSON with sorted keys,
 no spaces, times as UTC ISO text with microseconds) is written out in SQL for events
 of the current form, so PostgreSQL hashes every row where it lies and sends back only
 the rows that do not check out. A row it cannot serialise exactly as Python does
 (a form-1 event, whose evidence is hashed inline; a context holding a number that is
 not an integer, whose text Python would write differently) gets no SQL hash: it is
-sent back too, and `consent.audit` checks those chains in Python, so the verdicts
+sent back too, and `consent.verification` checks those chains in Python, so the verdicts
 are the Python path's.
 """
 
@@ -19,7 +19,7 @@ from typing import cast
 from django.db import connection
 from django.db.models import Field
 
-from .ledger import CHAINED_FIELDS, CURRENT_FORM
+from .chain import CHAINED_FIELDS, CURRENT_FORM
 from .models import ConsentEvent
 
 # The context's canonical text: objects by key (code point order, as Python sorts),

@@ -37,7 +37,7 @@ def uninstall(apps, schema_editor):
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('consent', '0012_sealed_heads_without_a_foreign_key_constraint'),
+        ('consent', '0013_keywords_and_reviews_to_the_conversation_app'),
     ]
 
     operations = [
