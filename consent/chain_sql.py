@@ -17,7 +17,8 @@ from dataclasses import dataclass, field
 from typing import cast
 
 from django.db import connection
-from django.db.models import Field
+
+from core.db import concrete_field
 
 from .chain import CHAINED_FIELDS, CURRENT_FORM
 from .models import ConsentEvent
@@ -67,8 +68,7 @@ _INSTANT = "'\"' || to_char({c} AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.U
 
 def _value_sql(name: str) -> str:
     """The canonical JSON text of one chained field, as an SQL expression over the row."""
-    # Every chained name is a concrete column of the event.
-    model_field = cast(Field, ConsentEvent._meta.get_field(name))
+    model_field = concrete_field(ConsentEvent, name)
     column = connection.ops.quote_name(cast(str, model_field.column))
     kind = model_field.get_internal_type()
     if name in ("id", "contact"):
