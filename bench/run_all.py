@@ -16,6 +16,11 @@ When the other scale's results exist (latest.json for 1 M, latest-100000.json fo
 100 k), `growth` compares eligibility, webhook, preview, verify, import and the proof
 bundle at both.
 
+The figures are only as quiet as the machine: run on a machine at load ≤ 2 with
+nothing else running, `make bench-small` first (about 5 minutes; it writes the 100 k
+side of the growth table), then `make bench` (about 20–25 minutes once bench_1m
+exists; building it adds a few minutes the first time).
+
 Needs PostgreSQL on 127.0.0.1:5432 (user postgres, trust auth) and Redis on
 127.0.0.1:6379 (or BENCH_REDIS_URL; its database is flushed, db 6 by default).
 Databases: bench_1m / bench_100k (kept), bench_webhook (recreated), and whatever
