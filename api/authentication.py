@@ -7,7 +7,6 @@ from datetime import UTC, datetime, timedelta
 from typing import Any, cast
 
 from django.contrib.auth.models import AnonymousUser
-from django.db import connection
 from django.utils import timezone
 from django.utils.dateparse import parse_datetime
 from drf_spectacular.extensions import OpenApiAuthenticationExtension
@@ -16,6 +15,7 @@ from rest_framework.request import Request
 
 from .models import ApiKey
 from .scopes import DESCRIPTIONS
+from .sql import key_standing
 
 KEYWORD = "Api-Key"
 # Recording every use would add a write to every request; once a minute is enough
@@ -62,7 +62,6 @@ class ApiKeyAuthentication(authentication.BaseAuthentication):
 # `update()` included) is refused at its next request, everywhere.
 _verified: dict[bytes, ApiKey] = {}
 _VERIFIED_MAX = 1000
-_STANDING_SQL = f"SELECT revoked, expiry_date, scopes FROM {ApiKey._meta.db_table} WHERE id = %s"  # noqa: S608
 
 
 def _usable_key(key: str) -> ApiKey:
@@ -76,9 +75,7 @@ def _usable_key(key: str) -> ApiKey:
             _verified.clear()
         _verified[digest] = found
         return copy.copy(found)
-    with connection.cursor() as cursor:
-        cursor.execute(_STANDING_SQL, [known.pk])
-        row = cursor.fetchone()
+    row = key_standing(known.pk)
     if row is None or row[0]:
         _verified.pop(digest, None)
         raise ApiKey.DoesNotExist("Key is revoked.")

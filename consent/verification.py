@@ -8,168 +8,25 @@ checked with `consent.chain.chained_hash`, states are replayed with
 connection each. `on_progress(n)` is told of every n events done.
 """
 
-import json
 import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
 from typing import Any, NamedTuple
 
-import psycopg
 from django.db import connection, transaction
-from django.db.models import ForeignKey, UUIDField
-from django.utils.dateparse import parse_datetime
 
-from contacts.models import Contact
 from core.processes import run_forked
 
+from . import sql
 from .chain import CHAINED_FIELDS, PERSONAL_FIELDS, ChainCheck, chained_hash, unverifiable
-from .chain_sql import verify_in_database
 from .models import ConsentEvent, ConsentEvidence, ConsentState
 from .ordering import Standing
 from .rules import Status
-from .services import StateDifference, _project, replay
+from .services import StateDifference, rebuild_contact_states, replay
 
-FETCH = 5000
 REPORT_EVERY = 10_000
 Progress = Callable[[int], None] | None
-Bounds = tuple[uuid.UUID | None, uuid.UUID | None]
-
-
-# --- Reading the ledger as plain rows ---------------------------------------------------
-
-
-def _is_uuid(model_field) -> bool:
-    target = model_field.target_field if isinstance(model_field, ForeignKey) else model_field
-    return isinstance(target, UUIDField)
-
-
-def _select(
-    model,
-    names: tuple[str, ...],
-    bounds: Bounds,
-    order: tuple[str, ...],
-    contacts: list[uuid.UUID] | None = None,
-) -> tuple[str, list]:
-    """SELECT of `names` (model field names) for contacts within `bounds`, ids as text.
-
-    `contacts`: only those (PostgreSQL).
-    """
-    postgres = connection.vendor == "postgresql"
-    quote = connection.ops.quote_name
-    columns = []
-    for name in names:
-        column = quote(model._meta.get_field(name).column)
-        columns.append(
-            f"{column}::text" if postgres and _is_uuid(model._meta.get_field(name)) else column
-        )
-    where, params = [], []
-    contact = quote(model._meta.get_field("contact").column)
-    uuid_field = Contact._meta.pk
-    if bounds[0] is not None:
-        where.append(f"{contact} >= %s")
-        params.append(uuid_field.get_db_prep_value(bounds[0], connection))
-    if bounds[1] is not None:
-        where.append(f"{contact} < %s")
-        params.append(uuid_field.get_db_prep_value(bounds[1], connection))
-    if contacts is not None:
-        where.append(f"{contact} = ANY(%s)")
-        params.append(contacts)
-    sql = f"SELECT {', '.join(columns)} FROM {quote(model._meta.db_table)}"  # noqa: S608
-    if where:
-        sql += f" WHERE {' AND '.join(where)}"
-    # By the stored columns (not the text casts), so the (contact, …) index serves it.
-    ordering = ", ".join(quote(model._meta.get_field(name).column) for name in order)
-    return f"{sql} ORDER BY {ordering}", params
-
-
-def _converters(model, names: tuple[str, ...]) -> list[tuple[int, Callable[[Any], Any]]]:
-    """What turns a column as the driver returns it into the plain value hashed."""
-    postgres = connection.vendor == "postgresql"
-    found: list[tuple[int, Callable[[Any], Any]]] = []
-    for i, name in enumerate(names):
-        model_field = model._meta.get_field(name)
-        kind = model_field.get_internal_type()
-        if kind == "JSONField":
-            found.append((i, _json))
-        elif postgres:
-            continue
-        elif _is_uuid(model_field):
-            found.append((i, _uuid_text))
-        elif kind == "DateTimeField":
-            found.append((i, _instant))
-        elif kind == "BooleanField":
-            found.append((i, _bool))
-    return found
-
-
-def _json(value: Any) -> Any:
-    return json.loads(value) if isinstance(value, str | bytes) else value
-
-
-def _uuid_text(value: Any) -> str | None:
-    return None if value is None else str(uuid.UUID(str(value)))
-
-
-def _instant(value: Any) -> Any:
-    # SQLite gives naive UTC datetimes (or text, without its converters).
-    if isinstance(value, str):
-        value = parse_datetime(value)
-    if isinstance(value, datetime) and value.tzinfo is None:
-        return value.replace(tzinfo=UTC)
-    return value
-
-
-def _bool(value: Any) -> Any:
-    return None if value is None else bool(value)
-
-
-def _stream(
-    model,
-    names: tuple[str, ...],
-    bounds: Bounds,
-    order: tuple[str, ...],
-    contacts: list[uuid.UUID] | None = None,
-) -> Iterator[list]:
-    """Rows (lists, in `names` order) through one server-side cursor, inside a transaction."""
-    sql, params = _select(model, names, bounds, order, contacts)
-    convert = _converters(model, names)
-    # chunked_cursor is a named (server-side) cursor on PostgreSQL; inside a
-    # transaction it streams instead of materialising WITH HOLD.
-    with connection.chunked_cursor() as cursor:
-        if connection.vendor == "postgresql":
-            _compiled_instants(cursor.cursor)
-        cursor.execute(sql, params)
-        while rows := cursor.fetchmany(FETCH):
-            for row in rows:
-                row = list(row)
-                for i, to_plain in convert:
-                    row[i] = to_plain(row[i])
-                yield row
-
-
-def _compiled_instants(cursor: Any) -> None:
-    """Load timestamptz with psycopg's compiled loader on this cursor.
-
-    Django registers a pure-Python one (to attach the connection's zone, UTC here):
-    measured, a fifth of a whole-ledger pass.
-    """
-    oid = psycopg.postgres.types["timestamptz"].oid
-    cursor.adapters.register_loader(oid, psycopg.adapters.get_loader(oid, psycopg.pq.Format.TEXT))
-
-
-def estimated_events() -> int:
-    """The ledger's size for a progress bar: the planner's estimate, else a count."""
-    if connection.vendor == "postgresql":
-        with connection.cursor() as cursor:
-            cursor.execute(
-                "SELECT reltuples::bigint FROM pg_class WHERE oid = %s::regclass",
-                [ConsentEvent._meta.db_table],
-            )
-            row = cursor.fetchone()
-        if row and row[0] > 0:
-            return row[0]
-    return ConsentEvent.objects.count()
+Bounds = sql.Bounds
 
 
 # --- Splitting the work ------------------------------------------------------------------
@@ -206,8 +63,8 @@ class LedgerVerification:
 def verify_ledger(*, workers: int = 1, on_progress: Progress = None) -> LedgerVerification:
     """Check every contact's chain; each broken one is reported at its first broken link.
 
-    On PostgreSQL the database hashes and links every row (consent.chain_sql); the
-    chains it finds wrong, or cannot hash itself, are checked again here, row by row.
+    On PostgreSQL the database hashes and links every row (`sql.verify_in_database`);
+    the chains it finds wrong, or cannot hash itself, are checked again here, row by row.
     """
     task = _verify_range_in_database if connection.vendor == "postgresql" else _verify_range
     total = LedgerVerification()
@@ -220,7 +77,7 @@ def verify_ledger(*, workers: int = 1, on_progress: Progress = None) -> LedgerVe
 
 def _verify_range_in_database(*, bounds: Bounds, on_progress: Progress) -> LedgerVerification:
     with transaction.atomic():
-        found = verify_in_database(bounds)
+        found = sql.verify_in_database(bounds)
         result = LedgerVerification(chains=found.chains, events=found.events)
         if found.suspects:
             result.broken = _verify_range(
@@ -246,7 +103,7 @@ def _verify_range(
             result.chains += 1
 
     with transaction.atomic():
-        for row in _stream(ConsentEvent, names, bounds, ("contact", "seq"), only):
+        for row in sql.stream_rows(ConsentEvent, names, bounds, ("contact", "seq"), only):
             done += 1
             if on_progress and done % REPORT_EVERY == 0:
                 on_progress(REPORT_EVERY)
@@ -330,7 +187,7 @@ def rebuild_states(
     if not write:
         return differences
     for contact_id in dict.fromkeys(d.contact_id for d in differences):
-        _rebuild_contact(contact_id)
+        rebuild_contact_states(contact_id)
     return differences
 
 
@@ -354,9 +211,9 @@ def _compare_range(*, bounds: Bounds, on_progress: Progress) -> list[StateDiffer
     with transaction.atomic():
         events = (
             (row[1], _Event(*row))
-            for row in _stream(ConsentEvent, _EVENT_FIELDS, bounds, ("contact", "seq"))
+            for row in sql.stream_rows(ConsentEvent, _EVENT_FIELDS, bounds, ("contact", "seq"))
         )
-        states = _stream(ConsentState, _STATE_FIELDS, bounds, ("contact", "purpose"))
+        states = sql.stream_rows(ConsentState, _STATE_FIELDS, bounds, ("contact", "purpose"))
         ledger = _group(events)
         stored = _contacts_of(states)
         for contact_id, contact_events, contact_states in _merge(ledger, stored):
@@ -415,19 +272,3 @@ def _differences(contact_id, events: list[_Event], states: list[list]) -> list[S
                 StateDifference(uuid.UUID(contact_id), purpose, str(have_status), str(want.status))
             )
     return found
-
-
-def _rebuild_contact(contact_id: uuid.UUID) -> None:
-    with transaction.atomic():
-        Contact.objects.select_for_update().only("pk").get(pk=contact_id)
-        events = ConsentEvent.objects.filter(contact_id=contact_id).order_by("seq")
-        rebuilt = replay(events.iterator(chunk_size=500))
-        stored = {s.purpose: s for s in ConsentState.objects.filter(contact_id=contact_id)}
-        for purpose in set(rebuilt) | set(stored):
-            want, last = rebuilt.get(purpose, (Standing(), None))
-            have = stored.get(purpose)
-            if last is not None:
-                # The projection of the recorder itself: one rule for both.
-                _project(have or ConsentState(contact_id=contact_id, purpose=purpose), last, want)
-            elif have is not None:
-                have.delete()

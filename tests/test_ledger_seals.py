@@ -10,7 +10,7 @@ from django.core.management import CommandError, call_command
 from django.db import DatabaseError, connection, transaction
 from django.urls import reverse
 
-from consent import seals
+from consent import seals, sql
 from consent.models import LedgerIsAppendOnly, LedgerSeal
 from consent.rules import Action
 from consent.tasks import seal_ledger as seal_ledger_task
@@ -189,11 +189,11 @@ class TestBlocks:
 
 def form_1_seal(day) -> LedgerSeal:
     """A seal as made before form 2: no blocks, no notices, the form-1 hash."""
-    root, chains, events = seals.root_of(seals._stream(seals.ledger_heads_sql()))
+    root, chains, events = seals.root_of(sql.ledger_heads())
     seal = LedgerSeal(seq=1, sealed_on=day, chains=chains, events=events, root=root, form=1)
     seal.hash = seals.seal_hash(seals.seal_fields(seal))
     seal.save()
-    seals._store_changed_heads(seal, first=True)
+    sql.store_changed_heads(seal.pk, first=True)
     return seal
 
 
