@@ -33,6 +33,10 @@ class WhatsAppUserId(str):
     """A business-scoped WhatsApp user id, for people known without a phone."""
 
 
+class E164(str):
+    """A phone already normalised (contacts.phones.normalize_phone): not parsed again."""
+
+
 @dataclass(frozen=True)
 class Decision:
     allowed: bool
@@ -198,6 +202,8 @@ def may_send(who: Contact | str, purpose: str, at: datetime | None = None) -> De
         column, value = "id", who.pk
     elif isinstance(who, WhatsAppUserId):
         column, value = "whatsapp_user_id", str(who)
+    elif isinstance(who, E164):
+        column, value = "phone_hash", phone_hash(str(who))
     else:
         try:
             column, value = "phone_hash", phone_hash(normalize_phone(who))
