@@ -44,7 +44,7 @@ from .rules import (
     Source,
     Status,
 )
-from .signals import consent_withdrawn
+from .signals import consent_recorded, consent_withdrawn
 
 
 @dataclass(frozen=True)
@@ -224,6 +224,7 @@ def record_consent(
             projected = state or ConsentState(contact=contact, purpose=purpose)
             _project(projected, event, weighed.standing, save=False)
         _write(event, personal if event.evidence_digest else None, projected)
+        consent_recorded.send(sender=ConsentEvent, event=event, status_before=standing.status)
 
         if weighed.applied:
             if action == Action.WITHDRAW:

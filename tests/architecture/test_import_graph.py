@@ -17,6 +17,8 @@ DOMAIN: dict[str, set[str]] = {
     "groups": {"contacts", "consent", "whatsapp"},
     "campaigns": {"contacts", "consent", "whatsapp"},
     "preferences": {"consent", "contacts", "groups"},
+    # Tells integrations what changed: it listens to these apps, and no app imports it.
+    "integrations": {"contacts", "consent", "campaigns", "groups"},
     # The admin console reads every app (its dashboard) and is imported by none.
     "console": {"campaigns", "consent", "contacts", "groups", "whatsapp"},
 }

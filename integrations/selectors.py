@@ -1,0 +1,40 @@
+"""Reads: the change feed, and what each endpoint was told about a contact."""
+
+from collections.abc import Collection
+from typing import Any
+
+from django.db.models import Q, QuerySet
+
+from .feed import Cursor, visibility_horizon
+from .models import Change, Delivery
+
+MAX_PAGE = 1000
+
+
+def read_changes(
+    *, after: Cursor, types: Collection[str] = (), limit: int = 100
+) -> tuple[list[Change], Cursor]:
+    """The changes after `after` in feed order, and the cursor to read on from.
+
+    Only changes below the visibility horizon are read (`integrations.feed`), so a reader
+    following the cursor sees every change exactly once, whatever order writers commit in.
+    """
+    # (txid, id) > cursor, with txid >= as the index range's start.
+    rows = Change.objects.filter(
+        Q(txid__gt=after.txid) | Q(id__gt=after.id),
+        txid__gte=after.txid,
+        txid__lt=visibility_horizon(),
+    )
+    if types:
+        rows = rows.filter(type__in=list(types))
+    page = list(rows.order_by("txid", "id")[: max(1, min(limit, MAX_PAGE))])
+    return page, (Cursor.of(page[-1]) if page else after)
+
+
+def deliveries_of_contact(contact_id: Any) -> QuerySet[Delivery]:
+    """Which endpoint was told about each of the contact's changes, and when (newest first)."""
+    return (
+        Delivery.objects.filter(change__contact_id=contact_id)
+        .select_related("endpoint", "change")
+        .order_by("-change__created_at", "endpoint__url")
+    )
