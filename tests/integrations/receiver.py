@@ -8,6 +8,7 @@ import json
 import socket
 import threading
 import time
+from collections import defaultdict
 from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -24,7 +25,8 @@ _spec.loader.exec_module(verify_webhook)
 class Received:
     headers: dict[str, str]
     body: bytes
-    answered: int
+    # None while it is being answered (or when the sender gave up waiting).
+    answered: int | None = None
 
     @property
     def event(self) -> dict:
@@ -35,6 +37,10 @@ class Receiver:
     def __init__(self, port: int = 0) -> None:
         self.mode = "ok"  # ok | fail | slow | close
         self.slow_seconds = 3.0
+        # Event ids to hang on (once each) for `hang_seconds`, as a receiver stuck mid-request.
+        self.hang_on: set[str] = set()
+        self.hang_seconds = 20.0
+        self.hung = threading.Event()
         self.received: list[Received] = []
         receiver = self
 
@@ -49,11 +55,18 @@ class Receiver:
                     self.connection.shutdown(socket.SHUT_RDWR)
                     self.close_connection = True
                     return
+                got = Received(dict(self.headers.items()), body)
+                receiver.received.append(got)
+                if got.event["id"] in receiver.hang_on:
+                    receiver.hang_on.discard(got.event["id"])
+                    receiver.hung.set()
+                    time.sleep(receiver.hang_seconds)
+                    return
                 if mode == "slow":
                     time.sleep(receiver.slow_seconds)
-                answer = 500 if mode == "fail" else 200
-                receiver.received.append(Received(dict(self.headers.items()), body, answer))
-                self.send_response(answer)
+                    return
+                got.answered = 500 if mode == "fail" else 200
+                self.send_response(got.answered)
                 self.send_header("Content-Length", "2")
                 self.end_headers()
                 self.wfile.write(b"ok")
@@ -62,6 +75,21 @@ class Receiver:
         self.server.daemon_threads = True
         self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
         self.thread.start()
+
+    def in_order_per_contact(self, owed: dict[str, list[int]]) -> bool:
+        """No change of a contact arrived before every earlier one it was owed had (repeats,
+        at least once, aside). `owed`: the sequences owed per contact."""
+        arrived: dict[str, set[int]] = defaultdict(set)
+        for got in self.received:
+            contact, sequence = got.event["contact"], got.event["sequence"]
+            if contact is None or sequence in arrived[contact]:
+                continue
+            if any(
+                earlier not in arrived[contact] for earlier in owed[contact] if earlier < sequence
+            ):
+                return False
+            arrived[contact].add(sequence)
+        return True
 
     @property
     def url(self) -> str:

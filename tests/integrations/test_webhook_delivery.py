@@ -1,5 +1,6 @@
 """Deliveries to a real HTTP receiver: signed, at least once, in order per contact, retried."""
 
+import json
 from datetime import timedelta
 
 import pytest
@@ -11,7 +12,7 @@ from staff.models import AuditEntry
 from tests.consent_helpers import record
 from tests.factories import ContactFactory
 
-from .receiver import verify_webhook
+from .receiver import Received, verify_webhook
 
 pytestmark = pytest.mark.django_db
 
@@ -238,3 +239,14 @@ def test_an_endpoint_that_comes_to_point_at_a_private_address_is_not_called(
     delivery = Delivery.objects.get()
     assert delivery.status == DeliveryStatus.PENDING
     assert delivery.log.get().error.startswith("refused")
+
+
+def test_the_order_check_of_these_tests_catches_an_overtaking_change(receiver):
+    def got(sequence: int):
+        body = json.dumps({"id": str(sequence), "contact": "c", "sequence": sequence}).encode()
+        return Received({}, body, 200)
+
+    receiver.received = [got(2), got(2), got(3)]
+    assert receiver.in_order_per_contact({"c": [2, 3]})
+    receiver.received = [got(3), got(2)]
+    assert not receiver.in_order_per_contact({"c": [2, 3]})
