@@ -4,11 +4,18 @@ overlap, enable / disable, "replay from a time"; the delivery log with "resend".
 from django import forms
 from django.contrib import admin, messages
 from django.contrib.admin import helpers
-from django.http import HttpRequest
+from django.core.exceptions import PermissionDenied
+from django.http import HttpRequest, JsonResponse
+from django.shortcuts import get_object_or_404
+from django.template.loader import render_to_string
 from django.template.response import TemplateResponse
+from django.urls import path
 from unfold.admin import ModelAdmin, TabularInline
 
-from . import services
+from contacts.admin import ContactAdminPart, ObjectTool, contribute_to_contact_admin
+from contacts.models import Contact
+
+from . import selectors, services
 from .models import Change, ChangeType, Delivery, DeliveryAttempt, WebhookEndpoint
 
 
@@ -195,3 +202,52 @@ class ChangeAdmin(ModelAdmin):
 
     def has_delete_permission(self, request: HttpRequest, obj: object = None) -> bool:
         return False
+
+
+# --- The contact page: which endpoints were told, and the person's own copy ----------------
+
+TOLD_ROWS = 50
+
+
+def told_panel(request: HttpRequest, contact: Contact) -> str:
+    if not request.user.has_perm("integrations.view_delivery"):
+        return ""
+    rows = list(selectors.deliveries_of_contact(contact.pk)[:TOLD_ROWS])
+    return render_to_string("admin/integrations/told_panel.html", {"rows": rows}, request=request)
+
+
+def person_export_view(request: HttpRequest, pk) -> JsonResponse:
+    """The person's own copy as a download (the same JSON as the API's export)."""
+    if not request.user.has_perm("contacts.view_contact"):
+        raise PermissionDenied
+    contact = get_object_or_404(Contact, pk=pk)
+    copy = services.export_person(
+        contact=contact,
+        actor=request.user,
+        with_evidence=request.user.has_perm("consent.export_proof"),
+    )
+    response = JsonResponse(copy, json_dumps_params={"indent": 1})
+    response["Content-Disposition"] = f'attachment; filename="their-data-{contact.pk}.json"'
+    return response
+
+
+contribute_to_contact_admin(
+    "integrations",
+    ContactAdminPart(
+        urls=lambda contact_admin: [
+            path(
+                "<uuid:pk>/their-data/",
+                contact_admin.admin_site.admin_view(person_export_view),
+                name="contacts_contact_person_export",
+            )
+        ],
+        panels=[told_panel],
+        change_tools=[
+            ObjectTool(
+                "Their data (JSON)",
+                "admin:contacts_contact_person_export",
+                permission="contacts.view_contact",
+            )
+        ],
+    ),
+)

@@ -1,5 +1,6 @@
 """Webhook endpoints and the change feed over the REST API (API.md, "Telling integrations")."""
 
+from django.shortcuts import get_object_or_404
 from drf_spectacular.utils import OpenApiParameter, extend_schema, extend_schema_view
 from rest_framework import mixins, serializers, status, viewsets
 from rest_framework.decorators import action
@@ -9,7 +10,9 @@ from rest_framework.views import APIView
 
 from api.actors import acting
 from api.errors import validation_error
-from api.scopes import WEBHOOKS
+from api.permissions import holds
+from api.scopes import EVIDENCE, WEBHOOKS
+from contacts.models import Contact
 
 from . import selectors, services
 from .feed import START, Cursor, InvalidCursor
@@ -186,3 +189,23 @@ class ChangeFeedView(APIView):
             )
         page, cursor = selectors.read_changes(after=after, types=types, limit=limit)
         return Response({"results": [c.payload() for c in page], "next": cursor.encode()})
+
+
+class PersonExportView(APIView):
+    scope_prefix = "contacts"
+    staff_permissions = {"GET": ("contacts.view_contact",)}
+
+    @extend_schema(
+        summary="Everything held about the person (GDPR art. 15), as JSON",
+        description=f"Personal evidence and the proof bundle need `{EVIDENCE}` too; without "
+        'it they are null and `"evidence_withheld": true`. Every request is audited.',
+        responses={200: serializers.DictField()},
+    )
+    def get(self, request: Request, pk) -> Response:
+        contact = get_object_or_404(Contact, pk=pk)
+        copy = services.export_person(
+            contact=contact,
+            actor=acting(request),
+            with_evidence=holds(request, scope=EVIDENCE, staff_permission="consent.export_proof"),
+        )
+        return Response(copy)

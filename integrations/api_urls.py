@@ -1,7 +1,7 @@
 from django.urls import path
 from rest_framework.routers import SimpleRouter
 
-from .api import ChangeFeedView, WebhookEndpointViewSet
+from .api import ChangeFeedView, PersonExportView, WebhookEndpointViewSet
 
 router = SimpleRouter()
 router.register("webhook-endpoints", WebhookEndpointViewSet, basename="api-webhook-endpoint")
@@ -9,4 +9,5 @@ router.register("webhook-endpoints", WebhookEndpointViewSet, basename="api-webho
 urlpatterns = [
     *router.urls,
     path("changes/", ChangeFeedView.as_view(), name="api-changes"),
+    path("contacts/<uuid:pk>/export/", PersonExportView.as_view(), name="api-contact-export"),
 ]

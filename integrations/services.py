@@ -13,6 +13,7 @@ from contacts.models import Contact
 from staff.audit import record_audit
 
 from .addresses import UnsafeAddress, check_endpoint_url  # noqa: F401  (the admin form checks too)
+from .export import person_export
 from .feed import CurrentTransaction
 from .models import Change, ChangeType, Delivery, DeliveryStatus, WebhookEndpoint, new_secret
 from .tasks import enqueue_deliveries
@@ -220,3 +221,17 @@ def replay(*, endpoint: WebhookEndpoint, since: datetime, actor: Any = None) -> 
     )
     transaction.on_commit(partial(enqueue_deliveries, owed))
     return len(owed)
+
+
+@transaction.atomic
+def export_person(*, contact: Contact, actor: Any, with_evidence: bool) -> dict[str, Any]:
+    """A person's own copy; every request is audited. Without `with_evidence` the personal
+    evidence and the proof bundle are withheld (the API's `consent:evidence` rule)."""
+    copy = person_export(contact)
+    if not with_evidence:
+        for event in copy["consent"]["events"]:
+            event["evidence"] = None
+        copy["proof"] = None
+        copy["evidence_withheld"] = True
+    record_audit(actor=actor, action="export_person_data", obj=contact)
+    return copy
