@@ -554,6 +554,7 @@ SPECTACULAR_SETTINGS = {
         "ErrorCode415Enum": f"{_ERRORS}.ErrorCode415Enum.choices",
         "ErrorCode429Enum": f"{_ERRORS}.ErrorCode429Enum.choices",
         "ErrorCode500Enum": f"{_ERRORS}.ErrorCode500Enum.choices",
+        "ChangeTypeEnum": "integrations.models.ChangeType.choices",
         "PurposeEnum": "consent.rules.Purpose.choices",
         "StatusEnum": "consent.rules.Status.choices",
         "ActionEnum": "consent.rules.Action.choices",

@@ -1,6 +1,7 @@
 """Webhook endpoints and the change feed over the REST API (API.md, "Telling integrations")."""
 
 from django.shortcuts import get_object_or_404
+from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, extend_schema, extend_schema_view
 from rest_framework import mixins, serializers, status, viewsets
 from rest_framework.decorators import action
@@ -23,7 +24,7 @@ EVENTS_HELP = f"Change types to deliver: {', '.join(ChangeType.values)}."
 
 class EndpointSerializer(serializers.ModelSerializer):
     events = serializers.ListField(
-        child=serializers.ChoiceField(choices=ChangeType.values), help_text=EVENTS_HELP
+        child=serializers.ChoiceField(choices=ChangeType.choices), help_text=EVENTS_HELP
     )
 
     class Meta:
@@ -44,7 +45,7 @@ class NewEndpointSerializer(EndpointSerializer):
 
 class EndpointChangeSerializer(serializers.Serializer):
     events = serializers.ListField(
-        child=serializers.ChoiceField(choices=ChangeType.values), required=False
+        child=serializers.ChoiceField(choices=ChangeType.choices), required=False
     )
     enabled = serializers.BooleanField(required=False)
 
@@ -141,7 +142,7 @@ class WebhookEndpointViewSet(
 
 class ChangeSerializer(serializers.Serializer):
     id = serializers.UUIDField()
-    type = serializers.ChoiceField(choices=ChangeType.values)
+    type = serializers.ChoiceField(choices=ChangeType.choices)
     created_at = serializers.DateTimeField()
     contact = serializers.UUIDField(allow_null=True)
     sequence = serializers.IntegerField(allow_null=True)
@@ -199,7 +200,7 @@ class PersonExportView(APIView):
         summary="Everything held about the person (GDPR art. 15), as JSON",
         description=f"Personal evidence and the proof bundle need `{EVIDENCE}` too; without "
         'it they are null and `"evidence_withheld": true`. Every request is audited.',
-        responses={200: serializers.DictField()},
+        responses={200: OpenApiTypes.OBJECT},
     )
     def get(self, request: Request, pk) -> Response:
         contact = get_object_or_404(Contact, pk=pk)
