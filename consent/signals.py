@@ -9,3 +9,7 @@ consent_withdrawn = Signal()
 # evidence), so that integrations are told in the same transaction.
 # Keyword arguments: event, status_before.
 consent_recorded = Signal()
+
+# Sent inside a set-based import's transaction (PostgreSQL's fast path), which writes
+# contacts and events without record_consent: what it wrote was created / recorded at `at`.
+consent_imported = Signal()

@@ -1,5 +1,6 @@
 """Each change other apps make becomes a `Change`, in the transaction that made it."""
 
+from datetime import datetime
 from typing import Any
 
 from django.db import transaction
@@ -9,10 +10,11 @@ from django.dispatch import receiver
 from campaigns.models import Campaign
 from campaigns.signals import campaign_finished
 from consent.models import ConsentEvent
-from consent.signals import consent_recorded
+from consent.signals import consent_imported, consent_recorded
 from contacts.models import Contact, IdentityChange
 from contacts.signals import contact_erased
 
+from .imported import record_imported_changes
 from .models import Change, ChangeType
 from .services import record_change
 
@@ -99,3 +101,8 @@ def campaign_was_finished(*, campaign_id: Any, **kwargs: Any) -> None:
             "finished_at": campaign.finished_at.isoformat() if campaign.finished_at else None,
         },
     )
+
+
+@receiver(consent_imported, dispatch_uid="integrations.consent_imported")
+def imported(*, at: datetime, **kwargs: Any) -> None:
+    record_imported_changes(at=at)
