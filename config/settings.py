@@ -327,6 +327,8 @@ WEBHOOK_RETRY_MAX_SECONDS = env.float("WEBHOOK_RETRY_MAX_SECONDS", default=60 * 
 WEBHOOK_GIVE_UP_AFTER_HOURS = env.float("WEBHOOK_GIVE_UP_AFTER_HOURS", default=72)
 # A delivery due this long and held by no worker is sent again by the sweep.
 WEBHOOK_SWEEP_GRACE_SECONDS = env.float("WEBHOOK_SWEEP_GRACE_SECONDS", default=60)
+# How long the link to a person's own copy of their data (sent by WhatsApp) works.
+PERSON_COPY_LINK_HOURS = env.float("PERSON_COPY_LINK_HOURS", default=24)
 
 # --- Admin (django-unfold) ---------------------------------------------------
 # The theme's login form carries no "next": land on the dashboard, not /accounts/profile/.

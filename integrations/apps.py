@@ -7,4 +7,8 @@ class IntegrationsConfig(AppConfig):
 
     def ready(self) -> None:
         # Listens to the apps whose changes it records; nothing imports this app.
-        from . import receivers, tasks  # noqa: F401
+        from contacts.copies import provide_copy_sender
+
+        from . import copies, receivers, tasks  # noqa: F401
+
+        provide_copy_sender(copies.send_copy_link)
