@@ -42,6 +42,7 @@ HOOKS = {
     "send": "bench/send_throughput.py",
     "seal": "bench/seal.py",
     "admin": "bench/admin_console.py",
+    "integrations": "bench/integrations.py",
 }
 SECTIONS = ("eligibility", "webhook", "scale", *HOOKS)
 

@@ -18,7 +18,7 @@ from typing import Any
 import httpx
 from django.conf import settings
 from django.core.mail import mail_admins
-from django.db import transaction
+from django.db import connection, transaction
 from django.db.models import Exists, F, OuterRef, Q
 from django.db.models.functions import Coalesce
 from django.utils import timezone
@@ -89,12 +89,22 @@ def claimable(now: datetime) -> Q:
 def claim(delivery_id: int, now: datetime) -> bool:
     """Take the delivery for this worker: a conditional UPDATE, so only one worker sends it."""
     hold = timedelta(seconds=settings.WEBHOOK_TIMEOUT_SECONDS + 60)
-    taken = (
-        Delivery.objects.filter(claimable(now), pk=delivery_id)
-        .exclude(earlier_owed())
-        .update(claimed_until=now + hold)
-    )
+    with transaction.atomic():
+        _no_flush_wait()
+        taken = (
+            Delivery.objects.filter(claimable(now), pk=delivery_id)
+            .exclude(earlier_owed())
+            .update(claimed_until=now + hold)
+        )
     return taken == 1
+
+
+def _no_flush_wait() -> None:
+    """Commit without waiting for the disk: a claim or a settlement lost in a crash only
+    sends the change again, which at-least-once delivery allows (receivers dedupe)."""
+    if connection.vendor == "postgresql":
+        with connection.cursor() as cursor:
+            cursor.execute("SET LOCAL synchronous_commit TO OFF")
 
 
 def deliver(delivery_id: int) -> Outcome:
@@ -158,6 +168,7 @@ def settle(
     delivery: Delivery, response: Response, *, headers: dict[str, str], size: int
 ) -> Outcome:
     now = timezone.now()
+    _no_flush_wait()
     DeliveryAttempt.objects.create(
         delivery=delivery,
         attempted_at=now,
@@ -178,9 +189,8 @@ def settle(
     }
     if response.ok:
         mine.update(status=DeliveryStatus.DELIVERED, delivered_at=now, **settled)
-        WebhookEndpoint.objects.filter(pk=delivery.endpoint_id).exclude(failing_since=None).update(
-            failing_since=None
-        )
+        if delivery.endpoint.failing_since is not None:
+            WebhookEndpoint.objects.filter(pk=delivery.endpoint_id).update(failing_since=None)
         return Outcome(delivered=True, then=_next_for_contact(delivery))
 
     WebhookEndpoint.objects.filter(pk=delivery.endpoint_id, failing_since=None).update(

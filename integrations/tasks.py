@@ -29,10 +29,23 @@ def sweep_webhook_deliveries() -> int:
     return len(ids)
 
 
+@shared_task(ignore_result=True)
+def fan_out_deliveries(delivery_ids: list[int]) -> None:
+    for delivery_id in delivery_ids:
+        deliver_webhook.delay(delivery_id)
+
+
 def enqueue_deliveries(ids: Iterable[int]) -> None:
-    for delivery_id in ids:
-        try:
-            deliver_webhook.delay(delivery_id)
-        except Exception:
-            # Stored and committed: the sweep enqueues it again.
-            logger.exception("could not enqueue webhook delivery %s", delivery_id)
+    """One task each; several are handed over in one message (one publish on the
+    request's path), and fanned out by a worker."""
+    ids = list(ids)
+    if not ids:
+        return
+    try:
+        if len(ids) == 1:
+            deliver_webhook.delay(ids[0])
+        else:
+            fan_out_deliveries.delay(ids)
+    except Exception:
+        # Stored and committed: the sweep enqueues them again.
+        logger.exception("could not enqueue %s webhook deliveries", len(ids))

@@ -12,7 +12,7 @@ from staff.models import AuditEntry
 from tests.consent_helpers import record
 from tests.factories import ContactFactory
 
-from .receiver import Received, verify_webhook
+from .receiver import Received, Receiver, verify_webhook
 
 pytestmark = pytest.mark.django_db
 
@@ -250,3 +250,16 @@ def test_the_order_check_of_these_tests_catches_an_overtaking_change(receiver):
     assert receiver.in_order_per_contact({"c": [2, 3]})
     receiver.received = [got(3), got(2)]
     assert not receiver.in_order_per_contact({"c": [2, 3]})
+
+
+def test_every_endpoint_that_wants_a_change_gets_it(django_capture_on_commit_callbacks):
+    first, second = Receiver(), Receiver()
+    try:
+        for server in (first, second):
+            endpoint_for(server)
+        with django_capture_on_commit_callbacks(execute=True):
+            record(ContactFactory(), "grant")
+        assert len(first.delivered()) == len(second.delivered()) == 1
+    finally:
+        first.stop()
+        second.stop()
