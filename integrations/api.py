@@ -188,8 +188,8 @@ class ChangeFeedView(APIView):
             raise validation_error(
                 "limit", f"limit must be between 1 and {selectors.MAX_PAGE}", "invalid"
             )
-        page, cursor = selectors.read_changes(after=after, types=types, limit=limit)
-        return Response({"results": [c.payload() for c in page], "next": cursor.encode()})
+        page, cursor = selectors.read_feed(after=after, types=types, limit=limit)
+        return Response({"results": page, "next": cursor.encode()})
 
 
 class PersonExportView(APIView):

@@ -58,14 +58,27 @@ class Change(models.Model):
 
     def payload(self) -> dict:
         """The object delivered to endpoints and returned by the feed (API.md)."""
-        return {
-            "id": str(self.event_id),
-            "type": self.type,
-            "created_at": self.created_at.isoformat(),
-            "contact": str(self.contact_id) if self.contact_id else None,
-            "sequence": self.sequence,
-            "data": self.data,
-        }
+        return payload(
+            self.event_id, self.type, self.created_at, self.contact_id, self.sequence, self.data
+        )
+
+
+def payload(
+    event_id: uuid.UUID,
+    type: str,
+    created_at: datetime,
+    contact_id: uuid.UUID | None,
+    sequence: int | None,
+    data: dict,
+) -> dict:
+    return {
+        "id": str(event_id),
+        "type": type,
+        "created_at": created_at.isoformat(),
+        "contact": str(contact_id) if contact_id else None,
+        "sequence": sequence,
+        "data": data,
+    }
 
 
 def new_secret() -> str:
