@@ -1,19 +1,20 @@
-"""Delivering one change to one endpoint: claim, sign, POST, log, settle.
+"""Delivering changes to an endpoint, in batches: claim, sign, POST, log, settle.
 
 At least once: a worker that dies after the POST and before settling loses its claim at
 `claimed_until`, and the sweep sends again (receivers dedupe by the event id). In order per
 contact: a delivery is claimed only while no earlier change of its contact is still owed
-to the same endpoint; settling one hands back the next (`Outcome.then`).
+to the same endpoint, so a batch holds at most one change per contact and the next
+comes in the next batch.
 """
 
 import json
 import logging
 import random
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from functools import cache, partial
-from typing import Any
+from typing import Any, cast
 
 import httpx
 from django.conf import settings
@@ -32,15 +33,17 @@ from .signing import EVENT_ID_HEADER, SIGNATURE_HEADER, signature_header
 logger = logging.getLogger(__name__)
 
 EXCERPT = 1000
+BATCH = 100
+# A batch stops posting after this many timeouts' worth of time (a slow endpoint).
+SENDING_ROUNDS = 2
 
 
 @dataclass(frozen=True)
 class Outcome:
-    delivered: bool = False
-    # Seconds until the next attempt, when there is one.
+    claimed: int = 0
+    delivered: int = 0
+    # Seconds until the soonest next attempt, when one failed.
     retry_in: float | None = None
-    # Deliveries that may go now: the next change of the same contact.
-    then: list[int] = field(default_factory=list)
 
 
 @dataclass(frozen=True)
@@ -86,17 +89,34 @@ def claimable(now: datetime) -> Q:
     )
 
 
-def claim(delivery_id: int, now: datetime) -> bool:
-    """Take the delivery for this worker: a conditional UPDATE, so only one worker sends it."""
-    hold = timedelta(seconds=settings.WEBHOOK_TIMEOUT_SECONDS + 60)
+def claim(endpoint_id: Any, now: datetime, limit: int) -> list[int]:
+    """Take up to `limit` of the endpoint's due deliveries for this worker, at most one per
+    contact (the earliest owed): a conditional UPDATE, so no two workers send the same."""
+    candidates = list(
+        Delivery.objects.filter(claimable(now), endpoint_id=endpoint_id)
+        .exclude(earlier_owed())
+        .order_by("next_attempt_at", "id")
+        .values_list("pk", flat=True)[:limit]
+    )
+    if not candidates:
+        return []
+    # The claim's own end time tells its rows apart from another worker's. A batch posts
+    # for at most SENDING_ROUNDS timeouts (what is left is released), so a worker that died
+    # holds its batch no longer than this.
+    hold = timedelta(
+        seconds=settings.WEBHOOK_TIMEOUT_SECONDS * (SENDING_ROUNDS + 1) + 60,
+        microseconds=random.randrange(1_000_000),  # noqa: S311 (a tag, not a secret)
+    )
     with transaction.atomic():
         _no_flush_wait()
-        taken = (
-            Delivery.objects.filter(claimable(now), pk=delivery_id)
-            .exclude(earlier_owed())
-            .update(claimed_until=now + hold)
+        Delivery.objects.filter(claimable(now), pk__in=candidates).exclude(earlier_owed()).update(
+            claimed_until=now + hold
         )
-    return taken == 1
+    return list(
+        Delivery.objects.filter(pk__in=candidates, claimed_until=now + hold).values_list(
+            "pk", flat=True
+        )
+    )
 
 
 def _no_flush_wait() -> None:
@@ -107,26 +127,34 @@ def _no_flush_wait() -> None:
             cursor.execute("SET LOCAL synchronous_commit TO OFF")
 
 
-def deliver(delivery_id: int) -> Outcome:
+def deliver(endpoint_id: Any, *, limit: int = BATCH) -> Outcome:
+    """Deliver what is due to one endpoint: claim a batch, POST each over one connection,
+    settle them all in one transaction (the database work is shared by the batch)."""
     now = timezone.now()
-    if not claim(delivery_id, now):
+    endpoint = WebhookEndpoint.objects.filter(pk=endpoint_id, enabled=True).first()
+    if endpoint is None:
         return Outcome()
-    delivery = Delivery.objects.select_related("endpoint", "change").get(pk=delivery_id)
-    endpoint = delivery.endpoint
-    if not endpoint.enabled:
-        Delivery.objects.filter(pk=delivery_id).update(claimed_until=None)
+    ids = claim(endpoint_id, now, limit)
+    if not ids:
         return Outcome()
-    body = json.dumps(delivery.change.payload(), separators=(",", ":")).encode()
-    headers = {
-        "Content-Type": "application/json",
-        "User-Agent": "consent-crm-webhooks/1",
-        SIGNATURE_HEADER: signature_header(
-            body, secrets=endpoint.signing_secrets(now), timestamp=int(time.time())
-        ),
-        EVENT_ID_HEADER: str(delivery.change.event_id),
-    }
-    response = post(endpoint.url, body, headers)
-    return settle(delivery, response, headers=headers, size=len(body))
+    secrets = endpoint.signing_secrets(now)
+    sent, unsent = [], []
+    started = time.monotonic()
+    budget = settings.WEBHOOK_TIMEOUT_SECONDS * SENDING_ROUNDS
+    for delivery in Delivery.objects.filter(pk__in=ids).select_related("change").order_by("id"):
+        if time.monotonic() - started > budget:
+            unsent.append(delivery.pk)
+            continue
+        body = json.dumps(delivery.change.payload(), separators=(",", ":")).encode()
+        headers = {
+            "Content-Type": "application/json",
+            "User-Agent": "consent-crm-webhooks/1",
+            SIGNATURE_HEADER: signature_header(body, secrets=secrets, timestamp=int(time.time())),
+            EVENT_ID_HEADER: str(delivery.change.event_id),
+        }
+        sent.append((delivery, post(endpoint.url, body, headers), headers, len(body)))
+    Delivery.objects.filter(pk__in=unsent).update(claimed_until=None)
+    return settle(endpoint, sent)
 
 
 def post(url: str, body: bytes, headers: dict[str, str]) -> Response:
@@ -165,59 +193,63 @@ def _since(started: float) -> int:
 
 @transaction.atomic
 def settle(
-    delivery: Delivery, response: Response, *, headers: dict[str, str], size: int
+    endpoint: WebhookEndpoint, sent: list[tuple[Delivery, Response, dict[str, str], int]]
 ) -> Outcome:
     now = timezone.now()
     _no_flush_wait()
-    DeliveryAttempt.objects.create(
-        delivery=delivery,
-        attempted_at=now,
-        request_headers=headers,
-        request_bytes=size,
-        status_code=response.status_code,
-        response_excerpt=response.excerpt,
-        error=response.error,
-        duration_ms=response.duration_ms,
+    DeliveryAttempt.objects.bulk_create(
+        [
+            DeliveryAttempt(
+                delivery=delivery,
+                attempted_at=now,
+                request_headers=headers,
+                request_bytes=size,
+                status_code=response.status_code,
+                response_excerpt=response.excerpt,
+                error=response.error,
+                duration_ms=response.duration_ms,
+            )
+            for delivery, response, headers, size in sent
+        ]
     )
-    mine = Delivery.objects.filter(pk=delivery.pk)
     settled = {
         "attempts": F("attempts") + 1,
         "claimed_until": None,
         "first_attempt_at": Coalesce(F("first_attempt_at"), now),
-        "last_status_code": response.status_code,
-        "last_error": response.error,
     }
-    if response.ok:
-        mine.update(status=DeliveryStatus.DELIVERED, delivered_at=now, **settled)
-        if delivery.endpoint.failing_since is not None:
-            WebhookEndpoint.objects.filter(pk=delivery.endpoint_id).update(failing_since=None)
-        return Outcome(delivered=True, then=_next_for_contact(delivery))
-
-    WebhookEndpoint.objects.filter(pk=delivery.endpoint_id, failing_since=None).update(
-        failing_since=now
-    )
-    _disable_if_failing_too_long(delivery.endpoint_id, now)
-    if now - (delivery.first_attempt_at or now) >= give_up_after():
-        mine.update(status=DeliveryStatus.FAILED, **settled)
-        return Outcome(then=_next_for_contact(delivery))
-    delay = backoff(delivery.attempts + 1)
-    mine.update(next_attempt_at=now + timedelta(seconds=delay), **settled)
-    return Outcome(retry_in=delay)
-
-
-def _next_for_contact(delivery: Delivery) -> list[int]:
-    if delivery.contact_id is None:
-        return []
-    following = (
-        Delivery.objects.filter(
-            endpoint_id=delivery.endpoint_id,
-            contact_id=delivery.contact_id,
-            status=DeliveryStatus.PENDING,
+    delivered: dict[int, list[int]] = {}
+    failed = []
+    for delivery, response, _, _ in sent:
+        if response.ok:
+            delivered.setdefault(cast(int, response.status_code), []).append(delivery.pk)
+        else:
+            failed.append((delivery, response))
+    for code, ids in delivered.items():
+        Delivery.objects.filter(pk__in=ids).update(
+            status=DeliveryStatus.DELIVERED,
+            delivered_at=now,
+            last_status_code=code,
+            last_error="",
+            **settled,
         )
-        .order_by("sequence")
-        .values_list("pk", flat=True)[:1]
+    if delivered and endpoint.failing_since is not None and not failed:
+        WebhookEndpoint.objects.filter(pk=endpoint.pk).update(failing_since=None)
+    retry_in = None
+    if failed:
+        WebhookEndpoint.objects.filter(pk=endpoint.pk, failing_since=None).update(failing_since=now)
+        _disable_if_failing_too_long(endpoint.pk, now)
+    for delivery, response in failed:
+        mine = Delivery.objects.filter(pk=delivery.pk)
+        about = {"last_status_code": response.status_code, "last_error": response.error}
+        if now - (delivery.first_attempt_at or now) >= give_up_after():
+            mine.update(status=DeliveryStatus.FAILED, **about, **settled)
+            continue
+        delay = backoff(delivery.attempts + 1)
+        mine.update(next_attempt_at=now + timedelta(seconds=delay), **about, **settled)
+        retry_in = delay if retry_in is None else min(retry_in, delay)
+    return Outcome(
+        claimed=len(sent), delivered=sum(len(ids) for ids in delivered.values()), retry_in=retry_in
     )
-    return list(following)
 
 
 def _disable_if_failing_too_long(endpoint_id: Any, now: datetime) -> None:
@@ -250,14 +282,14 @@ def _disable_if_failing_too_long(endpoint_id: Any, now: datetime) -> None:
     )
 
 
-def stragglers(*, now: datetime | None = None, limit: int = 1000) -> list[int]:
-    """Deliveries due for a while that no worker holds: their task was lost (or never sent)."""
+def stragglers(*, now: datetime | None = None) -> list[Any]:
+    """Endpoints with deliveries due for a while that no worker holds: their task was lost
+    (or never sent, or a retry waits longer than a countdown)."""
     now = now or timezone.now()
     grace = timedelta(seconds=settings.WEBHOOK_SWEEP_GRACE_SECONDS)
     enabled = WebhookEndpoint.objects.filter(enabled=True).values("pk")
     return list(
         Delivery.objects.filter(claimable(now - grace), endpoint_id__in=enabled)
-        .exclude(earlier_owed())
-        .order_by("next_attempt_at")
-        .values_list("pk", flat=True)[:limit]
+        .values_list("endpoint_id", flat=True)
+        .distinct()
     )

@@ -98,7 +98,7 @@ def record_imported_changes(*, at: datetime) -> int:
 
 
 def _owe_in_bulk(by_type: dict[str, list[int]], now: datetime) -> None:
-    first: list[int] = []
+    owing: list[object] = []
     for endpoint in WebhookEndpoint.objects.filter(enabled=True):
         ids = [i for t in endpoint.events for i in by_type.get(t, [])]
         if not ids:
@@ -111,7 +111,6 @@ def _owe_in_bulk(by_type: dict[str, list[int]], now: datetime) -> None:
                 SELECT %(endpoint)s, id, contact_id, sequence, %(pending)s, 0, %(now)s, '',
                        %(now)s
                 FROM {Change._meta.db_table} WHERE id = ANY(%(ids)s)
-                RETURNING id, contact_id, sequence
                 """,  # noqa: S608 (table names from the models)
                 {
                     "endpoint": endpoint.pk,
@@ -120,11 +119,6 @@ def _owe_in_bulk(by_type: dict[str, list[int]], now: datetime) -> None:
                     "ids": ids,
                 },
             )
-            # Only each contact's first goes now; delivering it hands on the next.
-            lowest: dict[object, tuple[int, int]] = {}
-            for delivery_id, contact_id, sequence in cursor.fetchall():
-                if contact_id not in lowest or sequence < lowest[contact_id][1]:
-                    lowest[contact_id] = (delivery_id, sequence)
-            first += [delivery_id for delivery_id, _ in lowest.values()]
-    if first:
-        transaction.on_commit(partial(enqueue_deliveries, first))
+        owing.append(endpoint.pk)
+    if owing:
+        transaction.on_commit(partial(enqueue_deliveries, owing))

@@ -71,7 +71,7 @@ def owe(change: Change, *, endpoints: Iterable[WebhookEndpoint]) -> list[Deliver
         ]
     )
     if owed:
-        transaction.on_commit(partial(enqueue_deliveries, [d.pk for d in owed]))
+        transaction.on_commit(partial(enqueue_deliveries, [d.endpoint_id for d in owed]))
     return owed
 
 
@@ -141,7 +141,7 @@ def change_endpoint(
         Delivery.objects.filter(pk__in=owed.values("pk")).update(
             next_attempt_at=timezone.now(), claimed_until=None
         )
-        transaction.on_commit(partial(enqueue_deliveries, list(owed.values_list("pk", flat=True))))
+        transaction.on_commit(partial(enqueue_deliveries, [endpoint.pk]))
     return endpoint
 
 
@@ -181,9 +181,11 @@ def resend(*, deliveries: Iterable[Delivery], actor: Any = None) -> int:
     count = Delivery.objects.filter(pk__in=ids).update(
         status=DeliveryStatus.PENDING, next_attempt_at=timezone.now(), claimed_until=None
     )
+    endpoints = set()
     for delivery in Delivery.objects.filter(pk__in=ids):
         record_audit(actor=actor, action="resend_webhook", obj=delivery)
-    transaction.on_commit(partial(enqueue_deliveries, ids))
+        endpoints.add(delivery.endpoint_id)
+    transaction.on_commit(partial(enqueue_deliveries, endpoints))
     return count
 
 
@@ -219,7 +221,7 @@ def replay(*, endpoint: WebhookEndpoint, since: datetime, actor: Any = None) -> 
         obj=endpoint,
         after={"since": since.isoformat(), "deliveries": len(owed)},
     )
-    transaction.on_commit(partial(enqueue_deliveries, owed))
+    transaction.on_commit(partial(enqueue_deliveries, [endpoint.pk]))
     return len(owed)
 
 

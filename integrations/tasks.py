@@ -2,6 +2,7 @@
 
 import logging
 from collections.abc import Iterable
+from typing import Any
 
 from celery import shared_task
 
@@ -13,39 +14,49 @@ logger = logging.getLogger(__name__)
 MAX_COUNTDOWN_SECONDS = 300
 
 
+# A task delivers batch after batch to its endpoint, for at most this many.
+ROUNDS = 50
+
+
 @shared_task(ignore_result=True)
-def deliver_webhook(delivery_id: int) -> bool:
-    outcome = delivery.deliver(delivery_id)
-    enqueue_deliveries(outcome.then)
-    if outcome.retry_in is not None and outcome.retry_in <= MAX_COUNTDOWN_SECONDS:
-        deliver_webhook.apply_async([delivery_id], countdown=outcome.retry_in)
-    return outcome.delivered
+def deliver_to_endpoint(endpoint_id: str) -> int:
+    delivered = 0
+    for _ in range(ROUNDS):
+        outcome = delivery.deliver(endpoint_id)
+        delivered += outcome.delivered
+        if outcome.retry_in is not None and outcome.retry_in <= MAX_COUNTDOWN_SECONDS:
+            deliver_to_endpoint.apply_async([endpoint_id], countdown=outcome.retry_in)
+        if not outcome.claimed:
+            break
+    else:
+        deliver_to_endpoint.delay(endpoint_id)  # more to do: after the other tasks waiting
+    return delivered
+
+
+@shared_task(ignore_result=True)
+def deliver_to_endpoints(endpoint_ids: list[str]) -> None:
+    for endpoint_id in endpoint_ids:
+        deliver_to_endpoint.delay(endpoint_id)
 
 
 @shared_task(ignore_result=True)
 def sweep_webhook_deliveries() -> int:
-    ids = delivery.stragglers()
-    enqueue_deliveries(ids)
-    return len(ids)
+    endpoints = delivery.stragglers()
+    enqueue_deliveries(endpoints)
+    return len(endpoints)
 
 
-@shared_task(ignore_result=True)
-def fan_out_deliveries(delivery_ids: list[int]) -> None:
-    for delivery_id in delivery_ids:
-        deliver_webhook.delay(delivery_id)
-
-
-def enqueue_deliveries(ids: Iterable[int]) -> None:
-    """One task each; several are handed over in one message (one publish on the
-    request's path), and fanned out by a worker."""
-    ids = list(ids)
+def enqueue_deliveries(endpoint_ids: Iterable[Any]) -> None:
+    """Deliver what these endpoints are owed: one message on the request's path, whatever
+    the number of endpoints (a worker fans it out)."""
+    ids = sorted({str(pk) for pk in endpoint_ids})
     if not ids:
         return
     try:
         if len(ids) == 1:
-            deliver_webhook.delay(ids[0])
+            deliver_to_endpoint.delay(ids[0])
         else:
-            fan_out_deliveries.delay(ids)
+            deliver_to_endpoints.delay(ids)
     except Exception:
         # Stored and committed: the sweep enqueues them again.
-        logger.exception("could not enqueue %s webhook deliveries", len(ids))
+        logger.exception("could not enqueue webhook deliveries to %s endpoints", len(ids))

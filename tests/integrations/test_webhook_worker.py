@@ -108,6 +108,7 @@ def test_a_killed_worker_and_a_receiver_that_restarts_lose_nothing_and_keep_orde
     first = workers()
     assert receiver.hung.wait(60), "the worker never reached the receiver"
     first.kill()
+    time_passes()  # the dead worker's claim lapses
 
     # the receiver goes down; more changes while it is down; a new worker fails to reach it
     receiver.stop()
