@@ -4,7 +4,7 @@ package imports no domain app)."""
 from django.urls import include, path
 
 APP_URLCONFS = (
-    "consent.api_urls",
+    "consent.api.urls",
     "groups.api_urls",
     "campaigns.api_urls",
     "integrations.api_urls",

@@ -71,8 +71,12 @@ INSTALLED_APPS = [
     # /health/: database, cache, broker and migrations (config/health.py).
     "health_check",
     "phonenumber_field",
+    # What every app shares: storable input, the read-only admin, progress bars.
+    "core",
     "contacts",
     "consent",
+    # The consent conversation on WhatsApp: keywords, the one-tap opt-in, pending requests.
+    "conversation",
     "whatsapp",
     "campaigns",
     "groups",
@@ -268,6 +272,7 @@ CELERY_BEAT_SCHEDULE = {
         "schedule": 60 * 60,
     },
     "expire-stale-opt-in-requests": {
+        # conversation.tasks, under the name it had before the app was split off.
         "task": "consent.tasks.expire_stale_opt_in_requests",
         "schedule": 60 * 60,
     },
@@ -561,7 +566,7 @@ SPECTACULAR_SETTINGS = {
         "StatusEnum": "consent.rules.Status.choices",
         "ActionEnum": "consent.rules.Action.choices",
         "SourceEnum": "consent.rules.Source.choices",
-        "ApiSourceEnum": "consent.api_serializers.API_SOURCES",
+        "ApiSourceEnum": "consent.api.serializers.API_SOURCES",
         "InvitationAnswerSourceEnum": "groups.models.AnswerSource.choices",
     },
 }

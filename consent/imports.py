@@ -14,11 +14,11 @@ from django.utils import timezone
 from django.utils.dateparse import parse_date, parse_datetime
 from import_export import fields, resources
 
-from api.inputs import clean_text
 from contacts.models import Contact, Tag
 from contacts.phones import InvalidPhone, normalize_phone
 from contacts.selectors import find_contact_by_phone
 from contacts.services import set_tags
+from core.inputs import clean_text
 
 from .exceptions import InvalidConsent
 from .rules import Action, Purpose, Source

@@ -4,18 +4,13 @@ from celery import Task, shared_task
 from celery.exceptions import SoftTimeLimitExceeded, TimeLimitExceeded
 from django.conf import settings
 
-from . import pending, seals, services
+from . import seals, services
 from .importing import jobs
 
 
 @shared_task
 def expire_lapsed_legacy_consent() -> int:
     return services.expire_lapsed_legacy()
-
-
-@shared_task
-def expire_stale_opt_in_requests() -> int:
-    return pending.expire_stale_requests()
 
 
 @shared_task

@@ -15,12 +15,12 @@ from consent.models import (
     ConsentEvent,
     ConsentState,
     ContactImport,
-    OptOutReview,
     OutrankedOptOut,
     ReconsentPolicy,
 )
 from consent.rules import Action, Purpose, Status
 from contacts.models import Contact, LikelyDuplicate
+from conversation.models import OptOutReview
 from whatsapp.models import InboundEvent, OutboundMessage
 
 from .models import DashboardSnapshot
@@ -196,7 +196,7 @@ def work_waiting() -> list[tuple[str, int, str]]:
         (
             "free-text messages to review",
             OptOutReview.objects.filter(decision=OptOutReview.Decision.PENDING).count(),
-            "admin:consent_optoutreview_changelist",
+            "admin:conversation_optoutreview_changelist",
         ),
         (
             "likely duplicates",

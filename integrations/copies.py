@@ -13,11 +13,11 @@ from django.core import signing
 from django.db import transaction
 from django.urls import reverse
 
-from consent.outreach import address_of, send_confirmation_text
 from consent.rules import Purpose
 from consent.selectors import may_send
 from contacts.copies import CopyNotSent
 from contacts.models import Contact
+from conversation.outreach import address_of, send_confirmation_text
 from staff.audit import record_audit
 
 SALT = "integrations.person-copy"

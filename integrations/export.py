@@ -12,9 +12,10 @@ from typing import Any
 from django.utils import timezone
 
 from campaigns.models import Message, ReminderSent
-from consent.models import ConsentEvent, ConsentState, OptOutReview
+from consent.models import ConsentEvent, ConsentState
 from consent.proof import proof_bundle
 from contacts.models import Contact, IdentityChange
+from conversation.models import OptOutReview
 from groups.models import GroupInvitation, GroupMembership
 
 from .models import Change, Delivery
@@ -27,7 +28,7 @@ COVERED = {
     "consent.ConsentEvent": "consent.events",
     "consent.ConsentEvidence": "consent.events[].evidence",
     "consent.ConsentState": "consent.states",
-    "consent.OptOutReview": "opt_out_reviews",
+    "conversation.OptOutReview": "opt_out_reviews",
     "campaigns.Message": "messages",
     "campaigns.ReminderSent": "reminders",
     "groups.GroupInvitation": "invitations",

@@ -12,8 +12,8 @@ from django.conf import settings
 
 ROOT = Path(settings.BASE_DIR)
 APPS = [
-    *("api", "campaigns", "config", "consent", "contacts"),
-    *("groups", "preferences", "staff", "whatsapp"),
+    *("api", "campaigns", "config", "consent", "contacts", "conversation", "core"),
+    *("groups", "imports", "preferences", "staff", "whatsapp"),
 ]
 TEST_TOOLS = {
     *("pytest", "pytest-django", "pytest-xdist", "factory-boy"),

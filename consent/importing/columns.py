@@ -22,9 +22,9 @@ from typing import Any
 from django.conf import settings
 from django.utils import timezone
 
-from api.inputs import has_lone_surrogate
 from contacts.phones import InvalidPhone, normalize_phone, phone_hash, wa_id_for
 from contacts.spreadsheets import is_formula_like
+from core.inputs import has_lone_surrogate
 
 from ..exports import export_only_columns
 from ..rules import Action, Purpose

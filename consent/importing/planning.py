@@ -2,7 +2,7 @@
 
 The fast path writes these plans in bulk; a dry run only counts them. Events are
 weighed with `consent.ordering.weigh` (the rule `record_consent` applies) and
-hashed with `consent.ledger.chained_hash`, continuing each contact's chain.
+hashed with `consent.chain.chained_hash`, continuing each contact's chain.
 """
 
 from __future__ import annotations
@@ -19,7 +19,7 @@ from django.db.models import OuterRef, Subquery
 
 from contacts.models import Contact
 
-from ..ledger import chained_hash
+from ..chain import chained_hash
 from ..models import ConsentEvent, ConsentState
 from ..ordering import Standing, Weighed, effective_time, weigh
 from ..rules import Action, IllegalTransition, Source, Status

@@ -5,7 +5,7 @@ on any earlier ledger: every purpose starts from an empty standing, so where an
 event lands is decided by its (purpose, action) alone. That outcome is asked of
 `consent.ordering.weigh` here, once per pair, and handed to SQL as a small table;
 the events (with their chain hashes, computed by PostgreSQL over the same
-canonical serialisation as `consent.ledger.canonical_bytes`), states and contacts
+canonical serialisation as `consent.chain.canonical_bytes`), states and contacts
 are then written by three INSERT … SELECT statements straight from the staging table.
 
 Rows this path does not take go through the planner (planning.py) as before:
@@ -26,7 +26,7 @@ from django.db import connection, models
 
 from contacts.models import Contact
 
-from ..ledger import CHAINED_FIELDS, CURRENT_FORM
+from ..chain import CHAINED_FIELDS, CURRENT_FORM
 from ..models import ConsentEvent, ConsentState
 from ..ordering import Standing, weigh
 from ..rules import IllegalTransition, Purpose, Source, Status
@@ -85,7 +85,7 @@ def _outcomes(ctx: PlanContext) -> tuple[str, list]:
 
 
 def _instant(sql: str) -> str:
-    """`consent.ledger._instant` in SQL: UTC, microseconds, +00:00."""
+    """`consent.chain._instant` in SQL: UTC, microseconds, +00:00."""
     return f"(to_char(({sql}) AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.US') || '+00:00')"
 
 

@@ -8,7 +8,7 @@ def test_each_domain_app_contributes_its_endpoints():
 
     # Contacts are served by consent (their body carries consent): see consent/api_contacts.py.
     assert modules == [
-        "consent.api_urls",
+        "consent.api.urls",
         "groups.api_urls",
         "campaigns.api_urls",
         "integrations.api_urls",

@@ -14,19 +14,26 @@ DOMAIN: dict[str, set[str]] = {
     "contacts": set(),
     "whatsapp": set(),
     "consent": {"contacts", "whatsapp"},
-    "groups": {"contacts", "consent", "whatsapp"},
-    "campaigns": {"contacts", "consent", "whatsapp"},
-    "preferences": {"consent", "contacts", "groups"},
-    # Tells integrations what changed: it listens to these apps, and no app imports it.
-    "integrations": {"contacts", "consent", "campaigns", "groups"},
+    # The consent conversation on WhatsApp: keywords, the one-tap opt-in, pending requests.
+    "conversation": {"consent", "contacts", "whatsapp"},
+    # The import and export pipeline (being moved out of consent).
+    "imports": {"consent", "contacts"},
+    "groups": {"contacts", "consent", "conversation", "whatsapp"},
+    "campaigns": {"contacts", "consent", "conversation", "whatsapp"},
+    "preferences": {"consent", "contacts", "conversation", "groups"},
+    # Tells integrations what changed: it listens to these apps, and no app imports it
+    # (conversation: the link to a person's own copy goes out on WhatsApp through it).
+    "integrations": {"contacts", "consent", "conversation", "campaigns", "groups"},
     # The admin console reads every app (its dashboard) and is imported by none.
-    "console": {"campaigns", "consent", "contacts", "groups", "whatsapp"},
+    "console": {"campaigns", "consent", "contacts", "conversation", "groups", "whatsapp"},
 }
 # Infrastructure any app may import; it imports no domain app.
 INFRASTRUCTURE: dict[str, set[str]] = {
     "config": set(),
-    "staff": {"config"},
-    "api": {"config", "staff"},
+    # What every app shares: storable input, the read-only admin, progress bars.
+    "core": set(),
+    "staff": {"config", "core"},
+    "api": {"config", "core", "staff"},
 }
 ALLOWED = {
     **{app: deps | set(INFRASTRUCTURE) for app, deps in DOMAIN.items()},

@@ -7,7 +7,7 @@ import re
 import pytest
 from django.core.cache import cache
 
-from consent.services import erase_and_suppress
+from contacts.services import erase_person
 from integrations.copies import copy_token
 from preferences.links import preference_path
 from staff.models import AuditEntry
@@ -61,7 +61,7 @@ def test_a_forged_link_opens_nothing(client, ada, forged):
 
 def test_an_erased_persons_link_opens_nothing(client, ada):
     token = copy_token(ada)
-    erase_and_suppress(contact=ada, erased_by="test")
+    erase_person(contact=ada, erased_by="test")
     assert client.get(f"/my-data/{token}/").status_code == 404
 
 

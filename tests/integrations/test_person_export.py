@@ -8,10 +8,10 @@ from django.apps import apps
 from django.utils import timezone
 
 from campaigns.models import Campaign, CampaignKind, Message, ReminderSent
-from consent.models import OptOutReview
-from consent.services import Evidence, erase_and_suppress
+from consent.services import Evidence
 from contacts.models import Contact
-from contacts.services import change_identifier, set_tags
+from contacts.services import change_identifier, erase_person, set_tags
+from conversation.models import OptOutReview
 from groups.models import Group
 from groups.services import invite_contact, respond_to_invitation
 from integrations import services
@@ -114,7 +114,7 @@ def test_the_copy_of_a_contact_with_every_kind_of_data_is_complete(ada):
 
 
 def test_an_erased_contacts_copy_holds_no_personal_data(ada):
-    erase_and_suppress(contact=ada, erased_by="test")
+    erase_person(contact=ada, erased_by="test")
     ada.refresh_from_db()
 
     text = json.dumps(person_export(ada))
