@@ -19,13 +19,14 @@ from typing import Any, cast
 import httpx
 from django.conf import settings
 from django.core.mail import mail_admins
-from django.db import connection, transaction
+from django.db import transaction
 from django.db.models import Exists, F, OuterRef, Q
 from django.db.models.functions import Coalesce
 from django.utils import timezone
 
 from staff.audit import record_audit
 
+from . import sql
 from .addresses import UnsafeAddress, check_endpoint_url
 from .models import Delivery, DeliveryAttempt, DeliveryStatus, WebhookEndpoint
 from .signing import EVENT_ID_HEADER, SIGNATURE_HEADER, signature_header
@@ -122,9 +123,7 @@ def claim(endpoint_id: Any, now: datetime, limit: int) -> list[int]:
 def _no_flush_wait() -> None:
     """Commit without waiting for the disk: a claim or a settlement lost in a crash only
     sends the change again, which at-least-once delivery allows (receivers dedupe)."""
-    if connection.vendor == "postgresql":
-        with connection.cursor() as cursor:
-            cursor.execute("SET LOCAL synchronous_commit TO OFF")
+    sql.commit_without_flush_wait()
 
 
 def deliver(endpoint_id: Any, *, limit: int = BATCH) -> Outcome:

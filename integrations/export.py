@@ -57,98 +57,123 @@ def person_export(contact: Contact) -> dict[str, Any]:
         "format": FORMAT,
         "generated_at": _at(timezone.now()),
         "contact": _contact(contact),
-        "consent": {
-            "states": [
-                {
-                    "purpose": s.purpose,
-                    "status": s.status,
-                    "since": _at(s.since),
-                    "source": s.source,
-                    "notice": s.notice.ref if s.notice else None,
-                    "expires_at": _at(s.expires_at),
-                    "paused_until": _at(s.paused_until),
-                }
-                for s in ConsentState.objects.filter(contact=contact)
-                .select_related("notice")
-                .order_by("purpose")
-            ],
-            "events": [_event(e) for e in _events(contact)],
-        },
-        "identity_changes": [
-            {
-                "kind": c.kind,
-                # Erasure does not reach the identity history: its values are not shown again.
-                "old_value": None if erased else c.old_value,
-                "new_value": None if erased else c.new_value,
-                "source": c.source,
-                "occurred_at": _at(c.occurred_at),
-            }
-            for c in IdentityChange.objects.filter(contact=contact).order_by("recorded_at")
-        ],
+        "consent": {"states": _states(contact), "events": [_event(e) for e in _events(contact)]},
+        "identity_changes": _identity_changes(contact, erased=erased),
         "imports": _imports(contact),
-        "messages": [
-            {
-                "campaign": m.campaign.name,
-                "template": m.campaign.template_name,
-                "language": m.campaign.template_language,
-                "status": m.status,
-                "created_at": _at(m.created_at),
-                "sent_at": _at(m.sent_at),
-                "delivered_at": _at(m.delivered_at),
-                "read_at": _at(m.read_at),
-                "failed_at": _at(m.failed_at),
-                "skip_reason": m.skip_reason,
-            }
-            for m in Message.objects.filter(contact=contact)
-            .select_related("campaign")
-            .order_by("created_at")
-        ],
-        "reminders": [
-            {
-                "offset_days": r.offset,
-                "purposes": r.purposes,
-                "status": r.status,
-                "created_at": _at(r.created_at),
-            }
-            for r in ReminderSent.objects.filter(contact=contact).order_by("created_at")
-        ],
-        "invitations": [
-            {
-                "group": i.group.name,
-                "status": i.status,
-                "created_at": _at(i.created_at),
-                "expires_at": _at(i.expires_at),
-                "sent_at": _at(i.sent_at),
-                "responded_at": _at(i.responded_at),
-                "answer_source": i.answer_source,
-            }
-            for i in GroupInvitation.objects.filter(contact=contact)
-            .select_related("group")
-            .order_by("created_at")
-        ],
-        "memberships": [
-            {
-                "group": m.group.name,
-                "joined_at": _at(m.joined_at),
-                "left_at": _at(m.left_at),
-                "left_source": m.left_source,
-            }
-            for m in GroupMembership.objects.filter(contact=contact)
-            .select_related("group")
-            .order_by("joined_at")
-        ],
-        "opt_out_reviews": [
-            {
-                # Erasure keeps the review (the decision) but not what they wrote.
-                "text": None if erased else r.text,
-                "received_at": _at(r.received_at),
-                "decision": r.decision,
-            }
-            for r in OptOutReview.objects.filter(contact=contact).order_by("received_at")
-        ],
+        "messages": _messages(contact),
+        "reminders": _reminders(contact),
+        "invitations": _invitations(contact),
+        "memberships": _memberships(contact),
+        "opt_out_reviews": _opt_out_reviews(contact, erased=erased),
         "changes": _changes(contact),
         "proof": proof_bundle(contact),
     }
+
+
+def _states(contact: Contact) -> list[dict[str, Any]]:
+    return [
+        {
+            "purpose": s.purpose,
+            "status": s.status,
+            "since": _at(s.since),
+            "source": s.source,
+            "notice": s.notice.ref if s.notice else None,
+            "expires_at": _at(s.expires_at),
+            "paused_until": _at(s.paused_until),
+        }
+        for s in ConsentState.objects.filter(contact=contact)
+        .select_related("notice")
+        .order_by("purpose")
+    ]
+
+
+def _identity_changes(contact: Contact, *, erased: bool) -> list[dict[str, Any]]:
+    return [
+        {
+            "kind": c.kind,
+            # Erasure does not reach the identity history: its values are not shown again.
+            "old_value": None if erased else c.old_value,
+            "new_value": None if erased else c.new_value,
+            "source": c.source,
+            "occurred_at": _at(c.occurred_at),
+        }
+        for c in IdentityChange.objects.filter(contact=contact).order_by("recorded_at")
+    ]
+
+
+def _messages(contact: Contact) -> list[dict[str, Any]]:
+    return [
+        {
+            "campaign": m.campaign.name,
+            "template": m.campaign.template_name,
+            "language": m.campaign.template_language,
+            "status": m.status,
+            "created_at": _at(m.created_at),
+            "sent_at": _at(m.sent_at),
+            "delivered_at": _at(m.delivered_at),
+            "read_at": _at(m.read_at),
+            "failed_at": _at(m.failed_at),
+            "skip_reason": m.skip_reason,
+        }
+        for m in Message.objects.filter(contact=contact)
+        .select_related("campaign")
+        .order_by("created_at")
+    ]
+
+
+def _reminders(contact: Contact) -> list[dict[str, Any]]:
+    return [
+        {
+            "offset_days": r.offset,
+            "purposes": r.purposes,
+            "status": r.status,
+            "created_at": _at(r.created_at),
+        }
+        for r in ReminderSent.objects.filter(contact=contact).order_by("created_at")
+    ]
+
+
+def _invitations(contact: Contact) -> list[dict[str, Any]]:
+    return [
+        {
+            "group": i.group.name,
+            "status": i.status,
+            "created_at": _at(i.created_at),
+            "expires_at": _at(i.expires_at),
+            "sent_at": _at(i.sent_at),
+            "responded_at": _at(i.responded_at),
+            "answer_source": i.answer_source,
+        }
+        for i in GroupInvitation.objects.filter(contact=contact)
+        .select_related("group")
+        .order_by("created_at")
+    ]
+
+
+def _memberships(contact: Contact) -> list[dict[str, Any]]:
+    return [
+        {
+            "group": m.group.name,
+            "joined_at": _at(m.joined_at),
+            "left_at": _at(m.left_at),
+            "left_source": m.left_source,
+        }
+        for m in GroupMembership.objects.filter(contact=contact)
+        .select_related("group")
+        .order_by("joined_at")
+    ]
+
+
+def _opt_out_reviews(contact: Contact, *, erased: bool) -> list[dict[str, Any]]:
+    return [
+        {
+            # Erasure keeps the review (the decision) but not what they wrote.
+            "text": None if erased else r.text,
+            "received_at": _at(r.received_at),
+            "decision": r.decision,
+        }
+        for r in OptOutReview.objects.filter(contact=contact).order_by("received_at")
+    ]
 
 
 def _contact(contact: Contact) -> dict[str, Any]:

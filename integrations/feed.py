@@ -6,7 +6,7 @@ that saw 11 and moved its cursor past it would never see 10.
 
 What we do instead, on PostgreSQL: every change stores its writing transaction's id
 (`pg_current_xact_id()`), and the feed reads in (txid, id) order only the changes whose
-transaction is below the visibility horizon (`visibility_horizon`: the oldest transaction
+transaction is below the visibility horizon (`sql.visibility_horizon`: the oldest transaction
 id still running in this database, else the next to be given out): every transaction
 below it has ended, so no change can ever appear below it later. A change committed late
 holds the horizon back until it commits (or rolls back), then is read at its place. The
@@ -26,7 +26,6 @@ import base64
 import binascii
 from dataclasses import dataclass
 
-from django.db import connection
 from django.db.models import BigIntegerField, Func
 
 from .models import Change
@@ -42,38 +41,6 @@ class CurrentTransaction(Func):
 
     def as_postgresql(self, compiler, connection, **extra_context):
         return "pg_current_xact_id()::text::bigint", []
-
-
-UNBOUNDED = 2**63 - 1
-
-# The oldest transaction id still running in this database, or the next one to be given
-# out: no change below it can appear later. pg_stat_activity holds 32-bit xids; they are
-# widened against the snapshot's 64-bit xmax (running xids are within 2^31 of it).
-_HORIZON_SQL = """
-WITH s AS (SELECT pg_snapshot_xmax(pg_current_snapshot())::text::bigint AS xmax)
-SELECT LEAST(s.xmax, MIN(s.xmax - ((s.xmax % 4294967296
-                                    - a.backend_xid::text::bigint + 4294967296) % 4294967296)))
-FROM s LEFT JOIN pg_stat_activity a
-  ON a.datname = current_database() AND a.backend_xid IS NOT NULL
-GROUP BY s.xmax
-"""
-
-
-def visibility_horizon() -> int:
-    """Changes with a txid below this have all committed or rolled back, for good.
-
-    Read in statements of its own, before the changes are: a transaction that ends
-    between this and the read is then visible to the read. pg_stat_activity is cached
-    for the rest of a transaction once read: the cache is cleared first. Only this
-    database's transactions count (pg_current_snapshot()'s xmin would wait for every
-    database on the server).
-    """
-    if connection.vendor != "postgresql":
-        return UNBOUNDED
-    with connection.cursor() as cursor:
-        cursor.execute("SELECT pg_stat_clear_snapshot()")
-        cursor.execute(_HORIZON_SQL)
-        return int(cursor.fetchone()[0])
 
 
 class InvalidCursor(ValueError):

@@ -5,8 +5,9 @@ from typing import Any
 
 from django.db.models import Q, QuerySet
 
-from .feed import Cursor, visibility_horizon
+from .feed import Cursor
 from .models import Change, Delivery, payload
+from .sql import visibility_horizon
 
 MAX_PAGE = 1000
 
