@@ -31,7 +31,7 @@ from contacts.models import Contact
 
 from ..exceptions import InvalidConsent
 from ..models import ConsentNotice, ReconsentPolicy
-from ..services import _legacy_expiry, active_policy
+from ..services import active_policy, legacy_expiry
 from ..signals import consent_imported
 from . import setbased, staging
 from .columns import _TAG, LIMITS, RowRules, is_blank, read_header
@@ -157,7 +157,7 @@ def _deadline(policy: ReconsentPolicy | None, now: datetime) -> tuple[datetime |
         )
     try:
         # The bound record_consent applies: never past the active policy's deadline.
-        return _legacy_expiry(chosen.deadline), None
+        return legacy_expiry(chosen.deadline), None
     except InvalidConsent as exc:
         return None, exc.detail
 
