@@ -10,6 +10,7 @@ AREAS = ("contacts", "consent", "campaigns", "groups")
 ERASE = "contacts:erase"
 LINKS = "contacts:links"
 EVIDENCE = "consent:evidence"
+WEBHOOKS = "webhooks:write"
 
 # What each scope lets a key do: the admin's key form and `create_api_key --help` show it.
 DESCRIPTIONS = {
@@ -24,6 +25,7 @@ DESCRIPTIONS = {
     "campaigns:write": "launch campaigns",
     "groups:read": "read groups and invitations",
     "groups:write": "create groups, invite, revoke, record answers, end memberships",
+    WEBHOOKS: "register, read, change and remove webhook endpoints (their secrets sign deliveries)",
 }
 SCOPES = tuple(DESCRIPTIONS)
 

@@ -58,6 +58,7 @@ HOOKS = {
     "seal": "bench/seal.py",
     "admin": "bench/admin_console.py",
     "templates": "bench/template_sync.py",
+    "integrations": "bench/integrations.py",
 }
 SECTIONS = ("eligibility", "webhook", "scale", *HOOKS)
 

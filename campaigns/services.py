@@ -36,6 +36,7 @@ from .exceptions import CampaignNotDraft
 from .fanout import queue_messages
 from .models import Campaign, CampaignKind, CampaignStatus, Message, MessageStatus
 from .selectors import NO_WHATSAPP_ADDRESS, batched
+from .signals import campaign_finished
 
 logger = logging.getLogger(__name__)
 
@@ -274,6 +275,7 @@ def _fail(message: Message, exc: Exception, *, at: datetime) -> None:
     )
 
 
+@transaction.atomic
 def finish_campaign_if_done(*, campaign_id: Any) -> bool:
     """The status follows the messages: `done` once none is queued or on its way.
 
@@ -288,6 +290,8 @@ def finish_campaign_if_done(*, campaign_id: Any) -> bool:
     done = Campaign.objects.filter(
         pk=campaign_id, status=CampaignStatus.SENDING, fanned_out_at__isnull=False
     ).update(status=CampaignStatus.DONE, finished_at=timezone.now())
+    if done:
+        campaign_finished.send(sender=Campaign, campaign_id=campaign_id)
     return done == 1
 
 

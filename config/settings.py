@@ -83,6 +83,8 @@ INSTALLED_APPS = [
     "preferences",
     "api",
     "staff",
+    # Webhooks out, the change feed, a person's own copy: listens to the apps above.
+    "integrations",
     # The admin as a consent console: sidebar, dashboard, the admin's CSP additions.
     "console",
 ]
@@ -323,11 +325,29 @@ CELERY_BEAT_SCHEDULE = {
         "task": "console.tasks.compact_tallies",
         "schedule": 60,
     },
+    # Webhook deliveries whose task was lost (or whose retry is longer than a countdown).
+    "integrations-sweep-webhook-deliveries": {
+        "task": "integrations.tasks.sweep_webhook_deliveries",
+        "schedule": 60,
+    },
     "send-reconsent-reminders": {
         "task": "campaigns.tasks.send_reconsent_reminders",
         "schedule": crontab(hour=9, minute=0),
     },
 }
+
+# --- Webhooks out (integrations) ----------------------------------------------
+# Private, loopback and link-local addresses (and plain http) only in development.
+WEBHOOK_ALLOW_PRIVATE_URLS = env.bool("WEBHOOK_ALLOW_PRIVATE_URLS", default=DEBUG)
+WEBHOOK_TIMEOUT_SECONDS = env.float("WEBHOOK_TIMEOUT_SECONDS", default=10)
+# Exponential backoff with jitter between these; an endpoint failing this long is disabled.
+WEBHOOK_RETRY_BASE_SECONDS = env.float("WEBHOOK_RETRY_BASE_SECONDS", default=30)
+WEBHOOK_RETRY_MAX_SECONDS = env.float("WEBHOOK_RETRY_MAX_SECONDS", default=60 * 60)
+WEBHOOK_GIVE_UP_AFTER_HOURS = env.float("WEBHOOK_GIVE_UP_AFTER_HOURS", default=72)
+# A delivery due this long and held by no worker is sent again by the sweep.
+WEBHOOK_SWEEP_GRACE_SECONDS = env.float("WEBHOOK_SWEEP_GRACE_SECONDS", default=60)
+# How long the link to a person's own copy of their data (sent by WhatsApp) works.
+PERSON_COPY_LINK_HOURS = env.float("PERSON_COPY_LINK_HOURS", default=24)
 
 # --- Admin (django-unfold) ---------------------------------------------------
 # The theme's login form carries no "next": land on the dashboard, not /accounts/profile/.
@@ -561,6 +581,7 @@ SPECTACULAR_SETTINGS = {
         "ErrorCode415Enum": f"{_ERRORS}.ErrorCode415Enum.choices",
         "ErrorCode429Enum": f"{_ERRORS}.ErrorCode429Enum.choices",
         "ErrorCode500Enum": f"{_ERRORS}.ErrorCode500Enum.choices",
+        "ChangeTypeEnum": "integrations.models.ChangeType.choices",
         "PurposeEnum": "consent.rules.Purpose.choices",
         "StatusEnum": "consent.rules.Status.choices",
         "ActionEnum": "consent.rules.Action.choices",

@@ -34,5 +34,6 @@ urlpatterns = [
     ),
     path("webhooks/", include("whatsapp.urls")),
     path("invitations/", include("preferences.invitation_urls")),
+    path("", include("integrations.urls")),
     path("", include("preferences.urls")),
 ]

@@ -45,7 +45,7 @@ from .rules import (
     Source,
     Status,
 )
-from .signals import consent_withdrawn
+from .signals import consent_recorded, consent_withdrawn
 
 
 @dataclass(frozen=True)
@@ -181,7 +181,8 @@ def record(
         )
         if earlier_id is not None:
             return _earlier_event(earlier_id, fingerprint)
-        weighed = _weighed(change, _standing(state), now, keep_if_inapplicable)
+        standing = _standing(state)
+        weighed = _weighed(change, standing, now, keep_if_inapplicable)
         event = _chained_event(change, now, ip, weighed, last, fingerprint, actor)
         projected = None
         if weighed.applied:
@@ -189,6 +190,7 @@ def record(
             _project(projected, event, weighed.standing, save=False)
         personal = event.personal_evidence
         sql.write_event(event, personal if event.evidence_digest else None, projected)
+        consent_recorded.send(sender=ConsentEvent, event=event, status_before=standing.status)
         _announce(event, weighed)
         if audited and actor is not None:
             _audit_recorded(event, actor)

@@ -4,3 +4,12 @@ from django.dispatch import Signal
 # that apps acting on consent (pending group invitations) stop in the same
 # transaction. Keyword arguments: contact, purpose, event.
 consent_withdrawn = Signal()
+
+# Sent inside record_consent's transaction for every event written (applied or kept as
+# evidence), so that integrations are told in the same transaction.
+# Keyword arguments: event, status_before.
+consent_recorded = Signal()
+
+# Sent inside a set-based import's transaction (PostgreSQL's fast path), which writes
+# contacts and events without record_consent: what it wrote was created / recorded at `at`.
+consent_imported = Signal()

@@ -25,6 +25,7 @@ from consent.models import ConsentEvent
 from consent.proof import verify_record
 from consent.rules import IllegalTransition
 from consent.services import Evidence
+from contacts.copies import CopyNotSent, send_copy_link
 from contacts.models import Contact
 from conversation.outreach import start_link
 from conversation.pending import pending_max_age, request_opt_in
@@ -272,6 +273,24 @@ def consent_record_html(request: HttpRequest, token: str, contact: Contact) -> H
         "verification": verify_record(contact),
     }
     return render_page(request, "preferences/record.html", context)
+
+
+@require_POST
+@with_contact
+def request_my_data(request: HttpRequest, token: str, contact: Contact) -> HttpResponse:
+    """ "Download my data": a link to everything we hold, sent by WhatsApp (it expires)."""
+    try:
+        send_copy_link(contact)
+    except CopyNotSent:
+        logger.info("no copy link sent to contact %s", contact.pk, exc_info=True)
+        messages.error(
+            request, _("We could not send the link to your WhatsApp. Please contact us.")
+        )
+    else:
+        messages.success(
+            request, _("We sent a link to your data to your WhatsApp. It works for a day.")
+        )
+    return redirect("consent:preferences", token=token)
 
 
 # --- Group invitations on the preference centre --------------------------------------

@@ -31,6 +31,8 @@ from contacts.models import Contact, LikelyDuplicate, Tag
 from conversation.models import ConsentKeyword, OptOutReview
 from groups.models import Group, GroupMembership
 from groups.services import invite_contact, respond_to_invitation
+from integrations.models import Delivery
+from integrations.services import register_endpoint
 from staff.models import AuditEntry
 from tests.api.conftest import client_with_key
 from tests.consent_helpers import record
@@ -51,6 +53,16 @@ READ_ONLY_ACTIONS = {
 READ_ONLY_ENDPOINTS = {
     ("POST", "/api/v1/eligibility/bulk/"): "asks about many phones at once",
 }
+
+
+def webhook_endpoint():
+    return register_endpoint(url="https://hooks.example.com/in", events=["consent.changed"])
+
+
+def webhook_delivery():
+    webhook_endpoint()
+    record(ContactFactory(), Action.WITHDRAW)
+    return Delivery.objects.get()
 
 
 def opted_in():
@@ -252,6 +264,14 @@ ACTION_CASES = {
         DELETE,
     ),
     ("api.ApiKey", "revoke"): (lambda mp: ApiKey.objects.create_key(name="x", scopes=[])[0], {}),
+    ("integrations.WebhookEndpoint", "rotate_secret"): (lambda mp: webhook_endpoint(), {}),
+    ("integrations.WebhookEndpoint", "enable"): (lambda mp: webhook_endpoint(), {}),
+    ("integrations.WebhookEndpoint", "disable"): (lambda mp: webhook_endpoint(), {}),
+    ("integrations.WebhookEndpoint", "replay_from"): (
+        lambda mp: webhook_endpoint(),
+        {"since": "2020-01-01 00:00", "confirm": "Replay"},
+    ),
+    ("integrations.Delivery", "resend"): (lambda mp: webhook_delivery(), {}),
 }
 
 
@@ -349,6 +369,22 @@ ENDPOINT_CASES = {
     ("POST", "/api/v1/invitations/{id}/respond/"): _invitation,
     ("POST", "/api/v1/invitations/{id}/revoke/"): lambda path: (_invitation(path)[0], None),
     ("POST", "/api/v1/invitations/{id}/leave/"): _member,
+    ("POST", "/api/v1/webhook-endpoints/"): lambda path: (
+        path,
+        {"url": "https://hooks.example.com/in", "events": ["consent.changed"]},
+    ),
+    ("PATCH", "/api/v1/webhook-endpoints/{id}/"): lambda path: (
+        path.format(id=webhook_endpoint().pk),
+        {"enabled": False},
+    ),
+    ("DELETE", "/api/v1/webhook-endpoints/{id}/"): lambda path: (
+        path.format(id=webhook_endpoint().pk),
+        None,
+    ),
+    ("POST", "/api/v1/webhook-endpoints/{id}/rotate-secret/"): lambda path: (
+        path.format(id=webhook_endpoint().pk),
+        None,
+    ),
 }
 
 

@@ -32,6 +32,7 @@ from contacts.models import Contact
 from ..exceptions import InvalidConsent
 from ..models import ConsentNotice, ReconsentPolicy
 from ..services import active_policy, legacy_expiry
+from ..signals import consent_imported
 from . import setbased, staging
 from .columns import _TAG, LIMITS, RowRules, is_blank, read_header
 from .planning import PlanContext, load_snapshots
@@ -257,6 +258,7 @@ def _plan_and_write(
     report.skipped_rows = report.rows - report.new_contacts - report.updated_contacts
     if writer is not None and not report.errors:
         writer.finish()
+        consent_imported.send(sender=None, at=ctx.now)
     tick("writing" if write else "checking", report.rows, report.rows, force=True)
 
 

@@ -26,6 +26,7 @@ from campaigns.models import Campaign, CampaignKind
 from consent.rules import Action, Purpose
 from groups.models import Group, GroupInvitation
 from groups.services import respond_to_invitation
+from integrations.models import WebhookEndpoint
 from staff.roles import COMPLIANCE, MARKETING
 from tests.api.conftest import assert_error, client_with_key
 from tests.consent_helpers import record
@@ -66,6 +67,9 @@ class World:
             template_name="winter_sale",
             template_language="en",
         )
+        self.endpoint = WebhookEndpoint.objects.create(
+            url="https://hooks.example.com/in", events=["consent.changed"]
+        )
         users = get_user_model().objects
         self.users = {
             MARKETING: users.create_user("marketing", password="pw", is_staff=True),
@@ -104,6 +108,7 @@ def at(url: str, body: dict[str, Any] | None = None) -> Callable[[World], tuple[
                 invitation=world.invitation.pk,
                 member=world.member.pk,
                 campaign=world.campaign.pk,
+                endpoint=world.endpoint.pk,
             ),
             body,
         )
@@ -200,6 +205,45 @@ EXPECTED: dict[tuple[str, str], Expected] = {
     ("POST", "/api/v1/invitations/{id}/leave/"): Expected(
         "groups:write", MARKETING_ONLY, 200, at("/api/v1/invitations/{member}/leave/")
     ),
+    # The person's own copy: whoever sees the contact page (evidence only with the proof's
+    # permission or consent:evidence).
+    ("GET", "/api/v1/contacts/{id}/export/"): Expected(
+        "contacts:read", EVERY_ROLE, 200, at("/api/v1/contacts/{ada}/export/")
+    ),
+    # Webhook endpoints receive every consent change: compliance's, as in the admin.
+    ("GET", "/api/v1/webhook-endpoints/"): Expected(
+        "webhooks:write", COMPLIANCE_ONLY, 200, at("/api/v1/webhook-endpoints/")
+    ),
+    ("POST", "/api/v1/webhook-endpoints/"): Expected(
+        "webhooks:write",
+        COMPLIANCE_ONLY,
+        201,
+        at(
+            "/api/v1/webhook-endpoints/",
+            {"url": "https://hooks.example.com/new", "events": ["consent.changed"]},
+        ),
+    ),
+    ("GET", "/api/v1/webhook-endpoints/{id}/"): Expected(
+        "webhooks:write", COMPLIANCE_ONLY, 200, at("/api/v1/webhook-endpoints/{endpoint}/")
+    ),
+    ("PATCH", "/api/v1/webhook-endpoints/{id}/"): Expected(
+        "webhooks:write",
+        COMPLIANCE_ONLY,
+        200,
+        at("/api/v1/webhook-endpoints/{endpoint}/", {"enabled": False}),
+    ),
+    ("DELETE", "/api/v1/webhook-endpoints/{id}/"): Expected(
+        "webhooks:write", COMPLIANCE_ONLY, 204, at("/api/v1/webhook-endpoints/{endpoint}/")
+    ),
+    ("POST", "/api/v1/webhook-endpoints/{id}/rotate-secret/"): Expected(
+        "webhooks:write",
+        COMPLIANCE_ONLY,
+        200,
+        at("/api/v1/webhook-endpoints/{endpoint}/rotate-secret/"),
+    ),
+    ("GET", "/api/v1/changes/"): Expected(
+        "consent:read", COMPLIANCE_ONLY, 200, at("/api/v1/changes/")
+    ),
 }
 
 
@@ -246,6 +290,7 @@ def world(_module_world, db) -> World:
         _module_world.invitation,
         _module_world.member,
         _module_world.campaign,
+        _module_world.endpoint,
     ):
         thing.refresh_from_db()
     cache.clear()

@@ -21,6 +21,9 @@ DOMAIN: dict[str, set[str]] = {
     "groups": {"contacts", "consent", "conversation", "whatsapp"},
     "campaigns": {"contacts", "consent", "conversation", "whatsapp"},
     "preferences": {"consent", "contacts", "conversation", "groups"},
+    # Tells integrations what changed: it listens to these apps, and no app imports it
+    # (conversation: the link to a person's own copy goes out on WhatsApp through it).
+    "integrations": {"contacts", "consent", "conversation", "campaigns", "groups"},
     # The admin console reads every app (its dashboard) and is imported by none.
     "console": {"campaigns", "consent", "contacts", "conversation", "groups", "whatsapp"},
 }

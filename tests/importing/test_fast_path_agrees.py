@@ -18,6 +18,7 @@ from consent.models import ConsentEvent, ConsentState, OutrankedOptOut
 from consent.rules import Action, Source
 from consent.services import record_consent
 from contacts.models import Contact
+from integrations.models import Change
 from tests.factories import ContactFactory, NoticeFactory, PolicyFactory
 
 pytestmark = [pytest.mark.django_db, pytest.mark.postgres]
@@ -131,7 +132,17 @@ def outcome(start) -> dict:
         for c in Contact.objects.all()
     }
     chains = {str(phone_of[pk]): check_chain(pk).valid for pk in phone_of}
+    # What integrations are told: the same changes, whichever path wrote the ledger.
+    seq_of_event = {str(pk): seq for pk, seq in ConsentEvent.objects.values_list("pk", "seq")}
+    changes = {}
+    for change in Change.objects.exclude(contact=None):
+        data = dict(change.data)
+        if "event" in data:
+            data["event"] = seq_of_event[data["event"]]
+            data["occurred_at"] = _moment(datetime.fromisoformat(data["occurred_at"]), start)
+        changes[(str(phone_of[change.contact_id]), change.sequence)] = (change.type, data)
     return {
+        "changes": changes,
         "events": events,
         "states": states,
         "outranked": outranked,
