@@ -1,16 +1,21 @@
 """`Authorization: Api-Key <key>`: how integrations authenticate."""
 
-from datetime import timedelta
-from typing import cast
+import copy
+import hashlib
+import json
+from datetime import UTC, datetime, timedelta
+from typing import Any, cast
 
 from django.contrib.auth.models import AnonymousUser
 from django.utils import timezone
+from django.utils.dateparse import parse_datetime
 from drf_spectacular.extensions import OpenApiAuthenticationExtension
 from rest_framework import authentication, exceptions
 from rest_framework.request import Request
 
 from .models import ApiKey
 from .scopes import DESCRIPTIONS
+from .sql import key_standing
 
 KEYWORD = "Api-Key"
 # Recording every use would add a write to every request; once a minute is enough
@@ -30,8 +35,7 @@ class ApiKeyAuthentication(authentication.BaseAuthentication):
         if "\x00" in key or len(key) > 200:
             raise exceptions.AuthenticationFailed("Invalid or revoked API key.")
         try:
-            # The library annotates its manager with the abstract base; ApiKey's returns ApiKey.
-            api_key = cast(ApiKey, ApiKey.objects.get_from_key(key))
+            api_key = _usable_key(key)
         except ApiKey.DoesNotExist:
             raise exceptions.AuthenticationFailed("Invalid or revoked API key.") from None
         if api_key.has_expired:
@@ -49,6 +53,53 @@ class ApiKeyAuthentication(authentication.BaseAuthentication):
             return
         ApiKey.objects.filter(pk=api_key.pk).update(last_used_at=now)
         api_key.last_used_at = now
+        _remember_use(api_key.pk, now)
+
+
+# A key is found and checked against its hash (an ORM read, a hasher) once per process;
+# after that each request reads only what can change, by primary key in one bare
+# statement: revoked, expiry, scopes. A key revoked (in any process, by any means,
+# `update()` included) is refused at its next request, everywhere.
+_verified: dict[bytes, ApiKey] = {}
+_VERIFIED_MAX = 1000
+
+
+def _usable_key(key: str) -> ApiKey:
+    """The unrevoked key `key` is, as it stands now; DoesNotExist if none."""
+    digest = hashlib.sha256(key.encode()).digest()
+    known = _verified.get(digest)
+    if known is None:
+        # The library annotates its manager with the abstract base; ApiKey's returns ApiKey.
+        found = cast(ApiKey, ApiKey.objects.get_from_key(key))
+        if len(_verified) >= _VERIFIED_MAX:
+            _verified.clear()
+        _verified[digest] = found
+        return copy.copy(found)
+    row = key_standing(known.pk)
+    if row is None or row[0]:
+        _verified.pop(digest, None)
+        raise ApiKey.DoesNotExist("Key is revoked.")
+    revoked, expiry_date, scopes = row
+    current = copy.copy(known)
+    current.scopes = json.loads(scopes) if isinstance(scopes, str | bytes) else scopes
+    current.expiry_date = _aware(expiry_date)
+    return current
+
+
+def _remember_use(pk: str, when: datetime) -> None:
+    """This process's copy knows the use was noted: the next one within a minute is not."""
+    for known in list(_verified.values()):
+        if known.pk == pk:
+            known.last_used_at = when
+
+
+def _aware(value: Any) -> datetime | None:
+    # SQLite's raw datetimes are naive UTC (or text).
+    if isinstance(value, str):
+        value = parse_datetime(value)
+    if value is not None and timezone.is_naive(value):
+        return value.replace(tzinfo=UTC)
+    return value
 
 
 class ApiKeyAuthenticationScheme(OpenApiAuthenticationExtension):

@@ -3,8 +3,13 @@
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import timedelta
+from typing import Any
 
 from django.db import connection
+
+from .models import ApiKey
+
+_KEY_STANDING = f"SELECT revoked, expiry_date, scopes FROM {ApiKey._meta.db_table} WHERE id = %s"  # noqa: S608
 
 
 @contextmanager
@@ -20,3 +25,12 @@ def waiting_at_most(wait: timedelta) -> Iterator[None]:
     with connection.cursor() as cursor:
         # The rest of the request's transaction waits on its locks as it always did.
         cursor.execute("SET LOCAL lock_timeout TO DEFAULT")
+
+
+def key_standing(pk: str) -> tuple[Any, Any, Any] | None:
+    """(revoked, expiry date, scopes) of key `pk` as stored now, by primary key; None if gone.
+
+    As the driver gives them: SQLite's datetimes are naive text, its JSON text."""
+    with connection.cursor() as cursor:
+        cursor.execute(_KEY_STANDING, [pk])
+        return cursor.fetchone()

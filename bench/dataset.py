@@ -36,7 +36,7 @@ if __package__ in (None, ""):
 
 import psycopg
 
-from bench.common import PG_SERVER, bench_env, log
+from bench.common import PG_SERVER, bench_env, db_name, log
 
 # Bump when the generated data changes shape: the next run rebuilds.
 LOADER_VERSION = 4
@@ -69,7 +69,7 @@ def phone_of(index: int) -> str:
 
 def database_name(scale: int) -> str:
     label = f"{scale // 1_000_000}m" if scale % 1_000_000 == 0 else f"{scale // 1000}k"
-    return f"bench_{label}"
+    return db_name(label)
 
 
 # --- Stories: the events that lead to each status ----------------------------------

@@ -37,16 +37,16 @@ from bench.common import (
     PG_SERVER,
     bench_env,
     check_services,
+    db_name,
     gunicorn,
     log,
-    manage,
-    recreate_database,
+    migrated_database,
     summary_ms,
 )
 from bench.dataset import phone_of
 from bench.middleware import SERVER_TIME_HEADER
 
-DATABASE = "bench_eligibility"
+DATABASE = db_name("eligibility")
 PURPOSE = "marketing"
 LOAD_CHUNK = 100_000
 
@@ -404,8 +404,7 @@ def run(
         counts, load_seconds = {}, 0.0
     else:
         log(f"eligibility: recreating database {database} and migrating")
-        recreate_database(database)
-        manage(env, "migrate", "--noinput")
+        migrated_database(database, env)
         log(f"eligibility: loading {contacts:,} contacts with their consent states (COPY)")
         load_started = time.monotonic()
         counts = load_contacts(dsn, contacts, env["PHONE_HASH_KEY"])

@@ -36,12 +36,12 @@ from bench.common import (
     ROOT,
     bench_env,
     check_services,
+    db_name,
     hook_main,
     log,
-    manage,
 )
 
-DATABASE = "bench_import"
+DATABASE = db_name("import")
 SIZES = (10_000, 100_000)
 # The old admin resource runs at tens of rows per second: 10,000 rows take 5-8 minutes,
 # so `make bench-small` (scale < 1 M) gives it 500; BENCH_IMPORT_EXPORT_ROWS overrides.
@@ -49,7 +49,7 @@ IMPORT_EXPORT_ROWS = int(os.environ.get("BENCH_IMPORT_EXPORT_ROWS", "0")) or Non
 
 
 def import_export_rows(scale: int) -> int:
-    return IMPORT_EXPORT_ROWS or (10_000 if scale >= 1_000_000 else 500)
+    return IMPORT_EXPORT_ROWS or (10_000 if scale >= 1_000_000 else 200)
 
 
 TARGET_SECONDS_1M = 60.0
@@ -143,8 +143,21 @@ def _child(kind: str, path: str, rows: int) -> dict:
     return result
 
 
-# What the import writes, in the order it writes it (tags stay empty in these files).
+# What the import writes, in foreign-key order, each by the column its references follow
+# (tags stay empty in these files).
 WRITTEN_TABLES = ("contacts_contact", "consent_consentevent", "consent_consentstate")
+FLOOR_ORDER = {
+    "contacts_contact": "id",
+    "consent_consentevent": "contact_id, seq",
+    "consent_consentstate": "contact_id, purpose",
+}
+FLOOR_METHOD = (
+    "the rows the import wrote, copied aside, the tables emptied, then INSERT … SELECT "
+    "back in foreign-key order (contacts, events, states; each ordered by contact id) in "
+    "one transaction with COMMIT: the same indexes, constraints and deferred FK checks"
+)
+# Ours over the database's own share: at 1 M, and at the smaller files.
+TARGET_FLOOR_RATIO_1M, TARGET_FLOOR_RATIO_SMALL = 1.5, 2.0
 
 
 def _bare_insert_select() -> tuple[float, dict[str, float]]:
@@ -164,7 +177,10 @@ def _bare_insert_select() -> tuple[float, dict[str, float]]:
         with conn.transaction():
             for table in WRITTEN_TABLES:
                 began = time.perf_counter()
-                conn.execute(f"INSERT INTO {table} SELECT * FROM bench_floor_{table}")
+                conn.execute(
+                    f"INSERT INTO {table} SELECT * FROM bench_floor_{table} "  # noqa: S608
+                    f"ORDER BY {FLOOR_ORDER[table]}"
+                )
                 parts[table] = round(time.perf_counter() - began, 3)
             began = time.perf_counter()
         parts["commit"] = round(time.perf_counter() - began, 3)
@@ -177,7 +193,9 @@ def _bare_insert_select() -> tuple[float, dict[str, float]]:
 
 def _measure(env: dict[str, str], kind: str, path: Path, rows: int) -> dict:
     done = subprocess.run(
-        ["nice", "-n", "10", PYTHON, __file__, "--child", kind, str(path), str(rows)],
+        # Not niced: the floor's work runs in PostgreSQL at normal priority, so a niced
+        # import would lose to it on a busy machine by more than its own cost.
+        [PYTHON, __file__, "--child", kind, str(path), str(rows)],
         cwd=ROOT,
         env=env,
         capture_output=True,
@@ -206,10 +224,9 @@ def _empty(env: dict[str, str]) -> None:
 
 
 def _recreate(env: dict[str, str]) -> None:
-    from bench.common import recreate_database
+    from bench.common import migrated_database
 
-    recreate_database(DATABASE)
-    manage(env, "migrate", "--noinput")
+    migrated_database(DATABASE, env)
 
 
 def measure(scale: int) -> dict:
@@ -281,6 +298,8 @@ def rows_of(result: dict) -> list[dict]:
                 "unit": "rows/s",
                 "baseline": round(copy_rate),
                 "baseline_label": "bare COPY of the file into a plain table, rows/s",
+                "baseline_method": "COPY of the CSV into an unindexed table of text columns: "
+                "what reading the file costs the database, no checking, no ledger",
                 "ratio": round(ratio, 2),
                 "target": (
                     f"< {TARGET_SECONDS_1M:.0f} s and ≤ {TARGET_COPY_RATIO:.0f}× COPY"
@@ -300,17 +319,20 @@ def rows_of(result: dict) -> list[dict]:
             }
         )
         floor = run["floor"]
+        floor_ratio = imported["seconds"] / floor["seconds"]
+        limit = TARGET_FLOOR_RATIO_1M if is_target else TARGET_FLOOR_RATIO_SMALL
         rows.append(
             {
                 "name": f"import {size:,} rows against the database's own share",
                 "figure": round(imported["seconds"], 2),
                 "unit": "s",
                 "baseline": round(floor["seconds"], 2),
-                "baseline_label": "bare INSERT … SELECT of the same rows into the same "
-                "tables and COMMIT, s",
-                "ratio": round(imported["seconds"] / floor["seconds"], 2),
-                "target": f"reported; the floor is {floor['parts']}",
-                "met": None,
+                "baseline_label": "bare INSERT … SELECT of the same rows in FK order and COMMIT, s",
+                "baseline_method": FLOOR_METHOD,
+                "ratio": round(floor_ratio, 2),
+                "target": f"≤ {limit:g}× the floor",
+                "met": complete and floor_ratio <= limit,
+                "floor_parts": floor["parts"],
                 "load": imported["load_before"],
             }
         )

@@ -5,8 +5,10 @@ Each figure stands beside a baseline measured in the same run, on the same rows:
 - fan-out: `fan_out_campaign` vs one bare `INSERT … SELECT` of the same rows into
   the same table (the table is emptied between runs, which alternate);
 - admin and API list pages: server time (in-process client) vs a bare `count(*)`;
-- verify: `verify_ledger` vs a bare psycopg loop hashing the same rows;
-- rebuild: `rebuild_states(write=False)` vs a bare psycopg loop weighing the same rows;
+- verify: `verify_ledger` vs SHA-256 and links in one SQL statement over the same rows
+  (the bare psycopg loop hashing them in Python is reported beside it);
+- rebuild: `rebuild_states(write=False)` vs one SQL statement comparing each state with
+  its last applied event (the bare psycopg loop weighing the same rows beside it);
 - record_consent: events/s from 1 and 4 processes vs bare INSERT + COMMIT (statements per
   event: the lock, one read, and one write of the event, its evidence and the state).
 
@@ -262,21 +264,35 @@ class Bench:
     def verify(self) -> list[dict]:
         from consent.verification import verify_ledger
 
-        bare_s, hashed = timed(_bare_hash_loop, self.dsn)
+        # Floor and product alternate, best of two each: on a shared machine one run
+        # can land on a busy second.
+        floors, ours = [], {1: [], 2: []}
+        for _ in range(2):
+            floor_s, (hashed, mismatched) = timed(_sql_hash_floor, self.dsn)
+            if mismatched:
+                raise SystemExit(f"the SQL floor finds {mismatched} rows wrong: ledger broken")
+            floors.append(floor_s)
+            for workers in (1, 2):
+                ours[workers].append(timed(verify_ledger, workers=workers))
+        floor_s = min(floors)
+        loop_s = None if self.big else round(timed(_bare_hash_loop, self.dsn)[0], 3)
         rows = []
         for workers in (1, 2):
-            seconds, result = timed(verify_ledger, workers=workers)
-            ratio = seconds / bare_s
+            seconds, result = min(ours[workers], key=lambda timing: timing[0])
+            ratio = seconds / floor_s
             rows.append(
                 row(
                     f"verify_ledger --workers {workers}: {result.events:,} events, "
                     f"{result.chains:,} chains",
                     seconds,
                     "s",
-                    bare_s,
-                    "bare psycopg loop hashing the same rows, s",
-                    "≤ 3× bare; nothing broken",
-                    ratio <= 3 and result.valid and result.events == hashed,
+                    floor_s,
+                    "SHA-256 and links in one SQL statement, s",
+                    "≤ 2× the SQL floor; nothing broken",
+                    ratio <= 2 and result.valid and result.events == hashed,
+                    baseline_method=SQL_FLOOR_METHOD,
+                    python_loop_s=loop_s,
+                    rounds=2,
                     events_per_s=round(result.events / seconds),
                     broken=len(result.broken),
                 )
@@ -286,20 +302,24 @@ class Bench:
     def rebuild(self) -> list[dict]:
         from consent.verification import rebuild_states
 
-        bare_s, weighed = timed(_bare_replay_loop, self.dsn)
+        floor_s, (compared, mismatched) = timed(_sql_state_floor, self.dsn)
+        loop_s, weighed = timed(_bare_replay_loop, self.dsn)
         rows = []
         for workers in (1, 2):
             seconds, differences = timed(rebuild_states, write=False, workers=workers)
-            ratio = seconds / bare_s
             rows.append(
                 row(
                     f"rebuild_consent_state --check --workers {workers}: {weighed:,} events",
                     seconds,
                     "s",
-                    bare_s,
-                    "bare psycopg loop weighing the same rows, s",
-                    "≤ 3× bare; 0 differences",
-                    ratio <= 3 and not differences,
+                    floor_s,
+                    "one SQL statement comparing each state with its last applied event, s",
+                    "reported: 0 differences (the floor does not replay the ordering rules)",
+                    not differences,
+                    baseline_method="DISTINCT ON (contact, purpose) the last applied event by "
+                    "seq, FULL JOIN the states, count the rows that differ "
+                    f"({compared:,} compared, {mismatched} differ)",
+                    python_loop_s=round(loop_s, 3),
                     differences=len(differences),
                 )
             )
@@ -333,9 +353,11 @@ class Bench:
                         "events/s",
                         bare["rate"],
                         "bare INSERT + COMMIT per s",
-                        "reported (no target); ≤ 3 statements per event",
-                        ours["statements"] <= 3,
+                        "≤ 3× a bare INSERT + COMMIT per event",
+                        bare["rate"] / ours["rate"] <= 3,
                         ratio=bare["rate"] / ours["rate"],
+                        baseline_method="psycopg, autocommit, one INSERT of a row per event "
+                        f"into a plain table, from {processes} process(es) as ours",
                         statements=ours["statements"],
                     )
                 )
@@ -453,6 +475,65 @@ def _ledger_select() -> str:
     return f"SELECT {', '.join(columns)} FROM consent_consentevent ORDER BY contact_id, seq"
 
 
+SQL_FLOOR_METHOD = (
+    "one statement: the canonical JSON text of every event written out with to_json and "
+    "to_char (context as jsonb text: every bench context is {}), sha256(), and the links "
+    "by row_number() and lag() over (contact, seq); one count back"
+)
+# The canonical text of a form-2 event, written out by hand (keys sorted, as json.dumps).
+_TEXT = "coalesce(to_json({c})::text, 'null')"
+_TIME = (
+    "coalesce('\"' || to_char({c} AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.US') "
+    "|| '+00:00\"', 'null')"
+)
+_INT = "coalesce({c}::text, 'null')"
+_UUID = "'\"' || {c}::text || '\"'"
+_FLOOR_FIELDS = {
+    "action": (_TEXT, "action"),
+    "actor": (_INT, "actor_id"),
+    "applied": (_TEXT, "applied"),
+    "contact": (_UUID, "contact_id"),
+    "context": ("{c}::text", "context"),
+    "evidence_digest": (_TEXT, "evidence_digest"),
+    "expires_at": (_TIME, "expires_at"),
+    "form": (_INT, "form"),
+    "id": (_UUID, "id"),
+    "idempotency_key": (_TEXT, "idempotency_key"),
+    "notice": (_INT, "notice_id"),
+    "occurred_at": (_TIME, "occurred_at"),
+    "paused_until": (_TIME, "paused_until"),
+    "prev_hash": (_TEXT, "prev_hash"),
+    "prompted_by_wamid": (_TEXT, "prompted_by_wamid"),
+    "purpose": (_TEXT, "purpose"),
+    "recorded_at": (_TIME, "recorded_at"),
+    "seq": (_INT, "seq"),
+    "source": (_TEXT, "source"),
+    "status_after": (_TEXT, "status_after"),
+    "wamid": (_TEXT, "wamid"),
+}
+
+
+def _sql_hash_floor(dsn: str) -> tuple[int, int]:
+    """The floor of verify_ledger: hashing and links in the database; (events, rows wrong)."""
+    text = " || ',' || ".join(
+        f"'\"{name}\":' || {shape.format(c=column)}"
+        for name, (shape, column) in sorted(_FLOOR_FIELDS.items())
+    )
+    sql = f"""
+        SELECT count(*), count(*) FILTER (WHERE NOT ok) FROM (
+            SELECT seq = row_number() OVER chain
+                   AND prev_hash IS NOT DISTINCT FROM lag(hash) OVER chain
+                   AND encode(sha256(convert_to('{{' || {text} || '}}', 'UTF8')), 'hex') = hash
+                   AS ok
+            FROM consent_consentevent
+            WINDOW chain AS (PARTITION BY contact_id ORDER BY seq)
+        ) checked
+    """
+    with psycopg.connect(dsn) as conn:
+        events, wrong = conn.execute(sql).fetchone()
+    return events, wrong
+
+
 def _bare_hash_loop(dsn: str) -> int:
     """The floor: the same rows, one server-side cursor, chained_hash, compare; no checks."""
     from consent.chain import CHAINED_FIELDS, chained_hash
@@ -473,6 +554,23 @@ def _bare_hash_loop(dsn: str) -> int:
                 raise SystemExit("bench ledger does not verify")
             done += 1
     return done
+
+
+def _sql_state_floor(dsn: str) -> tuple[int, int]:
+    """The floor of a rebuild check: each state against its last applied event, in SQL."""
+    sql = """
+        SELECT count(*), count(*) FILTER (
+            WHERE s.last_event_id IS DISTINCT FROM l.id OR s.status IS DISTINCT FROM l.status_after
+        )
+        FROM (
+            SELECT DISTINCT ON (contact_id, purpose) contact_id, purpose, id, status_after
+            FROM consent_consentevent WHERE applied ORDER BY contact_id, purpose, seq DESC
+        ) l
+        FULL JOIN consent_consentstate s ON s.contact_id = l.contact_id AND s.purpose = l.purpose
+    """
+    with psycopg.connect(dsn) as conn:
+        compared, mismatched = conn.execute(sql).fetchone()
+    return compared, mismatched
 
 
 def _bare_replay_loop(dsn: str) -> int:

@@ -41,15 +41,15 @@ from bench.common import (  # noqa: E402
     REDIS_URL,
     bench_env,
     check_services,
+    db_name,
     free_port,
     loadavg,
     log,
-    manage,
+    migrated_database,
     print_rows,
-    recreate_database,
 )
 
-DATABASE = os.environ.get("BENCH_SEND_DATABASE", "bench_send")
+DATABASE = os.environ.get("BENCH_SEND_DATABASE", db_name("send"))
 MESSAGES = 10_000
 WORKERS = 2
 # Each worker's pool (the no-op baseline runs on the same). On 2 shared cores one process
@@ -253,8 +253,7 @@ def measure(messages: int) -> dict:
     env = _env(graph_url)
     os.environ.update(env)
     log(f"send: recreating database {DATABASE}, migrating")
-    recreate_database(DATABASE)
-    manage(env, "migrate", "--noinput")
+    migrated_database(DATABASE, env)
 
     import django
 

@@ -35,16 +35,18 @@ from bench.common import (
     REDIS_URL,
     bench_env,
     check_services,
+    db_name,
     ensure_wrk,
     gunicorn,
     log,
-    manage,
-    recreate_database,
+    migrated_database,
 )
 
-DATABASE = "bench_webhook"
+DATABASE = db_name("webhook")
 WEBHOOK_PATH = "/webhooks/whatsapp/"
 BARE_PATH = "/bench/bare/"
+# The queue the webhook's task is routed to (config/settings.py, CELERY_TASK_ROUTES).
+INBOUND_QUEUE = "inbound"
 LUA = Path(__file__).with_name("webhook.lua")
 PHONE_NUMBER_ID = "106540352242922"
 
@@ -150,8 +152,7 @@ def run(*, duration: int, rounds: int, connections: int, threads: int, pool_size
     load_at_start = os.getloadavg()
 
     log(f"webhook: recreating database {DATABASE}, migrating, flushing {REDIS_URL}")
-    recreate_database(DATABASE)
-    manage(env, "migrate", "--noinput")
+    migrated_database(DATABASE, env)
     broker = redis.Redis.from_url(REDIS_URL)
     broker.flushdb()
 
@@ -188,7 +189,7 @@ def run(*, duration: int, rounds: int, connections: int, threads: int, pool_size
                 )
                 results["bare"].append(bare)
                 before = wait_until_stable(dsn)
-                queued_before = broker.llen("celery")
+                queued_before = broker.llen(INBOUND_QUEUE)
                 log(f"webhook: round {number}/{rounds}: webhook, {duration} s")
                 hook = run_wrk(
                     wrk,
@@ -200,7 +201,7 @@ def run(*, duration: int, rounds: int, connections: int, threads: int, pool_size
                 )
                 results["webhook"].append(hook)
                 after = wait_until_stable(dsn)
-                queued = broker.llen("celery") - queued_before
+                queued = broker.llen(INBOUND_QUEUE) - queued_before
                 results["checks"].append(
                     {
                         "sent": hook["sent"],

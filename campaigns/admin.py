@@ -4,18 +4,27 @@ from django.contrib import admin, messages
 from django.contrib.auth.models import User
 from django.core.exceptions import PermissionDenied
 from django.db.models import QuerySet
-from django.forms.models import BaseInlineFormSet
-from django.http import HttpRequest, HttpResponse, HttpResponseRedirect, JsonResponse
+from django.http import (
+    HttpRequest,
+    HttpResponse,
+    HttpResponseNotAllowed,
+    HttpResponseRedirect,
+    JsonResponse,
+)
 from django.shortcuts import get_object_or_404
+from django.template.defaultfilters import pluralize
 from django.template.loader import render_to_string
 from django.template.response import TemplateResponse
 from django.urls import path, reverse
+from django.utils.formats import date_format
 from django.utils.html import format_html, format_html_join
-from unfold.admin import ModelAdmin, TabularInline
+from django.utils.timezone import localtime
+from unfold.admin import ModelAdmin
 
 from consent.labels import label, reason_label
 from consent.rules import Status
 from staff.paginator import EstimatedCountPaginator
+from whatsapp.message_templates import languages_of, purpose_of, template_for
 
 from .exceptions import CampaignNotDraft
 from .forms import CampaignForm
@@ -23,15 +32,16 @@ from .models import Campaign, CampaignKind, CampaignStatus, Message, MessageStat
 from .progress import campaign_progress
 from .selectors import (
     audience_states,
-    campaign_counts,
     campaign_opt_outs,
     campaigns_with_counts,
     counts_from_annotations,
     preview_campaign,
 )
 from .services import cancel_campaign, launch_campaign
+from .template_changes import resume_campaign
+from .templates_in_use import message_preview
 
-# The change page lists this many messages; the Message list has them all.
+# The campaign page lists this many messages; the Message list has them all.
 INLINE_MESSAGES = 100
 
 
@@ -46,32 +56,84 @@ class ReadOnlyMixin:
         return False
 
 
-class FirstMessagesFormSet(BaseInlineFormSet):
-    def get_queryset(self) -> QuerySet:
-        return super().get_queryset()[:INLINE_MESSAGES]
+def progress_panel(campaign: Campaign) -> dict:
+    """One reading of a campaign for its page: the bar, the counts per status and the
+    first messages come from the same moment, so they can never disagree."""
+    progress = campaign_progress(campaign)
+    messages_shown = list(
+        Message.objects.filter(campaign=campaign)
+        .select_related("contact")
+        .order_by("pk")[:INLINE_MESSAGES]
+    )
+    opt_outs = campaign_opt_outs(campaign)
+    return {
+        **progress,
+        "launched": _when_and_who(campaign.launched_at, campaign.launched_by),
+        "finished": _when_and_who(campaign.finished_at, None),
+        "opt_outs_table": {
+            "headers": ["When", "Contact", "Purpose", "How", "Linked by"],
+            "rows": [
+                [
+                    date_format(localtime(o.event.occurred_at), "DATETIME_FORMAT"),
+                    str(o.event.contact),
+                    o.event.get_purpose_display(),
+                    o.event.get_source_display(),
+                    "names this message" if o.how == "named" else "last message delivered",
+                ]
+                for o in opt_outs
+            ],
+        },
+        "messages_table": _without_empty_columns(
+            ["Contact", "Status", "Why not sent", "Sent", "Delivered", "Read", "Problem"],
+            [_message_row(m) for m in messages_shown],
+        ),
+        "messages_shown": len(messages_shown),
+        "messages_url": reverse("admin:campaigns_message_changelist")
+        + f"?campaign__id__exact={campaign.pk}",
+    }
 
 
-class MessageInline(ReadOnlyMixin, TabularInline):
-    model = Message
-    formset = FirstMessagesFormSet
-    fields = ["contact", "status", "why_not_sent", "sent_at", "delivered_at", "read_at", "problem"]
-    readonly_fields = fields
-    extra = 0
-    can_delete = False
-    verbose_name_plural = f"messages (the first {INLINE_MESSAGES})"
+def _without_empty_columns(headers: list[str], rows: list[list]) -> dict:
+    """The theme's table without the columns no row fills ("Read" before anyone read)."""
+    kept = [i for i in range(len(headers)) if i < 2 or any(row[i] for row in rows)]
+    return {"headers": [headers[i] for i in kept], "rows": [[r[i] for i in kept] for r in rows]}
 
-    @admin.display(description="why not sent")
-    def why_not_sent(self, message: Message) -> str:
-        return reason_label(message.skip_reason) if message.skip_reason else ""
 
-    @admin.display(description="problem")
-    def problem(self, message: Message) -> str:
-        code = message.late_failure_code or message.error_code
-        title = message.late_failure_title or message.error_title
-        return f"{title} ({code})" if code else ""
+def _when_and_who(at, who) -> str:
+    if at is None:
+        return ""
+    when = date_format(localtime(at), "DATETIME_FORMAT")
+    return f"{when} by {who}" if who else when
 
-    def get_queryset(self, request: HttpRequest) -> QuerySet:
-        return super().get_queryset(request).select_related("contact").order_by("pk")
+
+def _message_row(message: Message) -> list:
+    code = message.late_failure_code or message.error_code
+    title = message.late_failure_title or message.error_title
+    return [
+        str(message.contact),
+        message.get_status_display(),
+        reason_label(message.skip_reason) if message.skip_reason else "",
+        date_format(localtime(message.sent_at), "DATETIME_FORMAT") if message.sent_at else "",
+        date_format(localtime(message.delivered_at), "DATETIME_FORMAT")
+        if message.delivered_at
+        else "",
+        date_format(localtime(message.read_at), "DATETIME_FORMAT") if message.read_at else "",
+        f"{title} ({code})" if code else "",
+    ]
+
+
+def audience_table(preview) -> dict:
+    """The preview's reasons as the theme's table: who would receive it now, and why not."""
+    rows = [["Eligible", reason_label(r), n] for r, n in preview.eligible_reasons.items()]
+    rows += [
+        [
+            "Not eligible",
+            "No WhatsApp address" if r == "no_whatsapp_address" else reason_label(r),
+            n,
+        ]
+        for r, n in preview.ineligible.items()
+    ]
+    return {"headers": ["Would receive it now?", "Reason", "Contacts"], "rows": rows}
 
 
 def _launch(modeladmin: ModelAdmin, request: HttpRequest, campaign: Campaign) -> bool:
@@ -114,13 +176,12 @@ def cancel_selected(modeladmin, request, queryset):
 class CampaignAdmin(ModelAdmin):
     form = CampaignForm
     # One drawn column for the messages: eight count columns overflowed 1366 px.
-    list_display = ["name", "kind", "purpose", "status", "launched_at", "progress"]
+    list_display = ["name", "kind", "purpose", "status", "launched_at", "progress", "why_paused"]
     list_filter = ["status", "kind", "purpose"]
     search_fields = ["name", "template_name"]
     # A plain multiple select: Django's two-box filter widget fails axe-core (aria, contrast).
     filter_horizontal: list[str] = []
     actions = [preview_selected, launch_selected, cancel_selected]
-    inlines = [MessageInline]
     change_form_template = "admin/campaigns/campaign/change_form.html"
     fieldsets = [
         (None, {"fields": ["name", "kind", "purpose"]}),
@@ -130,9 +191,12 @@ class CampaignAdmin(ModelAdmin):
                 "fields": [
                     "template_name",
                     "template_language",
-                    "template_languages",
+                    "approved_languages",
                     "body_params_text",
-                ]
+                    "what_they_read",
+                ],
+                # console.js hides it while the kind is re-consent (no template there).
+                "classes": ["campaign-template-fields"],
             },
         ),
         (
@@ -140,49 +204,39 @@ class CampaignAdmin(ModelAdmin):
             {"fields": ["audience_tags", "audience_attributes_text", "audience_states"]},
         ),
     ]
-    results_fieldsets = [
-        (
-            "Results",
-            {
-                "fields": [
-                    "status",
-                    "created_by",
-                    "created_at",
-                    "launched_by",
-                    "launched_at",
-                    "finished_at",
-                    "message_counts",
-                    "opt_outs_caused",
-                ]
-            },
-        ),
-    ]
+    # Status, launch, finish and opt-outs are in the progress panel, read with the counts.
+    results_fieldsets = [("Record", {"fields": ["created_by", "created_at"]})]
 
     def get_queryset(self, request: HttpRequest) -> QuerySet:
         return campaigns_with_counts(super().get_queryset(request))
 
     def get_fieldsets(self, request: HttpRequest, obj: Campaign | None = None) -> list:
-        if obj is None:
-            return self.fieldsets
-        if obj.status != CampaignStatus.DRAFT:
-            # A launched campaign is shown as stored: the edit-only text fields do not apply.
-            return [
-                (None, {"fields": ["name", "kind", "purpose"]}),
-                (
-                    "Message",
-                    {
-                        "fields": [
-                            "template_name",
-                            "template_language",
-                            "template_languages",
-                            "parameters",
-                        ]
-                    },
-                ),
-                ("Audience", {"fields": ["audience_tags", "attributes", "states"]}),
-                *self.results_fieldsets,
-            ]
-        return [*self.fieldsets, *self.results_fieldsets]
+        if obj is None or obj.status == CampaignStatus.DRAFT:
+            fieldsets = self.fieldsets
+            if obj is not None and obj.kind == CampaignKind.RECONSENT:
+                fieldsets = [f for f in fieldsets if f[0] != "Message"]
+            return fieldsets
+        # A launched campaign is shown as stored: the edit-only text fields do not apply,
+        # nor the template's to a re-consent campaign; its messages are in the panel above.
+        message = (
+            "Message",
+            {
+                "fields": [
+                    "template_name",
+                    "template_language",
+                    "template_languages",
+                    "parameters",
+                    "template_now",
+                    "what_they_read",
+                ]
+            },
+        )
+        return [
+            (None, {"fields": ["name", "kind", "purpose"]}),
+            *([message] if obj.kind != CampaignKind.RECONSENT else []),
+            ("Audience", {"fields": ["audience_tags", "attributes", "states"]}),
+            *self.results_fieldsets,
+        ]
 
     def get_readonly_fields(self, request: HttpRequest, obj: Campaign | None = None) -> list:
         return [
@@ -192,12 +246,39 @@ class CampaignAdmin(ModelAdmin):
             "launched_by",
             "launched_at",
             "finished_at",
-            "message_counts",
-            "opt_outs_caused",
             "parameters",
             "attributes",
             "states",
+            "approved_languages",
+            "what_they_read",
+            "template_now",
         ]
+
+    @admin.display(description="why paused")
+    def why_paused(self, campaign: Campaign) -> str:
+        return campaign.paused_reason if campaign.status == CampaignStatus.PAUSED else ""
+
+    @admin.display(description="also approved in")
+    def approved_languages(self, campaign: Campaign) -> str:
+        if not campaign.template_name:
+            return "chosen from the registry once the template is saved"
+        languages = languages_of(campaign.template_name)
+        return ", ".join(languages) or "not approved in any language"
+
+    @admin.display(description="what a person reads")
+    def what_they_read(self, campaign: Campaign) -> str:
+        preview = message_preview(campaign)
+        if preview is None:
+            return "—"
+        return format_html('<blockquote class="campaign-message-preview">{}</blockquote>', preview)
+
+    @admin.display(description="template now")
+    def template_now(self, campaign: Campaign) -> str:
+        template = template_for(campaign.template_name, campaign.template_language)
+        if template is None:
+            return "not in the registry"
+        purpose = purpose_of(template.category) or "unknown"
+        return f"{template.category} ({purpose} consent), {template.status}"
 
     @admin.display(description="template body parameters")
     def parameters(self, campaign: Campaign) -> str:
@@ -234,17 +315,49 @@ class CampaignAdmin(ModelAdmin):
     def get_urls(self) -> list:
         preview = self.admin_site.admin_view(self.preview_view)
         progress = self.admin_site.admin_view(self.progress_view)
+        panel = self.admin_site.admin_view(self.progress_panel_view)
+        resume = self.admin_site.admin_view(self.resume_view)
         return [
+            path("<uuid:object_id>/progress/", panel, name="campaigns_campaign_progress_panel"),
+            path("<uuid:object_id>/resume/", resume, name="campaigns_campaign_resume"),
             path("<path:object_id>/preview/", preview, name="campaigns_campaign_preview"),
             path("<uuid:object_id>/progress.json", progress, name="campaigns_campaign_progress"),
             *super().get_urls(),
         ]
+
+    def resume_view(self, request: HttpRequest, object_id: str) -> HttpResponse:
+        campaign = get_object_or_404(Campaign, pk=object_id)
+        if request.method != "POST":
+            return HttpResponseNotAllowed(["POST"])
+        if not self.has_launch_permission(request):
+            raise PermissionDenied
+        if resume_campaign(campaign=campaign, actor=request.user):
+            self.message_user(request, f"{campaign}: resumed; what waited is being sent.")
+        else:
+            self.message_user(request, f"{campaign}: not paused.", messages.WARNING)
+        return HttpResponseRedirect(reverse("admin:campaigns_campaign_change", args=[campaign.pk]))
 
     def progress_view(self, request: HttpRequest, object_id: str) -> JsonResponse:
         campaign = get_object_or_404(Campaign, pk=object_id)
         if not self.has_view_permission(request, campaign):
             raise PermissionDenied
         return JsonResponse(campaign_progress(campaign))
+
+    def progress_panel_view(self, request: HttpRequest, object_id: str) -> HttpResponse:
+        """The progress panel alone, as the campaign page refreshes it while it sends."""
+        campaign = get_object_or_404(Campaign, pk=object_id)
+        if not self.has_view_permission(request, campaign):
+            raise PermissionDenied
+        progress = progress_panel(campaign)
+        response = HttpResponse(
+            render_to_string(
+                "admin/campaigns/campaign/progress_panel.html",
+                {"progress": progress, "original": campaign},
+                request=request,
+            )
+        )
+        response["X-Campaign-Live"] = "true" if progress["live"] else "false"
+        return response
 
     def save_model(self, request: HttpRequest, obj: Campaign, form, change: bool) -> None:
         if not change:
@@ -261,7 +374,8 @@ class CampaignAdmin(ModelAdmin):
 
     def render_change_form(self, request, context, add=False, change=False, form_url="", obj=None):
         if obj is not None and obj.status != CampaignStatus.DRAFT:
-            context["progress"] = campaign_progress(obj)
+            context["progress"] = progress_panel(obj)
+            context["can_resume"] = self.has_launch_permission(request)
         return super().render_change_form(request, context, add, change, form_url, obj)
 
     def preview_view(self, request: HttpRequest, object_id: str) -> HttpResponse:
@@ -274,12 +388,32 @@ class CampaignAdmin(ModelAdmin):
                 raise PermissionDenied
             _launch(self, request, campaign)
             return HttpResponseRedirect(change_url)
+        preview = preview_campaign(campaign=campaign)
+        purpose = campaign.get_purpose_display().lower()
         context = {
             **self.admin_site.each_context(request),
             "opts": self.opts,
-            "title": f"Preview: {campaign}",
+            "title": f"Preview and launch: {campaign}",
+            "crumbs": [
+                (
+                    self.opts.verbose_name_plural.capitalize(),
+                    reverse("admin:campaigns_campaign_changelist"),
+                ),
+                (str(campaign), change_url),
+                ("Preview and launch", None),
+            ],
+            "lead": (
+                f"{campaign.get_kind_display()} campaign, {campaign.get_status_display().lower()}; "
+                f"every recipient needs {purpose} consent. These figures are as of now."
+            ),
             "campaign": campaign,
-            "preview": preview_campaign(campaign=campaign),
+            "preview": preview,
+            "audience_title": (
+                f"Audience: {preview.total} contact{pluralize(preview.total)} "
+                f"match{pluralize(preview.total, 'es,')} the filter"
+            ),
+            "audience_table": audience_table(preview),
+            "message_preview": message_preview(campaign),
             "is_reconsent": campaign.kind == CampaignKind.RECONSENT,
             "audience_states": audience_states(campaign),
             "can_launch": campaign.status == CampaignStatus.DRAFT
@@ -288,43 +422,11 @@ class CampaignAdmin(ModelAdmin):
         }
         return TemplateResponse(request, "admin/campaigns/campaign/preview.html", context)
 
-    @admin.display(description="messages per status")
-    def message_counts(self, campaign: Campaign) -> str:
-        return render_to_string(
-            "admin/campaigns/campaign/results.html", {"counts": campaign_counts(campaign)}
-        )
-
     @admin.display(description="messages")
     def progress(self, campaign: Campaign) -> str:
         return render_to_string(
             "admin/campaigns/campaign/list_progress.html",
             {"counts": counts_from_annotations(campaign)},
-        )
-
-    @admin.display(description="opt-outs this campaign prompted")
-    def opt_outs_caused(self, campaign: Campaign) -> str:
-        opt_outs = campaign_opt_outs(campaign)
-        if not opt_outs:
-            return "none"
-        rows = format_html_join(
-            "",
-            "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
-            (
-                (
-                    o.event.occurred_at.strftime("%Y-%m-%d %H:%M"),
-                    o.event.contact,
-                    o.event.get_purpose_display(),
-                    o.event.get_source_display(),
-                    "names this message" if o.how == "named" else "last message delivered",
-                )
-                for o in opt_outs
-            ),
-        )
-        return format_html(
-            "<p>{} opt-out(s)</p><table><tr><th>when</th><th>contact</th><th>purpose</th>"
-            "<th>how</th><th>linked by</th></tr>{}</table>",
-            len(opt_outs),
-            rows,
         )
 
 

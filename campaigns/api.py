@@ -59,6 +59,8 @@ class CampaignSerializer(serializers.ModelSerializer):
             "created_at",
             "launched_at",
             "finished_at",
+            # Additive: why a campaign is `paused` (its template paused or re-categorised).
+            "paused_reason",
         ]
         read_only_fields = fields
 

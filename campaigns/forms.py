@@ -1,10 +1,16 @@
 import re
+from typing import cast
 
 from django import forms
-from django.conf import settings
-from unfold.widgets import UnfoldAdminCheckboxSelectMultipleWidget, UnfoldAdminTextInputWidget
+from unfold.widgets import (
+    UnfoldAdminCheckboxSelectMultipleWidget,
+    UnfoldAdminSelectWidget,
+    UnfoldAdminTextInputWidget,
+)
 
 from consent.rules import Purpose, Status
+from whatsapp.message_templates import approved_templates, purpose_of, template_for
+from whatsapp.models import WhatsAppTemplate
 
 from .models import Campaign, CampaignKind
 
@@ -25,6 +31,8 @@ class ParameterListWidget(forms.MultiWidget):
 
     def __init__(self, size: int = MAX_BODY_PARAMS, attrs: dict | None = None) -> None:
         super().__init__([UnfoldAdminTextInputWidget() for _ in range(size)], attrs)
+        # The chosen template's placeholders ({"name", "example"}), when it is known.
+        self.placeholders: list[dict[str, str]] = []
 
     def decompress(self, value: list[str] | None) -> list[str]:
         value = list(value or [])
@@ -32,9 +40,16 @@ class ParameterListWidget(forms.MultiWidget):
 
     def get_context(self, name: str, value, attrs: dict | None) -> dict:
         context = super().get_context(name, value, attrs)
+        named = {n: p for n, p in enumerate(self.placeholders, start=1)}
         for n, subwidget in enumerate(context["widget"]["subwidgets"], start=1):
-            subwidget["placeholder_name"] = "{{" + str(n) + "}}"
-            subwidget["attrs"]["aria-label"] = f"Template parameter {n}"
+            placeholder = named.get(n, {"name": str(n), "example": ""})
+            subwidget["placeholder_name"] = "{{" + placeholder["name"] + "}}"
+            subwidget["attrs"]["aria-label"] = f"Template parameter {placeholder['name']}"
+            if placeholder["example"]:
+                subwidget["attrs"]["placeholder"] = f"e.g. {placeholder['example']}"
+        if self.placeholders:
+            # Only the template's own placeholders: no box for a parameter it does not have.
+            context["widget"]["subwidgets"] = context["widget"]["subwidgets"][: len(named)]
         return context
 
 
@@ -69,14 +84,6 @@ class CampaignForm(forms.ModelForm):
         widget=forms.Textarea(attrs={"rows": 3}),
         help_text="One key=value per line; a contact must match every line (e.g. city=Leeds).",
     )
-    template_languages = forms.MultipleChoiceField(
-        label="Also approved in",
-        choices=settings.LANGUAGES,
-        required=False,
-        widget=UnfoldAdminCheckboxSelectMultipleWidget,
-        help_text="A contact gets the template in their language when it is ticked here, "
-        "else in the template language above (the fallback).",
-    )
     audience_states = forms.MultipleChoiceField(
         label="Audience consent states",
         choices=Status.choices,
@@ -98,7 +105,43 @@ class CampaignForm(forms.ModelForm):
             f"{k}={v}" for k, v in sorted((campaign.audience_attributes or {}).items())
         )
         self.fields["audience_states"].initial = campaign.audience_states or []
-        self.fields["template_languages"].initial = campaign.template_languages or []
+        # Chosen, never typed: the registry's approved templates and their languages.
+        self.fields["template_name"] = forms.ChoiceField(
+            label="Template",
+            required=False,
+            widget=UnfoldAdminSelectWidget,
+            help_text="An approved template from the registry (synced from WhatsApp). Its "
+            "category decides the consent each recipient needs.",
+        )
+        self.fields["template_language"] = forms.ChoiceField(
+            label="Fallback language",
+            widget=UnfoldAdminSelectWidget,
+            help_text="For contacts whose language the template is not approved in. The other "
+            "approved languages come from the registry.",
+        )
+        approved = approved_templates()
+        names = sorted(set(approved.values_list("name", flat=True)) | {campaign.template_name})
+        cast(forms.ChoiceField, self.fields["template_name"]).choices = [
+            ("", "— none (re-consent) —"),
+            *((n, n) for n in names if n),
+        ]
+        languages = sorted(set(approved.values_list("language", flat=True)))
+        cast(forms.ChoiceField, self.fields["template_language"]).choices = [
+            (code, code) for code in dict.fromkeys([*languages, campaign.template_language])
+        ]
+        template = self._template(campaign.template_name, campaign.template_language)
+        if template is not None:
+            widget = self.fields["body_params_text"].widget
+            widget.placeholders = list(template.parameters or [])
+            self.fields["body_params_text"].help_text = (
+                f"{template.name} has {len(widget.placeholders)} placeholder(s); "
+                '"{name}" becomes the contact\'s name.'
+            )
+        self.template: WhatsAppTemplate | None = None
+
+    @staticmethod
+    def _template(name: str, language: str) -> WhatsAppTemplate | None:
+        return template_for(name, language) if name else None
 
     def clean_audience_attributes_text(self) -> dict[str, str]:
         attributes: dict[str, str] = {}
@@ -124,14 +167,60 @@ class CampaignForm(forms.ModelForm):
             data["audience_states"] = [Status.LEGACY]
         if kind and kind != CampaignKind.RECONSENT and not data.get("template_name"):
             self.add_error("template_name", "Name the approved template to send.")
+        elif kind and kind != CampaignKind.RECONSENT:
+            self._check_template(data)
         return data
+
+    def _check_template(self, data: dict) -> None:
+        """The template as the registry has it: approved, its purpose, its placeholders."""
+        name, language = data["template_name"], data.get("template_language", "")
+        template = self._template(name, language)
+        if template is None or not template.is_approved:
+            self.add_error(
+                "template_language", f"{name} is not an approved template in {language!r}."
+            )
+            return
+        self.template = template
+        purpose = purpose_of(template.category)
+        if purpose is None:
+            self.add_error(
+                "template_name", f"{name} has an unknown category ({template.category})."
+            )
+            return
+        if data.get("kind") == CampaignKind.MARKETING and purpose != Purpose.MARKETING:
+            self.add_error(
+                "template_name",
+                f"{name} is a {template.category} template: send it as a service campaign.",
+            )
+            return
+        # The category decides, whatever was picked: marketing needs marketing consent.
+        data["purpose"] = purpose
+        params = list(data.get("body_params_text") or [])
+        wanted = [p["name"] for p in template.parameters or []]
+        if len(params) != len(wanted):
+            shown = ", ".join("{{" + n + "}}" for n in wanted) or "none"
+            self.add_error(
+                "body_params_text",
+                f"{name} has {len(wanted)} placeholder(s) ({shown}); {len(params)} given.",
+            )
 
     def save(self, commit: bool = True) -> Campaign:
         campaign = super().save(commit=False)
         campaign.body_params = list(self.cleaned_data.get("body_params_text") or [])
         campaign.audience_attributes = self.cleaned_data.get("audience_attributes_text", {})
         campaign.audience_states = list(self.cleaned_data.get("audience_states", []))
-        campaign.template_languages = list(self.cleaned_data.get("template_languages", []))
+        if self.template is not None:
+            # Every other language the registry has it approved in.
+            campaign.template_languages = [
+                code
+                for code in approved_templates()
+                .filter(name=self.template.name, waba_id=self.template.waba_id)
+                .values_list("language", flat=True)
+                .order_by("language")
+                if code != campaign.template_language
+            ]
+        elif campaign.kind == CampaignKind.RECONSENT:
+            campaign.template_languages = []
         if commit:
             campaign.save()
             self.save_m2m()

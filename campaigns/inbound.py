@@ -1,10 +1,10 @@
 """WhatsApp handlers owned by campaigns (registered from CampaignsConfig.ready)."""
 
-from whatsapp.events import OutboundResult, StatusUpdate
+from whatsapp.events import OutboundResult, StatusUpdate, TemplateChanged
 from whatsapp.handlers import on
 from whatsapp.receipts import outbound_id_of
 
-from . import reminders, services
+from . import reminders, services, template_changes
 
 
 @on("status")
@@ -31,3 +31,8 @@ def settle_campaign_message(result: OutboundResult) -> None:
 @on("outbound_settled")
 def finish_campaigns(results: list[OutboundResult]) -> None:
     services.finish_campaigns_of(origins=[r.origin for r in results])
+
+
+@on("template_changed")
+def follow_template(event: TemplateChanged) -> None:
+    template_changes.follow_template_change(event=event)

@@ -20,6 +20,9 @@ class CampaignStatus(models.TextChoices):
     DRAFT = "draft", "Draft"
     LAUNCHED = "launched", "Launched"
     SENDING = "sending", "Sending"
+    # Stopped by its template (paused, rejected, re-categorised): nothing goes until staff
+    # resume it; `paused_reason` says why.
+    PAUSED = "paused", "Paused"
     DONE = "done", "Done"
     CANCELLED = "cancelled", "Cancelled"
 
@@ -92,6 +95,10 @@ class Campaign(models.Model):
     # status follows its messages.
     fanned_out_at = models.DateTimeField(null=True, blank=True, editable=False)
     finished_at = models.DateTimeField(null=True, blank=True, editable=False)
+    paused_at = models.DateTimeField(null=True, blank=True, editable=False)
+    paused_reason = models.TextField(blank=True, editable=False, default="", db_default="")
+    # What its template did that staff should know, even when nothing paused (a purpose moved).
+    template_notice = models.TextField(blank=True, editable=False, default="", db_default="")
 
     class Meta:
         ordering = ["-created_at"]

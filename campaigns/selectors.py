@@ -134,7 +134,10 @@ def preview_campaign(*, campaign: Campaign, at: datetime | None = None) -> Previ
                 "consent_states", condition=Q(consent_states__purpose=campaign.purpose)
             )
         )
-        .annotate(reason=reason_expression(at, prefix="state__"), addressable=_addressable())
+        .annotate(
+            reason=reason_expression(at, prefix="state__", blocked="blocked_at"),
+            addressable=_addressable(),
+        )
         .order_by()
         .values_list("reason", "addressable")
         .annotate(n=Count("pk"))

@@ -20,6 +20,7 @@ from django.db.models import QuerySet
 from django.utils import timezone
 
 from config.celery import registered_task
+from consent.number_scope import many_through_number
 from consent.selectors import may_send_contacts
 from contacts.models import Contact
 from conversation import outreach
@@ -141,6 +142,9 @@ def send_campaign_batch(*, campaign_id: Any, first_message_id: int, last_message
         pk__lte=last_message_id,
         status=MessageStatus.QUEUED,
     )
+    if campaign.status == CampaignStatus.PAUSED:
+        # They wait, queued, until staff resume the campaign (which sends them again).
+        return 0
     if campaign.status == CampaignStatus.CANCELLED:
         batch.update(
             status=MessageStatus.SKIPPED,
@@ -233,7 +237,12 @@ def _skip_refused(campaign: Campaign, batch: QuerySet[Message]) -> None:
             "contact__parent_user_id",
         )
     )
-    decisions = may_send_contacts([row[1] for row in rows], campaign.purpose)
+    # Sent from the configured number: in `number` stop scope, a stop on another one binds not.
+    decisions = many_through_number(
+        may_send_contacts([row[1] for row in rows], campaign.purpose),
+        purpose=campaign.purpose,
+        sending_number=settings.WHATSAPP_PHONE_NUMBER_ID,
+    )
     refused: dict[str, list[int]] = {}
     for pk, contact_id, wa_id, phone, user_id, parent_user_id in rows:
         decision = decisions[contact_id]
@@ -291,7 +300,12 @@ def cancel_campaign(*, campaign: Campaign, actor: Any = None) -> int:
     before = campaign.status
     Campaign.objects.filter(
         pk=campaign.pk,
-        status__in=[CampaignStatus.DRAFT, CampaignStatus.LAUNCHED, CampaignStatus.SENDING],
+        status__in=[
+            CampaignStatus.DRAFT,
+            CampaignStatus.LAUNCHED,
+            CampaignStatus.SENDING,
+            CampaignStatus.PAUSED,
+        ],
     ).update(status=CampaignStatus.CANCELLED, finished_at=timezone.now())
     campaign.refresh_from_db()
     now = timezone.now()

@@ -100,6 +100,8 @@ MIDDLEWARE = [
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
+    # Admin pages in the staff user's time zone (their browser's, by a cookie).
+    "console.middleware.StaffTimeZoneMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
 ]
@@ -161,6 +163,8 @@ AUTH_PASSWORD_VALIDATORS = [
 LANGUAGE_CODE = "en"
 LANGUAGES = [("en", "English"), ("es", "Español")]
 LOCALE_PATHS = [BASE_DIR / "locale"]
+# One date format everywhere ("7 Dec 2026, 19:51"), in the reader's language.
+FORMAT_MODULE_PATH = ["config.formats"]
 TIME_ZONE = env.str("TIME_ZONE", default="UTC")
 USE_I18N = True
 USE_TZ = True
@@ -265,6 +269,11 @@ CELERY_TASK_ROUTES = {
 }
 CELERY_BEAT_SCHEDULER = "django_celery_beat.schedulers:DatabaseScheduler"
 CELERY_BEAT_SCHEDULE = {
+    # The template registry; the template webhooks keep it current between runs.
+    "sync-message-templates": {
+        "task": "whatsapp.tasks.sync_message_templates",
+        "schedule": env.int("WHATSAPP_TEMPLATE_SYNC_SECONDS", default=60 * 60),
+    },
     "expire-lapsed-legacy-consent": {
         "task": "consent.tasks.expire_lapsed_legacy_consent",
         "schedule": 60 * 60,
@@ -304,10 +313,15 @@ CELERY_BEAT_SCHEDULE = {
         "task": "groups.tasks.review_join_requests",
         "schedule": 5 * 60,
     },
-    # The dashboard's counts over the whole ledger (console.models.DashboardSnapshot).
+    # The dashboard's chart and top campaigns over the ledger (console.models.DashboardSnapshot).
     "console-refresh-dashboard": {
         "task": "console.tasks.refresh_dashboard",
         "schedule": 10 * 60,
+    },
+    # The dashboard's state counts are exact without it; folding keeps their table small.
+    "console-compact-tallies": {
+        "task": "console.tasks.compact_tallies",
+        "schedule": 60,
     },
     "send-reconsent-reminders": {
         "task": "campaigns.tasks.send_reconsent_reminders",
@@ -394,6 +408,12 @@ CONSENT_MAX_FUTURE_SKEW_SECONDS = 5 * 60
 # An opt-out wins against a permissive answer less than this much later: sources
 # stamp time coarsely (WhatsApp: whole seconds). See consent.ordering.
 CONSENT_TIE_SECONDS = env.float("CONSENT_TIE_SECONDS", default=2.0)
+# How the platform's marketing stop spreads across business numbers: "business" (a stop
+# on any number stops all: the strict reading) or "number" (a stop binds the number it
+# came through; eligibility and the send gate answer per number). consent.number_scope.
+CONSENT_STOP_SCOPE = env.str("CONSENT_STOP_SCOPE", default="business")
+if CONSENT_STOP_SCOPE not in ("business", "number"):
+    raise ImproperlyConfigured("CONSENT_STOP_SCOPE must be 'business' or 'number'")
 
 # --- WhatsApp Cloud API -----------------------------------------------------
 # "console" writes outbound messages to the OutboundMessage table and the log;
@@ -578,6 +598,9 @@ WHATSAPP_HOLD_WAIT = env.int("WHATSAPP_HOLD_WAIT", default=30)
 WHATSAPP_WEBHOOK_MAX_BODY = env.int("WHATSAPP_WEBHOOK_MAX_BODY", default=1024 * 1024)
 # The approved template for the one-tap opt-in outside the 24-hour window: one body
 # parameter per purpose asked (the notice text), then quick replies Yes / No.
+# message_send_ttl_seconds of marketing templates sent through the Marketing Messages API
+# (SendingNumber.marketing_messages_api): how long the platform may try to deliver them.
+WHATSAPP_MARKETING_TTL_SECONDS = env.int("WHATSAPP_MARKETING_TTL_SECONDS", default=86400)
 WHATSAPP_OPT_IN_TEMPLATE = env.str("WHATSAPP_OPT_IN_TEMPLATE", default="consent_opt_in")
 # Rows stored but never enqueued (broker down at the time) are processed by this sweep.
 

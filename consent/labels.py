@@ -27,6 +27,7 @@ REASON_LABELS: dict[str, "StrOrPromise"] = {
     Reason.UNKNOWN_CONTACT: _("Not a known contact"),
     Reason.INVALID_PHONE: _("Not a valid phone number"),
     Reason.WITHDRAWN_AFTER_QUEUED: _("Opted out after it was queued"),
+    Reason.BLOCKED: _("Blocked"),
 }
 
 

@@ -444,6 +444,11 @@ class LedgerSeal(models.Model):
     root = models.CharField(max_length=64, editable=False)
     prev_hash = models.CharField(max_length=64, null=True, blank=True, unique=True, editable=False)
     hash = models.CharField(max_length=64, unique=True, editable=False)
+    # Form 1: the fields above. Form 2 also seals the notices (their count and Merkle
+    # root) and stores its tree's blocks (`SealBlock`), so a proof reads one block.
+    form = models.PositiveSmallIntegerField(default=1, editable=False)
+    notices = models.PositiveIntegerField(null=True, blank=True, editable=False)
+    notices_root = models.CharField(max_length=64, null=True, blank=True, editable=False)
 
     class Meta:
         ordering = ["-seq"]
@@ -485,3 +490,54 @@ class SealedHead(models.Model):
 
     def __str__(self) -> str:
         return f"{self.contact_id} #{self.seq}"
+
+
+class SealBlock(models.Model):
+    """A run of a form-2 seal's leaves (a power of two, the last one shorter) and its root.
+
+    In RFC 6962's tree such a block is a subtree, and the seal's root is the tree over
+    the block roots: an inclusion path is the leaf's path in its block, read again from
+    the sealed heads, then the block's path among the block roots.
+    """
+
+    seal = models.ForeignKey(
+        LedgerSeal, on_delete=models.PROTECT, related_name="+", db_constraint=False
+    )
+    index = models.PositiveIntegerField()
+    first_contact_id = models.UUIDField()
+    last_contact_id = models.UUIDField()
+    leaves = models.PositiveIntegerField()
+    root = models.CharField(max_length=64)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["seal", "index"], name="seal_block_unique"),
+        ]
+        indexes = [
+            models.Index(fields=["seal", "first_contact_id"], name="seal_block_by_contact"),
+        ]
+
+    def __str__(self) -> str:
+        return f"seal {self.seal_id} block {self.index}"
+
+
+class SealedNotice(models.Model):
+    """A notice as a form-2 seal saw it: the leaf of its id, ref and text digest.
+
+    A notice's text changed after the seal no longer gives its leaf, so the bundle's
+    path to the seal's `notices_root` fails.
+    """
+
+    seal = models.ForeignKey(
+        LedgerSeal, on_delete=models.PROTECT, related_name="+", db_constraint=False
+    )
+    notice_id = models.PositiveBigIntegerField()
+    leaf = models.CharField(max_length=64)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["seal", "notice_id"], name="sealed_notice_unique"),
+        ]
+
+    def __str__(self) -> str:
+        return f"seal {self.seal_id} notice {self.notice_id}"

@@ -16,7 +16,14 @@ from contacts.models import Contact
 
 from .chain import PERSONAL_FIELDS, canonical_fields, check_chain, event_row, instant_text
 from .models import ConsentEvent, ConsentNotice, LedgerSeal, SealedHead
-from .seals import inclusion, latest_seal, published_seal, seal_fields, seal_hash
+from .seals import (
+    inclusion,
+    latest_seal,
+    notice_inclusions,
+    published_seal,
+    seal_fields,
+    seal_hash,
+)
 
 BUNDLE_FORMAT = "consent-proof-bundle/1"
 
@@ -38,6 +45,7 @@ def _evidence(event: ConsentEvent) -> dict[str, Any] | None:
 
 def _notice(notice: ConsentNotice) -> dict[str, Any]:
     return {
+        "id": notice.pk,
         "ref": notice.ref,
         "purpose": notice.purpose,
         "language": notice.language,
@@ -54,8 +62,13 @@ def proof_bundle(contact: Contact) -> dict[str, Any]:
         .select_related("notice", "personal_evidence")
         .order_by("seq")
     )
-    notices = {str(e.notice_id): _notice(e.notice) for e in events if e.notice is not None}
     seal = latest_seal()
+    sealed_notices = notice_inclusions(seal) if seal else {}
+    notices = {
+        str(e.notice.pk): {**_notice(e.notice), "inclusion": sealed_notices.get(e.notice.pk)}
+        for e in events
+        if e.notice is not None
+    }
     return {
         "format": BUNDLE_FORMAT,
         "generated_at": instant_text(timezone.now()),

@@ -33,6 +33,10 @@ class WhatsAppUserId(str):
     """A business-scoped WhatsApp user id, for people known without a phone."""
 
 
+class E164(str):
+    """A phone already normalised (contacts.phones.normalize_phone): not parsed again."""
+
+
 @dataclass(frozen=True)
 class Decision:
     allowed: bool
@@ -53,6 +57,8 @@ class Reason:
     INVALID_PHONE = "invalid_phone"
     # Never an eligibility answer: the send gate's, for a message queued before a stop.
     WITHDRAWN_AFTER_QUEUED = "withdrawn_after_queued"
+    # Staff blocked the person: never sent anything, whatever their consent.
+    BLOCKED = "blocked"
 
 
 @dataclass(frozen=True)
@@ -84,7 +90,10 @@ DECISION_RULES: tuple[Rule, ...] = (
 # No state recorded, or "none".
 OTHERWISE = Rule(Status.NONE, False, Reason.NO_CONSENT)
 # A reason always means the same answer, so counting reasons counts who may be sent to.
-ALLOWED_BY_REASON: dict[str, bool] = {r.reason: r.allowed for r in (*DECISION_RULES, OTHERWISE)}
+ALLOWED_BY_REASON: dict[str, bool] = {
+    **{r.reason: r.allowed for r in (*DECISION_RULES, OTHERWISE)},
+    Reason.BLOCKED: False,
+}
 assert all(ALLOWED_BY_REASON[r.reason] == r.allowed for r in DECISION_RULES)
 
 
@@ -137,13 +146,16 @@ def effective_status(state: ConsentState | None, at: datetime) -> str:
     return STATUS_BY_REASON[decision.reason]
 
 
-def reason_expression(at: datetime, *, prefix: str = "") -> Case:
+def reason_expression(at: datetime, *, prefix: str = "", blocked: str = "") -> Case:
     """`decide(...).reason` as one SQL CASE over the state columns `<prefix>status` etc.
 
     Generated from DECISION_RULES, so SQL and Python cannot drift; a missing state
-    row (NULL status) falls through to OTHERWISE, as `decide(None)` does.
+    row (NULL status) falls through to OTHERWISE, as `decide(None)` does. `blocked`
+    names the contact's `blocked_at` column: a blocked person is `blocked` first.
     """
     whens = []
+    if blocked:
+        whens.append(When(Q(**{f"{blocked}__isnull": False}), then=Value(Reason.BLOCKED)))
     for rule in DECISION_RULES:
         condition = Q(**{f"{prefix}status": rule.status})
         if rule.lapsed is not None:
@@ -164,6 +176,8 @@ _STATE_FIELDS = ("state__status", "state__expires_at", "state__paused_until")
 def _decide_row(row: dict[str, Any] | None, at: datetime) -> Decision:
     if row is None:
         return Decision(False, Reason.UNKNOWN_CONTACT)
+    if row.get("blocked_at"):
+        return Decision(False, Reason.BLOCKED)
     if row.get("merged_into_id"):
         # A merged duplicate answers for the person: the survivor's state.
         return may_send(_survivor(row["merged_into_id"]), row["purpose"], at)
@@ -188,6 +202,8 @@ def may_send(who: Contact | str, purpose: str, at: datetime | None = None) -> De
         column, value = "id", who.pk
     elif isinstance(who, WhatsAppUserId):
         column, value = "whatsapp_user_id", str(who)
+    elif isinstance(who, E164):
+        column, value = "phone_hash", phone_hash(str(who))
     else:
         try:
             column, value = "phone_hash", phone_hash(normalize_phone(who))
@@ -246,7 +262,7 @@ def _state_row(column: str, value: Any, purpose: str) -> dict[str, Any] | None:
         found = (
             _contacts_with_state(purpose)
             .filter(**{column: value})
-            .values(*_STATE_FIELDS, "merged_into_id")
+            .values(*_STATE_FIELDS, "merged_into_id", "blocked_at")
             .first()
         )
         if found is not None:
@@ -255,9 +271,10 @@ def _state_row(column: str, value: Any, purpose: str) -> dict[str, Any] | None:
     result = sql.state_row_by_unique_column(column, value, purpose)
     if result is None:
         return None
-    merged_into_id, status, expires_at, paused_until = result
+    merged_into_id, status, expires_at, paused_until, blocked_at = result
     return {
         "merged_into_id": merged_into_id,
+        "blocked_at": blocked_at,
         "state__status": status,
         "state__expires_at": expires_at,
         "state__paused_until": paused_until,
@@ -328,16 +345,7 @@ def _decided(
     decided: dict[tuple | None, Decision] = {}
 
     def decision_for(row: dict[str, Any] | None) -> Decision:
-        key = (
-            (
-                row["state__status"],
-                row["state__expires_at"],
-                row["state__paused_until"],
-                row.get("merged_into_id"),
-            )
-            if row
-            else None
-        )
+        key = _state_key(row) if row else None
         if key not in decided:
             decided[key] = _decide_row(row, at)
         return decided[key]
@@ -345,6 +353,17 @@ def _decided(
     return [
         (phone, decision_for(found[i]) if i in found else invalid) for i, phone in enumerate(shown)
     ]
+
+
+def _state_key(row: dict[str, Any]) -> tuple:
+    """What a stored row's decision depends on: rows alike decide alike."""
+    return (
+        row["state__status"],
+        row["state__expires_at"],
+        row["state__paused_until"],
+        row.get("merged_into_id"),
+        bool(row.get("blocked_at")),
+    )
 
 
 def _state_rows_by_hash(hashes: set[str], purpose: str) -> dict[str, dict[str, Any]]:
@@ -358,7 +377,7 @@ def _state_rows_by_hash(hashes: set[str], purpose: str) -> dict[str, dict[str, A
             .filter(phone_hash__in=ordered[start : start + BULK_CHUNK])
             .order_by()
         )
-        for row in query.values("phone_hash", "merged_into_id", *_STATE_FIELDS):
+        for row in query.values("phone_hash", "merged_into_id", "blocked_at", *_STATE_FIELDS):
             row["purpose"] = purpose
             rows[row["phone_hash"]] = row
     return rows
@@ -375,7 +394,7 @@ def may_send_contacts(
         query = _contacts_with_state(Purpose(purpose)).filter(
             pk__in=ids[start : start + BULK_CHUNK]
         )
-        for row in query.values("pk", "merged_into_id", *_STATE_FIELDS):
+        for row in query.values("pk", "merged_into_id", "blocked_at", *_STATE_FIELDS):
             row["purpose"] = purpose
             found[row["pk"]] = _decide_row(row, at)
     return {pk: found.get(pk, Decision(False, Reason.UNKNOWN_CONTACT)) for pk in ids}

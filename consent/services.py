@@ -19,6 +19,7 @@ from contacts.models import Contact
 from contacts.selectors import Identifiers
 from contacts.services import mark_merged, resolve_or_create_contacts
 from staff.audit import record_audit
+from whatsapp.handlers import current_business_number
 
 from . import sql
 from .chain import PERSONAL_FIELDS, event_hash, evidence_digest
@@ -284,6 +285,10 @@ def _chained_event(
     """The event as it joins its contact's chain (after `last`), with its evidence apart."""
     evidence = change.evidence
     context = dict(evidence.context)
+    number = current_business_number()
+    if number and "sending_number" not in context:
+        # The business number a WhatsApp signal came through: chained with the event.
+        context["sending_number"] = number
     if change.idempotency_key:
         context["fingerprint"] = fingerprint
     event = ConsentEvent(

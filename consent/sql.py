@@ -8,6 +8,7 @@ ORM would take five or six and about 10 ms of Python per event.
 import json
 import uuid
 from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from functools import cache
 from typing import Any, cast
@@ -20,6 +21,7 @@ from django.utils.dateparse import parse_datetime
 
 from contacts.models import Contact
 
+from .chain import CHAINED_FIELDS, CURRENT_FORM
 from .models import ConsentEvent, ConsentEvidence, ConsentState, LedgerSeal, SealedHead
 
 _STATE_FIELDS = list(ConsentState._meta.concrete_fields)
@@ -168,7 +170,7 @@ def _insert_values(instance) -> tuple[str, str, str]:
 # PostgreSQL one prepared-shape statement, as the bulk path below, instead of compiling
 # the ORM query per call (which cost more than the query itself; bench/eligibility.py).
 _SINGLE_SQL = f"""
-SELECT c.merged_into_id, s.status, s.expires_at, s.paused_until
+SELECT c.merged_into_id, s.status, s.expires_at, s.paused_until, c.blocked_at
 FROM {Contact._meta.db_table} c
 LEFT JOIN {ConsentState._meta.db_table} s ON s.contact_id = c.id AND s.purpose = %s
 WHERE c.{{column}} = %s LIMIT 1
@@ -176,8 +178,9 @@ WHERE c.{{column}} = %s LIMIT 1
 
 
 def state_row_by_unique_column(column: str, value: Any, purpose: str) -> tuple | None:
-    """PostgreSQL: (merged_into_id, status, expires_at, paused_until) of the contact whose
-    unique `column` (one of the code's, never a caller's) is `value`; None for nobody."""
+    """PostgreSQL: (merged_into_id, status, expires_at, paused_until, blocked_at) of the
+    contact whose unique `column` (one of the code's, never a caller's) is `value`; None
+    for nobody."""
     with connection.cursor() as cursor:
         cursor.execute(_SINGLE_SQL.format(column=column), [purpose, value])
         return cursor.fetchone()
@@ -187,7 +190,7 @@ def state_row_by_unique_column(column: str, value: Any, purpose: str) -> tuple |
 # sequential scan of every contact; joining the unnested array instead probes the
 # phone_hash index once per phone, in one query (measured by bench/eligibility.py).
 _BULK_SQL = f"""
-SELECT c.phone_hash, s.status, s.expires_at, s.paused_until
+SELECT c.phone_hash, s.status, s.expires_at, s.paused_until, c.blocked_at
 FROM unnest(string_to_array(%s, ',')) AS wanted(phone_hash)
 JOIN {Contact._meta.db_table} c ON c.phone_hash = wanted.phone_hash
 LEFT JOIN {ConsentState._meta.db_table} s
@@ -208,8 +211,9 @@ def states_by_phone_hash(hashes: list[str], purpose: str) -> dict[str, dict[str,
                 "state__status": status,
                 "state__expires_at": expires_at,
                 "state__paused_until": paused_until,
+                "blocked_at": blocked_at,
             }
-            for digest, status, expires_at, paused_until in cursor.fetchall()
+            for digest, status, expires_at, paused_until, blocked_at in cursor.fetchall()
         }
 
 
@@ -333,9 +337,14 @@ def _is_uuid(model_field) -> bool:
 
 
 def _select(
-    model, names: tuple[str, ...], bounds: Bounds, order: tuple[str, ...]
+    model,
+    names: tuple[str, ...],
+    bounds: Bounds,
+    order: tuple[str, ...],
+    contacts: list[UUID] | None = None,
 ) -> tuple[str, list]:
-    """SELECT of `names` (model field names) for contacts within `bounds`, ids as text."""
+    """SELECT of `names` (model field names) for contacts within `bounds`, ids as text;
+    with `contacts`, only theirs (PostgreSQL)."""
     postgres = connection.vendor == "postgresql"
     quote = connection.ops.quote_name
     columns = []
@@ -353,6 +362,9 @@ def _select(
     if bounds[1] is not None:
         where.append(f"{contact} < %s")
         params.append(uuid_field.get_db_prep_value(bounds[1], connection))
+    if contacts is not None:
+        where.append(f"{contact} = ANY(%s)")
+        params.append(contacts)
     statement = f"SELECT {', '.join(columns)} FROM {quote(model._meta.db_table)}"  # noqa: S608
     if where:
         statement += f" WHERE {' AND '.join(where)}"
@@ -403,10 +415,14 @@ def _bool(value: Any) -> Any:
 
 
 def stream_rows(
-    model, names: tuple[str, ...], bounds: Bounds, order: tuple[str, ...]
+    model,
+    names: tuple[str, ...],
+    bounds: Bounds,
+    order: tuple[str, ...],
+    contacts: list[UUID] | None = None,
 ) -> Iterator[list]:
     """Rows (lists, in `names` order) through one server-side cursor, inside a transaction."""
-    statement, params = _select(model, names, bounds, order)
+    statement, params = _select(model, names, bounds, order, contacts)
     convert = _converters(model, names)
     # chunked_cursor is a named (server-side) cursor on PostgreSQL; inside a
     # transaction it streams instead of materialising WITH HOLD.
@@ -444,3 +460,127 @@ def estimated_events() -> int:
         if row and row[0] > 0:
             return row[0]
     return ConsentEvent.objects.count()
+
+
+# --- Chains hashed in the database (consent.verification) --------------------------------
+#
+# The canonical serialisation (consent.chain.canonical_bytes: JSON with sorted keys, no
+# spaces, times as UTC ISO text with microseconds) written out in SQL for events of the
+# current form, so PostgreSQL hashes every row where it lies and sends back only the
+# contacts whose rows do not check out. A row it cannot serialise exactly as Python does
+# (a form-1 event, whose evidence is hashed inline; a context holding a number that is not
+# an integer, whose text Python would write differently) gets no SQL hash: its contact is
+# sent back too, and consent.verification checks those chains in Python, so the verdicts
+# are the Python path's.
+
+# The context's canonical text: objects by key (code point order, as Python sorts),
+# arrays in order, strings escaped as json.dumps(ensure_ascii=False) does (PostgreSQL's
+# to_json escapes the same characters the same way); NULL for anything else, so the
+# row goes to Python.
+CANONICAL_JSON = """
+CREATE OR REPLACE FUNCTION pg_temp.consent_canonical_json(value jsonb) RETURNS text
+LANGUAGE plpgsql IMMUTABLE AS $$
+DECLARE
+    kind text := jsonb_typeof(value);
+    parts text[];
+    complete boolean;
+BEGIN
+    IF kind = 'object' THEN
+        SELECT array_agg(to_json(key)::text || ':' || pg_temp.consent_canonical_json(item)
+                         ORDER BY key COLLATE "C"),
+               bool_and(pg_temp.consent_canonical_json(item) IS NOT NULL)
+          INTO parts, complete FROM jsonb_each(value) AS e(key, item);
+        IF parts IS NULL THEN RETURN '{}'; END IF;
+        IF NOT complete THEN RETURN NULL; END IF;
+        RETURN '{' || array_to_string(parts, ',') || '}';
+    ELSIF kind = 'array' THEN
+        SELECT array_agg(pg_temp.consent_canonical_json(item) ORDER BY n),
+               bool_and(pg_temp.consent_canonical_json(item) IS NOT NULL)
+          INTO parts, complete FROM jsonb_array_elements(value) WITH ORDINALITY AS a(item, n);
+        IF parts IS NULL THEN RETURN '[]'; END IF;
+        IF NOT complete THEN RETURN NULL; END IF;
+        RETURN '[' || array_to_string(parts, ',') || ']';
+    ELSIF kind = 'string' THEN
+        RETURN to_json(value #>> '{}')::text;
+    ELSIF kind = 'number' THEN
+        IF value::text ~ '^(0|-?[1-9][0-9]*)$' THEN RETURN value::text; END IF;
+        RETURN NULL;
+    ELSIF kind = 'boolean' THEN
+        RETURN value::text;
+    END IF;
+    RETURN 'null';
+END;
+$$;
+"""
+
+_INSTANT = "'\"' || to_char({c} AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.US') || '+00:00\"'"
+
+
+def _value_sql(name: str) -> str:
+    """The canonical JSON text of one chained field, as an SQL expression over the row."""
+    model_field = cast(models.Field, ConsentEvent._meta.get_field(name))
+    column = connection.ops.quote_name(cast(str, model_field.column))
+    kind = model_field.get_internal_type()
+    if name in ("id", "contact"):
+        return f"'\"' || {column}::text || '\"'"
+    if kind == "DateTimeField":
+        return f"coalesce({_INSTANT.format(c=column)}, 'null')"
+    if kind == "JSONField":
+        return (
+            f"CASE WHEN {column} = '{{}}'::jsonb THEN '{{}}' "
+            f"ELSE pg_temp.consent_canonical_json({column}) END"
+        )
+    if kind in ("BooleanField",):
+        return f"coalesce(to_json({column})::text, 'null')"
+    if kind in ("CharField", "TextField"):
+        return f"coalesce(to_json({column})::text, 'null')"
+    # Integers and foreign keys to integer ids.
+    return f"coalesce({column}::text, 'null')"
+
+
+def canonical_sql() -> str:
+    """The canonical text of an event of the current form, built in SQL."""
+    members = [f"'\"{name}\":' || {_value_sql(name)}" for name in sorted(CHAINED_FIELDS)]
+    return "'{' || " + " || ',' || ".join(members) + " || '}'"
+
+
+@dataclass
+class DatabaseVerification:
+    chains: int = 0
+    events: int = 0
+    # Contacts with a row the database found wrong or could not hash: Python checks them.
+    suspects: list[uuid.UUID] = field(default_factory=list)
+
+
+def verify_in_database(bounds: Bounds) -> DatabaseVerification:
+    """Every chain of contacts within `bounds` ([low, high)), hashed and linked in SQL."""
+    events = connection.ops.quote_name(ConsentEvent._meta.db_table)
+    where, params = [], []
+    if bounds[0] is not None:
+        where.append("contact_id >= %s")
+        params.append(bounds[0])
+    if bounds[1] is not None:
+        where.append("contact_id < %s")
+        params.append(bounds[1])
+    condition = f"WHERE {' AND '.join(where)}" if where else ""
+    statement = f"""
+        SELECT count(*), count(*) FILTER (WHERE position = 1),
+               array_agg(DISTINCT contact_id) FILTER (WHERE NOT coalesce(ok, false))
+        FROM (
+            SELECT contact_id, row_number() OVER chain AS position,
+                   seq = row_number() OVER chain
+                   AND prev_hash IS NOT DISTINCT FROM lag(hash) OVER chain
+                   AND form = {CURRENT_FORM:d}
+                   AND encode(sha256(convert_to({canonical_sql()}, 'UTF8')), 'hex') = hash
+                   AS ok
+            FROM {events} {condition}
+            WINDOW chain AS (PARTITION BY contact_id ORDER BY seq)
+        ) checked
+    """  # noqa: S608  (names from the model, values as parameters)
+    with connection.cursor() as cursor:
+        cursor.execute(CANONICAL_JSON)
+        cursor.execute(statement, params)
+        count, chains, suspects = cursor.fetchone()
+    return DatabaseVerification(
+        chains=chains, events=count, suspects=sorted(uuid.UUID(str(s)) for s in suspects or [])
+    )

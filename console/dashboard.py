@@ -9,18 +9,19 @@ from django.utils.dateparse import parse_datetime
 from django.utils.translation import gettext_lazy as _
 
 from consent.labels import label
-from consent.rules import Action, Purpose, Source
+from consent.rules import Action, Purpose, Source, Status
 
 from .selectors import (
     CHART_DAYS,
     campaigns_in_flight,
     cards,
-    latest_snapshots,
+    daily_answers,
+    latest_snapshot,
     work_waiting,
 )
 from .services import refresh_dashboard_snapshot
 
-# One colour per source, the same for its opt-ins (above the axis) and opt-outs (below).
+# One colour per source, the same for its opt-ins (left bar of a day) and opt-outs (right).
 SOURCE_COLOURS = {
     Source.WEB_FORM: "#2563eb",
     Source.PREFERENCE_CENTRE: "#7c3aed",
@@ -35,7 +36,8 @@ SOURCE_COLOURS = {
 
 
 def answers_chart(daily: list[dict], *, last_day: date) -> dict:
-    """Chart.js data: per source, opt-ins per day up, opt-outs per day down."""
+    """Chart.js data: per day, a bar of opt-ins and a bar of opt-outs, each stacked by source,
+    both counted up from zero on one axis (so a few opt-outs are drawn to scale)."""
     days = [last_day - timedelta(days=n) for n in range(CHART_DAYS - 1, -1, -1)]
     index = {d.isoformat(): i for i, d in enumerate(days)}
     series: dict[tuple[str, str], list[int]] = {}
@@ -43,19 +45,20 @@ def answers_chart(daily: list[dict], *, last_day: date) -> dict:
         if row["day"] not in index:
             continue
         values = series.setdefault((row["action"], row["source"]), [0] * len(days))
-        sign = 1 if row["action"] == Action.GRANT else -1
-        values[index[row["day"]]] += sign * row["n"]
+        values[index[row["day"]]] += row["n"]
     datasets = []
     for (action, source), values in sorted(series.items()):
         kind = "opt-ins" if action == Action.GRANT else "opt-outs"
+        colour = SOURCE_COLOURS[Source(source)] if source in Source.values else "#94a3b8"
         datasets.append(
             {
                 "label": f"{kind}: {label('source', source)}",
                 "data": values,
-                "backgroundColor": SOURCE_COLOURS.get(Source(source), "#94a3b8")
-                if source in Source.values
-                else "#94a3b8",
-                "stack": "answers",
+                # An opt-out's bar is its source's colour, lighter, with the colour's edge.
+                "backgroundColor": colour if kind == "opt-ins" else f"{colour}66",
+                "borderColor": colour,
+                "borderWidth": 0 if kind == "opt-ins" else 1,
+                "stack": kind,
             }
         )
     return {"labels": [d.strftime("%d %b") for d in days], "datasets": datasets}
@@ -68,19 +71,26 @@ CHART_OPTIONS = {
     "plugins": {"legend": {"display": True, "position": "bottom"}},
     "scales": {
         "x": {"stacked": True, "grid": {"display": False}, "ticks": {"maxTicksLimit": 12}},
-        "y": {"stacked": True, "grid": {}},
+        "y": {"stacked": True, "beginAtZero": True, "min": 0, "ticks": {"precision": 0}},
     },
 }
 
 
 def dashboard_context(request: HttpRequest, context: dict) -> dict:
-    latest, earlier = latest_snapshots()
+    latest = latest_snapshot()
     if latest is None:
         # A fresh install before beat's first run: count once now.
-        latest, earlier = refresh_dashboard_snapshot(), {}
+        latest = refresh_dashboard_snapshot()
     figures = latest.figures
-    all_cards = cards(latest, earlier)
+    all_cards = cards()
     funnel = figures.get("funnel")
+    if funnel:
+        # Where contacts stand now, from the exact counts; who was asked, from the snapshot.
+        funnel = {
+            **funnel,
+            "legacy": sum(c.count for c in all_cards if c.status == Status.LEGACY),
+            "expired": sum(c.count for c in all_cards if c.status == Status.EXPIRED),
+        }
     deadline = parse_datetime(funnel["deadline"]) if funnel else None
     if funnel and deadline is not None:
         funnel = {
@@ -96,7 +106,11 @@ def dashboard_context(request: HttpRequest, context: dict) -> dict:
                 (_("Expired"), funnel["expired"], "expired"),
             ],
         }
-    daily = figures.get("daily", [])
+    # The snapshot's days, and what took effect since it was counted (an index range).
+    daily = [
+        *figures.get("daily", []),
+        *daily_answers(today=timezone.localdate(), since=latest.taken_at),
+    ]
     totals = {
         "opt_ins": sum(r["n"] for r in daily if r["action"] == Action.GRANT),
         "opt_outs": sum(r["n"] for r in daily if r["action"] == Action.WITHDRAW),
@@ -105,11 +119,12 @@ def dashboard_context(request: HttpRequest, context: dict) -> dict:
         {
             "title": _("Dashboard"),
             "snapshot": latest,
+            "counted_at": timezone.now(),
             "card_groups": [
                 (label("purpose", p), p, [c for c in all_cards if c.purpose == p])
                 for p in Purpose.values
             ],
-            "chart_data": json.dumps(answers_chart(daily, last_day=latest.day)),
+            "chart_data": json.dumps(answers_chart(daily, last_day=timezone.localdate())),
             "chart_options": json.dumps(CHART_OPTIONS),
             "chart_days": CHART_DAYS,
             "chart_totals": totals,

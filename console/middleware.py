@@ -1,6 +1,10 @@
+import zoneinfo
+from collections.abc import Callable
+
 from csp.middleware import CSPMiddleware, PolicyParts
 from django.http import HttpRequest, HttpResponseBase
 from django.urls import reverse
+from django.utils import timezone
 
 # The admin theme (django-unfold) drives its menus, tabs and filters with Alpine.js
 # expressions written in its templates' x- attributes. Alpine evaluates them with
@@ -21,3 +25,27 @@ class AdminCSPMiddleware(CSPMiddleware):
         if not report_only and request.path_info.startswith(reverse("admin:index")):
             parts.update = {**ADMIN_ADDITIONS, **(parts.update or {})}
         return parts
+
+
+# The staff user's time zone, as their browser reports it (console.js sets the cookie).
+TIME_ZONE_COOKIE = "console_tz"
+
+
+class StaffTimeZoneMiddleware:
+    """Admin pages show instants in the staff user's own time zone, not the server's."""
+
+    def __init__(self, get_response: Callable[[HttpRequest], HttpResponseBase]) -> None:
+        self.get_response = get_response
+
+    def __call__(self, request: HttpRequest) -> HttpResponseBase:
+        name = request.COOKIES.get(TIME_ZONE_COOKIE, "")
+        zone = None
+        if name and request.path_info.startswith(reverse("admin:index")):
+            try:
+                zone = zoneinfo.ZoneInfo(name)
+            except (zoneinfo.ZoneInfoNotFoundError, ValueError):
+                zone = None
+        if zone is None:
+            return self.get_response(request)
+        with timezone.override(zone):
+            return self.get_response(request)

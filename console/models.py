@@ -21,3 +21,28 @@ class DashboardSnapshot(models.Model):
 
     def __str__(self) -> str:
         return f"dashboard figures of {self.day}"
+
+
+# The row that counts contacts (the `none` cards are contacts without another state).
+CONTACTS_PURPOSE = ""
+CONTACTS_STATUS = "contacts"
+
+
+class StateTally(models.Model):
+    """Net change in the number of (contact, purpose) states per status, per day recorded.
+
+    Written only by database triggers on the states and contacts tables (migration
+    0002), in the transaction of the statement that changed them: the dashboard's
+    counts are the sums of these rows, exact the moment a change commits, whatever
+    wrote it (record_consent, the import's COPY, a merge, a rebuild). Rows are
+    appended, never updated, so concurrent writers never wait on each other; beat
+    folds them together every minute (console.services.compact_state_tallies).
+    """
+
+    purpose = models.CharField(max_length=16)
+    status = models.CharField(max_length=16)
+    day = models.DateField()
+    delta = models.BigIntegerField()
+
+    def __str__(self) -> str:
+        return f"{self.purpose or 'contacts'} {self.status} {self.day}: {self.delta:+d}"

@@ -1,15 +1,23 @@
-"""What the dashboard shows. Heavy figures are computed by `dashboard_figures` for the
-snapshot beat refreshes (console.services); the page itself reads that row and a few
-counts that partial indexes answer, a constant number of queries at any size."""
+"""What the dashboard shows. State counts are sums of the tally rows triggers keep
+(exact, one query); the chart and top campaigns are computed by `dashboard_figures`
+for the snapshot beat refreshes (console.services); the rest are counts that
+partial indexes answer: a constant number of queries at any size."""
 
 from dataclasses import dataclass
-from datetime import date, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 
-from django.db.models import Count
+from django.db.models import Count, Q, Sum
 from django.db.models.functions import TruncDate
 from django.utils import timezone
 
-from campaigns.models import Campaign, CampaignStatus, Message, ReminderSent
+from campaigns.models import (
+    Campaign,
+    CampaignKind,
+    CampaignStatus,
+    Message,
+    MessageStatus,
+    ReminderSent,
+)
 from campaigns.selectors import campaigns_with_counts, counts_from_annotations
 from consent.models import (
     ConsentEvent,
@@ -23,9 +31,13 @@ from contacts.models import Contact, LikelyDuplicate
 from conversation.models import OptOutReview
 from whatsapp.models import InboundEvent, OutboundMessage
 
-from .models import DashboardSnapshot
+from .models import CONTACTS_PURPOSE, CONTACTS_STATUS, DashboardSnapshot, StateTally
 
 CHART_DAYS = 90
+# A re-consent request that left: it asked the person again, whatever they answered.
+ASKED = [MessageStatus.SENT, MessageStatus.DELIVERED, MessageStatus.READ]
+# The changes each card shows, in days back; the triggers date tally rows by UTC day.
+CHANGE_WINDOWS = (7, 30)
 TOP_OPT_OUT_CAMPAIGNS = 5
 # The order cards and funnels read in: from "may send" to "may not".
 CARD_STATUSES = [
@@ -39,32 +51,29 @@ CARD_STATUSES = [
 ]
 
 
+def tally_day() -> date:
+    """Today as the tally triggers date their rows (UTC)."""
+    return timezone.now().astimezone(UTC).date()
+
+
 # --- Heavy figures, for the snapshot ---------------------------------------------
 
 
-def state_counts() -> dict[str, dict[str, int]]:
-    """Contacts per purpose and status; a contact with no state row counts as `none`."""
-    counts = {p: dict.fromkeys(Status.values, 0) for p in Purpose.values}
-    rows = ConsentState.objects.order_by().values_list("purpose", "status").annotate(n=Count("*"))
-    for purpose, status, n in rows:
-        counts.setdefault(purpose, dict.fromkeys(Status.values, 0))[status] = n
-    contacts = Contact.objects.count()
-    for by_status in counts.values():
-        with_row = sum(n for s, n in by_status.items() if s != Status.NONE)
-        by_status[Status.NONE] = max(contacts - with_row, 0)
-    return counts
-
-
-def daily_answers(*, today: date) -> list[dict]:
-    """Opt-ins (grants) and opt-outs (withdraws) per day of effect and source, 90 days."""
-    start = timezone.make_aware(
+def daily_answers(
+    *, today: date, since: datetime | None = None, until: datetime | None = None
+) -> list[dict]:
+    """Opt-ins (grants) and opt-outs (withdraws) per day of effect and source, 90 days
+    (or those in effect from `since`, until `until`)."""
+    start = since or timezone.make_aware(
         datetime.combine(today - timedelta(days=CHART_DAYS - 1), datetime.min.time())
     )
+    events = ConsentEvent.objects.filter(
+        occurred_at__gte=start, action__in=[Action.GRANT, Action.WITHDRAW], applied=True
+    )
+    if until is not None:
+        events = events.filter(occurred_at__lt=until)
     rows = (
-        ConsentEvent.objects.filter(
-            occurred_at__gte=start, action__in=[Action.GRANT, Action.WITHDRAW], applied=True
-        )
-        .order_by()
+        events.order_by()
         .annotate(day=TruncDate("occurred_at"))
         .values_list("day", "action", "source")
         .annotate(n=Count("*"))
@@ -80,9 +89,20 @@ def reconsent_funnel(*, now: datetime) -> dict | None:
     policy = ReconsentPolicy.objects.filter(active=True).order_by("-created_at").first()
     if policy is None:
         return None
-    reminded = ReminderSent.objects.filter(policy=policy, sent_at__isnull=False).values("contact")
+    # Asked again, either way: a policy's reminder, or a re-consent campaign's request
+    # that went out (since the policy began).
+    asked = Q(
+        pk__in=ReminderSent.objects.filter(policy=policy, sent_at__isnull=False).values("contact")
+    ) | Q(
+        pk__in=Message.objects.filter(
+            campaign__kind=CampaignKind.RECONSENT,
+            campaign__launched_at__gte=policy.created_at,
+            status__in=ASKED,
+        ).values("contact")
+    )
+    reminded = Contact.objects.filter(asked)
     after_reminder = dict(
-        ConsentState.objects.filter(contact__in=reminded)
+        ConsentState.objects.filter(contact__in=reminded.values("pk"), purpose=Purpose.MARKETING)
         .order_by()
         .values_list("status")
         .annotate(n=Count("*"))
@@ -94,7 +114,7 @@ def reconsent_funnel(*, now: datetime) -> dict | None:
         "policy_id": policy.pk,
         "deadline": policy.deadline.isoformat(),
         "legacy": legacy_now,
-        "reminded": sum(after_reminder.values()),
+        "reminded": reminded.count(),
         "reconsented": after_reminder.get(Status.OPTED_IN, 0),
         "declined": after_reminder.get(Status.OPTED_OUT, 0),
         "expired": expired_now,
@@ -125,11 +145,61 @@ def dashboard_figures(*, now: datetime | None = None) -> dict:
     now = now or timezone.now()
     today = timezone.localdate(now)
     return {
-        "states": state_counts(),
-        "daily": daily_answers(today=today),
+        # Up to now: the page adds what takes effect after, live (daily_answers since then).
+        "daily": daily_answers(today=today, until=now),
         "funnel": reconsent_funnel(now=now),
         "opt_out_campaigns": opt_out_campaigns(now=now),
     }
+
+
+@dataclass(frozen=True)
+class Tally:
+    count: int
+    change: dict[int, int]  # days back -> net change over those days
+
+
+def state_tallies(*, today: date | None = None) -> dict[str, dict[str, Tally]]:
+    """{purpose: {status: Tally}} for every purpose and status, `none` included, in one query.
+
+    A contact with no state for a purpose counts as `none`: contacts minus those in
+    another status, and likewise for the changes.
+    """
+    today = today or tally_day()
+    sums = {
+        f"last_{days}": Sum("delta", filter=Q(day__gt=today - timedelta(days=days)))
+        for days in CHANGE_WINDOWS
+    }
+    rows = (
+        StateTally.objects.order_by()
+        .values_list("purpose", "status")
+        .annotate(total=Sum("delta"), **sums)
+    )
+    found: dict[tuple[str, str], Tally] = {}
+    for purpose, status, total, *changes in rows:
+        found[(purpose, status)] = Tally(
+            int(total or 0), {d: int(c or 0) for d, c in zip(CHANGE_WINDOWS, changes, strict=True)}
+        )
+    nothing = Tally(0, dict.fromkeys(CHANGE_WINDOWS, 0))
+    contacts = found.get((CONTACTS_PURPOSE, CONTACTS_STATUS), nothing)
+    result: dict[str, dict[str, Tally]] = {}
+    for purpose in Purpose.values:
+        by_status = {
+            status: found.get((purpose, status), nothing)
+            for status in Status.values
+            if status != Status.NONE
+        }
+        # A stored `none` state and no state at all read alike.
+        result[purpose] = {
+            **by_status,
+            Status.NONE: Tally(
+                contacts.count - sum(t.count for t in by_status.values()),
+                {
+                    d: contacts.change[d] - sum(t.change[d] for t in by_status.values())
+                    for d in CHANGE_WINDOWS
+                },
+            ),
+        }
+    return result
 
 
 # --- What the page reads -----------------------------------------------------------
@@ -140,37 +210,24 @@ class Card:
     purpose: str
     status: str
     count: int
-    change_7: int | None
-    change_30: int | None
+    change_7: int
+    change_30: int
 
 
-def latest_snapshots() -> tuple[DashboardSnapshot | None, dict[int, DashboardSnapshot]]:
-    """The newest snapshot, and those of 7 and 30 days before it, by days back (two queries)."""
-    latest = DashboardSnapshot.objects.order_by("-day").first()
-    if latest is None:
-        return None, {}
-    back = {latest.day - timedelta(days=days): days for days in (7, 30)}
-    earlier = {back[s.day]: s for s in DashboardSnapshot.objects.filter(day__in=list(back))}
-    return latest, earlier
+def cards() -> list[Card]:
+    """One card per purpose and status, exact as of the last commit (one query)."""
+    tallies = state_tallies()
+    return [
+        Card(purpose, status, t.count, t.change[7], t.change[30])
+        for purpose in Purpose.values
+        for status in CARD_STATUSES
+        for t in [tallies[purpose][status]]
+    ]
 
 
-def _count(snapshot: DashboardSnapshot | None, purpose: str, status: str) -> int | None:
-    if snapshot is None:
-        return None
-    return snapshot.figures.get("states", {}).get(purpose, {}).get(status, 0)
-
-
-def cards(latest: DashboardSnapshot, earlier: dict[int, DashboardSnapshot]) -> list[Card]:
-    result = []
-    for purpose in Purpose.values:
-        for status in CARD_STATUSES:
-            count = _count(latest, purpose, status) or 0
-            changes = {}
-            for days in (7, 30):
-                before = _count(earlier.get(days), purpose, status)
-                changes[days] = None if before is None else count - before
-            result.append(Card(purpose, status, count, changes[7], changes[30]))
-    return result
+def latest_snapshot() -> DashboardSnapshot | None:
+    """The chart's and top campaigns' figures, as beat last counted them."""
+    return DashboardSnapshot.objects.order_by("-day").first()
 
 
 def campaigns_in_flight() -> list[tuple[Campaign, dict[str, int]]]:

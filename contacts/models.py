@@ -47,6 +47,12 @@ class Contact(models.Model):
     # Rotating it revokes every preference link sent so far.
     link_secret = models.CharField(max_length=32, default=new_contact_secret, editable=False)
     erased_at = models.DateTimeField(null=True, blank=True, editable=False)
+    # Staff blocked this person: never messaged, for any purpose, until unblocked (audited).
+    blocked_at = models.DateTimeField(null=True, blank=True, editable=False)
+    # Defaults in the database too: set-based INSERTs (imports) name only the columns they fill.
+    blocked_reason = models.CharField(
+        max_length=500, blank=True, editable=False, default="", db_default=""
+    )
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
 

@@ -1,7 +1,8 @@
+import unicodedata
 from dataclasses import dataclass
 from typing import Any, cast
 
-from django.db.models import Q, QuerySet
+from django.db.models import Func, Q, QuerySet, TextField, Value
 
 from .models import Contact, Suppression
 from .phones import InvalidPhone, identifier_hash, normalize_phone, phone_hash
@@ -129,3 +130,46 @@ def find_contact_by_phone(phone: str) -> Contact | None:
     """The contact for a phone in any format, erased ones included (by keyed hash)."""
     found = resolve_contacts(Identifiers(phone=phone))
     return found[0] if found else None
+
+
+# --- Search --------------------------------------------------------------------
+
+
+def fold_name(text: str | None) -> str | None:
+    """`contact_search_name` for SQLite: lower case without accents ("Lucía" → "lucia")."""
+    if text is None:
+        return None
+    decomposed = unicodedata.normalize("NFKD", text)
+    return "".join(c for c in decomposed if not unicodedata.combining(c)).lower()
+
+
+def register_search_name(sender: Any, connection: Any, **kwargs: Any) -> None:
+    if connection.vendor == "sqlite":
+        connection.connection.create_function(
+            "contact_search_name", 1, fold_name, deterministic=True
+        )
+
+
+class SearchName(Func):
+    """The database's accent- and case-folded name (migration contacts 0007)."""
+
+    function = "contact_search_name"
+    output_field = TextField()
+
+
+def search_contacts(queryset: QuerySet[Contact], term: str) -> QuerySet[Contact]:
+    """Contacts a person typing `term` means: a phone in any format (by its keyed hash,
+    erased ones too); else every word in the name, accents and case aside (the trigram
+    index on PostgreSQL), or the whole term as an external id, WhatsApp id or user id."""
+    term = term.strip()
+    if not term:
+        return queryset
+    try:
+        return queryset.filter(phone_hash=phone_hash(normalize_phone(term)))
+    except InvalidPhone:
+        pass
+    names = Q()
+    for word in term.split():
+        names &= Q(search_name__contains=SearchName(Value(word)))
+    identifiers = Q(external_id=term) | Q(wa_id=term) | Q(whatsapp_user_id=term)
+    return queryset.alias(search_name=SearchName("name")).filter(names | identifiers)

@@ -18,6 +18,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from consent.models import ConsentNotice
+from consent.number_scope import reason_through_number
 from consent.preference_links import preference_url
 from consent.rules import Purpose
 from consent.selectors import (
@@ -281,7 +282,13 @@ def consent_gate(row: OutboundMessage) -> str | None:
     queued (a STOP, then START) does not hold back the answer queued after it.
     """
     if row.purpose:
-        return consent_allows(row.contact_id, row.purpose)
+        # In `number` scope a marketing stop binds the number it came through only.
+        return reason_through_number(
+            consent_allows(row.contact_id, row.purpose),
+            contact_id=row.contact_id,
+            purpose=row.purpose,
+            sending_number=row.phone_number_id,
+        )
     if row.contact_id is None or row.kind not in MESSAGE_KINDS:
         return None
     asked = {ref.split("/", 1)[0] for ref in row.notice_refs or []}
@@ -302,6 +309,8 @@ def consent_allows(contact_id: Any, purpose: str) -> str | None:
     row = sql.consent_gate_row(contact_id, purpose)
     if row is None:
         return Reason.UNKNOWN_CONTACT
+    if row.blocked:
+        return Reason.BLOCKED
     if row.merged_into:
         decision = may_send_contacts([contact_id], purpose)[contact_id]
     else:

@@ -16,13 +16,16 @@ class GateRow(NamedTuple):
     status: str | None
     expires_at: datetime | None
     paused_until: datetime | None
+    # Staff blocked the person (contacts.blocking): the gate refuses, whatever the state.
+    blocked: bool = False
 
 
 @cache
 def _gate_sql() -> str:
     contacts, states = Contact._meta.db_table, ConsentState._meta.db_table
     return (
-        'SELECT c."merged_into_id", s."status", s."expires_at", s."paused_until" '  # noqa: S608
+        'SELECT c."merged_into_id", s."status", s."expires_at", s."paused_until", '  # noqa: S608
+        'c."blocked_at" '
         f'FROM "{contacts}" c LEFT JOIN "{states}" s '
         'ON s."contact_id" = c."id" AND s."purpose" = %s WHERE c."id" = %s'
     )
@@ -38,8 +41,10 @@ def consent_gate_row(contact_id: Any, purpose: str) -> GateRow | None:
         row = cursor.fetchone()
     if row is None:
         return None
-    merged_into, status, expires_at, paused_until = row
-    return GateRow(merged_into, status, _datetime(expires_at), _datetime(paused_until))
+    merged_into, status, expires_at, paused_until, blocked_at = row
+    return GateRow(
+        merged_into, status, _datetime(expires_at), _datetime(paused_until), bool(blocked_at)
+    )
 
 
 def _datetime(value: Any) -> datetime | None:

@@ -1,26 +1,32 @@
 """Groups in the admin: invite, never add. Memberships and invitation statuses are read-only;
 the one way in is the "Invite to a group" action on the contact list."""
 
-from typing import TYPE_CHECKING, TypedDict
+from collections import Counter
+from typing import TYPE_CHECKING, TypedDict, cast
 
 from django import forms
 from django.contrib import admin, messages
 from django.contrib.admin import helpers
+from django.contrib.auth.models import User
 from django.db.models import Count, OuterRef, QuerySet, Subquery
 from django.db.models.functions import Coalesce
-from django.http import HttpRequest
+from django.http import HttpRequest, HttpResponse
+from django.template.defaultfilters import pluralize
 from django.template.loader import render_to_string
 from django.template.response import TemplateResponse
-from django.urls import reverse
+from django.urls import path, reverse
 from django.utils.html import format_html
 from unfold.admin import ModelAdmin, TabularInline
+from unfold.widgets import UnfoldAdminSelectWidget
 
-from consent.labels import label
+from consent.labels import REASON_LABELS
 from contacts.admin import ContactAdminPart, contribute_to_contact_admin
+from contacts.models import Contact
 from whatsapp.exceptions import WhatsAppError
 
 from . import selectors, services, whatsapp_groups
 from .models import Group, GroupInvitation, GroupMembership, InvitationStatus, LeaveSource
+from .selectors import Eligibility
 
 if TYPE_CHECKING:
     from django_stubs_ext import WithAnnotations
@@ -174,6 +180,13 @@ class GroupAdmin(ModelAdmin):
     def get_queryset(self, request: HttpRequest) -> QuerySet:
         return super().get_queryset(request).annotate(**_funnel_counts())
 
+    def get_urls(self) -> list:
+        skipped = self.admin_site.admin_view(skipped_invitations_view)
+        return [
+            path("not-invited/", skipped, name="groups_group_skipped_invitations"),
+            *super().get_urls(),
+        ]
+
     @admin.display(description="members", ordering="n_members")
     def current_members(self, group: "WithAnnotations[Group, _FunnelCounts]") -> int:
         return group.n_members
@@ -313,48 +326,136 @@ class GroupMembershipAdmin(ModelAdmin):
 
 
 class InviteToGroupForm(forms.Form):
-    group = forms.ModelChoiceField(queryset=Group.objects.filter(active=True), required=True)
+    group = forms.ModelChoiceField(
+        queryset=Group.objects.filter(active=True), required=True, widget=UnfoldAdminSelectWidget
+    )
+
+
+# The contacts an invitation skipped, kept in the session for the page the summary links to.
+SKIPPED_SESSION_KEY = "groups_invite_skipped"
+
+
+def skipped_summary(skipped: list[Eligibility], total: int) -> str:
+    """ "5 of 7 not invited: 3 opted out, 2 no consent" (most frequent first)."""
+    reasons = Counter(_why_not(item) for item in skipped)
+    parts = ", ".join(f"{n} {reason}" for reason, n in reasons.most_common())
+    return f"{len(skipped)} of {total} not invited: {parts}"
+
+
+# The group's own reasons, short enough to count ("2 already invited").
+GROUP_REASONS = {
+    "already_member": "already members",
+    "contact_erased": "erased",
+    "cooldown": "declined recently",
+    "duplicate_pending": "already invited",
+    "group_full": "group full",
+    "group_inactive": "group not active",
+    "unreachable": "no WhatsApp number",
+}
+
+
+def _why_not(item: Eligibility) -> str:
+    if item.code in REASON_LABELS:
+        return str(REASON_LABELS[item.code]).lower()
+    return GROUP_REASONS.get(item.code, item.reason)
 
 
 @admin.action(description="Invite selected contacts to a group", permissions=["invite"])
 def invite_to_group(modeladmin, request, queryset):
     contacts = list(queryset)
     form = InviteToGroupForm(request.POST if "group" in request.POST else None)
-    if form.is_valid():
-        group = form.cleaned_data["group"]
-        if "confirm" in request.POST:
-            result = services.invite_contacts(
-                group=group, contacts=contacts, invited_by=request.user
-            )
-            modeladmin.message_user(
-                request,
-                f"Invited {len(result.invited)} contact(s) to {group}; "
-                f"skipped {len(result.skipped)}.",
-                messages.SUCCESS if result.invited and not result.skipped else messages.WARNING,
-            )
-            # A skipped invitation is something to look at, never a success.
-            for contact, reason in result.skipped:
-                modeladmin.message_user(
-                    request, f"Skipped {contact}: {label('reason', reason)}", messages.WARNING
-                )
-            return None
-        to_invite, skipped = selectors.invite_preview(group=group, contacts=contacts)
-    else:
-        group, to_invite, skipped = None, [], []
+    if not form.is_valid():
+        return _invite_page(modeladmin, request, form, contacts, None, [], [])
+    group = form.cleaned_data["group"]
+    if "confirm" in request.POST:
+        _invite(modeladmin, request, group, contacts)
+        return None
+    to_invite, skipped = selectors.invite_preview(group=group, contacts=contacts)
+    return _invite_page(modeladmin, request, form, contacts, group, to_invite, skipped)
+
+
+def _invite(modeladmin, request: HttpRequest, group: Group, contacts: list[Contact]) -> None:
+    # The admin serves only signed-in staff users.
+    staff = cast(User, request.user)
+    result = services.invite_contacts(group=group, contacts=contacts, invited_by=staff)
+    # Each skip's reason code, as the check gave it a moment ago (the service's result
+    # says it in a sentence); a reason that changed since keeps its sentence.
+    checked = {i.contact.pk: i for i in selectors.invite_preview(group=group, contacts=contacts)[1]}
+    skipped = [
+        checked.get(c.pk) or Eligibility(c, False, "", reason) for c, reason in result.skipped
+    ]
+    if result.invited:
+        n = len(result.invited)
+        modeladmin.message_user(
+            request, f"Invited {n} contact{pluralize(n)} to {group}.", messages.SUCCESS
+        )
+    if skipped:
+        # One warning for all of them (a real list skips hundreds), the list behind it.
+        request.session[SKIPPED_SESSION_KEY] = {
+            "group": group.name,
+            "skipped": [[str(i.contact), i.reason] for i in skipped],
+        }
+        modeladmin.message_user(
+            request,
+            format_html(
+                '{} — <a href="{}">see who and why</a>',
+                skipped_summary(skipped, len(contacts)),
+                reverse("admin:groups_group_skipped_invitations"),
+            ),
+            messages.WARNING,
+        )
+
+
+def _invite_page(modeladmin, request, form, contacts, group, to_invite, skipped):
+    changelist = reverse("admin:contacts_contact_changelist")
     return TemplateResponse(
         request,
         "admin/groups/invite_contacts.html",
         {
             **modeladmin.admin_site.each_context(request),
             "title": "Invite contacts to a group",
+            "crumbs": [("Contacts", changelist), ("Invite to a group", None)],
+            "lead": (
+                f"{len(contacts)} contact{pluralize(len(contacts))} selected. Nobody is added "
+                "to a group: each person gets a WhatsApp invitation with Accept / Decline "
+                "buttons and a link to an answer page, and becomes a member only by accepting."
+            ),
             "opts": modeladmin.model._meta,
             "form": form if form.is_bound else InviteToGroupForm(),
             "group": group,
             "contacts": contacts,
             "to_invite": to_invite,
             "skipped": skipped,
+            "invite_title": f"Will be invited to “{group}” ({len(to_invite)})" if group else "",
+            "skip_title": f"Will be skipped ({len(skipped)})",
+            "skipped_note": skipped_summary(skipped, len(contacts)) if skipped else "",
+            "skipped_table": {
+                "headers": ["Contact", "Why not"],
+                "rows": [[str(item.contact), item.reason] for item in skipped],
+            },
+            "changelist_url": changelist,
             "action_checkbox_name": helpers.ACTION_CHECKBOX_NAME,
             "selected_ids": [str(c.pk) for c in contacts],
+        },
+    )
+
+
+def skipped_invitations_view(request: HttpRequest) -> HttpResponse:
+    """Who the last bulk invitation skipped, and why (the summary warning links here)."""
+    kept = request.session.get(SKIPPED_SESSION_KEY) or {"group": "", "skipped": []}
+    return TemplateResponse(
+        request,
+        "admin/groups/skipped_invitations.html",
+        {
+            **admin.site.each_context(request),
+            "title": f"Not invited to {kept['group']}" if kept["group"] else "Not invited",
+            "crumbs": [
+                ("Contacts", reverse("admin:contacts_contact_changelist")),
+                ("Not invited", None),
+            ],
+            "lead": f"{len(kept['skipped'])} contact{pluralize(len(kept['skipped']))} "
+            "from your last invitation, with the reason each was skipped.",
+            "table": {"headers": ["Contact", "Why not"], "rows": kept["skipped"]},
         },
     )
 

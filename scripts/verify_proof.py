@@ -6,7 +6,9 @@
 Re-derives every event's hash from its fields (the canonical serialisation in
 README, "The consent ledger"), every evidence digest from the evidence and its
 salt, the chain's links, each notice text's digest, the seal's own hash and the
-inclusion of the chain's head in the seal's Merkle root (RFC 6962). With
+inclusion of the chain's head in the seal's Merkle root (RFC 6962); with a seal of
+form 2, also each notice's inclusion in the seal's notices root, so a notice text
+changed after the seal fails. With
 `--seal ROOT` (a root published elsewhere, e.g. by `export_seal`), the bundle's
 seal must have that root. Exit status: 0 valid, 1 invalid, 2 unreadable.
 
@@ -35,6 +37,8 @@ FIELDS_FORM_1 = {
 }  # fmt: skip
 PERSONAL = ("ip", "user_agent", "page_url", "note")
 SEAL_FIELDS = ("seq", "sealed_on", "sealed_at", "chains", "events", "root", "prev_hash")
+# Seal form 2 also seals the notices: a Merkle root over each notice's leaf.
+SEAL_FIELDS_FORM_2 = (*SEAL_FIELDS, "form", "notices", "notices_root")
 
 
 def canonical(value) -> bytes:
@@ -58,6 +62,12 @@ def leaf_hash(contact: str, seq: int, head_hash: str) -> bytes:
 
 def node(left: bytes, right: bytes) -> bytes:
     return hashlib.sha256(b"\x01" + left + right).digest()
+
+
+def notice_leaf(notice: dict) -> bytes:
+    digest = sha256_hex(notice["text"].encode())
+    body = canonical({"id": notice["id"], "ref": notice["ref"], "text_sha256": digest})
+    return hashlib.sha256(b"\x00" + body).digest()
 
 
 def root_from_path(leaf: bytes, index: int, size: int, path: list) -> str | None:
@@ -132,7 +142,8 @@ def check_seal(bundle: dict, hashes: dict[int, str], root: str | None, problems,
         else:
             notes.append("not sealed yet: the chain is checked, not its inclusion in a seal")
         return
-    if sha256_hex(canonical({name: seal[name] for name in SEAL_FIELDS})) != seal["hash"]:
+    names = SEAL_FIELDS if seal.get("form", 1) == 1 else SEAL_FIELDS_FORM_2
+    if sha256_hex(canonical({name: seal[name] for name in names})) != seal["hash"]:
         problems.append(f"seal #{seal['seq']}: its fields do not give its hash")
     if root is not None and seal["root"] != root.strip().lower():
         problems.append(f"seal #{seal['seq']}: its root is not the root given with --seal")
@@ -151,6 +162,36 @@ def check_seal(bundle: dict, hashes: dict[int, str], root: str | None, problems,
         problems.append(f"seal #{seal['seq']}: the inclusion path does not lead to its root")
     if inclusion["tree_size"] != seal["chains"]:
         problems.append(f"seal #{seal['seq']}: the tree size is not its number of chains")
+    if seal.get("form", 1) != 1:
+        check_sealed_notices(bundle, seal, leaf["seq"], problems, notes)
+
+
+def check_sealed_notices(bundle: dict, seal: dict, sealed_seq: int, problems, notes) -> None:
+    """Each notice of an event the seal saw must lead to the seal's notices root."""
+    seen = {
+        str(event["fields"]["notice"])
+        for event in bundle["events"]
+        if event["fields"]["seq"] <= sealed_seq and event["fields"]["notice"] is not None
+    }
+    for key, notice in (bundle.get("notices") or {}).items():
+        where = f"notice {key} ({notice.get('ref')})"
+        if str(notice["id"]) != key:
+            problems.append(f"{where}: its id is not its key")
+            continue
+        inclusion = notice.get("inclusion")
+        if inclusion is None:
+            if key in seen:
+                problems.append(
+                    f"{where}: not under seal #{seal['seq']}, yet a sealed event uses it"
+                )
+            else:
+                notes.append(f"{where}: newer than seal #{seal['seq']}: its text is not sealed yet")
+            continue
+        reached = root_from_path(
+            notice_leaf(notice), inclusion["leaf_index"], inclusion["tree_size"], inclusion["path"]
+        )
+        if reached != seal["notices_root"] or inclusion["tree_size"] != seal["notices"]:
+            problems.append(f"{where}: its text is not the one seal #{seal['seq']} saw")
 
 
 def verify(bundle: dict, root: str | None = None) -> tuple[list[str], list[str]]:

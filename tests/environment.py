@@ -24,6 +24,9 @@ DEVELOPMENT = {
 }
 for _name, _value in DEVELOPMENT.items():
     os.environ.setdefault(_name, _value)
+# A developer's .env (written by `make run`, then theirs to edit) is not the tests': they
+# run with the values above and the settings' defaults, as CI's clean checkout does.
+os.environ.setdefault("ENV_FILE", "")
 
 
 def _worker_index() -> int:

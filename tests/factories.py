@@ -3,6 +3,7 @@ from django.utils import timezone
 
 from consent.models import ConsentNotice, ReconsentPolicy
 from contacts.models import Contact
+from whatsapp.message_templates import placeholders
 
 
 class ContactFactory(factory.django.DjangoModelFactory):
@@ -35,3 +36,47 @@ class PolicyFactory(factory.django.DjangoModelFactory):
     deadline = factory.LazyFunction(lambda: timezone.now() + timezone.timedelta(days=30))
     reminder_offsets = [30, 7, 1]
     active = True
+
+
+def template_listing_item(
+    name: str = "order_update",
+    language: str = "en_US",
+    *,
+    category: str = "UTILITY",
+    status: str = "APPROVED",
+    body: str = "Hi {{1}}, your order {{2}} is on its way.",
+    examples: tuple[str, ...] = ("Ada", "A-42"),
+    n: int = 0,
+) -> dict:
+    """One template as `GET /<WABA_ID>/message_templates` lists it (Meta's reference shape)."""
+    return {
+        "name": name,
+        "language": language,
+        "status": status,
+        "category": category,
+        "id": str(278077987957091 + n),
+        "quality_score": {"score": "GREEN", "date": 1796080000},
+        "components": [
+            {"type": "BODY", "text": body, "example": {"body_text": [list(examples)]}},
+            {"type": "FOOTER", "text": "Reply STOP to opt out"},
+        ],
+    }
+
+
+class TemplateFactory(factory.django.DjangoModelFactory):
+    """A registry row as a sync writes it."""
+
+    class Meta:
+        model = "whatsapp.WhatsAppTemplate"
+        django_get_or_create = ("waba_id", "name", "language")
+
+    waba_id = "102290129340398"
+    name = "order_update"
+    language = "en_US"
+    category = "UTILITY"
+    status = "APPROVED"
+    quality = "GREEN"
+    components = factory.LazyAttribute(
+        lambda t: template_listing_item(t.name, t.language, category=t.category)["components"]
+    )
+    parameters = factory.LazyAttribute(lambda t: placeholders(t.components))

@@ -35,6 +35,26 @@ def test_search_by_name_and_external_id(staff_client):
         assert list(staff_client.get(CHANGELIST, {"q": term}).context["cl"].result_list) == [ada]
 
 
+@pytest.mark.parametrize("typed", ["Lucia", "perez", "LUCÍA PÉREZ", "lucía", "luc per"])
+def test_search_by_name_ignores_accents_and_case(staff_client, typed):
+    lucia = ContactFactory(name="Lucía Pérez")
+    ContactFactory(name="Lucas Peralta Smith")
+
+    page = staff_client.get(CHANGELIST, {"q": typed})
+
+    assert lucia in page.context["cl"].result_list
+    assert len(page.context["cl"].result_list) == (2 if typed == "luc per" else 1)
+
+
+def test_search_by_whatsapp_user_id(staff_client):
+    bsuid = ContactFactory(phone=None, whatsapp_user_id="US.13491208655302741918")
+    ContactFactory()
+
+    page = staff_client.get(CHANGELIST, {"q": "US.13491208655302741918"})
+
+    assert list(page.context["cl"].result_list) == [bsuid]
+
+
 def test_filter_by_tag_and_by_consent_state(staff_client):
     vip = ContactFactory()
     vip.tags.add(Tag.objects.create(name="vip"))

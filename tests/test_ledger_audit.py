@@ -4,6 +4,7 @@ from datetime import timedelta
 
 import pytest
 from django.contrib.auth import get_user_model
+from django.db import connection
 from django.utils import timezone
 from hypothesis import given
 from hypothesis import strategies as st
@@ -12,7 +13,7 @@ from consent.chain import CHAINED_FIELDS, check_chain, event_row
 from consent.models import ConsentEvent, ConsentState
 from consent.rules import Action, Status
 from consent.services import Evidence
-from consent.sql import stream_rows
+from consent.sql import stream_rows, verify_in_database
 from consent.verification import contact_ranges, rebuild_states, verify_ledger
 from tests.consent_helpers import record
 from tests.factories import ContactFactory
@@ -143,3 +144,45 @@ def test_several_workers_find_what_one_finds():
     assert [b.broken_event_id for b in verification.broken] == [victim.pk]
     assert sum(seen) == 24
     assert [(d.contact_id, d.stored) for d in differences] == [(contacts[7].pk, "paused")]
+
+
+CONTEXTS = [
+    {},
+    {"b": [1, 2], "a": {"z": None}},
+    {"text": 'quote " backslash \\ slash / «ünïcode» 🙂', "ctl": "\x01\x1f\b\f\n\r\t\x7f"},
+    {"é": 1, "e": -2, "E": 0, "": True, "z": False, "list": [[], {}, "x", None]},
+    {"big": 10**30, "neg": -(10**18)},
+]
+
+
+@pytest.mark.skipif(
+    connection.vendor != "postgresql", reason="the database hashes on PostgreSQL only"
+)
+class TestHashingInTheDatabase:
+    @pytest.mark.parametrize("context", CONTEXTS)
+    def test_the_database_hashes_each_event_as_python_does(self, context):
+        contact = ContactFactory()
+        record(contact, Action.GRANT, evidence=Evidence(context=context, note="n\u2028"))
+        record(contact, Action.PAUSE, paused_until=timezone.now() + timedelta(days=7))
+
+        found = verify_in_database((None, None))
+
+        assert (found.suspects, found.events, found.chains) == ([], 2, 1)
+
+    def test_a_context_it_cannot_write_as_python_does_is_left_to_python(self):
+        contact = ContactFactory()
+        record(contact, Action.GRANT, evidence=Evidence(context={"ratio": 1.5, "tenth": 0.1}))
+
+        assert verify_in_database((None, None)).suspects == [contact.pk]
+        assert verify_ledger().valid
+
+    def test_an_edited_event_is_found_by_the_database_and_named_by_python(self):
+        contact, bystander = ContactFactory(), ContactFactory()
+        record(bystander, Action.GRANT)
+        record(contact, Action.GRANT)
+        edited = record(contact, Action.WITHDRAW)
+        tamper(edited.pk, "source", "import")
+
+        assert verify_in_database((None, None)).suspects == [contact.pk]
+        broken = verify_ledger().broken
+        assert [(b.contact_id, b.broken_event_id) for b in broken] == [(contact.pk, edited.pk)]

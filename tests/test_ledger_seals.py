@@ -10,7 +10,7 @@ from django.core.management import CommandError, call_command
 from django.db import DatabaseError, connection, transaction
 from django.urls import reverse
 
-from consent import seals
+from consent import seals, sql
 from consent.models import LedgerIsAppendOnly, LedgerSeal
 from consent.rules import Action
 from consent.tasks import seal_ledger as seal_ledger_task
@@ -123,6 +123,97 @@ class TestSealing:
         call_command("seal_ledger", stdout=(out := _Buffer()))
 
         assert LedgerSeal.objects.get().root in out.text
+
+
+class TestBlocks:
+    """Form 2: the roots of blocks of leaves are stored, a path reads one block."""
+
+    @pytest.fixture
+    def more_chains(self, ledger):
+        return ledger + [ContactFactory() for _ in range(8)]
+
+    @pytest.mark.parametrize("block", [1, 2, 4, 1024])
+    def test_a_block_path_is_the_whole_trees_path(self, more_chains, monkeypatch, block):
+        for contact in more_chains[3:]:
+            record(contact, Action.GRANT)
+        monkeypatch.setattr(seals, "BLOCK_LEAVES", block)
+
+        seal = seals.seal_ledger(on=DAY)
+
+        heads = sorted((str(c.pk), c.consent_events.order_by("-seq")[0]) for c in more_chains)
+        leaves = [seals.leaf_hash(pk, e.seq, e.hash) for pk, e in heads]
+        assert (seal.form, seal.chains, seal.root) == (2, 11, rfc6962_root(leaves).hex())
+        for index, (pk, _) in enumerate(heads):
+            found = seals.inclusion(seal, pk)
+            assert (found["leaf_index"], found["tree_size"]) == (index, 11)
+            assert found["path"] == seals.inclusion_path(leaves, index)
+
+    def test_a_later_seal_proves_with_the_heads_it_saw(self, ledger, monkeypatch):
+        monkeypatch.setattr(seals, "BLOCK_LEAVES", 2)
+        first = seals.seal_ledger(on=DAY)
+        record(ledger[0], Action.WITHDRAW)
+        second = seals.seal_ledger(on=DAY + timedelta(days=1))
+
+        for seal in (first, second):
+            found = seals.inclusion(seal, ledger[0].pk)
+            leaf = seals.leaf_hash(*found["leaf"].values())
+            reached = seals.root_from_path(leaf, found["leaf_index"], 3, found["path"])
+            assert reached == seal.root
+        assert seals.inclusion(first, ledger[0].pk)["leaf"]["seq"] == 1
+        assert seals.inclusion(second, ledger[0].pk)["leaf"]["seq"] == 2
+
+    def test_a_seal_keeps_its_block_size_when_the_setting_changes(self, more_chains, monkeypatch):
+        monkeypatch.setattr(seals, "BLOCK_LEAVES", 2)
+        seal = seals.seal_ledger(on=DAY)
+        monkeypatch.setattr(seals, "BLOCK_LEAVES", 4)
+
+        found = seals.inclusion(seal, more_chains[2].pk)
+        leaf = seals.leaf_hash(*found["leaf"].values())
+        reached = seals.root_from_path(leaf, found["leaf_index"], 3, found["path"])
+        assert reached == seal.root
+        assert seals.verify_seals().valid
+
+    def test_a_contact_the_seal_never_saw_has_no_path(self, ledger):
+        seal = seals.seal_ledger(on=DAY)
+
+        assert seals.inclusion(seal, ContactFactory().pk) is None
+
+    def test_a_form_1_seal_still_proves_and_verifies(self, ledger):
+        seal = form_1_seal(DAY)
+
+        found = seals.inclusion(seal, ledger[1].pk)
+        leaf = seals.leaf_hash(*found["leaf"].values())
+        assert seals.root_from_path(leaf, found["leaf_index"], 3, found["path"]) == seal.root
+        assert seals.verify_seals().valid
+
+
+def form_1_seal(day) -> LedgerSeal:
+    """A seal as made before form 2: no blocks, no notices, the form-1 hash."""
+    root, chains, events = seals.root_of(sql.ledger_heads())
+    seal = LedgerSeal(seq=1, sealed_on=day, chains=chains, events=events, root=root, form=1)
+    seal.hash = seals.seal_hash(seals.seal_fields(seal))
+    seal.save()
+    sql.store_changed_heads(seal.pk, first=True)
+    return seal
+
+
+class TestSealedNotices:
+    def test_the_seal_covers_every_notice(self, ledger, marketing_notice, service_notice):
+        seal = seals.seal_ledger(on=DAY)
+
+        leaves = [
+            seals.notice_leaf(n.pk, n.ref, n.text) for n in (marketing_notice, service_notice)
+        ]
+        assert (seal.notices, seal.notices_root) == (2, rfc6962_root(leaves).hex())
+
+    def test_a_notice_text_changed_after_the_seal_fails_verification(
+        self, ledger, marketing_notice
+    ):
+        seals.seal_ledger(on=DAY)
+        type(marketing_notice).objects.filter(pk=marketing_notice.pk).update(text="Other words")
+
+        problems = [str(problem) for problem in seals.verify_seals().problems]
+        assert problems == [f"seal #1: notice {marketing_notice.pk} changed since it was sealed"]
 
 
 class TestExport:

@@ -16,8 +16,9 @@ from consent.rules import Action
 from contacts.services import erase_person
 from tests.api.conftest import assert_error, client_with_key
 from tests.consent_helpers import record
-from tests.factories import ContactFactory
+from tests.factories import ContactFactory, NoticeFactory
 from tests.ledger_tampering import truncate_chain
+from tests.test_ledger_seals import form_1_seal
 from tests.test_staff_roles import staff
 
 pytestmark = pytest.mark.django_db
@@ -42,8 +43,11 @@ def marketing_client():
 
 
 @pytest.fixture
-def contact(marketing_notice):
-    """A grant, a withdraw and another grant, among other contacts' chains, then sealed."""
+def contact(marketing_notice, service_notice):
+    """A grant, a withdraw and another grant, among other contacts' chains, then sealed.
+
+    Two notices, so a notice's path to the seal's notices root has a step.
+    """
     for _ in range(4):
         record(ContactFactory(), Action.WITHDRAW)
     person = ContactFactory()
@@ -173,7 +177,8 @@ class TestVerifyingOffline:
     @pytest.mark.parametrize(
         "place",
         ["an event's action", "an event's time", "an event's hash", "the evidence", "a notice text",
-         "the seal's root", "the inclusion path", "the sealed head"],
+         "the seal's root", "the inclusion path", "the sealed head", "a notice's path",
+         "the notices root"],
     )  # fmt: skip
     def test_one_byte_edited_anywhere_that_matters_fails(
         self, api_client, contact, tmp_path, place
@@ -189,6 +194,8 @@ class TestVerifyingOffline:
             "the seal's root": bundle["seal"]["root"],
             "the inclusion path": bundle["inclusion"]["path"][0],
             "the sealed head": bundle["inclusion"]["leaf"]["hash"],
+            "a notice's path": next(iter(bundle["notices"].values()))["inclusion"]["path"][0],
+            "the notices root": bundle["seal"]["notices_root"],
         }[place]
         at = text.index(json.dumps(target)) + 2
         edited = text[:at] + ("0" if text[at] != "0" else "1") + text[at + 1 :]
@@ -198,6 +205,53 @@ class TestVerifyingOffline:
 
         assert done.returncode == 1, done.stdout
         assert "INVALID" in done.stdout
+
+    def test_a_notice_text_changed_after_the_seal_fails(
+        self, api_client, contact, marketing_notice, tmp_path
+    ):
+        type(marketing_notice).objects.filter(pk=marketing_notice.pk).update(text="Other words")
+        bundle = bundle_of(api_client, contact)
+        assert bundle["notices"][str(marketing_notice.pk)]["text"] == "Other words"
+
+        done = verify_offline(tmp_path, json.dumps(bundle))
+
+        assert done.returncode == 1, done.stdout
+        assert "its text is not the one seal #1 saw" in done.stdout
+
+    def test_a_notice_published_after_the_seal_is_noted_not_sealed(
+        self, api_client, contact, tmp_path
+    ):
+        later = NoticeFactory(purpose="marketing", language="en", version=2)
+        record(contact, Action.GRANT, notice=later)
+
+        done = verify_offline(tmp_path, json.dumps(bundle_of(api_client, contact)))
+
+        assert done.returncode == 0, done.stdout
+        assert "its text is not sealed yet" in done.stdout
+
+    def test_every_bundle_verifies_when_the_tree_has_many_blocks(
+        self, api_client, marketing_notice, tmp_path, monkeypatch
+    ):
+        monkeypatch.setattr(seals, "BLOCK_LEAVES", 2)
+        people = [ContactFactory() for _ in range(7)]
+        for person in people:
+            record(person, Action.GRANT, notice=marketing_notice)
+        seals.seal_ledger(on=DAY)
+
+        for person in people:
+            done = verify_offline(tmp_path, json.dumps(bundle_of(api_client, person)))
+            assert done.returncode == 0, done.stdout
+
+    def test_a_bundle_against_a_form_1_seal_still_verifies(self, api_client, tmp_path):
+        person = ContactFactory()
+        record(person, Action.GRANT)
+        seal = form_1_seal(DAY)
+
+        bundle = bundle_of(api_client, person)
+
+        assert "form" not in bundle["seal"] and bundle["seal"]["root"] == seal.root
+        done = verify_offline(tmp_path, json.dumps(bundle), "--seal", seal.root)
+        assert done.returncode == 0, done.stdout
 
     def test_a_root_published_elsewhere_must_match(self, api_client, contact, tmp_path):
         done = verify_offline(

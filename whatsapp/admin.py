@@ -8,7 +8,7 @@ from django.urls import reverse
 from unfold.admin import ModelAdmin
 
 from . import messages as messages_
-from . import outbox, throttle
+from . import outbox, routing, throttle
 from .admin_settling import button_label, contributed_actions, raw_text, settle_no_opt_out
 from .models import InboundEvent, OutboundMessage, SendingNumber, ServiceWindow
 from .services import reprocess_inbound_events
@@ -262,12 +262,26 @@ class OutboundMessageAdmin(ModelAdmin):
 class SendingNumberAdmin(ModelAdmin):
     """Throughput per business number, as the platform granted it (80 to 1,000 per second)."""
 
-    list_display = ["phone_number_id", "label", "messages_per_second"]
-    search_fields = ["phone_number_id", "label"]
+    list_display = [
+        "phone_number_id",
+        "label",
+        "brand",
+        "display_phone_number",
+        "waba_id",
+        "quality",
+        "messaging_limit_tier",
+        "messages_per_second",
+        "marketing_messages_api",
+    ]
+    search_fields = ["phone_number_id", "label", "brand", "display_phone_number"]
+    list_filter = ["brand", "quality", "messaging_limit_tier"]
+    # The platform's word on the number (phone_number_quality_update): read, not typed.
+    readonly_fields = ["quality", "messaging_limit_tier", "platform_updated_at"]
 
     def save_model(self, request: HttpRequest, obj, form, change) -> None:
         super().save_model(request, obj, form, change)
         throttle.forget_rate(obj.phone_number_id)
+        routing.forget_routing(obj.phone_number_id)
 
 
 @admin.register(ServiceWindow)
@@ -281,3 +295,6 @@ class ServiceWindowAdmin(ModelAdmin):
 
     def has_change_permission(self, request: HttpRequest, obj=None) -> bool:
         return False
+
+
+from . import admin_templates  # noqa: E402,F401  (registers the template registry's admin)

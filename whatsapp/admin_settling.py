@@ -124,6 +124,11 @@ def settle_page(
         "explanation": explanation,
         "item_url": item_url(item),
         "changelist_url": reverse("admin:whatsapp_inboundevent_changelist"),
+        "crumbs": [
+            ("Inbound events", reverse("admin:whatsapp_inboundevent_changelist")),
+            (str(item), item_url(item)),
+            ("Settle", None),
+        ],
         **(extra or {}),
     }
     return render(request, "admin/whatsapp/inboundevent/settle.html", context)

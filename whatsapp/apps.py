@@ -5,5 +5,6 @@ class WhatsappConfig(AppConfig):
     name = "whatsapp"
 
     def ready(self) -> None:
-        # Registers the channel's own status handler (unknown sends proved delivered).
-        from . import receipts  # noqa: F401
+        # Registers the channel's own handlers: unknown sends proved delivered (receipts),
+        # and the outbox's (rows a template parked go once it is approved again).
+        from . import outbox, receipts  # noqa: F401

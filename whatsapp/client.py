@@ -86,12 +86,25 @@ def join_requests_answer(body: dict[str, Any], *, approve: bool) -> JoinRequests
     return JoinRequestsAnswer([str(i) for i in body.get(done_key) or []], failed, body)
 
 
+@dataclass(frozen=True)
+class TemplateListing:
+    """The WABA's message templates as the Graph API lists them, every page read."""
+
+    templates: list[dict[str, Any]]
+    pages: int = 0
+
+
+TEMPLATE_FIELDS = "id,name,language,status,category,quality_score,components,rejected_reason"
+
+
 class ConsoleGraph:
     """Development backend: every call is logged, nothing leaves the machine."""
 
     backend = "console"
 
-    def send_message(self, payload: dict[str, Any], *, phone_number_id: str = "") -> str:
+    def send_message(
+        self, payload: dict[str, Any], *, phone_number_id: str = "", edge: str = "messages"
+    ) -> str:
         reference = payload.get("biz_opaque_callback_data") or uuid.uuid4().hex
         address = payload.get("to") or payload.get("recipient")
         logger.info("WhatsApp (console) to %s: %s", address, payload)
@@ -125,6 +138,10 @@ class ConsoleGraph:
 
     def list_join_requests(self, group_id: str) -> list[JoinRequest]:
         return []
+
+    def list_templates(self, waba_id: str, *, page_size: int = 100) -> TemplateListing:
+        logger.info("[console] list the message templates of WABA %s (none)", waba_id)
+        return TemplateListing([], 0)
 
 
 class CloudGraph:
@@ -211,11 +228,14 @@ class CloudGraph:
 
     # --- Messages --------------------------------------------------------------------
 
-    def send_message(self, payload: dict[str, Any], *, phone_number_id: str = "") -> str:
+    def send_message(
+        self, payload: dict[str, Any], *, phone_number_id: str = "", edge: str = "messages"
+    ) -> str:
+        """`edge`: `messages`, or `marketing_messages` (the Marketing Messages API)."""
         number = phone_number_id or self.phone_number_id
         if not number:
             raise exc.AuthError("WHATSAPP_PHONE_NUMBER_ID must be set for the cloud backend")
-        body = self._call("POST", f"{number}/messages", json=payload)
+        body = self._call("POST", f"{number}/{edge}", json=payload)
         try:
             return str(body["messages"][0]["id"])
         except (KeyError, IndexError, TypeError) as error:
@@ -240,10 +260,14 @@ class CloudGraph:
             invite_link=body.get("invite_link", ""),
         )
 
-    def _pages(self, path: str, params: dict[str, str] | None = None) -> Iterator[dict]:
+    def _pages(
+        self, path: str, params: dict[str, str] | None = None, counter: list[int] | None = None
+    ) -> Iterator[dict]:
         params = dict(params or {})
         while True:
             body = self._call("GET", path, params=params)
+            if counter is not None:
+                counter.append(1)
             yield from body.get("data", [])
             paging = body.get("paging", {})
             after = paging.get("cursors", {}).get("after")
@@ -259,6 +283,17 @@ class CloudGraph:
 
     def get_invite_link(self, group_id: str) -> str:
         return str(self._call("GET", f"{group_id}/invite_link")["invite_link"])
+
+    def list_templates(self, waba_id: str, *, page_size: int = 100) -> TemplateListing:
+        """Every page of `GET /<WABA_ID>/message_templates` (a 429 raises RateLimited)."""
+        pages: list[int] = []
+        params = {"fields": TEMPLATE_FIELDS, "limit": str(page_size)}
+        found = [
+            item
+            for item in self._pages(f"{waba_id}/message_templates", params, pages)
+            if isinstance(item, dict)
+        ]
+        return TemplateListing(found, len(pages))
 
     def list_join_requests(self, group_id: str) -> list[JoinRequest]:
         return [

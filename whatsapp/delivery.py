@@ -30,7 +30,7 @@ import traceback
 import uuid
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from functools import partial
 from typing import Any
 
@@ -45,7 +45,9 @@ from .client import ConsoleGraph, graph_client
 from .events import OutboundResult
 from .handlers import dispatch, dispatch_send_failure
 from .models import OutboundMessage
+from .routing import MARKETING_MESSAGES, marketing_message, routes_to_marketing_messages
 from .services import process_stragglers, settle_inbound_from
+from .template_sends import check_template
 
 logger = logging.getLogger(__name__)
 
@@ -186,6 +188,17 @@ def _claim(row: OutboundMessage) -> bool:
 def _deliver_claimed(row: OutboundMessage, client) -> exc.WhatsAppError | None:
     """Send one claimed row and record the outcome; returns a transient error to retry."""
     try:
+        verdict = check_template(row)
+    except Exception:
+        _requeue(row, at=timezone.now())
+        raise
+    if verdict.park_by:
+        park(row, by=verdict.park_by, note=verdict.reason)
+        return None
+    if verdict.hold:
+        _hold(row, note=verdict.reason)
+        return None
+    try:
         reason = _refusal(row)
     except Exception:
         # Nothing left: give it back, and let the task fail and retry.
@@ -195,7 +208,7 @@ def _deliver_claimed(row: OutboundMessage, client) -> exc.WhatsAppError | None:
         _settle(row, Status.SKIPPED, skip_reason=reason[:32])
         return None
     try:
-        answer = _call(row, client)
+        answer = _call(row, client, category=verdict.category)
     except exc.OutsideServiceWindow as error:
         if row.fallback_payload and row.payload != row.fallback_payload:
             # The window closed since we queued it: the approved template instead.
@@ -244,25 +257,54 @@ def _held(row: OutboundMessage) -> bool:
         raise
     if settled:
         return False
-    at = timezone.now() + timedelta(seconds=settings.WHATSAPP_HOLD_WAIT)
     logger.warning("outbound %s held: unprocessed inbound items from its recipient", row.pk)
+    _hold(row, note=HELD)
+    return True
+
+
+HELD = "held: something this person sent is not processed yet"
+# A parked row waits for a person or an event (a campaign resumed, a template approved):
+# no time of its own.
+PARKED_UNTIL = datetime(9999, 12, 31, tzinfo=UTC)
+
+
+def _hold(row: OutboundMessage, *, note: str) -> None:
+    """Give the claim back: queued again WHATSAPP_HOLD_WAIT seconds later, not an attempt."""
+    at = timezone.now() + timedelta(seconds=settings.WHATSAPP_HOLD_WAIT)
     OutboundMessage.objects.filter(pk=row.pk, status=Status.SENDING).update(
         status=Status.QUEUED,
         claimed_at=None,
         next_attempt_at=at,
         attempts=F("attempts") - 1,
-        error_title=HELD,
+        error_title=note[:500],
     )
     row.status, row.next_attempt_at, row.attempts = Status.QUEUED, at, row.attempts - 1
-    return True
 
 
-HELD = "held: something this person sent is not processed yet"
+def park(row: OutboundMessage, *, by: str, note: str) -> None:
+    """A claimed row waits, unsent and not failed, until `unpark` names `by` (not an attempt)."""
+    logger.info("outbound %s parked by %s", row.pk, by)
+    OutboundMessage.objects.filter(pk=row.pk, status=Status.SENDING).update(
+        status=Status.QUEUED,
+        claimed_at=None,
+        next_attempt_at=PARKED_UNTIL,
+        parked_by=by,
+        attempts=F("attempts") - 1,
+        error_title=note[:500],
+    )
+    row.status, row.parked_by, row.attempts = Status.QUEUED, by, row.attempts - 1
 
 
-def _call(row: OutboundMessage, client) -> dict[str, Any]:
+def _call(row: OutboundMessage, client, *, category: str = "") -> dict[str, Any]:
     """The Graph API call for this row; returns the fields to settle it with."""
     now = timezone.now()
+    if row.kind in MESSAGE_KINDS and routes_to_marketing_messages(row, category=category):
+        wamid = client.send_message(
+            marketing_message(row.payload),
+            phone_number_id=row.phone_number_id,
+            edge=MARKETING_MESSAGES,
+        )
+        return {"status": Status.ACCEPTED, "wamid": wamid, "sent_at": now}
     if row.kind in MESSAGE_KINDS:
         wamid = client.send_message(row.payload, phone_number_id=row.phone_number_id)
         return {"status": Status.ACCEPTED, "wamid": wamid, "sent_at": now}

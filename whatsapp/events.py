@@ -116,6 +116,41 @@ class GroupLifecycleEvent:
 
 
 @dataclass(frozen=True)
+class TemplateUpdate:
+    """A template's status, quality or category, as a template webhook reported it.
+
+    Empty strings for what this webhook does not say. `upcoming_category` is set
+    for an impending re-categorisation (then `category` is the current one).
+    """
+
+    webhook_field: str
+    waba_id: str
+    template_id: str
+    name: str
+    language: str
+    status: str
+    reason: str
+    category: str
+    previous_category: str
+    upcoming_category: str
+    upcoming_category_at: datetime | None
+    quality: str
+    timestamp: datetime
+    raw: dict[str, Any] = field(repr=False)
+
+
+@dataclass(frozen=True)
+class TemplateChanged:
+    """The registry changed a template: what others act on (campaigns pause, move purpose)."""
+
+    template_pk: int
+    name: str
+    language: str
+    # field → (before, after), only the fields that changed.
+    changes: dict[str, tuple[str, str]]
+
+
+@dataclass(frozen=True)
 class OutboundResult:
     """What became of an outbox row; handlers find theirs by `origin`.
 

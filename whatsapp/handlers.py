@@ -9,7 +9,9 @@
 """
 
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
 from typing import Any
 
 from .events import SendFailure
@@ -26,6 +28,8 @@ KINDS = (
     "identity_update",
     "group_participants",
     "group_lifecycle",
+    # A TemplateChanged, after the registry applied a template webhook.
+    "template_changed",
     "send_failed",
     "outbound_result",
     "outbound_settled",
@@ -75,6 +79,24 @@ def may_carry_opt_out(kind: str, payload: dict[str, Any]) -> bool:
     return False
 
 
+# The business number (phone_number_id) the item being handled came through, if any: what
+# a handler records (a consent event) names it without every handler passing it on.
+_business_number: ContextVar[str] = ContextVar("business_number", default="")
+
+
+def current_business_number() -> str:
+    return _business_number.get()
+
+
+@contextmanager
+def through_business_number(phone_number_id: str) -> Iterator[None]:
+    token = _business_number.set(phone_number_id or "")
+    try:
+        yield
+    finally:
+        _business_number.reset(token)
+
+
 def handlers_for(kind: str) -> list[Handler]:
     return list(_registry.get(kind, ()))
 
@@ -98,6 +120,7 @@ def dispatch_send_failure(message: Any, error: Any) -> None:
     )
     for handler in handlers_for("send_failed"):
         try:
-            handler(failure)
+            with through_business_number(getattr(message, "phone_number_id", "") or ""):
+                handler(failure)
         except Exception:
             logger.exception("send_failed handler %s failed", handler)

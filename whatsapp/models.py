@@ -52,6 +52,8 @@ class InboundEvent(models.Model):
         IDENTITY_UPDATE = "identity_update", "Identity update"
         GROUP_PARTICIPANTS = "group_participants", "Group participants"
         GROUP_LIFECYCLE = "group_lifecycle", "Group created or deleted"
+        TEMPLATE_UPDATE = "template_update", "Template status, quality or category"
+        NUMBER_UPDATE = "number_update", "Business number quality or messaging limit"
         OTHER = "other", "Other (stored, ignored)"
         MALFORMED = "malformed", "Malformed body"
 
@@ -242,6 +244,9 @@ class OutboundMessage(models.Model):
     sent_at = models.DateTimeField(null=True, blank=True)
     # A result handler of another app raised; the sweep dispatches the result again.
     handler_error = models.TextField(blank=True)
+    # Set while a queued row is parked (never claimed, whatever its time): "campaign" (its
+    # campaign is paused) or "template:<name>:<language>" (the template is not approved).
+    parked_by = models.CharField(max_length=600, blank=True, default="", db_default="")
     # Staff's decision on an `unknown` message, also in the staff audit (AuditEntry).
     resolution = models.CharField(max_length=16, choices=Resolution.choices, blank=True)
     resolved_by = models.ForeignKey(
@@ -268,6 +273,12 @@ class OutboundMessage(models.Model):
                 fields=["claimed_at"],
                 name="outbound_sending_idx",
                 condition=Q(status="sending"),
+            ),
+            # Serves un-parking: a campaign resumed, a template approved again.
+            models.Index(
+                fields=["parked_by"],
+                name="outbound_parked_idx",
+                condition=Q(status="queued") & ~Q(parked_by=""),
             ),
             # Serves the staff list of messages whose fate is unknown.
             models.Index(
@@ -297,6 +308,22 @@ class SendingNumber(models.Model):
 
     phone_number_id = models.CharField(max_length=64, unique=True)
     label = models.CharField(max_length=100, blank=True)
+    brand = models.CharField(max_length=100, blank=True, help_text="The brand it speaks for.")
+    waba_id = models.CharField(
+        "WhatsApp Business Account", max_length=64, blank=True, help_text="Its templates' WABA."
+    )
+    display_phone_number = models.CharField(max_length=32, blank=True)
+    # As the platform reports them (`phone_number_quality_update`): its last event
+    # (FLAGGED, UNFLAGGED, UPGRADE, DOWNGRADE, THROUGHPUT_UPGRADE, ONBOARDING) and its limit.
+    quality = models.CharField(max_length=32, blank=True)
+    messaging_limit_tier = models.CharField(max_length=32, blank=True)
+    platform_updated_at = models.DateTimeField(null=True, blank=True)
+    marketing_messages_api = models.BooleanField(
+        "send marketing through the Marketing Messages API",
+        default=False,
+        help_text="Marketing templates from this number go to POST /<id>/marketing_messages "
+        "(with WHATSAPP_MARKETING_TTL_SECONDS); everything else to /messages.",
+    )
     messages_per_second = models.PositiveIntegerField(
         default=80,
         validators=[MinValueValidator(1), MaxValueValidator(1000)],
@@ -314,6 +341,10 @@ class SendingNumber(models.Model):
     def __str__(self) -> str:
         return f"{self.label or self.phone_number_id}: {self.messages_per_second}/s"
 
+    def clean(self) -> None:
+        # Webhooks name a number by its digits only.
+        self.display_phone_number = "".join(c for c in self.display_phone_number if c.isdigit())
+
 
 class ServiceWindow(models.Model):
     """When a recipient (wa_id or business-scoped user id) last wrote to us.
@@ -326,3 +357,75 @@ class ServiceWindow(models.Model):
 
     def __str__(self) -> str:
         return f"{self.recipient}: last inbound {self.last_inbound_at:%Y-%m-%d %H:%M}"
+
+
+class WhatsAppTemplate(models.Model):
+    """A message template as the platform holds it, per (WABA, name, language).
+
+    Filled by `sync_templates` (the Graph API's list) and by the template webhooks;
+    the category is the platform's and can change, so every change is kept
+    (`TemplateChange`) and the send-time gate reads the current one.
+    """
+
+    class Category(models.TextChoices):
+        MARKETING = "MARKETING", "Marketing"
+        UTILITY = "UTILITY", "Utility"
+        AUTHENTICATION = "AUTHENTICATION", "Authentication"
+
+    APPROVED = "APPROVED"
+
+    waba_id = models.CharField("WhatsApp Business Account", max_length=64)
+    name = models.CharField(max_length=512)
+    language = models.CharField(max_length=16)
+    template_id = models.CharField("platform id", max_length=64, blank=True)
+    # Free text, upper case as the platform sends it: new values must never fail a webhook.
+    category = models.CharField(max_length=32, blank=True)
+    status = models.CharField(max_length=32, blank=True)
+    quality = models.CharField(max_length=32, blank=True)
+    # An impending re-categorisation (`template_category_update` with correct_category).
+    upcoming_category = models.CharField(max_length=32, blank=True)
+    upcoming_category_at = models.DateTimeField(null=True, blank=True)
+    rejected_reason = models.CharField(max_length=200, blank=True)
+    components = models.JSONField(default=list, blank=True)
+    # The body's placeholders in order ("1", "2", … or named), with the example values.
+    parameters = models.JSONField(default=list, blank=True)
+    last_synced_at = models.DateTimeField(null=True, blank=True)
+    updated_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        verbose_name = "WhatsApp template"
+        ordering = ["name", "language"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["waba_id", "name", "language"], name="template_once_per_waba_language"
+            ),
+        ]
+        indexes = [
+            # Serves the send-time look-up by (name, language) and the campaign form's list.
+            models.Index(fields=["name", "language"], name="template_name_language_idx"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.name} ({self.language}, {self.category or '?'}, {self.status or '?'})"
+
+    @property
+    def is_approved(self) -> bool:
+        return self.status == self.APPROVED
+
+
+class TemplateChange(models.Model):
+    """One field of a template changing (status, category, quality), kept forever."""
+
+    template = models.ForeignKey(WhatsAppTemplate, on_delete=models.CASCADE, related_name="changes")
+    field = models.CharField(max_length=32)
+    before = models.CharField(max_length=64, blank=True)
+    after = models.CharField(max_length=64, blank=True)
+    # "sync", or the webhook field it came by (template_category_update, …).
+    source = models.CharField(max_length=64)
+    at = models.DateTimeField(default=timezone.now, editable=False)
+
+    class Meta:
+        ordering = ["template", "at", "pk"]
+
+    def __str__(self) -> str:
+        return f"{self.template.name}: {self.field} {self.before} → {self.after}"

@@ -24,9 +24,12 @@ from staff.audit import record_audit
 
 from . import messages
 from .addressing import Address
-from .delivery import MESSAGE_KINDS, tell_origin
-from .models import OutboundMessage
+from .delivery import MESSAGE_KINDS, PARKED_UNTIL, tell_origin
+from .events import TemplateChanged
+from .handlers import on
+from .models import OutboundMessage, WhatsAppTemplate
 from .tasks import DELIVERY_CHUNK, deliver_outbound
+from .template_sends import template_parking_mark
 
 logger = logging.getLogger(__name__)
 
@@ -323,3 +326,66 @@ def _resolve(
         else:
             tell_origin(outbound)
     return True
+
+
+# --- Parked rows: waiting for a person or an event, never claimed meanwhile ----------------
+
+
+def park_queued(*, origin_prefix: str, by: str, note: str) -> int:
+    """Park the queued rows of these origins (a campaign paused): unsent, not failed."""
+    if not origin_prefix:
+        raise ValueError("name the origins to park")
+    by = by[:600]
+    # A row a worker holds right now is marked: its template check parks it (`template_sends`).
+    OutboundMessage.objects.filter(origin__startswith=origin_prefix, status=Status.SENDING).update(
+        parked_by=by
+    )
+    # Rows a template parked too: they now wait for the same person as the rest.
+    return (
+        OutboundMessage.objects.filter(origin__startswith=origin_prefix, status=Status.QUEUED)
+        .exclude(parked_by=by)
+        .update(parked_by=by, next_attempt_at=PARKED_UNTIL, error_title=note[:500])
+    )
+
+
+def unpark(*, origin_prefix: str = "", parked_by: str = "", purpose: str = "") -> list[Any]:
+    """Queue parked rows again (all of these origins', or those parked under one mark).
+
+    `purpose`, when given, is what each must now be allowed for (the consent gate asks at
+    send). Delivered after commit.
+    """
+    if not (origin_prefix or parked_by):
+        raise ValueError("name the rows to un-park")
+    rows = OutboundMessage.objects.filter(status=Status.QUEUED).exclude(parked_by="")
+    if origin_prefix:
+        rows = rows.filter(origin__startswith=origin_prefix)
+    if parked_by:
+        rows = rows.filter(parked_by=parked_by)
+    ids = list(rows.values_list("pk", flat=True))
+    fields: dict[str, Any] = {"parked_by": "", "next_attempt_at": timezone.now(), "error_title": ""}
+    if purpose:
+        fields["purpose"] = purpose
+    OutboundMessage.objects.filter(pk__in=ids, status=Status.QUEUED).update(**fields)
+    deliver_after_commit(ids)
+    return ids
+
+
+def move_queued_purpose(*, origin_prefix: str, purpose: str) -> int:
+    """The consent the queued rows of these origins need from now on (a template re-categorised)."""
+    if not origin_prefix:
+        raise ValueError("name the origins to move")
+    return (
+        OutboundMessage.objects.filter(origin__startswith=origin_prefix, status=Status.QUEUED)
+        .exclude(purpose="")
+        .update(purpose=purpose)
+    )
+
+
+@on("template_changed")
+def unpark_for_approved_template(event: TemplateChanged) -> None:
+    """A template approved again: what it parked goes (the consent gate still asks)."""
+    before, after = event.changes.get("status", ("", ""))
+    if after == WhatsAppTemplate.APPROVED:
+        # After commit: the origins' own handlers (a paused campaign) re-park theirs first.
+        mark = template_parking_mark(event.name, event.language)
+        transaction.on_commit(partial(unpark, parked_by=mark))

@@ -22,6 +22,7 @@ from .events import (
     IdentityUpdate,
     InboundMessage,
     StatusUpdate,
+    TemplateUpdate,
     UserPreference,
 )
 
@@ -35,6 +36,17 @@ MESSAGE, STATUS, USER_PREFERENCE, IDENTITY_UPDATE, GROUP, OTHER = (
 )
 # group_lifecycle_update: a group we asked for was created (with its id and invite link).
 GROUP_LIFECYCLE = "group_lifecycle"
+# A template's status, quality or category changed (the value is the whole item).
+TEMPLATE_UPDATE = "template_update"
+# A business number's quality event or messaging limit changed.
+NUMBER_UPDATE = "number_update"
+TEMPLATE_FIELDS = frozenset(
+    {
+        "message_template_status_update",
+        "message_template_quality_update",
+        "template_category_update",
+    }
+)
 
 
 @dataclass(frozen=True)
@@ -180,10 +192,9 @@ def _split_value(data: dict, entry: dict, change: dict, value: dict) -> list[Ite
             key = f"group_participants:{_digest(group)}"
             sender, user_id = _group_participant(group)
             items.append(Item(GROUP, key, "", payload, sender, user_id))
-    if change.get("field") == "group_lifecycle_update":
-        lifecycle = split_group_lifecycle(data, entry, change, value)
-        known = known or bool(lifecycle)
-        items.extend(lifecycle)
+    whole = _whole_change_items(data, entry, change, value)
+    known = known or bool(whole)
+    items.extend(whole)
     if not known:
         single = {
             "object": data.get("object"),
@@ -191,6 +202,33 @@ def _split_value(data: dict, entry: dict, change: dict, value: dict) -> list[Ite
         }
         items.append(Item(OTHER, f"other:{_digest(change)}", "", single))
     return items
+
+
+def _whole_change_items(data: dict, entry: dict, change: dict, value: dict) -> list[Item]:
+    """Items of changes read whole: groups we asked for, templates, business numbers."""
+    if change.get("field") == "group_lifecycle_update":
+        return split_group_lifecycle(data, entry, change, value)
+    platform = _account_update(data, entry, change)
+    return [platform] if platform else []
+
+
+def _account_update(data: dict, entry: dict, change: dict) -> Item | None:
+    """A template's or a business number's change: the whole change is the item."""
+    field = change.get("field")
+    kind = (
+        TEMPLATE_UPDATE
+        if field in TEMPLATE_FIELDS
+        else NUMBER_UPDATE
+        if field == "phone_number_quality_update"
+        else None
+    )
+    if kind is None:
+        return None
+    single = {
+        "object": data.get("object"),
+        "entry": [{"id": entry.get("id"), "time": entry.get("time"), "changes": [change]}],
+    }
+    return Item(kind, f"{kind}:{_digest(single)}", "", single)
 
 
 def _group_participant(group: Any) -> tuple[str, str]:
@@ -258,6 +296,15 @@ def _timestamp(raw: Any) -> datetime | None:
         return None
 
 
+def business_number_of(payload: Any) -> str:
+    """The phone_number_id a stored item came through (value.metadata), or ""."""
+    try:
+        metadata = _value(payload).get("metadata") or {}
+    except (KeyError, IndexError, TypeError, AttributeError):
+        return ""
+    return _id(metadata.get("phone_number_id")) if isinstance(metadata, dict) else ""
+
+
 def parse_event(kind: str, payload: dict):
     """The typed event for a stored single-item update (None for kinds nobody handles)."""
     if kind == MESSAGE:
@@ -272,6 +319,8 @@ def parse_event(kind: str, payload: dict):
         return parse_group_participants(payload)
     if kind == GROUP_LIFECYCLE:
         return parse_group_lifecycle(payload)
+    if kind == TEMPLATE_UPDATE:
+        return parse_template_update(payload)
     return None
 
 
@@ -449,3 +498,39 @@ def _int(value: Any) -> int:
         return int(value)
     except (TypeError, ValueError):
         return 0
+
+
+# --- Template webhooks ---------------------------------------------------------------
+# Meta's shapes (webhooks reference, "message_template_status_update",
+# "message_template_quality_update", "template_category_update"): value carries
+# message_template_id / _name / _language and, per field, event + reason, previous /
+# new_quality_score, or new_category with previous_category (done) or correct_category
+# + category_update_timestamp (impending: then new_category is the *current* one).
+
+
+def _upper(value: Any) -> str:
+    return str(value).upper() if isinstance(value, str) and value else ""
+
+
+def parse_template_update(payload: dict) -> TemplateUpdate:
+    entry = payload["entry"][0]
+    change = entry["changes"][0]
+    value = change.get("value") or {}
+    field_name = str(change.get("field") or "")
+    upcoming = _upper(value.get("correct_category"))
+    return TemplateUpdate(
+        webhook_field=field_name,
+        waba_id=_id(entry.get("id")),
+        template_id=_id(value.get("message_template_id")),
+        name=str(value.get("message_template_name") or ""),
+        language=str(value.get("message_template_language") or ""),
+        status=_upper(value.get("event")),
+        reason=str(value.get("reason") or "") if value.get("reason") not in (None, "NONE") else "",
+        category=_upper(value.get("new_category") or value.get("message_template_category")),
+        previous_category=_upper(value.get("previous_category")),
+        upcoming_category=upcoming,
+        upcoming_category_at=_timestamp(value.get("category_update_timestamp")),
+        quality=_upper(value.get("new_quality_score")),
+        timestamp=_timestamp(entry.get("time")) or datetime.now(UTC),
+        raw=payload,
+    )

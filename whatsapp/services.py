@@ -20,10 +20,12 @@ from django.utils import timezone
 from staff.audit import record_audit
 
 from . import sql
-from .events import InboundMessage
-from .handlers import dispatch, may_carry_opt_out
+from .events import InboundMessage, TemplateUpdate
+from .handlers import dispatch, may_carry_opt_out, through_business_number
+from .message_templates import apply_template_update
 from .models import InboundEvent, ServiceWindow, WebhookDelivery
-from .parsing import Item, loose_identifiers, parse_event, split_delivery
+from .parsing import Item, business_number_of, loose_identifiers, parse_event, split_delivery
+from .sending_numbers import apply_number_update
 
 logger = logging.getLogger(__name__)
 
@@ -288,14 +290,22 @@ def _mark_failed(event_id: int, error: Exception) -> None:
 def _handle(event: InboundEvent) -> None:
     if event.kind == InboundEvent.Kind.MALFORMED:
         raise MalformedDelivery("the body was not JSON; nothing to process")
+    if event.kind == InboundEvent.Kind.NUMBER_UPDATE:
+        apply_number_update(payload=event.payload or {})
+        return
     typed = parse_event(event.kind, event.payload or {})
     if typed is None:
+        return
+    if isinstance(typed, TemplateUpdate):
+        # The registry is the channel's own: applied here, then told to other apps.
+        apply_template_update(update=typed)
         return
     if isinstance(typed, InboundMessage) and typed.opens_service_window:
         open_service_window(
             recipients=[typed.wa_id, typed.user_id], last_inbound_at=typed.timestamp
         )
-    dispatch(event.kind, typed)
+    with through_business_number(business_number_of(event.payload)):
+        dispatch(event.kind, typed)
 
 
 def _describe(error: Exception) -> str:

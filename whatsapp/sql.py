@@ -49,11 +49,14 @@ def _claim_sql() -> str:
     return (
         f'UPDATE "{table}" SET "status" = %s, "claimed_at" = %s,'  # noqa: S608
         ' "attempts" = "attempts" + 1 WHERE "id" = %s AND "status" = %s'
+        # A parked row (a paused campaign, a template not approved) is never claimed.
+        """ AND "parked_by" = ''"""
     )
 
 
 def claim_queued_message(message_id: Any, at: datetime) -> bool:
-    """queued → sending at `at`, one more attempt; False when it was no longer queued."""
+    """queued → sending at `at`, one more attempt; False when it was no longer queued (or
+    is parked)."""
     with connection.cursor() as cursor:
         cursor.execute(
             _claim_sql(),

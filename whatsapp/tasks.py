@@ -1,7 +1,9 @@
+from dataclasses import asdict
+
 from celery import shared_task
 from django.conf import settings
 
-from . import delivery
+from . import delivery, message_templates
 from .exceptions import RateLimited, TemporaryFailure
 from .services import process_inbound_event, process_stragglers
 
@@ -59,3 +61,22 @@ def sweep_outbox() -> int:
     for start in range(0, len(found.requeue), DELIVERY_CHUNK):
         deliver_outbound.delay(found.requeue[start : start + DELIVERY_CHUNK])
     return len(found.unknown)
+
+
+@shared_task(
+    bind=True,
+    autoretry_for=(TemporaryFailure,),
+    retry_backoff=True,
+    retry_backoff_max=600,
+    max_retries=5,
+)
+def sync_message_templates(self, waba_id: str = "") -> dict[str, int]:
+    """Beat: the template registry in step with the platform (webhooks keep it current)."""
+    if not (waba_id or settings.WHATSAPP_BUSINESS_ACCOUNT_ID):
+        return {}
+    try:
+        result = message_templates.sync_templates(waba_id=waba_id)
+    except RateLimited as error:
+        # The platform said when; the list is read again from its first page.
+        raise self.retry(countdown=error.retry_after or 60, exc=error) from error
+    return asdict(result)

@@ -9,6 +9,9 @@ from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
 from django.shortcuts import get_object_or_404
 from django.template.loader import render_to_string
 from django.urls import URLPattern, path, reverse
+from django.utils.formats import date_format
+from django.utils.safestring import mark_safe
+from django.utils.timezone import localtime
 from django.views.decorators.http import require_POST
 from unfold.widgets import (
     UnfoldAdminCheckboxSelectMultipleWidget,
@@ -21,6 +24,7 @@ from contacts.models import Contact
 from contacts.services import erase_person
 
 from ..exceptions import ConsentError, IllegalTransition
+from ..labels import label
 from ..models import ConsentEvent
 from ..preference_links import preference_url
 from ..rules import Purpose, Source
@@ -65,9 +69,47 @@ def timeline(contact: Contact) -> list[ConsentEvent]:
     """The ledger by effective time, newest first (seq breaks ties); the newest 50."""
     return list(
         ConsentEvent.objects.filter(contact=contact)
-        .select_related("notice", "actor")
+        .select_related("notice", "actor", "personal_evidence")
         .order_by("-occurred_at", "-seq")[:TIMELINE_EVENTS]
     )
+
+
+def staff_note(event: ConsentEvent) -> str:
+    """What staff (or the system) wrote with the event: an opt-out's reason, say."""
+    try:
+        return event.personal_evidence.note
+    except ConsentEvent.personal_evidence.RelatedObjectDoesNotExist:
+        return ""
+
+
+def timeline_table(events: list[ConsentEvent]) -> dict:
+    """The timeline as the theme's table: each row an event, newest first."""
+    rows = []
+    for event in events:
+        what = label("action", event.action)
+        if not event.applied:
+            what += " (kept as evidence; a later answer stands)"
+        rows.append(
+            {
+                "cols": [
+                    date_format(localtime(event.occurred_at), "DATETIME_FORMAT"),
+                    f"#{event.seq}",
+                    what,
+                    label("purpose", event.purpose),
+                    label("source", event.source),
+                    label("status", event.status_after),
+                    staff_note(event) or "—",
+                    str(event.actor) if event.actor else "—",
+                ],
+                "attrs": {
+                    "class": "contact-event"
+                    + ("" if event.applied else " contact-event--unapplied"),
+                    "data-seq": event.seq,
+                },
+            }
+        )
+    headers = ["When", "Seq", "What", "Purpose", "Source", "Then", "Reason or note", "By"]
+    return {"headers": headers, "rows": rows}
 
 
 def consent_panel(request: HttpRequest, contact: Contact) -> str:
@@ -75,7 +117,12 @@ def consent_panel(request: HttpRequest, contact: Contact) -> str:
     context = {
         "contact": contact,
         "states": [(Purpose(p).label, p, s) for p, s in consent_states(contact).items()],
-        "events": timeline(contact),
+        "timeline": timeline_table(timeline(contact)),
+        # Attributes for the theme's button component (it takes them as one string).
+        "copy_attrs": mark_safe(
+            'type="button" data-copy-target="preference-link" data-copied-label="Copied"'
+        ),
+        "new_tab_attrs": mark_safe('target="_blank" rel="noopener"'),
         "event_count": ConsentEvent.objects.filter(contact=contact).count(),
         "ledger_url": reverse("admin:consent_consentevent_changelist") + f"?contact={contact.pk}",
         "link": None if contact.erased_at else preference_url(contact),

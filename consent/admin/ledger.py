@@ -1,4 +1,5 @@
 from typing import TYPE_CHECKING, cast
+from uuid import UUID
 
 from django.contrib import admin, messages
 from django.contrib.auth.models import User
@@ -15,6 +16,7 @@ from contacts.admin import ContactAdminPart, ObjectTool, contribute_to_contact_a
 from contacts.models import Contact
 from contacts.services import erase_person
 from core.admin import ReadOnlyAdminMixin
+from staff.admin import describe_audited
 from staff.paginator import EstimatedCountPaginator
 
 from ..admin_imports import (
@@ -27,6 +29,7 @@ from ..admin_imports import (
 from ..exceptions import ConsentError
 from ..models import (
     ConsentEvent,
+    ConsentEvidence,
     ConsentNotice,
     ConsentState,
     LedgerSeal,
@@ -35,7 +38,7 @@ from ..models import (
 from ..proof import proof_bundle
 from ..rules import Action, Purpose, Source, Status
 from ..services import Evidence, publish_notice, record_consent
-from .contact import consent_panel, contact_action_urls
+from .contact import consent_panel, contact_action_urls, staff_note
 from .forms import ReconsentPolicyForm, describe_offsets
 from .review import extend_deadline
 
@@ -178,7 +181,7 @@ contribute_to_contact_admin(
         ],
         change_tools=[
             ObjectTool(
-                "Proof bundle (JSON)",
+                "Proof of consent (JSON)",
                 "admin:contacts_contact_proof_bundle",
                 permission="consent.export_proof",
             )
@@ -212,6 +215,59 @@ class ConsentEventAdmin(ReadOnlyAdminMixin, LedgerExportAdminMixin, ModelAdmin):
         actions = super().get_actions(request)
         actions.pop("delete_selected", None)
         return actions
+
+    # The event page: what happened, who did it and what they wrote; empty fields hidden.
+    EVENT_FIELDS = [
+        "contact",
+        "seq",
+        "purpose",
+        "action",
+        "source",
+        "status_after",
+        "applied",
+        "occurred_at",
+        "recorded_at",
+        "notice",
+        "expires_at",
+        "paused_until",
+        "acting_user",
+        "reason_or_note",
+        "wamid",
+        "prompted_by",
+        "idempotency_key",
+        "system_context",
+        "prev_hash",
+        "hash",
+        "evidence_digest",
+    ]
+
+    def get_fields(self, request: HttpRequest, obj: ConsentEvent | None = None):
+        if obj is None:
+            return self.EVENT_FIELDS
+        return [f for f in self.EVENT_FIELDS if self._shown(obj, f)]
+
+    def get_readonly_fields(self, request: HttpRequest, obj: ConsentEvent | None = None):
+        return self.EVENT_FIELDS
+
+    def _shown(self, event: ConsentEvent, name: str) -> bool:
+        value = getattr(self, name)(event) if hasattr(self, name) else getattr(event, name)
+        return value not in (None, "", {}, [])
+
+    @admin.display(description="by (staff user)")
+    def acting_user(self, event: ConsentEvent) -> str:
+        return str(event.actor) if event.actor else ""
+
+    @admin.display(description="reason or note")
+    def reason_or_note(self, event: ConsentEvent) -> str:
+        return staff_note(event)
+
+    @admin.display(description="prompted by WhatsApp message")
+    def prompted_by(self, event: ConsentEvent) -> str:
+        return event.prompted_by_wamid
+
+    @admin.display(description="system context")
+    def system_context(self, event: ConsentEvent) -> str:
+        return ", ".join(f"{k}: {v}" for k, v in sorted(event.context.items()))
 
 
 _SEAL_FIELDS = ("seq", "sealed_on", "sealed_at", "chains", "events", "root", "prev_hash", "hash")
@@ -301,3 +357,14 @@ class ReconsentPolicyAdmin(ModelAdmin):
     def get_readonly_fields(self, request: HttpRequest, obj=None) -> list[str]:
         # A deadline moves only through the recorded extension (legacy consent follows it).
         return ["deadline"] if obj is not None else []
+
+
+def _event_notes(ids: list[str]) -> dict[str, str]:
+    """The staff audit list's words beside a consent event: the reason typed with it."""
+    notes = ConsentEvidence.objects.filter(event_id__in=[UUID(i) for i in ids]).exclude(note="")
+    return {
+        str(event_id): f"reason: {note}" for event_id, note in notes.values_list("event_id", "note")
+    }
+
+
+describe_audited(ConsentEvent._meta.label, _event_notes)

@@ -11,7 +11,15 @@ from django.contrib.auth.models import User
 from django.db.models import QuerySet
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import render
+from django.urls import reverse
+from django.utils.formats import date_format
+from django.utils.timezone import localtime
 from unfold.admin import ModelAdmin
+from unfold.widgets import (
+    UnfoldAdminRadioSelectWidget,
+    UnfoldAdminSplitDateTimeWidget,
+    UnfoldAdminTextareaWidget,
+)
 
 from contacts.models import IdentityChange, LikelyDuplicate
 from contacts.services import mark_distinct_people
@@ -86,7 +94,7 @@ class OutrankedOptOutAdmin(_ReviewAdmin):
 
 class MergeForm(forms.Form):
     survivor = forms.ChoiceField(
-        label="Which record survives?", widget=forms.RadioSelect, choices=()
+        label="Which record survives?", widget=UnfoldAdminRadioSelectWidget, choices=()
     )
 
 
@@ -115,6 +123,14 @@ def merge_pairs(modeladmin, request: HttpRequest, queryset: QuerySet) -> HttpRes
     context = {
         **modeladmin.admin_site.each_context(request),
         "title": "Merge two records of one person",
+        "crumbs": [
+            ("Likely duplicates", reverse("admin:contacts_likelyduplicate_changelist")),
+            (f"{pair.first} and {pair.second}", None),
+        ],
+        "lead": "Both ledgers stay as they are and still verify. The merged record points at "
+        "the survivor; the survivor gets the merged record's opt-outs and pauses, so the most "
+        "restrictive state wins. This cannot be undone.",
+        "back_url": reverse("admin:contacts_likelyduplicate_changelist"),
         "pair": pair,
         "form": form,
         "action": "merge_pairs",
@@ -153,8 +169,10 @@ class IdentityChangeAdmin(_ReviewAdmin):
 
 
 class ExtendDeadlineForm(forms.Form):
-    new_deadline = forms.SplitDateTimeField(label="New deadline")
-    reason = forms.CharField(widget=forms.Textarea, max_length=2000)
+    new_deadline = forms.SplitDateTimeField(
+        label="New deadline", widget=UnfoldAdminSplitDateTimeWidget
+    )
+    reason = forms.CharField(widget=UnfoldAdminTextareaWidget, max_length=2000)
 
 
 @admin.action(description="Extend the deadline (legacy consent follows)", permissions=["change"])
@@ -179,6 +197,15 @@ def extend_deadline(modeladmin, request: HttpRequest, queryset: QuerySet) -> Htt
     context = {
         **modeladmin.admin_site.each_context(request),
         "title": f"Extend the deadline of {policy}",
+        "crumbs": [
+            ("Re-consent policies", reverse("admin:consent_reconsentpolicy_changelist")),
+            (str(policy), reverse("admin:consent_reconsentpolicy_change", args=[policy.pk])),
+            ("Extend the deadline", None),
+        ],
+        "lead": f"Current deadline: {date_format(localtime(policy.deadline), 'DATETIME_FORMAT')}. "
+        "Legacy consent that runs to it moves to the new deadline; the change is recorded "
+        "with your name and reason.",
+        "back_url": reverse("admin:consent_reconsentpolicy_changelist"),
         "policy": policy,
         "form": form,
         "action": "extend_deadline",

@@ -408,6 +408,12 @@ class EligibilityQuerySerializer(serializers.Serializer):
         required=False, max_length=128, help_text="For a person known without a phone."
     )
     purpose = serializers.ChoiceField(choices=Purpose.choices)
+    sending_number = serializers.CharField(
+        required=False,
+        max_length=64,
+        help_text="A business number's phone_number_id: the answer for that number when the "
+        "stop scope is `number` (a marketing stop binds the number it came through).",
+    )
 
     def validate(self, attrs: dict[str, Any]) -> dict[str, Any]:
         if "phone" not in attrs and not attrs.get("whatsapp_user_id"):
@@ -425,6 +431,8 @@ REASONS = [
     Reason.LEGACY_EXPIRED,
     Reason.UNKNOWN_CONTACT,
     Reason.INVALID_PHONE,
+    # Additive (issue 25): staff blocked the person.
+    Reason.BLOCKED,
 ]
 
 
@@ -463,6 +471,11 @@ class BulkEligibilityInputSerializer(serializers.Serializer):
         child=PhoneAsGivenField(),
         max_length=BULK_MAX_PHONES,
         help_text=f"At most {BULK_MAX_PHONES:,}.",
+    )
+    sending_number = serializers.CharField(
+        required=False,
+        max_length=64,
+        help_text="As for one phone: the answers for that number in `number` stop scope.",
     )
 
 

@@ -44,14 +44,16 @@ from contacts.selectors import Identifiers, resolve_contacts
 from ..exceptions import InvalidConsent
 from ..labels import reason_label
 from ..models import ConsentEvent, ConsentNotice
+from ..number_scope import many_phones_through_number, may_send_through_number
 from ..proof import proof_bundle
 from ..rules import Action, IllegalTransition, Purpose, Source, Status
 from ..selectors import (
+    E164,
     Decision,
+    Reason,
     WhatsAppUserId,
     consent_states,
     ledger,
-    may_send,
     may_send_many,
     notice_by_ref,
     published_notices,
@@ -396,6 +398,22 @@ def _decision_body(decision: Decision) -> dict[str, Any]:
     return body
 
 
+_PURPOSES = frozenset(Purpose.values)
+
+
+def _plain_question(params: Any) -> dict[str, Any] | None:
+    """`phone` and `purpose` as the serializer would take them, when that is all it is.
+
+    The hot path of every send-time check: a serializer costs more than the lookup.
+    """
+    if "whatsapp_user_id" in params or "sending_number" in params:
+        return None
+    phone, purpose = params.get("phone"), params.get("purpose")
+    if phone is None or purpose not in _PURPOSES:
+        return None
+    return {"phone": phone, "purpose": purpose}
+
+
 class EligibilityView(APIView):
     scope_prefix = "consent"
     staff_permissions = {"GET": ("consent.view_consentstate",)}
@@ -411,17 +429,28 @@ class EligibilityView(APIView):
         examples=ELIGIBILITY_EXAMPLES,
     )
     def get(self, request: Request) -> Response:
-        given = EligibilityQuerySerializer(data=request.query_params)
-        given.is_valid(raise_exception=True)
-        purpose = given.validated_data["purpose"]
-        raw = given.validated_data.get("phone")
+        asked = _plain_question(request.query_params)
+        if asked is None:
+            # Anything but a phone and a known purpose: the serializer names what is wrong.
+            given = EligibilityQuerySerializer(data=request.query_params)
+            given.is_valid(raise_exception=True)
+            asked = given.validated_data
+        purpose = asked["purpose"]
+        raw = asked.get("phone")
         body: dict[str, Any]
+        number = asked.get("sending_number", "")
         if raw is not None:
-            decision = may_send(raw, purpose)
-            body = {"phone": try_normalize_phone(raw) or raw}
+            e164 = try_normalize_phone(raw)
+            decision = (
+                may_send_through_number(E164(e164), purpose, sending_number=number)
+                if e164
+                else Decision(False, Reason.INVALID_PHONE)
+            )
+            body = {"phone": e164 or raw}
         else:
-            user_id = given.validated_data["whatsapp_user_id"]
-            decision = may_send(WhatsAppUserId(user_id), purpose)
+            user_id = asked["whatsapp_user_id"]
+            who = WhatsAppUserId(user_id)
+            decision = may_send_through_number(who, purpose, sending_number=number)
             body = {"whatsapp_user_id": user_id}
         return Response(
             {
@@ -468,7 +497,11 @@ class BulkEligibilityView(APIView):
         given = BulkEligibilityInputSerializer(data=request.data)
         given.is_valid(raise_exception=True)
         purpose = given.validated_data["purpose"]
-        answers = may_send_many(given.validated_data["phones"], purpose)
+        answers = many_phones_through_number(
+            may_send_many(given.validated_data["phones"], purpose),
+            purpose=purpose,
+            sending_number=given.validated_data.get("sending_number", ""),
+        )
         # Built as plain dicts: a serializer per row costs more than the lookup itself.
         bodies: dict[Decision, dict[str, Any]] = {}
         results = []

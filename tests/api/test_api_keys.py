@@ -81,6 +81,69 @@ def test_a_revoked_key_is_401(make_client):
     assert_error(client.get(ELIGIBILITY), 401, "authentication_failed")
 
 
+class TestAKeyInUse:
+    """A key is checked against its hash once per process; what can change is read each time."""
+
+    def test_revoked_after_use_it_is_refused_at_its_next_request(self, make_client):
+        client = make_client("consent:read")
+        assert client.get(ELIGIBILITY).status_code == 200
+
+        ApiKey.objects.filter(pk=client.api_key.pk).update(revoked=True)
+
+        assert_error(client.get(ELIGIBILITY), 401, "authentication_failed")
+        assert_error(client.get(ELIGIBILITY), 401, "authentication_failed")
+
+    def test_revoked_in_the_admin_after_use_it_is_refused(self, admin_client, make_client):
+        client = make_client("consent:read")
+        assert client.get(ELIGIBILITY).status_code == 200
+
+        admin_client.post(
+            "/admin/api/apikey/",
+            {"action": "revoke", "_selected_action": [client.api_key.pk]},
+        )
+
+        assert ApiKey.objects.get(pk=client.api_key.pk).revoked
+        assert_error(client.get(ELIGIBILITY), 401, "authentication_failed")
+
+    def test_expired_after_use_it_is_refused(self, make_client):
+        client = make_client("consent:read")
+        assert client.get(ELIGIBILITY).status_code == 200
+
+        ApiKey.objects.filter(pk=client.api_key.pk).update(
+            expiry_date=timezone.now() - timedelta(minutes=1)
+        )
+
+        assert_error(client.get(ELIGIBILITY), 401, "authentication_failed")
+
+    def test_a_scope_taken_away_after_use_is_refused(self, make_client):
+        client = make_client("consent:read", "contacts:read")
+        assert client.get(ELIGIBILITY).status_code == 200
+
+        ApiKey.objects.filter(pk=client.api_key.pk).update(scopes=["contacts:read"])
+
+        assert_error(client.get(ELIGIBILITY), 403, "permission_denied")
+
+    def test_a_wrong_secret_with_a_known_prefix_is_refused(self, make_client, anonymous_client):
+        client = make_client("consent:read")
+        assert client.get(ELIGIBILITY).status_code == 200
+        prefix = client.api_key.prefix
+
+        anonymous_client.credentials(HTTP_AUTHORIZATION=f"Api-Key {prefix}.{'x' * 32}")
+
+        assert_error(anonymous_client.get(ELIGIBILITY), 401, "authentication_failed")
+
+    def test_its_use_is_written_once_a_minute_not_per_request(
+        self, make_client, django_assert_num_queries
+    ):
+        client = make_client("consent:read")
+        client.get(ELIGIBILITY)
+        assert ApiKey.objects.get(pk=client.api_key.pk).last_used_at is not None
+
+        # the key's standing and the eligibility lookup; no write
+        with django_assert_num_queries(2):
+            client.get(ELIGIBILITY)
+
+
 def test_an_expired_key_is_401(make_client):
     client = make_client("consent:read")
     ApiKey.objects.filter(pk=client.api_key.pk).update(

@@ -156,6 +156,9 @@ EXPECTED: dict[tuple[str, str], Expected] = {
         200,
         at("/api/v1/eligibility/bulk/", {"purpose": "marketing", "phones": ["+447911123456"]}),
     ),
+    ("GET", "/api/v1/templates/"): Expected(
+        "campaigns:read", EVERY_ROLE, 200, at("/api/v1/templates/")
+    ),
     ("GET", "/api/v1/campaigns/"): Expected(
         "campaigns:read", EVERY_ROLE, 200, at("/api/v1/campaigns/")
     ),

@@ -22,7 +22,7 @@ from contacts.models import Contact, Tag
 from tests.browser.conftest import SCREENSHOTS, Phone
 from tests.campaigns.conftest import make_contact
 from tests.consent_helpers import record
-from tests.factories import ContactFactory, PolicyFactory
+from tests.factories import ContactFactory, PolicyFactory, TemplateFactory
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
@@ -178,14 +178,22 @@ def test_a_campaign_from_build_to_a_finished_progress_bar(desk, handset, monkeyp
     for _ in range(12):
         make_contact("opted_in").tags.add(vip)
     make_contact("opted_out").tags.add(vip)
+    TemplateFactory(
+        name="spring_offer",
+        language="en",
+        category="MARKETING",
+        components=[{"type": "BODY", "text": "Hi {{1}}, {{2}} off this spring."}],
+        parameters=[{"name": "1", "example": ""}, {"name": "2", "example": ""}],
+    )
     page = desk.page
 
-    # Build it in the add form: the parameters one box per placeholder.
+    # Build it in the add form: a template from the registry, one box per placeholder.
     page.goto(f"{desk.base}/admin/campaigns/campaign/add/")
     page.locator("#id_name").fill("Spring offer")
     page.locator("#id_kind").select_option("marketing")
     page.locator("#id_purpose").select_option("marketing")
-    page.locator("#id_template_name").fill("spring_offer")
+    page.locator("#id_template_name").select_option("spring_offer")
+    page.locator("#id_template_language").select_option("en")
     page.get_by_label("Template parameter 1").fill("{name}")
     page.get_by_label("Template parameter 2").fill("15%")
     page.get_by_label("Opted in").check()

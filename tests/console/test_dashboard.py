@@ -1,4 +1,4 @@
-"""The admin's home page: consent at a glance, from a snapshot beat refreshes."""
+"""The admin's home page: consent at a glance, exact counts from the tallies triggers keep."""
 
 from datetime import timedelta
 
@@ -15,9 +15,9 @@ from campaigns.models import (
 )
 from consent.rules import Action, Purpose, Source
 from consent.services import Evidence
-from console.models import DashboardSnapshot
-from console.selectors import cards, dashboard_figures, latest_snapshots, work_waiting
-from console.services import refresh_dashboard_snapshot
+from console.models import DashboardSnapshot, StateTally
+from console.selectors import cards, dashboard_figures, state_tallies, tally_day, work_waiting
+from console.services import compact_state_tallies, refresh_dashboard_snapshot
 from console.tasks import refresh_dashboard
 from conversation.models import OptOutReview
 from tests.campaigns.conftest import make_contact
@@ -34,13 +34,37 @@ def test_state_counts_per_purpose_count_contacts_without_a_state_as_none():
     make_contact("legacy")
     ContactFactory()
 
-    states = dashboard_figures()["states"]
+    states = state_tallies()
 
-    assert states["marketing"]["opted_in"] == 2
-    assert states["marketing"]["opted_out"] == 1
-    assert states["marketing"]["legacy"] == 1
-    assert states["marketing"]["none"] == 1
-    assert states["service"]["none"] == 5
+    assert states["marketing"]["opted_in"].count == 2
+    assert states["marketing"]["opted_out"].count == 1
+    assert states["marketing"]["legacy"].count == 1
+    assert states["marketing"]["none"].count == 1
+    assert states["service"]["none"].count == 5
+
+
+def test_counts_are_exact_the_moment_a_change_is_recorded():
+    contact = make_contact("opted_in")
+    assert state_tallies()["marketing"]["opted_in"].count == 1
+
+    record(contact, Action.WITHDRAW, source=Source.ADMIN)
+
+    states = state_tallies()
+    assert states["marketing"]["opted_in"].count == 0
+    assert states["marketing"]["opted_out"].count == 1
+
+
+def test_a_deleted_contact_leaves_the_counts():
+    # Only a contact with an empty ledger can be deleted.
+    contact = ContactFactory()
+    make_contact("opted_in")
+    assert state_tallies()["marketing"]["none"].count == 1
+
+    contact.delete()
+
+    states = state_tallies()
+    assert states["marketing"]["none"].count == 0
+    assert states["marketing"]["opted_in"].count == 1
 
 
 def test_daily_answers_count_opt_ins_and_opt_outs_by_day_of_effect_and_source():
@@ -66,33 +90,47 @@ def test_daily_answers_count_opt_ins_and_opt_outs_by_day_of_effect_and_source():
     }
 
 
-def test_changes_over_7_and_30_days_compare_with_the_snapshots_of_those_days():
-    today = timezone.localdate()
-    DashboardSnapshot.objects.create(
-        day=today - timedelta(days=7), figures={"states": {"marketing": {"opted_in": 1}}}
+def test_changes_over_7_and_30_days_are_the_net_changes_recorded_in_those_days():
+    today = tally_day()
+    opted_in = [make_contact("opted_in") for _ in range(3)]
+    # As if two of them had opted in 10 and 40 days ago.
+    StateTally.objects.filter(status="opted_in").delete()
+    StateTally.objects.bulk_create(
+        StateTally(purpose="marketing", status="opted_in", day=today - timedelta(days=d), delta=1)
+        for d in (0, 10, 40)
     )
-    make_contact("opted_in")
-    make_contact("opted_in")
-    make_contact("opted_in")
-    refresh_dashboard_snapshot()
+    record(opted_in[0], Action.WITHDRAW, source=Source.ADMIN)
 
-    latest, earlier = latest_snapshots()
+    card = next(c for c in cards() if (c.purpose, c.status) == ("marketing", "opted_in"))
 
-    assert latest.day == today
-    assert 7 in earlier and 30 not in earlier
-    opted_in = next(
-        c for c in cards(latest, earlier) if (c.purpose, c.status) == ("marketing", "opted_in")
+    assert (card.count, card.change_7, card.change_30) == (2, 0, 1)
+
+
+def test_folding_the_tallies_keeps_every_count_and_change():
+    today = tally_day()
+    for _ in range(3):
+        record(make_contact("legacy"), Action.GRANT, source=Source.WEB_FORM)
+    StateTally.objects.bulk_create(
+        StateTally(purpose="marketing", status="opted_in", day=today - timedelta(days=d), delta=1)
+        for d in (10, 40, 400)
     )
-    assert (opted_in.count, opted_in.change_7, opted_in.change_30) == (3, 2, None)
+    before = state_tallies()
+
+    rows = compact_state_tallies()
+
+    assert state_tallies() == before
+    assert rows < 10
+    assert compact_state_tallies() == rows
 
 
 def test_a_refresh_rewrites_todays_snapshot_only():
     refresh_dashboard_snapshot()
-    make_contact("opted_out")
+    record(make_contact("opted_in"), Action.WITHDRAW, source=Source.WHATSAPP_KEYWORD)
     refresh_dashboard()
 
     assert DashboardSnapshot.objects.count() == 1
-    assert DashboardSnapshot.objects.get().figures["states"]["marketing"]["opted_out"] == 1
+    daily = DashboardSnapshot.objects.get().figures["daily"]
+    assert ("withdraw", 1) in [(r["action"], r["n"]) for r in daily]
 
 
 def test_the_reconsent_funnel_follows_reminded_contacts_to_their_answer():

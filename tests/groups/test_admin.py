@@ -2,8 +2,10 @@ import re
 
 import pytest
 
+from consent.rules import Action, Source
 from groups.models import GroupInvitation
 from groups.services import invite_contact, respond_to_invitation
+from tests.consent_helpers import record
 from tests.factories import ContactFactory
 from tests.groups.conftest import invited
 
@@ -12,9 +14,14 @@ pytestmark = pytest.mark.django_db
 CHANGELIST = "/admin/contacts/contact/"
 
 
-def _action(client, contacts, **extra):
+def _action(client, contacts, follow=False, **extra):
     data = {"action": "invite_to_group", "_selected_action": [str(c.pk) for c in contacts]}
-    return client.post(CHANGELIST, {**data, **extra})
+    return client.post(CHANGELIST, {**data, **extra}, follow=follow)
+
+
+def _opted_out(contact):
+    record(contact, Action.WITHDRAW, source=Source.WHATSAPP_KEYWORD)
+    return contact
 
 
 def test_invite_action_first_asks_which_group(staff_client, group, opted_in):
@@ -78,7 +85,27 @@ def test_skipped_invitations_are_warnings_not_successes(staff_client, group, opt
 
     levels = {m.level_tag: m.message for m in response.context["messages"]}
     assert "success" not in levels
-    assert "Skipped" in " ".join(m.message for m in response.context["messages"])
+    assert "1 of 1 not invited: 1 already invited" in levels["warning"]
+
+
+def test_skipped_contacts_are_summed_up_in_one_warning_with_the_list_behind_a_link(
+    staff_client, group, make_opted_in, opted_out
+):
+    invitable = [make_opted_in() for _ in range(2)]
+    out = [opted_out] + [_opted_out(make_opted_in()) for _ in range(2)]
+    never = [ContactFactory(name=f"Never {n}") for n in range(2)]
+
+    response = _action(
+        staff_client, [*invitable, *out, *never], group=group.pk, confirm="1", follow=True
+    )
+
+    warnings = [m.message for m in response.context["messages"] if m.level_tag == "warning"]
+    link = '<a href="/admin/groups/group/not-invited/">see who and why</a>'
+    assert warnings == [f"5 of 7 not invited: 3 opted out, 2 no consent — {link}"]
+    listed = staff_client.get("/admin/groups/group/not-invited/")
+    assert listed.status_code == 200
+    listed_names = sorted(row[0] for row in listed.context["table"]["rows"])
+    assert listed_names == sorted(str(c) for c in out + never)
 
 
 def test_group_list_shows_the_funnel(staff_client, group, make_opted_in):

@@ -80,7 +80,7 @@ def graph(settings):
 
 def use_fake_graph(settings, fake, *, phone_number_id: str = "106540352242922") -> None:
     """Point the cloud backend at `fake`, with a per-process bucket that never runs dry."""
-    from whatsapp import throttle
+    from whatsapp import routing, throttle
 
     settings.WHATSAPP_BACKEND = "cloud"
     settings.WHATSAPP_API_BASE_URL = fake.base_url
@@ -92,6 +92,7 @@ def use_fake_graph(settings, fake, *, phone_number_id: str = "106540352242922") 
     settings.WHATSAPP_MESSAGES_PER_SECOND = 1000
     throttle._local.clear()
     throttle._rates.clear()
+    routing._enabled.clear()
 
 
 @pytest.fixture

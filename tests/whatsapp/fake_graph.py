@@ -28,6 +28,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
+from urllib.parse import parse_qs
 
 OK = ("ok",)
 
@@ -40,6 +41,7 @@ class Call:
     headers: dict[str, str]
     at: float = 0.0
     outcome: str = ""
+    query: str = ""
 
     @property
     def authorization(self) -> str:
@@ -96,6 +98,10 @@ class FakeGraph:
         self.fail_with: tuple[int, dict] | None = None
         # Join request ids the platform refuses in its answer (failed_join_requests).
         self.refuse_join_requests: set[str] = set()
+        # The WABA's message templates, served in pages of `limit` with `after` cursors;
+        # answers to GET message_templates, in order, before the pages.
+        self.templates: list[dict] = []
+        self.template_replies: list[tuple[int, dict, dict]] = []
         self._server = ThreadingHTTPServer(("127.0.0.1", port), self._handler())
         self._server.daemon_threads = True
         self._thread = threading.Thread(
@@ -156,8 +162,13 @@ class FakeGraph:
         return self.message_calls()
 
     def message_calls(self) -> list[Call]:
+        """Calls to `/messages` and to the Marketing Messages API's `/marketing_messages`."""
         with self.lock:
-            return [c for c in self.calls if c.path.endswith("/messages")]
+            return [c for c in self.calls if c.path.endswith("messages")]
+
+    def marketing_calls(self) -> list[Call]:
+        with self.lock:
+            return [c for c in self.calls if c.path.endswith("/marketing_messages")]
 
     def calls_to(self, method: str, suffix: str) -> list[Call]:
         with self.lock:
@@ -233,6 +244,8 @@ class FakeGraph:
             return self.fail_with[0], self.fail_with[1], {}
         parts = call.path.split("?")[0].strip("/").split("/")  # [version, node, edge]
         node, edge = parts[1], parts[2] if len(parts) > 2 else ""
+        if edge == "message_templates" and call.method == "GET":
+            return self._template_page(call)
         if edge == "groups" and call.method == "GET":
             return 200, {"data": self.active_groups}, {}
         if edge == "groups" and call.method == "POST":
@@ -262,6 +275,21 @@ class FakeGraph:
         if edge == "participants":
             return 200, {"success": True}, {}
         return 404, graph_error(100, "unknown path"), {}
+
+    def _template_page(self, call: Call) -> tuple[int, dict, dict]:
+        with self.lock:
+            if self.template_replies:
+                return self.template_replies.pop(0)
+        query = parse_qs(call.query)
+        limit = int((query.get("limit") or ["25"])[0])
+        start = int((query.get("after") or ["0"])[0] or 0)
+        page = self.templates[start : start + limit]
+        body: dict[str, Any] = {"data": page, "paging": {"cursors": {"before": str(start)}}}
+        if start + limit < len(self.templates):
+            after = str(start + limit)
+            body["paging"]["cursors"]["after"] = after
+            body["paging"]["next"] = f"{self.base_url}{call.path}?after={after}&limit={limit}"
+        return 200, body, {}
 
     def _handler(self):
         fake = self
@@ -300,11 +328,12 @@ class FakeGraph:
                     json.loads(raw) if raw else None,
                     dict(self.headers),
                     at=time.time(),
+                    query=self.path.partition("?")[2],
                 )
                 with fake.lock:
                     fake.calls.append(call)
                     n = len(fake.calls)
-                if call.path.endswith("/messages"):
+                if call.path.endswith("messages"):
                     answer = fake._answer_message(call, n)
                     if answer is None:
                         # The platform took it; the answer never comes.

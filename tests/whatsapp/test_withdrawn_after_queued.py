@@ -231,7 +231,8 @@ def test_the_check_is_one_query_on_a_message_without_purpose_and_none_on_a_group
     asking = outreach.send_one_tap_opt_in(contact=ada, purposes=["marketing"])
     join = OutboundMessage(kind=OutboundMessage.Kind.JOIN_APPROVE, to="1203", payload={})
 
-    with django_assert_num_queries(1):
+    # One for the consent gate, one for the blocked-person gate (consent.blocking).
+    with django_assert_num_queries(2):
         assert delivery._refusal(asking) is None
     with django_assert_num_queries(0):
         assert delivery._refusal(join) is None

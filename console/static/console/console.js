@@ -8,51 +8,17 @@
     window.htmx.config.includeIndicatorStyles = false;
   }
 
-  // --- Live progress: an element with data-progress-url is refreshed while it says it is live.
-  function applyProgress(root, data) {
-    const total = data.total || 0;
-    root.dataset.total = total;
-    const set = (role, value) => {
-      const el = root.querySelector('[data-role="' + role + '"]');
-      if (el) el.textContent = value;
-    };
-    set("total", total);
-    set("done", data.done);
-    set("percent", (total ? Math.round((100 * data.done) / total) : 0) + "%");
-    const status = root.closest("[data-progress-url]").querySelector('[data-role="status"]');
-    if (status && data.status_label) status.textContent = data.status_label;
-    let x = 0;
-    const width = 1000;
-    for (const key of data.order) {
-      const n = data.counts[key] || 0;
-      const w = total ? (width * n) / total : 0;
-      const rect = root.querySelector('rect[data-status="' + key + '"]');
-      if (rect) {
-        rect.setAttribute("x", x.toFixed(2));
-        rect.setAttribute("width", w.toFixed(2));
-      }
-      x += w;
-      const legend = root.querySelector('.console-legend[data-status="' + key + '"]');
-      if (legend) {
-        legend.hidden = n === 0;
-        const count = legend.querySelector('[data-role="count"]');
-        if (count) count.textContent = n;
-      }
-    }
-    const svg = root.querySelector("svg[role=img]");
-    if (svg) svg.setAttribute("aria-label", data.summary);
-  }
-
+  // A box with data-panel-url is redrawn whole from that URL (bar, counts and messages
+  // from one reading, so they never disagree) until the server says it is no longer live.
   function watchProgress(box) {
-    const url = box.dataset.progressUrl;
-    const bar = box.querySelector(".console-bar");
+    const url = box.dataset.panelUrl;
     const tick = () => {
-      fetch(url, { credentials: "same-origin", headers: { Accept: "application/json" } })
-        .then((r) => (r.ok ? r.json() : Promise.reject(r.status)))
-        .then((data) => {
-          applyProgress(bar, data);
-          box.dataset.live = data.live ? "true" : "false";
-          if (data.live) {
+      fetch(url, { credentials: "same-origin", headers: { Accept: "text/html" } })
+        .then((r) => (r.ok ? r.text().then((html) => [html, r.headers.get("X-Campaign-Live")]) : Promise.reject(r.status)))
+        .then(([html, live]) => {
+          box.innerHTML = html;
+          box.dataset.live = live === "true" ? "true" : "false";
+          if (live === "true") {
             window.setTimeout(tick, 1000);
           } else {
             box.classList.add("console-progress--finished");
@@ -61,6 +27,18 @@
         .catch(() => window.setTimeout(tick, 5000));
     };
     if (box.dataset.live === "true") window.setTimeout(tick, 1000);
+  }
+
+  // --- A campaign's template fields do not apply to a re-consent campaign.
+  function campaignKind() {
+    const kind = document.getElementById("id_kind");
+    const fields = document.querySelector(".campaign-template-fields");
+    if (!kind || !fields) return;
+    const apply = () => {
+      fields.hidden = kind.value === "reconsent";
+    };
+    kind.addEventListener("change", apply);
+    apply();
   }
 
   // --- Copy a preference link to the clipboard.
@@ -95,8 +73,20 @@
     }
   }
 
+  // --- Dates in the admin read in this browser's time zone (console.middleware).
+  function rememberTimeZone() {
+    try {
+      const zone = Intl.DateTimeFormat().resolvedOptions().timeZone;
+      if (zone) document.cookie = "console_tz=" + zone + "; path=/; SameSite=Lax";
+    } catch (e) {
+      /* an old browser: the server's time zone */
+    }
+  }
+
+  rememberTimeZone();
   document.addEventListener("DOMContentLoaded", () => {
-    for (const box of document.querySelectorAll("[data-progress-url]")) watchProgress(box);
+    for (const box of document.querySelectorAll("[data-panel-url]")) watchProgress(box);
+    campaignKind();
     copyButtons();
     confirmations();
   });
