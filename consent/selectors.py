@@ -333,6 +333,13 @@ def may_send_many(
     for i, digest in second.items():
         found[i] = rows.get(digest)
 
+    return _decided(shown, found, at)
+
+
+def _decided(
+    shown: list[str], found: dict[int, dict[str, Any] | None], at: datetime
+) -> list[tuple[str, Decision]]:
+    """Each phone with its decision: invalid where it is not in `found` (it did not parse)."""
     invalid = Decision(False, Reason.INVALID_PHONE)
     # Most rows share a handful of states: decide each distinct one once.
     decided: dict[tuple | None, Decision] = {}

@@ -236,16 +236,7 @@ def answer_keyword(event: InboundMessage) -> None:
         )
         _reply(contact, _opted_out_text(contact, purposes))
     elif meaning == keywords.Meaning.START:
-        states = consent_states(contact)
-        wanted: list[str] = [
-            p
-            for p in (Purpose.MARKETING, Purpose.SERVICE)
-            if not (state := states[p]) or state.status != Status.OPTED_IN
-        ]
-        if wanted:
-            _send_opt_in(contact, wanted[:1] if wanted[0] == Purpose.MARKETING else wanted)
-        else:
-            _reply(contact, _in(contact, lambda: _("You are already subscribed. Thank you!")))
+        _answer_start(contact)
     elif meaning == keywords.Meaning.PREFERENCES:
         _send_preference_link(contact)
     elif reading and reading.kind == "review":
@@ -257,6 +248,20 @@ def answer_keyword(event: InboundMessage) -> None:
             received_at=event.timestamp,
             prompted_by_wamid=prompted_by,
         )
+
+
+def _answer_start(contact: Contact) -> None:
+    """START: the one-tap opt-in for what the person is not opted in to, else thanks."""
+    states = consent_states(contact)
+    wanted: list[str] = [
+        p
+        for p in (Purpose.MARKETING, Purpose.SERVICE)
+        if not (state := states[p]) or state.status != Status.OPTED_IN
+    ]
+    if wanted:
+        _send_opt_in(contact, wanted[:1] if wanted[0] == Purpose.MARKETING else wanted)
+    else:
+        _reply(contact, _in(contact, lambda: _("You are already subscribed. Thank you!")))
 
 
 def _send_opt_in(contact: Contact, purposes: list[str]) -> None:

@@ -190,6 +190,15 @@ def refuse_unstorable_json(value: Any) -> None:
 _SURROGATE_ESCAPE = re.compile(r"\\u[dD][89a-fA-F]")
 
 
+def _decoded(raw: bytes | str, encoding: str) -> str:
+    if not isinstance(raw, bytes | bytearray):
+        return raw
+    try:
+        return bytes(raw).decode(encoding)
+    except (UnicodeDecodeError, LookupError):
+        raise UnsafeJson(f"The body is not valid {encoding} text.", code="parse_error") from None
+
+
 def load_json(
     raw: bytes | str,
     *,
@@ -204,15 +213,7 @@ def load_json(
     otherwise, no lone surrogate in any key or string (nothing could encode it back).
     NUL is left to the fields that store text: a question may carry one, an answer too.
     """
-    if isinstance(raw, bytes | bytearray):
-        try:
-            text = bytes(raw).decode(encoding)
-        except (UnicodeDecodeError, LookupError):
-            raise UnsafeJson(
-                f"The body is not valid {encoding} text.", code="parse_error"
-            ) from None
-    else:
-        text = raw
+    text = _decoded(raw, encoding)
     unusual: list[str] = []
 
     def constant(literal: str) -> float:

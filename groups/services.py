@@ -179,6 +179,18 @@ def _refusal(invitation: GroupInvitation, answer: str) -> InvitationClosed | Non
     return None
 
 
+def _check_answer(answer: str, source: str) -> None:
+    if answer not in (ACCEPT, DECLINE):
+        raise InvitationClosed(
+            f"'{answer}' is not an answer; use accept or decline", code="invalid"
+        )
+    if source not in AnswerSource.values:
+        raise InvitationClosed(
+            f"'{source}' is not an answer source; expected one of {', '.join(AnswerSource.values)}",
+            code="invalid_choice",
+        )
+
+
 def respond_to_invitation(
     *,
     invitation: GroupInvitation,
@@ -197,15 +209,7 @@ def respond_to_invitation(
     expired or revoked invitation raises InvitationClosed with the reason; accepting
     when the group is full raises GroupFull and leaves the invitation pending.
     """
-    if answer not in (ACCEPT, DECLINE):
-        raise InvitationClosed(
-            f"'{answer}' is not an answer; use accept or decline", code="invalid"
-        )
-    if source not in AnswerSource.values:
-        raise InvitationClosed(
-            f"'{source}' is not an answer source; expected one of {', '.join(AnswerSource.values)}",
-            code="invalid_choice",
-        )
+    _check_answer(answer, source)
     evidence = evidence or Evidence()
     refusal: GroupError | None = None
     with transaction.atomic():

@@ -130,6 +130,23 @@ def split_delivery(data: Any) -> list[Item]:
     return items
 
 
+def _preference_items(
+    data: dict, entry: dict, change: dict, value: dict, contacts: list[dict]
+) -> list[Item]:
+    items: list[Item] = []
+    prefs = (p for p in _list(value.get("user_preferences")) if isinstance(p, dict))
+    for i, pref in enumerate(prefs):
+        contact = _sender_contact(contacts, i, pref.get("wa_id"), pref.get("user_id"))
+        payload = _single(data, entry, change, value, "user_preferences", pref, contact)
+        who = pref.get("wa_id") or pref.get("user_id") or (contact or {}).get("wa_id")
+        key = f"user_preference:{who}:{pref.get('category')}:{pref.get('value')}"
+        sender = _id(pref.get("wa_id"), (contact or {}).get("wa_id"))
+        user_id = _id(pref.get("user_id"), (contact or {}).get("user_id"))
+        key = f"{key}:{pref.get('timestamp')}"
+        items.append(Item(USER_PREFERENCE, key, "", payload, sender, user_id))
+    return items
+
+
 def _split_value(data: dict, entry: dict, change: dict, value: dict) -> list[Item]:
     items: list[Item] = []
     contacts = [c for c in _list(value.get("contacts")) if isinstance(c, dict)]
@@ -157,17 +174,9 @@ def _split_value(data: dict, entry: dict, change: dict, value: dict) -> list[Ite
         sender = _id(status.get("recipient_id"), (contact or {}).get("wa_id"))
         user_id = _id(status.get("recipient_user_id"), (contact or {}).get("user_id"))
         items.append(Item(STATUS, key, wamid, payload, sender, user_id))
-    prefs = (p for p in _list(value.get("user_preferences")) if isinstance(p, dict))
-    for i, pref in enumerate(prefs):
-        known = True
-        contact = _sender_contact(contacts, i, pref.get("wa_id"), pref.get("user_id"))
-        payload = _single(data, entry, change, value, "user_preferences", pref, contact)
-        who = pref.get("wa_id") or pref.get("user_id") or (contact or {}).get("wa_id")
-        key = f"user_preference:{who}:{pref.get('category')}:{pref.get('value')}"
-        sender = _id(pref.get("wa_id"), (contact or {}).get("wa_id"))
-        user_id = _id(pref.get("user_id"), (contact or {}).get("user_id"))
-        key = f"{key}:{pref.get('timestamp')}"
-        items.append(Item(USER_PREFERENCE, key, "", payload, sender, user_id))
+    preferences = _preference_items(data, entry, change, value, contacts)
+    known = known or bool(preferences)
+    items.extend(preferences)
     for update in (u for u in _list(value.get("user_id_update")) if isinstance(u, dict)):
         known = True
         payload = _single(data, entry, change, value, "user_id_update", update, None)

@@ -1,4 +1,5 @@
 from datetime import timedelta
+from typing import Any
 
 from django.contrib.auth import get_user_model
 from django.core.management.base import BaseCommand
@@ -82,14 +83,21 @@ class Command(BaseCommand):
 
     def _tell(self, contact, story: str, notices, language: str, policy) -> None:
         now = timezone.now()
-        marketing = notices[(Purpose.MARKETING, language)]
-        service = notices[(Purpose.SERVICE, language)]
         web = Evidence(ip="203.0.113.9", user_agent="demo", page_url="https://shop.example/opt-in")
-
-        def record(action, source, at, purpose=Purpose.MARKETING, **kw):
+        service = notices[(Purpose.SERVICE, language)]
+        steps = [
+            (
+                Action.GRANT,
+                Source.WEB_FORM,
+                now - timedelta(days=60),
+                {"purpose": Purpose.SERVICE, "notice": service},
+            ),
+            *_story(story, now, notices[(Purpose.MARKETING, language)], policy),
+        ]
+        for action, source, at, kw in steps:
             record_consent(
                 contact=contact,
-                purpose=purpose,
+                purpose=kw.pop("purpose", Purpose.MARKETING),
                 action=action,
                 source=source,
                 occurred_at=at,
@@ -97,58 +105,60 @@ class Command(BaseCommand):
                 **kw,
             )
 
-        record(
-            Action.GRANT,
-            Source.WEB_FORM,
-            now - timedelta(days=60),
-            purpose=Purpose.SERVICE,
-            notice=service,
-        )
-        if story == "opted_in":
-            record(Action.GRANT, Source.WEB_FORM, now - timedelta(days=30), notice=marketing)
-        elif story == "opted_out":
-            record(Action.GRANT, Source.WEB_FORM, now - timedelta(days=30), notice=marketing)
-            record(
-                Action.WITHDRAW,
-                Source.WHATSAPP_KEYWORD,
-                now - timedelta(days=2),
-                evidence=Evidence(wamid="wamid.DEMO-STOP", note="replied STOP"),
-            )
-        elif story == "legacy":
-            record(
-                Action.LEGACY,
-                Source.IMPORT,
-                now - timedelta(days=400),
-                expires_at=policy.deadline,
-                evidence=Evidence(note="imported from old CRM"),
-            )
-        elif story == "expired":
-            record(
-                Action.LEGACY,
-                Source.IMPORT,
-                now - timedelta(days=400),
-                expires_at=now - timedelta(days=1),
-                evidence=Evidence(note="old CRM"),
-            )
-            record(
-                Action.EXPIRE,
-                Source.SYSTEM,
-                now - timedelta(hours=23),
-                evidence=Evidence(note="grace period ended"),
-            )
-        elif story == "pending":
-            record(Action.REQUEST, Source.WEB_FORM, now - timedelta(hours=1), notice=marketing)
-        elif story == "paused":
-            record(Action.GRANT, Source.WEB_FORM, now - timedelta(days=30), notice=marketing)
-            record(
-                Action.PAUSE,
-                Source.PREFERENCE_CENTRE,
-                now - timedelta(days=1),
-                paused_until=now + timedelta(weeks=4),
-            )
-
     def _superuser(self) -> None:
         User = get_user_model()
         if not User.objects.filter(is_superuser=True).exists():
             User.objects.create_superuser(DEMO_USER, "admin@example.com", DEMO_PASSWORD)
             self.stdout.write(f"demo superuser created: {DEMO_USER} / {DEMO_PASSWORD}")
+
+
+def _story(story: str, now, marketing, policy) -> list[tuple[str, str, Any, dict[str, Any]]]:
+    """The marketing events of a demo contact's story: (action, source, when, details)."""
+    granted = (Action.GRANT, Source.WEB_FORM, now - timedelta(days=30), {"notice": marketing})
+    stories: dict[str, list[tuple[str, str, Any, dict[str, Any]]]] = {
+        "opted_in": [granted],
+        "opted_out": [
+            granted,
+            (
+                Action.WITHDRAW,
+                Source.WHATSAPP_KEYWORD,
+                now - timedelta(days=2),
+                {"evidence": Evidence(wamid="wamid.DEMO-STOP", note="replied STOP")},
+            ),
+        ],
+        "legacy": [
+            (
+                Action.LEGACY,
+                Source.IMPORT,
+                now - timedelta(days=400),
+                {"expires_at": policy.deadline, "evidence": Evidence(note="imported from old CRM")},
+            )
+        ],
+        "expired": [
+            (
+                Action.LEGACY,
+                Source.IMPORT,
+                now - timedelta(days=400),
+                {"expires_at": now - timedelta(days=1), "evidence": Evidence(note="old CRM")},
+            ),
+            (
+                Action.EXPIRE,
+                Source.SYSTEM,
+                now - timedelta(hours=23),
+                {"evidence": Evidence(note="grace period ended")},
+            ),
+        ],
+        "pending": [
+            (Action.REQUEST, Source.WEB_FORM, now - timedelta(hours=1), {"notice": marketing})
+        ],
+        "paused": [
+            granted,
+            (
+                Action.PAUSE,
+                Source.PREFERENCE_CENTRE,
+                now - timedelta(days=1),
+                {"paused_until": now + timedelta(weeks=4)},
+            ),
+        ],
+    }
+    return [(a, s, at, dict(kw)) for a, s, at, kw in stories.get(story, [])]
