@@ -18,13 +18,6 @@ from staff.paginator import EstimatedCountPaginator
 from . import admin_holds  # noqa: F401  (contributes to the webhook items' admin)
 from .admin_contact import consent_panel, contact_action_urls
 from .admin_forms import ReconsentPolicyForm, describe_offsets
-from .admin_imports import (
-    IMPORT_PERMISSION,
-    LedgerExportAdminMixin,
-    contact_import_urls,
-    export_selected_csv,
-    export_selected_xlsx,
-)
 from .admin_review import extend_deadline
 from .exceptions import ConsentError
 from .keywords import decide_review
@@ -174,23 +167,15 @@ contribute_to_contact_admin(
             record_marketing_opt_out,
             record_full_opt_out,
             erase_selected,
-            export_selected_csv,
-            export_selected_xlsx,
         ],
         list_display=[marketing_status, service_status],
         list_filter=[consent_state_filter(p) for p in Purpose],
         prefetch_related=["consent_states"],
         urls=lambda model_admin: [
-            *contact_import_urls(model_admin),
             *contact_action_urls(model_admin),
             *proof_urls(model_admin),
         ],
         panels=[consent_panel],
-        object_tools=[
-            ObjectTool("Import", "admin:contacts_contact_import", permission=IMPORT_PERMISSION),
-            ObjectTool("Export CSV", "admin:contacts_contact_export", query="format=csv"),
-            ObjectTool("Export XLSX", "admin:contacts_contact_export", query="format=xlsx"),
-        ],
         change_tools=[
             ObjectTool(
                 "Proof bundle (JSON)",
@@ -203,7 +188,9 @@ contribute_to_contact_admin(
 
 
 @admin.register(ConsentEvent)
-class ConsentEventAdmin(ReadOnlyAdminMixin, LedgerExportAdminMixin, ModelAdmin):
+class ConsentEventAdmin(ReadOnlyAdminMixin, ModelAdmin):
+    # With a link to the ledger's export for a period (the imports app makes exports).
+    change_list_template = "admin/consent/consentevent_change_list.html"
     list_display = [
         "occurred_at",
         "contact",

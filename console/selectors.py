@@ -14,13 +14,13 @@ from campaigns.selectors import campaigns_with_counts, counts_from_annotations
 from consent.models import (
     ConsentEvent,
     ConsentState,
-    ContactImport,
     OptOutReview,
     OutrankedOptOut,
     ReconsentPolicy,
 )
 from consent.rules import Action, Purpose, Status
 from contacts.models import Contact, LikelyDuplicate
+from imports.models import ContactImport
 from whatsapp.models import InboundEvent, OutboundMessage
 
 from .models import DashboardSnapshot
@@ -211,6 +211,6 @@ def work_waiting() -> list[tuple[str, int, str]]:
         (
             "failed imports",
             ContactImport.objects.filter(stage=ContactImport.Stage.FAILED).count(),
-            "admin:consent_contactimport_changelist",
+            "admin:imports_contactimport_changelist",
         ),
     ]
