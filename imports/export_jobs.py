@@ -24,6 +24,7 @@ from django.utils import timezone
 
 from config.celery import registered_task
 from contacts.models import Contact
+from staff.audit import record_audit
 
 from .exports import CHUNK, contact_rows, ledger_events, ledger_rows, write_csv, write_xlsx
 from .jobs import duration
@@ -45,16 +46,26 @@ def start_export(
     selection: dict[str, Any],
     description: str,
 ) -> ExportJob:
-    """Queue an export on the `files` queue; the file is written by a worker."""
-    job = ExportJob.objects.create(
-        requested_by=requested_by,
-        kind=kind,
-        file_format=file_format,
-        style=style,
-        selection=selection,
-        description=description[:255],
-    )
-    transaction.on_commit(partial(registered_task("imports.tasks.run_export").delay, str(job.pk)))
+    """Queue an export on the `files` queue; the file is written by a worker. Who asked
+    for which people's data is in the staff audit log."""
+    with transaction.atomic():
+        job = ExportJob.objects.create(
+            requested_by=requested_by,
+            kind=kind,
+            file_format=file_format,
+            style=style,
+            selection=selection,
+            description=description[:255],
+        )
+        record_audit(
+            actor=requested_by,
+            action=f"export_{kind}",
+            obj=job,
+            after={"what": job.description, "format": file_format, "style": style},
+        )
+        transaction.on_commit(
+            partial(registered_task("imports.tasks.run_export").delay, str(job.pk))
+        )
     return job
 
 

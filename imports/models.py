@@ -1,27 +1,42 @@
 """Contact files imported from the admin, and exports made for the staff user who asked."""
 
+import os
 import uuid
 
 from django.conf import settings
+from django.core.files.storage import FileSystemStorage
 from django.db import models
 from django.utils import timezone
 
 from consent.models import ReconsentPolicy
 
 
-def import_storage():
+class _DirectoryFromSettings(FileSystemStorage):
+    """Files under the directory a setting names, read when a file is opened or saved
+    (not once at start-up): a test, or a worker, that sets it elsewhere is obeyed."""
+
+    def __init__(self, setting: str) -> None:
+        super().__init__()
+        self.setting = setting
+
+    @property
+    def base_location(self) -> str:  # type: ignore[override]
+        return str(getattr(settings, self.setting))
+
+    @property
+    def location(self) -> str:  # type: ignore[override]
+        return os.path.abspath(self.base_location)
+
+
+def import_storage() -> FileSystemStorage:
     """Where uploaded contact files wait for their import (kept until the job ends), and
     where the rejected rows of a file are kept for download."""
-    from django.core.files.storage import FileSystemStorage
-
-    return FileSystemStorage(location=settings.IMPORT_UPLOAD_DIR)
+    return _DirectoryFromSettings("IMPORT_UPLOAD_DIR")
 
 
-def export_storage():
+def export_storage() -> FileSystemStorage:
     """Where finished exports wait for the person who asked for them."""
-    from django.core.files.storage import FileSystemStorage
-
-    return FileSystemStorage(location=settings.EXPORT_FILE_DIR)
+    return _DirectoryFromSettings("EXPORT_FILE_DIR")
 
 
 class ContactImport(models.Model):

@@ -12,7 +12,6 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from api.scopes import SCOPES
-from consent.exports import ledger_rows as export_rows
 from consent.ledger import check_chain
 from consent.models import ConsentEvent, ConsentEvidence
 from consent.rules import Action, Source
@@ -20,6 +19,7 @@ from consent.selectors import Reason, WhatsAppUserId, may_send
 from consent.services import Evidence, erase_and_suppress
 from contacts.models import Contact, Erasure
 from contacts.services import find_or_create_contact, upsert_contact
+from imports.exports import ledger_rows as export_rows
 from preferences.links import contact_for_token, preference_token
 from tests.api.conftest import client_with_key
 from tests.consent_helpers import record

@@ -11,10 +11,10 @@ from django.utils import timezone
 from openpyxl import load_workbook
 from playwright.sync_api import expect
 
-from consent import tasks
-from consent.importing import jobs
-from consent.models import ConsentEvent, ContactImport, ReconsentPolicy
+from consent.models import ConsentEvent, ReconsentPolicy
 from contacts.models import Contact
+from imports import jobs, tasks
+from imports.models import ContactImport
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 ROWS = 3000

@@ -1,8 +1,9 @@
 from datetime import date, datetime, time, timedelta
 
-from consent.exports import contact_rows, ledger_rows, write_csv, write_xlsx
 from django.core.management.base import BaseCommand, CommandError
 from django.utils import timezone
+
+from imports.exports import contact_rows, ledger_rows, write_csv, write_xlsx
 
 
 class Command(BaseCommand):

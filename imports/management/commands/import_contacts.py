@@ -3,11 +3,12 @@ import sys
 import time
 from typing import TYPE_CHECKING, cast
 
-from consent.importing import ImportReport, Options, import_contacts
-from consent.importing.columns import KNOWN_COLUMNS
 from django.core.management.base import BaseCommand, CommandError
 
 from consent.models import ReconsentPolicy
+from imports.columns import KNOWN_COLUMNS
+from imports.engine import Options, import_contacts
+from imports.report import ImportReport
 
 if TYPE_CHECKING:
     from rich.progress import Progress, TaskID
