@@ -19,12 +19,13 @@ key is hashed over ASCII-escaped JSON).
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
 from typing import cast
 
 from django.db import connection, models
 
-from consent.ledger import CHAINED_FIELDS, CURRENT_FORM
+from consent.ledger import CHAINED_FIELDS, CURRENT_FORM, FIELD_KINDS, SEPARATORS
 from consent.models import ConsentEvent, ConsentState
 from consent.ordering import Standing, weigh
 from consent.rules import IllegalTransition, Purpose, Source, Status
@@ -85,7 +86,7 @@ def _outcomes(ctx: PlanContext) -> tuple[str, list]:
 
 
 def _instant(sql: str) -> str:
-    """`consent.ledger._instant` in SQL: UTC, microseconds, +00:00."""
+    """An instant as the ledger writes it (UTC, microseconds, +00:00), in SQL."""
     return f"(to_char(({sql}) AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.US') || '+00:00')"
 
 
@@ -94,36 +95,49 @@ def _json_text(sql: str) -> str:
     return f"CAST(to_json(CAST(({sql}) AS text)) AS text)"
 
 
+# Each JSON kind of the ledger's canonical form (consent.ledger.FIELD_KINDS) in SQL:
+# an SQL value -> its JSON text, null included.
+_AS_JSON = {
+    "text": lambda sql: f"COALESCE({_json_text(sql)}, 'null')",
+    "integer": lambda sql: f"COALESCE(CAST(({sql}) AS text), 'null')",
+    "boolean": lambda sql: f"CASE WHEN ({sql}) THEN 'true' ELSE 'false' END",
+    "instant": lambda sql: f"COALESCE('\"' || {_instant(sql)} || '\"', 'null')",
+    "json": lambda sql: f"COALESCE(({sql}), 'null')",
+}
+
+
 def _canonical(e: str, prev: str) -> str:
-    """The canonical serialisation (form 2, keys sorted) of an event of alias `e`."""
+    """The canonical serialisation of an event of alias `e`, built from the ledger's own
+    definition (its fields, their kinds, the key order and separators) in SQL."""
+    # Each chained field's value in SQL; its JSON text comes from the field's kind.
     values = {
-        "action": _json_text(f"{e}.action"),
-        "actor": f"COALESCE(CAST({e}.actor_id AS text), 'null')",
-        "applied": f"CASE WHEN {e}.applied THEN 'true' ELSE 'false' END",
-        "contact": _json_text(f"{e}.contact_id"),
+        "id": f"{e}.id",
+        "contact": f"{e}.contact_id",
+        "seq": f"{e}.seq",
+        "purpose": f"{e}.purpose",
+        "action": f"{e}.action",
+        "source": f"{e}.source",
+        "notice": f"{e}.notice_id",
+        "occurred_at": f"{e}.occurred_at",
+        "recorded_at": f"{e}.recorded_at",
+        "expires_at": f"{e}.expires_at",
+        "paused_until": "CAST(NULL AS timestamptz)",
+        "wamid": "''",
+        "prompted_by_wamid": "''",
         "context": f"{e}.context_text",
-        "evidence_digest": "'\"\"'",
-        "expires_at": f"COALESCE('\"' || {_instant(f'{e}.expires_at')} || '\"', 'null')",
-        "form": f"'{CURRENT_FORM}'",
-        "id": _json_text(f"{e}.id"),
-        "idempotency_key": "'null'",
-        "notice": f"COALESCE(CAST({e}.notice_id AS text), 'null')",
-        "occurred_at": f"'\"' || {_instant(f'{e}.occurred_at')} || '\"'",
-        "paused_until": "'null'",
-        "prev_hash": f"COALESCE('\"' || {prev} || '\"', 'null')",
-        "prompted_by_wamid": "'\"\"'",
-        "purpose": _json_text(f"{e}.purpose"),
-        "recorded_at": f"'\"' || {_instant(f'{e}.recorded_at')} || '\"'",
-        "seq": f"CAST({e}.seq AS text)",
-        "source": _json_text(f"{e}.source"),
-        "status_after": _json_text(f"{e}.status_after"),
-        "wamid": "'\"\"'",
+        "actor": f"{e}.actor_id",
+        "idempotency_key": "CAST(NULL AS text)",
+        "applied": f"{e}.applied",
+        "status_after": f"{e}.status_after",
+        "form": str(CURRENT_FORM),
+        "evidence_digest": "''",
+        "prev_hash": prev,
     }
-    assert set(values) == set(CHAINED_FIELDS)  # noqa: S101 (kept in step with the ledger)
-    parts = [
-        f"'{'{' if i == 0 else ','}\"{name}\":' || {values[name]}"
-        for i, name in enumerate(sorted(values))
-    ]
+    item, member = SEPARATORS
+    parts = []
+    for i, name in enumerate(sorted(CHAINED_FIELDS)):
+        key = ("{" if i == 0 else item) + json.dumps(name) + member
+        parts.append(f"'{key}' || {_AS_JSON[FIELD_KINDS[name]](values[name])}")
     return "(" + " || ".join(parts) + " || '}')"
 
 

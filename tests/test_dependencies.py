@@ -13,7 +13,7 @@ from django.conf import settings
 ROOT = Path(settings.BASE_DIR)
 APPS = [
     *("api", "campaigns", "config", "consent", "contacts"),
-    *("groups", "preferences", "staff", "whatsapp"),
+    *("groups", "imports", "preferences", "staff", "whatsapp"),
 ]
 TEST_TOOLS = {
     *("pytest", "pytest-django", "pytest-xdist", "factory-boy"),

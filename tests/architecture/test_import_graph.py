@@ -14,11 +14,13 @@ DOMAIN: dict[str, set[str]] = {
     "contacts": set(),
     "whatsapp": set(),
     "consent": {"contacts", "whatsapp"},
+    # The import and export pipeline: files, checks, jobs, rejected rows, exports.
+    "imports": {"contacts", "consent"},
     "groups": {"contacts", "consent", "whatsapp"},
     "campaigns": {"contacts", "consent", "whatsapp"},
     "preferences": {"consent", "contacts", "groups"},
     # The admin console reads every app (its dashboard) and is imported by none.
-    "console": {"campaigns", "consent", "contacts", "groups", "whatsapp"},
+    "console": {"campaigns", "consent", "contacts", "groups", "imports", "whatsapp"},
 }
 # Infrastructure any app may import; it imports no domain app.
 INFRASTRUCTURE: dict[str, set[str]] = {
