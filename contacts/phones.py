@@ -106,7 +106,7 @@ _PARSE_WORDS = {
 
 
 def _country(parsed: phonenumbers.PhoneNumber) -> str:
-    region = phonenumbers.region_code_for_country_code(parsed.country_code)
+    region = phonenumbers.region_code_for_country_code(parsed.country_code or 0)
     if region in _COUNTRY_WORDS:
         return _COUNTRY_WORDS[region]
     from phonenumbers import geocoder

@@ -24,6 +24,7 @@ from django.http.response import HttpResponseBase
 from django.shortcuts import get_object_or_404, redirect
 from django.template.response import TemplateResponse
 from django.urls import URLPattern, path, reverse
+from django.utils.html import format_html
 from django.views.decorators.http import require_POST
 from unfold.admin import ModelAdmin
 from unfold.widgets import (
@@ -206,6 +207,8 @@ class ContactImportAdmin(ModelAdmin):
             self,
             title=f"Import of {job.file_name}",
             job=job,
+            # The header's trail: Imports and exports › Imports › this file.
+            original=job,
             refresh=job.in_progress,
             confirm_form=ConfirmForm(),
             **import_report(job),
@@ -257,7 +260,6 @@ def import_report(job: ContactImport) -> dict[str, Any]:
     if report and report.get("rows"):
         verb = "were" if job.stage == Stage.DONE else "would be"
         counts = {
-            "headers": ["", "Rows"],
             "rows": [
                 ["Rows in the file", f"{report['rows']:,}"],
                 [f"New contacts that {verb} added", f"{report['new_contacts']:,}"],
@@ -315,7 +317,9 @@ def _preview_table(preview: dict[str, Any]) -> dict[str, Any] | None:
             for p in row["problems"]
         )
         rows.append([str(row["row"]), *row["cells"], problems or "—"])
-    return {"headers": ["Row", *preview["header"], "Problem"], "rows": rows}
+    # The file's own column names, as written (the theme capitalises plain headings).
+    columns = [format_html("<code>{}</code>", name) for name in preview["header"]]
+    return {"headers": ["Row", *columns, "Problem"], "rows": rows}
 
 
 # --- Exports ------------------------------------------------------------------------
@@ -358,7 +362,7 @@ class LedgerExportForm(ExportForm):
 class ExportJobAdmin(ModelAdmin):
     """Each staff user's own exports: what they asked for, and the file when it is ready."""
 
-    list_display = ["__str__", "file_format", "style", "rows", "created_at", "finished_at"]
+    list_display = ["__str__", "status", "file_format", "style", "rows", "created_at"]
     list_filter = ["kind", "status"]
 
     def get_queryset(self, request: HttpRequest) -> QuerySet[ExportJob]:
@@ -453,6 +457,7 @@ class ExportJobAdmin(ModelAdmin):
             self,
             title=f"Export of {job.description}",
             job=job,
+            original=job,
             refresh=job.in_progress,
             download_url=(
                 reverse("admin:imports_exportjob_file", args=[job.pk])

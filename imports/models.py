@@ -20,11 +20,11 @@ class _DirectoryFromSettings(FileSystemStorage):
         self.setting = setting
 
     @property
-    def base_location(self) -> str:  # type: ignore[override]
+    def base_location(self) -> str:
         return str(getattr(settings, self.setting))
 
     @property
-    def location(self) -> str:  # type: ignore[override]
+    def location(self) -> str:
         return os.path.abspath(self.base_location)
 
 
@@ -92,7 +92,7 @@ class ContactImport(models.Model):
         ordering = ["-created_at"]
 
     def __str__(self) -> str:
-        return f"{self.file_name} ({self.get_stage_display()})"
+        return self.file_name
 
     @property
     def in_progress(self) -> bool:
@@ -154,7 +154,7 @@ class ExportJob(models.Model):
         indexes = [models.Index(fields=["requested_by", "-created_at"])]
 
     def __str__(self) -> str:
-        return f"{self.get_kind_display()}: {self.description} ({self.get_status_display()})"
+        return f"{self.get_kind_display()}: {self.description}"
 
     @property
     def in_progress(self) -> bool:
