@@ -154,10 +154,12 @@ def test_export_selected_downloads_the_checked_contacts_only(
 
     # The format is chosen for exactly the selection; a worker (eager here) writes the file.
     expect(page.get_by_text("The 2 contacts you selected.")).to_be_visible()
+    staff_page.screenshot("15-admin-export-selected-choice")
     page.get_by_label("XLSX (Excel)").check()
     page.get_by_label("Codes, for machines").check()
     page.get_by_role("button", name="Export").click()
-    expect(page.get_by_text("Ready to download")).to_be_visible()
+    expect(page.get_by_text("Ready to download", exact=True)).to_be_visible()
+    staff_page.screenshot("16-admin-export-ready")
     with page.expect_download() as download:
         page.get_by_role("link", name="Download contacts-").click()
 
