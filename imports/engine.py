@@ -86,7 +86,7 @@ def import_contacts(
     options: Options = Options(),  # noqa: B008 (frozen)
     progress: Progress = _no_progress,
 ) -> ImportReport:
-    """Import a CSV or XLSX file of contacts with their consent; see consent.importing.columns."""
+    """Import a CSV or XLSX file of contacts with their consent; see imports.columns."""
     report = ImportReport(
         file_name=name or Path(path).name,
         dry_run=options.dry_run,
