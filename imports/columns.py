@@ -169,7 +169,7 @@ def _text(value: Any) -> str:
         value = int(value)
     text = str(value).strip()
     if text[:1] == "'" and is_formula_like(text[1:]):
-        # Our own exports escape formulas with a quote (contacts.spreadsheets): read them back.
+        # Our own exports escape formulas with a quote (imports.spreadsheets): read them back.
         return text[1:]
     return text
 
