@@ -46,8 +46,9 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.utils.encoders import JSONEncoder
 
+from core.inputs import storable_text
+
 from .errors import Conflict
-from .inputs import storable_text
 from .models import ApiKey, IdempotencyRecord
 
 HEADER = "Idempotency-Key"

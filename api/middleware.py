@@ -76,7 +76,7 @@ class UnstorableInputMiddleware:
     PostgreSQL refuses a NUL even inside a query, and the admin's own search, list
     filters and actions (Django's code, not ours) hand parameters straight to it: a
     500 on every changelist. The customer pages refuse them field by field too
-    (api.inputs); this makes it hold for every page, present and future. The API has
+    (core.inputs); this makes it hold for every page, present and future. The API has
     its own field-level answers in JSON (a NUL phone is a question there, not an
     error), and the webhook stores whatever Meta signs.
     """

@@ -6,8 +6,9 @@ from django.utils.dateparse import parse_datetime
 from rest_framework.exceptions import NotFound
 from rest_framework.pagination import CursorPagination
 
+from core.inputs import has_lone_surrogate
+
 from .filters import as_utc
-from .inputs import has_lone_surrogate
 
 
 class ApiCursorPagination(CursorPagination):

@@ -1,11 +1,11 @@
-"""The API's JSON parser: `api.inputs.load_json`, with its refusals as 400s naming the field."""
+"""The API's JSON parser: `core.inputs.load_json`, with its refusals as 400s naming the field."""
 
 from django.conf import settings
 from django.core.exceptions import RequestDataTooBig
 from rest_framework import exceptions, parsers
 from rest_framework.exceptions import ErrorDetail
 
-from .inputs import UnsafeJson, load_json
+from core.inputs import UnsafeJson, load_json
 
 
 class JSONParser(parsers.JSONParser):

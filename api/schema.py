@@ -6,7 +6,8 @@ from drf_standardized_errors.openapi import AutoSchema as StandardizedErrorsAuto
 from drf_standardized_errors.openapi_serializers import ClientErrorEnum, ValidationErrorEnum
 from rest_framework import serializers
 
-from .inputs import LOADING_CODES
+from core.inputs import LOADING_CODES
+
 from .permissions import required_scope, required_staff_permissions
 
 
@@ -103,7 +104,7 @@ class AutoSchema(StandardizedErrorsAutoSchema):
         codes = super()._get_validation_error_codes_by_field(data_fields)
         if self.method in ("POST", "PUT", "PATCH"):
             # The JSON parser refuses a lone surrogate, NaN, 1e999 or too deep a nesting
-            # in whichever field it is found (api.inputs.load_json).
+            # in whichever field it is found (core.inputs.load_json).
             for field, field_codes in codes.items():
                 if field != "non_field_errors":
                     field_codes.update(LOADING_CODES)

@@ -2,7 +2,7 @@
 
 from rest_framework import serializers
 
-from .inputs import has_lone_surrogate
+from core.inputs import has_lone_surrogate
 
 
 class InstantField(serializers.DateTimeField):

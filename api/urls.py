@@ -3,6 +3,6 @@ package imports no domain app)."""
 
 from django.urls import include, path
 
-APP_URLCONFS = ("consent.api_urls", "groups.api_urls", "campaigns.api_urls")
+APP_URLCONFS = ("consent.api.urls", "groups.api_urls", "campaigns.api_urls")
 
 urlpatterns = [path("", include(module)) for module in APP_URLCONFS]

@@ -8,7 +8,7 @@ loader's version changes.
 
 The rows are made with the project's own rules: phones are E.164 with the keyed
 `phone_hash`, every event is weighed with `consent.ordering.weigh` in ledger order and
-hashed with `consent.ledger.chained_hash`, and each state is the projection of its last
+hashed with `consent.chain.chained_hash`, and each state is the projection of its last
 applied event, so `verify_ledger` and `rebuild_consent_state --check` find nothing wrong.
 Loading uses COPY with the secondary indexes dropped and rebuilt (a sorted build is much
 faster than a million random inserts), then VACUUM ANALYZE: autovacuum may be off.
@@ -202,7 +202,7 @@ TABLES = {
 
 class Loader:
     def __init__(self, scale: int, notices: dict[str, int], tag_id: int, now: datetime) -> None:
-        from consent.ledger import chained_hash, seal_evidence
+        from consent.chain import chained_hash, seal_evidence
         from consent.ordering import Standing, effective_time, tie_window, weigh
         from contacts.phones import phone_hash
 
@@ -342,7 +342,7 @@ class Loader:
 
 def _fingerprint(scale: int) -> str:
     """Changes when the canonical form of an event or this loader changes."""
-    from consent.ledger import CHAINED_FIELDS, chained_hash
+    from consent.chain import CHAINED_FIELDS, chained_hash
 
     sample = dict.fromkeys(CHAINED_FIELDS, "")
     sample.update(

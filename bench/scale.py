@@ -260,7 +260,7 @@ class Bench:
     # --- verify and rebuild ----------------------------------------------------------
 
     def verify(self) -> list[dict]:
-        from consent.audit import verify_ledger
+        from consent.verification import verify_ledger
 
         bare_s, hashed = timed(_bare_hash_loop, self.dsn)
         rows = []
@@ -284,7 +284,7 @@ class Bench:
         return rows
 
     def rebuild(self) -> list[dict]:
-        from consent.audit import rebuild_states
+        from consent.verification import rebuild_states
 
         bare_s, weighed = timed(_bare_replay_loop, self.dsn)
         rows = []
@@ -442,7 +442,7 @@ def _bare_message_columns() -> tuple[list[str], list]:
 
 
 def _ledger_select() -> str:
-    from consent.ledger import CHAINED_FIELDS
+    from consent.chain import CHAINED_FIELDS
     from consent.models import ConsentEvent
 
     columns = []
@@ -455,7 +455,7 @@ def _ledger_select() -> str:
 
 def _bare_hash_loop(dsn: str) -> int:
     """The floor: the same rows, one server-side cursor, chained_hash, compare; no checks."""
-    from consent.ledger import CHAINED_FIELDS, chained_hash
+    from consent.chain import CHAINED_FIELDS, chained_hash
 
     context_at = CHAINED_FIELDS.index("context")
     done = 0

@@ -11,18 +11,19 @@ import uuid
 from collections.abc import Iterator
 from datetime import datetime, timedelta
 from functools import cache, partial
-from typing import Any, cast
+from typing import Any
 
 from django.conf import settings
 from django.contrib.auth.models import AbstractBaseUser
-from django.db import connection, models, transaction
+from django.db import connection, transaction
 from django.db.models import QuerySet
 from django.utils import timezone
 
 from config.celery import registered_task
-from consent import outreach
 from consent.selectors import may_send_contacts
 from contacts.models import Contact
+from conversation import outreach
+from core.db import concrete_field
 from staff.audit import record_audit
 from whatsapp import messages, outbox
 from whatsapp.addressing import whatsapp_address
@@ -377,7 +378,9 @@ def record_send_result(*, result: OutboundResult) -> bool:
         fields.update(skip_reason=result.skip_reason[:32], skipped_at=now)
     # One statement compiled once per shape: this runs for every message a campaign sends.
     replaced = sorted(replaces)
-    values = [_concrete_field(name).get_db_prep_save(v, connection) for name, v in fields.items()]
+    values = [
+        concrete_field(Message, name).get_db_prep_save(v, connection) for name, v in fields.items()
+    ]
     with connection.cursor() as cursor:
         cursor.execute(
             _update_sql(tuple(fields), len(replaced)), [*values, int(message_id), *replaced]
@@ -385,15 +388,10 @@ def record_send_result(*, result: OutboundResult) -> bool:
         return cursor.rowcount == 1
 
 
-def _concrete_field(name: str) -> models.Field:
-    # Only ever one of the message's own columns, never a reverse relation.
-    return cast(models.Field, Message._meta.get_field(name))
-
-
 @cache
 def _update_sql(columns: tuple[str, ...], statuses: int) -> str:
     meta = Message._meta
-    sets = ", ".join(f'"{_concrete_field(name).column}" = %s' for name in columns)
+    sets = ", ".join(f'"{concrete_field(Message, name).column}" = %s' for name in columns)
     marks = ", ".join(["%s"] * statuses)
     # Table and column names from the model; every value is a parameter.
     return f'UPDATE "{meta.db_table}" SET {sets} WHERE "id" = %s AND "status" IN ({marks})'  # noqa: S608

@@ -71,10 +71,14 @@ INSTALLED_APPS = [
     # /health/: database, cache, broker and migrations (config/health.py).
     "health_check",
     "phonenumber_field",
+    # What every app shares: storable input, the read-only admin, progress bars.
+    "core",
     "contacts",
     "consent",
     # Contact files in, contacts and the ledger out: jobs on the `files` queue.
     "imports",
+    # The consent conversation on WhatsApp: keywords, the one-tap opt-in, pending requests.
+    "conversation",
     "whatsapp",
     "campaigns",
     "groups",
@@ -269,6 +273,7 @@ CELERY_BEAT_SCHEDULE = {
         "schedule": 60 * 60,
     },
     "expire-stale-opt-in-requests": {
+        # conversation.tasks, under the name it had before the app was split off.
         "task": "consent.tasks.expire_stale_opt_in_requests",
         "schedule": 60 * 60,
     },
@@ -546,7 +551,7 @@ SPECTACULAR_SETTINGS = {
         "StatusEnum": "consent.rules.Status.choices",
         "ActionEnum": "consent.rules.Action.choices",
         "SourceEnum": "consent.rules.Source.choices",
-        "ApiSourceEnum": "consent.api_serializers.API_SOURCES",
+        "ApiSourceEnum": "consent.api.serializers.API_SOURCES",
         "InvitationAnswerSourceEnum": "groups.models.AnswerSource.choices",
     },
 }

@@ -1,5 +1,6 @@
 from django.contrib import admin
-from django.urls import include, path
+from django.urls import include, path, re_path
+from django.views.generic import RedirectView
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerSplitView
 from health_check.views import HealthCheckView
 
@@ -15,6 +16,11 @@ urlpatterns = [
             ]
         ),
         name="health",
+    ),
+    # The keyword lists and opt-out reviews moved to the conversation app: old links follow.
+    re_path(
+        r"^admin/consent/(?P<model>consentkeyword|optoutreview)/(?P<rest>.*)$",
+        RedirectView.as_view(url="/admin/conversation/%(model)s/%(rest)s", query_string=True),
     ),
     path("admin/", admin.site.urls),
     path("api/v1/", include("api.urls")),

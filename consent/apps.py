@@ -6,6 +6,6 @@ class ConsentConfig(AppConfig):
     verbose_name = "Consent"
 
     def ready(self) -> None:
-        # The WhatsApp webhook handlers and signal receivers register themselves; the tasks are
-        # registered in every process, so the import jobs enqueue them by name.
-        from . import erasure, inbound, tasks  # noqa: F401
+        # The signal receivers register themselves; the tasks are registered in every
+        # process, so the import jobs enqueue them by name.
+        from . import erasure, tasks  # noqa: F401

@@ -1,15 +1,19 @@
-"""A person who was erased and comes back starts opted out, citing the erasure."""
+"""Consent's part in an erasure: every purpose withdrawn before, the evidence and message
+bodies blanked after; and a person who was erased and comes back starts opted out, citing
+the erasure."""
 
+from datetime import datetime
 from typing import Any
 
 from django.dispatch import receiver
 
 from contacts.models import Contact, Erasure
-from contacts.signals import erased_person_returned
+from contacts.signals import erased_person_returned, person_erased, person_erasing
+from whatsapp.erasure import erase_message_bodies
 
 from .models import ConsentState
 from .rules import Action, Source, Status
-from .services import Evidence, record_consent
+from .services import Evidence, erase_evidence, record_consent, withdraw_before_erasure
 
 
 @receiver(erased_person_returned, dispatch_uid="consent.suppress_returning_person")
@@ -30,3 +34,16 @@ def start_opted_out(
             source=Source.SYSTEM,
             evidence=Evidence(context=cited),
         )
+
+
+@receiver(person_erasing, dispatch_uid="consent.withdraw_before_erasure")
+def withdraw_every_purpose(sender: Any, *, contact: Contact, actor: Any, **kwargs: Any) -> None:
+    withdraw_before_erasure(contact=contact, actor=actor)
+
+
+@receiver(person_erased, dispatch_uid="consent.blank_what_they_said")
+def blank_what_they_said(
+    sender: Any, *, contact: Contact, addresses: list[str], erased_at: datetime, **kwargs: Any
+) -> None:
+    erase_evidence(contact=contact, at=erased_at)
+    erase_message_bodies(contact_id=contact.pk, addresses=addresses)

@@ -15,7 +15,7 @@ from django.utils import timezone
 
 from contacts.models import Contact
 
-from .ledger import PERSONAL_FIELDS, canonical_fields, check_chain, event_row
+from .chain import PERSONAL_FIELDS, canonical_fields, check_chain, event_row
 from .models import ConsentEvent, ConsentNotice, LedgerSeal, SealedHead
 from .seals import inclusion, latest_seal, published_seal, seal_fields, seal_hash
 

@@ -23,7 +23,7 @@ from contacts.models import Contact
 from contacts.phones import InvalidPhone, normalize_phone, phone_hash
 from contacts.selectors import Identifiers, suppressed_contacts
 
-from .ledger import ChainCheck, check_chain
+from .chain import ChainCheck, check_chain
 from .models import ConsentEvent, ConsentNotice, ConsentState
 from .rules import Action, Purpose, Status
 

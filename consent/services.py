@@ -17,12 +17,11 @@ from django.db.models import QuerySet
 from django.utils import timezone
 
 from contacts.models import Contact
-from contacts.services import erase_contact, mark_merged
+from contacts.services import mark_merged
 from staff.audit import record_audit
-from whatsapp.erasure import erase_message_bodies
 
+from .chain import PERSONAL_FIELDS, event_hash, evidence_digest
 from .exceptions import IdempotencyConflict, InvalidConsent
-from .ledger import PERSONAL_FIELDS, event_hash, evidence_digest
 from .models import (
     ConsentEvent,
     ConsentEvidence,
@@ -668,53 +667,25 @@ def legacy_expiry_after_extensions(expires_at: datetime | None) -> datetime | No
 # --- Erasure ----------------------------------------------------------------------
 
 
-def erase_and_suppress(
-    *,
-    contact: Contact,
-    erased_by: str = "",
-    actor: AbstractBaseUser | None = None,
-    api_key: Any = None,
-) -> Contact:
-    """Erase a person (GDPR art. 17) and keep them suppressed.
+def withdraw_before_erasure(*, contact: Contact, actor: Any = None) -> None:
+    """A `withdraw` for every purpose not already opted out, before the person is erased.
 
-    Every purpose not already opted out gets a `withdraw` first, so that the
-    number — still recognised by its keyed hash — answers `opted_out`, now and
-    if it comes back, and a consent given before the erasure never revives.
+    So that the number, still recognised by its keyed hash, answers `opted_out`, now and if
+    it comes back, and a consent given before the erasure never revives.
     """
-    with transaction.atomic():
-        for purpose in Purpose.values:
-            state = ConsentState.objects.filter(contact=contact, purpose=purpose).first()
-            if state is not None and state.status == Status.OPTED_OUT:
-                continue
-            record_consent(
-                contact=contact,
-                purpose=purpose,
-                action=Action.WITHDRAW,
-                source=Source.SYSTEM,
-                actor=actor,
-                evidence=Evidence(context={"reason": "erasure"}),
-            )
-        addresses = [
-            value
-            for value in (
-                contact.phone,
-                contact.wa_id,
-                contact.whatsapp_user_id,
-                contact.parent_user_id,
-            )
-            if value
-        ]
-        erased = erase_contact(contact=contact, erased_by=erased_by)
-        erased_at = cast(datetime, erased.erased_at)  # erase_contact always sets it
-        erase_evidence(contact=erased, at=erased_at)
-        erase_message_bodies(contact_id=erased.pk, addresses=addresses)
-        record_audit(
-            actor=actor or api_key,
-            action="erase_contact",
-            obj=erased,
-            after={"erased_at": erased_at.isoformat()},
+    for purpose in Purpose.values:
+        state = ConsentState.objects.filter(contact=contact, purpose=purpose).first()
+        if state is not None and state.status == Status.OPTED_OUT:
+            continue
+        record_consent(
+            contact=contact,
+            purpose=purpose,
+            action=Action.WITHDRAW,
+            source=Source.SYSTEM,
+            # The ledger names staff users; an API key is named in the staff audit.
+            actor=actor if isinstance(actor, AbstractBaseUser) else None,
+            evidence=Evidence(context={"reason": "erasure"}),
         )
-        return erased
 
 
 def erase_evidence(*, contact: Contact, at: datetime) -> int:
@@ -830,30 +801,3 @@ def replay(events: Iterable[_E]) -> dict[str, tuple[Standing, _E]]:
         if weighed.applied:
             reached[event.purpose] = (weighed.standing, event)
     return reached
-
-
-def rebuild_consent_states(*, write: bool = True) -> list[StateDifference]:
-    """Replay every ledger with the ordering rule and compare (or reset) the projection."""
-    differences: list[StateDifference] = []
-    contact_ids = ConsentEvent.objects.values_list("contact_id", flat=True).order_by().distinct()
-    for contact_id in contact_ids.iterator():
-        with transaction.atomic():
-            Contact.objects.select_for_update().only("pk").get(pk=contact_id)
-            events = ConsentEvent.objects.filter(contact_id=contact_id).order_by("seq")
-            rebuilt = replay(events.iterator(chunk_size=500))
-            stored = {s.purpose: s for s in ConsentState.objects.filter(contact_id=contact_id)}
-            for purpose in set(rebuilt) | set(stored):
-                want, last = rebuilt.get(purpose, (Standing(), None))
-                have = stored.get(purpose)
-                have_status = have.status if have else Status.NONE
-                same = have is not None and last is not None and have.last_event_id == last.pk
-                if have_status != want.status or not same:
-                    differences.append(
-                        StateDifference(contact_id, purpose, str(have_status), str(want.status))
-                    )
-                    if write and last is not None:
-                        state = have or ConsentState(contact_id=contact_id, purpose=purpose)
-                        _project(state, last, want)
-                    elif write and have is not None:
-                        have.delete()
-    return differences

@@ -1,16 +1,11 @@
 from celery import shared_task
 
-from . import pending, seals, services
+from . import seals, services
 
 
 @shared_task
 def expire_lapsed_legacy_consent() -> int:
     return services.expire_lapsed_legacy()
-
-
-@shared_task
-def expire_stale_opt_in_requests() -> int:
-    return pending.expire_stale_requests()
 
 
 @shared_task

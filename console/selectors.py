@@ -14,12 +14,12 @@ from campaigns.selectors import campaigns_with_counts, counts_from_annotations
 from consent.models import (
     ConsentEvent,
     ConsentState,
-    OptOutReview,
     OutrankedOptOut,
     ReconsentPolicy,
 )
 from consent.rules import Action, Purpose, Status
 from contacts.models import Contact, LikelyDuplicate
+from conversation.models import OptOutReview
 from imports.models import ContactImport
 from whatsapp.models import InboundEvent, OutboundMessage
 
@@ -196,7 +196,7 @@ def work_waiting() -> list[tuple[str, int, str]]:
         (
             "free-text messages to review",
             OptOutReview.objects.filter(decision=OptOutReview.Decision.PENDING).count(),
-            "admin:consent_optoutreview_changelist",
+            "admin:conversation_optoutreview_changelist",
         ),
         (
             "likely duplicates",

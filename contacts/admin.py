@@ -12,7 +12,7 @@ from django.http.response import HttpResponseBase
 from django.urls import URLPattern, reverse
 from unfold.admin import ModelAdmin
 
-from api.inputs import StorableJSONFormField
+from core.inputs import StorableJSONFormField
 from staff.paginator import EstimatedCountPaginator
 
 from .models import Contact, Erasure, Tag

@@ -8,7 +8,7 @@ from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
 from api.errors import validation_error
-from api.inputs import refuse_unstorable, shown
+from core.inputs import refuse_unstorable, shown
 
 from .phones import InvalidPhone, normalize_phone, phone_hash
 

@@ -129,13 +129,3 @@ def find_contact_by_phone(phone: str) -> Contact | None:
     """The contact for a phone in any format, erased ones included (by keyed hash)."""
     found = resolve_contacts(Identifiers(phone=phone))
     return found[0] if found else None
-
-
-def find_contact(
-    *, phone: str | None = None, wa_id: str | None = None, whatsapp_user_id: str | None = None
-) -> Contact | None:
-    """The most specific contact these identifiers name, or None."""
-    found = resolve_contacts(
-        Identifiers(phone=phone, wa_id=wa_id, whatsapp_user_id=whatsapp_user_id)
-    )
-    return found[0] if found else None

@@ -1,7 +1,7 @@
 from collections.abc import Iterable
 from dataclasses import asdict, dataclass
 from datetime import datetime
-from typing import Any
+from typing import Any, cast
 
 from django.db import IntegrityError, transaction
 from django.utils import timezone
@@ -21,7 +21,7 @@ from .phones import (
     wa_id_for,
 )
 from .selectors import Identifiers, resolve_contacts
-from .signals import contact_erased, erased_person_returned
+from .signals import contact_erased, erased_person_returned, person_erased, person_erasing
 
 _UNSET: Any = object()
 
@@ -248,20 +248,6 @@ def return_from_erasure(*, erased: Contact, ids: Identifiers, name: str = "") ->
     return contact
 
 
-def find_or_create_contact(
-    *,
-    phone: str | None = None,
-    wa_id: str | None = None,
-    whatsapp_user_id: str | None = None,
-    parent_user_id: str | None = None,
-    username: str | None = None,
-    name: str = "",
-) -> Contact:
-    """The most specific contact these identifiers name, created if unknown."""
-    ids = Identifiers(phone, wa_id, whatsapp_user_id, parent_user_id, username)
-    return resolve_or_create_contacts(ids, name=name).primary
-
-
 def _described(ids: Identifiers) -> dict[str, str]:
     return {k: v for k, v in asdict(ids).items() if v}
 
@@ -409,6 +395,39 @@ def mark_merged(*, duplicate: Contact, survivor: Contact, merged_by: str) -> Con
         resolution=LikelyDuplicate.Resolution.MERGED, resolved_at=timezone.now()
     )
     return duplicate
+
+
+def erase_person(*, contact: Contact, erased_by: str = "", actor: Any = None) -> Contact:
+    """Erase a person (GDPR art. 17) and keep them suppressed; the consent ledger is kept.
+
+    Consent withdraws every purpose first (`person_erasing`), so that the number, still
+    recognised by its keyed hash, answers `opted_out` now and if it comes back; then the
+    contact is pseudonymised and the apps blank what they hold of the person's words
+    (`person_erased`). One transaction, with its staff audit row naming `actor` (a staff
+    user, an API key, or None for the system).
+    """
+    with transaction.atomic():
+        person_erasing.send(sender=Contact, contact=contact, actor=actor)
+        addresses = [
+            value
+            for value in (
+                contact.phone,
+                contact.wa_id,
+                contact.whatsapp_user_id,
+                contact.parent_user_id,
+            )
+            if value
+        ]
+        erased = erase_contact(contact=contact, erased_by=erased_by)
+        erased_at = cast(datetime, erased.erased_at)  # erase_contact always sets it
+        person_erased.send(sender=Contact, contact=erased, addresses=addresses, erased_at=erased_at)
+        record_audit(
+            actor=actor,
+            action="erase_contact",
+            obj=erased,
+            after={"erased_at": erased_at.isoformat()},
+        )
+        return erased
 
 
 @transaction.atomic

@@ -9,3 +9,13 @@ contact_erased = Signal()
 # person had, so that consent starts it opted out, citing the erasure.
 # Keyword arguments: contact (the new one), erasure (the contacts.Erasure).
 erased_person_returned = Signal()
+
+# Sent inside erase_person's transaction before the contact is erased, so that consent
+# withdraws every purpose the person had not opted out of. Keyword arguments: contact,
+# actor (a staff user, an API key or None for the system).
+person_erasing = Signal()
+
+# Sent inside erase_person's transaction after the contact is erased, so that apps holding
+# the person's words (consent evidence, message bodies) blank them. Keyword arguments:
+# contact (erased), addresses (the identifiers it had), erased_at.
+person_erased = Signal()

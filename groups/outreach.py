@@ -12,8 +12,8 @@ from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
 
-from consent.outreach import address_of, require_address
 from contacts.models import Contact
+from conversation.outreach import address_of, require_address
 from whatsapp import messages, outbox
 from whatsapp.client import graph_client
 from whatsapp.delivery import send_gate

@@ -7,9 +7,9 @@ from django.conf import settings
 from django.db.models import Count, Q, QuerySet
 from django.utils import timezone
 
-from consent.outreach import address_of
 from consent.selectors import Decision, Reason, may_send, may_send_contacts
 from contacts.models import Contact
+from conversation.outreach import address_of
 
 from .models import Group, GroupInvitation, GroupMembership, InvitationStatus
 

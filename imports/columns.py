@@ -22,9 +22,9 @@ from typing import Any
 from django.conf import settings
 from django.utils import timezone
 
-from api.inputs import has_lone_surrogate
 from consent.rules import Action, Purpose
 from contacts.phones import InvalidPhone, normalize_phone, phone_hash, wa_id_for, why_not_a_phone
+from core.inputs import has_lone_surrogate
 
 from .exports import export_only_columns
 from .report import RowProblem

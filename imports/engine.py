@@ -121,40 +121,63 @@ def import_contacts(
         return report
 
     with Workers(options.workers) as workers:
+        run = _Run(source, rules, ctx, report, progress, options, workers)
         if staging.is_postgres():
-            try:
-                with transaction.atomic():
-                    _stage_and_check(source, rules, report, progress, workers)
-                    if _stops(report):
-                        raise _Rollback
-                    _leave_out_rejected(report)
-                    if fast or options.dry_run:
-                        _plan_and_write(ctx, report, progress, workers, write=not options.dry_run)
-                    else:
-                        _import_rows(ctx, report, progress, options, in_batches=False)
-                    if options.dry_run or not report.ok:
-                        raise _Rollback
-                    staging.drop()
-            except _Rollback:
-                pass
-            return report
+            run.on_postgres(fast=fast)
+        else:
+            run.on_sqlite()
+    return report
 
-        # SQLite: the staging table is temporary (its own file), so reading and
-        # checking never hold the database's write lock for long.
+
+@dataclass
+class _Run:
+    """One import's parts, as the two databases put them together."""
+
+    source: ContactFile
+    rules: RowRules
+    ctx: PlanContext
+    report: ImportReport
+    progress: Progress
+    options: Options
+    workers: Workers
+
+    def on_postgres(self, *, fast: bool) -> None:
+        """All in one transaction, undone by a dry run or any failure."""
+        report, options = self.report, self.options
         try:
-            _stage_and_check(source, rules, report, progress, workers)
+            with transaction.atomic():
+                _stage_and_check(self.source, self.rules, report, self.progress, self.workers)
+                if _stops(report):
+                    raise _Rollback
+                _leave_out_rejected(report)
+                if fast or options.dry_run:
+                    write = not options.dry_run
+                    _plan_and_write(self.ctx, report, self.progress, self.workers, write=write)
+                else:
+                    _import_rows(self.ctx, report, self.progress, options, in_batches=False)
+                if options.dry_run or not report.ok:
+                    raise _Rollback
+                staging.drop()
+        except _Rollback:
+            pass
+
+    def on_sqlite(self) -> None:
+        """The staging table is temporary (its own file), so reading and checking never
+        hold the database's write lock for long; rows are written in short batches."""
+        report = self.report
+        try:
+            _stage_and_check(self.source, self.rules, report, self.progress, self.workers)
             if not _stops(report):
                 # Planning first finds every problem that needs a contact's details
                 # before any batch is committed.
                 _leave_out_rejected(report)
-                _plan_and_write(ctx, report, progress, workers, write=False)
-            if not _stops(report) and not options.dry_run:
+                _plan_and_write(self.ctx, report, self.progress, self.workers, write=False)
+            if not _stops(report) and not self.options.dry_run:
                 _leave_out_rejected(report)
                 _reset_counts(report)
-                _import_rows(ctx, report, progress, options, in_batches=True)
+                _import_rows(self.ctx, report, self.progress, self.options, in_batches=True)
         finally:
             staging.drop()
-    return report
 
 
 def _stops(report: ImportReport) -> bool:
@@ -345,16 +368,7 @@ def _import_rows(
                 report.stopped_at_row = first
                 report.errors.add(RowProblem(first, "", f"stopped here: {exc}"))
             if report.stopped_at_row is not None:
-                if in_batches:
-                    report.errors.add(
-                        RowProblem(
-                            first,
-                            "",
-                            "rows before this one were imported; "
-                            "importing the file again completes it",
-                        )
-                    )
-                report.skipped_rows = 0
+                _stopped(report, first, in_batches=in_batches)
                 return
             if in_batches:
                 # SQLite has one writer at a time and waiters poll every 100 ms:
@@ -366,6 +380,18 @@ def _import_rows(
         report.rows - report.new_contacts - report.updated_contacts - report.rejected_rows
     )
     tick("writing", done, report.rows, force=True)
+
+
+def _stopped(report: ImportReport, first: int, *, in_batches: bool) -> None:
+    if in_batches:
+        report.errors.add(
+            RowProblem(
+                first,
+                "",
+                "rows before this one were imported; importing the file again completes it",
+            )
+        )
+    report.skipped_rows = 0
 
 
 def _count(report: ImportReport, outcome: RowOutcome) -> None:

@@ -2,7 +2,7 @@
 
 The fast path writes these plans in bulk; a dry run only counts them. Events are
 weighed with `consent.ordering.weigh` (the rule `record_consent` applies) and
-hashed with `consent.ledger.chained_hash`, continuing each contact's chain.
+hashed with `consent.chain.chained_hash`, continuing each contact's chain.
 """
 
 from __future__ import annotations
@@ -17,7 +17,7 @@ from typing import Any
 
 from django.db.models import OuterRef, Subquery
 
-from consent.ledger import chained_hash
+from consent.chain import chained_hash
 from consent.models import ConsentEvent, ConsentState
 from consent.ordering import Standing, Weighed, effective_time, weigh
 from consent.rules import Action, IllegalTransition, Source, Status

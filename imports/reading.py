@@ -13,7 +13,7 @@ from typing import IO, Any
 from .limits import FileLimits, FileRefused, UnreadableFile
 from .workbook import Workbook
 
-__all__ = ["ContactFile", "FileRefused", "UnreadableFile", "save_upload"]
+__all__ = ["ContactFile", "FileRefused", "UnreadableFile"]
 
 XLSX_MAGIC = b"PK\x03\x04"
 NOT_UTF8 = "the file is not UTF-8 text (save it as CSV UTF-8)"
@@ -143,9 +143,3 @@ class _BoundedLines:
         if self.used > self.budget:
             raise _RecordTooLong
         return line
-
-
-def save_upload(upload: IO[bytes], destination: Path) -> None:
-    with open(destination, "wb") as out:
-        for chunk in iter(lambda: upload.read(1024 * 1024), b""):
-            out.write(chunk)

@@ -5,7 +5,7 @@ on any earlier ledger: every purpose starts from an empty standing, so where an
 event lands is decided by its (purpose, action) alone. That outcome is asked of
 `consent.ordering.weigh` here, once per pair, and handed to SQL as a small table;
 the events (with their chain hashes, computed by PostgreSQL over the same
-canonical serialisation as `consent.ledger.canonical_bytes`), states and contacts
+canonical serialisation as `consent.chain.canonical_bytes`), states and contacts
 are then written by three INSERT … SELECT statements straight from the staging table.
 
 Rows this path does not take go through the planner (planning.py) as before:
@@ -25,7 +25,7 @@ from typing import cast
 
 from django.db import connection, models
 
-from consent.ledger import CHAINED_FIELDS, CURRENT_FORM, FIELD_KINDS, SEPARATORS
+from consent.chain import CHAINED_FIELDS, CURRENT_FORM, FIELD_KINDS, SEPARATORS
 from consent.models import ConsentEvent, ConsentState
 from consent.ordering import Standing, weigh
 from consent.rules import IllegalTransition, Purpose, Source, Status
@@ -95,7 +95,7 @@ def _json_text(sql: str) -> str:
     return f"CAST(to_json(CAST(({sql}) AS text)) AS text)"
 
 
-# Each JSON kind of the ledger's canonical form (consent.ledger.FIELD_KINDS) in SQL:
+# Each JSON kind of the ledger's canonical form (consent.chain.FIELD_KINDS) in SQL:
 # an SQL value -> its JSON text, null included.
 _AS_JSON = {
     "text": lambda sql: f"COALESCE({_json_text(sql)}, 'null')",

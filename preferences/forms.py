@@ -6,11 +6,11 @@ from django.conf import settings
 from django.core import signing
 from django.utils.translation import gettext_lazy as _
 
-from api.inputs import refuse_unstorable
 from consent.models import ConsentNotice
 from consent.rules import Purpose
 from consent.selectors import current_notice, notice_by_ref
 from contacts.phones import InvalidPhone, NotPhoneCharacters, normalize_phone
+from core.inputs import refuse_unstorable
 
 from .services import PAUSE_WEEKS
 from .wording import purpose_name

@@ -8,7 +8,7 @@ from django.utils.translation import gettext as _
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_http_methods
 
-from api.inputs import refuse_unstorable
+from core.inputs import refuse_unstorable
 from groups import services
 from groups.exceptions import GroupError, GroupFull
 from groups.models import AnswerSource, GroupMembership, InvitationStatus, LeaveSource

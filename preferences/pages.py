@@ -9,9 +9,9 @@ from django.http import HttpRequest, HttpResponse
 from django.shortcuts import render
 from django.utils import translation
 
-from api.inputs import storable_text
 from consent.services import Evidence
 from contacts.models import Contact
+from core.inputs import storable_text
 
 from .ratelimits import client_ip
 

@@ -9,7 +9,6 @@ from django.conf import settings
 from django.db import transaction
 from django.utils import timezone, translation
 
-from consent import outreach
 from consent.exceptions import InvalidConsent
 from consent.models import ConsentEvent, ConsentNotice, ConsentState
 from consent.rules import Action, Purpose, Source, Status
@@ -23,6 +22,7 @@ from consent.selectors import (
 )
 from consent.services import Evidence, active_policy, record_consent
 from contacts.models import Contact
+from conversation import outreach
 
 from . import wording
 

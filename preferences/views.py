@@ -20,15 +20,15 @@ from django.views.decorators.clickjacking import xframe_options_exempt
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
-from api.inputs import storable_text
 from consent.exceptions import ConsentError
 from consent.models import ConsentEvent
-from consent.outreach import start_link
-from consent.pending import pending_max_age, request_opt_in
 from consent.proof import verify_record
 from consent.rules import IllegalTransition
 from consent.services import Evidence
 from contacts.models import Contact
+from conversation.outreach import start_link
+from conversation.pending import pending_max_age, request_opt_in
+from core.inputs import storable_text
 from groups.exceptions import GroupError, GroupFull
 from groups.selectors import pending_invitations
 from groups.services import respond_to_invitation

@@ -25,9 +25,10 @@ from django_celery_beat.models import (
 from api.models import ApiKey
 from api.scopes import SCOPES
 from campaigns.models import Campaign, CampaignKind
-from consent.models import ConsentKeyword, ConsentNotice, OptOutReview, OutrankedOptOut
+from consent.models import ConsentNotice, OutrankedOptOut
 from consent.rules import Action, Purpose
 from contacts.models import Contact, LikelyDuplicate, Tag
+from conversation.models import ConsentKeyword, OptOutReview
 from groups.models import Group, GroupMembership
 from groups.services import invite_contact, respond_to_invitation
 from staff.models import AuditEntry
@@ -197,12 +198,12 @@ ACTION_CASES = {
             "reason": "the launch moved",
         },
     ),
-    ("consent.ConsentKeyword", "delete_selected"): (
+    ("conversation.ConsentKeyword", "delete_selected"): (
         lambda mp: ConsentKeyword.objects.create(phrase="HALT", language="en", meaning="stop"),
         DELETE,
     ),
-    ("consent.OptOutReview", "confirm_opt_out"): (lambda mp: review(), {}),
-    ("consent.OptOutReview", "dismiss_opt_out"): (lambda mp: review(), {}),
+    ("conversation.OptOutReview", "confirm_opt_out"): (lambda mp: review(), {}),
+    ("conversation.OptOutReview", "dismiss_opt_out"): (lambda mp: review(), {}),
     ("whatsapp.InboundEvent", "reprocess"): (lambda mp: failed_inbound(), {}),
     ("whatsapp.InboundEvent", "record_opt_out_for_named"): (
         lambda mp: unreadable_inbound(),
@@ -393,7 +394,7 @@ def test_a_refused_change_leaves_no_audit_row():
 
 def test_an_admin_form_change_is_audited(admin_client, admin_user):
     keyword = ConsentKeyword.objects.create(phrase="HALT", language="en", meaning="stop")
-    url = reverse("admin:consent_consentkeyword_change", args=[keyword.pk])
+    url = reverse("admin:conversation_consentkeyword_change", args=[keyword.pk])
 
     admin_client.post(
         url, {"phrase": "HALT NOW", "language": "en", "meaning": "stop", "active": "on"}

@@ -12,7 +12,7 @@ from django.conf import settings
 
 ROOT = Path(settings.BASE_DIR)
 APPS = [
-    *("api", "campaigns", "config", "consent", "contacts"),
+    *("api", "campaigns", "config", "consent", "contacts", "conversation", "core"),
     *("groups", "imports", "preferences", "staff", "whatsapp"),
 ]
 TEST_TOOLS = {

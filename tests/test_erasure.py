@@ -2,12 +2,11 @@
 
 import pytest
 
-from consent.ledger import check_chain
+from consent.chain import check_chain
 from consent.rules import Action, Source
 from consent.selectors import Reason, may_send
-from consent.services import erase_and_suppress
 from contacts.models import Erasure
-from contacts.services import replay_erasures, upsert_contact
+from contacts.services import erase_person, replay_erasures, upsert_contact
 from tests.consent_helpers import record
 from tests.factories import ContactFactory
 
@@ -18,7 +17,7 @@ def test_erasure_pseudonymises_and_keeps_the_ledger():
     contact = ContactFactory(phone="+447911123456", name="Ada", external_id="crm-1")
     record(contact, Action.GRANT)
 
-    erase_and_suppress(contact=contact, erased_by="dpo")
+    erase_person(contact=contact, erased_by="dpo")
 
     contact.refresh_from_db()
     assert (contact.phone, contact.name, contact.external_id, contact.wa_id) == (
@@ -37,7 +36,7 @@ def test_an_erased_person_who_had_opted_in_is_no_longer_sent_to():
     record(contact, Action.GRANT)
     record(contact, Action.GRANT, "service")
 
-    erase_and_suppress(contact=contact)
+    erase_person(contact=contact)
 
     for purpose in ("marketing", "service"):
         assert may_send("+447911123456", purpose).reason == Reason.OPTED_OUT
@@ -48,7 +47,7 @@ def test_an_erased_person_who_had_opted_in_is_no_longer_sent_to():
 def test_an_erased_number_that_comes_back_is_a_new_contact_still_opted_out():
     contact = ContactFactory(phone="+447911123456")
     record(contact, Action.WITHDRAW)
-    erase_and_suppress(contact=contact)
+    erase_person(contact=contact)
 
     again, created = upsert_contact(phone="07911 123456", name="Ada again")
 
@@ -61,13 +60,13 @@ def test_an_erased_number_that_comes_back_is_a_new_contact_still_opted_out():
 def test_an_existing_opt_out_is_not_recorded_twice():
     contact = ContactFactory()
     record(contact, Action.WITHDRAW)
-    erase_and_suppress(contact=contact)
+    erase_person(contact=contact)
     assert contact.consent_events.filter(purpose="marketing").count() == 1
 
 
 def test_erasures_replay_after_a_restore():
     contact = ContactFactory(phone="+447911123456", name="Ada")
-    erase_and_suppress(contact=contact)
+    erase_person(contact=contact)
     # A backup restored from before the erasure brings the name back.
     type(contact).objects.filter(pk=contact.pk).update(
         erased_at=None, name="Ada", phone="+447911123456"

@@ -12,13 +12,14 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from api.scopes import SCOPES
-from consent.ledger import check_chain
+from consent.chain import check_chain
 from consent.models import ConsentEvent, ConsentEvidence
 from consent.rules import Action, Source
 from consent.selectors import Reason, WhatsAppUserId, may_send
-from consent.services import Evidence, erase_and_suppress
+from consent.services import Evidence
 from contacts.models import Contact, Erasure
-from contacts.services import find_or_create_contact, upsert_contact
+from contacts.selectors import Identifiers
+from contacts.services import erase_person, resolve_or_create_contacts, upsert_contact
 from imports.exports import ledger_rows as export_rows
 from preferences.links import contact_for_token, preference_token
 from tests.api.conftest import client_with_key
@@ -44,7 +45,7 @@ def erased_person() -> Contact:
     )
     record(contact, Action.GRANT, evidence=PERSONAL)
     record(contact, Action.GRANT, "service", evidence=PERSONAL)
-    erase_and_suppress(contact=contact, erased_by="dpo")
+    erase_person(contact=contact, erased_by="dpo")
     contact.refresh_from_db()
     return contact
 
@@ -97,7 +98,7 @@ def test_the_erased_person_comes_back_as_a_new_opted_out_contact(comes_back_with
     elif "phone" in comes_back_with:
         assert may_send(comes_back_with["phone"], "marketing").reason == Reason.OPTED_OUT
 
-    again = find_or_create_contact(**comes_back_with)
+    again = resolve_or_create_contacts(Identifiers(**comes_back_with)).primary
 
     assert again.pk != erased.pk and again.erased_at is None
     for purpose in ("marketing", "service"):
@@ -141,7 +142,7 @@ def test_erasure_blanks_message_bodies_in_webhook_storage_and_the_outbox():
         status=OutboundMessage.Status.ACCEPTED,
     )
 
-    erase_and_suppress(contact=contact)
+    erase_person(contact=contact)
 
     inbound.refresh_from_db()
     outbound.refresh_from_db()
@@ -170,7 +171,7 @@ def test_any_history_then_erasure_leaves_a_valid_chain_no_evidence_and_full_supp
     )
 
     # when the person is erased
-    erase_and_suppress(contact=contact)
+    erase_person(contact=contact)
 
     # then the chain verifies, nothing personal is readable, and every identifier is suppressed
     assert check_chain(contact.pk).valid
@@ -189,7 +190,7 @@ def test_any_history_then_erasure_leaves_a_valid_chain_no_evidence_and_full_supp
         assert may_send(phone, purpose).reason == Reason.OPTED_OUT
         assert may_send(WhatsAppUserId(user_id), purpose).reason == Reason.OPTED_OUT
     for ids in ({"wa_id": phone.lstrip("+")}, {"whatsapp_user_id": user_id}):
-        again = find_or_create_contact(**ids)
+        again = resolve_or_create_contacts(Identifiers(**ids)).primary
         assert again.pk != contact.pk
         assert may_send(again, "marketing").reason == Reason.OPTED_OUT
 

@@ -10,10 +10,10 @@ from django.core.management import call_command
 from django.db import connection
 from django.db.migrations.executor import MigrationExecutor
 
-from consent.ledger import check_chain
+from consent.chain import check_chain
 from consent.models import ConsentEvent, ConsentEvidence
-from consent.services import erase_and_suppress
 from contacts.models import Contact
+from contacts.services import erase_person
 
 moving = importlib.import_module("consent.migrations.0008_evidence_apart_from_the_chain")
 
@@ -74,7 +74,7 @@ def test_old_events_move_their_evidence_out_and_still_verify():
 
     # and after the person is erased, the old events' links still verify, their
     # evidence is gone, and the ledger says when
-    erase_and_suppress(contact=Contact.objects.get(pk=contact.pk))
+    erase_person(contact=Contact.objects.get(pk=contact.pk))
     assert check_chain(contact.pk).valid
     call_command("verify_ledger", stdout=StringIO())
     assert not ConsentEvidence.objects.filter(event__contact_id=contact.pk).exclude(note="")

@@ -9,10 +9,10 @@ from django.core.management.base import CommandError
 from config.checks import phone_hash_key_in_production
 from consent.rules import Action
 from consent.selectors import Reason, WhatsAppUserId, may_send
-from consent.services import erase_and_suppress
 from contacts.models import Suppression
 from contacts.phones import hash_key_version
-from contacts.services import find_or_create_contact
+from contacts.selectors import Identifiers
+from contacts.services import erase_person, resolve_or_create_contacts
 from tests.consent_helpers import record
 from tests.factories import ContactFactory
 
@@ -41,7 +41,7 @@ def test_rotation_keeps_every_erased_number_suppressed(settings):
             phone=phone, wa_id=phone.lstrip("+"), whatsapp_user_id=f"GB.bsuid.{n}"
         )
         record(contact, Action.GRANT if n == 0 else Action.WITHDRAW)
-        erase_and_suppress(contact=contact)
+        erase_person(contact=contact)
     live = ContactFactory(phone="+447911123999")
     old_key = settings.PHONE_HASH_KEY
 
@@ -56,10 +56,10 @@ def test_rotation_keeps_every_erased_number_suppressed(settings):
     for n, phone in enumerate(PHONES):
         assert may_send(phone, "marketing").reason == Reason.OPTED_OUT
         assert may_send(WhatsAppUserId(f"GB.bsuid.{n}"), "marketing").reason == (Reason.OPTED_OUT)
-        again = find_or_create_contact(wa_id=phone.lstrip("+"))
+        again = resolve_or_create_contacts(Identifiers(wa_id=phone.lstrip("+"))).primary
         assert may_send(again, "service").reason == Reason.OPTED_OUT
     # and a live contact is still found by its phone
-    assert find_or_create_contact(phone="+447911123999").pk == live.pk
+    assert resolve_or_create_contacts(Identifiers(phone="+447911123999")).primary.pk == live.pk
 
 
 def test_manage_check_fails_in_production_without_a_phone_hash_key():

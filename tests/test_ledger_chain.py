@@ -9,10 +9,10 @@ from django.utils import timezone
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from consent.ledger import check_chain
+from consent.chain import check_chain
 from consent.models import ConsentEvent, ConsentState
 from consent.rules import TRANSITIONS, Action, Purpose, Status
-from consent.services import rebuild_consent_states
+from consent.verification import rebuild_states
 from tests.consent_helpers import record
 from tests.factories import ContactFactory
 from tests.ledger_tampering import append_only_trigger_disabled, tamper
@@ -62,7 +62,7 @@ def test_any_legal_history_verifies_and_rebuilds_to_the_same_state(data, steps):
     events = play(data, contact, steps)
 
     check = check_chain(contact.pk)
-    differences = [d for d in rebuild_consent_states(write=False) if d.contact_id == contact.pk]
+    differences = [d for d in rebuild_states(write=False) if d.contact_id == contact.pk]
 
     assert (check.valid, check.events) == (True, len(events))
     assert differences == []

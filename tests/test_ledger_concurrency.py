@@ -5,7 +5,7 @@ import threading
 import pytest
 from django.db import connection, connections
 
-from consent.ledger import check_chain
+from consent.chain import check_chain
 from consent.models import ConsentEvent, ConsentState
 from consent.rules import Action
 from tests.consent_helpers import notice_for, record

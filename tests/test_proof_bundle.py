@@ -13,7 +13,7 @@ from api.scopes import SCOPES
 from consent import seals
 from consent.proof import verify_record
 from consent.rules import Action
-from consent.services import erase_and_suppress
+from contacts.services import erase_person
 from tests.api.conftest import assert_error, client_with_key
 from tests.consent_helpers import record
 from tests.factories import ContactFactory
@@ -145,7 +145,7 @@ class TestVerifyingOffline:
     def test_a_bundle_verifies_after_erasure_saying_when_the_evidence_went(
         self, api_client, contact, tmp_path
     ):
-        erase_and_suppress(contact=contact, erased_by="dpo", actor=None)
+        erase_person(contact=contact, erased_by="dpo", actor=None)
         bundle = bundle_of(api_client, contact)
 
         done = verify_offline(tmp_path, json.dumps(bundle))

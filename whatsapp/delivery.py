@@ -32,12 +32,14 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from functools import cache, partial
-from typing import Any, cast
+from typing import Any
 
 from django.conf import settings
-from django.db import connection, models, transaction
+from django.db import connection, transaction
 from django.db.models import F
 from django.utils import timezone
+
+from core.db import concrete_field
 
 from . import exceptions as exc
 from . import throttle
@@ -175,11 +177,6 @@ def retry_delay(error: exc.WhatsAppError) -> float:
     return float(getattr(error, "retry_after", None) or 0)
 
 
-def _concrete_field(name: str) -> models.Field:
-    # Only ever one of the message's own columns, never a reverse relation.
-    return cast(models.Field, OutboundMessage._meta.get_field(name))
-
-
 _CLAIM = (
     "UPDATE whatsapp_outboundmessage SET status = %s, claimed_at = %s, attempts = attempts + 1"
     " WHERE id = %s AND status = %s"
@@ -189,7 +186,7 @@ _CLAIM = (
 def _claim(row: OutboundMessage) -> bool:
     """queued → sending, committed before the call (one statement: this is the hot path)."""
     now = timezone.now()
-    field = _concrete_field
+    field = partial(concrete_field, OutboundMessage)
     with connection.cursor() as cursor:
         cursor.execute(
             _CLAIM,
@@ -391,7 +388,8 @@ def _record(row: OutboundMessage, status: str, fields: dict[str, Any]) -> bool:
     answered = {**{name: getattr(row, name) for name in _OUTCOME}, **fields, "status": status}
     meta = OutboundMessage._meta
     values = [
-        _concrete_field(name).get_db_prep_value(answered[name], connection) for name in _OUTCOME
+        concrete_field(OutboundMessage, name).get_db_prep_value(answered[name], connection)
+        for name in _OUTCOME
     ]
     pk = meta.pk.get_db_prep_value(row.pk, connection)
     # Only in a transaction of our own: inside a caller's (a webhook's processing) the

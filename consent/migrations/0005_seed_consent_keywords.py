@@ -67,7 +67,7 @@ DEFAULTS = {
 
 
 def _normalize(text):
-    # A frozen copy of consent.keywords.normalize_text (migrations must not import app code).
+    # A frozen copy of conversation.keywords.normalize_text (migrations must not import app code).
     decomposed = unicodedata.normalize("NFKD", text)
     bare = "".join(ch for ch in decomposed if not unicodedata.combining(ch)).casefold()
     return " ".join(re.sub(r"[^\w]+", " ", bare).split())

@@ -36,7 +36,7 @@ class Migration(migrations.Migration):
     initial = True
 
     dependencies = [
-        ("consent", "0013_contact_imports_move_to_the_imports_app"),
+        ("consent", "0014_contact_imports_move_to_the_imports_app"),
         ("contenttypes", "0002_remove_content_type_name"),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]

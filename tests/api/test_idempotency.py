@@ -97,8 +97,8 @@ def test_a_request_that_crashes_frees_its_key(api_client, monkeypatch):
     def explode(**kwargs):
         raise RuntimeError("database went away")
 
-    monkeypatch.setattr("consent.api.record_consent", explode)
-    monkeypatch.setattr("consent.api.record_opt_out", explode)
+    monkeypatch.setattr("consent.api.views.record_consent", explode)
+    monkeypatch.setattr("consent.api.views.record_opt_out", explode)
     api_client.raise_request_exception = False
     assert post(api_client, WITHDRAW).status_code == 500
     monkeypatch.undo()

@@ -14,19 +14,31 @@ DOMAIN: dict[str, set[str]] = {
     "contacts": set(),
     "whatsapp": set(),
     "consent": {"contacts", "whatsapp"},
+    # The consent conversation on WhatsApp: keywords, the one-tap opt-in, pending requests.
+    "conversation": {"consent", "contacts", "whatsapp"},
     # The import and export pipeline: files, checks, jobs, rejected rows, exports.
-    "imports": {"contacts", "consent"},
-    "groups": {"contacts", "consent", "whatsapp"},
-    "campaigns": {"contacts", "consent", "whatsapp"},
-    "preferences": {"consent", "contacts", "groups"},
+    "imports": {"consent", "contacts"},
+    "groups": {"contacts", "consent", "conversation", "whatsapp"},
+    "campaigns": {"contacts", "consent", "conversation", "whatsapp"},
+    "preferences": {"consent", "contacts", "conversation", "groups"},
     # The admin console reads every app (its dashboard) and is imported by none.
-    "console": {"campaigns", "consent", "contacts", "groups", "imports", "whatsapp"},
+    "console": {
+        "campaigns",
+        "consent",
+        "contacts",
+        "conversation",
+        "groups",
+        "imports",
+        "whatsapp",
+    },
 }
 # Infrastructure any app may import; it imports no domain app.
 INFRASTRUCTURE: dict[str, set[str]] = {
     "config": set(),
-    "staff": {"config"},
-    "api": {"config", "staff"},
+    # What every app shares: storable input, the read-only admin, progress bars.
+    "core": set(),
+    "staff": {"config", "core"},
+    "api": {"config", "core", "staff"},
 }
 ALLOWED = {
     **{app: deps | set(INFRASTRUCTURE) for app, deps in DOMAIN.items()},

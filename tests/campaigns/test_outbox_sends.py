@@ -232,8 +232,8 @@ def test_a_reconsent_campaign_asks_with_the_template_outside_the_window(
     "story", ["opted_in", "legacy", "expired", "opted_out", "pending", "paused", None]
 )
 def test_the_check_at_send_answers_as_may_send(story):
-    from consent.outreach import consent_allows
     from consent.selectors import may_send
+    from conversation.outreach import consent_allows
 
     contact = make_contact(story)
 
@@ -246,7 +246,7 @@ def test_the_check_at_send_answers_as_may_send(story):
 
 def test_the_check_at_send_follows_a_pause_that_has_ended():
     from consent.models import ConsentState
-    from consent.outreach import consent_allows
+    from conversation.outreach import consent_allows
 
     contact = make_contact("paused")
     assert consent_allows(contact.pk, "marketing") == "paused"
@@ -261,6 +261,6 @@ def test_the_check_at_send_follows_a_pause_that_has_ended():
 def test_the_check_at_send_refuses_an_unknown_contact(db):
     import uuid
 
-    from consent.outreach import consent_allows
+    from conversation.outreach import consent_allows
 
     assert consent_allows(uuid.uuid4(), "marketing") == "unknown_contact"

@@ -13,13 +13,13 @@ from campaigns.models import (
     MessageStatus,
     ReminderSent,
 )
-from consent.models import OptOutReview
 from consent.rules import Action, Purpose, Source
 from consent.services import Evidence
 from console.models import DashboardSnapshot
 from console.selectors import cards, dashboard_figures, latest_snapshots, work_waiting
 from console.services import refresh_dashboard_snapshot
 from console.tasks import refresh_dashboard
+from conversation.models import OptOutReview
 from tests.campaigns.conftest import make_contact
 from tests.consent_helpers import record
 from tests.factories import ContactFactory, PolicyFactory

@@ -2,7 +2,7 @@
 
 import pytest
 
-from consent.services import erase_and_suppress
+from contacts.services import erase_person
 from groups.models import Group, GroupMembership, InvitationStatus
 from groups.services import invite_contact, respond_to_invitation
 from tests.consent_helpers import record
@@ -43,7 +43,7 @@ def test_erasure_ends_memberships_and_revokes_pending_invitations(group, opted_i
     respond_to_invitation(invitation=accepted, answer="accept", source="answer_page")
     pending = invite_contact(group=other, contact=opted_in)
 
-    erase_and_suppress(contact=opted_in)
+    erase_person(contact=opted_in)
 
     membership = GroupMembership.objects.get()
     assert (membership.left_source, membership.left_at is not None) == ("erasure", True)

@@ -15,10 +15,10 @@ from django.db import DatabaseError
 
 from api.idempotency import CLAIM_TIMEOUT
 from api.models import IdempotencyRecord
-from consent.keywords import match_keyword
 from consent.models import ConsentEvent
 from consent.selectors import notice_by_ref
 from contacts.models import Contact
+from conversation.keywords import match_keyword
 from preferences.forms import issued_token
 from tests.hostile.api_operations import encode
 from tests.hostile.conftest import (
@@ -288,7 +288,7 @@ def test_a_refusal_that_echoes_a_nul_is_stored_and_replayed_not_locked(world):
 
 
 def test_a_server_error_never_locks_its_key(world, monkeypatch):
-    import consent.api_contacts
+    import consent.api.contacts
 
     def fail(**kwargs):
         raise RuntimeError("the database went away")
@@ -296,7 +296,7 @@ def test_a_server_error_never_locks_its_key(world, monkeypatch):
     eve = {"phone": "+447911123999", "name": "Eve"}
     monkeypatch.setattr(world.client, "raise_request_exception", False)
     with pytest.MonkeyPatch.context() as crash:
-        crash.setattr(consent.api_contacts, "upsert_contact", fail)
+        crash.setattr(consent.api.contacts, "upsert_contact", fail)
         failed = post(world, CONTACTS, eve, HTTP_IDEMPOTENCY_KEY="k1")
     retried = post(world, CONTACTS, eve, HTTP_IDEMPOTENCY_KEY="k1")
 

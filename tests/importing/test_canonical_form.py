@@ -1,7 +1,7 @@
 """The import's SQL path writes an event's canonical form exactly as the ledger does.
 
 `imports.setbased` builds its SQL from the ledger's own definition of the form
-(`consent.ledger.FIELD_KINDS`, the key order, the separators); here random events
+(`consent.chain.FIELD_KINDS`, the key order, the separators); here random events
 are serialised both ways and must be the same text, byte for byte.
 """
 
@@ -14,7 +14,7 @@ from django.db import connection
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from consent.ledger import CHAINED_FIELDS, CURRENT_FORM, FIELD_KINDS, SEPARATORS, canonical_bytes
+from consent.chain import CHAINED_FIELDS, CURRENT_FORM, FIELD_KINDS, SEPARATORS, canonical_bytes
 from imports.setbased import _canonical
 
 pytestmark = [pytest.mark.django_db, pytest.mark.postgres]

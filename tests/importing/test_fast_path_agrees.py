@@ -13,7 +13,7 @@ from django.utils import timezone
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from consent.ledger import check_chain
+from consent.chain import check_chain
 from consent.models import ConsentEvent, ConsentState, OutrankedOptOut
 from consent.rules import Action, Source
 from consent.services import record_consent

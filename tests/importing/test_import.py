@@ -6,11 +6,11 @@ import pytest
 from django.core.management import call_command
 from django.utils import timezone
 
-from consent.ledger import check_chain
+from consent.chain import check_chain
 from consent.models import ConsentEvent, ConsentState, OutrankedOptOut
 from consent.rules import Action, Status
-from consent.services import erase_and_suppress
 from contacts.models import Contact, Tag
+from contacts.services import erase_person
 from tests.consent_helpers import record
 from tests.factories import ContactFactory
 from tests.importing.conftest import excel_workbook
@@ -54,7 +54,7 @@ def test_a_dry_run_writes_nothing_and_counts_what_an_import_then_does(
 ):
     known = ContactFactory(phone="+447911123456", name="Ada")
     record(known, Action.WITHDRAW, at=timezone.now() - timedelta(days=1))
-    erased = erase_and_suppress(contact=ContactFactory(phone="+447911123459"))
+    erased = erase_person(contact=ContactFactory(phone="+447911123459"))
     unchanged = ContactFactory(phone="+447911123458", name="Cy")
     path = contacts_file(
         HEADER,

@@ -15,7 +15,7 @@ from imports.models import ContactImport
 pytestmark = pytest.mark.django_db(transaction=True)
 
 BEFORE = [
-    ("consent", "0012_sealed_heads_without_a_foreign_key_constraint"),
+    ("consent", "0013_keywords_and_reviews_to_the_conversation_app"),
     ("contenttypes", "0002_remove_content_type_name"),
     ("auth", "0012_alter_user_first_name_max_length"),
     ("imports", None),

@@ -9,11 +9,12 @@ from datetime import timedelta
 import pytest
 from django.utils import timezone
 
-from consent.models import ConsentEvent, ConsentState, OptOutReview, OutrankedOptOut
+from consent.models import ConsentEvent, ConsentState, OutrankedOptOut
 from consent.rules import Action, Source, Status
 from consent.selectors import Reason, WhatsAppUserId, may_send
 from consent.services import extend_policy_deadline
 from contacts.models import Contact, IdentityChange, LikelyDuplicate
+from conversation.models import OptOutReview
 from tests.api.conftest import client_with_key
 from tests.consent_helpers import record
 from tests.factories import ContactFactory, PolicyFactory
@@ -391,14 +392,14 @@ def test_an_outranked_opt_out_is_listed_beside_the_grant_that_outranked_it(marke
 
 
 def test_a_failed_opt_out_item_is_listed_and_retried_with_backoff(deliver, monkeypatch):
-    from consent import inbound
+    from conversation import handlers
     from whatsapp.services import MAX_ATTEMPTS, process_stragglers
 
     def broken(*args, **kwargs):
         raise RuntimeError("database hiccup")
 
     ContactFactory(phone="+447911123456", wa_id=ADA_WA_ID)
-    monkeypatch.setattr(inbound, "record_opt_out", broken)
+    monkeypatch.setattr(handlers, "record_opt_out", broken)
 
     deliver(stop_from())
 

@@ -11,13 +11,14 @@ from django.utils import timezone
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from consent.chain import check_chain
 from consent.exceptions import InvalidConsent
-from consent.ledger import check_chain
 from consent.models import ConsentState, ReconsentPolicy
 from consent.ordering import Standing, effective_time, weigh
 from consent.rules import RESTRICTIVE_ACTIONS, Action, IllegalTransition, Status
 from consent.selectors import may_send
-from consent.services import rebuild_consent_states, record_consent
+from consent.services import record_consent
+from consent.verification import rebuild_states
 from tests.consent_helpers import notice_for
 from tests.factories import ContactFactory, PolicyFactory
 
@@ -86,7 +87,7 @@ def test_state_follows_the_ordering_rule_after_every_step(steps):
         if action in RESTRICTIVE_ACTIONS and event.applied:
             assert not may_send(contact, "marketing", at=now).allowed
     assert check_chain(contact.pk).valid
-    assert rebuild_consent_states(write=False) == []
+    assert rebuild_states(write=False) == []
 
 
 @pytest.mark.django_db

@@ -46,7 +46,7 @@ def page(contact) -> str:
 def sent_messages(monkeypatch):
     """What would have gone out on WhatsApp: (kind, contact, payload)."""
     sent: list[tuple[str, object, object]] = []
-    import consent.outreach as outreach
+    import conversation.outreach as outreach
 
     monkeypatch.setattr(
         outreach,

@@ -3,10 +3,10 @@ from datetime import timedelta
 import pytest
 from django.utils import timezone
 
-from consent.pending import expire_stale_requests
 from consent.rules import Action, Source, Status
 from consent.selectors import consent_states
-from consent.tasks import expire_stale_opt_in_requests
+from conversation.pending import expire_stale_requests
+from conversation.tasks import expire_stale_opt_in_requests
 from tests.consent_helpers import record
 from tests.factories import ContactFactory
 

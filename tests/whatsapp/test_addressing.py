@@ -2,7 +2,7 @@
 
 import pytest
 
-from consent.outreach import address_of
+from conversation.outreach import address_of
 from tests.factories import ContactFactory
 from whatsapp.addressing import RECIPIENT, TO, whatsapp_address
 
@@ -59,14 +59,14 @@ def test_campaigns_and_groups_use_the_same_rule():
 
     import campaigns.selectors
     import campaigns.services
-    import consent.outreach
+    import conversation.outreach
     import groups.outreach
     import groups.selectors
 
     for module in (
         campaigns.selectors,
         campaigns.services,
-        consent.outreach,
+        conversation.outreach,
         groups.outreach,
         groups.selectors,
     ):

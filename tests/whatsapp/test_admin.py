@@ -4,7 +4,7 @@ import pytest
 from django.contrib import admin
 from django.utils import timezone
 
-from consent.models import ConsentKeyword
+from conversation.models import ConsentKeyword
 from tests.whatsapp.helpers import load_payload, with_message
 from whatsapp import messages
 from whatsapp.addressing import Address
@@ -29,10 +29,10 @@ def some_traffic(deliver, ada, notices):
         "/admin/whatsapp/outboundmessage/",
         "/admin/whatsapp/outboundmessage/?q=447911123456",
         "/admin/whatsapp/servicewindow/",
-        "/admin/consent/consentkeyword/?language=de",
-        "/admin/consent/consentkeyword/?q=stop",
-        "/admin/consent/optoutreview/",
-        "/admin/consent/consentkeyword/add/",
+        "/admin/conversation/consentkeyword/?language=de",
+        "/admin/conversation/consentkeyword/?q=stop",
+        "/admin/conversation/optoutreview/",
+        "/admin/conversation/consentkeyword/add/",
     ],
 )
 def test_list_pages_render(staff_client, some_traffic, url):
@@ -51,7 +51,7 @@ def test_an_inbound_event_shows_its_payload_read_only(staff_client, some_traffic
 
 def test_staff_can_add_a_keyword(staff_client):
     response = staff_client.post(
-        "/admin/consent/consentkeyword/add/",
+        "/admin/conversation/consentkeyword/add/",
         {"phrase": "Ça suffit", "language": "fr", "meaning": "stop", "active": "on"},
     )
 

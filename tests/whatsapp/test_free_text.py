@@ -3,8 +3,9 @@
 import pytest
 from django.utils import timezone
 
-from consent.keywords import read_free_text
-from consent.models import ConsentEvent, ConsentState, OptOutReview
+from consent.models import ConsentEvent, ConsentState
+from conversation.keywords import read_free_text
+from conversation.models import OptOutReview
 from tests.whatsapp.helpers import with_message
 
 pytestmark = pytest.mark.django_db
@@ -69,7 +70,7 @@ def test_staff_confirming_a_review_records_the_opt_out_at_the_message_time(
     review = OptOutReview.objects.get()
 
     response = staff_client.post(
-        "/admin/consent/optoutreview/",
+        "/admin/conversation/optoutreview/",
         {"action": "confirm_opt_out", "_selected_action": [review.pk]},
     )
 
@@ -88,7 +89,7 @@ def test_staff_dismissing_a_review_records_nothing(deliver, ada, notices, staff_
     review = OptOutReview.objects.get()
 
     staff_client.post(
-        "/admin/consent/optoutreview/",
+        "/admin/conversation/optoutreview/",
         {"action": "dismiss_opt_out", "_selected_action": [review.pk]},
     )
 

@@ -5,10 +5,11 @@ from datetime import timedelta
 import pytest
 from django.utils import timezone
 
-from consent.keywords import match_keyword, normalize_text
-from consent.models import ConsentEvent, ConsentKeyword, ConsentState
+from consent.models import ConsentEvent, ConsentState
 from consent.rules import Action, Source, Status
 from consent.selectors import consent_states
+from conversation.keywords import match_keyword, normalize_text
+from conversation.models import ConsentKeyword
 from tests.consent_helpers import record
 from tests.whatsapp.helpers import with_message
 from whatsapp.models import OutboundMessage

@@ -1,8 +1,8 @@
-"""consent.outreach: the one-tap opt-in inside and outside the window."""
+"""conversation.outreach: the one-tap opt-in inside and outside the window."""
 
 import pytest
 
-from consent.outreach import NoNoticeToShow, send_confirmation_text, send_one_tap_opt_in
+from conversation.outreach import NoNoticeToShow, send_confirmation_text, send_one_tap_opt_in
 from tests.factories import NoticeFactory
 from whatsapp.models import OutboundMessage
 

@@ -24,9 +24,10 @@ from celery.signals import task_postrun
 from django.conf import settings as django_settings
 
 from config.celery import app
-from consent.models import ConsentEvent, OptOutReview
+from consent.models import ConsentEvent
 from consent.selectors import WhatsAppUserId, may_send
 from contacts.models import Contact, IdentityChange
+from conversation.models import OptOutReview
 from tests import environment
 from tests.consent_helpers import record
 from tests.factories import ContactFactory

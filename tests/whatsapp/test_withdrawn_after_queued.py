@@ -14,9 +14,9 @@ from django.utils import timezone
 
 from campaigns.models import ReminderSent, ReminderStatus
 from campaigns.reminders import send_reconsent_reminder
-from consent import outreach
-from consent.pending import request_opt_in
 from consent.services import Evidence
+from conversation import outreach
+from conversation.pending import request_opt_in
 from groups.models import Group
 from groups.services import invite_contact, leave_group, respond_to_invitation
 from tests.consent_helpers import record

@@ -1,7 +1,7 @@
 from django.core.management.base import BaseCommand, CommandError
 
-from consent.audit import estimated_events, rebuild_states
-from consent.progress import progress_bar
+from consent.verification import estimated_events, rebuild_states
+from core.progress import progress_bar
 
 
 class Command(BaseCommand):

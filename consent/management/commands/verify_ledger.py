@@ -1,8 +1,8 @@
 from django.core.management.base import BaseCommand, CommandError
 
-from consent.audit import estimated_events, verify_ledger
-from consent.progress import progress_bar
 from consent.seals import verify_seals
+from consent.verification import estimated_events, verify_ledger
+from core.progress import progress_bar
 
 
 class Command(BaseCommand):

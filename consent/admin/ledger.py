@@ -13,26 +13,24 @@ from unfold.admin import ModelAdmin
 
 from contacts.admin import ContactAdminPart, ObjectTool, contribute_to_contact_admin
 from contacts.models import Contact
+from contacts.services import erase_person
+from core.admin import ReadOnlyAdminMixin
 from staff.paginator import EstimatedCountPaginator
 
-from . import admin_holds  # noqa: F401  (contributes to the webhook items' admin)
-from .admin_contact import consent_panel, contact_action_urls
-from .admin_forms import ReconsentPolicyForm, describe_offsets
-from .admin_review import extend_deadline
-from .exceptions import ConsentError
-from .keywords import decide_review
-from .models import (
+from ..exceptions import ConsentError
+from ..models import (
     ConsentEvent,
-    ConsentKeyword,
     ConsentNotice,
     ConsentState,
     LedgerSeal,
-    OptOutReview,
     ReconsentPolicy,
 )
-from .proof import proof_bundle
-from .rules import Action, Purpose, Source, Status
-from .services import Evidence, erase_and_suppress, publish_notice, record_consent
+from ..proof import proof_bundle
+from ..rules import Action, Purpose, Source, Status
+from ..services import Evidence, publish_notice, record_consent
+from .contact import consent_panel, contact_action_urls
+from .forms import ReconsentPolicyForm, describe_offsets
+from .review import extend_deadline
 
 if TYPE_CHECKING:
     from django_stubs_ext import StrOrPromise
@@ -41,17 +39,6 @@ if TYPE_CHECKING:
 def _staff(request: HttpRequest) -> User:
     # The admin site serves only authenticated staff users.
     return cast(User, request.user)
-
-
-class ReadOnlyAdminMixin:
-    def has_add_permission(self, request: HttpRequest, obj: object = None) -> bool:
-        return False
-
-    def has_change_permission(self, request: HttpRequest, obj: object = None) -> bool:
-        return False
-
-    def has_delete_permission(self, request: HttpRequest, obj: object = None) -> bool:
-        return False
 
 
 def consent_state_filter(purpose: Purpose) -> type[admin.SimpleListFilter]:
@@ -105,9 +92,7 @@ def _record_opt_out(modeladmin, request: HttpRequest, queryset: QuerySet, purpos
 def erase_selected(modeladmin, request: HttpRequest, queryset: QuerySet) -> None:
     count = 0
     for contact in queryset.filter(erased_at__isnull=True):
-        erase_and_suppress(
-            contact=contact, erased_by=request.user.get_username(), actor=_staff(request)
-        )
+        erase_person(contact=contact, erased_by=request.user.get_username(), actor=_staff(request))
         count += 1
     modeladmin.message_user(request, f"Erased {count} contact(s).", messages.SUCCESS)
 
@@ -303,61 +288,3 @@ class ReconsentPolicyAdmin(ModelAdmin):
     def get_readonly_fields(self, request: HttpRequest, obj=None) -> list[str]:
         # A deadline moves only through the recorded extension (legacy consent follows it).
         return ["deadline"] if obj is not None else []
-
-
-# --- WhatsApp keywords and the free-text opt-out review queue --------------------------
-
-
-@admin.register(ConsentKeyword)
-class ConsentKeywordAdmin(ModelAdmin):
-    list_display = ["phrase", "language", "meaning", "active"]
-    list_filter = ["meaning", "language", "active"]
-    search_fields = ["phrase"]
-
-
-def _decide_reviews(modeladmin, request: HttpRequest, queryset: QuerySet, opt_out: bool) -> None:
-    for review in queryset.filter(decision=OptOutReview.Decision.PENDING):
-        decide_review(review=review, opt_out=opt_out, actor=_staff(request))
-    modeladmin.message_user(request, "Decision recorded.", messages.SUCCESS)
-
-
-@admin.action(description="It is an opt-out: withdraw marketing", permissions=["change"])
-def confirm_opt_out(modeladmin, request, queryset):
-    _decide_reviews(modeladmin, request, queryset, opt_out=True)
-
-
-@admin.action(description="Not an opt-out: dismiss", permissions=["change"])
-def dismiss_opt_out(modeladmin, request, queryset):
-    _decide_reviews(modeladmin, request, queryset, opt_out=False)
-
-
-@admin.register(OptOutReview)
-class OptOutReviewAdmin(ModelAdmin):
-    list_display = ["received_at", "contact", "text", "matched", "decision", "decided_by"]
-    list_filter = ["decision", "received_at"]
-    search_fields = ["text", "wamid"]
-    list_select_related = ["contact", "decided_by"]
-    actions = [confirm_opt_out, dismiss_opt_out]
-    readonly_fields = [
-        "contact",
-        "wamid",
-        "prompted_by_wamid",
-        "text",
-        "matched",
-        "received_at",
-        "decision",
-        "decided_by",
-        "decided_at",
-        "event",
-    ]
-
-    def has_add_permission(self, request: HttpRequest) -> bool:
-        return False
-
-    def has_delete_permission(self, request: HttpRequest, obj=None) -> bool:
-        return False
-
-    def get_actions(self, request: HttpRequest) -> dict:
-        actions = super().get_actions(request)
-        actions.pop("delete_selected", None)
-        return actions

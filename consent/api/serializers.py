@@ -11,10 +11,10 @@ from api.scopes import EVIDENCE
 from api.serializers import ApiSourceField, InstantField
 from contacts.api_fields import PhoneField
 
-from .ledger import PERSONAL_FIELDS
-from .models import ConsentEvent, ConsentNotice, ConsentState
-from .rules import Action, Purpose, Source, Status
-from .selectors import Reason
+from ..chain import PERSONAL_FIELDS
+from ..models import ConsentEvent, ConsentNotice, ConsentState
+from ..rules import Action, Purpose, Source, Status
+from ..selectors import Reason
 
 # The sources a caller of the API may name: an integration capturing the person's own
 # act (`web_form`, `api`), or a staff session (`admin`, what a session always records).

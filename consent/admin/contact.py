@@ -22,16 +22,15 @@ from unfold.widgets import (
 )
 
 from contacts.models import Contact
+from contacts.services import erase_person
 from staff.audit import record_audit
-from whatsapp.exceptions import WhatsAppError
 
-from .exceptions import ConsentError, IllegalTransition
-from .models import ConsentEvent
-from .outreach import LinkNotSent, send_preference_link
-from .preference_links import preference_url
-from .rules import Action, Purpose, Source
-from .selectors import consent_states
-from .services import Evidence, erase_and_suppress, record_consent, record_opt_out
+from ..exceptions import ConsentError, IllegalTransition
+from ..models import ConsentEvent
+from ..preference_links import preference_url
+from ..rules import Action, Purpose, Source
+from ..selectors import consent_states
+from ..services import Evidence, record_consent, record_opt_out
 
 TIMELINE_EVENTS = 50
 PAUSE_WEEKS = [(1, "1 week"), (4, "4 weeks"), (12, "12 weeks")]
@@ -187,31 +186,17 @@ def contact_action_urls(model_admin: admin.ModelAdmin) -> list[URLPattern]:
         return _back(contact)
 
     @require_POST
-    def send_link(request: HttpRequest, pk: str) -> HttpResponse:
-        contact = _contact(model_admin, request, pk, "contacts.change_contact")
-        try:
-            send_preference_link(contact=contact, actor=_staff(request))
-        except (LinkNotSent, WhatsAppError) as exc:
-            model_admin.message_user(request, f"Link not sent: {exc}", messages.ERROR)
-            return _back(contact)
-        model_admin.message_user(request, "Preference link queued on WhatsApp.", messages.SUCCESS)
-        return _back(contact)
-
-    @require_POST
     def erase(request: HttpRequest, pk: str) -> HttpResponse:
         contact = _contact(model_admin, request, pk, "contacts.erase_contact")
         form = EraseForm(request.POST, prefix="erase")
         if not form.is_valid():
             return _refuse(model_admin, request, contact, form)
-        erase_and_suppress(
-            contact=contact, erased_by=request.user.get_username(), actor=_staff(request)
-        )
+        erase_person(contact=contact, erased_by=request.user.get_username(), actor=_staff(request))
         model_admin.message_user(request, "Erased; the ledger is kept.", messages.SUCCESS)
         return _back(contact)
 
     return [
         path("<uuid:pk>/opt-out/", wrap(opt_out), name="contacts_contact_record_opt_out"),
         path("<uuid:pk>/pause/", wrap(pause), name="contacts_contact_pause"),
-        path("<uuid:pk>/send-link/", wrap(send_link), name="contacts_contact_send_link"),
         path("<uuid:pk>/erase/", wrap(erase), name="contacts_contact_erase"),
     ]

@@ -175,21 +175,6 @@ def _check_string(item: str, where: str | None, *, nul: bool, surrogates: bool) 
         raise UnsafeJson(SURROGATE_DETAIL, code=SURROGATE_CODE, path=where)
 
 
-def clean_json(value: Any, *, field: str, max_depth: int = MAX_JSON_DEPTH) -> Any:
-    """`value` unchanged when it can be stored in JSONB; else a ValidationError naming `field`.
-
-    The message says where inside the value the problem is.
-    """
-    try:
-        check_json(value, max_depth=max_depth)
-    except UnsafeJson as exc:
-        where = f" (at {exc.path})" if exc.path else ""
-        raise ValidationError(
-            {field: [ValidationError(exc.detail + where, code=exc.code)]}
-        ) from None
-    return value
-
-
 def refuse_unstorable_json(value: Any) -> None:
     """A validator for JSON-valued fields (`attributes`): the framework names the field."""
     try:

@@ -7,15 +7,15 @@ from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
 
+from consent.models import ConsentEvent, ConsentNotice, ConsentState
+from consent.rules import Action, IllegalTransition, Source, Status
+from consent.selectors import opted_out_of
+from consent.services import Evidence, expire_states, record_consent
 from contacts.models import Contact
 from contacts.selectors import find_contact_by_phone
 from contacts.services import upsert_contact
 
 from . import outreach
-from .models import ConsentEvent, ConsentNotice, ConsentState
-from .rules import Action, IllegalTransition, Source, Status
-from .selectors import opted_out_of
-from .services import Evidence, expire_states, record_consent
 
 logger = logging.getLogger(__name__)
 

@@ -3,7 +3,7 @@
 from django import forms
 from unfold.widgets import UnfoldAdminIntegerFieldWidget
 
-from .models import ReconsentPolicy
+from ..models import ReconsentPolicy
 
 MAX_OFFSETS = 4
 

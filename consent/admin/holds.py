@@ -29,7 +29,7 @@ from whatsapp.admin_settling import (
 from whatsapp.models import InboundEvent
 from whatsapp.settlement import NotSettleable
 
-from .holds import NEW_SENDER, NamedPeople, people_named_by, record_opt_out_from_item
+from ..holds import NEW_SENDER, NamedPeople, people_named_by, record_opt_out_from_item
 
 MARKETING, EVERYTHING = "marketing", "all"
 

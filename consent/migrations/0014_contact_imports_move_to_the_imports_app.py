@@ -6,7 +6,7 @@ from django.db import migrations
 
 class Migration(migrations.Migration):
     dependencies = [
-        ("consent", "0012_sealed_heads_without_a_foreign_key_constraint"),
+        ("consent", "0013_keywords_and_reviews_to_the_conversation_app"),
     ]
 
     operations = [

@@ -25,19 +25,18 @@ from rest_framework.response import Response
 from api.actors import acting
 from api.filters import InstantFilter
 from api.idempotency import IDEMPOTENCY_PARAMETER, idempotent
-from api.inputs import refuse_unstorable_json
 from api.models import ApiKey
 from api.permissions import holds
 from api.scopes import ERASE, LINKS
 from contacts.api_fields import PhoneField, PhoneFilter
 from contacts.models import Contact
-from contacts.services import update_contact, upsert_contact
+from contacts.services import erase_person, update_contact, upsert_contact
+from core.inputs import refuse_unstorable_json
 
-from .api_serializers import ConsentsSerializer, consent_summary
-from .models import ConsentState
-from .preference_links import preference_url
-from .rules import Purpose, Status
-from .services import erase_and_suppress
+from ..models import ConsentState
+from ..preference_links import preference_url
+from ..rules import Purpose, Status
+from .serializers import ConsentsSerializer, consent_summary
 
 # --- Serializers -------------------------------------------------------------------
 
@@ -118,7 +117,7 @@ class ContactChangeSerializer(serializers.Serializer):
     )
     tags = serializers.ListField(child=TAG, max_length=100, required=False)
     # Keys and values as stored in JSONB: no NUL, no lone surrogate, no deeper than the
-    # parser allows (api.inputs).
+    # parser allows (core.inputs).
     attributes = serializers.DictField(required=False, validators=[refuse_unstorable_json])
 
     def validate(self, attrs: dict[str, Any]) -> dict[str, Any]:
@@ -281,12 +280,7 @@ class ContactViewSet(
 
     def destroy(self, request: Request, pk: str) -> Response:
         contact = self.get_object()
-        erase_and_suppress(
-            contact=contact,
-            erased_by=_actor_label(request),
-            actor=request.user if request.user.is_authenticated else None,
-            api_key=request.auth,
-        )
+        erase_person(contact=contact, erased_by=_actor_label(request), actor=acting(request))
         return Response(status=status.HTTP_204_NO_CONTENT)
 
 

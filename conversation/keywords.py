@@ -15,12 +15,12 @@ from django.db.models import Value
 from django.db.models.functions import Replace
 from django.utils import timezone
 
+from consent.rules import Action, Purpose, Source
+from consent.services import Evidence, record_consent
 from staff.audit import record_audit
 
 from .models import ConsentKeyword, OptOutReview
 from .phrases import normalize_text
-from .rules import Action, Purpose, Source
-from .services import Evidence, record_consent
 
 Meaning = ConsentKeyword.Meaning
 

@@ -12,6 +12,11 @@ import re
 from django.utils.translation import gettext as _
 from django.utils.translation import override
 
+from consent.models import ConsentEvent, ConsentNotice
+from consent.preference_links import preference_url
+from consent.rules import Action, Purpose, Source, Status
+from consent.selectors import consent_states, notice_by_ref
+from consent.services import Evidence, carry_restrictive_states, record_consent, record_opt_out
 from contacts.models import Contact
 from contacts.selectors import Identifiers, resolve_contacts
 from contacts.services import Resolution, change_identifier, resolve_or_create_contacts
@@ -28,11 +33,6 @@ from whatsapp.models import OutboundMessage
 from whatsapp.parsing import parse_message, parse_status, parse_user_preference
 
 from . import keywords, outreach
-from .models import ConsentEvent, ConsentNotice
-from .preference_links import preference_url
-from .rules import Action, Purpose, Source, Status
-from .selectors import consent_states, notice_by_ref
-from .services import Evidence, carry_restrictive_states, record_consent, record_opt_out
 
 log = logging.getLogger(__name__)
 
@@ -57,11 +57,6 @@ def _senders(event: InboundMessage | UserPreference) -> Resolution | None:
     if not (ids.wa_id or ids.whatsapp_user_id or ids.parent_user_id):
         return None
     return resolve_or_create_contacts(ids, name=event.profile_name)
-
-
-def _sender(event: InboundMessage | UserPreference) -> Contact | None:
-    resolution = _senders(event)
-    return resolution.primary if resolution else None
 
 
 def _already_recorded(key: str) -> bool:

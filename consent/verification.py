@@ -2,15 +2,13 @@
 
 Each pass reads the ledger once through a server-side cursor ordered by
 (contact, seq) and does its work in a tight loop over plain rows: the chain is
-checked with `consent.ledger.chained_hash`, states are replayed with
+checked with `consent.chain.chained_hash`, states are replayed with
 `consent.services.replay` (the ordering rule of the recorder). With `workers`
 > 1 on PostgreSQL the contacts are split by id range, one process and one
 connection each. `on_progress(n)` is told of every n events done.
 """
 
 import json
-import multiprocessing
-import traceback
 import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
@@ -18,13 +16,14 @@ from datetime import UTC, datetime
 from typing import Any, NamedTuple
 
 import psycopg
-from django.db import connection, connections, transaction
+from django.db import connection, transaction
 from django.db.models import ForeignKey, UUIDField
 from django.utils.dateparse import parse_datetime
 
 from contacts.models import Contact
+from core.processes import run_forked
 
-from .ledger import CHAINED_FIELDS, PERSONAL_FIELDS, ChainCheck, chained_hash, unverifiable
+from .chain import CHAINED_FIELDS, PERSONAL_FIELDS, ChainCheck, chained_hash, unverifiable
 from .models import ConsentEvent, ConsentEvidence, ConsentState
 from .ordering import Standing
 from .rules import Status
@@ -171,46 +170,8 @@ def _run(task: Callable[..., Any], workers: int, on_progress: Progress, **kwargs
     """`task(bounds=…, on_progress=…, **kwargs)` over contact ranges; results in order."""
     if workers <= 1 or connection.vendor != "postgresql":
         return [task(bounds=(None, None), on_progress=on_progress, **kwargs)]
-    context = multiprocessing.get_context("fork")
-    messages = context.Queue()
-    # A forked child must not share the parent's socket: each opens its own.
-    connections.close_all()
-    ranges = contact_ranges(workers)
-    processes = [
-        context.Process(target=_worker, args=(task, i, bounds, messages, kwargs), daemon=True)
-        for i, bounds in enumerate(ranges)
-    ]
-    for process in processes:
-        process.start()
-    results: dict[int, Any] = {}
-    try:
-        while len(results) < len(processes):
-            kind, index, payload = messages.get()
-            if kind == "progress":
-                if on_progress:
-                    on_progress(payload)
-            elif kind == "done":
-                results[index] = payload
-            else:
-                raise RuntimeError(f"worker {index} failed:\n{payload}")
-    finally:
-        for process in processes:
-            process.join(timeout=5)
-            if process.is_alive():
-                process.terminate()
-    return [results[i] for i in range(len(processes))]
-
-
-def _worker(task, index: int, bounds: Bounds, messages, kwargs: dict) -> None:
-    try:
-        result = task(
-            bounds=bounds, on_progress=lambda n: messages.put(("progress", index, n)), **kwargs
-        )
-        messages.put(("done", index, result))
-    except BaseException:
-        messages.put(("error", index, traceback.format_exc()))
-    finally:
-        connections.close_all()
+    parts = [{"bounds": bounds, **kwargs} for bounds in contact_ranges(workers)]
+    return run_forked(task, parts, on_progress)
 
 
 # --- Verifying every chain ---------------------------------------------------------------

@@ -19,6 +19,17 @@ from django.conf import settings
 from django.db import connection, transaction
 from django.utils import timezone
 
+from consent.models import ConsentNotice, ConsentState
+from consent.preference_links import preference_url
+from consent.rules import Purpose
+from consent.selectors import (
+    Reason,
+    current_notice,
+    decide,
+    may_send,
+    may_send_contacts,
+    withdrawn_since,
+)
 from contacts.models import Contact
 from contacts.phones import try_normalize_phone
 from staff.audit import record_audit
@@ -27,18 +38,6 @@ from whatsapp.addressing import Address, chat_link, whatsapp_address
 from whatsapp.delivery import MESSAGE_KINDS, send_gate
 from whatsapp.exceptions import InvalidRecipient
 from whatsapp.models import OutboundMessage
-
-from .models import ConsentNotice, ConsentState
-from .preference_links import preference_url
-from .rules import Purpose
-from .selectors import (
-    Reason,
-    current_notice,
-    decide,
-    may_send,
-    may_send_contacts,
-    withdrawn_since,
-)
 
 GRANT, WITHDRAW = "grant", "withdraw"
 # The opt-in keyword every language's seeded list answers, as our replies say it

@@ -1,14 +1,14 @@
 from django.urls import path
 from rest_framework.routers import SimpleRouter
 
-from .api import (
+from .contacts import ContactViewSet
+from .views import (
     BulkEligibilityView,
     ConsentEventViewSet,
     EligibilityView,
     NoticeViewSet,
     ProofView,
 )
-from .api_contacts import ContactViewSet
 
 router = SimpleRouter()
 router.register("contacts", ContactViewSet, basename="api-contact")

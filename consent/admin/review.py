@@ -16,9 +16,9 @@ from unfold.admin import ModelAdmin
 from contacts.models import IdentityChange, LikelyDuplicate
 from contacts.services import mark_distinct_people
 
-from .exceptions import ConsentError
-from .models import OutrankedOptOut, PolicyDeadlineChange
-from .services import extend_policy_deadline, merge_contacts, resolve_outranked_opt_out
+from ..exceptions import ConsentError
+from ..models import OutrankedOptOut, PolicyDeadlineChange
+from ..services import extend_policy_deadline, merge_contacts, resolve_outranked_opt_out
 
 
 def _staff(request: HttpRequest) -> User:

@@ -43,7 +43,24 @@ from contacts.phones import try_normalize_phone
 from contacts.selectors import Identifiers, resolve_contacts
 from contacts.services import resolve_or_create_contacts
 
-from .api_serializers import (
+from ..exceptions import InvalidConsent
+from ..labels import reason_label
+from ..models import ConsentEvent, ConsentNotice
+from ..proof import proof_bundle
+from ..rules import Action, IllegalTransition, Purpose, Source, Status
+from ..selectors import (
+    Decision,
+    WhatsAppUserId,
+    consent_states,
+    ledger,
+    may_send,
+    may_send_many,
+    notice_by_ref,
+    published_notices,
+    verify_contact_ledger,
+)
+from ..services import Evidence, record_consent, record_opt_out
+from .serializers import (
     ELIGIBILITY_EXAMPLES,
     EVENT_EXAMPLE,
     GRANT_EXAMPLE,
@@ -61,23 +78,6 @@ from .api_serializers import (
     RecordedEventSerializer,
     consent_summary,
 )
-from .exceptions import InvalidConsent
-from .labels import reason_label
-from .models import ConsentEvent, ConsentNotice
-from .proof import proof_bundle
-from .rules import Action, IllegalTransition, Purpose, Source, Status
-from .selectors import (
-    Decision,
-    WhatsAppUserId,
-    consent_states,
-    ledger,
-    may_send,
-    may_send_many,
-    notice_by_ref,
-    published_notices,
-    verify_contact_ledger,
-)
-from .services import Evidence, record_consent, record_opt_out
 
 # `expire` is the system's alone: an integration asking for it gets the same 409
 # as any other transition the ledger refuses.
