@@ -39,7 +39,7 @@ TAG_SEPARATOR = ";"
 UNSTORABLE = "contains a character that cannot be stored (a NUL or a lone surrogate)"
 
 _LANGUAGE = re.compile(r"^[a-z]{2,3}([-_][a-z0-9]{2,8})*$")
-_TAG = re.compile(r"^[-a-zA-Z0-9_]+$")
+TAG_PATTERN = re.compile(r"^[-a-zA-Z0-9_]+$")
 _NOTICE_REF = re.compile(r"^(?P<purpose>[a-z_]+)/(?P<language>[A-Za-z_-]+)/(?P<version>\d+)$")
 LIMITS = {
     "name": 200,
@@ -254,7 +254,7 @@ def parse_row(
 
     tags = [t.strip() for t in text("tags").split(TAG_SEPARATOR) if t.strip()]
     for tag in tags:
-        if len(tag) > LIMITS["tag"] or not _TAG.match(tag):
+        if len(tag) > LIMITS["tag"] or not TAG_PATTERN.match(tag):
             problem("tags", f"'{tag}' is not a tag (letters, digits, - and _; tags split by ';')")
     line.tags = sorted({*tags, *rules.extra_tags})
 

@@ -36,7 +36,7 @@ from consent.services import _legacy_expiry, active_policy
 from contacts.models import Contact
 
 from . import setbased, staging
-from .columns import _TAG, LIMITS, RowRules, is_blank, read_header
+from .columns import LIMITS, TAG_PATTERN, RowRules, is_blank, read_header
 from .planning import PlanContext, load_snapshots
 from .reading import ContactFile, UnreadableFile
 from .report import ImportReport, RowProblem
@@ -97,7 +97,7 @@ def import_contacts(
         raise ValueError("the fast path needs PostgreSQL")
     now = timezone.now()
     deadline, legacy_problem = _deadline(options.policy, now)
-    if options.tag and (len(options.tag) > LIMITS["tag"] or not _TAG.match(options.tag)):
+    if options.tag and (len(options.tag) > LIMITS["tag"] or not TAG_PATTERN.match(options.tag)):
         report.errors.add(RowProblem(0, "tag", f"'{options.tag}' is not a tag"))
         return report
     rules = RowRules(

@@ -152,6 +152,12 @@ def test_a_marketing_user_cannot_export_or_download_the_ledger(ask, ada):
     assert marketing.get(f"/admin/imports/exportjob/{job.pk}/progress/").status_code == 404
 
 
+def test_the_ledger_links_its_export_for_compliance_only():
+    link = LEDGER
+    assert link in staff("Compliance").get("/admin/consent/consentevent/").content.decode()
+    assert link not in staff("Marketing").get("/admin/consent/consentevent/").content.decode()
+
+
 def test_nobody_downloads_another_persons_export(ask, ada):
     one, other = staff("Marketing"), staff("Marketing", "Compliance")
 
