@@ -149,3 +149,35 @@ def test_a_marketing_user_imports_the_valid_rows_and_downloads_the_rejected_ones
     assert Contact.objects.count() == 18
     assert not Contact.objects.filter(name__in=["Drama Person", "Too Short"]).exists()
     assert marketer.csp_violations == []
+
+
+def test_an_export_is_asked_for_watched_and_downloaded_on_a_drawn_page(
+    marketer, live_server, settings, tmp_path
+):
+    settings.EXPORT_FILE_DIR = tmp_path / "exports"
+    Contact.objects.create(phone="+447911123456", name="Ada", language="es")
+    page = marketer.page
+
+    # Contacts → the one Export button → the format chosen → the job's page → the file.
+    page.goto(f"{live_server.url}/admin/contacts/contact/")
+    page.get_by_role("link", name="Export", exact=True).click()
+    expect(page.locator(".imports-title")).to_have_text("Export contacts")
+    assert_a_drawn_button(page, page.get_by_role("button", name="Export"))
+    both_sizes(marketer, "34-export-choice")
+    page.get_by_label("CSV", exact=True).check()
+    page.get_by_role("button", name="Export").click()
+
+    expect(page.get_by_text("Ready to download", exact=True)).to_be_visible()
+    download_button = page.get_by_role("link", name="Download contacts-")
+    assert_a_drawn_button(page, download_button)
+    both_sizes(marketer, "35-export-ready")
+    with page.expect_download() as download:
+        page.get_by_role("link", name="Download contacts-").click()
+    with open(download.value.path(), encoding="utf-8", newline="") as handle:
+        [row] = list(csv.DictReader(handle))
+    assert (row["Name"], row["Language"], row["Marketing consent"]) == (
+        "Ada",
+        "Spanish",
+        "No consent",
+    )
+    assert marketer.csp_violations == []
