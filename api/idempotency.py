@@ -26,8 +26,7 @@ a limited time. Neither can stand in for the other.
 import functools
 import hashlib
 import json
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 from datetime import timedelta
 from typing import cast
 
@@ -37,7 +36,6 @@ from django.db import (
     Error,
     IntegrityError,
     OperationalError,
-    connection,
     transaction,
 )
 from django.utils import timezone
@@ -48,6 +46,7 @@ from rest_framework.utils.encoders import JSONEncoder
 
 from core.inputs import storable_text
 
+from . import sql
 from .errors import Conflict
 from .models import ApiKey, IdempotencyRecord
 
@@ -173,7 +172,7 @@ def _claim(
             return existing, False
         try:
             # A savepoint, so a lost race leaves the request's transaction usable.
-            with transaction.atomic(), _waiting_at_most(CLAIM_WAIT):
+            with transaction.atomic(), sql.waiting_at_most(CLAIM_WAIT):
                 record = IdempotencyRecord.objects.create(
                     owner=owner,
                     key=key,
@@ -194,21 +193,6 @@ def _claim(
         "The first request with this Idempotency-Key is still being handled.",
         "idempotency_busy",
     )
-
-
-@contextmanager
-def _waiting_at_most(wait: timedelta) -> Iterator[None]:
-    """On PostgreSQL, a lock wait longer than `wait` fails instead of hanging (SQLite has
-    one writer at a time and its own busy timeout)."""
-    if connection.vendor != "postgresql":
-        yield
-        return
-    with connection.cursor() as cursor:
-        cursor.execute(f"SET LOCAL lock_timeout = {int(wait.total_seconds() * 1000)}")
-    yield
-    with connection.cursor() as cursor:
-        # The rest of the request's transaction waits on its locks as it always did.
-        cursor.execute("SET LOCAL lock_timeout TO DEFAULT")
 
 
 def _replay(record: IdempotencyRecord, fingerprint: str) -> Response:

@@ -77,7 +77,7 @@ def run(scale: int) -> list[dict]:
     from django.core.management import call_command
 
     from consent.models import LedgerSeal
-    from consent.seals import ledger_heads_sql
+    from consent.sql import ledger_heads_sql
 
     log(f"seal: migrating {database}")
     call_command("migrate", "--noinput", verbosity=0)

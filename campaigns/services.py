@@ -10,12 +10,12 @@ import logging
 import uuid
 from collections.abc import Iterator
 from datetime import datetime, timedelta
-from functools import cache, partial
+from functools import partial
 from typing import Any
 
 from django.conf import settings
 from django.contrib.auth.models import AbstractBaseUser
-from django.db import connection, transaction
+from django.db import transaction
 from django.db.models import QuerySet
 from django.utils import timezone
 
@@ -23,7 +23,6 @@ from config.celery import registered_task
 from consent.selectors import may_send_contacts
 from contacts.models import Contact
 from conversation import outreach
-from core.db import concrete_field
 from staff.audit import record_audit
 from whatsapp import messages, outbox
 from whatsapp.addressing import whatsapp_address
@@ -31,6 +30,7 @@ from whatsapp.events import OutboundResult
 from whatsapp.exceptions import WhatsAppError
 from whatsapp.models import OutboundMessage
 
+from . import sql
 from .exceptions import CampaignNotDraft
 from .fanout import queue_messages
 from .models import Campaign, CampaignKind, CampaignStatus, Message, MessageStatus
@@ -377,24 +377,7 @@ def record_send_result(*, result: OutboundResult) -> bool:
     elif status == MessageStatus.SKIPPED:
         fields.update(skip_reason=result.skip_reason[:32], skipped_at=now)
     # One statement compiled once per shape: this runs for every message a campaign sends.
-    replaced = sorted(replaces)
-    values = [
-        concrete_field(Message, name).get_db_prep_save(v, connection) for name, v in fields.items()
-    ]
-    with connection.cursor() as cursor:
-        cursor.execute(
-            _update_sql(tuple(fields), len(replaced)), [*values, int(message_id), *replaced]
-        )
-        return cursor.rowcount == 1
-
-
-@cache
-def _update_sql(columns: tuple[str, ...], statuses: int) -> str:
-    meta = Message._meta
-    sets = ", ".join(f'"{concrete_field(Message, name).column}" = %s' for name in columns)
-    marks = ", ".join(["%s"] * statuses)
-    # Table and column names from the model; every value is a parameter.
-    return f'UPDATE "{meta.db_table}" SET {sets} WHERE "id" = %s AND "status" IN ({marks})'  # noqa: S608
+    return sql.update_message_if_status(int(message_id), fields, sorted(replaces))
 
 
 def finish_campaigns_of(*, origins: list[str]) -> None:

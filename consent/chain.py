@@ -12,8 +12,14 @@ from uuid import UUID
 from .models import ConsentEvent
 
 
-def _instant(value: datetime | None) -> str | None:
+def instant_text(value: datetime | None) -> str | None:
+    """An instant as the ledger writes it everywhere: UTC, microseconds, `+00:00`."""
     return value.astimezone(UTC).isoformat(timespec="microseconds") if value else None
+
+
+def instant_sql(sql: str) -> str:
+    """`instant_text` of the PostgreSQL timestamptz expression `sql`, in SQL."""
+    return f"(to_char(({sql}) AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.US') || '+00:00')"
 
 
 # The chained fields, in the order an auditor reads them. Bulk writers (imports)
@@ -140,7 +146,7 @@ def canonical_fields(row: Mapping[str, Any]) -> dict[str, Any]:
         seal_evidence(row)  # type: ignore[arg-type]
     names = CHAINED_FIELDS_V1 if form == 1 else CHAINED_FIELDS
     data = {
-        name: (_instant(row[name]) if name in _INSTANTS else row[name])
+        name: (instant_text(row[name]) if name in _INSTANTS else row[name])
         for name in names
         if name != "form"
     }

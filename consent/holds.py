@@ -103,7 +103,7 @@ def record_opt_out_from_item(
             purposes=purposes,
             source=Source.ADMIN,
             actor=actor,
-            audit_actor=actor,
+            audited=True,
             evidence=Evidence(
                 note=f"recorded by staff from webhook item {item.pk} ({item.kind}), "
                 f"which could not be processed" + (f": {note.strip()}" if note.strip() else ""),

@@ -8,22 +8,17 @@ from __future__ import annotations
 
 import hashlib
 from dataclasses import dataclass
-from datetime import UTC, datetime
 from typing import Any
 
 from django.utils import timezone
 
 from contacts.models import Contact
 
-from .chain import PERSONAL_FIELDS, canonical_fields, check_chain, event_row
+from .chain import PERSONAL_FIELDS, canonical_fields, check_chain, event_row, instant_text
 from .models import ConsentEvent, ConsentNotice, LedgerSeal, SealedHead
 from .seals import inclusion, latest_seal, published_seal, seal_fields, seal_hash
 
 BUNDLE_FORMAT = "consent-proof-bundle/1"
-
-
-def _instant(value: datetime | None) -> str | None:
-    return value.astimezone(UTC).isoformat(timespec="microseconds") if value else None
 
 
 def _evidence(event: ConsentEvent) -> dict[str, Any] | None:
@@ -32,7 +27,10 @@ def _evidence(event: ConsentEvent) -> dict[str, Any] | None:
     if personal is None:
         return None
     if personal.erased_at is not None:
-        return {"erased_at": _instant(personal.erased_at), "statement": event.evidence_statement}
+        return {
+            "erased_at": instant_text(personal.erased_at),
+            "statement": event.evidence_statement,
+        }
     if event.form == 1:
         return None  # chained inline: it is in the event's fields
     return {"salt": personal.salt, **{name: getattr(personal, name) for name in PERSONAL_FIELDS}}
@@ -44,7 +42,7 @@ def _notice(notice: ConsentNotice) -> dict[str, Any]:
         "purpose": notice.purpose,
         "language": notice.language,
         "version": notice.version,
-        "published_at": _instant(notice.published_at),
+        "published_at": instant_text(notice.published_at),
         "text": notice.text,
         "text_sha256": hashlib.sha256(notice.text.encode()).hexdigest(),
     }
@@ -60,8 +58,8 @@ def proof_bundle(contact: Contact) -> dict[str, Any]:
     seal = latest_seal()
     return {
         "format": BUNDLE_FORMAT,
-        "generated_at": _instant(timezone.now()),
-        "contact": {"id": str(contact.pk), "erased_at": _instant(contact.erased_at)},
+        "generated_at": instant_text(timezone.now()),
+        "contact": {"id": str(contact.pk), "erased_at": instant_text(contact.erased_at)},
         "notices": notices,
         "events": [
             {

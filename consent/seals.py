@@ -26,13 +26,13 @@ from uuid import UUID
 from django.db import IntegrityError, connection, transaction
 from django.utils import timezone
 
-from .models import ConsentEvent, LedgerSeal, SealedHead
+from . import sql
+from .models import LedgerSeal
 
-FETCH = 10_000
 EMPTY_ROOT = hashlib.sha256(b"").hexdigest()
 SEAL_FIELDS = ("seq", "sealed_on", "sealed_at", "chains", "events", "root", "prev_hash")
 
-Head = tuple[str, int, str]  # (contact id as text, last seq, last hash)
+Head = sql.Head
 
 
 # --- The tree ------------------------------------------------------------------------
@@ -154,57 +154,8 @@ def published_seal(seal: LedgerSeal) -> dict[str, Any]:
 # --- Reading heads -----------------------------------------------------------------------
 
 
-def _q(name: str) -> str:
-    return connection.ops.quote_name(name)
-
-
-def _contact_text(value: Any) -> str:
-    return value if "-" in str(value) else str(UUID(str(value)))
-
-
-def _stream(sql: str, params: list | None = None) -> Iterator[Head]:
-    """Rows (contact id text, seq, hash) through one server-side cursor (in a transaction)."""
-    with connection.chunked_cursor() as cursor:
-        cursor.execute(sql, params or [])
-        postgres = connection.vendor == "postgresql"
-        while rows := cursor.fetchmany(FETCH):
-            if postgres:
-                yield from rows
-            else:
-                for contact_id, seq, head_hash in rows:
-                    yield _contact_text(contact_id), seq, head_hash
-
-
-def _contact_column(table: str, column: str) -> str:
-    cast = "::text" if connection.vendor == "postgresql" else ""
-    return f"{table}.{_q(column)}{cast}"
-
-
-def ledger_heads_sql() -> str:
-    """Every chain's last event, in contact-id order."""
-    events = _q(ConsentEvent._meta.db_table)
-    return (
-        f"SELECT {_contact_column('e', 'contact_id')}, e.seq, e.hash "  # noqa: S608
-        f"FROM {events} e JOIN (SELECT contact_id, MAX(seq) AS seq FROM {events} "
-        "GROUP BY contact_id) h ON h.contact_id = e.contact_id AND h.seq = e.seq "
-        "ORDER BY e.contact_id"
-    )
-
-
-def sealed_heads_sql() -> str:
-    """The heads a seal saw (params: seal id, seal id), in contact-id order."""
-    heads = _q(SealedHead._meta.db_table)
-    return (
-        f"SELECT {_contact_column('s', 'contact_id')}, s.seq, s.hash "  # noqa: S608
-        f"FROM {heads} s JOIN (SELECT contact_id, MAX(seq) AS seq FROM {heads} "
-        "WHERE seal_id <= %s GROUP BY contact_id) m "
-        "ON m.contact_id = s.contact_id AND m.seq = s.seq WHERE s.seal_id <= %s "
-        "ORDER BY s.contact_id"
-    )
-
-
 def sealed_heads(seal: LedgerSeal) -> Iterator[Head]:
-    return _stream(sealed_heads_sql(), [seal.pk, seal.pk])
+    return sql.sealed_heads(seal.pk)
 
 
 def _leaves(heads: Iterable[Head], totals: list[int]) -> Iterator[bytes]:
@@ -237,8 +188,7 @@ def seal_ledger(*, on: date | None = None) -> LedgerSeal:
         with transaction.atomic():
             if connection.vendor == "postgresql" and outermost:
                 # One snapshot for the root and the stored heads, whatever commits meanwhile.
-                with connection.cursor() as cursor:
-                    cursor.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ")
+                sql.read_one_snapshot()
             return _seal(on)
     except IntegrityError:
         # Another run sealed the same day first: the database refused the second.
@@ -250,7 +200,7 @@ def seal_ledger(*, on: date | None = None) -> LedgerSeal:
 
 def _seal(on: date) -> LedgerSeal:
     previous = LedgerSeal.objects.order_by("-seq").first()
-    root, chains, events = root_of(_stream(ledger_heads_sql()))
+    root, chains, events = root_of(sql.ledger_heads())
     seal = LedgerSeal(
         seq=previous.seq + 1 if previous else 1,
         sealed_on=on,
@@ -262,26 +212,8 @@ def _seal(on: date) -> LedgerSeal:
     )
     seal.hash = seal_hash(seal_fields(seal))
     seal.save()
-    _store_changed_heads(seal, first=previous is None)
+    sql.store_changed_heads(seal.pk, first=previous is None)
     return seal
-
-
-def _store_changed_heads(seal: LedgerSeal, *, first: bool) -> None:
-    events, heads = _q(ConsentEvent._meta.db_table), _q(SealedHead._meta.db_table)
-    sql = (
-        f"INSERT INTO {heads} (seal_id, contact_id, seq, hash) "  # noqa: S608
-        f"SELECT %s, e.contact_id, e.seq, e.hash FROM {events} e "
-        f"JOIN (SELECT contact_id, MAX(seq) AS seq FROM {events} GROUP BY contact_id) h "
-        "ON h.contact_id = e.contact_id AND h.seq = e.seq"
-    )
-    if not first:
-        # Only the heads that moved since a seal saw them.
-        sql += (
-            f" WHERE NOT EXISTS (SELECT 1 FROM {heads} p "  # noqa: S608
-            "WHERE p.contact_id = e.contact_id AND p.seq = e.seq)"
-        )
-    with connection.cursor() as cursor:
-        cursor.execute(sql, [seal.pk])
 
 
 # --- Checking ----------------------------------------------------------------------------
@@ -346,32 +278,20 @@ def verify_seals() -> SealVerification:
 
 
 def _heads_missing_from_ledger() -> list[SealProblem]:
-    events, heads = _q(ConsentEvent._meta.db_table), _q(SealedHead._meta.db_table)
-    seals = _q(LedgerSeal._meta.db_table)
-    sql = (
-        f"SELECT {_contact_column('s', 'contact_id')}, s.seq, s.hash, e.hash, l.seq, "  # noqa: S608
-        f"(SELECT MAX(seq) FROM {events} x WHERE x.contact_id = s.contact_id) "
-        f"FROM {heads} s JOIN {seals} l ON l.id = s.seal_id "
-        f"LEFT JOIN {events} e ON e.contact_id = s.contact_id AND e.seq = s.seq "
-        "WHERE e.hash IS NULL OR e.hash <> s.hash ORDER BY s.contact_id, s.seq"
-    )
     found: dict[str, SealProblem] = {}
-    with connection.cursor() as cursor:
-        cursor.execute(sql)
-        for contact_id, seq, _sealed, now, seal_seq, last in cursor.fetchall():
-            contact_id = _contact_text(contact_id)
-            if contact_id in found:
-                continue
-            if last is None:
-                problem = f"chain deleted: seal #{seal_seq} saw it end at #{seq}, no event is left"
-            elif now is None:
-                problem = (
-                    f"chain truncated: seal #{seal_seq} saw it end at #{seq}, "
-                    f"it now ends at #{last}"
-                )
-            else:
-                problem = f"event #{seq} differs from the head seal #{seal_seq} saw"
-            found[contact_id] = SealProblem(problem, contact_id=UUID(contact_id))
+    for contact_id, seq, _sealed, now, seal_seq, last in sql.heads_differing_from_the_ledger():
+        contact_id = sql.contact_text(contact_id)
+        if contact_id in found:
+            continue
+        if last is None:
+            problem = f"chain deleted: seal #{seal_seq} saw it end at #{seq}, no event is left"
+        elif now is None:
+            problem = (
+                f"chain truncated: seal #{seal_seq} saw it end at #{seq}, it now ends at #{last}"
+            )
+        else:
+            problem = f"event #{seq} differs from the head seal #{seal_seq} saw"
+        found[contact_id] = SealProblem(problem, contact_id=UUID(contact_id))
     return list(found.values())
 
 

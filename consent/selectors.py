@@ -23,6 +23,7 @@ from contacts.models import Contact
 from contacts.phones import InvalidPhone, normalize_phone, phone_hash
 from contacts.selectors import Identifiers, suppressed_contacts
 
+from . import sql
 from .chain import ChainCheck, check_chain
 from .models import ConsentEvent, ConsentNotice, ConsentState
 from .rules import Action, Purpose, Status
@@ -232,14 +233,6 @@ def withdrawn_since(
 
 
 # The single lookup is the hot path of every send and every eligibility request: on
-# PostgreSQL one prepared-shape statement, as the bulk path below, instead of compiling
-# the ORM query per call (which cost more than the query itself; bench/eligibility.py).
-_SINGLE_SQL = f"""
-SELECT c.merged_into_id, s.status, s.expires_at, s.paused_until
-FROM {Contact._meta.db_table} c
-LEFT JOIN {ConsentState._meta.db_table} s ON s.contact_id = c.id AND s.purpose = %s
-WHERE c.{{column}} = %s LIMIT 1
-"""  # noqa: S608 (table and column names from the code; values are parameters)
 _SINGLE_COLUMNS = ("id", "whatsapp_user_id", "phone_hash")
 
 
@@ -259,9 +252,7 @@ def _state_row(column: str, value: Any, purpose: str) -> dict[str, Any] | None:
         if found is not None:
             found["purpose"] = purpose
         return found
-    with connection.cursor() as cursor:
-        cursor.execute(_SINGLE_SQL.format(column=column), [purpose, value])
-        result = cursor.fetchone()
+    result = sql.state_row_by_unique_column(column, value, purpose)
     if result is None:
         return None
     merged_into_id, status, expires_at, paused_until = result
@@ -351,7 +342,7 @@ def may_send_many(
 
 def _state_rows_by_hash(hashes: set[str], purpose: str) -> dict[str, dict[str, Any]]:
     if connection.vendor == "postgresql":
-        return _state_rows_by_hash_postgres(sorted(hashes), purpose)
+        return sql.states_by_phone_hash(sorted(hashes), purpose)
     ordered = sorted(hashes)
     rows: dict[str, dict[str, Any]] = {}
     for start in range(0, len(ordered), BULK_CHUNK):
@@ -364,34 +355,6 @@ def _state_rows_by_hash(hashes: set[str], purpose: str) -> dict[str, dict[str, A
             row["purpose"] = purpose
             rows[row["phone_hash"]] = row
     return rows
-
-
-# The bulk eligibility hot path: PostgreSQL plans `IN (…10,000 values…)` as a
-# sequential scan of every contact; joining the unnested array instead probes the
-# phone_hash index once per phone, in one query (measured by bench/eligibility.py).
-_BULK_SQL = f"""
-SELECT c.phone_hash, s.status, s.expires_at, s.paused_until
-FROM unnest(string_to_array(%s, ',')) AS wanted(phone_hash)
-JOIN {Contact._meta.db_table} c ON c.phone_hash = wanted.phone_hash
-LEFT JOIN {ConsentState._meta.db_table} s
-  ON s.contact_id = COALESCE(c.merged_into_id, c.id) AND s.purpose = %s
-"""  # noqa: S608 (table names from the models; values are parameters)
-
-
-def _state_rows_by_hash_postgres(hashes: list[str], purpose: str) -> dict[str, dict[str, Any]]:
-    if not hashes:
-        return {}
-    with connection.cursor() as cursor:
-        # One comma-joined text (the hashes are hex): psycopg would quote 10,000 array items.
-        cursor.execute(_BULK_SQL, [",".join(hashes), purpose])
-        return {
-            digest: {
-                "state__status": status,
-                "state__expires_at": expires_at,
-                "state__paused_until": paused_until,
-            }
-            for digest, status, expires_at, paused_until in cursor.fetchall()
-        }
 
 
 def may_send_contacts(

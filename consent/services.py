@@ -5,21 +5,22 @@ import ipaddress
 import json
 import secrets
 from collections.abc import Iterable, Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from datetime import datetime, timedelta
-from functools import cache
 from typing import Any, Protocol, TypeVar, cast
 
 from django.conf import settings
 from django.contrib.auth.models import AbstractBaseUser, User
-from django.db import connection, models, transaction
+from django.db import models, transaction
 from django.db.models import QuerySet
 from django.utils import timezone
 
 from contacts.models import Contact
-from contacts.services import mark_merged
+from contacts.selectors import Identifiers
+from contacts.services import mark_merged, resolve_or_create_contacts
 from staff.audit import record_audit
 
+from . import sql
 from .chain import PERSONAL_FIELDS, event_hash, evidence_digest
 from .exceptions import IdempotencyConflict, InvalidConsent
 from .models import (
@@ -86,6 +87,23 @@ def active_policy() -> ReconsentPolicy | None:
     return ReconsentPolicy.objects.filter(active=True).first()
 
 
+@dataclass(frozen=True)
+class ConsentChange:
+    """What one consent event says: whose, for which purpose, which act, from where, and how
+    we know; optionally when, the notice shown, an end (legacy, pause), a retry key."""
+
+    contact: Contact
+    purpose: str
+    action: str
+    source: str
+    notice: ConsentNotice | None = None
+    occurred_at: datetime | None = None
+    expires_at: datetime | None = None
+    paused_until: datetime | None = None
+    evidence: Evidence = field(default_factory=Evidence)
+    idempotency_key: str | None = None
+
+
 def record_consent(
     *,
     contact: Contact,
@@ -97,10 +115,33 @@ def record_consent(
     expires_at: datetime | None = None,
     paused_until: datetime | None = None,
     evidence: Evidence | None = None,
-    actor: AbstractBaseUser | None = None,
     idempotency_key: str | None = None,
+    actor: Any = None,
+    audited: bool = False,
     keep_if_inapplicable: bool = False,
-    audit_actor: Any = None,
+) -> ConsentEvent:
+    """`record` of the ConsentChange these keywords describe."""
+    change = ConsentChange(
+        contact=contact,
+        purpose=purpose,
+        action=action,
+        source=source,
+        notice=notice,
+        occurred_at=occurred_at,
+        expires_at=expires_at,
+        paused_until=paused_until,
+        evidence=evidence or Evidence(),
+        idempotency_key=idempotency_key,
+    )
+    return record(change, actor=actor, audited=audited, keep_if_inapplicable=keep_if_inapplicable)
+
+
+def record(
+    change: ConsentChange,
+    *,
+    actor: Any = None,
+    audited: bool = False,
+    keep_if_inapplicable: bool = False,
 ) -> ConsentEvent:
     """Append one event to the contact's ledger and update the current state.
 
@@ -109,25 +150,77 @@ def record_consent(
     nothing; a restrictive one outranked by a later answer is listed for staff.
     A restrictive event is never refused for its date. With
     `keep_if_inapplicable`, an illegal transition is kept as evidence the same
-    way instead of raising IllegalTransition. `audit_actor` (a staff user or an
-    API key acting directly) gets a staff audit row in the event's transaction;
-    imports audit their job, and customers and webhooks are not staff.
+    way instead of raising IllegalTransition.
+
+    `actor` is who acts: a staff user (named on the event), an API key, or None (the
+    system, the person themselves, a webhook). `audited` gives a staff user or an API key
+    acting directly a staff audit row in the event's transaction; imports audit their
+    job, and services that act for staff write their own row.
     """
-    purpose = _clean_choice(purpose, Purpose, "purpose")
-    action = _clean_choice(action, Action, "action")
-    source = _clean_choice(source, Source, "source")
-    evidence = evidence or Evidence()
     now = timezone.now()
-    given_occurred_at = occurred_at
-    occurred_at = occurred_at or now
-    restrictive = action in RESTRICTIVE_ACTIONS
-    if not restrictive and occurred_at > now + timedelta(
+    given_occurred_at = change.occurred_at
+    change = _valid(change, now)
+    ip = _clean_ip(change.evidence.ip)
+    fingerprint = _fingerprint(
+        contact=str(change.contact.pk),
+        purpose=change.purpose,
+        action=change.action,
+        source=change.source,
+        notice=change.notice.pk if change.notice else None,
+        occurred_at=given_occurred_at,
+        expires_at=change.expires_at,
+        paused_until=change.paused_until,
+        evidence=asdict(change.evidence),
+    )
+    with transaction.atomic():
+        # One lock per contact serialises its chain and all of its states; one
+        # read then gives the state, the chain's head and the idempotency key.
+        state, last, earlier_id = sql.lock_contact_and_read(
+            change.contact, change.purpose, change.idempotency_key
+        )
+        if earlier_id is not None:
+            return _earlier_event(earlier_id, fingerprint)
+        weighed = _weighed(change, _standing(state), now, keep_if_inapplicable)
+        event = _chained_event(change, now, ip, weighed, last, fingerprint, actor)
+        projected = None
+        if weighed.applied:
+            projected = state or ConsentState(contact=change.contact, purpose=change.purpose)
+            _project(projected, event, weighed.standing, save=False)
+        personal = event.personal_evidence
+        sql.write_event(event, personal if event.evidence_digest else None, projected)
+        _announce(event, weighed)
+        if audited and actor is not None:
+            _audit_recorded(event, actor)
+    return event
+
+
+def _audit_recorded(event: ConsentEvent, actor: Any) -> None:
+    record_audit(
+        actor=actor,
+        action="record_opt_out" if event.action == Action.WITHDRAW else "record_consent",
+        obj=event,
+        after={
+            "purpose": event.purpose,
+            "action": event.action,
+            "applied": event.applied,
+            "status": event.status_after,
+        },
+    )
+
+
+def _valid(change: ConsentChange, now: datetime) -> ConsentChange:
+    """`change` checked against the rules of a consent event, its ends made consistent."""
+    purpose = _clean_choice(change.purpose, Purpose, "purpose")
+    action = _clean_choice(change.action, Action, "action")
+    source = _clean_choice(change.source, Source, "source")
+    occurred_at = change.occurred_at or now
+    if action not in RESTRICTIVE_ACTIONS and occurred_at > now + timedelta(
         seconds=settings.CONSENT_MAX_FUTURE_SKEW_SECONDS
     ):
         raise InvalidConsent(
             "occurred_at is in the future", code="occurred_in_future", field="occurred_at"
         )
-    effective_at = effective_time(occurred_at, now)
+    notice = change.notice
     if action in ACTIONS_NEEDING_NOTICE and (notice is None or not notice.is_published):
         raise InvalidConsent(
             f"a {action} must name the published notice the person was shown",
@@ -140,182 +233,104 @@ def record_consent(
             code="notice_purpose_mismatch",
             field="notice",
         )
-    if action == Action.LEGACY:
-        expires_at = _legacy_expiry(expires_at)
-    if action == Action.PAUSE and (paused_until is None or paused_until <= effective_at):
+    expires_at = legacy_expiry(change.expires_at) if action == Action.LEGACY else None
+    paused_until = change.paused_until if action == Action.PAUSE else None
+    if action == Action.PAUSE and (
+        paused_until is None or paused_until <= effective_time(occurred_at, now)
+    ):
         raise InvalidConsent(
             "a pause needs an end after it starts", code="until_required", field="paused_until"
         )
-    if action != Action.LEGACY:
-        expires_at = None
-    if action != Action.PAUSE:
-        paused_until = None
-    ip = _clean_ip(evidence.ip)
-
-    fingerprint = _fingerprint(
-        contact=str(contact.pk),
+    return replace(
+        change,
         purpose=purpose,
         action=action,
         source=source,
-        notice=notice.pk if notice else None,
-        occurred_at=given_occurred_at,
+        occurred_at=occurred_at,
         expires_at=expires_at,
         paused_until=paused_until,
-        evidence=asdict(evidence),
     )
 
-    with transaction.atomic():
-        # One lock per contact serialises its chain and all of its states; one
-        # read then gives the state, the chain's head and the idempotency key.
-        state, last, earlier_id = _lock_and_read(contact, purpose, idempotency_key)
 
-        if earlier_id is not None:
-            earlier = ConsentEvent.objects.get(pk=earlier_id)
-            if earlier.context.get("fingerprint") != fingerprint:
-                raise IdempotencyConflict("this idempotency key was used for a different event")
-            return earlier
+def _earlier_event(earlier_id: Any, fingerprint: str) -> ConsentEvent:
+    """The event an idempotency key already recorded, if it was this same event."""
+    earlier = ConsentEvent.objects.get(pk=earlier_id)
+    if earlier.context.get("fingerprint") != fingerprint:
+        raise IdempotencyConflict("this idempotency key was used for a different event")
+    return earlier
 
-        standing = _standing(state)
-        try:
-            weighed = weigh(standing, action, effective_at, purpose=purpose)
-        except IllegalTransition:
-            if not keep_if_inapplicable:
-                raise
-            weighed = Weighed(False, standing)
 
-        context = dict(evidence.context)
-        if idempotency_key:
-            context["fingerprint"] = fingerprint
-        event = ConsentEvent(
-            contact=contact,
-            seq=(last["seq"] + 1) if last else 1,
-            purpose=purpose,
-            action=action,
-            source=source,
-            notice=notice,
-            occurred_at=occurred_at,
-            recorded_at=now,
-            expires_at=expires_at,
-            paused_until=paused_until,
-            wamid=evidence.wamid,
-            prompted_by_wamid=evidence.prompted_by_wamid,
-            context=context,
-            actor=cast("User | None", actor),  # AUTH_USER_MODEL is auth.User
-            idempotency_key=idempotency_key or None,
-            applied=weighed.applied,
-            status_after=weighed.standing.status,
-            prev_hash=last["hash"] if last else None,
-        )
-        personal = ConsentEvidence(
-            event=event,
-            ip=ip,
-            user_agent=evidence.user_agent[:2000],
-            page_url=evidence.page_url,
-            note=evidence.note,
-        )
-        if any(getattr(personal, name) for name in PERSONAL_FIELDS):
-            personal.salt = secrets.token_hex(16)
-            event.evidence_digest = evidence_digest(personal.salt, personal.__dict__)
-        event.personal_evidence = personal
-        event.hash = event_hash(event)
-        projected = None
-        if weighed.applied:
-            projected = state or ConsentState(contact=contact, purpose=purpose)
-            _project(projected, event, weighed.standing, save=False)
-        _write(event, personal if event.evidence_digest else None, projected)
+def _weighed(
+    change: ConsentChange, standing: Standing, now: datetime, keep_if_inapplicable: bool
+) -> Weighed:
+    effective_at = effective_time(cast(datetime, change.occurred_at), now)
+    try:
+        return weigh(standing, change.action, effective_at, purpose=change.purpose)
+    except IllegalTransition:
+        if not keep_if_inapplicable:
+            raise
+        return Weighed(False, standing)
 
-        if weighed.applied:
-            if action == Action.WITHDRAW:
-                consent_withdrawn.send(
-                    sender=ConsentEvent, contact=contact, purpose=purpose, event=event
-                )
-        elif weighed.outranked:
-            OutrankedOptOut.objects.create(event=event, outranked_by=_outranking(event))
-        if audit_actor is not None:
-            record_audit(
-                actor=audit_actor,
-                action="record_opt_out" if action == Action.WITHDRAW else "record_consent",
-                obj=event,
-                after={
-                    "purpose": purpose,
-                    "action": action,
-                    "applied": event.applied,
-                    "status": event.status_after,
-                },
-            )
+
+def _chained_event(
+    change: ConsentChange,
+    now: datetime,
+    ip: str,
+    weighed: Weighed,
+    last: dict[str, Any] | None,
+    fingerprint: str,
+    actor: Any,
+) -> ConsentEvent:
+    """The event as it joins its contact's chain (after `last`), with its evidence apart."""
+    evidence = change.evidence
+    context = dict(evidence.context)
+    if change.idempotency_key:
+        context["fingerprint"] = fingerprint
+    event = ConsentEvent(
+        contact=change.contact,
+        seq=(last["seq"] + 1) if last else 1,
+        purpose=change.purpose,
+        action=change.action,
+        source=change.source,
+        notice=change.notice,
+        occurred_at=cast(datetime, change.occurred_at),  # filled in by _valid
+        recorded_at=now,
+        expires_at=change.expires_at,
+        paused_until=change.paused_until,
+        wamid=evidence.wamid,
+        prompted_by_wamid=evidence.prompted_by_wamid,
+        context=context,
+        # The ledger names staff users; an API key is named in the staff audit.
+        actor=cast("User", actor) if isinstance(actor, AbstractBaseUser) else None,
+        idempotency_key=change.idempotency_key or None,
+        applied=weighed.applied,
+        status_after=weighed.standing.status,
+        prev_hash=last["hash"] if last else None,
+    )
+    personal = ConsentEvidence(
+        event=event,
+        ip=ip,
+        user_agent=evidence.user_agent[:2000],
+        page_url=evidence.page_url,
+        note=evidence.note,
+    )
+    if any(getattr(personal, name) for name in PERSONAL_FIELDS):
+        personal.salt = secrets.token_hex(16)
+        event.evidence_digest = evidence_digest(personal.salt, personal.__dict__)
+    event.personal_evidence = personal
+    event.hash = event_hash(event)
     return event
 
 
-_STATE_FIELDS = list(ConsentState._meta.concrete_fields)
-
-
-def _lock_and_read(
-    contact: Contact, purpose: str, idempotency_key: str | None
-) -> tuple[ConsentState | None, dict[str, Any] | None, Any]:
-    """Lock the contact, then read its state for `purpose`, its chain's head, the keyed event.
-
-    Two statements instead of four or five. The read comes after the lock, not in
-    the locking statement: a statement that waited for the lock would see the
-    state and head of its own (older) snapshot, and fork the chain.
-    """
-    contact_id = Contact._meta.pk.get_db_prep_value(contact.pk, connection)
-    with connection.cursor() as cursor:
-        cursor.execute(_lock_sql(), [contact_id])
-        if cursor.fetchone() is None:
-            raise Contact.DoesNotExist(f"no contact {contact.pk}")
-        cursor.execute(
-            _read_sql(), {"contact": contact_id, "purpose": purpose, "key": idempotency_key}
-        )
-        *stored, head_seq, head_hash, earlier_id = cursor.fetchone()
-    state = None
-    if stored[0] is not None:
-        state = ConsentState.from_db(
-            ConsentState.objects.db, [f.attname for f in _STATE_FIELDS], _from_db(stored)
-        )
-    last = {"seq": head_seq, "hash": head_hash} if head_seq else None
-    return state, last, earlier_id
-
-
-@cache
-def _lock_sql() -> str:
-    q = connection.ops.quote_name
-    lock = " FOR UPDATE" if connection.features.has_select_for_update else ""
-    pk = cast(str, Contact._meta.pk.column)  # the primary key is a concrete column
-    return f"SELECT 1 FROM {q(Contact._meta.db_table)} WHERE {q(pk)} = %s{lock}"  # noqa: S608
-
-
-@cache
-def _read_sql() -> str:
-    """The read after the lock, written once from the models' tables and columns.
-
-    Measured: building it (and the lock) through the ORM took about 10 ms of Python
-    per event; the queries themselves take 0.1 ms.
-    """
-    q = connection.ops.quote_name
-    state, event = ConsentState._meta, ConsentEvent._meta
-    table, by_contact = q(event.db_table), q(event.get_field("contact").column)
-    head = f"FROM {table} WHERE {by_contact} = %(contact)s ORDER BY {q('seq')} DESC LIMIT 1"
-    # Concrete fields all have a column.
-    columns = ", ".join(f"s.{q(cast(str, f.column))}" for f in _STATE_FIELDS)
-    return (
-        f"SELECT {columns}, (SELECT {q('seq')} {head}), (SELECT {q('hash')} {head}), "  # noqa: S608
-        f"(SELECT {q('id')} FROM {table} WHERE {q('idempotency_key')} = %(key)s) "
-        f"FROM (SELECT 1 AS one) AS one LEFT JOIN {q(state.db_table)} s "
-        f"ON s.{q(state.get_field('contact').column)} = %(contact)s "
-        f"AND s.{q(cast(str, state.get_field('purpose').column))} = %(purpose)s"
-    )
-
-
-def _from_db(values: list[Any]) -> list[Any]:
-    """Column values as the ORM would give them (SQLite stores instants and ids as text)."""
-    converted = []
-    for model_field, value in zip(_STATE_FIELDS, values, strict=True):
-        column = model_field.get_col(ConsentState._meta.db_table)
-        converters = connection.ops.get_db_converters(column)
-        for convert in converters + model_field.get_db_converters(connection):
-            value = convert(value, column, connection)
-        converted.append(value)
-    return converted
+def _announce(event: ConsentEvent, weighed: Weighed) -> None:
+    """An applied withdrawal tells the apps acting on consent; an outranked one is listed."""
+    if weighed.applied:
+        if event.action == Action.WITHDRAW:
+            consent_withdrawn.send(
+                sender=ConsentEvent, contact=event.contact, purpose=event.purpose, event=event
+            )
+    elif weighed.outranked:
+        OutrankedOptOut.objects.create(event=event, outranked_by=_outranking(event))
 
 
 def _standing(state: ConsentState | None) -> Standing:
@@ -340,7 +355,7 @@ def _outranking(event: ConsentEvent) -> ConsentEvent | None:
     )
 
 
-def _legacy_expiry(expires_at: datetime | None) -> datetime:
+def legacy_expiry(expires_at: datetime | None) -> datetime:
     """Legacy consent ends at the active policy's deadline, never later."""
     policy = active_policy()
     if expires_at is None:
@@ -381,75 +396,6 @@ def _project(
         state.save()
 
 
-def _write(
-    event: ConsentEvent, personal: ConsentEvidence | None, state: ConsentState | None
-) -> None:
-    """Insert the event (and its evidence) and save the projected state.
-
-    On PostgreSQL in one statement (the inserts as data-modifying CTEs, the state
-    as an upsert on its (contact, purpose) key): one round trip instead of three.
-    """
-    if connection.vendor != "postgresql":
-        event.save(force_insert=True)
-        if personal is not None:
-            personal.save(force_insert=True)
-        if state is not None:
-            state.save()
-        return
-    parts, params = [], []
-    for name, instance in (("event", event), ("evidence", personal)):
-        if instance is not None:
-            table, columns, values = _insert_values(instance)
-            parts.append(f"{name} AS (INSERT INTO {table} ({columns}) VALUES ({values}))")  # noqa: S608
-            params += [v for _, v in _prepared(instance)]
-    sql = "WITH " + ", ".join(parts)
-    if state is None:
-        sql += " SELECT 1"
-    else:
-        table, columns, values = _insert_values(state)
-        kept = {"id", "contact_id", "purpose"}
-        updates = ", ".join(
-            f"{c} = EXCLUDED.{c}" for c, _ in _prepared(state, names_only=True) if c not in kept
-        )
-        sql += (
-            f" INSERT INTO {table} ({columns}) VALUES ({values}) "  # noqa: S608
-            f"ON CONFLICT (contact_id, purpose) DO UPDATE SET {updates} RETURNING id"
-        )
-        params += [v for _, v in _prepared(state)]
-    with connection.cursor() as cursor:
-        cursor.execute(sql, params)
-        if state is not None:
-            state.pk = cursor.fetchone()[0]
-    for row in (event, personal, state):
-        if row is not None:
-            row._state.adding = False
-            row._state.db = connection.alias
-
-
-def _prepared(instance, *, names_only: bool = False) -> list[tuple[str, Any]]:
-    """(column, value for the database) of each field an INSERT gives, as save() prepares it."""
-    adding = instance._state.adding
-    fields = [
-        f
-        for f in instance._meta.concrete_fields
-        if not (f.primary_key and isinstance(f, models.AutoField | models.BigAutoField))
-    ]
-    if names_only:
-        return [(f.column, None) for f in fields]
-    return [
-        (f.column, f.get_db_prep_save(f.pre_save(instance, adding), connection)) for f in fields
-    ]
-
-
-def _insert_values(instance) -> tuple[str, str, str]:
-    columns = [c for c, _ in _prepared(instance, names_only=True)]
-    return (
-        connection.ops.quote_name(instance._meta.db_table),
-        ", ".join(connection.ops.quote_name(c) for c in columns),
-        ", ".join(["%s"] * len(columns)),
-    )
-
-
 def record_opt_out(
     *,
     contacts: Sequence[Contact],
@@ -457,9 +403,9 @@ def record_opt_out(
     source: str,
     occurred_at: datetime | None = None,
     evidence: Evidence | None = None,
-    actor: AbstractBaseUser | None = None,
+    actor: Any = None,
     idempotency_key: str | None = None,
-    audit_actor: Any = None,
+    audited: bool = False,
 ) -> list[ConsentEvent]:
     """Withdraw `purposes` for every contact one person's identifiers named, at once.
 
@@ -488,10 +434,57 @@ def record_opt_out(
                         actor=actor,
                         idempotency_key=key,
                         keep_if_inapplicable=True,
-                        audit_actor=audit_actor,
+                        audited=audited,
                     )
                 )
     return recorded
+
+
+def record_for_person(
+    ids: Identifiers,
+    *,
+    purpose: str,
+    action: str,
+    source: str,
+    notice: ConsentNotice | None = None,
+    occurred_at: datetime | None = None,
+    expires_at: datetime | None = None,
+    paused_until: datetime | None = None,
+    evidence: Evidence | None = None,
+    actor: Any = None,
+) -> tuple[ConsentEvent, list[Any]]:
+    """Record an event for the person `ids` name, a contact created if none is known, with
+    its staff audit row: (the event of the primary contact, the other contacts' ids).
+
+    One person may be two records (a phone and a WhatsApp id apart): an opt-out applies to
+    each, anything else to the primary one. A refused event leaves no new contact behind.
+    """
+    with transaction.atomic():
+        people = resolve_or_create_contacts(ids)
+        if action != Action.WITHDRAW:
+            change = ConsentChange(
+                contact=people.primary,
+                purpose=purpose,
+                action=action,
+                source=source,
+                notice=notice,
+                occurred_at=occurred_at,
+                expires_at=expires_at,
+                paused_until=paused_until,
+                evidence=evidence or Evidence(),
+            )
+            return record(change, actor=actor, audited=True), []
+        recorded = record_opt_out(
+            contacts=people.contacts,
+            purposes=[purpose],
+            source=source,
+            occurred_at=occurred_at,
+            evidence=evidence,
+            actor=actor,
+            audited=True,
+        )
+    event = next(e for e in recorded if e.contact_id == people.primary.pk)
+    return event, [e.contact_id for e in recorded if e.contact_id != event.contact_id]
 
 
 def carry_restrictive_states(
@@ -667,6 +660,32 @@ def legacy_expiry_after_extensions(expires_at: datetime | None) -> datetime | No
 # --- Erasure ----------------------------------------------------------------------
 
 
+def pause_marketing(*, contact: Contact, weeks: int, actor: AbstractBaseUser) -> ConsentEvent:
+    """Staff pause a person's marketing for `weeks` from now, with its staff audit row."""
+    now = timezone.now()
+    with transaction.atomic():
+        event = record_consent(
+            contact=contact,
+            purpose=Purpose.MARKETING,
+            action=Action.PAUSE,
+            source=Source.ADMIN,
+            occurred_at=now,
+            paused_until=now + timedelta(weeks=weeks),
+            actor=actor,
+            evidence=Evidence(note="paused in the admin"),
+        )
+        record_audit(
+            actor=actor,
+            action="pause_marketing",
+            obj=event,
+            after={
+                "purpose": event.purpose,
+                "until": event.paused_until and event.paused_until.isoformat(),
+            },
+        )
+    return event
+
+
 def withdraw_before_erasure(*, contact: Contact, actor: Any = None) -> None:
     """A `withdraw` for every purpose not already opted out, before the person is erased.
 
@@ -801,3 +820,24 @@ def replay(events: Iterable[_E]) -> dict[str, tuple[Standing, _E]]:
         if weighed.applied:
             reached[event.purpose] = (weighed.standing, event)
     return reached
+
+
+def rebuild_contact_states(contact_id: Any) -> None:
+    """Replay one contact's ledger with the ordering rule and write the states it gives.
+
+    Under the contact's row lock, and its events read there: a consent recorded meanwhile
+    is not lost.
+    """
+    with transaction.atomic():
+        Contact.objects.select_for_update().only("pk").get(pk=contact_id)
+        events = ConsentEvent.objects.filter(contact_id=contact_id).order_by("seq")
+        rebuilt = replay(events.iterator(chunk_size=500))
+        stored = {s.purpose: s for s in ConsentState.objects.filter(contact_id=contact_id)}
+        for purpose in set(rebuilt) | set(stored):
+            want, last = rebuilt.get(purpose, (Standing(), None))
+            have = stored.get(purpose)
+            if last is not None:
+                # The projection of the recorder itself: one rule for both.
+                _project(have or ConsentState(contact_id=contact_id, purpose=purpose), last, want)
+            elif have is not None:
+                have.delete()

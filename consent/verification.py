@@ -8,153 +8,25 @@ checked with `consent.chain.chained_hash`, states are replayed with
 connection each. `on_progress(n)` is told of every n events done.
 """
 
-import json
 import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
 from typing import Any, NamedTuple
 
-import psycopg
 from django.db import connection, transaction
-from django.db.models import ForeignKey, UUIDField
-from django.utils.dateparse import parse_datetime
 
-from contacts.models import Contact
 from core.processes import run_forked
 
+from . import sql
 from .chain import CHAINED_FIELDS, PERSONAL_FIELDS, ChainCheck, chained_hash, unverifiable
 from .models import ConsentEvent, ConsentEvidence, ConsentState
 from .ordering import Standing
 from .rules import Status
-from .services import StateDifference, _project, replay
+from .services import StateDifference, rebuild_contact_states, replay
 
-FETCH = 5000
 REPORT_EVERY = 10_000
 Progress = Callable[[int], None] | None
-Bounds = tuple[uuid.UUID | None, uuid.UUID | None]
-
-
-# --- Reading the ledger as plain rows ---------------------------------------------------
-
-
-def _is_uuid(model_field) -> bool:
-    target = model_field.target_field if isinstance(model_field, ForeignKey) else model_field
-    return isinstance(target, UUIDField)
-
-
-def _select(
-    model, names: tuple[str, ...], bounds: Bounds, order: tuple[str, ...]
-) -> tuple[str, list]:
-    """SELECT of `names` (model field names) for contacts within `bounds`, ids as text."""
-    postgres = connection.vendor == "postgresql"
-    quote = connection.ops.quote_name
-    columns = []
-    for name in names:
-        column = quote(model._meta.get_field(name).column)
-        columns.append(
-            f"{column}::text" if postgres and _is_uuid(model._meta.get_field(name)) else column
-        )
-    where, params = [], []
-    contact = quote(model._meta.get_field("contact").column)
-    uuid_field = Contact._meta.pk
-    if bounds[0] is not None:
-        where.append(f"{contact} >= %s")
-        params.append(uuid_field.get_db_prep_value(bounds[0], connection))
-    if bounds[1] is not None:
-        where.append(f"{contact} < %s")
-        params.append(uuid_field.get_db_prep_value(bounds[1], connection))
-    sql = f"SELECT {', '.join(columns)} FROM {quote(model._meta.db_table)}"  # noqa: S608
-    if where:
-        sql += f" WHERE {' AND '.join(where)}"
-    # By the stored columns (not the text casts), so the (contact, …) index serves it.
-    ordering = ", ".join(quote(model._meta.get_field(name).column) for name in order)
-    return f"{sql} ORDER BY {ordering}", params
-
-
-def _converters(model, names: tuple[str, ...]) -> list[tuple[int, Callable[[Any], Any]]]:
-    """What turns a column as the driver returns it into the plain value hashed."""
-    postgres = connection.vendor == "postgresql"
-    found: list[tuple[int, Callable[[Any], Any]]] = []
-    for i, name in enumerate(names):
-        model_field = model._meta.get_field(name)
-        kind = model_field.get_internal_type()
-        if kind == "JSONField":
-            found.append((i, _json))
-        elif postgres:
-            continue
-        elif _is_uuid(model_field):
-            found.append((i, _uuid_text))
-        elif kind == "DateTimeField":
-            found.append((i, _instant))
-        elif kind == "BooleanField":
-            found.append((i, _bool))
-    return found
-
-
-def _json(value: Any) -> Any:
-    return json.loads(value) if isinstance(value, str | bytes) else value
-
-
-def _uuid_text(value: Any) -> str | None:
-    return None if value is None else str(uuid.UUID(str(value)))
-
-
-def _instant(value: Any) -> Any:
-    # SQLite gives naive UTC datetimes (or text, without its converters).
-    if isinstance(value, str):
-        value = parse_datetime(value)
-    if isinstance(value, datetime) and value.tzinfo is None:
-        return value.replace(tzinfo=UTC)
-    return value
-
-
-def _bool(value: Any) -> Any:
-    return None if value is None else bool(value)
-
-
-def _stream(
-    model, names: tuple[str, ...], bounds: Bounds, order: tuple[str, ...]
-) -> Iterator[list]:
-    """Rows (lists, in `names` order) through one server-side cursor, inside a transaction."""
-    sql, params = _select(model, names, bounds, order)
-    convert = _converters(model, names)
-    # chunked_cursor is a named (server-side) cursor on PostgreSQL; inside a
-    # transaction it streams instead of materialising WITH HOLD.
-    with connection.chunked_cursor() as cursor:
-        if connection.vendor == "postgresql":
-            _compiled_instants(cursor.cursor)
-        cursor.execute(sql, params)
-        while rows := cursor.fetchmany(FETCH):
-            for row in rows:
-                row = list(row)
-                for i, to_plain in convert:
-                    row[i] = to_plain(row[i])
-                yield row
-
-
-def _compiled_instants(cursor: Any) -> None:
-    """Load timestamptz with psycopg's compiled loader on this cursor.
-
-    Django registers a pure-Python one (to attach the connection's zone, UTC here):
-    measured, a fifth of a whole-ledger pass.
-    """
-    oid = psycopg.postgres.types["timestamptz"].oid
-    cursor.adapters.register_loader(oid, psycopg.adapters.get_loader(oid, psycopg.pq.Format.TEXT))
-
-
-def estimated_events() -> int:
-    """The ledger's size for a progress bar: the planner's estimate, else a count."""
-    if connection.vendor == "postgresql":
-        with connection.cursor() as cursor:
-            cursor.execute(
-                "SELECT reltuples::bigint FROM pg_class WHERE oid = %s::regclass",
-                [ConsentEvent._meta.db_table],
-            )
-            row = cursor.fetchone()
-        if row and row[0] > 0:
-            return row[0]
-    return ConsentEvent.objects.count()
+Bounds = sql.Bounds
 
 
 # --- Splitting the work ------------------------------------------------------------------
@@ -211,7 +83,7 @@ def _verify_range(*, bounds: Bounds, on_progress: Progress) -> LedgerVerificatio
             result.chains += 1
 
     with transaction.atomic():
-        for row in _stream(ConsentEvent, names, bounds, ("contact", "seq")):
+        for row in sql.stream_rows(ConsentEvent, names, bounds, ("contact", "seq")):
             done += 1
             if on_progress and done % REPORT_EVERY == 0:
                 on_progress(REPORT_EVERY)
@@ -295,7 +167,7 @@ def rebuild_states(
     if not write:
         return differences
     for contact_id in dict.fromkeys(d.contact_id for d in differences):
-        _rebuild_contact(contact_id)
+        rebuild_contact_states(contact_id)
     return differences
 
 
@@ -319,9 +191,9 @@ def _compare_range(*, bounds: Bounds, on_progress: Progress) -> list[StateDiffer
     with transaction.atomic():
         events = (
             (row[1], _Event(*row))
-            for row in _stream(ConsentEvent, _EVENT_FIELDS, bounds, ("contact", "seq"))
+            for row in sql.stream_rows(ConsentEvent, _EVENT_FIELDS, bounds, ("contact", "seq"))
         )
-        states = _stream(ConsentState, _STATE_FIELDS, bounds, ("contact", "purpose"))
+        states = sql.stream_rows(ConsentState, _STATE_FIELDS, bounds, ("contact", "purpose"))
         ledger = _group(events)
         stored = _contacts_of(states)
         for contact_id, contact_events, contact_states in _merge(ledger, stored):
@@ -380,19 +252,3 @@ def _differences(contact_id, events: list[_Event], states: list[list]) -> list[S
                 StateDifference(uuid.UUID(contact_id), purpose, str(have_status), str(want.status))
             )
     return found
-
-
-def _rebuild_contact(contact_id: uuid.UUID) -> None:
-    with transaction.atomic():
-        Contact.objects.select_for_update().only("pk").get(pk=contact_id)
-        events = ConsentEvent.objects.filter(contact_id=contact_id).order_by("seq")
-        rebuilt = replay(events.iterator(chunk_size=500))
-        stored = {s.purpose: s for s in ConsentState.objects.filter(contact_id=contact_id)}
-        for purpose in set(rebuilt) | set(stored):
-            want, last = rebuilt.get(purpose, (Standing(), None))
-            have = stored.get(purpose)
-            if last is not None:
-                # The projection of the recorder itself: one rule for both.
-                _project(have or ConsentState(contact_id=contact_id, purpose=purpose), last, want)
-            elif have is not None:
-                have.delete()

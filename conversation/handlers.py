@@ -117,6 +117,17 @@ def _notice_shown(outbound: OutboundMessage | None, purpose: str) -> ConsentNoti
     return None
 
 
+def _answered_message(event: InboundMessage, contact: Contact) -> OutboundMessage | None:
+    """The message of ours a button answers, when it was sent to this contact."""
+    if not event.context_wamid:
+        return None
+    outbound = OutboundMessage.objects.filter(wamid=event.context_wamid).first()
+    if outbound is not None and outbound.contact_id not in (None, contact.pk):
+        log.warning("button %s answers a message sent to someone else", event.wamid)
+        return None
+    return outbound
+
+
 @on("message")
 def answer_consent_button(event: InboundMessage) -> None:
     match = CONSENT_BUTTON.match(event.button_id or "")
@@ -131,14 +142,7 @@ def answer_consent_button(event: InboundMessage) -> None:
     key = f"wa:{event.wamid}"
     if _already_recorded(f"{key}:{purposes[0]}:{answer}"):
         return
-    outbound = (
-        OutboundMessage.objects.filter(wamid=event.context_wamid).first()
-        if event.context_wamid
-        else None
-    )
-    if outbound is not None and outbound.contact_id not in (None, contact.pk):
-        log.warning("button %s answers a message sent to someone else", event.wamid)
-        outbound = None
+    outbound = _answered_message(event, contact)
     note = f"button {event.button_id}"
     # Meta stamps whole seconds: a reply can read as older than the message it
     # answers (and the request before it). It cannot be: it comes after both.

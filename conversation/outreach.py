@@ -11,15 +11,13 @@ it may still go at the moment it is sent (`consent_gate`).
 """
 
 import uuid
-from datetime import datetime
-from functools import cache
 from typing import Any
 
 from django.conf import settings
-from django.db import connection, transaction
+from django.db import transaction
 from django.utils import timezone
 
-from consent.models import ConsentNotice, ConsentState
+from consent.models import ConsentNotice
 from consent.preference_links import preference_url
 from consent.rules import Purpose
 from consent.selectors import (
@@ -38,6 +36,8 @@ from whatsapp.addressing import Address, chat_link, whatsapp_address
 from whatsapp.delivery import MESSAGE_KINDS, send_gate
 from whatsapp.exceptions import InvalidRecipient
 from whatsapp.models import OutboundMessage
+
+from . import sql
 
 GRANT, WITHDRAW = "grant", "withdraw"
 # The opt-in keyword every language's seeded list answers, as our replies say it
@@ -299,38 +299,16 @@ def consent_allows(contact_id: Any, purpose: str) -> str | None:
     """
     if contact_id is None:
         return Reason.UNKNOWN_CONTACT
-    with connection.cursor() as cursor:
-        cursor.execute(
-            _gate_sql(), [purpose, Contact._meta.pk.get_db_prep_value(contact_id, connection)]
-        )
-        row = cursor.fetchone()
+    row = sql.consent_gate_row(contact_id, purpose)
     if row is None:
         return Reason.UNKNOWN_CONTACT
-    merged_into, status, expires_at, paused_until = row
-    if merged_into:
+    if row.merged_into:
         decision = may_send_contacts([contact_id], purpose)[contact_id]
     else:
         decision = decide(
-            status,
-            expires_at=_datetime(expires_at),
-            paused_until=_datetime(paused_until),
+            row.status,
+            expires_at=row.expires_at,
+            paused_until=row.paused_until,
             at=timezone.now(),
         )
     return None if decision.allowed else decision.reason
-
-
-@cache
-def _gate_sql() -> str:
-    # Table names from the models' metadata; every value is a parameter.
-    contacts, states = Contact._meta.db_table, ConsentState._meta.db_table
-    return (
-        'SELECT c."merged_into_id", s."status", s."expires_at", s."paused_until" '  # noqa: S608
-        f'FROM "{contacts}" c LEFT JOIN "{states}" s '
-        'ON s."contact_id" = c."id" AND s."purpose" = %s WHERE c."id" = %s'
-    )
-
-
-def _datetime(value: Any) -> datetime | None:
-    # SQLite hands back text; PostgreSQL aware datetimes.
-    convert = getattr(connection.ops, "convert_datetimefield_value", None)
-    return convert(value, None, connection) if convert and value is not None else value

@@ -32,7 +32,7 @@ from django.utils import timezone
 
 from consent.exceptions import InvalidConsent
 from consent.models import ConsentNotice, ReconsentPolicy
-from consent.services import _legacy_expiry, active_policy
+from consent.services import active_policy, legacy_expiry
 from contacts.models import Contact
 
 from . import setbased, staging
@@ -202,7 +202,7 @@ def _deadline(policy: ReconsentPolicy | None, now: datetime) -> tuple[datetime |
         )
     try:
         # The bound record_consent applies: never past the active policy's deadline.
-        return _legacy_expiry(chosen.deadline), None
+        return legacy_expiry(chosen.deadline), None
     except InvalidConsent as exc:
         return None, exc.detail
 

@@ -12,7 +12,8 @@ from consent.chain import CHAINED_FIELDS, check_chain, event_row
 from consent.models import ConsentEvent, ConsentState
 from consent.rules import Action, Status
 from consent.services import Evidence
-from consent.verification import _stream, contact_ranges, rebuild_states, verify_ledger
+from consent.sql import stream_rows
+from consent.verification import contact_ranges, rebuild_states, verify_ledger
 from tests.consent_helpers import record
 from tests.factories import ContactFactory
 from tests.ledger_tampering import tamper
@@ -82,7 +83,7 @@ def test_streamed_rows_are_the_rows_the_ledger_hashes():
     record(contact, Action.PAUSE, paused_until=timezone.now() + timedelta(days=7))
 
     # when streamed as plain rows
-    rows = list(_stream(ConsentEvent, CHAINED_FIELDS, (None, None), ("contact", "seq")))
+    rows = list(stream_rows(ConsentEvent, CHAINED_FIELDS, (None, None), ("contact", "seq")))
 
     # then each is exactly what event_row makes of the model instance
     expected = [

@@ -155,3 +155,26 @@ def test_rebuild_command_repairs_a_drifted_projection():
     call_command("rebuild_consent_state", stdout=StringIO())
     assert ConsentState.objects.get(contact=contact).status == Status.OPTED_IN
     call_command("rebuild_consent_state", "--check", stdout=StringIO())
+
+
+@pytest.mark.postgres
+def test_an_instant_reads_the_same_in_python_and_in_postgresql():
+    from datetime import UTC, datetime
+    from zoneinfo import ZoneInfo
+
+    from django.db import connection
+
+    from consent.chain import instant_sql, instant_text
+
+    if connection.vendor != "postgresql":
+        pytest.skip("the SQL form is PostgreSQL's (the set-based import)")
+    instants = [
+        datetime(2026, 3, 29, 1, 30, 0, 1, tzinfo=ZoneInfo("Europe/London")),
+        datetime(1999, 12, 31, 23, 59, 59, 999999, tzinfo=ZoneInfo("Asia/Kolkata")),
+        datetime(2026, 1, 1, tzinfo=UTC),
+        datetime(2030, 10, 27, 1, 0, 0, 500, tzinfo=ZoneInfo("America/Sao_Paulo")),
+    ]
+    with connection.cursor() as cursor:
+        for at in instants:
+            cursor.execute(f"SELECT {instant_sql('%s::timestamptz')}", [at])
+            assert cursor.fetchone()[0] == instant_text(at)

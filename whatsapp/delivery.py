@@ -31,18 +31,16 @@ import uuid
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from functools import cache, partial
+from functools import partial
 from typing import Any
 
 from django.conf import settings
-from django.db import connection, transaction
+from django.db import transaction
 from django.db.models import F
 from django.utils import timezone
 
-from core.db import concrete_field
-
 from . import exceptions as exc
-from . import throttle
+from . import sql, throttle
 from .client import ConsoleGraph, graph_client
 from .events import OutboundResult
 from .handlers import dispatch, dispatch_send_failure
@@ -177,29 +175,12 @@ def retry_delay(error: exc.WhatsAppError) -> float:
     return float(getattr(error, "retry_after", None) or 0)
 
 
-_CLAIM = (
-    "UPDATE whatsapp_outboundmessage SET status = %s, claimed_at = %s, attempts = attempts + 1"
-    " WHERE id = %s AND status = %s"
-)
-
-
 def _claim(row: OutboundMessage) -> bool:
     """queued → sending, committed before the call (one statement: this is the hot path)."""
     now = timezone.now()
-    field = partial(concrete_field, OutboundMessage)
-    with connection.cursor() as cursor:
-        cursor.execute(
-            _CLAIM,
-            [
-                Status.SENDING,
-                field("claimed_at").get_db_prep_value(now, connection),
-                field("id").get_db_prep_value(row.pk, connection),
-                Status.QUEUED,
-            ],
-        )
-        claimed = cursor.rowcount
+    claimed = sql.claim_queued_message(row.pk, now)
     row.status, row.claimed_at, row.attempts = Status.SENDING, now, row.attempts + 1
-    return claimed == 1
+    return claimed
 
 
 def _deliver_claimed(row: OutboundMessage, client) -> exc.WhatsAppError | None:
@@ -351,58 +332,15 @@ def _settle(row: OutboundMessage, status: str, **fields: Any) -> bool:
 
 
 # The columns an answer writes, in one statement (the hot path of every send).
-_OUTCOME = (
-    "status",
-    "wamid",
-    "sent_at",
-    "error_code",
-    "error_title",
-    "skip_reason",
-    "result",
-    "handler_error",
-)
-
-
-@cache
-def _record_sql() -> str:
-    table = OutboundMessage._meta.db_table
-    columns = ", ".join(f'"{name}" = %s' for name in _OUTCOME)
-    return (
-        f'UPDATE "{table}" SET {columns} WHERE "id" = %s AND '  # noqa: S608
-        '("status" = %s OR ("status" = %s AND "resolution" = \'\'))'
-    )
-
-
-# An answer's record need not wait for the disk; the claim before the call must.
-# If the database itself crashed before this commit reached the disk, the row would be
-# `sending` again and the sweep would make it `unknown`: shown to staff, never sent
-# twice. A lost claim could send twice, so claims keep the synchronous commit.
-_ASYNC_COMMIT = "SET LOCAL synchronous_commit TO OFF; "
-
-
 def _record(row: OutboundMessage, status: str, fields: dict[str, Any]) -> bool:
     """The answer on the row, if it is still ours: `sending`, or `unknown` and undecided.
 
     Call it inside the transaction that also tells the origin.
     """
-    answered = {**{name: getattr(row, name) for name in _OUTCOME}, **fields, "status": status}
-    meta = OutboundMessage._meta
-    values = [
-        concrete_field(OutboundMessage, name).get_db_prep_value(answered[name], connection)
-        for name in _OUTCOME
-    ]
-    pk = meta.pk.get_db_prep_value(row.pk, connection)
-    # Only in a transaction of our own: inside a caller's (a webhook's processing) the
-    # commit is the caller's, and stays synchronous.
-    asynchronous = connection.vendor == "postgresql" and len(connection.atomic_blocks) == 1
-    with connection.cursor() as cursor:
-        # One round trip for both statements (Django binds parameters client-side).
-        sql = (_ASYNC_COMMIT if asynchronous else "") + _record_sql()
-        cursor.execute(sql, [*values, pk, Status.SENDING, Status.UNKNOWN])
-        if asynchronous:
-            cursor.nextset()
-        if cursor.rowcount != 1:
-            return False
+    answered = {**{name: getattr(row, name) for name in sql.OUTCOME_FIELDS}, **fields}
+    answered["status"] = status
+    if not sql.record_outcome(row.pk, answered):
+        return False
     for name, value in answered.items():
         setattr(row, name, value)
     return True

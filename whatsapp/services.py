@@ -8,10 +8,8 @@ import logging
 import math
 import traceback
 from collections.abc import Iterable
-from contextlib import nullcontext
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from functools import cache
 from typing import Any
 
 from django.conf import settings
@@ -21,6 +19,7 @@ from django.utils import timezone
 
 from staff.audit import record_audit
 
+from . import sql
 from .events import InboundMessage
 from .handlers import dispatch, may_carry_opt_out
 from .models import InboundEvent, ServiceWindow, WebhookDelivery
@@ -147,50 +146,12 @@ def _store_in_one_statement(body: bytes) -> StoredDelivery | None:
         return None
     if not items:
         return None
-    sql = (
-        "WITH delivery AS ("  # noqa: S608 (table names from the models; values are parameters)
-        f"INSERT INTO {WebhookDelivery._meta.db_table} (body, state, error, received_at) "
-        "VALUES (%s, %s, '', %s) RETURNING id), "
-        f"item AS (INSERT INTO {InboundEvent._meta.db_table} (kind, dedupe_key, wamid, "
-        "payload, body, state, error, attempts, received_at, delivery_id, carries_opt_out, "
-        "sender, sender_user_id) "
-        "SELECT item.kind, item.dedupe_key, item.wamid, item.payload::jsonb, '', %s, '', 0, "
-        "%s, (SELECT id FROM delivery), false, item.sender, item.sender_user_id "
-        "FROM unnest(%s::text[], %s::text[], %s::text[], %s::text[], %s::text[], %s::text[]) "
-        "AS item(kind, dedupe_key, wamid, payload, sender, sender_user_id) "
-        "ON CONFLICT (dedupe_key) DO NOTHING RETURNING id) "
-        "SELECT (SELECT id FROM delivery), id FROM item "
-        "UNION ALL SELECT (SELECT id FROM delivery), NULL"
-    )
-    now = timezone.now()
-    params: list[Any] = [
-        body,
-        WebhookDelivery.State.SPLIT,
-        now,
-        InboundEvent.State.RECEIVED,
-        now,
-        *_item_arrays(items),
-    ]
-    try:
-        with connection.cursor() as cursor:
-            cursor.execute(sql, params)
-            rows = cursor.fetchall()
-    except DatabaseError:
+    stored = sql.insert_delivery_with_items(body, items)
+    if stored is None:
         logger.warning("a delivery's value was refused; storing its items one by one")
         return None
-    # Ids follow the sequence, so sorted they keep the delivery's order.
-    return StoredDelivery(rows[0][0], sorted(pk for _, pk in rows if pk is not None))
-
-
-def _item_arrays(items: list[Item]) -> list[list[str | None]]:
-    return [
-        [item.kind for item in items],
-        [item.dedupe_key[:400] for item in items],
-        [item.wamid[:256] for item in items],
-        [json.dumps(item.payload) if item.payload else None for item in items],
-        [item.sender for item in items],
-        [item.sender_user_id[:128] for item in items],
-    ]
+    delivery_id, ids = stored
+    return StoredDelivery(delivery_id, ids)
 
 
 def _insert_at_once(items: list[Item], delivery: WebhookDelivery) -> list[int] | None:
@@ -202,33 +163,10 @@ def _insert_at_once(items: list[Item], delivery: WebhookDelivery) -> list[int] |
     """
     if connection.vendor != "postgresql" or not items:
         return None
-    table = InboundEvent._meta.db_table
-    sql = (
-        f"INSERT INTO {table} (kind, dedupe_key, wamid, payload, body, state, error, "  # noqa: S608
-        "attempts, received_at, delivery_id, carries_opt_out, sender, sender_user_id) "
-        "SELECT item.kind, item.dedupe_key, item.wamid, item.payload::jsonb, '', %s, '', 0, "
-        "%s, %s, false, item.sender, item.sender_user_id "
-        "FROM unnest(%s::text[], %s::text[], %s::text[], %s::text[], %s::text[], %s::text[]) "
-        "AS item(kind, dedupe_key, wamid, payload, sender, sender_user_id) "
-        "ON CONFLICT (dedupe_key) DO NOTHING RETURNING id"
-    )
-    params: list[Any] = [
-        InboundEvent.State.RECEIVED,
-        timezone.now(),
-        delivery.pk,
-        *_item_arrays(items),
-    ]
-    try:
-        # Alone, the statement is its own transaction; inside one, a savepoint keeps a
-        # refusal from aborting the caller's.
-        inside = transaction.atomic() if connection.in_atomic_block else nullcontext()
-        with inside, connection.cursor() as cursor:
-            cursor.execute(sql, params)
-            # Ids follow the sequence, so sorted they keep the delivery's order.
-            return sorted(row[0] for row in cursor.fetchall())
-    except DatabaseError:
+    ids = sql.insert_items(items, delivery.pk)
+    if ids is None:
         logger.warning("delivery %s: an item was refused; storing them one by one", delivery.pk)
-        return None
+    return ids
 
 
 def _mark_malformed(delivery: WebhookDelivery, error: MalformedDelivery) -> None:
@@ -477,24 +415,8 @@ def _unsettled_from(recipient: str) -> list[tuple[int | None, str]]:
     received, failed = str(InboundEvent.State.RECEIVED), str(InboundEvent.State.FAILED)
     params: list[str | bool] = [received, failed, received, True, recipient, recipient]
     params += [str(InboundEvent.Kind.MALFORMED), f"%{like}%", str(WebhookDelivery.State.STORED)]
-    with connection.cursor() as cursor:
-        cursor.execute(_unsettled_sql(), params)
-        rows = cursor.fetchall()
+    rows = sql.unsettled_rows(params)
     return [(pk if pk > 0 else None, state) for pk, state in rows]
-
-
-@cache
-def _unsettled_sql() -> str:
-    # Table names from the models; every value is a parameter. Each branch of the OR
-    # has its partial index (models.InboundEvent), so the planner ORs three bitmaps.
-    items, deliveries = InboundEvent._meta.db_table, WebhookDelivery._meta.db_table
-    return (
-        f'SELECT "id", "state" FROM "{items}" '  # noqa: S608
-        'WHERE "state" IN (%s, %s) AND ("state" = %s OR "carries_opt_out" = %s) '
-        'AND ("sender" = %s OR "sender_user_id" = %s '
-        'OR ("kind" = %s AND "sender" LIKE %s ESCAPE \'\\\')) '
-        f'UNION ALL SELECT -1, "state" FROM "{deliveries}" WHERE "state" = %s'
-    )
 
 
 @transaction.atomic

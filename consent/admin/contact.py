@@ -1,18 +1,14 @@
 """A contact's consent at the top of its admin page: state per purpose, the timeline, and
 what staff do about it (record an opt-out, pause, the preference link, erase)."""
 
-from datetime import timedelta
-
 from django import forms
 from django.contrib import admin, messages
 from django.contrib.auth.models import AbstractBaseUser
 from django.core.exceptions import PermissionDenied
-from django.db import transaction
 from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
 from django.shortcuts import get_object_or_404
 from django.template.loader import render_to_string
 from django.urls import URLPattern, path, reverse
-from django.utils import timezone
 from django.views.decorators.http import require_POST
 from unfold.widgets import (
     UnfoldAdminCheckboxSelectMultipleWidget,
@@ -23,14 +19,13 @@ from unfold.widgets import (
 
 from contacts.models import Contact
 from contacts.services import erase_person
-from staff.audit import record_audit
 
 from ..exceptions import ConsentError, IllegalTransition
 from ..models import ConsentEvent
 from ..preference_links import preference_url
-from ..rules import Action, Purpose, Source
+from ..rules import Purpose, Source
 from ..selectors import consent_states
-from ..services import Evidence, record_consent, record_opt_out
+from ..services import Evidence, pause_marketing, record_opt_out
 
 TIMELINE_EVENTS = 50
 PAUSE_WEEKS = [(1, "1 week"), (4, "4 weeks"), (12, "12 weeks")]
@@ -141,7 +136,7 @@ def contact_action_urls(model_admin: admin.ModelAdmin) -> list[URLPattern]:
             purposes=purposes,
             source=Source.ADMIN,
             actor=_staff(request),
-            audit_actor=_staff(request),
+            audited=True,
             evidence=Evidence(note=form.cleaned_data["reason"]),
         )
         names = ", ".join(str(Purpose(p).label).lower() for p in purposes)
@@ -154,29 +149,10 @@ def contact_action_urls(model_admin: admin.ModelAdmin) -> list[URLPattern]:
         form = PauseForm(request.POST, prefix="pause")
         if not form.is_valid():
             return _refuse(model_admin, request, contact, form)
-        now = timezone.now()
         try:
-            # The ledger event and its audit row in one transaction.
-            with transaction.atomic():
-                event = record_consent(
-                    contact=contact,
-                    purpose=Purpose.MARKETING,
-                    action=Action.PAUSE,
-                    source=Source.ADMIN,
-                    occurred_at=now,
-                    paused_until=now + timedelta(weeks=form.cleaned_data["weeks"]),
-                    actor=_staff(request),
-                    evidence=Evidence(note="paused in the admin"),
-                )
-                record_audit(
-                    actor=_staff(request),
-                    action="pause_marketing",
-                    obj=event,
-                    after={
-                        "purpose": event.purpose,
-                        "until": event.paused_until and event.paused_until.isoformat(),
-                    },
-                )
+            pause_marketing(
+                contact=contact, weeks=form.cleaned_data["weeks"], actor=_staff(request)
+            )
         except (ConsentError, IllegalTransition) as exc:
             model_admin.message_user(request, f"Not paused: {exc}", messages.ERROR)
             return _back(contact)

@@ -77,7 +77,7 @@ def _record_opt_out(modeladmin, request: HttpRequest, queryset: QuerySet, purpos
                         source=Source.ADMIN,
                         actor=_staff(request),
                         evidence=Evidence(note="opt-out recorded in the admin"),
-                        audit_actor=request.user,
+                        audited=True,
                     )
                 recorded += 1
             except ConsentError as exc:

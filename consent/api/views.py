@@ -8,7 +8,6 @@ from typing import Any
 from uuid import UUID
 
 import django_filters
-from django.db import transaction
 from django.db.models import Exists, OuterRef, QuerySet
 from django.shortcuts import get_object_or_404
 from django.utils import timezone
@@ -41,7 +40,6 @@ from contacts.api_fields import PhoneFilter
 from contacts.models import Contact
 from contacts.phones import try_normalize_phone
 from contacts.selectors import Identifiers, resolve_contacts
-from contacts.services import resolve_or_create_contacts
 
 from ..exceptions import InvalidConsent
 from ..labels import reason_label
@@ -59,7 +57,7 @@ from ..selectors import (
     published_notices,
     verify_contact_ledger,
 )
-from ..services import Evidence, record_consent, record_opt_out
+from ..services import Evidence, record_for_person
 from .serializers import (
     ELIGIBILITY_EXAMPLES,
     EVENT_EXAMPLE,
@@ -236,40 +234,20 @@ class ConsentEventViewSet(
                 "person's own act, recorded by an integration's key or the product's channels."
             )
         notice = _notice(data.get("notice"))
-        actor = request.user if request.user.is_authenticated else None
         evidence = _evidence(data.get("evidence") or {}, request)
-        others: list[Any] = []
         try:
-            # A refused event leaves no new contact behind.
-            with transaction.atomic():
-                people = resolve_or_create_contacts(ids)
-                if action == Action.WITHDRAW:
-                    # One person, maybe two records: the opt-out applies to each.
-                    recorded = record_opt_out(
-                        contacts=people.contacts,
-                        purposes=[purpose],
-                        source=source,
-                        occurred_at=data.get("occurred_at"),
-                        evidence=evidence,
-                        actor=actor,
-                        audit_actor=acting(request),
-                    )
-                    event = next(e for e in recorded if e.contact_id == people.primary.pk)
-                    others = [e.contact_id for e in recorded if e.contact_id != event.contact_id]
-                else:
-                    event = record_consent(
-                        contact=people.primary,
-                        purpose=purpose,
-                        action=action,
-                        source=source,
-                        notice=notice,
-                        occurred_at=data.get("occurred_at"),
-                        expires_at=data.get("expires_at"),
-                        paused_until=data.get("paused_until"),
-                        evidence=evidence,
-                        actor=actor,
-                        audit_actor=acting(request),
-                    )
+            event, others = record_for_person(
+                ids,
+                purpose=purpose,
+                action=action,
+                source=source,
+                notice=notice,
+                occurred_at=data.get("occurred_at"),
+                expires_at=data.get("expires_at"),
+                paused_until=data.get("paused_until"),
+                evidence=evidence,
+                actor=acting(request),
+            )
         except InvalidConsent as exc:
             if exc.code == "notice_purpose_mismatch":
                 # Clients see one code for "no usable notice".

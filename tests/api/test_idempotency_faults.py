@@ -52,7 +52,7 @@ def database_lost_mid_request(monkeypatch) -> Iterator[DatabaseGone]:
         gone.fail()
 
     with monkeypatch.context() as patch, connection.execute_wrapper(gone):
-        patch.setattr("consent.api.views.record_opt_out", lose_the_database)
+        patch.setattr("consent.services.record_opt_out", lose_the_database)
         yield gone
 
 
@@ -130,7 +130,7 @@ def test_a_retry_after_postgresql_restarted_mid_request_is_processed(live_server
         # given an opt-out whose database went away mid-request
         try:
             with monkeypatch.context() as patch:
-                patch.setattr("consent.api.views.record_opt_out", record_while_postgresql_restarts)
+                patch.setattr("consent.services.record_opt_out", record_while_postgresql_restarts)
                 failed = api.post("/api/v1/consent-events/", json=WITHDRAW)
         finally:
             postgresql_is_back()

@@ -1,6 +1,7 @@
 from django.core.management.base import BaseCommand, CommandError
 
-from consent.verification import estimated_events, rebuild_states
+from consent.sql import estimated_events
+from consent.verification import rebuild_states
 from core.progress import progress_bar
 
 

@@ -1,7 +1,8 @@
 from django.core.management.base import BaseCommand, CommandError
 
 from consent.seals import verify_seals
-from consent.verification import estimated_events, verify_ledger
+from consent.sql import estimated_events
+from consent.verification import verify_ledger
 from core.progress import progress_bar
 
 
