@@ -114,7 +114,7 @@ def _child(kind: str, path: str, rows: int) -> dict:
             result["seconds"] = time.perf_counter() - started
             conn.execute("DROP TABLE bench_plain_copy")
     elif kind in ("import", "again"):
-        from consent.importing import Options, import_contacts
+        from imports.engine import Options, import_contacts
 
         started = time.perf_counter()
         # As `manage.py import_contacts` runs by default: one worker process per core.

@@ -46,7 +46,8 @@ def phone_hash_key_in_production(app_configs: Any = None, **kwargs: Any) -> list
 
 @register()
 def import_time_limits(app_configs: Any = None, **kwargs: Any) -> list[Error]:
-    """The hard limit must follow the soft one: it is what ends a job stuck past it."""
+    """The hard limit must follow the soft one: it is what ends a job stuck past it. Imports
+    and exports (the `files` queue) run under the same two limits."""
     soft, hard = settings.IMPORT_TASK_SOFT_TIME_LIMIT, settings.IMPORT_TASK_TIME_LIMIT
     if 0 < soft < hard:
         return []
@@ -54,8 +55,9 @@ def import_time_limits(app_configs: Any = None, **kwargs: Any) -> list[Error]:
         Error(
             f"IMPORT_TASK_TIME_LIMIT ({hard}) must be above IMPORT_TASK_SOFT_TIME_LIMIT ({soft}), "
             "and both above 0",
-            hint="At the soft limit an import ends itself as failed; the hard limit kills a task "
-            "stuck past it (Celery's prefork pool arms it only once the soft one has passed).",
+            hint="At the soft limit an import or an export ends itself as failed; the hard limit "
+            "kills a task stuck past it (Celery's prefork pool arms it only once the soft one "
+            "has passed). Both apply to imports and exports alike.",
             id="config.E020",
         )
     ]

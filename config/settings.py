@@ -75,6 +75,8 @@ INSTALLED_APPS = [
     "core",
     "contacts",
     "consent",
+    # Contact files in, contacts and the ledger out: jobs on the `files` queue.
+    "imports",
     # The consent conversation on WhatsApp: keywords, the one-tap opt-in, pending requests.
     "conversation",
     "whatsapp",
@@ -214,7 +216,7 @@ SECURE_REFERRER_POLICY = "same-origin"
 DATA_UPLOAD_MAX_MEMORY_SIZE = 1024 * 1024
 # An uploaded file past IMPORT_MAX_FILE_MB is dropped as it arrives (never spooled to disk).
 FILE_UPLOAD_HANDLERS = [
-    "consent.importing.uploads.SizeLimitedUpload",
+    "imports.uploads.SizeLimitedUpload",
     "django.core.files.uploadhandler.MemoryFileUploadHandler",
     "django.core.files.uploadhandler.TemporaryFileUploadHandler",
 ]
@@ -266,8 +268,9 @@ CELERY_TASK_ROUTES = {
     "whatsapp.tasks.process_straggling_inbound_events": {"queue": INBOUND_QUEUE},
     # It processes stored inbound items before it requeues any message.
     "whatsapp.tasks.sweep_outbox": {"queue": INBOUND_QUEUE},
-    "consent.tasks.check_contact_import": {"queue": FILES_QUEUE},
-    "consent.tasks.run_contact_import": {"queue": FILES_QUEUE},
+    "imports.tasks.check_contact_import": {"queue": FILES_QUEUE},
+    "imports.tasks.run_contact_import": {"queue": FILES_QUEUE},
+    "imports.tasks.run_export": {"queue": FILES_QUEUE},
 }
 CELERY_BEAT_SCHEDULER = "django_celery_beat.schedulers:DatabaseScheduler"
 CELERY_BEAT_SCHEDULE = {
@@ -390,7 +393,7 @@ LOGGING = {
 }
 
 # --- Exports ----------------------------------------------------------------
-# contacts.spreadsheets escapes every formula trigger (= + - @ tab CR); the
+# imports.spreadsheets escapes every formula trigger (= + - @ tab CR); the
 # library's own switch only strips a leading '=', so it stays off.
 IMPORT_EXPORT_ESCAPE_FORMULAE_ON_EXPORT = False
 
@@ -398,7 +401,7 @@ IMPORT_EXPORT_ESCAPE_FORMULAE_ON_EXPORT = False
 # Files uploaded in the admin wait here until their import ends (the web process
 # and the worker must share it: same machine, or a shared volume).
 IMPORT_UPLOAD_DIR = env.path("IMPORT_UPLOAD_DIR", default=VAR_DIR / "imports")
-# What a contact file may be (consent.importing.limits); a file past any of them is
+# What a contact file may be (imports.limits); a file past any of them is
 # refused with the reason, in the admin and in `import_contacts` alike.
 # 50 MB: a CSV of 0.5-1 million rows (50-100 bytes a row); an XLSX of more (zipped).
 IMPORT_MAX_FILE_MB = env.float("IMPORT_MAX_FILE_MB", default=50)
@@ -419,6 +422,9 @@ IMPORT_XLSX_MAX_EXPANDED_MB = env.int("IMPORT_XLSX_MAX_EXPANDED_MB", default=102
 # embedded SQLite default writes row by row, far slower: raise it there for big files.)
 IMPORT_TASK_SOFT_TIME_LIMIT = env.int("IMPORT_TASK_SOFT_TIME_LIMIT", default=60 * 60)
 IMPORT_TASK_TIME_LIMIT = env.int("IMPORT_TASK_TIME_LIMIT", default=65 * 60)
+# Exports run on the same queue under the same two limits; finished files wait here
+# for the staff user who asked (the web process and the worker must share it).
+EXPORT_FILE_DIR = env.path("EXPORT_FILE_DIR", default=VAR_DIR / "exports")
 
 # --- Consent ----------------------------------------------------------------
 # A permissive event (grant, request, legacy) dated further ahead than this is

@@ -77,7 +77,36 @@ CHAINED_FIELDS_V1 = (
     "prev_hash",
 )
 CURRENT_FORM = 2
-_INSTANTS = frozenset({"occurred_at", "recorded_at", "expires_at", "paused_until"})
+# The canonical form, once: each chained field's JSON kind, the keys sorted, these
+# separators, no ASCII escaping. `canonical_bytes` writes it in Python; the import's
+# SQL path (imports.setbased) writes the same text from these definitions.
+# text: a JSON string or null; integer: a number or null; boolean: true/false;
+# instant: UTC with microseconds and +00:00, as a string, or null; json: a JSON value.
+FIELD_KINDS: dict[str, str] = {
+    "id": "text",
+    "contact": "text",
+    "seq": "integer",
+    "purpose": "text",
+    "action": "text",
+    "source": "text",
+    "notice": "integer",
+    "occurred_at": "instant",
+    "recorded_at": "instant",
+    "expires_at": "instant",
+    "paused_until": "instant",
+    "wamid": "text",
+    "prompted_by_wamid": "text",
+    "context": "json",
+    "actor": "integer",
+    "idempotency_key": "text",
+    "applied": "boolean",
+    "status_after": "text",
+    "form": "integer",
+    "evidence_digest": "text",
+    "prev_hash": "text",
+}
+SEPARATORS = (",", ":")
+_INSTANTS = frozenset(name for name, kind in FIELD_KINDS.items() if kind == "instant")
 
 
 def evidence_digest(salt: str, evidence: Mapping[str, Any]) -> str:
@@ -107,7 +136,7 @@ def canonical_bytes(row: Mapping[str, Any]) -> bytes:
     fields (call `seal_evidence` first to keep the salt).
     """
     data = canonical_fields(row)
-    return json.dumps(data, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode()
+    return json.dumps(data, sort_keys=True, separators=SEPARATORS, ensure_ascii=False).encode()
 
 
 def canonical_fields(row: Mapping[str, Any]) -> dict[str, Any]:

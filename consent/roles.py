@@ -4,8 +4,6 @@ PERMISSIONS = {
         "consent.view_consentstate",
         "consent.view_consentnotice",
         "consent.view_reconsentpolicy",
-        "consent.add_contactimport",
-        "consent.view_contactimport",
     ],
     "Compliance": [
         "consent.view_consentevent",

@@ -13,7 +13,8 @@ SECTIONS = [
         [
             (_("Contacts"), "person", "contacts.contact"),
             (_("Tags"), "sell", "contacts.tag"),
-            (_("Imports"), "upload_file", "consent.contactimport"),
+            (_("Imports"), "upload_file", "imports.contactimport"),
+            (_("Exports"), "download", "imports.exportjob"),
             (_("Likely duplicates"), "call_merge", "contacts.likelyduplicate"),
             (_("Identity changes"), "badge", "contacts.identitychange"),
         ],

@@ -22,13 +22,13 @@ from campaigns.selectors import campaigns_with_counts, counts_from_annotations
 from consent.models import (
     ConsentEvent,
     ConsentState,
-    ContactImport,
     OutrankedOptOut,
     ReconsentPolicy,
 )
 from consent.rules import Action, Purpose, Status
 from contacts.models import Contact, LikelyDuplicate
 from conversation.models import OptOutReview
+from imports.models import ContactImport
 from whatsapp.models import InboundEvent, OutboundMessage
 
 from .models import CONTACTS_PURPOSE, CONTACTS_STATUS, DashboardSnapshot, StateTally
@@ -268,6 +268,6 @@ def work_waiting() -> list[tuple[str, int, str]]:
         (
             "failed imports",
             ContactImport.objects.filter(stage=ContactImport.Stage.FAILED).count(),
-            "admin:consent_contactimport_changelist",
+            "admin:imports_contactimport_changelist",
         ),
     ]

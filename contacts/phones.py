@@ -69,6 +69,87 @@ def normalize_phone(raw: object, *, region: str | None = None, field: str = "pho
     return phonenumbers.format_number(parsed, phonenumbers.PhoneNumberFormat.E164)
 
 
+# Ofcom's numbers for drama (TV, radio, film, games): reserved, never assigned to anyone.
+# https://www.ofcom.org.uk/phones-and-broadband/phone-numbers/numbers-for-drama
+UK_DRAMA_RANGES = (
+    "+441134960",  # 0113 496 0000-0999 (Leeds), and the other geographic ones below
+    "+441144960",
+    "+441154960",
+    "+441164960",
+    "+441174960",
+    "+441184960",
+    "+441214960",
+    "+441314960",
+    "+441414960",
+    "+441514960",
+    "+441614960",
+    "+441914980",  # 0191 498 0000-0999
+    "+442079460",  # 020 7946 0000-0999 (London)
+    "+442896496",  # 028 9649 6000-6999
+    "+442920180",  # 029 2018 0000-0999
+    "+441632960",  # 01632 960000-960999 (no area)
+    "+447700900",  # 07700 900000-900999 (mobile)
+    "+448081570",  # 0808 157 0000-0999 (freephone)
+    "+449098790",  # 0909 879 0000-0999 (premium rate)
+    "+443069990",  # 03069 990000-990999 (UK-wide)
+)
+_COUNTRY_WORDS = {"GB": "UK", "US": "US"}
+_PARSE_WORDS = {
+    phonenumbers.NumberParseException.INVALID_COUNTRY_CODE: (
+        "no country has this code (start with + and the country code)"
+    ),
+    phonenumbers.NumberParseException.NOT_A_NUMBER: "this is not a phone number",
+    phonenumbers.NumberParseException.TOO_SHORT_AFTER_IDD: "too short to be a phone number",
+    phonenumbers.NumberParseException.TOO_SHORT_NSN: "too short to be a phone number",
+    phonenumbers.NumberParseException.TOO_LONG: "too long to be a phone number",
+}
+
+
+def _country(parsed: phonenumbers.PhoneNumber) -> str:
+    region = phonenumbers.region_code_for_country_code(parsed.country_code or 0)
+    if region in _COUNTRY_WORDS:
+        return _COUNTRY_WORDS[region]
+    from phonenumbers import geocoder
+
+    return geocoder.country_name_for_number(parsed, "en") or f"+{parsed.country_code}"
+
+
+def why_not_a_phone(raw: object, *, region: str | None = None) -> str:
+    """Why `raw` is not a phone we can message, in words ("" when it is one).
+
+    "07700 900123" -> "this range is reserved for drama and never assigned";
+    "+44 20" -> "too short for a UK number".
+    """
+    if not isinstance(raw, str) or not raw.strip():
+        return "no phone number given"
+    text = raw.strip()
+    if len(text) > 40:
+        return "too long to be a phone number"
+    if not has_only_phone_characters(text.lstrip("+")):
+        return "a phone number has only digits, spaces and + ( ) - ."
+    try:
+        parsed = phonenumbers.parse(text, region or settings.DEFAULT_PHONE_REGION)
+    except phonenumbers.NumberParseException as exc:
+        return _PARSE_WORDS.get(exc.error_type, "this is not a phone number")
+    e164 = phonenumbers.format_number(parsed, phonenumbers.PhoneNumberFormat.E164)
+    if e164.startswith(UK_DRAMA_RANGES):
+        return "this range is reserved for drama and never assigned"
+    country = _country(parsed)
+    reason = phonenumbers.is_possible_number_with_reason(parsed)
+    V = phonenumbers.ValidationResult
+    if reason == V.TOO_SHORT:
+        return f"too short for a {country} number"
+    if reason == V.TOO_LONG:
+        return f"too long for a {country} number"
+    if reason == V.INVALID_LENGTH:
+        return f"the wrong number of digits for a {country} number"
+    if reason == V.INVALID_COUNTRY_CODE:
+        return "no country has this code (start with + and the country code)"
+    if not phonenumbers.is_valid_number(parsed):
+        return f"no {country} number starts like this (the range is not in use)"
+    return ""
+
+
 def try_normalize_phone(raw: object) -> str | None:
     try:
         return normalize_phone(raw)

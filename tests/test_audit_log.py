@@ -47,8 +47,6 @@ pytestmark = pytest.mark.django_db
 # Actions that change nothing: they are exempt, and say why.
 READ_ONLY_ACTIONS = {
     ("campaigns.Campaign", "preview_selected"): "redirects to the preview page",
-    ("contacts.Contact", "export_selected_csv"): "downloads an export",
-    ("contacts.Contact", "export_selected_xlsx"): "downloads an export",
 }
 READ_ONLY_ENDPOINTS = {
     ("POST", "/api/v1/eligibility/bulk/"): "asks about many phones at once",
@@ -255,6 +253,11 @@ ACTION_CASES = {
     ("contacts.Contact", "record_marketing_opt_out"): (lambda mp: ContactFactory(), {}),
     ("contacts.Contact", "record_full_opt_out"): (lambda mp: ContactFactory(), {}),
     ("contacts.Contact", "erase_selected"): (lambda mp: ContactFactory(), {}),
+    # Who asked for which people's data.
+    ("contacts.Contact", "export_selected"): (
+        lambda mp: ContactFactory(),
+        {"file_format": "csv", "style": "words"},
+    ),
     ("contacts.Contact", "invite_to_group"): (
         lambda mp: opted_in(),
         lambda contact: {"group": str(group().pk), "confirm": "yes"},
@@ -451,8 +454,8 @@ def test_a_published_notice_is_audited_once(admin_client):
 
 
 def test_confirming_a_contact_import_is_audited_once(admin_user):
-    from consent.importing.jobs import confirm_import
-    from consent.models import ContactImport
+    from imports.jobs import confirm_import
+    from imports.models import ContactImport
 
     job = ContactImport.objects.create(
         file_name="people.csv", uploaded_by=admin_user, stage=ContactImport.Stage.CHECKED

@@ -13,7 +13,6 @@ from hypothesis import strategies as st
 
 from api.scopes import SCOPES
 from consent.chain import check_chain
-from consent.exports import ledger_rows as export_rows
 from consent.models import ConsentEvent, ConsentEvidence
 from consent.rules import Action, Source
 from consent.selectors import Reason, WhatsAppUserId, may_send
@@ -21,6 +20,7 @@ from consent.services import Evidence
 from contacts.models import Contact, Erasure
 from contacts.selectors import Identifiers
 from contacts.services import erase_person, resolve_or_create_contacts, upsert_contact
+from imports.exports import ledger_rows as export_rows
 from preferences.links import contact_for_token, preference_token
 from tests.api.conftest import client_with_key
 from tests.consent_helpers import record

@@ -89,18 +89,25 @@ def test_staff_without_a_role_sees_nothing(outsider):
     assert outsider.get(reverse("admin:consent_consentevent_changelist")).status_code == 403
 
 
-def test_marketing_exports_selected_contacts_with_formulae_escaped(marketing):
+def test_marketing_exports_selected_contacts_with_formulae_escaped(
+    marketing, django_capture_on_commit_callbacks, settings, tmp_path
+):
+    settings.EXPORT_FILE_DIR = tmp_path
     ContactFactory(name='=HYPERLINK("http://evil.example","click")', external_id="@SUM(A1)")
     ContactFactory(name="Plain Name", external_id="-2+3")
 
-    response = marketing.post(
-        CHANGELIST,
-        {
-            "action": "export_selected_csv",
-            "_selected_action": list(Contact.objects.values_list("pk", flat=True)),
-        },
-    )
-    csv = b"".join(response.streaming_content).decode()
+    with django_capture_on_commit_callbacks(execute=True):
+        response = marketing.post(
+            CHANGELIST,
+            {
+                "action": "export_selected",
+                "_selected_action": list(Contact.objects.values_list("pk", flat=True)),
+                "file_format": "csv",
+                "style": "codes",
+            },
+        )
+    download = marketing.get(response.url.replace("/progress/", "/download/"))
+    csv = b"".join(download.streaming_content).decode()
 
     assert "'=HYPERLINK" in csv and "'@SUM(A1)" in csv and "'-2+3" in csv
     assert ",Plain Name," in csv

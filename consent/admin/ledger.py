@@ -19,13 +19,6 @@ from core.admin import ReadOnlyAdminMixin
 from staff.admin import describe_audited
 from staff.paginator import EstimatedCountPaginator
 
-from ..admin_imports import (
-    IMPORT_PERMISSION,
-    LedgerExportAdminMixin,
-    contact_import_urls,
-    export_selected_csv,
-    export_selected_xlsx,
-)
 from ..exceptions import ConsentError
 from ..models import (
     ConsentEvent,
@@ -162,23 +155,15 @@ contribute_to_contact_admin(
             record_marketing_opt_out,
             record_full_opt_out,
             erase_selected,
-            export_selected_csv,
-            export_selected_xlsx,
         ],
         list_display=[marketing_status, service_status],
         list_filter=[consent_state_filter(p) for p in Purpose],
         prefetch_related=["consent_states"],
         urls=lambda model_admin: [
-            *contact_import_urls(model_admin),
             *contact_action_urls(model_admin),
             *proof_urls(model_admin),
         ],
         panels=[consent_panel],
-        object_tools=[
-            ObjectTool("Import", "admin:contacts_contact_import", permission=IMPORT_PERMISSION),
-            ObjectTool("Export CSV", "admin:contacts_contact_export", query="format=csv"),
-            ObjectTool("Export XLSX", "admin:contacts_contact_export", query="format=xlsx"),
-        ],
         change_tools=[
             ObjectTool(
                 "Proof of consent (JSON)",
@@ -191,7 +176,9 @@ contribute_to_contact_admin(
 
 
 @admin.register(ConsentEvent)
-class ConsentEventAdmin(ReadOnlyAdminMixin, LedgerExportAdminMixin, ModelAdmin):
+class ConsentEventAdmin(ReadOnlyAdminMixin, ModelAdmin):
+    # With a link to the ledger's export for a period (the imports app makes exports).
+    change_list_template = "admin/consent/consentevent_change_list.html"
     list_display = [
         "occurred_at",
         "contact",

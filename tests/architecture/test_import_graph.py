@@ -16,7 +16,7 @@ DOMAIN: dict[str, set[str]] = {
     "consent": {"contacts", "whatsapp"},
     # The consent conversation on WhatsApp: keywords, the one-tap opt-in, pending requests.
     "conversation": {"consent", "contacts", "whatsapp"},
-    # The import and export pipeline (being moved out of consent).
+    # The import and export pipeline: files, checks, jobs, rejected rows, exports.
     "imports": {"consent", "contacts"},
     "groups": {"contacts", "consent", "conversation", "whatsapp"},
     "campaigns": {"contacts", "consent", "conversation", "whatsapp"},
@@ -25,7 +25,15 @@ DOMAIN: dict[str, set[str]] = {
     # (conversation: the link to a person's own copy goes out on WhatsApp through it).
     "integrations": {"contacts", "consent", "conversation", "campaigns", "groups"},
     # The admin console reads every app (its dashboard) and is imported by none.
-    "console": {"campaigns", "consent", "contacts", "conversation", "groups", "whatsapp"},
+    "console": {
+        "campaigns",
+        "consent",
+        "contacts",
+        "conversation",
+        "groups",
+        "imports",
+        "whatsapp",
+    },
 }
 # Infrastructure any app may import; it imports no domain app.
 INFRASTRUCTURE: dict[str, set[str]] = {

@@ -6,7 +6,7 @@ from xml.sax.saxutils import escape
 import pytest
 from openpyxl import Workbook
 
-from consent.importing import Options, import_contacts
+from imports.engine import Options, import_contacts
 from tests.factories import PolicyFactory
 
 
@@ -152,3 +152,8 @@ def excel_workbook(path: Path, *rows: list) -> Path:
         for name, xml in parts.items():
             archive.writestr(name, '<?xml version="1.0" encoding="UTF-8"?>\n' + xml)
     return path
+
+
+@pytest.fixture(autouse=True)
+def _exports_in_tmp(settings, tmp_path):
+    settings.EXPORT_FILE_DIR = tmp_path / "exports"

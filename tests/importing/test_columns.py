@@ -133,7 +133,7 @@ def problems_of(report):
 @pytest.mark.parametrize(
     ("header", "row", "column", "reason"),
     [
-        (["phone"], ["12"], "phone", "'12' is not a valid phone number"),
+        (["phone"], ["12"], "phone", "12: too short for a UK number"),
         (["wa_id"], ["44-79"], "wa_id", "is not a WhatsApp id"),
         (["whatsapp_user_id"], ["GB 1"], "whatsapp_user_id", "no spaces"),
         (["phone", "name"], ["", "Ada"], "phone", "a row needs a phone, wa_id or whatsapp_user_id"),

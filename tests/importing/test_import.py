@@ -223,7 +223,7 @@ def test_the_command_fails_with_the_report(policy, contacts_file, capsys):
     with pytest.raises(CommandError, match="2 problem"):
         call_command("import_contacts", str(path), "--workers", "1")
     err = capsys.readouterr().err
-    assert "row 2, phone: '12' is not a valid phone number" in err
+    assert "row 2, phone: 12: too short for a UK number" in err
     assert "row 3, marketing_status: 'x' cannot be imported" in err
 
 

@@ -21,9 +21,10 @@ from django.core.files import File
 from django.db import connection
 
 from config.celery import app
-from consent import tasks
-from consent.models import ConsentEvent, ContactImport
+from consent.models import ConsentEvent
 from contacts.models import Contact
+from imports import tasks
+from imports.models import ContactImport
 from tests.environment import BROKER_URL
 from tests.factories import PolicyFactory
 
@@ -134,7 +135,7 @@ def test_an_import_past_its_soft_limit_is_undone_and_says_why(on_postgres, tmp_p
     )
     try:
         # when the worker runs it
-        worker.run("consent.tasks.run_contact_import", job)
+        worker.run("imports.tasks.run_contact_import", job)
         job = ended(job)
     finally:
         log = worker.stop()
@@ -161,7 +162,7 @@ def test_the_job_page_shows_why_a_job_ended_at_its_limit(staff_client, tmp_path,
 
     job.refresh_from_db()
     assert job.stage == Stage.FAILED and not job.file
-    page = staff_client.get(f"/admin/contacts/contact/import/{job.pk}/").content.decode()
+    page = staff_client.get(f"/admin/imports/contactimport/{job.pk}/report/").content.decode()
     assert "stopped at its time limit (65 minutes)" in page
     assert 'http-equiv="refresh"' not in page
 
