@@ -261,6 +261,9 @@ def write(ctx: PlanContext, tags_table: str) -> Written:
         "language": "COALESCE(NULLIF(r.language, ''), %(language)s)",
         "attributes": "COALESCE(CAST(NULLIF(r.attributes, '') AS jsonb), '{}')",
         "link_secret": "r.link_secret",
+        # An import never blocks anyone: staff do, on the contact page.
+        "blocked_at": "NULL",
+        "blocked_reason": "''",
         "created_at": "%(now)s",
         "updated_at": "%(now)s",
     }
