@@ -243,12 +243,9 @@ def count(ctx: PlanContext) -> Written:
     return Written(new_contacts, events, unapplied)
 
 
-def write(ctx: PlanContext, tags_table: str) -> Written:
-    """Insert the simple rows' contacts, events and states; their tags go to `tags_table`."""
-    outcomes, outcome_params = _outcomes(ctx)
-    outcomes = _named(outcomes, len(outcome_params))
-    params = _params(ctx, outcome_params)
-    contact_values = {
+# A new contact's columns from a staged row (`r`) and the rows whose spelled wa_id is taken (`t`).
+def _new_contact_values() -> dict[str, str]:
+    return {
         "id": "CAST(r.new_id AS uuid)",
         "phone": "r.phone",
         "phone_hash": "r.phone_hash",
@@ -267,6 +264,14 @@ def write(ctx: PlanContext, tags_table: str) -> Written:
         "created_at": "%(now)s",
         "updated_at": "%(now)s",
     }
+
+
+def write(ctx: PlanContext, tags_table: str) -> Written:
+    """Insert the simple rows' contacts, events and states; their tags go to `tags_table`."""
+    outcomes, outcome_params = _outcomes(ctx)
+    outcomes = _named(outcomes, len(outcome_params))
+    params = _params(ctx, outcome_params)
+    contact_values = _new_contact_values()
     contact_columns = _columns(Contact)
     event_values = {
         "id": "id",

@@ -9,7 +9,7 @@ import django.utils.timezone
 from django.conf import settings
 from django.db import migrations, models
 
-import imports.models
+import core.storage
 
 
 def relabel_content_type(apps, schema_editor):
@@ -57,7 +57,7 @@ class Migration(migrations.Migration):
                             "file",
                             models.FileField(
                                 blank=True,
-                                storage=imports.models.import_storage,
+                                storage=core.storage.import_storage,
                                 upload_to="%Y/%m/",
                             ),
                         ),

@@ -2,7 +2,7 @@
 
 import django.db.models.deletion
 import django.utils.timezone
-import imports.models
+import core.storage
 import uuid
 from django.conf import settings
 from django.db import migrations, models
@@ -23,7 +23,7 @@ class Migration(migrations.Migration):
         migrations.AddField(
             model_name='contactimport',
             name='rejected_file',
-            field=models.FileField(blank=True, storage=imports.models.import_storage, upload_to='rejected/%Y/%m/'),
+            field=models.FileField(blank=True, storage=core.storage.import_storage, upload_to='rejected/%Y/%m/'),
         ),
         migrations.AddField(
             model_name='contactimport',
@@ -43,7 +43,7 @@ class Migration(migrations.Migration):
                 ('done', models.PositiveIntegerField(default=0)),
                 ('total', models.PositiveIntegerField(blank=True, null=True)),
                 ('rows', models.PositiveIntegerField(blank=True, null=True)),
-                ('file', models.FileField(blank=True, storage=imports.models.export_storage, upload_to='%Y/%m/')),
+                ('file', models.FileField(blank=True, storage=core.storage.export_storage, upload_to='%Y/%m/')),
                 ('file_name', models.CharField(blank=True, max_length=255)),
                 ('error', models.TextField(blank=True)),
                 ('created_at', models.DateTimeField(default=django.utils.timezone.now, editable=False)),
