@@ -4,6 +4,7 @@ Each runs past the limits made for short tasks, up to its own
 (settings.IMPORT_TASK_*), and a job never stays "running" after its task has died.
 """
 
+from collections.abc import Callable
 from typing import Any
 
 from celery import Task, shared_task
@@ -18,9 +19,11 @@ class _FileTask(Task):
     and Celery calls `on_failure` in the worker's main process, which ends the job."""
 
     abstract = True
+    # The job's own way to end unfinished: jobs.fail_unfinished or export_jobs.fail_unfinished.
+    fail_unfinished: Callable[..., bool]
 
     def end_job(self, job_id: str, *, timed_out: int | None = None, error: str = "") -> None:
-        raise NotImplementedError
+        type(self).fail_unfinished(job_id, timed_out=timed_out, error=error)
 
     def on_failure(self, exc: Exception, task_id: str, args: Any, kwargs: Any, einfo: Any) -> None:
         job_id = args[0] if args else kwargs.get("job_id")
@@ -35,13 +38,11 @@ class _FileTask(Task):
 
 
 class ImportTask(_FileTask):
-    def end_job(self, job_id: str, *, timed_out: int | None = None, error: str = "") -> None:
-        jobs.fail_unfinished(job_id, timed_out=timed_out, error=error)
+    fail_unfinished = staticmethod(jobs.fail_unfinished)
 
 
 class ExportTask(_FileTask):
-    def end_job(self, job_id: str, *, timed_out: int | None = None, error: str = "") -> None:
-        export_jobs.fail_unfinished(job_id, timed_out=timed_out, error=error)
+    fail_unfinished = staticmethod(export_jobs.fail_unfinished)
 
 
 LIMITS = {
