@@ -18,11 +18,11 @@ from django.conf import settings
 from django.utils import timezone
 
 from contacts.models import Contact
-from contacts.phones import InvalidPhone, normalize_phone, phone_hash
+from contacts.phones import InvalidPhone, normalize_phone, phone_hash, try_normalize_phone
 
 from .models import ConsentEvent
 from .rules import Action, Purpose
-from .selectors import Decision, Reason, WhatsAppUserId, decide, may_send
+from .selectors import E164, Decision, Reason, WhatsAppUserId, decide, may_send
 
 
 def per_number() -> bool:
@@ -128,6 +128,15 @@ def may_send_through_number(who: str, purpose: str, *, sending_number: str = "")
     return through_number(
         decision, contact_id=contact_id, purpose=purpose, sending_number=sending_number
     )
+
+
+def may_send_to_phone(raw: str, purpose: str, *, sending_number: str = "") -> tuple[str, Decision]:
+    """The phone as we spell it (E.164, or as given when it is none) and whether `purpose` may
+    go to it now: a phone that does not parse is never sent to (`invalid_phone`)."""
+    e164 = try_normalize_phone(raw)
+    if not e164:
+        return raw, Decision(False, Reason.INVALID_PHONE)
+    return e164, may_send_through_number(E164(e164), purpose, sending_number=sending_number)
 
 
 def many_phones_through_number(

@@ -38,19 +38,16 @@ from api.scopes import EVIDENCE
 from api.serializers import SOURCE_NOT_ALLOWED
 from contacts.api_fields import PhoneFilter
 from contacts.models import Contact
-from contacts.phones import try_normalize_phone
 from contacts.selectors import Identifiers, resolve_contacts
 
 from ..exceptions import InvalidConsent
 from ..labels import reason_label
 from ..models import ConsentEvent, ConsentNotice
-from ..number_scope import many_phones_through_number, may_send_through_number
+from ..number_scope import many_phones_through_number, may_send_through_number, may_send_to_phone
 from ..proof import proof_bundle
 from ..rules import Action, IllegalTransition, Purpose, Source, Status
 from ..selectors import (
-    E164,
     Decision,
-    Reason,
     WhatsAppUserId,
     consent_states,
     ledger,
@@ -440,13 +437,8 @@ class EligibilityView(APIView):
         body: dict[str, Any]
         number = asked.get("sending_number", "")
         if raw is not None:
-            e164 = try_normalize_phone(raw)
-            decision = (
-                may_send_through_number(E164(e164), purpose, sending_number=number)
-                if e164
-                else Decision(False, Reason.INVALID_PHONE)
-            )
-            body = {"phone": e164 or raw}
+            phone, decision = may_send_to_phone(raw, purpose, sending_number=number)
+            body = {"phone": phone}
         else:
             user_id = asked["whatsapp_user_id"]
             who = WhatsAppUserId(user_id)
