@@ -71,7 +71,7 @@ def test_a_crash_in_a_view_is_a_json_500_without_traceback(db, monkeypatch):
     def explode(*args, **kwargs):
         raise RuntimeError("secret internals")
 
-    monkeypatch.setattr("consent.api.views.may_send_through_number", explode)
+    monkeypatch.setattr("consent.api.views.may_send_to_phone", explode)
     # when
     response = client.get("/api/v1/eligibility/?phone=%2B447911123456&purpose=marketing")
     # then
