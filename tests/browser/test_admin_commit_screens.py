@@ -36,11 +36,12 @@ pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 # --- What a person sees ------------------------------------------------------------
 
 
-def crumbs(console) -> list[str]:
-    """The header's trail, as read: "Campaigns", "Spring", "Preview and launch"."""
-    return console.page.locator(
-        "#header-inner h1 > a, #header-inner h1 > span.truncate"
-    ).evaluate_all("els => els.map(e => e.textContent.trim())")
+CRUMBS = "#header-inner h1 > a, #header-inner h1 > span.truncate"
+
+
+def expect_crumbs(console, trail: list[str]) -> None:
+    """The header's trail, as read once the page has arrived: "Campaigns", "Spring", ..."""
+    expect(console.page.locator(CRUMBS)).to_have_text(trail)
 
 
 def assert_styled_button(console, name: str, *, exact: bool = False) -> None:
@@ -51,6 +52,7 @@ def assert_styled_button(console, name: str, *, exact: bool = False) -> None:
         .first
     )
     expect(button).to_be_visible()
+    console.page.wait_for_load_state("load")  # styles read as drawn, not before they arrive
     looks = button.evaluate(
         """el => {
             const s = getComputedStyle(el);
@@ -67,6 +69,7 @@ def assert_styled_button(console, name: str, *, exact: bool = False) -> None:
 def assert_outlined_button(console, name: str) -> None:
     """A second action: a bordered button with room inside, not a bare link."""
     button = console.page.get_by_role("link", name=name).first
+    console.page.wait_for_load_state("load")
     looks = button.evaluate(
         "el => { const s = getComputedStyle(el); return [parseFloat(s.borderTopWidth), "
         "parseFloat(s.paddingLeft), el.getBoundingClientRect().height]; }"
@@ -77,6 +80,7 @@ def assert_outlined_button(console, name: str) -> None:
 def assert_padded_cells(console, selector: str = "table td") -> None:
     cell = console.page.locator(selector).first
     expect(cell).to_be_visible()
+    console.page.wait_for_load_state("load")
     padding = cell.evaluate(
         "el => { const s = getComputedStyle(el); "
         "return [parseFloat(s.paddingLeft), parseFloat(s.paddingTop)]; }"
@@ -122,7 +126,7 @@ def test_a_reconsent_campaign_from_preview_to_a_finished_consistent_page(
     expect(page.get_by_text("Template name")).to_have_count(0)
     expect(page.get_by_text("Template languages")).to_have_count(0)
     assert_styled_button(desk, "Preview and launch")
-    assert crumbs(desk) == ["Campaigns", "Ask again"]
+    expect_crumbs(desk, ["Campaigns", "Ask again"])
     look(desk, "30-campaign-draft")
     handset.page.goto(page.url)
     assert_styled_button(handset, "Preview and launch")
@@ -131,7 +135,7 @@ def test_a_reconsent_campaign_from_preview_to_a_finished_consistent_page(
     # The preview: a title, the trail back, the audience as a padded table, one primary button.
     page.get_by_role("link", name="Preview and launch").click()
     expect(page.get_by_role("heading", name="Preview and launch: Ask again")).to_be_visible()
-    assert crumbs(desk) == ["Campaigns", "Ask again", "Preview and launch"]
+    expect_crumbs(desk, ["Campaigns", "Ask again", "Preview and launch"])
     expect(page.locator("#eligible-count")).to_have_text("5")
     assert_padded_cells(desk)
     assert_styled_button(desk, "Launch to 5 eligible contacts")
@@ -223,7 +227,7 @@ def test_an_invite_to_seven_contacts_shows_one_summary_warning(desk, handset):
         page.get_by_role("button", name="Run").click()
 
         expect(page.get_by_role("heading", name="Invite contacts to a group")).to_be_visible()
-        assert crumbs(console) == ["Contacts", "Invite to a group"]
+        expect_crumbs(console, ["Contacts", "Invite to a group"])
         page.get_by_label("Group").select_option(str(group.pk))
         page.get_by_role("button", name="Show who will be invited").click()
         summary = page.get_by_text("5 of 7 not invited: 3 opted out, 2 no consent")
@@ -239,7 +243,7 @@ def test_an_invite_to_seven_contacts_shows_one_summary_warning(desk, handset):
         look(console, "35-invite-done")
 
         page.get_by_role("link", name="see who and why").click()
-        assert crumbs(console) == ["Contacts", "Not invited"]
+        expect_crumbs(console, ["Contacts", "Not invited"])
         expect(page.locator("tr.data-row")).to_have_count(5)
         assert_padded_cells(console)
         look(console, "36-invite-not-invited")
@@ -253,7 +257,7 @@ def test_the_contact_page_actions_are_buttons_and_the_reason_stays_visible(desk,
     page = desk.page
     page.goto(f"{desk.base}/admin/contacts/contact/{contact.pk}/change/")
 
-    assert crumbs(desk) == ["Contacts", str(contact)]
+    expect_crumbs(desk, ["Contacts", str(contact)])
     for name in ("Record opt-out", "Pause", "Proof of consent (JSON)", "Erase"):
         assert_styled_button(desk, name, exact=True)
     look(desk, "37-contact-page")
@@ -328,14 +332,14 @@ def test_merge_and_extend_pages_have_titles_trails_and_buttons(desk, handset):
         run_action(console, "/admin/contacts/likelyduplicate/", "merge_pairs")
         heading = console.page.get_by_role("heading", name="Merge two records of one person")
         expect(heading).to_be_visible()
-        assert crumbs(console)[0] == "Likely duplicates"
+        expect(console.page.locator(CRUMBS).first).to_have_text("Likely duplicates")
         assert_styled_button(console, "Merge", exact=True)
         look(console, "41-merge")
 
         run_action(console, "/admin/consent/reconsentpolicy/", "extend_deadline")
         heading = console.page.get_by_role("heading", name=f"Extend the deadline of {policy}")
         expect(heading).to_be_visible()
-        assert crumbs(console) == ["Re-consent policies", str(policy), "Extend the deadline"]
+        expect_crumbs(console, ["Re-consent policies", str(policy), "Extend the deadline"])
         assert_styled_button(console, "Extend", exact=True)
         look(console, "42-extend-deadline")
 

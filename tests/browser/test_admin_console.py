@@ -286,6 +286,7 @@ def test_the_contact_page_puts_consent_and_actions_above_the_form(desk, handset)
     timeline = page.locator("#contact-timeline tbody tr")
     expect(timeline).to_have_count(2)
     expect(timeline.first).to_contain_text("#2")
+    page.wait_for_load_state("load")
     consent_top = page.locator("#contact-consent-title").bounding_box()["y"]
     assert consent_top < page.locator("#contact_form").bounding_box()["y"]
     expect(page.locator("#preference-link")).to_have_value(re.compile(r"/preferences/"))

@@ -111,6 +111,7 @@ def test_a_number_that_said_stop_gets_nothing_and_the_page_shows_the_way_back(
     button = page.get_by_role("link", name="Send START on WhatsApp")
     expect(button).to_be_visible()
     expect(button).to_have_attribute("href", START_LINK)
+    page.wait_for_load_state("load")  # measured as drawn: after the stylesheet, not before
     box = button.bounding_box()
     assert box is not None and box["height"] >= 44 and box["x"] >= 0
     assert box["x"] + box["width"] <= WIDE_390["width"]
