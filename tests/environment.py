@@ -53,8 +53,10 @@ REDIS_SERVER = _redis_server()
 BROKER_URL = f"{REDIS_SERVER}/{2 * WORKER}"
 # Token buckets and anything else kept apart from the queues.
 BUCKETS_URL = f"{REDIS_SERVER}/{2 * WORKER + 1}"
-# Ports for servers the tests start (the fake Graph API of the worker tests).
-PORTS = range(8120 + 10 * WORKER, 8130 + 10 * WORKER)
+# Ports for servers the tests start (the fake Graph API of the worker tests); TEST_PORT_BASE
+# keeps two runs on one machine (two checkouts) apart.
+PORT_BASE = int(os.environ.get("TEST_PORT_BASE", "8120"))
+PORTS = range(PORT_BASE + 10 * WORKER, PORT_BASE + 10 + 10 * WORKER)
 
 if os.environ.get("CELERY_BROKER_URL", "").startswith("redis://"):
     # The application's own broker (and the token buckets it defaults to) is this
