@@ -318,12 +318,7 @@ CELERY_BEAT_SCHEDULE = {
         "task": "groups.tasks.review_join_requests",
         "schedule": 5 * 60,
     },
-    # The dashboard's chart and top campaigns over the ledger (console.models.DashboardSnapshot).
-    "console-refresh-dashboard": {
-        "task": "console.tasks.refresh_dashboard",
-        "schedule": 10 * 60,
-    },
-    # The dashboard's state counts are exact without it; folding keeps their table small.
+    # The dashboard's figures are exact without it; folding keeps their tally tables small.
     "console-compact-tallies": {
         "task": "console.tasks.compact_tallies",
         "schedule": 60,

@@ -5,7 +5,6 @@ from datetime import date, timedelta
 
 from django.http import HttpRequest
 from django.utils import timezone
-from django.utils.dateparse import parse_datetime
 from django.utils.translation import gettext_lazy as _
 
 from consent.labels import label
@@ -16,10 +15,10 @@ from .selectors import (
     campaigns_in_flight,
     cards,
     daily_answers,
-    latest_snapshot,
+    opt_out_campaigns,
+    reconsent_funnel,
     work_waiting,
 )
-from .services import refresh_dashboard_snapshot
 
 # One colour per source, the same for its opt-ins (left bar of a day) and opt-outs (right).
 SOURCE_COLOURS = {
@@ -76,41 +75,36 @@ CHART_OPTIONS = {
 }
 
 
+def funnel_stages(funnel: dict | None, all_cards: list) -> dict | None:
+    """The funnel's bars: who was asked and how they answered (console.selectors), where
+    contacts stand now (the state cards), and the days left to the deadline."""
+    if not funnel:
+        return None
+    now = timezone.now()
+    legacy = sum(c.count for c in all_cards if c.status == Status.LEGACY)
+    expired = sum(c.count for c in all_cards if c.status == Status.EXPIRED)
+    deadline = funnel["deadline"]
+    return {
+        **funnel,
+        "legacy": legacy,
+        "expired": expired,
+        "deadline_at": deadline,
+        "days_left": max((deadline - now).days, 0),
+        "passed": deadline <= now,
+        "stages": [
+            (_("Legacy, in the grace period"), legacy, "legacy"),
+            (_("Reminded"), funnel["reminded"], "reminded"),
+            (_("Re-consented after a reminder"), funnel["reconsented"], "in"),
+            (_("Declined after a reminder"), funnel["declined"], "out"),
+            (_("Expired"), expired, "expired"),
+        ],
+    }
+
+
 def dashboard_context(request: HttpRequest, context: dict) -> dict:
-    latest = latest_snapshot()
-    if latest is None:
-        # A fresh install before beat's first run: count once now.
-        latest = refresh_dashboard_snapshot()
-    figures = latest.figures
     all_cards = cards()
-    funnel = figures.get("funnel")
-    if funnel:
-        # Where contacts stand now, from the exact counts; who was asked, from the snapshot.
-        funnel = {
-            **funnel,
-            "legacy": sum(c.count for c in all_cards if c.status == Status.LEGACY),
-            "expired": sum(c.count for c in all_cards if c.status == Status.EXPIRED),
-        }
-    deadline = parse_datetime(funnel["deadline"]) if funnel else None
-    if funnel and deadline is not None:
-        funnel = {
-            **funnel,
-            "deadline_at": deadline,
-            "days_left": max((deadline - timezone.now()).days, 0),
-            "passed": deadline <= timezone.now(),
-            "stages": [
-                (_("Legacy, in the grace period"), funnel["legacy"], "legacy"),
-                (_("Reminded"), funnel["reminded"], "reminded"),
-                (_("Re-consented after a reminder"), funnel["reconsented"], "in"),
-                (_("Declined after a reminder"), funnel["declined"], "out"),
-                (_("Expired"), funnel["expired"], "expired"),
-            ],
-        }
-    # The snapshot's days, and what took effect since it was counted (an index range).
-    daily = [
-        *figures.get("daily", []),
-        *daily_answers(today=timezone.localdate(), since=latest.taken_at),
-    ]
+    today = timezone.localdate()
+    daily = daily_answers(today=today)
     totals = {
         "opt_ins": sum(r["n"] for r in daily if r["action"] == Action.GRANT),
         "opt_outs": sum(r["n"] for r in daily if r["action"] == Action.WITHDRAW),
@@ -118,19 +112,18 @@ def dashboard_context(request: HttpRequest, context: dict) -> dict:
     context.update(
         {
             "title": _("Dashboard"),
-            "snapshot": latest,
             "counted_at": timezone.now(),
             "card_groups": [
                 (label("purpose", p), p, [c for c in all_cards if c.purpose == p])
                 for p in Purpose.values
             ],
-            "chart_data": json.dumps(answers_chart(daily, last_day=timezone.localdate())),
+            "chart_data": json.dumps(answers_chart(daily, last_day=today)),
             "chart_options": json.dumps(CHART_OPTIONS),
             "chart_days": CHART_DAYS,
             "chart_totals": totals,
-            "funnel": funnel,
+            "funnel": funnel_stages(reconsent_funnel(), all_cards),
             "in_flight": campaigns_in_flight(),
-            "opt_out_campaigns": figures.get("opt_out_campaigns", []),
+            "opt_out_campaigns": opt_out_campaigns(today=today),
             "work_waiting": work_waiting(),
         }
     )

@@ -1,41 +1,41 @@
-"""What the dashboard shows. State counts are sums of the tally rows triggers keep
-(exact, one query); the chart and top campaigns are computed by `dashboard_figures`
-for the snapshot beat refreshes (console.services); the rest are counts that
-partial indexes answer: a constant number of queries at any size."""
+"""What the dashboard shows, exact the moment a change commits. State counts, the chart,
+the campaigns most answered with an opt-out and the re-consent funnel are sums of tally
+rows that database triggers append in the writer's transaction (console.sql; a few
+hundred rows once beat folds them); the rest are counts that partial indexes answer:
+a constant number of queries at any size."""
 
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 
-from django.db.models import Count, Q, Sum
+from django.db.models import Q, Sum
 from django.db.models.functions import TruncDate
 from django.utils import timezone
 
 from campaigns.models import (
     Campaign,
-    CampaignKind,
     CampaignStatus,
-    Message,
-    MessageStatus,
-    ReminderSent,
 )
 from campaigns.selectors import campaigns_with_counts, counts_from_annotations
 from consent.models import (
-    ConsentEvent,
-    ConsentState,
     OutrankedOptOut,
     ReconsentPolicy,
 )
 from consent.rules import Action, Purpose, Status
-from contacts.models import Contact, LikelyDuplicate
+from contacts.models import LikelyDuplicate
 from conversation.models import OptOutReview
 from imports.models import ContactImport
 from whatsapp.models import InboundEvent, OutboundMessage
 
-from .models import CONTACTS_PURPOSE, CONTACTS_STATUS, DashboardSnapshot, StateTally
+from .models import (
+    ASKED_FIGURE,
+    CONTACTS_PURPOSE,
+    CONTACTS_STATUS,
+    AnswerTally,
+    ReconsentTally,
+    StateTally,
+)
 
 CHART_DAYS = 90
-# A re-consent request that left: it asked the person again, whatever they answered.
-ASKED = [MessageStatus.SENT, MessageStatus.DELIVERED, MessageStatus.READ]
 # The changes each card shows, in days back; the triggers date tally rows by UTC day.
 CHANGE_WINDOWS = (7, 30)
 TOP_OPT_OUT_CAMPAIGNS = 5
@@ -56,100 +56,82 @@ def tally_day() -> date:
     return timezone.now().astimezone(UTC).date()
 
 
-# --- Heavy figures, for the snapshot ---------------------------------------------
+# --- Figures the triggers keep (console.sql, migrations 0002 and 0003) --------------
 
 
-def daily_answers(
-    *, today: date, since: datetime | None = None, until: datetime | None = None
-) -> list[dict]:
-    """Opt-ins (grants) and opt-outs (withdraws) per day of effect and source, 90 days
-    (or those in effect from `since`, until `until`)."""
-    start = since or timezone.make_aware(
+def chart_start(*, today: date) -> datetime:
+    """Midnight, in the current time zone, of the chart's first day."""
+    return timezone.make_aware(
         datetime.combine(today - timedelta(days=CHART_DAYS - 1), datetime.min.time())
     )
-    events = ConsentEvent.objects.filter(
-        occurred_at__gte=start, action__in=[Action.GRANT, Action.WITHDRAW], applied=True
-    )
-    if until is not None:
-        events = events.filter(occurred_at__lt=until)
+
+
+def daily_answers(*, today: date) -> list[dict]:
+    """Opt-ins (grants) and opt-outs (withdraws) per day of effect (in the current time
+    zone) and source, the last 90 days: sums of the hourly tally rows, exact."""
     rows = (
-        events.order_by()
-        .annotate(day=TruncDate("occurred_at"))
+        AnswerTally.objects.filter(hour__gte=chart_start(today=today))
+        .order_by()
+        .annotate(day=TruncDate("hour"))
         .values_list("day", "action", "source")
-        .annotate(n=Count("*"))
+        .annotate(n=Sum("delta"))
     )
     return [
-        {"day": day.isoformat(), "action": action, "source": source, "n": n}
+        {"day": day.isoformat(), "action": action, "source": source, "n": int(n)}
         for day, action, source, n in rows
+        if n
     ]
 
 
-def reconsent_funnel(*, now: datetime) -> dict | None:
-    """The active policy's legacy contacts: reminded, then re-consented, declined or expired."""
+def reconsent_funnel() -> dict | None:
+    """The active policy's contacts asked again (a reminder, or a re-consent campaign's
+    request that left since the policy began, alike), and where their marketing consent
+    stands now."""
     policy = ReconsentPolicy.objects.filter(active=True).order_by("-created_at").first()
     if policy is None:
         return None
-    # Asked again, either way: a policy's reminder, or a re-consent campaign's request
-    # that went out (since the policy began).
-    asked = Q(
-        pk__in=ReminderSent.objects.filter(policy=policy, sent_at__isnull=False).values("contact")
-    ) | Q(
-        pk__in=Message.objects.filter(
-            campaign__kind=CampaignKind.RECONSENT,
-            campaign__launched_at__gte=policy.created_at,
-            status__in=ASKED,
-        ).values("contact")
-    )
-    reminded = Contact.objects.filter(asked)
-    after_reminder = dict(
-        ConsentState.objects.filter(contact__in=reminded.values("pk"), purpose=Purpose.MARKETING)
+    figures = dict(
+        ReconsentTally.objects.filter(policy_id=policy.pk)
         .order_by()
-        .values_list("status")
-        .annotate(n=Count("*"))
+        .values_list("figure")
+        .annotate(n=Sum("delta"))
     )
-    legacy_now = ConsentState.objects.filter(status=Status.LEGACY).count()
-    expired_now = ConsentState.objects.filter(status=Status.EXPIRED).count()
     return {
         "policy": policy.name,
         "policy_id": policy.pk,
-        "deadline": policy.deadline.isoformat(),
-        "legacy": legacy_now,
-        "reminded": reminded.count(),
-        "reconsented": after_reminder.get(Status.OPTED_IN, 0),
-        "declined": after_reminder.get(Status.OPTED_OUT, 0),
-        "expired": expired_now,
+        "deadline": policy.deadline,
+        "reminded": int(figures.get(ASKED_FIGURE, 0)),
+        "reconsented": int(figures.get(Status.OPTED_IN, 0)),
+        "declined": int(figures.get(Status.OPTED_OUT, 0)),
     }
 
 
-def opt_out_campaigns(*, now: datetime) -> list[dict]:
+def opt_out_campaigns(*, today: date) -> list[dict]:
     """Campaigns (and their templates) whose messages were answered with an opt-out, 90 days."""
-    withdraws = ConsentEvent.objects.filter(
-        action=Action.WITHDRAW,
-        applied=True,
-        occurred_at__gte=now - timedelta(days=CHART_DAYS),
-    ).exclude(prompted_by_wamid="")
-    rows = (
-        Message.objects.filter(wamid__in=withdraws.values("prompted_by_wamid"))
+    counted = (
+        AnswerTally.objects.filter(
+            hour__gte=chart_start(today=today),
+            action=Action.WITHDRAW,
+            campaign_id__isnull=False,
+        )
         .order_by()
-        .values_list("campaign_id", "campaign__name", "campaign__template_name")
-        .annotate(n=Count("*"))
-        .order_by("-n")[:TOP_OPT_OUT_CAMPAIGNS]
+        .values_list("campaign_id")
+        .annotate(n=Sum("delta"))
+        .filter(n__gt=0)
+        .order_by("-n", "campaign_id")[:TOP_OPT_OUT_CAMPAIGNS]
     )
+    opt_outs = dict(counted)
+    campaigns = Campaign.objects.in_bulk(list(opt_outs))
     return [
-        {"id": str(pk), "name": name, "template": template, "opt_outs": n}
-        for pk, name, template, n in rows
+        {
+            "id": str(pk),
+            "name": campaigns[pk].name,
+            "template": campaigns[pk].template_name,
+            "opt_outs": int(n),
+        }
+        for pk, n in opt_outs.items()
+        if pk in campaigns
     ]
-
-
-def dashboard_figures(*, now: datetime | None = None) -> dict:
-    now = now or timezone.now()
-    today = timezone.localdate(now)
-    return {
-        # Up to now: the page adds what takes effect after, live (daily_answers since then).
-        "daily": daily_answers(today=today, until=now),
-        "funnel": reconsent_funnel(now=now),
-        "opt_out_campaigns": opt_out_campaigns(now=now),
-    }
 
 
 @dataclass(frozen=True)
@@ -223,11 +205,6 @@ def cards() -> list[Card]:
         for status in CARD_STATUSES
         for t in [tallies[purpose][status]]
     ]
-
-
-def latest_snapshot() -> DashboardSnapshot | None:
-    """The chart's and top campaigns' figures, as beat last counted them."""
-    return DashboardSnapshot.objects.order_by("-day").first()
 
 
 def campaigns_in_flight() -> list[tuple[Campaign, dict[str, int]]]:

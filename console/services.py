@@ -1,30 +1,19 @@
-from datetime import date, datetime, timedelta
+from datetime import date, timedelta
 from typing import Any
 
 from django.db import transaction
 from django.utils import timezone
 
-from consent.models import ConsentState
+from consent.models import ConsentEvent, ConsentState
 from contacts.models import Contact
 
 from . import sql
-from .models import DashboardSnapshot, StateTally
-from .selectors import CHANGE_WINDOWS, dashboard_figures, tally_day
-from .sql import fold_state_tallies
+from .models import AnswerTally, ReconsentAsked, ReconsentTally, StateTally
+from .selectors import CHANGE_WINDOWS, CHART_DAYS, tally_day
+from .sql import fold_state_tallies, fold_tally
 
 # Days kept apart when folding tallies: the widest change the dashboard shows.
 KEPT_DAYS = max(CHANGE_WINDOWS) + 1
-
-
-def refresh_dashboard_snapshot(*, now: datetime | None = None) -> DashboardSnapshot:
-    """Recount the dashboard's heavy figures into today's snapshot row."""
-    now = now or timezone.now()
-    figures = dashboard_figures(now=now)
-    with transaction.atomic():
-        snapshot, _ = DashboardSnapshot.objects.update_or_create(
-            day=timezone.localdate(now), defaults={"taken_at": now, "figures": figures}
-        )
-    return snapshot
 
 
 def compact_state_tallies(*, today: date | None = None) -> int:
@@ -33,8 +22,12 @@ def compact_state_tallies(*, today: date | None = None) -> int:
     rows its snapshot sees, and rows appended meanwhile stay for the next fold."""
     today = today or tally_day()
     oldest = today - timedelta(days=KEPT_DAYS)
+    # Two days' margin: the chart's first day begins at midnight in any staff time zone.
+    hours_since = timezone.now() - timedelta(days=CHART_DAYS + 2)
     with transaction.atomic():
         fold_state_tallies(oldest=oldest)
+        fold_tally(AnswerTally, since=hours_since)
+        fold_tally(ReconsentTally, since=None)
         return StateTally.objects.count()
 
 
@@ -46,6 +39,10 @@ def forget_tallies_of_an_empty_database(**kwargs: Any) -> None:
     """
     if not Contact.objects.exists() and not ConsentState.objects.exists():
         StateTally.objects.all().delete()
+    if not ConsentEvent.objects.exists():
+        AnswerTally.objects.all().delete()
+    if not ReconsentAsked.objects.exists():
+        ReconsentTally.objects.all().delete()
 
 
 def keep_tallies_counting(**kwargs: Any) -> None:

@@ -1,14 +1,17 @@
 """The console app's hand-written SQL: each statement named for what it does, tables named
 by the models, the database vendor decided here."""
 
-from datetime import date
+from datetime import UTC, date, datetime
 
 from django.db import connection
 
 from consent.models import ConsentState
 from contacts.models import Contact
 
-from .models import StateTally
+from .models import AnswerTally, ReconsentAsked, ReconsentTally, StateTally
+
+# A re-consent request that left (campaigns.MessageStatus): it asked the person again.
+LEFT = "('sent', 'delivered', 'read')"
 
 
 def _sqlite_tally_triggers() -> list[str]:
@@ -35,6 +38,65 @@ def _sqlite_tally_triggers() -> list[str]:
     ]
 
 
+def sqlite_dashboard_triggers() -> list[str]:
+    """The row triggers that keep the chart, the top campaigns and the re-consent funnel
+    exact (migration 0003 has PostgreSQL's)."""
+    events, states, tally = (
+        "consent_consentevent",
+        ConsentState._meta.db_table,
+        AnswerTally._meta.db_table,
+    )
+    asked, funnel = ReconsentAsked._meta.db_table, ReconsentTally._meta.db_table
+    reminders, messages = "campaigns_remindersent", "campaigns_message"
+    campaigns, policies = "campaigns_campaign", "consent_reconsentpolicy"
+    ask_once = f"INSERT OR IGNORE INTO {asked} (policy_id, contact_id)"
+    by_campaign = f"""{ask_once} SELECT p.id, NEW.contact_id FROM {campaigns} c
+        JOIN {policies} p ON c.launched_at >= p.created_at
+        WHERE c.id = NEW.campaign_id AND c.kind = 'reconsent'"""  # noqa: S608
+    standing = f"""coalesce((SELECT status FROM {states} WHERE contact_id = {{row}}.contact_id
+        AND purpose = 'marketing'), 'none')"""  # noqa: S608
+    moved = f"""INSERT INTO {funnel} (policy_id, figure, delta)
+        SELECT policy_id, {{old}}, -1 FROM {asked} WHERE contact_id = {{row}}.contact_id
+        UNION ALL SELECT policy_id, {{new}}, 1 FROM {asked} WHERE contact_id = {{row}}.contact_id"""  # noqa: S608
+    return [
+        f"""CREATE TRIGGER IF NOT EXISTS console_tally_answers AFTER INSERT ON {events}
+            WHEN NEW.applied AND NEW.action IN ('grant', 'withdraw') BEGIN
+            INSERT INTO {tally} (hour, action, source, campaign_id, delta) VALUES (
+                strftime('%Y-%m-%d %H:00:00', NEW.occurred_at), NEW.action, NEW.source,
+                CASE WHEN NEW.action = 'withdraw' AND NEW.prompted_by_wamid <> '' THEN
+                (SELECT campaign_id FROM {messages} WHERE wamid = NEW.prompted_by_wamid) END,
+                1); END""",  # noqa: S608
+        f"""CREATE TRIGGER IF NOT EXISTS console_asked_reminder_insert AFTER INSERT ON {reminders}
+            WHEN NEW.sent_at IS NOT NULL BEGIN
+            {ask_once} VALUES (NEW.policy_id, NEW.contact_id); END""",  # noqa: S608
+        f"""CREATE TRIGGER IF NOT EXISTS console_asked_reminder_update AFTER UPDATE ON {reminders}
+            WHEN OLD.sent_at IS NULL AND NEW.sent_at IS NOT NULL BEGIN
+            {ask_once} VALUES (NEW.policy_id, NEW.contact_id); END""",  # noqa: S608
+        f"""CREATE TRIGGER IF NOT EXISTS console_asked_message_insert AFTER INSERT ON {messages}
+            WHEN NEW.status IN {LEFT} BEGIN {by_campaign}; END""",
+        f"""CREATE TRIGGER IF NOT EXISTS console_asked_message_update
+            AFTER UPDATE OF status ON {messages}
+            WHEN NEW.status IN {LEFT} AND OLD.status NOT IN {LEFT} BEGIN {by_campaign}; END""",
+        f"""CREATE TRIGGER IF NOT EXISTS console_tally_asked_insert AFTER INSERT ON {asked} BEGIN
+            INSERT INTO {funnel} (policy_id, figure, delta) VALUES
+            (NEW.policy_id, 'reminded', 1), (NEW.policy_id, {standing.format(row="NEW")}, 1);
+            END""",  # noqa: S608
+        f"""CREATE TRIGGER IF NOT EXISTS console_tally_asked_delete AFTER DELETE ON {asked} BEGIN
+            INSERT INTO {funnel} (policy_id, figure, delta) VALUES
+            (OLD.policy_id, 'reminded', -1), (OLD.policy_id, {standing.format(row="OLD")}, -1);
+            END""",  # noqa: S608
+        f"""CREATE TRIGGER IF NOT EXISTS console_funnel_states_update AFTER UPDATE ON {states}
+            WHEN OLD.status IS NOT NEW.status AND NEW.purpose = 'marketing' BEGIN
+            {moved.format(old="OLD.status", new="NEW.status", row="NEW")}; END""",
+        f"""CREATE TRIGGER IF NOT EXISTS console_funnel_states_insert AFTER INSERT ON {states}
+            WHEN NEW.purpose = 'marketing' BEGIN
+            {moved.format(old="'none'", new="NEW.status", row="NEW")}; END""",
+        f"""CREATE TRIGGER IF NOT EXISTS console_funnel_states_delete AFTER DELETE ON {states}
+            WHEN OLD.purpose = 'marketing' BEGIN
+            {moved.format(old="OLD.status", new="'none'", row="OLD")}; END""",
+    ]
+
+
 def restore_sqlite_tally_triggers() -> None:
     """SQLite rebuilds a table to alter it (a later migration adding a column to contacts
     or states) and the rebuilt table has no triggers: put back any that went. The rows
@@ -43,7 +105,7 @@ def restore_sqlite_tally_triggers() -> None:
     if connection.vendor != "sqlite":
         return
     with connection.cursor() as cursor:
-        for statement in _sqlite_tally_triggers():
+        for statement in [*_sqlite_tally_triggers(), *sqlite_dashboard_triggers()]:
             cursor.execute(statement)
 
 
@@ -76,5 +138,44 @@ def fold_state_tallies(*, oldest: date) -> None:
             GROUP BY 1, 2, 3 HAVING sum(delta) <> 0
             """,  # noqa: S608
             [oldest.isoformat(), last],
+        )
+        cursor.execute(f"DELETE FROM {table} WHERE id <= %s", [last])  # noqa: S608
+
+
+def fold_tally(model: type[AnswerTally] | type[ReconsentTally], *, since: datetime | None) -> None:
+    """Fold a tally's appended rows into one per key (inside the caller's transaction);
+    an answer tally's hours before `since` are dropped (nothing shows them). Exact under
+    concurrent writers, as fold_state_tallies."""
+    table = connection.ops.quote_name(model._meta.db_table)
+    keys = "hour, action, source, campaign_id" if model is AnswerTally else "policy_id, figure"
+    keep = "hour >= %s" if since is not None else "TRUE"
+    params: list = []
+    if since is not None:
+        # SQLite keeps datetimes as UTC text: compare text with text.
+        sqlite = connection.vendor == "sqlite"
+        params = [since.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S") if sqlite else since]
+    with connection.cursor() as cursor:
+        if connection.vendor == "postgresql":
+            cursor.execute(
+                f"""
+                WITH gone AS (DELETE FROM {table} RETURNING {keys}, delta)
+                INSERT INTO {table} ({keys}, delta)
+                SELECT {keys}, sum(delta) FROM gone WHERE {keep}
+                GROUP BY {keys} HAVING sum(delta) <> 0
+                """,  # noqa: S608
+                params,
+            )
+            return
+        cursor.execute(f"SELECT max(id) FROM {table}")  # noqa: S608
+        (last,) = cursor.fetchone()
+        if last is None:
+            return
+        cursor.execute(
+            f"""
+            INSERT INTO {table} ({keys}, delta)
+            SELECT {keys}, sum(delta) FROM {table} WHERE id <= %s AND {keep}
+            GROUP BY {keys} HAVING sum(delta) <> 0
+            """,  # noqa: S608
+            [last, *params],
         )
         cursor.execute(f"DELETE FROM {table} WHERE id <= %s", [last])  # noqa: S608

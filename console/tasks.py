@@ -1,11 +1,6 @@
 from celery import shared_task
 
-from .services import compact_state_tallies, refresh_dashboard_snapshot
-
-
-@shared_task
-def refresh_dashboard() -> None:
-    refresh_dashboard_snapshot()
+from .services import compact_state_tallies
 
 
 @shared_task

@@ -17,7 +17,6 @@ from playwright.sync_api import expect
 from campaigns import tasks as campaign_tasks
 from campaigns.models import Campaign, CampaignStatus, ReminderSent
 from consent.rules import Action, Source
-from console.services import refresh_dashboard_snapshot
 from contacts.models import Contact, Tag
 from tests.browser.conftest import SCREENSHOTS, Phone
 from tests.campaigns.conftest import make_contact
@@ -121,7 +120,6 @@ def consent_story():
     record(legacy[0], Action.GRANT, source=Source.WHATSAPP_BUTTON)
     record(legacy[1], Action.WITHDRAW, source=Source.WHATSAPP_BUTTON)
     make_contact("expired")
-    refresh_dashboard_snapshot()
     return policy
 
 

@@ -1,4 +1,5 @@
-"""The admin's home page: consent at a glance, exact counts from the tallies triggers keep."""
+"""The admin's home page: consent at a glance, every figure exact from the tallies
+triggers keep in the writer's transaction (no snapshot to wait for)."""
 
 from datetime import timedelta
 
@@ -15,10 +16,17 @@ from campaigns.models import (
 )
 from consent.rules import Action, Purpose, Source
 from consent.services import Evidence
-from console.models import DashboardSnapshot, StateTally
-from console.selectors import cards, dashboard_figures, state_tallies, tally_day, work_waiting
-from console.services import compact_state_tallies, refresh_dashboard_snapshot
-from console.tasks import refresh_dashboard
+from console.models import StateTally
+from console.selectors import (
+    cards,
+    daily_answers,
+    opt_out_campaigns,
+    reconsent_funnel,
+    state_tallies,
+    tally_day,
+    work_waiting,
+)
+from console.services import compact_state_tallies
 from conversation.models import OptOutReview
 from tests.campaigns.conftest import make_contact
 from tests.consent_helpers import record
@@ -79,7 +87,7 @@ def test_daily_answers_count_opt_ins_and_opt_outs_by_day_of_effect_and_source():
         at=timezone.now() - timedelta(days=120),
     )
 
-    daily = dashboard_figures()["daily"]
+    daily = daily_answers(today=timezone.localdate())
 
     assert {(r["action"], r["source"], r["n"]) for r in daily} == {
         ("grant", "web_form", 1),
@@ -123,14 +131,39 @@ def test_folding_the_tallies_keeps_every_count_and_change():
     assert compact_state_tallies() == rows
 
 
-def test_a_refresh_rewrites_todays_snapshot_only():
-    refresh_dashboard_snapshot()
-    record(make_contact("opted_in"), Action.WITHDRAW, source=Source.WHATSAPP_KEYWORD)
-    refresh_dashboard()
+def test_an_answer_back_dated_by_an_import_is_on_the_chart_the_moment_it_commits():
+    record(
+        ContactFactory(), Action.GRANT, source=Source.IMPORT, at=timezone.now() - timedelta(days=3)
+    )
 
-    assert DashboardSnapshot.objects.count() == 1
-    daily = DashboardSnapshot.objects.get().figures["daily"]
-    assert ("withdraw", 1) in [(r["action"], r["n"]) for r in daily]
+    daily = daily_answers(today=timezone.localdate())
+
+    assert [(r["action"], r["source"], r["n"]) for r in daily] == [("grant", "import", 1)]
+
+
+def test_folding_keeps_the_chart_the_campaigns_and_the_funnel():
+    policy = PolicyFactory(deadline=timezone.now() + timedelta(days=40))
+    for contact in [make_contact("legacy") for _ in range(3)]:
+        remind(contact, policy)
+        record(contact, Action.GRANT, source=Source.WEB_FORM)
+    today = timezone.localdate()
+    before = (daily_answers(today=today), opt_out_campaigns(today=today), reconsent_funnel())
+
+    compact_state_tallies()
+
+    assert (daily_answers(today=today), opt_out_campaigns(today=today), reconsent_funnel()) == (
+        before
+    )
+
+
+def remind(contact, policy, *, sent=True):
+    return ReminderSent.objects.create(
+        contact=contact,
+        policy=policy,
+        offset=30,
+        purposes=["marketing"],
+        sent_at=timezone.now() if sent else None,
+    )
 
 
 def test_the_reconsent_funnel_follows_reminded_contacts_to_their_answer():
@@ -139,24 +172,64 @@ def test_the_reconsent_funnel_follows_reminded_contacts_to_their_answer():
     make_contact("legacy")
     make_contact("expired")
     for contact in reminded:
-        ReminderSent.objects.create(
-            contact=contact,
-            policy=policy,
-            offset=30,
-            purposes=["marketing"],
-            sent_at=timezone.now(),
-        )
+        remind(contact, policy)
     record(reminded[0], Action.GRANT)
     record(reminded[1], Action.WITHDRAW)
 
-    funnel = dashboard_figures()["funnel"]
+    funnel = reconsent_funnel()
 
+    assert funnel is not None
     assert funnel["policy"] == "New rules"
-    assert funnel["legacy"] == 2
     assert funnel["reminded"] == 3
     assert funnel["reconsented"] == 1
     assert funnel["declined"] == 1
-    assert funnel["expired"] == 1
+
+
+def test_a_reminder_counts_the_moment_it_is_marked_sent_not_when_it_is_queued():
+    policy = PolicyFactory(deadline=timezone.now() + timedelta(days=40))
+    reminder = remind(make_contact("legacy"), policy, sent=False)
+    assert reconsent_funnel()["reminded"] == 0
+
+    ReminderSent.objects.filter(pk=reminder.pk).update(sent_at=timezone.now())
+
+    assert reconsent_funnel()["reminded"] == 1
+
+
+def test_the_funnel_counts_a_reconsent_campaigns_request_like_a_reminder_and_a_person_once():
+    policy = PolicyFactory(deadline=timezone.now() + timedelta(days=40))
+    campaign = Campaign.objects.create(
+        name="Ask again",
+        kind=CampaignKind.RECONSENT,
+        purpose=Purpose.MARKETING,
+        status=CampaignStatus.SENDING,
+        launched_at=timezone.now(),
+    )
+    asked_twice, asked_by_campaign, not_yet_sent = (make_contact("legacy") for _ in range(3))
+    remind(asked_twice, policy)
+    for contact in (asked_twice, asked_by_campaign, not_yet_sent):
+        Message.objects.create(campaign=campaign, contact=contact, status=MessageStatus.QUEUED)
+    Message.objects.filter(contact__in=[asked_twice, asked_by_campaign]).update(
+        status=MessageStatus.SENT
+    )
+    Message.objects.filter(contact=asked_by_campaign).update(status=MessageStatus.DELIVERED)
+    record(asked_by_campaign, Action.WITHDRAW)
+
+    funnel = reconsent_funnel()
+
+    assert (funnel["reminded"], funnel["reconsented"], funnel["declined"]) == (2, 0, 1)
+
+
+def test_a_campaign_launched_before_the_policy_asked_nobody_under_it():
+    campaign = Campaign.objects.create(
+        name="Old ask",
+        kind=CampaignKind.RECONSENT,
+        purpose=Purpose.MARKETING,
+        launched_at=timezone.now() - timedelta(days=1),
+    )
+    PolicyFactory(deadline=timezone.now() + timedelta(days=40))
+    Message.objects.create(campaign=campaign, contact=make_contact("legacy"), status="sent")
+
+    assert reconsent_funnel()["reminded"] == 0
 
 
 def test_campaigns_whose_messages_were_answered_by_opt_outs_come_first():
@@ -175,7 +248,7 @@ def test_campaigns_whose_messages_were_answered_by_opt_outs_come_first():
             )
             record(contact, Action.WITHDRAW, evidence=Evidence(prompted_by_wamid=wamid))
 
-    rows = dashboard_figures()["opt_out_campaigns"]
+    rows = opt_out_campaigns(today=timezone.localdate())
 
     assert [(r["name"], r["template"], r["opt_outs"]) for r in rows] == [
         ("Loud", "loud", 2),
@@ -220,7 +293,6 @@ def test_the_dashboard_page_shows_cards_chart_funnel_campaigns_and_work(staff_cl
 def test_the_dashboard_reads_a_constant_number_of_queries(
     staff_client, django_assert_max_num_queries
 ):
-    refresh_dashboard_snapshot()
     staff_client.get("/admin/")
     with django_assert_max_num_queries(20) as few:
         staff_client.get("/admin/")
@@ -233,6 +305,5 @@ def test_the_dashboard_reads_a_constant_number_of_queries(
             template_name="t",
             status=CampaignStatus.SENDING,
         )
-    refresh_dashboard_snapshot()
     with django_assert_max_num_queries(len(few.captured_queries)):
         staff_client.get("/admin/")
