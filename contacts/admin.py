@@ -1,5 +1,5 @@
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from django.conf import settings
@@ -49,6 +49,9 @@ class ObjectTool:
     url_name: str
     query: str = ""
     permission: str = ""
+    # For what the list shows: the link carries the list's filters, search and ordering,
+    # and the label says how many contacts ("Export 1,234 contacts").
+    for_the_list: bool = False
 
 
 @dataclass(frozen=True)
@@ -74,6 +77,20 @@ class ContactAdminPart:
 
 
 _parts: dict[str, ContactAdminPart] = {}
+
+
+def for_the_list(tool: ObjectTool, request: HttpRequest, changelist: Any) -> ObjectTool:
+    """A tool about the list as the list stands: its query (every page) and its count."""
+    if not tool.for_the_list:
+        return tool
+    query = request.GET.copy()
+    query.pop("p", None)
+    n = changelist.result_count
+    return replace(
+        tool,
+        label=f"{tool.label} {n:,} contact{'' if n == 1 else 's'}",
+        query=query.urlencode(),
+    )
 
 
 def contribute_to_contact_admin(name: str, part: ContactAdminPart) -> None:
@@ -168,9 +185,13 @@ class ContactAdmin(ModelAdmin):
             for tool in part.object_tools
             if not tool.permission or request.user.has_perm(tool.permission)
         ]
-        return super().changelist_view(
+        response = super().changelist_view(
             request, {**(extra_context or {}), "contributed_tools": tools}
         )
+        shown = getattr(response, "context_data", None) or {}
+        if "cl" in shown:
+            shown["contributed_tools"] = [for_the_list(t, request, shown["cl"]) for t in tools]
+        return response
 
     def render_change_form(
         self,

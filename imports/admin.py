@@ -43,6 +43,7 @@ from .jobs import confirm_import, start_import
 from .limits import FileLimits, size_in_words
 from .models import ContactImport, ExportJob
 from .report import ImportReport
+from .selection import contacts_from_filters, list_query
 from .uploads import upload_refused
 
 IMPORT_PERMISSION = "imports.add_contactimport"
@@ -391,9 +392,13 @@ class ExportJobAdmin(ModelAdmin):
         ]
 
     def contacts_view(self, request: HttpRequest) -> HttpResponse:
-        """The contact list's one "Export" button: every contact, in the format chosen."""
+        """The contact list's one "Export" button: what the list shows (its filters, search
+        and ordering, every page; the query comes with the link), in the format chosen."""
         if not request.user.has_perm("contacts.view_contact"):
             raise PermissionDenied
+        filters = list_query(request.GET)
+        count = contacts_from_filters(filters, request.user).count()
+        what = f"{count:,} contact{'' if count == 1 else 's'}"
         form = ExportForm(request.POST if request.method == "POST" else None)
         if form.is_valid():
             job = start_export(
@@ -401,17 +406,26 @@ class ExportJobAdmin(ModelAdmin):
                 kind=ExportJob.Kind.CONTACTS,
                 file_format=form.cleaned_data["file_format"],
                 style=form.cleaned_data["style"],
-                selection={},
-                description="every contact",
+                selection={"filters": filters},
+                description=f"{what}, as the list showed them"
+                if filters
+                else f"every contact ({what})",
             )
             return redirect("admin:imports_exportjob_job", pk=job.pk)
+        back = reverse("admin:contacts_contact_changelist")
         context = _page(
             request,
             self,
-            title="Export contacts",
+            title=f"Export {what}",
             form=form,
-            what="Every contact, with their consent for each purpose.",
-            back_url=reverse("admin:contacts_contact_changelist"),
+            what=(
+                f"The {what} the list shows, with its filters and search, in its order, "
+                "every page; with their consent for each purpose."
+                if filters
+                else "Every contact, with their consent for each purpose."
+            ),
+            submit_label=f"Export {what}",
+            back_url=f"{back}?{filters}" if filters else back,
             back_label="Back to the contacts",
         )
         return TemplateResponse(request, "admin/imports/exportjob/export.html", context)
@@ -529,7 +543,10 @@ contribute_to_contact_admin(
                 "Import", "admin:imports_contactimport_upload", permission=IMPORT_PERMISSION
             ),
             ObjectTool(
-                "Export", "admin:imports_exportjob_contacts", permission="contacts.view_contact"
+                "Export",
+                "admin:imports_exportjob_contacts",
+                permission="contacts.view_contact",
+                for_the_list=True,
             ),
         ],
     ),

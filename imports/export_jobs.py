@@ -97,7 +97,8 @@ def _rows(job: ExportJob) -> tuple[Iterator[list[Any]], int]:
         return ledger_rows(start, end, style=job.style), ledger_events(start, end).count()
     selected = chosen_contacts(job)
     total = (selected if selected is not None else Contact.objects.all()).count()
-    return contact_rows(selected, style=job.style), total
+    in_list_order = "filters" in (job.selection or {})
+    return contact_rows(selected, style=job.style, in_list_order=in_list_order), total
 
 
 def file_name(job: ExportJob) -> str:

@@ -1,8 +1,9 @@
 """The contacts a filtered admin list shows, rebuilt in a worker from the list's query.
 
-"Select all" on the contact list exports what the list shows with its filters and
-search: the admin's own ChangeList turns the query back into the same queryset, for
-the staff user who asked (a filter may depend on who is looking).
+The contact list's Export button (and "select all" with "Export selected") exports what
+the list shows with its filters, search and ordering, every page: the admin's own
+ChangeList turns the query back into the same queryset, for the staff user who asked
+(a filter may depend on who is looking).
 """
 
 from __future__ import annotations
@@ -15,14 +16,20 @@ from django.http import HttpRequest, QueryDict
 
 from contacts.models import Contact
 
-# The admin's own parameters, which are no filters.
-_NOT_FILTERS = ("p", "o", "_changelist_filters", "action", "select_across", "index")
+# The admin's own parameters, which choose no contacts (the ordering `o` is kept).
+_NOT_FILTERS = ("p", "_changelist_filters", "action", "select_across", "index")
+
+
+def list_query(query: QueryDict) -> str:
+    """The list's query without its page and the admin's own parameters."""
+    kept = query.copy()
+    for name in _NOT_FILTERS:
+        kept.pop(name, None)
+    return kept.urlencode()
 
 
 def contacts_from_filters(filters: str, user: Any) -> QuerySet[Contact]:
-    query = QueryDict(filters, mutable=True)
-    for name in _NOT_FILTERS:
-        query.pop(name, None)
+    query = QueryDict(list_query(QueryDict(filters)), mutable=True)
     request = HttpRequest()
     request.method = "GET"
     request.GET = query  # type: ignore[assignment]  # a filter string, as the list reads it

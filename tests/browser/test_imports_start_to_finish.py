@@ -4,6 +4,7 @@ rejected rows downloaded and read, then the valid rows only imported. At 1366×9
 390×844: the primary action is a drawn button and nothing runs off the side of a phone."""
 
 import csv
+import re
 from datetime import timedelta
 
 import pytest
@@ -16,6 +17,7 @@ from consent.models import ReconsentPolicy
 from contacts.models import Contact
 from imports.models import ContactImport
 from tests.browser.conftest import Phone
+from tests.campaigns.conftest import make_contact
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
@@ -160,12 +162,12 @@ def test_an_export_is_asked_for_watched_and_downloaded_on_a_drawn_page(
 
     # Contacts → the one Export button → the format chosen → the job's page → the file.
     page.goto(f"{live_server.url}/admin/contacts/contact/")
-    page.get_by_role("link", name="Export", exact=True).click()
-    expect(page.locator(".imports-title")).to_have_text("Export contacts")
-    assert_a_drawn_button(page, page.get_by_role("button", name="Export"))
+    page.get_by_role("link", name="Export 1 contact", exact=True).click()
+    expect(page.locator(".imports-title")).to_have_text("Export 1 contact")
+    assert_a_drawn_button(page, page.get_by_role("button", name="Export 1 contact"))
     both_sizes(marketer, "34-export-choice")
     page.get_by_label("CSV", exact=True).check()
-    page.get_by_role("button", name="Export").click()
+    page.get_by_role("button", name="Export 1 contact").click()
 
     expect(page.get_by_text("Ready to download", exact=True)).to_be_visible()
     download_button = page.get_by_role("link", name="Download contacts-")
@@ -180,4 +182,42 @@ def test_an_export_is_asked_for_watched_and_downloaded_on_a_drawn_page(
         "Spanish",
         "No consent",
     )
+    assert marketer.csp_violations == []
+
+
+def test_the_list_export_exports_what_the_filtered_searched_list_shows(
+    marketer, live_server, settings, tmp_path
+):
+    settings.EXPORT_FILE_DIR = tmp_path / "exports"
+    for name in ("Ana Ruiz", "Anders Berg", "Bo Anand"):
+        make_contact("opted_in", name=name)
+    make_contact("opted_out", name="Anita Out")
+    make_contact("opted_in", name="Zed Other")
+    page = marketer.page
+
+    # The dashboard's "Opted in" card → the filtered list → a search → the list's Export.
+    page.goto(f"{live_server.url}/admin/")
+    page.locator(".console-card--opted_in a").first.click()
+    expect(page).to_have_url(re.compile(r"marketing_consent=opted_in"))
+    page.locator("#searchbar").fill("an")
+    page.locator("#searchbar").press("Enter")
+    expect(page).to_have_url(re.compile(r"q=an"))
+    export = page.get_by_role("link", name="Export 3 contacts", exact=True)
+    expect(export).to_be_visible()
+    both_sizes(marketer, "36-list-export-button")
+
+    page.get_by_role("link", name="Export 3 contacts", exact=True).click()
+    expect(page.locator(".imports-title")).to_have_text("Export 3 contacts")
+    expect(page.get_by_text("with its filters and search")).to_be_visible()
+    page.get_by_label("CSV", exact=True).check()
+    page.get_by_role("button", name="Export 3 contacts").click()
+
+    expect(page.get_by_text("Ready to download", exact=True)).to_be_visible()
+    with page.expect_download() as download:
+        page.get_by_role("link", name="Download contacts-").click()
+    with open(download.value.path(), encoding="utf-8", newline="") as handle:
+        rows = list(csv.DictReader(handle))
+    shown = Contact.objects.filter(name__in=["Ana Ruiz", "Anders Berg", "Bo Anand"])
+    assert sorted(r["Name"] for r in rows) == sorted(shown.values_list("name", flat=True))
+    assert {r["Marketing consent"] for r in rows} == {"Opted in"}
     assert marketer.csp_violations == []

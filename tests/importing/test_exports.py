@@ -21,6 +21,7 @@ from openpyxl.cell.cell import ILLEGAL_CHARACTERS_RE
 from consent.models import ConsentEvent
 from consent.rules import Action
 from consent.services import Evidence
+from contacts.admin import ContactAdmin
 from contacts.models import Contact
 from imports.models import ExportJob
 from tests.consent_helpers import record
@@ -293,6 +294,55 @@ def test_export_selected_with_select_all_exports_the_filtered_list(selected, thr
 
     rows = list(csv.DictReader(io.StringIO(content.decode())))
     assert [r["name"] for r in rows] == ["Bob"]
+
+
+# --- The list's Export button: what the list shows, every page ------------------------
+
+
+def test_the_list_export_button_carries_the_lists_query_and_says_how_many(staff_client, three):
+    page = staff_client.get("/admin/contacts/contact/?q=Bob&o=2&p=1").content.decode()
+
+    button = re.search(r'href="(/admin/imports/exportjob/contacts/[^"]*)"[^>]*>([^<]*)<', page)
+    assert button is not None
+    assert button.group(2) == "Export 1 contact"
+    assert "q=Bob" in button.group(1) and "o=2" in button.group(1)
+    assert "p=1" not in button.group(1)
+
+
+def test_the_unfiltered_list_export_counts_every_contact(staff_client, three):
+    page = staff_client.get("/admin/contacts/contact/").content.decode()
+    assert ">Export 3 contacts<" in page
+    form = staff_client.get(CONTACTS).content.decode()
+    assert "Export 3 contacts" in form
+
+
+def test_the_list_export_exports_the_search_and_filters_of_the_list(export, three):
+    record(three[0], Action.GRANT)
+    record(three[2], Action.GRANT)
+
+    content = export(f"{CONTACTS}?marketing_consent=opted_in&q=a")
+
+    rows = list(csv.DictReader(io.StringIO(content.decode())))
+    assert [r["name"] for r in rows] == ["Ada"]
+    job = ExportJob.objects.get()
+    assert job.selection == {"filters": "marketing_consent=opted_in&q=a"}
+    assert job.description == "1 contact, as the list showed them"
+
+
+def test_the_list_export_keeps_the_lists_order_across_every_page(export, staff_client, monkeypatch):
+    for name, phone in (("Bea", "+447911000002"), ("Cal", "+447911000003")):
+        ContactFactory(name=name, phone=phone)
+    for name, phone in (("Abe", "+447911000001"), ("Dot", "+447911000004")):
+        ContactFactory(name=name, phone=phone)
+    monkeypatch.setattr(ContactAdmin, "list_per_page", 2)
+    # The list sorted by phone, descending (its second column), two to a page.
+    listed = staff_client.get("/admin/contacts/contact/?o=-2").content.decode()
+    assert listed.index("Dot") < listed.index("Cal") and "Abe" not in listed
+
+    content = export(f"{CONTACTS}?o=-2")
+
+    rows = list(csv.DictReader(io.StringIO(content.decode())))
+    assert [r["name"] for r in rows] == ["Dot", "Cal", "Bea", "Abe"]
 
 
 def test_export_selected_needs_the_view_permission(db, three):
