@@ -6,6 +6,7 @@ from django.db.models import Q
 from django.utils import timezone
 
 from contacts.models import Contact
+from core.dates import day, moment
 
 from .rules import Action, Purpose, Source, Status
 
@@ -143,7 +144,7 @@ class ConsentEvent(models.Model):
         # Inline titles in the admin read as words: "Withdraw · Marketing · WhatsApp keyword …".
         return (
             f"#{self.seq} {self.get_action_display()} · {self.get_purpose_display()} · "
-            f"{self.get_source_display()} · {self.occurred_at:%Y-%m-%d %H:%M}"
+            f"{self.get_source_display()} · {moment(self.occurred_at)}"
         )
 
     def save(self, *args, **kwargs) -> None:
@@ -299,7 +300,7 @@ class ReconsentPolicy(models.Model):
         ]
 
     def __str__(self) -> str:
-        return f"{self.name} (deadline {self.deadline:%Y-%m-%d})"
+        return f"{self.name} (deadline {day(self.deadline)})"
 
 
 class PolicyDeadlineChange(models.Model):
@@ -320,7 +321,7 @@ class PolicyDeadlineChange(models.Model):
         ordering = ["changed_at"]
 
     def __str__(self) -> str:
-        return f"{self.policy.name}: {self.old_deadline:%Y-%m-%d} → {self.new_deadline:%Y-%m-%d}"
+        return f"{self.policy.name}: {day(self.old_deadline)} → {day(self.new_deadline)}"
 
 
 class OutrankedOptOut(models.Model):

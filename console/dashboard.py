@@ -5,6 +5,7 @@ from datetime import date, timedelta
 
 from django.http import HttpRequest
 from django.utils import timezone
+from django.utils.formats import date_format
 from django.utils.translation import gettext_lazy as _
 
 from consent.labels import label
@@ -60,7 +61,9 @@ def answers_chart(daily: list[dict], *, last_day: date) -> dict:
                 "stack": kind,
             }
         )
-    return {"labels": [d.strftime("%d %b") for d in days], "datasets": datasets}
+    # The day as the staff user's locale writes a day of a month ("7 Dec", "7 dic").
+    labels = [date_format(d, "j M") for d in days]
+    return {"labels": labels, "datasets": datasets}
 
 
 CHART_OPTIONS = {

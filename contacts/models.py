@@ -6,6 +6,8 @@ from django.db import models
 from django.db.models import F, Q
 from django.utils import timezone
 
+from core.dates import moment
+
 from .phones import PhoneField, normalize_phone, phone_hash
 
 
@@ -112,7 +114,7 @@ class Erasure(models.Model):
         ordering = ["erased_at"]
 
     def __str__(self) -> str:
-        return f"erasure of {self.contact_id} at {self.erased_at:%Y-%m-%d %H:%M}"
+        return f"erasure of {self.contact_id} at {moment(self.erased_at)}"
 
 
 class Suppression(models.Model):

@@ -36,6 +36,7 @@ from unfold.widgets import (
 
 from consent.models import ReconsentPolicy
 from contacts.admin import ContactAdminPart, ObjectTool, contribute_to_contact_admin
+from core.dates import day
 
 from .columns import KNOWN_COLUMNS
 from .export_jobs import may_download, start_export
@@ -443,7 +444,7 @@ class ExportJobAdmin(ModelAdmin):
                 file_format=form.cleaned_data["file_format"],
                 style=form.cleaned_data["style"],
                 selection={"start": start.isoformat(), "end": end.isoformat()},
-                description=f"events from {start:%d %b %Y} to {end:%d %b %Y}",
+                description=f"events from {day(start)} to {day(end)}",
             )
             return redirect("admin:imports_exportjob_job", pk=job.pk)
         context = _page(

@@ -11,6 +11,8 @@ from django.db import models
 from django.db.models import Q
 from django.utils import timezone
 
+from core.dates import moment
+
 
 class WebhookDelivery(models.Model):
     """A signed webhook body exactly as it arrived, stored before anything parses it.
@@ -39,7 +41,7 @@ class WebhookDelivery(models.Model):
         ]
 
     def __str__(self) -> str:
-        return f"delivery {self.pk} at {self.received_at:%Y-%m-%d %H:%M:%S} ({self.state})"
+        return f"delivery {self.pk} at {moment(self.received_at)} ({self.state})"
 
 
 class InboundEvent(models.Model):
@@ -356,7 +358,7 @@ class ServiceWindow(models.Model):
     last_inbound_at = models.DateTimeField()
 
     def __str__(self) -> str:
-        return f"{self.recipient}: last inbound {self.last_inbound_at:%Y-%m-%d %H:%M}"
+        return f"{self.recipient}: last inbound {moment(self.last_inbound_at)}"
 
 
 class WhatsAppTemplate(models.Model):

@@ -23,6 +23,7 @@ from unfold.widgets import (
 
 from contacts.models import IdentityChange, LikelyDuplicate
 from contacts.services import mark_distinct_people
+from core.dates import moment
 
 from ..exceptions import ConsentError
 from ..models import OutrankedOptOut, PolicyDeadlineChange
@@ -85,7 +86,7 @@ class OutrankedOptOutAdmin(_ReviewAdmin):
 
     @admin.display(description="Opt-out (not applied)")
     def opt_out(self, obj: OutrankedOptOut) -> str:
-        return f"{obj.event} · stated {obj.event.occurred_at:%Y-%m-%d %H:%M:%S}"
+        return f"{obj.event} · stated {moment(obj.event.occurred_at)}"
 
     @admin.display(description="Outranked by")
     def outranked_by_answer(self, obj: OutrankedOptOut) -> str:
