@@ -271,6 +271,8 @@ CELERY_TASK_ROUTES = {
     "imports.tasks.check_contact_import": {"queue": FILES_QUEUE},
     "imports.tasks.run_contact_import": {"queue": FILES_QUEUE},
     "imports.tasks.run_export": {"queue": FILES_QUEUE},
+    # On the workers that keep the files.
+    "imports.tasks.expire_old_exports": {"queue": FILES_QUEUE},
 }
 CELERY_BEAT_SCHEDULER = "django_celery_beat.schedulers:DatabaseScheduler"
 CELERY_BEAT_SCHEDULE = {
@@ -317,6 +319,11 @@ CELERY_BEAT_SCHEDULE = {
     "review-group-join-requests": {
         "task": "groups.tasks.review_join_requests",
         "schedule": 5 * 60,
+    },
+    # Export files older than EXPORT_RETENTION_DAYS are deleted; their jobs say "expired".
+    "imports-expire-old-exports": {
+        "task": "imports.tasks.expire_old_exports",
+        "schedule": 60 * 60,
     },
     # The dashboard's figures are exact without it; folding keeps their tally tables small.
     "console-compact-tallies": {
@@ -420,6 +427,9 @@ IMPORT_TASK_TIME_LIMIT = env.int("IMPORT_TASK_TIME_LIMIT", default=65 * 60)
 # Exports run on the same queue under the same two limits; finished files wait here
 # for the staff user who asked (the web process and the worker must share it).
 EXPORT_FILE_DIR = env.path("EXPORT_FILE_DIR", default=VAR_DIR / "exports")
+# Days a written export file is kept (personal data at rest); then beat deletes it and
+# its job reads "expired" (imports.export_jobs.expire_old_exports).
+EXPORT_RETENTION_DAYS = env.int("EXPORT_RETENTION_DAYS", default=7)
 
 # --- Consent ----------------------------------------------------------------
 # A permissive event (grant, request, legacy) dated further ahead than this is

@@ -14,12 +14,13 @@ from __future__ import annotations
 from typing import Any, cast
 
 from django import forms
+from django.conf import settings
 from django.contrib import admin, messages
 from django.contrib.admin.helpers import ACTION_CHECKBOX_NAME
 from django.contrib.auth.models import User
 from django.core.exceptions import PermissionDenied
 from django.db.models import QuerySet
-from django.http import FileResponse, Http404, HttpRequest, HttpResponse
+from django.http import FileResponse, Http404, HttpRequest, HttpResponse, HttpResponseGone
 from django.http.response import HttpResponseBase
 from django.shortcuts import get_object_or_404, redirect
 from django.template.response import TemplateResponse
@@ -474,6 +475,7 @@ class ExportJobAdmin(ModelAdmin):
             job=job,
             original=job,
             refresh=job.in_progress,
+            retention_days=settings.EXPORT_RETENTION_DAYS,
             download_url=(
                 reverse("admin:imports_exportjob_file", args=[job.pk])
                 if may_download(job, request.user)
@@ -484,6 +486,8 @@ class ExportJobAdmin(ModelAdmin):
 
     def download_view(self, request: HttpRequest, pk) -> HttpResponseBase:
         job = self._own(request, pk)
+        if job.status == ExportJob.Status.EXPIRED:
+            return HttpResponseGone("This export expired: its file was deleted. Export again.")
         if not may_download(job, request.user):
             raise PermissionDenied
         return FileResponse(job.file.open("rb"), as_attachment=True, filename=job.file_name)

@@ -198,6 +198,22 @@ def _finish(job: ExportJob, status: str, *, error: str = "") -> None:
     job.save()
 
 
+def expire_old_exports(*, now: datetime | None = None) -> int:
+    """Delete the files of exports finished more than EXPORT_RETENTION_DAYS ago; each job
+    stays, "expired". A file already gone counts as deleted. Returns how many expired."""
+    now = now or timezone.now()
+    cutoff = now - timedelta(days=settings.EXPORT_RETENTION_DAYS)
+    old = ExportJob.objects.filter(status=Status.DONE, finished_at__lt=cutoff)
+    expired = 0
+    for job in old.only("pk", "file").iterator(chunk_size=CHUNK):
+        if job.file:
+            job.file.storage.delete(job.file.name)
+        expired += ExportJob.objects.filter(pk=job.pk, status=Status.DONE).update(
+            status=Status.EXPIRED, file="", expired_at=now, updated_at=now
+        )
+    return expired
+
+
 def may_download(job: ExportJob, user: Any) -> bool:
     """Only the person who asked, and for the ledger only while they may still export proof."""
     if job.requested_by_id != user.pk or job.status != Status.DONE or not job.file:

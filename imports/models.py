@@ -1,6 +1,7 @@
 """Contact files imported from the admin, and exports made for the staff user who asked."""
 
 import uuid
+from datetime import datetime, timedelta
 
 from django.conf import settings
 from django.db import models
@@ -70,6 +71,13 @@ class ContactImport(models.Model):
         return self.stage in (self.Stage.CHECKING, self.Stage.QUEUED, self.Stage.RUNNING)
 
     @property
+    def kept_until(self) -> datetime | None:
+        """When the file goes (settings.EXPORT_RETENTION_DAYS after it was written)."""
+        if self.finished_at is None:
+            return None
+        return self.finished_at + timedelta(days=settings.EXPORT_RETENTION_DAYS)
+
+    @property
     def percent(self) -> int:
         return min(100, int(100 * self.done / self.total)) if self.total else 0
 
@@ -94,6 +102,8 @@ class ExportJob(models.Model):
         RUNNING = "running", "Writing the file"
         DONE = "done", "Ready to download"
         FAILED = "failed", "Failed"
+        # Past settings.EXPORT_RETENTION_DAYS: the file is deleted, the row stays.
+        EXPIRED = "expired", "Expired (file deleted)"
 
     id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
     kind = models.CharField(max_length=16, choices=Kind.choices)
@@ -118,6 +128,7 @@ class ExportJob(models.Model):
     started_at = models.DateTimeField(null=True, blank=True)
     finished_at = models.DateTimeField(null=True, blank=True)
     updated_at = models.DateTimeField(default=timezone.now)
+    expired_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
         verbose_name = "export"
@@ -130,6 +141,13 @@ class ExportJob(models.Model):
     @property
     def in_progress(self) -> bool:
         return self.status in (self.Status.QUEUED, self.Status.RUNNING)
+
+    @property
+    def kept_until(self) -> datetime | None:
+        """When the file goes (settings.EXPORT_RETENTION_DAYS after it was written)."""
+        if self.finished_at is None:
+            return None
+        return self.finished_at + timedelta(days=settings.EXPORT_RETENTION_DAYS)
 
     @property
     def percent(self) -> int:

@@ -64,3 +64,8 @@ def run_contact_import(job_id: str) -> None:
 @shared_task(base=ExportTask, **LIMITS)
 def run_export(job_id: str) -> None:
     export_jobs.run_export(job_id)
+
+
+@shared_task
+def expire_old_exports() -> int:
+    return export_jobs.expire_old_exports()

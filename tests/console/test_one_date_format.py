@@ -7,9 +7,9 @@ from django.urls import reverse
 from django.utils import timezone
 
 from consent.rules import Action, Source
-from tests.consent_helpers import record
 from console.dashboard import answers_chart
 from imports.models import ContactImport, ExportJob
+from tests.consent_helpers import record
 from tests.factories import ContactFactory, PolicyFactory
 
 pytestmark = pytest.mark.django_db

@@ -4,7 +4,8 @@ time limits, downloaded only by the person who asked; words by default, codes on
 import csv
 import io
 import zipfile
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
 import pytest
 from celery.exceptions import SoftTimeLimitExceeded, TimeLimitExceeded
@@ -12,6 +13,7 @@ from django.contrib.auth import get_user_model
 from django.contrib.auth.models import Group
 from django.core.checks import run_checks
 from django.test import Client
+from django.utils import timezone
 from openpyxl import load_workbook
 
 from config.celery import app
@@ -77,7 +79,7 @@ def test_asking_for_an_export_makes_a_job_not_a_file(ask, ada):
     job = ask(client, run_task=False)
 
     assert job.status == ExportJob.Status.QUEUED and not job.file
-    assert job.requested_by == client.user and job.description == "every contact"
+    assert job.requested_by == client.user and job.description == "every contact (1 contact)"
     page = client.get(f"/admin/imports/exportjob/{job.pk}/progress/").content.decode()
     assert '<meta http-equiv="refresh" content="2">' in page and "Waiting for a worker" in page
     assert AuditEntry.objects.filter(action="export_contacts", actor_user=client.user).exists()
@@ -212,3 +214,56 @@ def test_the_settings_check_names_exports_too(settings):
     settings.IMPORT_TASK_TIME_LIMIT = settings.IMPORT_TASK_SOFT_TIME_LIMIT
     [error] = [e for e in run_checks() if e.id == "config.E020"]
     assert "exports" in error.hint
+
+
+# --- Old files are deleted; the job stays, "expired" --------------------------------
+
+
+def test_an_export_past_its_retention_loses_its_file_and_reads_expired(ask, ada, settings):
+    settings.EXPORT_RETENTION_DAYS = 7
+    client = staff("Marketing")
+    old, recent = ask(client), ask(client)
+    ExportJob.objects.filter(pk=old.pk).update(finished_at=timezone.now() - timedelta(days=8))
+    old.refresh_from_db()
+    old_file = Path(old.file.path)
+    assert old_file.exists()
+
+    assert tasks.expire_old_exports() == 1
+
+    old.refresh_from_db()
+    assert not old_file.exists() and not old.file
+    assert old.status == ExportJob.Status.EXPIRED and old.expired_at is not None
+    assert old.rows == 1 and old.file_name
+    page = client.get(f"/admin/imports/exportjob/{old.pk}/progress/").content.decode()
+    assert "Expired" in page and "7 days after it was written" in page
+    assert f"/admin/imports/exportjob/{old.pk}/download/" not in page
+    assert download(client, old).status_code == 410
+    recent.refresh_from_db()
+    assert recent.status == ExportJob.Status.DONE and Path(recent.file.path).exists()
+    assert download(client, recent).status_code == 200
+
+
+def test_expiring_twice_deletes_nothing_more(ask, ada):
+    job = ask(staff("Marketing"))
+    ExportJob.objects.filter(pk=job.pk).update(finished_at=timezone.now() - timedelta(days=30))
+
+    assert export_jobs.expire_old_exports() == 1
+    assert export_jobs.expire_old_exports() == 0
+
+
+def test_a_ready_export_says_until_when_its_file_is_kept(ask, ada, settings):
+    settings.EXPORT_RETENTION_DAYS = 3
+    client = staff("Marketing")
+    job = ask(client)
+    job.refresh_from_db()
+
+    page = client.get(f"/admin/imports/exportjob/{job.pk}/progress/").content.decode()
+
+    assert "kept until" in page
+    assert job.kept_until == job.finished_at + timedelta(days=3)
+
+
+def test_old_exports_expire_on_the_files_queue_every_hour(settings):
+    route = app.amqp.router.route({}, "imports.tasks.expire_old_exports")
+    assert route["queue"].name == "files"
+    assert settings.CELERY_BEAT_SCHEDULE["imports-expire-old-exports"]["schedule"] == 3600
