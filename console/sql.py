@@ -105,7 +105,11 @@ def restore_sqlite_tally_triggers() -> None:
     if connection.vendor != "sqlite":
         return
     with connection.cursor() as cursor:
-        for statement in [*_sqlite_tally_triggers(), *sqlite_dashboard_triggers()]:
+        statements = _sqlite_tally_triggers()
+        # Migrated back before 0003: its tables, and so its triggers, are not there.
+        if AnswerTally._meta.db_table in connection.introspection.table_names(cursor):
+            statements += sqlite_dashboard_triggers()
+        for statement in statements:
             cursor.execute(statement)
 
 
@@ -179,3 +183,50 @@ def fold_tally(model: type[AnswerTally] | type[ReconsentTally], *, since: dateti
             [last, *params],
         )
         cursor.execute(f"DELETE FROM {table} WHERE id <= %s", [last])  # noqa: S608
+
+
+def recount_dashboard_tallies() -> None:
+    """Count every tally again from the tables they tally (inside the caller's transaction),
+    for a database loaded with its triggers off (a bulk load as `replica`): states dated by
+    when they began, contacts by creation, answers by their hour, asked contacts again
+    (whose own trigger then counts the funnel)."""
+    postgresql = connection.vendor == "postgresql"
+    day = "(%s AT TIME ZONE 'UTC')::date" if postgresql else "date(%s)"
+    hour = (
+        "date_trunc('hour', e.occurred_at, 'UTC')"
+        if postgresql
+        else "strftime('%Y-%m-%d %H:00:00', e.occurred_at)"
+    )
+    today = day % "now()" if postgresql else "date('now')"
+    states, contacts = ConsentState._meta.db_table, Contact._meta.db_table
+    tally, answers = StateTally._meta.db_table, AnswerTally._meta.db_table
+    asked, funnel = ReconsentAsked._meta.db_table, ReconsentTally._meta.db_table
+    statements = [
+        f"DELETE FROM {tally}",  # noqa: S608
+        f"""INSERT INTO {tally} (purpose, status, day, delta)
+        SELECT purpose, status, coalesce({day % "since"}, {today}), count(*) FROM {states}
+        GROUP BY 1, 2, 3""",  # noqa: S608
+        f"""INSERT INTO {tally} (purpose, status, day, delta)
+        SELECT '', 'contacts', {day % "created_at"}, count(*) FROM {contacts} GROUP BY 3""",  # noqa: S608
+        f"DELETE FROM {answers}",  # noqa: S608
+        f"""INSERT INTO {answers} (hour, action, source, campaign_id, delta)
+        SELECT {hour}, e.action, e.source, m.campaign_id, count(*)
+        FROM consent_consentevent e LEFT JOIN campaigns_message m
+            ON e.action = 'withdraw' AND e.prompted_by_wamid <> ''
+            AND m.wamid = e.prompted_by_wamid
+        WHERE e.applied AND e.action IN ('grant', 'withdraw') GROUP BY 1, 2, 3, 4""",  # noqa: S608
+        f"DELETE FROM {asked}",  # noqa: S608
+        f"DELETE FROM {funnel}",  # noqa: S608
+        f"""INSERT INTO {asked} (policy_id, contact_id)
+        SELECT DISTINCT policy_id, contact_id FROM campaigns_remindersent
+        WHERE sent_at IS NOT NULL""",  # noqa: S608
+        f"""INSERT INTO {asked} (policy_id, contact_id)
+        SELECT DISTINCT p.id, m.contact_id FROM campaigns_message m
+        JOIN campaigns_campaign c ON c.id = m.campaign_id AND c.kind = 'reconsent'
+        JOIN consent_reconsentpolicy p ON c.launched_at >= p.created_at
+        WHERE m.status IN {LEFT} AND NOT EXISTS (
+            SELECT 1 FROM {asked} a WHERE a.policy_id = p.id AND a.contact_id = m.contact_id)""",  # noqa: S608
+    ]
+    with connection.cursor() as cursor:
+        for statement in statements:
+            cursor.execute(statement)

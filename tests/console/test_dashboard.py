@@ -1,9 +1,11 @@
 """The admin's home page: consent at a glance, every figure exact from the tallies
 triggers keep in the writer's transaction (no snapshot to wait for)."""
 
+import io
 from datetime import timedelta
 
 import pytest
+from django.core.management import call_command
 from django.utils import timezone
 
 from campaigns.models import (
@@ -307,3 +309,16 @@ def test_the_dashboard_reads_a_constant_number_of_queries(
         )
     with django_assert_max_num_queries(len(few.captured_queries)):
         staff_client.get("/admin/")
+
+
+def test_a_recount_gives_the_figures_the_triggers_kept():
+    policy = PolicyFactory(deadline=timezone.now() + timedelta(days=40))
+    for contact in [make_contact("legacy") for _ in range(3)]:
+        remind(contact, policy)
+    record(make_contact("opted_in"), Action.WITHDRAW, source=Source.WHATSAPP_KEYWORD)
+    today = timezone.localdate()
+    kept = (state_tallies(), daily_answers(today=today), reconsent_funnel())
+
+    call_command("recount_dashboard", stdout=io.StringIO())
+
+    assert (state_tallies(), daily_answers(today=today), reconsent_funnel()) == kept
