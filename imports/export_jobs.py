@@ -207,7 +207,7 @@ def expire_old_exports(*, now: datetime | None = None) -> int:
     expired = 0
     for job in old.only("pk", "file").iterator(chunk_size=CHUNK):
         if job.file:
-            job.file.storage.delete(job.file.name)
+            job.file.delete(save=False)
         expired += ExportJob.objects.filter(pk=job.pk, status=Status.DONE).update(
             status=Status.EXPIRED, file="", expired_at=now, updated_at=now
         )

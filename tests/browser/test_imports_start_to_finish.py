@@ -170,6 +170,9 @@ def test_an_export_is_asked_for_watched_and_downloaded_on_a_drawn_page(
     page.get_by_role("button", name="Export 1 contact").click()
 
     expect(page.get_by_text("Ready to download", exact=True)).to_be_visible()
+    # The admin's one date format ("8 Dec 2026, 03:19"), not "08 Dec 2026 03:19".
+    status = page.locator(".export-status")
+    expect(status).to_contain_text(re.compile(r"asked for on [1-9]\d? \w{3} \d{4}, \d\d:\d\d"))
     download_button = page.get_by_role("link", name="Download contacts-")
     assert_a_drawn_button(page, download_button)
     both_sizes(marketer, "35-export-ready")
