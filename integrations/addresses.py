@@ -20,8 +20,11 @@ class UnsafeAddress(ValueError):
     pass
 
 
-def check_endpoint_url(url: str) -> None:
-    """UnsafeAddress unless `url` is one we may deliver to."""
+def check_endpoint_url(url: str, *, resolving: bool = True) -> None:
+    """UnsafeAddress unless `url` is one we may deliver to. Without `resolving`, its form
+    only: a delivery leaves the addresses to `CheckedConnections`, where the socket opens
+    (a name resolved here could answer differently there, and a kept connection needs no
+    lookup per request)."""
     try:
         parts = urlsplit(url)
         port = parts.port
@@ -34,7 +37,7 @@ def check_endpoint_url(url: str) -> None:
         raise UnsafeAddress("the URL has no host")
     if parts.username or parts.password:
         raise UnsafeAddress("credentials do not belong in the URL")
-    if allow_private:
+    if allow_private or not resolving:
         return
     for address in resolve(parts.hostname, port or 443):
         if not is_public(address):

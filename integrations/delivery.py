@@ -159,7 +159,7 @@ def deliver(endpoint_id: Any, *, limit: int = BATCH) -> Outcome:
 def post(url: str, body: bytes, headers: dict[str, str]) -> Response:
     started = time.perf_counter()
     try:
-        check_endpoint_url(url)
+        check_endpoint_url(url, resolving=False)
         with client(settings.WEBHOOK_TIMEOUT_SECONDS).stream(
             "POST", url, content=body, headers=headers
         ) as answer:

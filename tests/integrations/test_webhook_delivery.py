@@ -241,13 +241,16 @@ def test_an_endpoint_that_comes_to_point_at_a_private_address_is_not_called(
     assert delivery.log.get().error.startswith("refused")
 
 
-def test_a_name_that_turns_private_between_the_check_and_the_connection_is_not_called(
-    receiver, settings, monkeypatch
-):
-    # DNS rebinding: public when the delivery checks the URL, loopback a moment later.
+def test_the_address_is_checked_where_the_socket_opens(receiver, settings, monkeypatch):
+    # DNS rebinding: a name registered while public answers loopback when the worker connects.
     settings.WEBHOOK_ALLOW_PRIVATE_URLS = False
-    answers = iter([["93.184.215.14"], ["127.0.0.1"]])
-    monkeypatch.setattr("integrations.addresses.resolve", lambda host, port: next(answers))
+    lookups = []
+
+    def resolve(host: str, port: int) -> list[str]:
+        lookups.append(host)
+        return ["127.0.0.1"]
+
+    monkeypatch.setattr("integrations.addresses.resolve", resolve)
 
     response = delivery.post(
         f"https://rebind.example:{receiver.server.server_address[1]}/hook",
@@ -259,6 +262,7 @@ def test_a_name_that_turns_private_between_the_check_and_the_connection_is_not_c
     assert "refused: rebind.example is a private, loopback or link-local address" in (
         response.error or ""
     )
+    assert lookups == ["rebind.example"]  # once, by the connection itself
     assert receiver.received == []
 
 
