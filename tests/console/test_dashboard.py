@@ -18,7 +18,7 @@ from campaigns.models import (
 )
 from consent.rules import Action, Purpose, Source
 from consent.services import Evidence
-from console.models import StateTally
+from console.models import AnswerTally, StateTally
 from console.selectors import (
     cards,
     daily_answers,
@@ -322,3 +322,19 @@ def test_a_recount_gives_the_figures_the_triggers_kept():
     call_command("recount_dashboard", stdout=io.StringIO())
 
     assert (state_tallies(), daily_answers(today=today), reconsent_funnel()) == kept
+
+
+def test_folding_drops_answers_older_than_the_chart_and_keeps_the_rest_in_one_row_each():
+    now = timezone.now()
+    for days_ago in (1, 1, 200):
+        record(
+            ContactFactory(),
+            Action.GRANT,
+            source=Source.WEB_FORM,
+            at=now - timedelta(days=days_ago),
+        )
+
+    compact_state_tallies()
+
+    rows = list(AnswerTally.objects.values_list("delta", flat=True))
+    assert rows == [2]
