@@ -17,10 +17,19 @@ from django import forms
 from django.conf import settings
 from django.contrib import admin, messages
 from django.contrib.admin.helpers import ACTION_CHECKBOX_NAME
+from django.contrib.admin.options import IncorrectLookupParameters
 from django.contrib.auth.models import User
-from django.core.exceptions import PermissionDenied
+from django.core.exceptions import PermissionDenied, ValidationError
+from django.db import DatabaseError, transaction
 from django.db.models import QuerySet
-from django.http import FileResponse, Http404, HttpRequest, HttpResponse, HttpResponseGone
+from django.http import (
+    FileResponse,
+    Http404,
+    HttpRequest,
+    HttpResponse,
+    HttpResponseBadRequest,
+    HttpResponseGone,
+)
 from django.http.response import HttpResponseBase
 from django.shortcuts import get_object_or_404, redirect
 from django.template.response import TemplateResponse
@@ -399,7 +408,13 @@ class ExportJobAdmin(ModelAdmin):
         if not request.user.has_perm("contacts.view_contact"):
             raise PermissionDenied
         filters = list_query(request.GET)
-        count = contacts_from_filters(filters, request.user).count()
+        try:
+            with transaction.atomic():
+                count = contacts_from_filters(filters, request.user).count()
+        except (IncorrectLookupParameters, ValidationError, ValueError, DatabaseError) as exc:
+            # A hand-edited link: the list itself would refuse it too (its "?e=1").
+            names = ", ".join(sorted(set(request.GET))) or "the query"
+            return HttpResponseBadRequest(f"The contact list cannot show this ({names}): {exc}")
         what = f"{count:,} contact{'' if count == 1 else 's'}"
         form = ExportForm(request.POST if request.method == "POST" else None)
         if form.is_valid():

@@ -345,6 +345,23 @@ def test_the_list_export_keeps_the_lists_order_across_every_page(export, staff_c
     assert [r["name"] for r in rows] == ["Dot", "Cal", "Bea", "Abe"]
 
 
+@pytest.mark.parametrize(
+    "query, field",
+    [
+        ("nonsense=1", "nonsense"),
+        ("created_at__gte=soon", "created_at__gte"),
+        ("name__regex=[", "name__regex"),
+    ],
+)
+def test_a_hand_edited_list_query_is_refused_naming_it(staff_client, three, query, field):
+    asked = staff_client.get(f"{CONTACTS}?{query}")
+    sent = staff_client.post(f"{CONTACTS}?{query}", {"file_format": "csv", "style": "codes"})
+    for response in (asked, sent):
+        assert response.status_code == 400
+        assert f"({field})" in response.content.decode()
+    assert not ExportJob.objects.exists()
+
+
 def test_export_selected_needs_the_view_permission(db, three):
     user = get_user_model().objects.create_user("nobody", password="pw", is_staff=True)
     client = Client()
