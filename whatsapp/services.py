@@ -380,11 +380,7 @@ def _unsettled_from(recipient: str) -> list[tuple[int | None, str]]:
     `received` items (not judged yet), failed ones judged as possible opt-outs, and
     (None, "stored") for each delivery not split yet.
     """
-    like = recipient.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
-    received, failed = str(InboundEvent.State.RECEIVED), str(InboundEvent.State.FAILED)
-    params: list[str | bool] = [received, failed, received, True, recipient, recipient]
-    params += [str(InboundEvent.Kind.MALFORMED), f"%{like}%", str(WebhookDelivery.State.STORED)]
-    rows = sql.unsettled_rows(params)
+    rows = sql.unsettled_rows(recipient)
     return [(pk if pk > 0 else None, state) for pk, state in rows]
 
 

@@ -178,9 +178,13 @@ def _unsettled_sql() -> str:
     )
 
 
-def unsettled_rows(params: list[str | bool]) -> list[tuple[int, str]]:
-    """(id, state) of the unprocessed items `_unsettled_sql`'s parameters select; -1 for a
-    delivery not split yet."""
+def unsettled_rows(recipient: str) -> list[tuple[int, str]]:
+    """(id, state) of each unprocessed item that may hold `recipient`'s messages (by either
+    id the item named, or an unreadable body naming it); -1 for a delivery not split yet."""
+    like = recipient.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+    received, failed = str(InboundEvent.State.RECEIVED), str(InboundEvent.State.FAILED)
+    params: list[str | bool] = [received, failed, received, True, recipient, recipient]
+    params += [str(InboundEvent.Kind.MALFORMED), f"%{like}%", str(WebhookDelivery.State.STORED)]
     with connection.cursor() as cursor:
         cursor.execute(_unsettled_sql(), params)
         return cursor.fetchall()

@@ -2,8 +2,8 @@
 the database refuses one of them, the raw body first and each item in its own savepoint,
 so the refused one never keeps the STOP beside it out.
 
-Outside a test transaction, as the webhook view runs: the one-statement path is taken
-only there (inside a caller's transaction items go in savepoints)."""
+Outside a test transaction, as the webhook view runs (inside a caller's transaction the
+one statement runs in a savepoint)."""
 
 import pytest
 from django.db import connection
