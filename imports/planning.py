@@ -26,7 +26,6 @@ from contacts.models import Contact
 from .columns import ConsentLine, ContactLine
 from .report import RowProblem
 
-CONTACT_FIELDS = ("name", "language", "external_id", "attributes")
 IDENTIFIER_FIELDS = ("phone", "wa_id", "whatsapp_user_id")
 
 
