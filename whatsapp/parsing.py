@@ -17,6 +17,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from .events import (
+    CallPermissionReply,
     GroupLifecycleEvent,
     GroupParticipantsEvent,
     IdentityUpdate,
@@ -349,6 +350,22 @@ def _changed_from(body: Any) -> str | None:
     return found.group(1) if found else None
 
 
+def _call_permission(msg: dict) -> CallPermissionReply | None:
+    """Meta's `interactive.call_permission_reply` (response, is_permanent,
+    expiration_timestamp, response_source), or None for any other message."""
+    raw = msg.get("interactive")
+    interactive: dict[str, Any] = raw if isinstance(raw, dict) else {}
+    reply = interactive.get("call_permission_reply")
+    if interactive.get("type") != "call_permission_reply" or not isinstance(reply, dict):
+        return None
+    return CallPermissionReply(
+        response=str(reply.get("response") or "").lower(),
+        is_permanent=reply.get("is_permanent") is True,
+        expires_at=_timestamp(reply.get("expiration_timestamp")),
+        response_source=str(reply.get("response_source") or ""),
+    )
+
+
 def parse_message(payload: dict) -> InboundMessage:
     msg = _value(payload)["messages"][0]
     contact = _contact(payload)
@@ -376,6 +393,7 @@ def parse_message(payload: dict) -> InboundMessage:
         new_wa_id=_text(system.get("wa_id") or system.get("new_wa_id")),
         new_user_id=_text(system.get("user_id") or system.get("new_user_id")),
         old_user_id=_text(msg.get("from_user_id")) or _changed_from(system.get("body")),
+        call_permission=_call_permission(msg),
     )
 
 
