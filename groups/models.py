@@ -197,6 +197,9 @@ class GroupMembership(models.Model):
     joined_at = models.DateTimeField(default=timezone.now, editable=False)
     left_at = models.DateTimeField(null=True, blank=True)
     left_source = models.CharField(max_length=24, choices=LeaveSource.choices, blank=True)
+    # For an end the WhatsApp group reported: who the platform says did it ("participant":
+    # they left; "business": a removal), as it said it.
+    left_initiated_by = models.CharField(max_length=32, blank=True)
 
     objects = MembershipQuerySet.as_manager()
 

@@ -111,6 +111,10 @@ class GroupParticipantsEvent:
     user_id: str | None
     request_id: str
     raw: dict[str, Any] = field(repr=False)
+    # Everyone the item names, as (wa_id, user_id): a removal may name several people.
+    participants: tuple[tuple[str | None, str | None], ...] = ()
+    # Who the platform says ended a participation: "participant" (they left), "business", …
+    initiated_by: str = ""
 
 
 @dataclass(frozen=True)

@@ -443,7 +443,23 @@ def parse_identity_update(payload: dict) -> IdentityUpdate:
     )
 
 
+def _people(group: dict) -> tuple[tuple[str | None, str | None], ...]:
+    named = [
+        p
+        for key in ("join_requests", "added_participants", "removed_participants", "participants")
+        for p in _list(group.get(key))
+        if isinstance(p, dict)
+    ] or [group]
+    people = ((_text(p.get("wa_id") or p.get("input")), _text(p.get("user_id"))) for p in named)
+    return tuple(dict.fromkeys(p for p in people if p != (None, None)))
+
+
 def parse_group_participants(payload: dict) -> GroupParticipantsEvent:
+    """Meta's `group_participants_update` item: `type` (group_join_request_created /
+    _revoked, group_participants_add / _remove), `group_id`, `timestamp`; a join request
+    names the person (`wa_id`, `user_id`) and its `join_request_id` on the item itself,
+    a change of participants lists them (`added_participants[]`, `removed_participants[]`)
+    and a removal says who did it (`initiated_by`)."""
     group = _value(payload)["groups"][0]
     first: dict[str, Any] = next(
         iter(
@@ -468,6 +484,8 @@ def parse_group_participants(payload: dict) -> GroupParticipantsEvent:
             or ""
         ),
         raw=payload,
+        participants=_people(group),
+        initiated_by=str(group.get("initiated_by") or "")[:32],
     )
 
 
