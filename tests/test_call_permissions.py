@@ -310,3 +310,13 @@ def test_the_preference_centre_never_grants_calls(client: Client, centre):
     assert response.status_code == 400
     assert ConsentEvent.objects.filter(contact=contact).count() == before
     assert calls_state(contact).status == Status.OPTED_OUT
+
+
+def test_contacts_are_listed_by_their_call_permission(api_client):
+    allowed, refused = ContactFactory(), ContactFactory()
+    allow_calls(allowed, at=timezone.now())
+    record(refused, Action.WITHDRAW, "calls")
+
+    listed = api_client.get("/api/v1/contacts/", {"calls": "opted_in"}).json()["results"]
+
+    assert [c["id"] for c in listed] == [str(allowed.pk)]
