@@ -593,6 +593,8 @@ SPECTACULAR_SETTINGS = {
         "ErrorCode415Enum": f"{_ERRORS}.ErrorCode415Enum.choices",
         "ErrorCode429Enum": f"{_ERRORS}.ErrorCode429Enum.choices",
         "ErrorCode500Enum": f"{_ERRORS}.ErrorCode500Enum.choices",
+        # Groups and campaigns take only the purposes we send messages under (never calls).
+        "MessagePurposeEnum": "consent.rules.MESSAGE_PURPOSE_CHOICES",
         "ChangeTypeEnum": "integrations.models.ChangeType.choices",
         "PurposeEnum": "consent.rules.Purpose.choices",
         "StatusEnum": "consent.rules.Status.choices",

@@ -199,7 +199,7 @@ class GroupMembership(models.Model):
     left_source = models.CharField(max_length=24, choices=LeaveSource.choices, blank=True)
     # For an end the WhatsApp group reported: who the platform says did it ("participant":
     # they left; "business": a removal), as it said it.
-    left_initiated_by = models.CharField(max_length=32, blank=True)
+    left_initiated_by = models.CharField(max_length=32, blank=True, default="", db_default="")
 
     objects = MembershipQuerySet.as_manager()
 
