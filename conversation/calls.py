@@ -6,7 +6,7 @@ a grant dated by the message, for a time (`expiration_timestamp`) or for good
 """
 
 import logging
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 from consent.models import ConsentEvent
 from consent.rules import Action, Purpose, Source
@@ -23,7 +23,7 @@ log = logging.getLogger(__name__)
 TEMPORARY_PERMISSION = timedelta(days=7)
 
 
-def _expires_at(event: InboundMessage, reply: CallPermissionReply):
+def _expires_at(event: InboundMessage, reply: CallPermissionReply) -> datetime | None:
     if reply.is_permanent:
         return None
     return reply.expires_at or event.timestamp + TEMPORARY_PERMISSION
