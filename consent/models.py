@@ -131,10 +131,7 @@ class ConsentEvent(models.Model):
             models.UniqueConstraint(fields=["contact", "seq"], name="event_unique_chain_position"),
             models.CheckConstraint(
                 name="event_notice_for_grant_and_request",
-                # A call permission granted in WhatsApp's own dialog names no notice of ours.
-                condition=~Q(action__in=["grant", "request"])
-                | Q(notice__isnull=False)
-                | Q(action="grant", purpose="calls", source="whatsapp_platform"),
+                condition=~Q(action__in=["grant", "request"]) | Q(notice__isnull=False),
             ),
         ]
         indexes = [

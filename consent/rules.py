@@ -11,8 +11,8 @@ from config.errors import DomainError
 class Purpose(models.TextChoices):
     MARKETING = "marketing", _("Marketing")
     SERVICE = "service", _("Service")
-    # Permission to call the person on WhatsApp: granted only in the platform's own
-    # call permission dialog, for a time (expires_at) or for good; never a message purpose.
+    # Permission to call the person on WhatsApp: given in the platform's own dialog, in answer
+    # to our request, for a time (expires_at) or for good; never a message purpose.
     CALLS = "calls", _("Calls")
 
 
@@ -78,15 +78,6 @@ TRANSITIONS: dict[tuple[Status, Action], Status] = {
 
 # Actions that must name the wording the person was shown.
 ACTIONS_NEEDING_NOTICE = frozenset({A.GRANT, A.REQUEST})
-
-
-def needs_notice(action: str, purpose: str, source: str) -> bool:
-    """Whether this act must name our notice. A call permission granted through the
-    platform was asked and answered in WhatsApp's own dialog: the wording is not ours,
-    and the evidence is the platform's reply (its wamid and response source)."""
-    if purpose == Purpose.CALLS and source == Source.WHATSAPP_PLATFORM:
-        return False
-    return action in ACTIONS_NEEDING_NOTICE
 
 
 def grant_may_expire(action: str, purpose: str) -> bool:

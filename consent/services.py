@@ -35,6 +35,7 @@ from .models import (
 )
 from .ordering import Standing, Weighed, effective_time, weigh
 from .rules import (
+    ACTIONS_NEEDING_NOTICE,
     PERMISSIVE_ACTIONS,
     RESTRICTIVE_ACTIONS,
     RESTRICTIVENESS,
@@ -44,7 +45,6 @@ from .rules import (
     Source,
     Status,
     grant_may_expire,
-    needs_notice,
 )
 from .signals import consent_recorded, consent_withdrawn
 
@@ -225,7 +225,7 @@ def _valid(change: ConsentChange, now: datetime) -> ConsentChange:
             "occurred_at is in the future", code="occurred_in_future", field="occurred_at"
         )
     notice = change.notice
-    if needs_notice(action, purpose, source) and (notice is None or not notice.is_published):
+    if action in ACTIONS_NEEDING_NOTICE and (notice is None or not notice.is_published):
         raise InvalidConsent(
             f"a {action} must name the published notice the person was shown",
             code="notice_required",

@@ -8,13 +8,16 @@ a grant dated by the message, for a time (`expiration_timestamp`) or for good
 import logging
 from datetime import datetime, timedelta
 
-from consent.models import ConsentEvent
+from consent.models import ConsentEvent, ConsentNotice
 from consent.rules import Action, Purpose, Source
+from consent.selectors import current_notice, notice_by_ref
 from consent.services import Evidence, record_consent, record_opt_out
+from contacts.models import Contact
 from contacts.selectors import Identifiers
 from contacts.services import resolve_or_create_contacts
 from whatsapp.events import CallPermissionReply, InboundMessage
 from whatsapp.handlers import on
+from whatsapp.models import OutboundMessage
 
 log = logging.getLogger(__name__)
 
@@ -42,6 +45,17 @@ def _evidence(event: InboundMessage, reply: CallPermissionReply) -> Evidence:
             }
         },
     )
+
+
+def _wording(event: InboundMessage, contact: Contact) -> ConsentNotice | None:
+    """The calls notice of our request this reply answers, else the current one."""
+    asked = OutboundMessage.objects.filter(
+        wamid=event.context_wamid or None, contact_id=contact.pk
+    ).first()
+    for ref in (asked.notice_refs or []) if asked else []:
+        if ref.startswith(f"{Purpose.CALLS}/") and (notice := notice_by_ref(ref)):
+            return notice
+    return current_notice(Purpose.CALLS, contact.language or "en")
 
 
 @on("message")
@@ -73,11 +87,16 @@ def answer_call_permission(event: InboundMessage) -> None:
     grant_key = f"{key}:{Purpose.CALLS}:grant"
     if ConsentEvent.objects.filter(idempotency_key=grant_key).exists():
         return
+    notice = _wording(event, senders.primary)
+    if notice is None:
+        log.warning("call permission %s granted without a published calls notice", event.wamid)
+        return
     record_consent(
         contact=senders.primary,
         purpose=Purpose.CALLS,
         action=Action.GRANT,
         source=Source.WHATSAPP_PLATFORM,
+        notice=notice,
         occurred_at=event.timestamp,
         expires_at=_expires_at(event, reply),
         evidence=_evidence(event, reply),

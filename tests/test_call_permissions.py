@@ -23,7 +23,7 @@ from consent.tasks import expire_lapsed_call_permissions as expiry_task
 from preferences.links import preference_path
 from tests.api.conftest import assert_error, client_with_key
 from tests.consent_helpers import record
-from tests.factories import ContactFactory
+from tests.factories import ContactFactory, NoticeFactory
 
 pytestmark = pytest.mark.django_db
 
@@ -35,6 +35,12 @@ def api_client(db):
     return client_with_key(*SCOPES)
 
 
+@pytest.fixture(autouse=True)
+def calls_notice(db):
+    """The wording of our call permission request."""
+    return NoticeFactory(purpose="calls", text="May Demo Shop call you on WhatsApp?")
+
+
 def allow_calls(contact, *, at, expires_at=None) -> ConsentEvent:
     """What a call_permission_reply accept records (conversation.calls)."""
     return record_consent(
@@ -42,6 +48,7 @@ def allow_calls(contact, *, at, expires_at=None) -> ConsentEvent:
         purpose=Purpose.CALLS,
         action=Action.GRANT,
         source=Source.WHATSAPP_PLATFORM,
+        notice=NoticeFactory(purpose="calls"),
         occurred_at=at,
         expires_at=expires_at,
     )
@@ -86,10 +93,13 @@ def test_a_call_permission_is_never_a_message_permission():
     assert may_send(contact, "service").reason == "no_consent"
 
 
-def test_a_grant_of_calls_from_anywhere_else_needs_our_notice():
+def test_a_grant_of_calls_names_our_wording_even_from_the_platform():
     with pytest.raises(InvalidConsent) as refused:
         record_consent(
-            contact=ContactFactory(), purpose="calls", action="grant", source=Source.WEB_FORM
+            contact=ContactFactory(),
+            purpose="calls",
+            action="grant",
+            source=Source.WHATSAPP_PLATFORM,
         )
     assert refused.value.code == "notice_required"
 
@@ -221,6 +231,7 @@ def test_bulk_reads_lapsed_permissions_the_same_way_as_single():
 
 
 def test_the_api_may_withdraw_calls_but_never_grant_without_a_notice(api_client):
+    # (a calls notice is published: the grant still has to name it)
     withdrawn = api_client.post(
         "/api/v1/consent-events/",
         {"phone": PHONE, "purpose": "calls", "action": "withdraw", "source": "api"},
@@ -251,8 +262,9 @@ def test_the_contact_body_and_the_proof_show_the_call_permission(api_client):
     assert (event["purpose"], event["source"], event["notice"]) == (
         "calls",
         "whatsapp_platform",
-        None,
+        "calls/en/1",
     )
+    assert event["notice_text"] == "May Demo Shop call you on WhatsApp?"
     assert parse_datetime(event["expires_at"]) == now + timedelta(days=7)
     assert proof["chain"]["chain_valid"] is True
 

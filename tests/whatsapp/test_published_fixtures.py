@@ -24,14 +24,14 @@ from celery.signals import task_postrun
 from django.conf import settings as django_settings
 
 from config.celery import app
-from consent.models import ConsentEvent
+from consent.models import ConsentEvent, ConsentNotice
 from consent.selectors import WhatsAppUserId, may_send
 from consent.services import record_consent
 from contacts.models import Contact, IdentityChange
 from conversation.models import OptOutReview
 from tests import environment
 from tests.consent_helpers import record
-from tests.factories import ContactFactory
+from tests.factories import ContactFactory, NoticeFactory
 from tests.whatsapp.helpers import post_webhook
 from tests.whatsapp.workers import clear_queue
 from whatsapp.models import InboundEvent, OutboundMessage, ServiceWindow
@@ -328,6 +328,16 @@ def stored_and_ignored(name: str) -> None:
     assert InboundEvent.objects.get().kind == InboundEvent.Kind.MESSAGE
 
 
+def calls_notice() -> ConsentNotice:
+    """The wording of our call permission request, published."""
+    return NoticeFactory(purpose="calls", language="en", version=1)
+
+
+def ada_opted_in_and_asked_for_calls(name: str) -> None:
+    ada_opted_in(name)
+    calls_notice()
+
+
 def ada_opted_in_and_allowed_calls(name: str) -> None:
     ada_opted_in(name)
     record_consent(
@@ -335,6 +345,7 @@ def ada_opted_in_and_allowed_calls(name: str) -> None:
         purpose="calls",
         action="grant",
         source="whatsapp_platform",
+        notice=calls_notice(),
         occurred_at=sent_at(name) - timedelta(days=1),
         expires_at=sent_at(name) + timedelta(days=6),
     )
@@ -350,6 +361,7 @@ def ada_may_be_called_for_seven_days(name: str) -> None:
     event = ConsentEvent.objects.filter(contact=ada_).latest("seq")
     ends = datetime.fromtimestamp(calls_reply(name)["expiration_timestamp"], tz=UTC)
     assert (event.expires_at, event.prompted_by_wamid) == (ends, answered_wamid(name))
+    assert event.notice.ref == "calls/en/1"
     assert may_send(ADA_PHONE, "calls", at=ends - timedelta(seconds=1)).allowed
     assert may_send(ADA_PHONE, "calls", at=ends).reason == "legacy_expired"
     assert marketing_reason(ADA_PHONE) == "opted_in"
@@ -505,13 +517,13 @@ PUBLISHED = [
     ),
     Published(
         "call_permission_reply_accept",
-        ada_opted_in,
+        ada_opted_in_and_asked_for_calls,
         ada_may_be_called_for_seven_days,
         "an accepted call permission is a calls grant until its expiration_timestamp",
     ),
     Published(
         "call_permission_reply_accept_permanent",
-        ada_opted_in,
+        ada_opted_in_and_asked_for_calls,
         ada_may_be_called_for_good,
         "a permanent call permission is a calls grant without end",
     ),

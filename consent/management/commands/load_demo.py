@@ -20,6 +20,11 @@ NOTICES = {
     "Puedo darme de baja cuando quiera respondiendo BAJA.",
     ("service", "es"): "Sí, envíenme actualizaciones de pedidos, confirmaciones y avisos "
     "de cuenta de Demo Shop por WhatsApp.",
+    # The wording of our call permission request; the person answers in WhatsApp's dialog.
+    ("calls", "en"): "May Demo Shop call you on WhatsApp about your orders? "
+    "You can take this back at any time.",
+    ("calls", "es"): "¿Podemos llamarte por WhatsApp desde Demo Shop por tus pedidos? "
+    "Puedes retirar el permiso cuando quieras.",
 }
 
 # (phone, name, language, marketing story)
@@ -101,7 +106,8 @@ class Command(BaseCommand):
             *_story(story, now, notices[(Purpose.MARKETING, language)], policy),
         ]
         if str(contact.phone) in CALL_PERMISSIONS:
-            steps.append(_call_permission(*CALL_PERMISSIONS[str(contact.phone)], now=now))
+            calls = notices[(Purpose.CALLS, language)]
+            steps.append(_call_permission(*CALL_PERMISSIONS[str(contact.phone)], calls, now=now))
         for action, source, at, kw in steps:
             record_consent(
                 contact=contact,
@@ -120,7 +126,9 @@ class Command(BaseCommand):
             self.stdout.write(f"demo superuser created: {DEMO_USER} / {DEMO_PASSWORD}")
 
 
-def _call_permission(days_ago: int, lasts: int | None, *, now) -> tuple[str, str, Any, dict]:
+def _call_permission(
+    days_ago: int, lasts: int | None, notice: ConsentNotice, *, now
+) -> tuple[str, str, Any, dict]:
     at = now - timedelta(days=days_ago)
     kind = "permanent" if lasts is None else "temporary"
     return (
@@ -129,6 +137,7 @@ def _call_permission(days_ago: int, lasts: int | None, *, now) -> tuple[str, str
         at,
         {
             "purpose": Purpose.CALLS,
+            "notice": notice,
             "expires_at": None if lasts is None else at + timedelta(days=lasts),
             "evidence": Evidence(
                 wamid=f"wamid.DEMO-CALLS-{kind.upper()}",
