@@ -22,7 +22,7 @@ from typing import Any
 from django.conf import settings
 from django.utils import timezone
 
-from consent.rules import Action, Purpose
+from consent.rules import MESSAGE_PURPOSES, Action
 from contacts.phones import InvalidPhone, normalize_phone, phone_hash, wa_id_for, why_not_a_phone
 from core.inputs import has_lone_surrogate
 
@@ -54,12 +54,16 @@ LIMITS = {
 }
 
 
+# A call permission is granted only in WhatsApp's own dialog: no import column for it.
+IMPORTED_PURPOSES = tuple(p.value for p in MESSAGE_PURPOSES)
+
+
 def consent_columns(purpose: str) -> tuple[str, ...]:
     return tuple(f"{purpose}_{name}" for name in CONSENT_FIELDS)
 
 
 KNOWN_COLUMNS = frozenset(
-    [*CONTACT_COLUMNS, *(c for p in Purpose.values for c in consent_columns(p))]
+    [*CONTACT_COLUMNS, *(c for p in IMPORTED_PURPOSES for c in consent_columns(p))]
 )
 
 
@@ -214,7 +218,7 @@ def parse_row(
     _read_identifiers(row, line)
     _read_details(row, line, rules)
     _read_attributes(row, line)
-    for purpose in Purpose.values:
+    for purpose in IMPORTED_PURPOSES:
         consent = _parse_consent(purpose, row.cell, row.text, rules, row.problem)
         if consent is not None:
             line.consents.append(consent)
