@@ -27,7 +27,7 @@ from staff.paginator import EstimatedCountPaginator
 from whatsapp.message_templates import languages_of, purpose_of, template_for
 
 from .exceptions import CampaignNotDraft
-from .forms import CampaignForm
+from .forms import CampaignForm, number_label
 from .models import Campaign, CampaignKind, CampaignStatus, Message, MessageStatus, ReminderSent
 from .progress import campaign_progress
 from .selectors import (
@@ -184,7 +184,7 @@ class CampaignAdmin(ModelAdmin):
     actions = [preview_selected, launch_selected, cancel_selected]
     change_form_template = "admin/campaigns/campaign/change_form.html"
     fieldsets = [
-        (None, {"fields": ["name", "kind", "purpose"]}),
+        (None, {"fields": ["name", "kind", "purpose", "sending_number"]}),
         (
             "Message",
             {
@@ -232,7 +232,7 @@ class CampaignAdmin(ModelAdmin):
             },
         )
         return [
-            (None, {"fields": ["name", "kind", "purpose"]}),
+            (None, {"fields": ["name", "kind", "purpose", "sent_from"]}),
             *([message] if obj.kind != CampaignKind.RECONSENT else []),
             ("Audience", {"fields": ["audience_tags", "attributes", "states"]}),
             *self.results_fieldsets,
@@ -252,7 +252,14 @@ class CampaignAdmin(ModelAdmin):
             "approved_languages",
             "what_they_read",
             "template_now",
+            "sent_from",
         ]
+
+    @admin.display(description="sent from")
+    def sent_from(self, campaign: Campaign) -> str:
+        if campaign.sending_number is not None:
+            return number_label(campaign.sending_number)
+        return f"the business default ({campaign.phone_number_id or 'not configured'})"
 
     @admin.display(description="why paused")
     def why_paused(self, campaign: Campaign) -> str:
@@ -404,7 +411,8 @@ class CampaignAdmin(ModelAdmin):
             ],
             "lead": (
                 f"{campaign.get_kind_display()} campaign, {campaign.get_status_display().lower()}; "
-                f"every recipient needs {purpose} consent. These figures are as of now."
+                f"every recipient needs {purpose} consent; sent from "
+                f"{self.sent_from(campaign)}. These figures are as of now."
             ),
             "campaign": campaign,
             "preview": preview,

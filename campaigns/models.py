@@ -8,6 +8,7 @@ from django.utils import timezone
 from consent.models import ReconsentPolicy
 from consent.rules import Purpose
 from contacts.models import Contact, Tag
+from whatsapp.models import SendingNumber
 
 
 class CampaignKind(models.TextChoices):
@@ -69,6 +70,16 @@ class Campaign(models.Model):
         blank=True,
         help_text='Template body parameters in order; "{name}" becomes the contact\'s name.',
     )
+    # The business number it goes out from; none: the business default
+    # (WHATSAPP_PHONE_NUMBER_ID). In `number` stop scope it also decides who may get it.
+    sending_number = models.ForeignKey(
+        SendingNumber,
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="+",
+        help_text="The business number it is sent from (empty: the business default).",
+    )
     audience_tags = models.ManyToManyField(
         Tag, blank=True, related_name="+", help_text="Contacts with any of these tags."
     )
@@ -116,6 +127,13 @@ class Campaign(models.Model):
 
     def __str__(self) -> str:
         return self.name
+
+    @property
+    def phone_number_id(self) -> str:
+        """The number its messages go out from, and that the stop scope asks about."""
+        if self.sending_number_id is not None:
+            return self.sending_number.phone_number_id
+        return settings.WHATSAPP_PHONE_NUMBER_ID
 
     def language_for(self, contact_language: str) -> str:
         """The template language a contact gets: theirs if approved, else the fallback."""
