@@ -28,7 +28,16 @@ from whatsapp.message_templates import languages_of, purpose_of, template_for
 
 from .exceptions import CampaignNotDraft
 from .forms import CampaignForm, number_label
-from .models import Campaign, CampaignKind, CampaignStatus, Message, MessageStatus, ReminderSent
+from .models import (
+    Campaign,
+    CampaignKind,
+    CampaignStatus,
+    Message,
+    MessageStatus,
+    ReminderSent,
+    TemplateChangeNotice,
+)
+from .notices import dismiss_template_notice
 from .progress import campaign_progress
 from .selectors import (
     audience_states,
@@ -324,13 +333,28 @@ class CampaignAdmin(ModelAdmin):
         progress = self.admin_site.admin_view(self.progress_view)
         panel = self.admin_site.admin_view(self.progress_panel_view)
         resume = self.admin_site.admin_view(self.resume_view)
+        dismiss = self.admin_site.admin_view(self.dismiss_notice_view)
         return [
+            path(
+                "notices/<int:pk>/dismiss/",
+                dismiss,
+                name="campaigns_templatechangenotice_dismiss",
+            ),
             path("<uuid:object_id>/progress/", panel, name="campaigns_campaign_progress_panel"),
             path("<uuid:object_id>/resume/", resume, name="campaigns_campaign_resume"),
             path("<path:object_id>/preview/", preview, name="campaigns_campaign_preview"),
             path("<uuid:object_id>/progress.json", progress, name="campaigns_campaign_progress"),
             *super().get_urls(),
         ]
+
+    def dismiss_notice_view(self, request: HttpRequest, pk: int) -> HttpResponse:
+        notice = get_object_or_404(TemplateChangeNotice, pk=pk)
+        if request.method != "POST":
+            return HttpResponseNotAllowed(["POST"])
+        if not request.user.has_perm("campaigns.change_campaign"):
+            raise PermissionDenied
+        dismiss_template_notice(notice=notice, actor=request.user)
+        return HttpResponseRedirect(reverse("admin:index"))
 
     def resume_view(self, request: HttpRequest, object_id: str) -> HttpResponse:
         campaign = get_object_or_404(Campaign, pk=object_id)

@@ -229,3 +229,36 @@ class ReminderSent(models.Model):
 
     def __str__(self) -> str:
         return f"reminder {self.offset}d to {self.contact_id}: {self.status}"
+
+
+class TemplateChangeNotice(models.Model):
+    """A template's category changed under a running campaign: told on the dashboard.
+
+    Shown until staff dismiss it or, for a campaign it paused, until the campaign is
+    handled (resumed or cancelled).
+    """
+
+    campaign = models.ForeignKey(Campaign, on_delete=models.CASCADE, related_name="+")
+    template_name = models.CharField(max_length=512)
+    language = models.CharField(max_length=16)
+    category_before = models.CharField(max_length=32, blank=True)
+    category_after = models.CharField(max_length=32)
+    paused = models.BooleanField(help_text="The change paused the campaign.")
+    changed_at = models.DateTimeField(default=timezone.now)
+    dismissed_at = models.DateTimeField(null=True, blank=True)
+    dismissed_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, null=True, blank=True, related_name="+"
+    )
+
+    class Meta:
+        ordering = ["-changed_at"]
+        indexes = [
+            models.Index(
+                fields=["changed_at"],
+                name="template_notice_open_idx",
+                condition=Q(dismissed_at__isnull=True),
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.template_name} became {self.category_after}: {self.campaign_id}"
