@@ -164,7 +164,7 @@ class CampaignForm(forms.ModelForm):
             return  # a launched campaign shows its number read-only
         field = cast(forms.ModelChoiceField, self.fields["sending_number"])
         field.queryset = SendingNumber.objects.order_by("label", "phone_number_id")
-        field.label_from_instance = number_label  # type: ignore[method-assign]
+        field.label_from_instance = number_label  # type: ignore[method-assign,assignment]
         default = settings.WHATSAPP_PHONE_NUMBER_ID
         field.empty_label = f"The business default ({default or 'not configured'})"
         field.widget = UnfoldAdminSelectWidget(choices=field.choices)

@@ -131,7 +131,7 @@ class Campaign(models.Model):
     @property
     def phone_number_id(self) -> str:
         """The number its messages go out from, and that the stop scope asks about."""
-        if self.sending_number_id is not None:
+        if self.sending_number is not None:
             return self.sending_number.phone_number_id
         return settings.WHATSAPP_PHONE_NUMBER_ID
 

@@ -105,7 +105,8 @@ BLOCK_USERS_FAILED = 139100
 
 
 def block_answer(body: dict[str, Any]) -> BlockAnswer:
-    lists = body.get("block_users") if isinstance(body.get("block_users"), dict) else {}
+    found = body.get("block_users")
+    lists: dict[str, Any] = found if isinstance(found, dict) else {}
     done = [
         str(item.get("input") or item.get("wa_id") or "")
         for key in ("added_users", "removed_users")
@@ -124,7 +125,7 @@ def block_answer(body: dict[str, Any]) -> BlockAnswer:
         failed.append(
             (
                 str(item.get("input") or item.get("wa_id") or ""),
-                int(code) if str(code or "").isdigit() else None,
+                int(str(code)) if str(code or "").isdigit() else None,
                 f"{title}: {details}" if details else title,
             )
         )

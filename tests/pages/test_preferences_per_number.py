@@ -64,6 +64,30 @@ def test_scope_number_a_stop_on_a_leaves_b_on(settings, client, page, stopped_on
     assert eligible_from(B) == (True, "opted_in")
 
 
+def test_the_contact_api_answers_per_number(settings, stopped_on_a):
+    settings.CONSENT_STOP_SCOPE = "number"
+    api = client_with_key("contacts:read")
+
+    body = api.get(f"/api/v1/contacts/{stopped_on_a.pk}/").json()
+
+    assert body["marketing_by_number"] == [
+        {
+            "sending_number": B,
+            "name": "Acme Outlet (+15550783882)",
+            "allowed": True,
+            "reason": "opted_in",
+        },
+        {
+            "sending_number": A,
+            "name": "Acme (+15550783881)",
+            "allowed": False,
+            "reason": "opted_out",
+        },
+    ]
+    settings.CONSENT_STOP_SCOPE = "business"
+    assert api.get(f"/api/v1/contacts/{stopped_on_a.pk}/").json()["marketing_by_number"] == []
+
+
 def test_scope_business_the_page_is_as_before_and_the_stop_binds_both(
     settings, client, page, stopped_on_a
 ):
