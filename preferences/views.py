@@ -116,11 +116,13 @@ def _centre(request: HttpRequest, token: str, contact: Contact, *, failed=None, 
     if failed is not None and failed[0] in forms_by_purpose:
         purpose, kind, form = failed
         forms_by_purpose[purpose][kind] = form
+    rows = _number_rows(contact, cards)
     context = {
         "token": token,
         "contact": contact,
         "cards": [(card, forms_by_purpose[card.purpose]) for card in cards],
-        "numbers": _number_rows(contact, cards),
+        "numbers": rows,
+        "numbers_on": sum(1 for row, _ in rows if row.allowed),
         "legacy_deadline": preferences.legacy_deadline(contact),
         "history": preferences.history(contact),
         "invitations": _pending_invitations(contact),

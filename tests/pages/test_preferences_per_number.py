@@ -60,6 +60,7 @@ def test_scope_number_a_stop_on_a_leaves_b_on(settings, client, page, stopped_on
 
     assert "Acme (+15550783881)" in html and "Acme Outlet (+15550783882)" in html
     assert (status_of(html, A), status_of(html, B)) == ("Off", "On")
+    assert "Still on from 1 of our numbers: you said no on the others only." in html
     assert eligible_from(A) == (False, "opted_out")
     assert eligible_from(B) == (True, "opted_in")
 
@@ -170,3 +171,13 @@ def test_a_number_not_ours_is_refused(settings, client, page, stopped_on_a):
     )
 
     assert response.status_code == 400
+
+
+def test_the_numbers_are_shown_in_spanish_too(settings, client, page, stopped_on_a):
+    settings.CONSENT_STOP_SCOPE = "number"
+
+    html = client.get(f"{page}?lang=es").content.decode()
+
+    assert "En cada uno de nuestros números" in html
+    assert "Desactivar en Acme Outlet (+15550783882)" in html
+    assert "Activar en Acme (+15550783881)" in html
