@@ -27,8 +27,17 @@ from staff.paginator import EstimatedCountPaginator
 from whatsapp.message_templates import languages_of, purpose_of, template_for
 
 from .exceptions import CampaignNotDraft
-from .forms import CampaignForm
-from .models import Campaign, CampaignKind, CampaignStatus, Message, MessageStatus, ReminderSent
+from .forms import CampaignForm, number_label
+from .models import (
+    Campaign,
+    CampaignKind,
+    CampaignStatus,
+    Message,
+    MessageStatus,
+    ReminderSent,
+    TemplateChangeNotice,
+)
+from .notices import dismiss_template_notice
 from .progress import campaign_progress
 from .selectors import (
     audience_states,
@@ -184,7 +193,7 @@ class CampaignAdmin(ModelAdmin):
     actions = [preview_selected, launch_selected, cancel_selected]
     change_form_template = "admin/campaigns/campaign/change_form.html"
     fieldsets = [
-        (None, {"fields": ["name", "kind", "purpose"]}),
+        (None, {"fields": ["name", "kind", "purpose", "sending_number"]}),
         (
             "Message",
             {
@@ -232,7 +241,7 @@ class CampaignAdmin(ModelAdmin):
             },
         )
         return [
-            (None, {"fields": ["name", "kind", "purpose"]}),
+            (None, {"fields": ["name", "kind", "purpose", "sent_from"]}),
             *([message] if obj.kind != CampaignKind.RECONSENT else []),
             ("Audience", {"fields": ["audience_tags", "attributes", "states"]}),
             *self.results_fieldsets,
@@ -252,7 +261,14 @@ class CampaignAdmin(ModelAdmin):
             "approved_languages",
             "what_they_read",
             "template_now",
+            "sent_from",
         ]
+
+    @admin.display(description="sent from")
+    def sent_from(self, campaign: Campaign) -> str:
+        if campaign.sending_number is not None:
+            return number_label(campaign.sending_number)
+        return f"the business default ({campaign.phone_number_id or 'not configured'})"
 
     @admin.display(description="why paused")
     def why_paused(self, campaign: Campaign) -> str:
@@ -317,13 +333,28 @@ class CampaignAdmin(ModelAdmin):
         progress = self.admin_site.admin_view(self.progress_view)
         panel = self.admin_site.admin_view(self.progress_panel_view)
         resume = self.admin_site.admin_view(self.resume_view)
+        dismiss = self.admin_site.admin_view(self.dismiss_notice_view)
         return [
+            path(
+                "notices/<int:pk>/dismiss/",
+                dismiss,
+                name="campaigns_templatechangenotice_dismiss",
+            ),
             path("<uuid:object_id>/progress/", panel, name="campaigns_campaign_progress_panel"),
             path("<uuid:object_id>/resume/", resume, name="campaigns_campaign_resume"),
             path("<path:object_id>/preview/", preview, name="campaigns_campaign_preview"),
             path("<uuid:object_id>/progress.json", progress, name="campaigns_campaign_progress"),
             *super().get_urls(),
         ]
+
+    def dismiss_notice_view(self, request: HttpRequest, pk: int) -> HttpResponse:
+        notice = get_object_or_404(TemplateChangeNotice, pk=pk)
+        if request.method != "POST":
+            return HttpResponseNotAllowed(["POST"])
+        if not request.user.has_perm("campaigns.change_campaign"):
+            raise PermissionDenied
+        dismiss_template_notice(notice=notice, actor=request.user)
+        return HttpResponseRedirect(reverse("admin:index"))
 
     def resume_view(self, request: HttpRequest, object_id: str) -> HttpResponse:
         campaign = get_object_or_404(Campaign, pk=object_id)
@@ -404,7 +435,8 @@ class CampaignAdmin(ModelAdmin):
             ],
             "lead": (
                 f"{campaign.get_kind_display()} campaign, {campaign.get_status_display().lower()}; "
-                f"every recipient needs {purpose} consent. These figures are as of now."
+                f"every recipient needs {purpose} consent; sent from "
+                f"{self.sent_from(campaign)}. These figures are as of now."
             ),
             "campaign": campaign,
             "preview": preview,

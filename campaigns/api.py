@@ -43,6 +43,10 @@ class AudienceSerializer(serializers.Serializer):
 class CampaignSerializer(serializers.ModelSerializer):
     audience = serializers.SerializerMethodField()
     counts = serializers.SerializerMethodField()
+    sending_number = serializers.SerializerMethodField(
+        help_text="Additive: the phone_number_id its messages go out from (the business "
+        "default when none was picked)."
+    )
 
     class Meta:
         model = Campaign
@@ -61,8 +65,12 @@ class CampaignSerializer(serializers.ModelSerializer):
             "finished_at",
             # Additive: why a campaign is `paused` (its template paused or re-categorised).
             "paused_reason",
+            "sending_number",
         ]
         read_only_fields = fields
+
+    def get_sending_number(self, campaign: Campaign) -> str:
+        return campaign.phone_number_id
 
     @extend_schema_field(AudienceSerializer)
     def get_audience(self, campaign: Campaign) -> dict[str, Any]:
@@ -91,7 +99,9 @@ class CampaignViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets
     filterset_fields = ["status", "kind", "purpose"]
 
     def get_queryset(self):
-        campaigns = Campaign.objects.prefetch_related("audience_tags")
+        campaigns = Campaign.objects.select_related("sending_number").prefetch_related(
+            "audience_tags"
+        )
         return selectors.campaigns_with_counts(campaigns)
 
     @extend_schema(summary="Campaigns, newest first, with counts per message status")

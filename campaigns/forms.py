@@ -2,6 +2,7 @@ import re
 from typing import cast
 
 from django import forms
+from django.conf import settings
 from unfold.widgets import (
     UnfoldAdminCheckboxSelectMultipleWidget,
     UnfoldAdminSelectWidget,
@@ -10,7 +11,7 @@ from unfold.widgets import (
 
 from consent.rules import Purpose, Status
 from whatsapp.message_templates import approved_templates, purpose_of, template_for
-from whatsapp.models import WhatsAppTemplate
+from whatsapp.models import SendingNumber, WhatsAppTemplate
 
 from .models import Campaign, CampaignKind
 
@@ -71,6 +72,15 @@ class ParameterListField(forms.MultiValueField):
         return values
 
 
+def number_label(number: SendingNumber) -> str:
+    """ "Shop (Acme) · +15550783881 · 106540352242922": how staff recognise a number."""
+    name = " ".join(
+        part for part in (number.label, f"({number.brand})" if number.brand else "") if part
+    )
+    shown = f"+{number.display_phone_number}" if number.display_phone_number else ""
+    return " · ".join(part for part in (name, shown, number.phone_number_id) if part)
+
+
 class CampaignForm(forms.ModelForm):
     """A campaign as marketing staff build it: audience as tags, key=value lines, states."""
 
@@ -95,7 +105,15 @@ class CampaignForm(forms.ModelForm):
 
     class Meta:
         model = Campaign
-        fields = ["name", "kind", "purpose", "template_name", "template_language", "audience_tags"]
+        fields = [
+            "name",
+            "kind",
+            "purpose",
+            "sending_number",
+            "template_name",
+            "template_language",
+            "audience_tags",
+        ]
 
     def __init__(self, *args, **kwargs) -> None:
         super().__init__(*args, **kwargs)
@@ -105,6 +123,7 @@ class CampaignForm(forms.ModelForm):
             f"{k}={v}" for k, v in sorted((campaign.audience_attributes or {}).items())
         )
         self.fields["audience_states"].initial = campaign.audience_states or []
+        self._offer_numbers(campaign)
         # Chosen, never typed: the registry's approved templates and their languages.
         self.fields["template_name"] = forms.ChoiceField(
             label="Template",
@@ -138,6 +157,20 @@ class CampaignForm(forms.ModelForm):
                 '"{name}" becomes the contact\'s name.'
             )
         self.template: WhatsAppTemplate | None = None
+
+    def _offer_numbers(self, campaign: Campaign) -> None:
+        """The business's numbers, by label and brand; a new campaign starts on the default."""
+        if "sending_number" not in self.fields:
+            return  # a launched campaign shows its number read-only
+        field = cast(forms.ModelChoiceField, self.fields["sending_number"])
+        field.queryset = SendingNumber.objects.order_by("label", "phone_number_id")
+        field.label_from_instance = number_label  # type: ignore[method-assign,assignment]
+        default = settings.WHATSAPP_PHONE_NUMBER_ID
+        field.empty_label = f"The business default ({default or 'not configured'})"
+        field.widget = UnfoldAdminSelectWidget(choices=field.choices)
+        if campaign._state.adding and not self.initial.get("sending_number"):
+            chosen = field.queryset.filter(phone_number_id=default).first()
+            self.initial["sending_number"] = chosen.pk if chosen else None
 
     @staticmethod
     def _template(name: str, language: str) -> WhatsAppTemplate | None:

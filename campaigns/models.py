@@ -8,6 +8,7 @@ from django.utils import timezone
 from consent.models import ReconsentPolicy
 from consent.rules import MESSAGE_PURPOSE_CHOICES, Purpose
 from contacts.models import Contact, Tag
+from whatsapp.models import SendingNumber
 
 
 class CampaignKind(models.TextChoices):
@@ -70,6 +71,16 @@ class Campaign(models.Model):
         blank=True,
         help_text='Template body parameters in order; "{name}" becomes the contact\'s name.',
     )
+    # The business number it goes out from; none: the business default
+    # (WHATSAPP_PHONE_NUMBER_ID). In `number` stop scope it also decides who may get it.
+    sending_number = models.ForeignKey(
+        SendingNumber,
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="+",
+        help_text="The business number it is sent from (empty: the business default).",
+    )
     audience_tags = models.ManyToManyField(
         Tag, blank=True, related_name="+", help_text="Contacts with any of these tags."
     )
@@ -117,6 +128,13 @@ class Campaign(models.Model):
 
     def __str__(self) -> str:
         return self.name
+
+    @property
+    def phone_number_id(self) -> str:
+        """The number its messages go out from, and that the stop scope asks about."""
+        if self.sending_number is not None:
+            return self.sending_number.phone_number_id
+        return settings.WHATSAPP_PHONE_NUMBER_ID
 
     def language_for(self, contact_language: str) -> str:
         """The template language a contact gets: theirs if approved, else the fallback."""
@@ -212,3 +230,36 @@ class ReminderSent(models.Model):
 
     def __str__(self) -> str:
         return f"reminder {self.offset}d to {self.contact_id}: {self.status}"
+
+
+class TemplateChangeNotice(models.Model):
+    """A template's category changed under a running campaign: told on the dashboard.
+
+    Shown until staff dismiss it or, for a campaign it paused, until the campaign is
+    handled (resumed or cancelled).
+    """
+
+    campaign = models.ForeignKey(Campaign, on_delete=models.CASCADE, related_name="+")
+    template_name = models.CharField(max_length=512)
+    language = models.CharField(max_length=16)
+    category_before = models.CharField(max_length=32, blank=True)
+    category_after = models.CharField(max_length=32)
+    paused = models.BooleanField(help_text="The change paused the campaign.")
+    changed_at = models.DateTimeField(default=timezone.now)
+    dismissed_at = models.DateTimeField(null=True, blank=True)
+    dismissed_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, null=True, blank=True, related_name="+"
+    )
+
+    class Meta:
+        ordering = ["-changed_at"]
+        indexes = [
+            models.Index(
+                fields=["changed_at"],
+                name="template_notice_open_idx",
+                condition=Q(dismissed_at__isnull=True),
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.template_name} became {self.category_after}: {self.campaign_id}"

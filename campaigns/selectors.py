@@ -27,11 +27,13 @@ from django.db.models.functions import Cast, Coalesce
 from django.utils import timezone
 
 from consent.models import ConsentEvent, ConsentState
-from consent.rules import Action, Status
+from consent.number_scope import decisions_through, many_through_number, per_number
+from consent.rules import Action, Purpose, Status
 from consent.selectors import (
     ALLOWED_BY_REASON,
     BULK_CHUNK,
     Decision,
+    Reason,
     may_send_contacts,
     reason_expression,
 )
@@ -116,6 +118,18 @@ def _addressable() -> ExpressionWrapper:
     return ExpressionWrapper(has[0] | has[1] | has[2] | has[3], output_field=BooleanField())
 
 
+def _with_reasons(contacts: QuerySet[Contact], campaign: Campaign, at: datetime) -> QuerySet:
+    """Each contact annotated with its eligibility `reason` and whether it is `addressable`."""
+    return contacts.annotate(
+        state=FilteredRelation(
+            "consent_states", condition=Q(consent_states__purpose=campaign.purpose)
+        )
+    ).annotate(
+        reason=reason_expression(at, prefix="state__", blocked="blocked_at"),
+        addressable=_addressable(),
+    )
+
+
 def preview_campaign(*, campaign: Campaign, at: datetime | None = None) -> Preview:
     """Who would get the campaign if it were sent at `at`, and why the others would not.
 
@@ -127,31 +141,23 @@ def preview_campaign(*, campaign: Campaign, at: datetime | None = None) -> Previ
     audience = campaign_audience(campaign)
     # (reason, allowed, has a WhatsApp address) → contacts
     counts: Counter[tuple[str, bool, bool]] = Counter()
-    grouped = (
-        audience.filter(merged_into__isnull=True)
-        .annotate(
-            state=FilteredRelation(
-                "consent_states", condition=Q(consent_states__purpose=campaign.purpose)
-            )
-        )
-        .annotate(
-            reason=reason_expression(at, prefix="state__", blocked="blocked_at"),
-            addressable=_addressable(),
-        )
-        .order_by()
-        .values_list("reason", "addressable")
-        .annotate(n=Count("pk"))
-    )
+    reasons = _with_reasons(audience.filter(merged_into__isnull=True), campaign, at)
+    grouped = reasons.order_by().values_list("reason", "addressable").annotate(n=Count("pk"))
     with transaction.atomic(), sql.one_big_aggregate():
         for reason, addressable, n in grouped:
             counts[(reason, ALLOWED_BY_REASON[reason], bool(addressable))] += n
+    _ask_the_campaigns_number(campaign, reasons, counts, at)
     merged = (
         audience.filter(merged_into__isnull=False)
         .order_by()
         .values_list("pk", "wa_id", "phone", "whatsapp_user_id", "parent_user_id")
     )
     for chunk in batched(merged.iterator(chunk_size=BULK_CHUNK), BULK_CHUNK):
-        decisions = may_send_contacts([row[0] for row in chunk], campaign.purpose, at)
+        decisions = many_through_number(
+            may_send_contacts([row[0] for row in chunk], campaign.purpose, at),
+            purpose=campaign.purpose,
+            sending_number=campaign.phone_number_id,
+        )
         for pk, wa_id, phone, user_id, parent_user_id in chunk:
             decision: Decision = decisions[pk]
             address = whatsapp_address(
@@ -162,6 +168,8 @@ def preview_campaign(*, campaign: Campaign, at: datetime | None = None) -> Previ
     eligible: Counter[str] = Counter()
     ineligible: Counter[str] = Counter()
     for (reason, allowed, addressable), n in counts.items():
+        if not n:
+            continue
         if not allowed:
             ineligible[reason] += n
         elif not addressable:
@@ -175,6 +183,25 @@ def preview_campaign(*, campaign: Campaign, at: datetime | None = None) -> Previ
         ineligible=dict(ineligible.most_common()),
         eligible_reasons=dict(eligible.most_common()),
     )
+
+
+def _ask_the_campaigns_number(
+    campaign: Campaign, reasons: QuerySet, counts: Counter[tuple[str, bool, bool]], at: datetime
+) -> None:
+    """In `number` stop scope, those opted out of marketing only on other numbers may get it
+    from the campaign's number: counted under the answer that number gives them."""
+    number = campaign.phone_number_id
+    if not per_number() or not number or campaign.purpose != Purpose.MARKETING:
+        return
+    stopped = dict(
+        reasons.filter(reason=Reason.OPTED_OUT).order_by().values_list("pk", "addressable")
+    )
+    for chunk in batched(list(stopped), BULK_CHUNK):
+        for pk, decision in decisions_through(chunk, number, at).items():
+            if decision.allowed:
+                addressable = bool(stopped[pk])
+                counts[(Reason.OPTED_OUT, False, addressable)] -= 1
+                counts[(decision.reason, True, addressable)] += 1
 
 
 def campaign_counts(campaign: Campaign) -> dict[str, int]:

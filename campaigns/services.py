@@ -136,7 +136,7 @@ def send_campaign_batch(*, campaign_id: Any, first_message_id: int, last_message
     batch queues each message once (its outbox row's id is derived from it).
     Returns how many were queued.
     """
-    campaign = Campaign.objects.get(pk=campaign_id)
+    campaign = Campaign.objects.select_related("sending_number").get(pk=campaign_id)
     batch = Message.objects.filter(
         campaign=campaign,
         pk__gte=first_message_id,
@@ -193,6 +193,14 @@ def _open_windows(campaign: Campaign, picked: list[Message]) -> set[str]:
 
 
 def _outbox_row(campaign: Campaign, message: Message, windows: set[str]) -> OutboundMessage:
+    row = _unsent_row(campaign, message, windows)
+    if campaign.sending_number_id is not None:
+        # It goes out from the campaign's number, and the send gate asks for that number.
+        row.phone_number_id = campaign.phone_number_id
+    return row
+
+
+def _unsent_row(campaign: Campaign, message: Message, windows: set[str]) -> OutboundMessage:
     contact = message.contact
     origin = outbox_origin(message)
     row_id = uuid.uuid5(_OUTBOX_IDS, origin)
@@ -238,11 +246,11 @@ def _skip_refused(campaign: Campaign, batch: QuerySet[Message]) -> None:
             "contact__parent_user_id",
         )
     )
-    # Sent from the configured number: in `number` stop scope, a stop on another one binds not.
+    # Sent from the campaign's number: in `number` stop scope, a stop on another one binds not.
     decisions = many_through_number(
         may_send_contacts([row[1] for row in rows], campaign.purpose),
         purpose=campaign.purpose,
-        sending_number=settings.WHATSAPP_PHONE_NUMBER_ID,
+        sending_number=campaign.phone_number_id,
     )
     refused: dict[str, list[int]] = {}
     for pk, contact_id, wa_id, phone, user_id, parent_user_id in rows:

@@ -20,7 +20,7 @@ from whatsapp import outbox
 from whatsapp.events import TemplateChanged
 from whatsapp.message_templates import APPROVED
 
-from .models import Campaign, CampaignStatus, Message, MessageStatus
+from .models import Campaign, CampaignStatus, Message, MessageStatus, TemplateChangeNotice
 from .selectors import batched
 from .services import OUTBOX_ORIGIN, send_batch_size
 from .templates_in_use import campaign_languages, purpose_now
@@ -85,13 +85,21 @@ def _follow_category(campaign: Campaign, event: TemplateChanged) -> bool:
     )
     if not lose:
         Campaign.objects.filter(pk=campaign.pk).update(template_notice=moved)
-        return False
-    pause_campaign(
+    else:
+        pause_campaign(
+            campaign=campaign,
+            reason=f"{moved} {lose} of the {len(remaining)} people still to receive it do not "
+            f"have {new} consent. Resume to send to those who do.",
+        )
+    TemplateChangeNotice.objects.create(
         campaign=campaign,
-        reason=f"{moved} {lose} of the {len(remaining)} people still to receive it do not "
-        f"have {new} consent. Resume to send to those who do.",
+        template_name=event.name,
+        language=event.language,
+        category_before=before or "",
+        category_after=after,
+        paused=bool(lose),
     )
-    return True
+    return bool(lose)
 
 
 def _losing_eligibility(contact_ids: list[Any], *, old: str, new: str) -> int:

@@ -642,6 +642,11 @@ WHATSAPP_WEBHOOK_MAX_BODY = env.int("WHATSAPP_WEBHOOK_MAX_BODY", default=1024 * 
 # (SendingNumber.marketing_messages_api): how long the platform may try to deliver them.
 WHATSAPP_MARKETING_TTL_SECONDS = env.int("WHATSAPP_MARKETING_TTL_SECONDS", default=86400)
 WHATSAPP_OPT_IN_TEMPLATE = env.str("WHATSAPP_OPT_IN_TEMPLATE", default="consent_opt_in")
+# The approved template whose REQUEST_CONTACT_INFO button asks a person known only by a
+# business-scoped id for their number (staff send it from the contact page).
+WHATSAPP_CONTACT_REQUEST_TEMPLATE = env.str(
+    "WHATSAPP_CONTACT_REQUEST_TEMPLATE", default="request_contact_info"
+)
 # Rows stored but never enqueued (broker down at the time) are processed by this sweep.
 
 # --- Groups -----------------------------------------------------------------------

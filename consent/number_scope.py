@@ -11,6 +11,7 @@ other answer is the stored state's, so this costs nothing on the usual path.
 """
 
 from collections.abc import Iterable
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
@@ -19,10 +20,11 @@ from django.utils import timezone
 
 from contacts.models import Contact
 from contacts.phones import InvalidPhone, normalize_phone, phone_hash, try_normalize_phone
+from whatsapp.models import SendingNumber
 
 from .models import ConsentEvent
 from .rules import Action, Purpose
-from .selectors import E164, Decision, Reason, WhatsAppUserId, decide, may_send
+from .selectors import E164, Decision, Reason, WhatsAppUserId, decide, may_send, may_send_contacts
 
 
 def per_number() -> bool:
@@ -154,3 +156,51 @@ def many_phones_through_number(
         phone: again[ids[digest]] for digest, phone in stopped.items() if ids.get(digest) in again
     }
     return [(phone, by_phone.get(phone, d)) for phone, d in answers]
+
+
+# --- Per number, for the person's own page ------------------------------------------------
+
+
+@dataclass(frozen=True)
+class NumberAnswer:
+    """Whether marketing may come to a person from one of our numbers, and how it is named."""
+
+    phone_number_id: str
+    name: str
+    decision: Decision
+
+
+def number_name(number: SendingNumber) -> str:
+    """How a person recognises our number: its brand or label, and the number they see."""
+    name = number.brand or number.label
+    shown = f"+{number.display_phone_number}" if number.display_phone_number else ""
+    if name and shown:
+        return f"{name} ({shown})"
+    return name or shown or number.phone_number_id
+
+
+def is_our_number(phone_number_id: str) -> bool:
+    return SendingNumber.objects.filter(phone_number_id=phone_number_id).exists()
+
+
+def marketing_by_number(contact_id: Any) -> list[NumberAnswer]:
+    """In `number` scope, the marketing answer each of our numbers gives (else nothing)."""
+    if not per_number():
+        return []
+    numbers = list(SendingNumber.objects.order_by("label", "brand", "phone_number_id"))
+    if not numbers:
+        return []
+    stored = may_send_contacts([contact_id], Purpose.MARKETING)[contact_id]
+    return [
+        NumberAnswer(
+            number.phone_number_id,
+            number_name(number),
+            through_number(
+                stored,
+                contact_id=contact_id,
+                purpose=Purpose.MARKETING,
+                sending_number=number.phone_number_id,
+            ),
+        )
+        for number in numbers
+    ]

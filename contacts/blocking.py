@@ -13,6 +13,7 @@ from django.utils import timezone
 from staff.audit import record_audit
 
 from .models import Contact
+from .signals import contact_blocked, contact_unblocked
 
 
 def block_contact(*, contact: Contact, actor: Any, reason: str = "") -> bool:
@@ -31,6 +32,7 @@ def block_contact(*, contact: Contact, actor: Any, reason: str = "") -> bool:
             before={"blocked": False},
             after={"blocked": True, "reason": locked.blocked_reason},
         )
+        contact_blocked.send(sender=Contact, contact=locked, actor=actor)
     contact.blocked_at, contact.blocked_reason = locked.blocked_at, locked.blocked_reason
     return True
 
@@ -51,5 +53,6 @@ def unblock_contact(*, contact: Contact, actor: Any) -> bool:
             before=before,
             after={"blocked": False},
         )
+        contact_unblocked.send(sender=Contact, contact=locked, actor=actor)
     contact.blocked_at, contact.blocked_reason = None, ""
     return True

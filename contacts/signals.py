@@ -19,3 +19,9 @@ person_erasing = Signal()
 # the person's words (consent evidence, message bodies) blank them. Keyword arguments:
 # contact (erased), addresses (the identifiers it had), erased_at.
 person_erased = Signal()
+
+# Sent inside the transaction that blocks (or unblocks) a person, after our own block is
+# written, so that the platform is told too (its answer never undoes ours). Keyword
+# arguments: contact, actor.
+contact_blocked = Signal()
+contact_unblocked = Signal()

@@ -9,6 +9,7 @@ from django.core.exceptions import PermissionDenied
 from django.db.models import QuerySet
 from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
 from django.shortcuts import get_object_or_404
+from django.template.loader import render_to_string
 from django.urls import URLPattern, path, reverse
 from django.views.decorators.http import require_POST
 from unfold.admin import ModelAdmin
@@ -17,6 +18,7 @@ from contacts.admin import ContactAdminPart, contribute_to_contact_admin
 from contacts.models import Contact
 from whatsapp.exceptions import WhatsAppError
 
+from .contact_request import NumberNotAsked, ask_for_number, may_ask_for_number, number_requests
 from .keywords import decide_review
 from .models import ConsentKeyword, OptOutReview
 from .outreach import LinkNotSent, send_preference_link
@@ -103,8 +105,44 @@ def send_link_urls(model_admin: admin.ModelAdmin) -> list[URLPattern]:
         model_admin.message_user(request, "Preference link queued on WhatsApp.", messages.SUCCESS)
         return back
 
+    @require_POST
+    def ask_number(request: HttpRequest, pk: str) -> HttpResponse:
+        contact = get_object_or_404(Contact, pk=pk)
+        if not request.user.has_perm("contacts.change_contact"):
+            raise PermissionDenied
+        try:
+            ask_for_number(contact=contact, actor=_staff(request))
+        except (NumberNotAsked, WhatsAppError) as exc:
+            model_admin.message_user(request, f"Not asked: {exc}", messages.ERROR)
+        else:
+            model_admin.message_user(request, "Asked on WhatsApp for their number.")
+        return HttpResponseRedirect(reverse("admin:contacts_contact_change", args=[contact.pk]))
+
     wrap = model_admin.admin_site.admin_view
-    return [path("<uuid:pk>/send-link/", wrap(send_link), name="contacts_contact_send_link")]
+    return [
+        path("<uuid:pk>/send-link/", wrap(send_link), name="contacts_contact_send_link"),
+        path("<uuid:pk>/ask-number/", wrap(ask_number), name="contacts_contact_ask_number"),
+    ]
 
 
-contribute_to_contact_admin("conversation", ContactAdminPart(urls=send_link_urls))
+def number_request_panel(request: HttpRequest, contact: Contact) -> str:
+    """For a person known by a business-scoped id only: ask for their number, and the answers."""
+    requests = number_requests(contact)
+    if not requests and not may_ask_for_number(contact):
+        return ""
+    context = {
+        "contact": contact,
+        "requests": requests,
+        "may_ask": may_ask_for_number(contact)
+        and request.user.has_perm("contacts.change_contact")
+        and contact.erased_at is None,
+        "ask_url": reverse("admin:contacts_contact_ask_number", args=[contact.pk]),
+    }
+    return render_to_string(
+        "admin/conversation/number_request_panel.html", context, request=request
+    )
+
+
+contribute_to_contact_admin(
+    "conversation", ContactAdminPart(urls=send_link_urls, panels=[number_request_panel])
+)

@@ -8,4 +8,4 @@ class ConversationConfig(AppConfig):
     def ready(self) -> None:
         # The WhatsApp webhook handlers and the erasure receiver register themselves; the
         # tasks are registered in every process, so beat enqueues them by name.
-        from . import erasure, handlers, tasks  # noqa: F401
+        from . import contact_request, erasure, handlers, tasks  # noqa: F401

@@ -137,7 +137,7 @@ def turn_on(
         notice=notice,
         evidence=evidence,
     )
-    _confirm_on_whatsapp(contact, event)
+    confirm_on_whatsapp(contact, event)
     return event
 
 
@@ -154,9 +154,9 @@ def turn_off(*, contact: Contact, purpose: str, evidence: Evidence) -> ConsentEv
         purpose=purpose,
         action=Action.WITHDRAW,
         source=Source.PREFERENCE_CENTRE,
-        evidence=_with_context(evidence, context),
+        evidence=with_context(evidence, context),
     )
-    _confirm_on_whatsapp(contact, event)
+    confirm_on_whatsapp(contact, event)
     return event
 
 
@@ -175,7 +175,7 @@ def pause_marketing(*, contact: Contact, weeks: int, evidence: Evidence) -> Cons
         paused_until=now + timedelta(weeks=weeks),
         evidence=evidence,
     )
-    _confirm_on_whatsapp(contact, event)
+    confirm_on_whatsapp(contact, event)
     return event
 
 
@@ -217,9 +217,9 @@ def undo_opt_out(
             action=Action.GRANT,
             source=Source.PREFERENCE_CENTRE,
             notice=notice,
-            evidence=_with_context(evidence, {**evidence.context, "undoes": str(event.pk)}),
+            evidence=with_context(evidence, {**evidence.context, "undoes": str(event.pk)}),
         )
-    _confirm_on_whatsapp(event.contact, grant)
+    confirm_on_whatsapp(event.contact, grant)
     return grant
 
 
@@ -230,7 +230,7 @@ def _already(state: ConsentState | None, status: str) -> ConsentEvent | None:
     return state.last_event
 
 
-def _with_context(evidence: Evidence, context: dict[str, Any]) -> Evidence:
+def with_context(evidence: Evidence, context: dict[str, Any]) -> Evidence:
     return Evidence(
         ip=evidence.ip,
         user_agent=evidence.user_agent,
@@ -250,7 +250,7 @@ def resulting_status(event: ConsentEvent) -> str:
     return state.status if state else Status.NONE
 
 
-def _confirm_on_whatsapp(contact: Contact, event: ConsentEvent) -> None:
+def confirm_on_whatsapp(contact: Contact, event: ConsentEvent) -> None:
     body = wording.change_confirmation(
         purpose=event.purpose, status=resulting_status(event), paused_until=event.paused_until
     )

@@ -22,6 +22,7 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 
 from consent.exceptions import ConsentError
 from consent.models import ConsentEvent
+from consent.number_scope import is_our_number
 from consent.proof import verify_record
 from consent.rules import IllegalTransition
 from consent.services import Evidence
@@ -34,8 +35,8 @@ from groups.exceptions import GroupError, GroupFull
 from groups.selectors import pending_invitations
 from groups.services import respond_to_invitation
 
+from . import numbers, wording
 from . import services as preferences
-from . import wording
 from .forms import OptInForm, PauseForm, TurnOffForm, TurnOnForm, UndoForm, issued_token
 from .links import BadLink, ExpiredLink, contact_for_token
 from .pages import in_language, render_page, request_evidence, too_many
@@ -115,16 +116,57 @@ def _centre(request: HttpRequest, token: str, contact: Contact, *, failed=None, 
     if failed is not None and failed[0] in forms_by_purpose:
         purpose, kind, form = failed
         forms_by_purpose[purpose][kind] = form
+    rows = _number_rows(contact, cards)
     context = {
         "token": token,
         "contact": contact,
         "cards": [(card, forms_by_purpose[card.purpose]) for card in cards],
+        "numbers": rows,
+        "numbers_on": sum(1 for row, _ in rows if row.allowed),
         "legacy_deadline": preferences.legacy_deadline(contact),
         "history": preferences.history(contact),
         "invitations": _pending_invitations(contact),
         "link_days": settings.PREFERENCE_LINK_MAX_AGE_DAYS,
     }
     return render_page(request, "preferences/preferences.html", context, status=status)
+
+
+def _number_rows(contact: Contact, cards: list) -> list[tuple[numbers.NumberRow, TurnOnForm]]:
+    """Marketing per number (`number` stop scope), each with its own turn-on form."""
+    marketing = next((c for c in cards if c.purpose == "marketing"), None)
+    notice = marketing.notice_to_accept.ref if marketing and marketing.notice_to_accept else ""
+    return [
+        (
+            row,
+            TurnOnForm(
+                initial={"purpose": "marketing", "notice": notice},
+                auto_id=f"id_marketing_number_{index}_%s",
+            ),
+        )
+        for index, row in enumerate(numbers.number_rows(contact))
+    ]
+
+
+def _change_on_number(
+    request: HttpRequest, token: str, contact: Contact, number: str
+) -> ConsentEvent | HttpResponse:
+    """Marketing turned on or off on one of our numbers only."""
+    if not is_our_number(number):
+        return _centre(request, token, contact, status=400)
+    evidence = _evidence(request, token)
+    if request.POST.get("action") == "withdraw":
+        return numbers.turn_off_on_number(
+            contact=contact, phone_number_id=number, evidence=evidence
+        )
+    form = TurnOnForm(request.POST)
+    if request.POST.get("action") != "grant" or not form.is_valid():
+        return _centre(request, token, contact, status=400)
+    return numbers.turn_on_on_number(
+        contact=contact,
+        phone_number_id=number,
+        notice=form.cleaned_data["notice"],
+        evidence=evidence,
+    )
 
 
 @require_GET
@@ -139,8 +181,14 @@ def change_preference(request: HttpRequest, token: str, contact: Contact) -> Htt
     action = request.POST.get("action")
     purpose = request.POST.get("purpose", "")
     evidence = _evidence(request, token)
+    number = storable_text(request.POST.get("sending_number", ""))[:64]
     try:
-        if action == "grant":
+        if number and purpose == "marketing":
+            answer = _change_on_number(request, token, contact, number)
+            if isinstance(answer, HttpResponse):
+                return answer
+            event = answer
+        elif action == "grant":
             form: Form = TurnOnForm(request.POST, auto_id=f"id_{purpose}_%s")
             if not form.is_valid():
                 return _centre(request, token, contact, failed=(purpose, "on", form), status=400)

@@ -87,6 +87,55 @@ def join_requests_answer(body: dict[str, Any], *, approve: bool) -> JoinRequests
 
 
 @dataclass(frozen=True)
+class BlockAnswer:
+    """What `block_users` did: the users it applied (`input`s), and the others with why.
+
+    Meta's Block Users reference ("Updated: May 21, 2026"): 200 with
+    `block_users.added_users` (`removed_users` for DELETE); a partial or total refusal
+    is a 400 with error 139100 whose body still lists `failed_users`, each with `errors`.
+    """
+
+    done: list[str]
+    failed: list[tuple[str, int | None, str]] = field(default_factory=list)
+    body: dict[str, Any] = field(default_factory=dict)
+
+
+# "(#139100) Failed to block/unblock users": its body says who, user by user.
+BLOCK_USERS_FAILED = 139100
+
+
+def block_answer(body: dict[str, Any]) -> BlockAnswer:
+    found = body.get("block_users")
+    lists: dict[str, Any] = found if isinstance(found, dict) else {}
+    done = [
+        str(item.get("input") or item.get("wa_id") or "")
+        for key in ("added_users", "removed_users")
+        for item in lists.get(key) or []
+        if isinstance(item, dict)
+    ]
+    failed = []
+    for item in lists.get("failed_users") or []:
+        if not isinstance(item, dict):
+            continue
+        error = (item.get("errors") or [{}])[0]
+        error = error if isinstance(error, dict) else {}
+        code = error.get("code")
+        details = (error.get("error_data") or {}).get("details") or ""
+        title = str(error.get("message") or error.get("title") or "not applied")
+        failed.append(
+            (
+                str(item.get("input") or item.get("wa_id") or ""),
+                int(str(code)) if str(code or "").isdigit() else None,
+                f"{title}: {details}" if details else title,
+            )
+        )
+    if not done and not failed and isinstance(body.get("error"), dict):
+        error = body["error"]
+        failed.append(("", error.get("code"), str(error.get("message") or "not applied")))
+    return BlockAnswer(done, failed, body)
+
+
+@dataclass(frozen=True)
 class TemplateListing:
     """The WABA's message templates as the Graph API lists them, every page read."""
 
@@ -143,6 +192,13 @@ class ConsoleGraph:
         logger.info("[console] list the message templates of WABA %s (none)", waba_id)
         return TemplateListing([], 0)
 
+    def block_users(self, phone_number_id: str, users: list[str], *, block: bool) -> BlockAnswer:
+        verb = "block" if block else "unblock"
+        logger.info("[console] %s %s on number %s", verb, users, phone_number_id)
+        key = "added_users" if block else "removed_users"
+        listed = [{"input": u, "wa_id": u} for u in users]
+        return BlockAnswer(list(users), [], {"block_users": {key: listed}})
+
 
 class CloudGraph:
     """The Graph API. One keep-alive connection pool per process."""
@@ -188,7 +244,9 @@ class CloudGraph:
         *,
         json: dict[str, Any] | None = None,
         params: dict[str, str] | None = None,
+        answered_error: int | None = None,
     ) -> dict[str, Any]:
+        """The JSON answer; an error raises, except `answered_error`, whose body is the answer."""
         # A read can always be repeated; a write whose answer was lost may have happened.
         repeatable = method == "GET"
         url = self._urls.get(path)
@@ -216,7 +274,7 @@ class CloudGraph:
             if repeatable:
                 raise exc.TemporaryFailure(detail) from error
             raise exc.OutcomeUnknown(detail) from error
-        if response.status_code >= 300:
+        if response.status_code >= 300 and not _is_error(response, answered_error):
             raise error_from_response(response)
         try:
             body = response.json()
@@ -316,12 +374,36 @@ class CloudGraph:
         )
         return join_requests_answer(body, approve=approve)
 
+    def block_users(self, phone_number_id: str, users: list[str], *, block: bool) -> BlockAnswer:
+        """POST (block) or DELETE (unblock) `/<PHONE_NUMBER_ID>/block_users`."""
+        number = phone_number_id or self.phone_number_id
+        if not number:
+            raise exc.AuthError("WHATSAPP_PHONE_NUMBER_ID must be set for the cloud backend")
+        body = self._call(
+            "POST" if block else "DELETE",
+            f"{number}/block_users",
+            json={"messaging_product": "whatsapp", "block_users": [{"user": u} for u in users]},
+            answered_error=BLOCK_USERS_FAILED,
+        )
+        return block_answer(body)
+
     def remove_participants(self, group_id: str, participants: list[dict]) -> dict[str, Any]:
         return self._call(
             "DELETE",
             f"{group_id}/participants",
             json={"messaging_product": "whatsapp", "participants": participants},
         )
+
+
+def _is_error(response: httpx.Response, code: int | None) -> bool:
+    """True when the error answer carries `code` (its body then says more than the code)."""
+    if code is None or response.status_code >= 500:
+        return False
+    try:
+        error = response.json().get("error")
+    except (ValueError, AttributeError):
+        return False
+    return isinstance(error, dict) and error.get("code") == code
 
 
 def error_from_response(response: httpx.Response) -> exc.WhatsAppError:

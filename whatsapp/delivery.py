@@ -325,7 +325,23 @@ def _call(row: OutboundMessage, client, *, category: str = "") -> dict[str, Any]
     if row.kind == Kind.REMOVE_PARTICIPANTS:
         body = client.remove_participants(row.to, row.payload.get("participants", []))
         return {"status": Status.ACCEPTED, "result": body, "sent_at": now}
+    if row.kind in (Kind.BLOCK_USERS, Kind.UNBLOCK_USERS):
+        return _block_call(row, client, now)
     raise exc.InvalidMessage(f"no Graph API call for kind {row.kind!r}")
+
+
+def _block_call(row: OutboundMessage, client, now: datetime) -> dict[str, Any]:
+    users = [str(u.get("user")) for u in row.payload.get("block_users", []) if isinstance(u, dict)]
+    answer = client.block_users(row.phone_number_id, users, block=row.kind == Kind.BLOCK_USERS)
+    if answer.failed:
+        user, code, title = answer.failed[0]
+        return {
+            "status": Status.FAILED,
+            "result": answer.body,
+            "error_code": code if isinstance(code, int) else None,
+            "error_title": f"{user}: {title}"[:500] if user else title[:500],
+        }
+    return {"status": Status.ACCEPTED, "result": answer.body, "sent_at": now}
 
 
 def _error_fields(error: exc.WhatsAppError) -> dict[str, Any]:

@@ -188,6 +188,9 @@ class OutboundMessage(models.Model):
         JOIN_APPROVE = "join_approve", "Approve group join requests"
         JOIN_REJECT = "join_reject", "Reject group join requests"
         REMOVE_PARTICIPANTS = "remove_participants", "Remove group participants"
+        # POST / DELETE /<PHONE_NUMBER_ID>/block_users: the platform's own block.
+        BLOCK_USERS = "block_users", "Block on WhatsApp"
+        UNBLOCK_USERS = "unblock_users", "Unblock on WhatsApp"
 
     class Status(models.TextChoices):
         QUEUED = "queued", "Queued"

@@ -253,6 +253,25 @@ def enqueue_participant_removal(
     )
 
 
+def enqueue_block(
+    *, user: str, phone_number_id: str, block: bool, contact_id: Any = None, reason: str = ""
+) -> OutboundMessage:
+    """The platform's block (or unblock) of one user on one of our numbers, after commit.
+
+    Our own block never waits for it: a Graph outage retries this row, a refusal is kept
+    on it (its `result` and error) for staff to read.
+    """
+    row = new_row(
+        kind=Kind.BLOCK_USERS if block else Kind.UNBLOCK_USERS,
+        to=user,
+        payload={"messaging_product": "whatsapp", "block_users": [{"user": user}]},
+        contact_id=contact_id,
+        reason=reason,
+    )
+    row.phone_number_id = phone_number_id
+    return enqueue_row(row)
+
+
 def cancel_queued(*, origin_prefix: str, reason: str, exact: bool = False) -> list[str]:
     """Skip the rows of these origins (`exact`: of this one origin) that no worker has taken
     yet; returns their origins.

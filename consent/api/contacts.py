@@ -34,6 +34,7 @@ from contacts.services import erase_person, update_contact, upsert_contact
 from core.inputs import refuse_unstorable_json
 
 from ..models import ConsentState
+from ..number_scope import marketing_by_number
 from ..preference_links import preference_url
 from ..rules import Purpose, Status
 from .serializers import ConsentsSerializer, consent_summary
@@ -55,11 +56,22 @@ def may_act_as_the_person(request: Request | None) -> bool:
     return holds(request, scope=LINKS, staff_permission="contacts.view_contact")
 
 
+class NumberAnswerSerializer(serializers.Serializer):
+    sending_number = serializers.CharField(help_text="The phone_number_id of one of our numbers.")
+    name = serializers.CharField(help_text="Its brand (else label) and display number.")
+    allowed = serializers.BooleanField()
+    reason = serializers.CharField(help_text="As eligibility answers with `sending_number`.")
+
+
 class ContactSerializer(serializers.ModelSerializer):
     phone = PhoneField(read_only=True, allow_null=True)
     tags = serializers.SerializerMethodField()
     consents = serializers.SerializerMethodField()
     preference_url = serializers.SerializerMethodField()
+    marketing_by_number = serializers.SerializerMethodField(
+        help_text="Additive: in `number` stop scope, marketing as each of our numbers answers "
+        "it (a stop binds the number it came to); [] in `business` scope."
+    )
 
     class Meta:
         model = Contact
@@ -77,6 +89,7 @@ class ContactSerializer(serializers.ModelSerializer):
             "preference_url",
             "created_at",
             "updated_at",
+            "marketing_by_number",
         ]
         read_only_fields = fields
 
@@ -87,6 +100,18 @@ class ContactSerializer(serializers.ModelSerializer):
     def get_consents(self, contact: Contact) -> dict[str, Any]:
         states = {state.purpose: state for state in contact.consent_states.all()}
         return {purpose: consent_summary(states.get(purpose)) for purpose in Purpose.values}
+
+    @extend_schema_field(NumberAnswerSerializer(many=True))
+    def get_marketing_by_number(self, contact: Contact) -> list[dict[str, Any]]:
+        return [
+            {
+                "sending_number": answer.phone_number_id,
+                "name": answer.name,
+                "allowed": answer.decision.allowed,
+                "reason": answer.decision.reason,
+            }
+            for answer in marketing_by_number(contact.pk)
+        ]
 
     @extend_schema_field(
         serializers.URLField(

@@ -31,6 +31,7 @@ from typing import Any
 from urllib.parse import parse_qs
 
 OK = ("ok",)
+BLOCK_FAILED = 139100
 
 
 @dataclass
@@ -98,6 +99,8 @@ class FakeGraph:
         self.fail_with: tuple[int, dict] | None = None
         # Join request ids the platform refuses in its answer (failed_join_requests).
         self.refuse_join_requests: set[str] = set()
+        # Users the Block Users API refuses (as for someone who has not written for 24 h).
+        self.refuse_block_users: set[str] = set()
         # The WABA's message templates, served in pages of `limit` with `after` cursors;
         # answers to GET message_templates, in order, before the pages.
         self.templates: list[dict] = []
@@ -274,7 +277,41 @@ class FakeGraph:
             return 200, body, {}
         if edge == "participants":
             return 200, {"success": True}, {}
+        if edge == "block_users":
+            return self._block_users(call)
         return 404, graph_error(100, "unknown path"), {}
+
+    def _block_users(self, call: Call) -> tuple[int, dict, dict]:
+        """Meta's Block Users shapes: 200 with added / removed users; a refusal is a 400
+        (error 139100) whose body still lists who failed and why."""
+        users = [str(u.get("user")) for u in (call.body or {}).get("block_users", [])]
+        key = "added_users" if call.method == "POST" else "removed_users"
+        refused = [u for u in users if u in self.refuse_block_users and call.method == "POST"]
+        lists: dict[str, Any] = {
+            key: [{"input": u, "wa_id": u.lstrip("+")} for u in users if u not in refused]
+        }
+        if not refused:
+            return 200, {"messaging_product": "whatsapp", "block_users": lists}, {}
+        lists["failed_users"] = [
+            {
+                "input": u,
+                "wa_id": u.lstrip("+"),
+                "errors": [
+                    {
+                        "message": "Re-engagement required",
+                        "code": 131047,
+                        "error_data": {"details": "User has not messaged in the last 24 hours"},
+                    }
+                ],
+            }
+            for u in refused
+        ]
+        body = {
+            "messaging_product": "whatsapp",
+            "block_users": lists,
+            **graph_error(BLOCK_FAILED, "(#139100) Failed to block/unblock users"),
+        }
+        return 400, body, {}
 
     def _template_page(self, call: Call) -> tuple[int, dict, dict]:
         with self.lock:

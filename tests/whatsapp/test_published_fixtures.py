@@ -278,6 +278,16 @@ def ada_moves_to_her_new_number_still_opted_out(name: str) -> None:
     no_window_for(ADA_WA_ID, ADA_NEW_WA_ID, ADA_BSUID)
 
 
+def sheenas_shared_number_is_hers_and_she_is_still_opted_out(name: str) -> None:
+    sheena = known_sheena()
+    assert (sheena.phone, sheena.wa_id) == ("+16505551234", "16505551234")
+    assert Contact.objects.count() == 1
+    assert IdentityChange.objects.filter(
+        contact=sheena, kind=IdentityChange.Kind.WA_ID, source="contact_request"
+    ).exists()
+    assert marketing_reason("+16505551234") == "opted_out"
+
+
 def the_new_user_id_is_sheenas_and_still_opted_out(name: str) -> None:
     sheena = known_sheena()
     assert sheena.whatsapp_user_id == SHEENA_NEW_BSUID
@@ -514,6 +524,12 @@ PUBLISHED = [
         nobody_known,
         all_of(the_username_senders_opt_out_applies, window_opened_for(SHEENA_BSUID)),
         "an UNSUBSCRIBE from a username-only sender creates them (user id, username) opted out",
+    ),
+    Published(
+        "contacts_contact_request",
+        sheena_known_by_user_id_only_and_opted_out,
+        sheenas_shared_number_is_hers_and_she_is_still_opted_out,
+        "the number shared on our contact request joins the contact, opt-out and all",
     ),
     Published(
         "call_permission_reply_accept",
