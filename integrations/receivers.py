@@ -41,6 +41,8 @@ def consent_changed(*, event: ConsentEvent, status_before: str, **kwargs: Any) -
             "event": str(event.pk),
             "occurred_at": event.occurred_at.isoformat(),
         },
+        # record_consent sends this under the contact's lock.
+        contact_locked=True,
     )
 
 
