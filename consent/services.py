@@ -18,7 +18,8 @@ from django.utils import timezone
 from contacts.models import Contact
 from contacts.selectors import Identifiers
 from contacts.services import mark_merged, resolve_or_create_contacts
-from staff.audit import record_audit
+from staff.audit import audit_entry, record_audit
+from staff.models import AuditEntry
 from whatsapp.handlers import current_business_number
 
 from . import sql
@@ -188,17 +189,18 @@ def record(
         if weighed.applied:
             projected = state or ConsentState(contact=change.contact, purpose=change.purpose)
             _project(projected, event, weighed.standing, save=False)
-        personal = event.personal_evidence
-        sql.write_event(event, personal if event.evidence_digest else None, projected)
-        consent_recorded.send(sender=ConsentEvent, event=event, status_before=standing.status)
-        _announce(event, weighed)
-        if audited and actor is not None:
-            _audit_recorded(event, actor)
+        personal = event.personal_evidence if event.evidence_digest else None
+        audit = _audit_recorded(event, actor) if audited and actor is not None else None
+        # The writes go out together (PostgreSQL): the event's, then its receivers'.
+        with sql.pipelined():
+            sql.write_event(event, personal, projected, audit)
+            consent_recorded.send(sender=ConsentEvent, event=event, status_before=standing.status)
+            _announce(event, weighed)
     return event
 
 
-def _audit_recorded(event: ConsentEvent, actor: Any) -> None:
-    record_audit(
+def _audit_recorded(event: ConsentEvent, actor: Any) -> AuditEntry:
+    return audit_entry(
         actor=actor,
         action="record_opt_out" if event.action == Action.WITHDRAW else "record_consent",
         obj=event,

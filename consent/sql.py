@@ -8,6 +8,7 @@ ORM would take five or six and about 10 ms of Python per event.
 import json
 import uuid
 from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from functools import cache
@@ -32,19 +33,19 @@ def lock_contact_and_read(
 ) -> tuple[ConsentState | None, dict[str, Any] | None, Any]:
     """Lock the contact, then read its state for `purpose`, its chain's head, the keyed event.
 
-    Two statements instead of four or five. The read comes after the lock, not in
-    the locking statement: a statement that waited for the lock would see the
-    state and head of its own (older) snapshot, and fork the chain.
+    Two statements, sent together on PostgreSQL (one round trip, with the transaction's
+    BEGIN when this opens it). The read is a statement of its own after the lock, not
+    part of the locking one: a statement that waited for the lock would see the state and
+    head of its own (older) snapshot, and fork the chain.
     """
     contact_id = Contact._meta.pk.get_db_prep_value(contact.pk, connection)
-    with connection.cursor() as cursor:
+    params = {"contact": contact_id, "purpose": purpose, "key": idempotency_key}
+    with pipelined(), connection.cursor() as cursor:
         cursor.execute(_lock_sql(), [contact_id])
-        if cursor.fetchone() is None:
-            raise Contact.DoesNotExist(f"no contact {contact.pk}")
-        cursor.execute(
-            _read_sql(), {"contact": contact_id, "purpose": purpose, "key": idempotency_key}
-        )
-        *stored, head_seq, head_hash, earlier_id = cursor.fetchone()
+        cursor.execute(_read_sql(), params)
+        found, *stored, head_seq, head_hash, earlier_id = cursor.fetchone()
+    if not found:
+        raise Contact.DoesNotExist(f"no contact {contact.pk}")
     state = None
     if stored[0] is not None:
         state = ConsentState.from_db(
@@ -52,6 +53,19 @@ def lock_contact_and_read(
         )
     last = {"seq": head_seq, "hash": head_hash} if head_seq else None
     return state, last, earlier_id
+
+
+@contextmanager
+def pipelined() -> Iterator[None]:
+    """PostgreSQL: the statements run here go to the server without waiting for each
+    other's answers (psycopg's pipeline mode); a fetch waits for everything sent before
+    it. Elsewhere: nothing changes."""
+    if connection.vendor != "postgresql":
+        yield
+        return
+    connection.ensure_connection()
+    with connection.connection.pipeline():
+        yield
 
 
 @cache
@@ -75,8 +89,10 @@ def _read_sql() -> str:
     head = f"FROM {table} WHERE {by_contact} = %(contact)s ORDER BY {q('seq')} DESC LIMIT 1"
     # Concrete fields all have a column.
     columns = ", ".join(f"s.{q(cast(str, f.column))}" for f in _STATE_FIELDS)
+    contacts, pk = q(Contact._meta.db_table), q(cast(str, Contact._meta.pk.column))
+    found = f"EXISTS (SELECT 1 FROM {contacts} WHERE {pk} = %(contact)s)"  # noqa: S608
     return (
-        f"SELECT {columns}, (SELECT {q('seq')} {head}), (SELECT {q('hash')} {head}), "  # noqa: S608
+        f"SELECT {found}, {columns}, (SELECT {q('seq')} {head}), (SELECT {q('hash')} {head}), "  # noqa: S608
         f"(SELECT {q('id')} FROM {table} WHERE {q('idempotency_key')} = %(key)s) "
         f"FROM (SELECT 1 AS one) AS one LEFT JOIN {q(state.db_table)} s "
         f"ON s.{q(state.get_field('contact').column)} = %(contact)s "
@@ -97,22 +113,26 @@ def _from_db(values: list[Any]) -> list[Any]:
 
 
 def write_event(
-    event: ConsentEvent, personal: ConsentEvidence | None, state: ConsentState | None
+    event: ConsentEvent,
+    personal: ConsentEvidence | None,
+    state: ConsentState | None,
+    audit: models.Model | None = None,
 ) -> None:
-    """Insert the event (and its evidence) and save the projected state.
+    """Insert the event (its evidence, its staff audit row) and save the projected state.
 
-    On PostgreSQL in one statement (the inserts as data-modifying CTEs, the state
-    as an upsert on its (contact, purpose) key): one round trip instead of three.
+    On PostgreSQL in one statement (the inserts as data-modifying CTEs, the state as an
+    upsert on its (contact, purpose) key) that returns nothing, so that it can go out in
+    a pipeline with the statements that follow it.
     """
     if connection.vendor != "postgresql":
-        event.save(force_insert=True)
-        if personal is not None:
-            personal.save(force_insert=True)
+        for row in (event, personal, audit):
+            if row is not None:
+                row.save(force_insert=True)
         if state is not None:
             state.save()
         return
     parts, params = [], []
-    for name, instance in (("event", event), ("evidence", personal)):
+    for name, instance in (("event", event), ("evidence", personal), ("audit", audit)):
         if instance is not None:
             table, columns, values = _insert_values(instance)
             parts.append(f"{name} AS (INSERT INTO {table} ({columns}) VALUES ({values}))")  # noqa: S608
@@ -128,14 +148,12 @@ def write_event(
         )
         sql += (
             f" INSERT INTO {table} ({columns}) VALUES ({values}) "  # noqa: S608
-            f"ON CONFLICT (contact_id, purpose) DO UPDATE SET {updates} RETURNING id"
+            f"ON CONFLICT (contact_id, purpose) DO UPDATE SET {updates}"
         )
         params += [v for _, v in _prepared(state)]
     with connection.cursor() as cursor:
         cursor.execute(sql, params)
-        if state is not None:
-            state.pk = cursor.fetchone()[0]
-    for row in (event, personal, state):
+    for row in (event, personal, state, audit):
         if row is not None:
             row._state.adding = False
             row._state.db = connection.alias
