@@ -174,7 +174,9 @@ def record(
         paused_until=change.paused_until,
         evidence=asdict(change.evidence),
     )
-    with transaction.atomic():
+    # Round trips (PostgreSQL): the lock and the read; the writes (the event's, its audit
+    # row, its receivers') with the pipeline's end; the commit.
+    with sql.pipelined_transaction():
         # One lock per contact serialises its chain and all of its states; one
         # read then gives the state, the chain's head and the idempotency key.
         state, last, earlier_id = sql.lock_contact_and_read(
@@ -191,11 +193,9 @@ def record(
             _project(projected, event, weighed.standing, save=False)
         personal = event.personal_evidence if event.evidence_digest else None
         audit = _audit_recorded(event, actor) if audited and actor is not None else None
-        # The writes go out together (PostgreSQL): the event's, then its receivers'.
-        with sql.pipelined():
-            sql.write_event(event, personal, projected, audit)
-            consent_recorded.send(sender=ConsentEvent, event=event, status_before=standing.status)
-            _announce(event, weighed)
+        sql.write_event(event, personal, projected, audit)
+        consent_recorded.send(sender=ConsentEvent, event=event, status_before=standing.status)
+        _announce(event, weighed)
     return event
 
 

@@ -16,7 +16,7 @@ from typing import Any, cast
 from uuid import UUID
 
 import psycopg
-from django.db import connection, models
+from django.db import connection, models, transaction
 from django.db.models import ForeignKey, UUIDField
 from django.utils.dateparse import parse_datetime
 
@@ -59,13 +59,35 @@ def lock_contact_and_read(
 def pipelined() -> Iterator[None]:
     """PostgreSQL: the statements run here go to the server without waiting for each
     other's answers (psycopg's pipeline mode); a fetch waits for everything sent before
-    it. Elsewhere: nothing changes."""
+    it, and the end for everything. Elsewhere, or already in a pipeline: nothing changes."""
     if connection.vendor != "postgresql":
         yield
         return
     connection.ensure_connection()
-    with connection.connection.pipeline():
+    raw = connection.connection
+    if raw.pgconn.pipeline_status != psycopg.pq.PipelineStatus.OFF:
         yield
+        return
+    # An error of a statement sent here is raised at the pipeline's end, by psycopg: as
+    # Django's own error, as if the statement had raised it.
+    with connection.wrap_database_errors, raw.pipeline():
+        yield
+
+
+@contextmanager
+def pipelined_transaction() -> Iterator[None]:
+    """`transaction.atomic()` whose statements are pipelined on PostgreSQL.
+
+    Outermost, the pipeline is inside the transaction (psycopg syncs a pipeline to change
+    autocommit); within another transaction, outside it, so that the savepoint and its
+    release go out with the statements too.
+    """
+    if connection.in_atomic_block:
+        with pipelined(), transaction.atomic():
+            yield
+    else:
+        with transaction.atomic(), pipelined():
+            yield
 
 
 @cache

@@ -38,12 +38,13 @@ def record_change(
     a committed one always has its change. `contact_locked`: the caller holds the contact's
     row lock already (record_consent does), which serialises the contact's sequence.
     """
-    if not transaction.get_connection().in_atomic_block:
-        raise RuntimeError("record_change belongs inside the transaction of the change")
-    if contact_id is not None and not contact_locked:
-        Contact.objects.select_for_update().filter(pk=contact_id).values_list("pk").first()
+    _lock_for_sequence(contact_id, contact_locked)
     if connection.vendor == "postgresql":
-        return _record_change_in_one_statement(type, contact_id, data)
+        change, answer = _write_change(type, contact_id, data)
+        change.pk, change.sequence, change.txid, owed = answer()
+        if owed:
+            transaction.on_commit(partial(enqueue_deliveries_soon, owed))
+        return change
     sequence = None
     if contact_id is not None:
         last = Change.objects.filter(contact_id=contact_id).aggregate(last=Max("sequence"))
@@ -55,11 +56,32 @@ def record_change(
     return change
 
 
-def _record_change_in_one_statement(type: str, contact_id: Any, data: dict[str, Any]) -> Change:
-    """PostgreSQL: the change, its sequence and its deliveries in one round trip (measured
+def record_change_unread(
+    *, type: str, contact_id: Any = None, data: dict[str, Any], contact_locked: bool = False
+) -> None:
+    """`record_change`, its row not read back: on PostgreSQL its statement goes out with
+    the ones around it (record_consent's pipeline), and the endpoints it owed deliveries
+    are read after the commit, to send them their task."""
+    if connection.vendor != "postgresql":
+        record_change(type=type, contact_id=contact_id, data=data, contact_locked=contact_locked)
+        return
+    _lock_for_sequence(contact_id, contact_locked)
+    _, answer = _write_change(type, contact_id, data)
+    transaction.on_commit(lambda: enqueue_deliveries_soon(answer()[3]))
+
+
+def _lock_for_sequence(contact_id: Any, contact_locked: bool) -> None:
+    if not transaction.get_connection().in_atomic_block:
+        raise RuntimeError("record_change belongs inside the transaction of the change")
+    if contact_id is not None and not contact_locked:
+        Contact.objects.select_for_update().filter(pk=contact_id).values_list("pk").first()
+
+
+def _write_change(type: str, contact_id: Any, data: dict[str, Any]):
+    """PostgreSQL: the change, its sequence and its deliveries in one statement (measured
     by bench/integrations.py: an endpoint no longer costs a consent a statement)."""
     change = Change(type=type, contact_id=contact_id, data=data)
-    change.pk, change.sequence, change.txid, owed = sql.insert_change_and_deliveries(
+    answer = sql.insert_change_and_deliveries(
         event_id=change.event_id,
         type=type,
         contact_id=contact_id,
@@ -69,9 +91,7 @@ def _record_change_in_one_statement(type: str, contact_id: Any, data: dict[str, 
     )
     change._state.adding = False
     change._state.db = connection.alias
-    if owed:
-        transaction.on_commit(partial(enqueue_deliveries_soon, owed))
-    return change
+    return change, answer
 
 
 def subscribed_endpoints(type: str) -> list[WebhookEndpoint]:

@@ -1,5 +1,6 @@
 """The integrations app's hand-written SQL, one named statement after another."""
 
+from collections.abc import Callable
 from datetime import datetime
 from typing import Any
 
@@ -152,20 +153,28 @@ def _change_sql() -> str:
 
 def insert_change_and_deliveries(
     *, event_id: Any, type: str, contact_id: Any, data: Any, now: datetime, pending: str
-) -> tuple[int, int | None, int, list[Any]]:
+) -> Callable[[], tuple[int, int | None, int, list[Any]]]:
     """PostgreSQL, under the contact's lock: the change numbered after the contact's last
     one, and a delivery of it to each enabled endpoint that wants its type, in one
-    statement. (id, sequence, txid, the endpoints owed)."""
-    with connection.cursor() as cursor:
-        cursor.execute(
-            _change_sql(),
-            {
-                "event_id": event_id,
-                "type": type,
-                "contact": contact_id,
-                "data": data,
-                "now": now,
-                "pending": pending,
-            },
-        )
-        return cursor.fetchone()
+    statement. Returns what reads its answer, (id, sequence, txid, the endpoints owed):
+    in a pipeline, the statement goes out with the others and is answered with them."""
+    cursor = connection.cursor()
+    cursor.execute(
+        _change_sql(),
+        {
+            "event_id": event_id,
+            "type": type,
+            "contact": contact_id,
+            "data": data,
+            "now": now,
+            "pending": pending,
+        },
+    )
+
+    def answer() -> tuple[int, int | None, int, list[Any]]:
+        try:
+            return cursor.fetchone()
+        finally:
+            cursor.close()
+
+    return answer
