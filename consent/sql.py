@@ -56,22 +56,23 @@ def lock_contact_and_read(
 
 
 @contextmanager
-def pipelined() -> Iterator[None]:
+def pipelined() -> Iterator[Any]:
     """PostgreSQL: the statements run here go to the server without waiting for each
     other's answers (psycopg's pipeline mode); a fetch waits for everything sent before
-    it, and the end for everything. Elsewhere, or already in a pipeline: nothing changes."""
+    it, and the end for everything. Yields the pipeline, or None where nothing changes:
+    elsewhere, or already in a pipeline."""
     if connection.vendor != "postgresql":
-        yield
+        yield None
         return
     connection.ensure_connection()
     raw = connection.connection
     if raw.pgconn.pipeline_status != psycopg.pq.PipelineStatus.OFF:
-        yield
+        yield None
         return
     # An error of a statement sent here is raised at the pipeline's end, by psycopg: as
     # Django's own error, as if the statement had raised it.
-    with connection.wrap_database_errors, raw.pipeline():
-        yield
+    with connection.wrap_database_errors, raw.pipeline() as pipeline:
+        yield pipeline
 
 
 @contextmanager
@@ -79,12 +80,17 @@ def pipelined_transaction() -> Iterator[None]:
     """`transaction.atomic()` whose statements are pipelined on PostgreSQL.
 
     Outermost, the pipeline is inside the transaction (psycopg syncs a pipeline to change
-    autocommit); within another transaction, outside it, so that the savepoint and its
-    release go out with the statements too.
+    autocommit). Within another transaction, the savepoint goes out with the first
+    statements, and the block ends by waiting for every answer before the savepoint is
+    released: an error of a statement sent in it is raised inside it, and rolls back to
+    the savepoint as it would without a pipeline.
     """
     if connection.in_atomic_block:
-        with pipelined(), transaction.atomic():
+        with pipelined() as pipeline, transaction.atomic():
             yield
+            if pipeline is not None:
+                with connection.wrap_database_errors:
+                    pipeline.sync()
     else:
         with transaction.atomic(), pipelined():
             yield
