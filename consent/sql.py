@@ -1,8 +1,9 @@
 """The consent app's hand-written SQL: each statement named for what it does, tables and
 columns named by the models, the database vendor decided here.
 
-Recording a consent is two round trips (the lock, then the read; then one write), where the
-ORM would take five or six and about 10 ms of Python per event.
+Recording a consent on PostgreSQL is four round trips with its BEGIN and COMMIT, whatever it
+writes (`pipelined_transaction`: the lock and the read sent together; the event's one write
+statement and its receivers' sent together), where the ORM took nine to thirteen.
 """
 
 import json
