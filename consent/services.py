@@ -163,17 +163,7 @@ def record(
     given_occurred_at = change.occurred_at
     change = _valid(change, now)
     ip = _clean_ip(change.evidence.ip)
-    fingerprint = _fingerprint(
-        contact=str(change.contact.pk),
-        purpose=change.purpose,
-        action=change.action,
-        source=change.source,
-        notice=change.notice.pk if change.notice else None,
-        occurred_at=given_occurred_at,
-        expires_at=change.expires_at,
-        paused_until=change.paused_until,
-        evidence=asdict(change.evidence),
-    )
+    fingerprint = _retry_fingerprint(change, given_occurred_at)
     # Round trips (PostgreSQL): the lock and the read; the writes (the event's, its audit
     # row, its receivers') with the pipeline's end; the commit.
     with sql.pipelined_transaction():
@@ -197,6 +187,23 @@ def record(
         consent_recorded.send(sender=ConsentEvent, event=event, status_before=standing.status)
         _announce(event, weighed)
     return event
+
+
+def _retry_fingerprint(change: ConsentChange, given_occurred_at: datetime | None) -> str:
+    """What a retry with the same idempotency key must repeat; without a key, nothing."""
+    if not change.idempotency_key:
+        return ""
+    return _fingerprint(
+        contact=str(change.contact.pk),
+        purpose=change.purpose,
+        action=change.action,
+        source=change.source,
+        notice=change.notice.pk if change.notice else None,
+        occurred_at=given_occurred_at,
+        expires_at=change.expires_at,
+        paused_until=change.paused_until,
+        evidence=asdict(change.evidence),
+    )
 
 
 def _audit_recorded(event: ConsentEvent, actor: Any) -> AuditEntry:
