@@ -1,6 +1,6 @@
 """Writes: changes and the deliveries they owe, endpoints, resend and replay."""
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from datetime import datetime, timedelta
 from functools import partial
 from typing import Any
@@ -77,7 +77,9 @@ def _lock_for_sequence(contact_id: Any, contact_locked: bool) -> None:
         Contact.objects.select_for_update().filter(pk=contact_id).values_list("pk").first()
 
 
-def _write_change(type: str, contact_id: Any, data: dict[str, Any]):
+def _write_change(
+    type: str, contact_id: Any, data: dict[str, Any]
+) -> tuple[Change, Callable[[], tuple[int, int | None, int, list[Any]]]]:
     """PostgreSQL: the change, its sequence and its deliveries in one statement (measured
     by bench/integrations.py: an endpoint no longer costs a consent a statement)."""
     change = Change(type=type, contact_id=contact_id, data=data)
