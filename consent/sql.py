@@ -187,11 +187,9 @@ def _write_sql(inserted: tuple[type, ...], upserts_state: bool) -> str:
         return statement + " SELECT 1"
     table, columns, values = _insert_values(ConsentState)
     kept = {"id", "contact_id", "purpose"}
-    updates = ", ".join(
-        f"{q(f.column)} = EXCLUDED.{q(f.column)}"
-        for f in _inserted_fields(ConsentState)
-        if f.column not in kept
-    )
+    # Concrete fields all have a column.
+    columns_set = [cast(str, f.column) for f in _inserted_fields(ConsentState)]
+    updates = ", ".join(f"{q(c)} = EXCLUDED.{q(c)}" for c in columns_set if c not in kept)
     conflict = f"ON CONFLICT (contact_id, purpose) DO UPDATE SET {updates}"
     return f"{statement} INSERT INTO {table} ({columns}) VALUES ({values}) {conflict}"  # noqa: S608
 
