@@ -164,27 +164,31 @@ def record(
     change = _valid(change, now)
     ip = _clean_ip(change.evidence.ip)
     fingerprint = _retry_fingerprint(change, given_occurred_at)
-    # Round trips (PostgreSQL): the lock and the read; the writes (the event's, its audit
-    # row, its receivers') with the pipeline's end; the commit.
-    with sql.pipelined_transaction():
-        # One lock per contact serialises its chain and all of its states; one
-        # read then gives the state, the chain's head and the idempotency key.
-        state, last, earlier_id = sql.lock_contact_and_read(
-            change.contact, change.purpose, change.idempotency_key
-        )
-        if earlier_id is not None:
-            return _earlier_event(earlier_id, fingerprint)
-        standing = _standing(state)
-        weighed = _weighed(change, standing, now, keep_if_inapplicable)
-        event = _chained_event(change, now, ip, weighed, last, fingerprint, actor)
-        projected = None
-        if weighed.applied:
-            projected = state or ConsentState(contact=change.contact, purpose=change.purpose)
-            _project(projected, event, weighed.standing, save=False)
-        personal = event.personal_evidence if event.evidence_digest else None
-        audit = _audit_recorded(event, actor) if audited and actor is not None else None
-        sql.write_event(event, personal, projected, audit)
-        consent_recorded.send(sender=ConsentEvent, event=event, status_before=standing.status)
+    # Round trips (PostgreSQL): BEGIN (or the savepoint); the lock and the read; the
+    # writes (the event's, its audit row, consent_recorded's receivers') answered at the
+    # pipeline's end; COMMIT (or the release).
+    with transaction.atomic():
+        with sql.pipelined():
+            # One lock per contact serialises its chain and all of its states; one
+            # read then gives the state, the chain's head and the idempotency key.
+            state, last, earlier_id = sql.lock_contact_and_read(
+                change.contact, change.purpose, change.idempotency_key
+            )
+            if earlier_id is not None:
+                return _earlier_event(earlier_id, fingerprint)
+            standing = _standing(state)
+            weighed = _weighed(change, standing, now, keep_if_inapplicable)
+            event = _chained_event(change, now, ip, weighed, last, fingerprint, actor)
+            projected = None
+            if weighed.applied:
+                projected = state or ConsentState(contact=change.contact, purpose=change.purpose)
+                _project(projected, event, weighed.standing, save=False)
+            personal = event.personal_evidence if event.evidence_digest else None
+            audit = _audit_recorded(event, actor) if audited and actor is not None else None
+            sql.write_event(event, personal, projected, audit)
+            consent_recorded.send(sender=ConsentEvent, event=event, status_before=standing.status)
+        # Outside the pipeline, inside the transaction: the receivers of a withdrawal
+        # use the ORM as they like (an update's row count needs its answer at once).
         _announce(event, weighed)
     return event
 

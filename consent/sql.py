@@ -2,8 +2,8 @@
 columns named by the models, the database vendor decided here.
 
 Recording a consent on PostgreSQL is four round trips with its BEGIN and COMMIT, whatever it
-writes (`pipelined_transaction`: the lock and the read sent together; the event's one write
-statement and its receivers' sent together), where the ORM took nine to thirteen.
+writes (`pipelined`: the lock and the read sent together; the event's one write statement
+and its receivers' sent together), where the ORM took nine to thirteen.
 """
 
 import json
@@ -34,10 +34,10 @@ def lock_contact_and_read(
 ) -> tuple[ConsentState | None, dict[str, Any] | None, Any]:
     """Lock the contact, then read its state for `purpose`, its chain's head, the keyed event.
 
-    Two statements, sent together on PostgreSQL (one round trip, with the transaction's
-    BEGIN when this opens it). The read is a statement of its own after the lock, not
-    part of the locking one: a statement that waited for the lock would see the state and
-    head of its own (older) snapshot, and fork the chain.
+    Two statements, sent together on PostgreSQL: one round trip (psycopg's BEGIN, when
+    this opens the transaction, is one before it). The read is a statement of its own
+    after the lock, not part of the locking one: a statement that waited for the lock
+    would see the state and head of its own (older) snapshot, and fork the chain.
     """
     contact_id = Contact._meta.pk.get_db_prep_value(contact.pk, connection)
     params = {"contact": contact_id, "purpose": purpose, "key": idempotency_key}
@@ -57,44 +57,26 @@ def lock_contact_and_read(
 
 
 @contextmanager
-def pipelined() -> Iterator[Any]:
+def pipelined() -> Iterator[None]:
     """PostgreSQL: the statements run here go to the server without waiting for each
     other's answers (psycopg's pipeline mode); a fetch waits for everything sent before
-    it, and the end for everything. Yields the pipeline, or None where nothing changes:
-    elsewhere, or already in a pipeline."""
+    it, and the end for everything. Elsewhere, or already in a pipeline: nothing changes.
+
+    Only for statements whose answer is fetched or not needed: a row count (an ORM
+    update's or save's) is not known until the answer comes, and reads as nothing.
+    """
     if connection.vendor != "postgresql":
-        yield None
+        yield
         return
     connection.ensure_connection()
     raw = connection.connection
     if raw.pgconn.pipeline_status != psycopg.pq.PipelineStatus.OFF:
-        yield None
+        yield
         return
     # An error of a statement sent here is raised at the pipeline's end, by psycopg: as
     # Django's own error, as if the statement had raised it.
-    with connection.wrap_database_errors, raw.pipeline() as pipeline:
-        yield pipeline
-
-
-@contextmanager
-def pipelined_transaction() -> Iterator[None]:
-    """`transaction.atomic()` whose statements are pipelined on PostgreSQL.
-
-    Outermost, the pipeline is inside the transaction (psycopg syncs a pipeline to change
-    autocommit). Within another transaction, the savepoint goes out with the first
-    statements, and the block ends by waiting for every answer before the savepoint is
-    released: an error of a statement sent in it is raised inside it, and rolls back to
-    the savepoint as it would without a pipeline.
-    """
-    if connection.in_atomic_block:
-        with pipelined() as pipeline, transaction.atomic():
-            yield
-            if pipeline is not None:
-                with connection.wrap_database_errors:
-                    pipeline.sync()
-    else:
-        with transaction.atomic(), pipelined():
-            yield
+    with connection.wrap_database_errors, raw.pipeline():
+        yield
 
 
 @cache
