@@ -281,3 +281,27 @@ def hook_main(run, description: str, argv: list[str] | None = None) -> int:
 
 def loadavg() -> str:
     return " ".join(f"{x:.2f}" for x in os.getloadavg())
+
+
+def round_trips(connection, fn) -> int:
+    """How many times the client waited for PostgreSQL while `fn()` ran on `connection`
+    (Django's): libpq's protocol trace, counting each turn from what the client sent to
+    what the server answered. BEGIN and COMMIT count; a pipeline's statements sent
+    together count once."""
+    import tempfile
+
+    from psycopg import pq
+
+    connection.ensure_connection()
+    pgconn = connection.connection.pgconn
+    with tempfile.TemporaryFile("w+") as trace:
+        pgconn.trace(trace.fileno())
+        pgconn.set_trace_flags(pq.Trace.SUPPRESS_TIMESTAMPS | pq.Trace.REGRESS_MODE)
+        try:
+            fn()
+        finally:
+            pgconn.untrace()
+        trace.seek(0)
+        sides = [line.split("\t", 1)[0] for line in trace.read().splitlines()]
+    turns = zip(sides, sides[1:], strict=False)
+    return sum(1 for before, after in turns if (before, after) == ("F", "B"))

@@ -18,7 +18,8 @@ from django.utils import timezone
 from contacts.models import Contact
 from contacts.selectors import Identifiers
 from contacts.services import mark_merged, resolve_or_create_contacts
-from staff.audit import record_audit
+from staff.audit import audit_entry, record_audit
+from staff.models import AuditEntry
 from whatsapp.handlers import current_business_number
 
 from . import sql
@@ -163,7 +164,41 @@ def record(
     given_occurred_at = change.occurred_at
     change = _valid(change, now)
     ip = _clean_ip(change.evidence.ip)
-    fingerprint = _fingerprint(
+    fingerprint = _retry_fingerprint(change, given_occurred_at)
+    # Round trips (PostgreSQL): BEGIN (or the savepoint); the lock and the read; the
+    # writes (the event's, its audit row, consent_recorded's receivers') answered at the
+    # pipeline's end; COMMIT (or the release).
+    with transaction.atomic():
+        with sql.pipelined():
+            # One lock per contact serialises its chain and all of its states; one
+            # read then gives the state, the chain's head and the idempotency key.
+            state, last, earlier_id = sql.lock_contact_and_read(
+                change.contact, change.purpose, change.idempotency_key
+            )
+            if earlier_id is not None:
+                return _earlier_event(earlier_id, fingerprint)
+            standing = _standing(state)
+            weighed = _weighed(change, standing, now, keep_if_inapplicable)
+            event = _chained_event(change, now, ip, weighed, last, fingerprint, actor)
+            projected = None
+            if weighed.applied:
+                projected = state or ConsentState(contact=change.contact, purpose=change.purpose)
+                _project(projected, event, weighed.standing, save=False)
+            personal = event.personal_evidence if event.evidence_digest else None
+            audit = _audit_recorded(event, actor) if audited and actor is not None else None
+            sql.write_event(event, personal, projected, audit)
+            consent_recorded.send(sender=ConsentEvent, event=event, status_before=standing.status)
+        # Outside the pipeline, inside the transaction: the receivers of a withdrawal
+        # use the ORM as they like (an update's row count needs its answer at once).
+        _announce(event, weighed)
+    return event
+
+
+def _retry_fingerprint(change: ConsentChange, given_occurred_at: datetime | None) -> str:
+    """What a retry with the same idempotency key must repeat; without a key, nothing."""
+    if not change.idempotency_key:
+        return ""
+    return _fingerprint(
         contact=str(change.contact.pk),
         purpose=change.purpose,
         action=change.action,
@@ -174,32 +209,10 @@ def record(
         paused_until=change.paused_until,
         evidence=asdict(change.evidence),
     )
-    with transaction.atomic():
-        # One lock per contact serialises its chain and all of its states; one
-        # read then gives the state, the chain's head and the idempotency key.
-        state, last, earlier_id = sql.lock_contact_and_read(
-            change.contact, change.purpose, change.idempotency_key
-        )
-        if earlier_id is not None:
-            return _earlier_event(earlier_id, fingerprint)
-        standing = _standing(state)
-        weighed = _weighed(change, standing, now, keep_if_inapplicable)
-        event = _chained_event(change, now, ip, weighed, last, fingerprint, actor)
-        projected = None
-        if weighed.applied:
-            projected = state or ConsentState(contact=change.contact, purpose=change.purpose)
-            _project(projected, event, weighed.standing, save=False)
-        personal = event.personal_evidence
-        sql.write_event(event, personal if event.evidence_digest else None, projected)
-        consent_recorded.send(sender=ConsentEvent, event=event, status_before=standing.status)
-        _announce(event, weighed)
-        if audited and actor is not None:
-            _audit_recorded(event, actor)
-    return event
 
 
-def _audit_recorded(event: ConsentEvent, actor: Any) -> None:
-    record_audit(
+def _audit_recorded(event: ConsentEvent, actor: Any) -> AuditEntry:
+    return audit_entry(
         actor=actor,
         action="record_opt_out" if event.action == Action.WITHDRAW else "record_consent",
         obj=event,

@@ -7,7 +7,9 @@ consent_withdrawn = Signal()
 
 # Sent inside record_consent's transaction for every event written (applied or kept as
 # evidence), so that integrations are told in the same transaction.
-# Keyword arguments: event, status_before.
+# Keyword arguments: event, status_before. On PostgreSQL receivers run inside the
+# recording's pipeline (consent.sql.pipelined): their statements go out with the event's;
+# one whose answer they need is fetched (a wait), and a row count is not to be relied on.
 consent_recorded = Signal()
 
 # Sent inside a set-based import's transaction (PostgreSQL's fast path), which writes

@@ -16,7 +16,7 @@ from contacts.signals import contact_erased
 
 from .imported import record_imported_changes
 from .models import Change, ChangeType
-from .services import record_change
+from .services import record_change, record_change_unread
 
 # Data of these changes names the person: emptied when the person is erased.
 PERSONAL = {
@@ -27,7 +27,7 @@ PERSONAL = {
 
 @receiver(consent_recorded, dispatch_uid="integrations.consent_recorded")
 def consent_changed(*, event: ConsentEvent, status_before: str, **kwargs: Any) -> None:
-    record_change(
+    record_change_unread(
         type=ChangeType.CONSENT_CHANGED,
         contact_id=event.contact_id,
         data={
@@ -41,6 +41,8 @@ def consent_changed(*, event: ConsentEvent, status_before: str, **kwargs: Any) -
             "event": str(event.pk),
             "occurred_at": event.occurred_at.isoformat(),
         },
+        # record_consent sends this under the contact's lock.
+        contact_locked=True,
     )
 
 

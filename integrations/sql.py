@@ -1,5 +1,6 @@
 """The integrations app's hand-written SQL, one named statement after another."""
 
+from collections.abc import Callable
 from datetime import datetime
 from typing import Any
 
@@ -8,7 +9,7 @@ from django.db import connection
 from consent.models import ConsentEvent
 from contacts.models import Contact
 
-from .models import Change, Delivery
+from .models import Change, Delivery, WebhookEndpoint
 
 UNBOUNDED = 2**63 - 1
 
@@ -121,3 +122,59 @@ def insert_deliveries(
             """,  # noqa: S608 (table names from the models)
             {"endpoint": endpoint_id, "pending": pending, "now": now, "ids": change_ids},
         )
+
+
+def _change_sql() -> str:
+    changes, deliveries = Change._meta.db_table, Delivery._meta.db_table
+    endpoints = WebhookEndpoint._meta.db_table
+    return f"""
+    WITH change AS (
+        INSERT INTO {changes} (event_id, type, contact_id, sequence, data, created_at, txid)
+        VALUES (%(event_id)s, %(type)s, %(contact)s::uuid,
+                CASE WHEN %(contact)s::uuid IS NOT NULL THEN (
+                    SELECT COALESCE(MAX(sequence), 0) + 1 FROM {changes}
+                    WHERE contact_id = %(contact)s::uuid) END,
+                %(data)s, %(now)s, pg_current_xact_id()::text::bigint)
+        RETURNING id, contact_id, sequence, txid
+    ),
+    owed AS (
+        INSERT INTO {deliveries} (endpoint_id, change_id, contact_id, sequence, status,
+                                  attempts, next_attempt_at, last_error, created_at)
+        SELECT e.id, change.id, change.contact_id, change.sequence, %(pending)s, 0,
+               %(now)s, '', %(now)s
+        FROM change CROSS JOIN {endpoints} e
+        WHERE e.enabled AND e.events ? %(type)s
+        RETURNING endpoint_id
+    )
+    SELECT change.id, change.sequence, change.txid, ARRAY(SELECT endpoint_id FROM owed)
+    FROM change
+    """  # noqa: S608 (table names from the models; values are parameters)
+
+
+def insert_change_and_deliveries(
+    *, event_id: Any, type: str, contact_id: Any, data: Any, now: datetime, pending: str
+) -> Callable[[], tuple[int, int | None, int, list[Any]]]:
+    """PostgreSQL, under the contact's lock: the change numbered after the contact's last
+    one, and a delivery of it to each enabled endpoint that wants its type, in one
+    statement. Returns what reads its answer, (id, sequence, txid, the endpoints owed):
+    in a pipeline, the statement goes out with the others and is answered with them."""
+    cursor = connection.cursor()
+    cursor.execute(
+        _change_sql(),
+        {
+            "event_id": event_id,
+            "type": type,
+            "contact": contact_id,
+            "data": data,
+            "now": now,
+            "pending": pending,
+        },
+    )
+
+    def answer() -> tuple[int, int | None, int, list[Any]]:
+        try:
+            return cursor.fetchone()
+        finally:
+            cursor.close()
+
+    return answer
