@@ -1,6 +1,7 @@
 import uuid
 
 from django.conf import settings
+from django.core.exceptions import ValidationError
 from django.db import models
 from django.db.models import Q
 from django.utils import timezone
@@ -14,10 +15,47 @@ class LedgerIsAppendOnly(Exception):
     """Raised on any attempt to change or remove a consent event."""
 
 
-class ConsentNotice(models.Model):
-    """The versioned wording a person is shown when asked for consent."""
+class Topic(models.Model):
+    """A refinement of a purpose a person may keep or leave ("Offers", "New arrivals").
+
+    Retired, never deleted: the ledger names it by key.
+    """
 
     purpose = models.CharField(max_length=16, choices=Purpose.choices)
+    key = models.SlugField(max_length=32, help_text="Stable: the ledger and the API name it.")
+    # {"en": "Offers", "es": "Ofertas"}: the language codes of the preference centre.
+    names = models.JSONField(default=dict)
+    descriptions = models.JSONField(default=dict, blank=True)
+    created_at = models.DateTimeField(default=timezone.now, editable=False)
+    retired_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["purpose", "key"]
+        constraints = [
+            models.UniqueConstraint(fields=["purpose", "key"], name="topic_unique_key"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.purpose}/{self.key}"
+
+    def name(self, language: str) -> str:
+        return self.names.get(language) or self.names.get("en") or self.key
+
+    def description(self, language: str) -> str:
+        return self.descriptions.get(language) or self.descriptions.get("en") or ""
+
+    def delete(self, *args, **kwargs):
+        raise LedgerIsAppendOnly(f"topic {self} is retired, never deleted")
+
+
+class ConsentNotice(models.Model):
+    """The versioned wording a person is shown when asked for consent (to a purpose, or
+    to one topic under it)."""
+
+    purpose = models.CharField(max_length=16, choices=Purpose.choices)
+    topic = models.ForeignKey(
+        Topic, on_delete=models.PROTECT, null=True, blank=True, related_name="notices"
+    )
     language = models.CharField(max_length=16)
     version = models.PositiveIntegerField()
     text = models.TextField()
@@ -29,7 +67,14 @@ class ConsentNotice(models.Model):
         permissions = [("publish_consentnotice", "Can publish notice wording")]
         constraints = [
             models.UniqueConstraint(
-                fields=["purpose", "language", "version"], name="notice_unique_version"
+                fields=["purpose", "language", "version"],
+                condition=Q(topic__isnull=True),
+                name="notice_unique_version",
+            ),
+            models.UniqueConstraint(
+                fields=["topic", "language", "version"],
+                condition=Q(topic__isnull=False),
+                name="topic_notice_unique_version",
             ),
         ]
 
@@ -38,11 +83,19 @@ class ConsentNotice(models.Model):
 
     @property
     def ref(self) -> str:
+        if self.topic_id is not None:
+            return f"{self.purpose}/{self.topic.key}/{self.language}/{self.version}"
         return f"{self.purpose}/{self.language}/{self.version}"
 
     @property
     def is_published(self) -> bool:
         return self.published_at is not None
+
+    def clean(self) -> None:
+        if self.topic_id is not None and self.topic.purpose != self.purpose:
+            raise ValidationError(
+                {"topic": f"topic {self.topic} is under {self.topic.purpose}, not {self.purpose}"}
+            )
 
     def save(self, *args, **kwargs) -> None:
         if not self._state.adding:

@@ -431,7 +431,10 @@ def current_notice(purpose: str, language: str) -> ConsentNotice | None:
     """The latest published notice for purpose + language (English as fallback)."""
     for lang in dict.fromkeys([language, "en"]):
         notice = (
-            published_notices().filter(purpose=purpose, language=lang).order_by("-version").first()
+            published_notices()
+            .filter(purpose=purpose, topic__isnull=True, language=lang)
+            .order_by("-version")
+            .first()
         )
         if notice:
             return notice
@@ -440,16 +443,24 @@ def current_notice(purpose: str, language: str) -> ConsentNotice | None:
 
 # ASCII only: int() would read "١" (Arabic-Indic one) as 1, and a version beyond nine
 # digits overflows the column.
-_NOTICE_REF = re.compile(r"([a-z_]{1,16})/([A-Za-z0-9_-]{1,16})/([0-9]{1,9})", re.ASCII)
+_NOTICE_REF = re.compile(
+    r"([a-z_]{1,16})/(?:([a-z0-9_-]{1,32})/)?([A-Za-z0-9_-]{1,16})/([0-9]{1,9})", re.ASCII
+)
 
 
 def notice_by_ref(ref: str) -> ConsentNotice | None:
-    """`marketing/en/3` → that published notice, or None."""
+    """`marketing/en/3` (a purpose's) or `marketing/offers/en/1` (a topic's) → that
+    published notice, or None."""
     found = _NOTICE_REF.fullmatch(ref) if isinstance(ref, str) else None
     if found is None:
         return None
-    purpose, language, version = found.groups()
+    purpose, topic, language, version = found.groups()
+    by_topic = {"topic__key": topic} if topic else {"topic__isnull": True}
     try:
-        return published_notices().get(purpose=purpose, language=language, version=int(version))
+        return (
+            published_notices()
+            .select_related("topic")
+            .get(purpose=purpose, language=language, version=int(version), **by_topic)
+        )
     except ConsentNotice.DoesNotExist:
         return None

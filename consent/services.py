@@ -236,6 +236,12 @@ def _valid(change: ConsentChange, now: datetime) -> ConsentChange:
             code="notice_purpose_mismatch",
             field="notice",
         )
+    if notice is not None and notice.topic_id is not None:
+        raise InvalidConsent(
+            f"notice {notice.ref} is a topic's wording, not the purpose's",
+            code="notice_purpose_mismatch",
+            field="notice",
+        )
     expires_at = legacy_expiry(change.expires_at) if action == Action.LEGACY else None
     paused_until = change.paused_until if action == Action.PAUSE else None
     if action == Action.PAUSE and (

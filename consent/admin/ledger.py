@@ -280,8 +280,14 @@ def publish_notices(modeladmin, request, queryset):
 
 @admin.register(ConsentNotice)
 class ConsentNoticeAdmin(ModelAdmin):
-    list_display = ["ref", "purpose", "language", "version", "published_at"]
-    list_filter = ["purpose", "language", ("published_at", admin.EmptyFieldListFilter)]
+    list_display = ["ref", "purpose", "topic", "language", "version", "published_at"]
+    list_filter = [
+        "purpose",
+        "language",
+        ("topic", admin.RelatedOnlyFieldListFilter),
+        ("published_at", admin.EmptyFieldListFilter),
+    ]
+    list_select_related = ["topic"]
     actions = [publish_notices]
 
     class Media:
@@ -295,7 +301,7 @@ class ConsentNoticeAdmin(ModelAdmin):
 
     def get_readonly_fields(self, request: HttpRequest, obj: ConsentNotice | None = None):
         if obj is not None and obj.is_published:
-            return ["purpose", "language", "version", "text", *self.readonly_fields]
+            return ["purpose", "topic", "language", "version", "text", *self.readonly_fields]
         return self.readonly_fields
 
     def has_delete_permission(self, request: HttpRequest, obj: ConsentNotice | None = None):
@@ -313,7 +319,7 @@ class ConsentNoticeAdmin(ModelAdmin):
         if not notice.pk:
             return "-"
         versions = ConsentNotice.objects.filter(
-            purpose=notice.purpose, language=notice.language
+            purpose=notice.purpose, topic=notice.topic_id, language=notice.language
         ).order_by("version")
         head = format_html_join(
             "",

@@ -112,12 +112,14 @@ class NoticeViewSet(mixins.ListModelMixin, viewsets.GenericViewSet):
     ordering = ("-published_at", "-pk")
 
     def get_queryset(self) -> QuerySet[ConsentNotice]:
-        newer = published_notices().filter(
+        # A purpose's wording; a topic's is listed with its topic (/topics/).
+        purposes = published_notices().filter(topic__isnull=True)
+        newer = purposes.filter(
             purpose=OuterRef("purpose"),
             language=OuterRef("language"),
             version__gt=OuterRef("version"),
         )
-        return published_notices().annotate(current=~Exists(newer))
+        return purposes.annotate(current=~Exists(newer))
 
 
 # --- Consent events ------------------------------------------------------------------
