@@ -83,7 +83,7 @@ class ConsentNotice(models.Model):
 
     @property
     def ref(self) -> str:
-        if self.topic_id is not None:
+        if self.topic is not None:
             return f"{self.purpose}/{self.topic.key}/{self.language}/{self.version}"
         return f"{self.purpose}/{self.language}/{self.version}"
 
@@ -92,9 +92,10 @@ class ConsentNotice(models.Model):
         return self.published_at is not None
 
     def clean(self) -> None:
-        if self.topic_id is not None and self.topic.purpose != self.purpose:
+        topic = self.topic
+        if topic is not None and topic.purpose != self.purpose:
             raise ValidationError(
-                {"topic": f"topic {self.topic} is under {self.topic.purpose}, not {self.purpose}"}
+                {"topic": f"topic {topic} is under {topic.purpose}, not {self.purpose}"}
             )
 
     def save(self, *args, **kwargs) -> None:
@@ -137,6 +138,10 @@ class ConsentEvent(models.Model):
     # Position in the contact's chain: 1, 2, 3 … (unique, so no fork survives a race).
     seq = models.PositiveIntegerField()
     purpose = models.CharField(max_length=16, choices=Purpose.choices)
+    # The key of the Topic under `purpose` this event is about; null: the purpose itself.
+    # A key, not a foreign key: chained as text, and a topic is retired, never deleted.
+    # Nullable, so SQLite adds the column in place and keeps the ledger's trigger.
+    topic = models.CharField(max_length=32, null=True, blank=True)
     action = models.CharField(max_length=16, choices=Action.choices)
     source = models.CharField(max_length=24, choices=Source.choices)
     notice = models.ForeignKey(
@@ -163,8 +168,9 @@ class ConsentEvent(models.Model):
         help_text="The staff user who recorded it, if any.",
     )
     # Which canonical form the hash covers: 1 = evidence inline (events written
-    # before evidence moved out; kept so their hashes still verify), 2 = its digest.
-    form = models.PositiveSmallIntegerField(default=2, editable=False)
+    # before evidence moved out; kept so their hashes still verify), 2 = its digest,
+    # 3 = its digest and the topic (consent.chain.FIELDS_OF_FORM).
+    form = models.PositiveSmallIntegerField(default=3, editable=False)
     # SHA-256 over a random salt and the personal evidence; "" when there was none.
     evidence_digest = models.CharField(max_length=64, blank=True, default="", editable=False)
     idempotency_key = models.CharField(max_length=255, null=True, blank=True, unique=True)
@@ -190,6 +196,10 @@ class ConsentEvent(models.Model):
         indexes = [
             # Serves the ledger listing and filters by time.
             models.Index(fields=["occurred_at"], name="event_occurred_at_idx"),
+            # Serves replaying and checking topic states: the few events about a topic.
+            models.Index(
+                fields=["contact", "seq"], name="event_topic_idx", condition=Q(topic__isnull=False)
+            ),
         ]
 
     def __str__(self) -> str:
@@ -327,6 +337,46 @@ class ConsentState(models.Model):
 
     def __str__(self) -> str:
         return f"{self.get_purpose_display()}: {self.get_status_display()}"
+
+
+class TopicState(models.Model):
+    """Current status per (contact, topic): the projection of the topic's events.
+
+    Apart from ConsentState, whose (contact, purpose) rows the hot paths read: a topic
+    only narrows what its purpose allows (consent.selectors.may_send_topic).
+    """
+
+    contact = models.ForeignKey(
+        Contact, on_delete=models.CASCADE, related_name="topic_states", db_index=False
+    )
+    topic = models.ForeignKey(Topic, on_delete=models.PROTECT, related_name="states")
+    status = models.CharField(max_length=16, choices=Status.choices, default=Status.NONE)
+    since = models.DateTimeField(null=True, blank=True)
+    source = models.CharField(max_length=24, choices=Source.choices, blank=True)
+    notice = models.ForeignKey(
+        ConsentNotice, on_delete=models.PROTECT, null=True, blank=True, related_name="+"
+    )
+    last_event = models.ForeignKey(
+        ConsentEvent, on_delete=models.PROTECT, null=True, blank=True, related_name="+"
+    )
+    # What ordering needs, as on ConsentState.
+    latest_at = models.DateTimeField(null=True, blank=True)
+    permissive_at = models.DateTimeField(null=True, blank=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["contact", "topic"]
+        constraints = [
+            # Also serves "this contact's topics".
+            models.UniqueConstraint(fields=["contact", "topic"], name="topic_state_unique"),
+        ]
+        indexes = [
+            # Serves audiences by topic ("who kept offers").
+            models.Index(fields=["topic", "status"], name="topic_state_status_idx"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.topic}: {self.get_status_display()}"
 
 
 class ReconsentPolicy(models.Model):

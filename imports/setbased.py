@@ -115,6 +115,8 @@ def _canonical(e: str, prev: str) -> str:
         "contact": f"{e}.contact_id",
         "seq": f"{e}.seq",
         "purpose": f"{e}.purpose",
+        # An import records purposes, never a topic.
+        "topic": "CAST(NULL AS text)",
         "action": f"{e}.action",
         "source": f"{e}.source",
         "notice": f"{e}.notice_id",
@@ -278,6 +280,7 @@ def write(ctx: PlanContext, tags_table: str) -> Written:
         "contact_id": "contact_id",
         "seq": "seq",
         "purpose": "purpose",
+        "topic": "NULL",
         "action": "action",
         "source": "source",
         "notice_id": "notice_id",
@@ -316,8 +319,7 @@ def write(ctx: PlanContext, tags_table: str) -> Written:
     missing = (
         set(contact_columns)
         - set(contact_values)
-        - {"parent_user_id", "username"}
-        - {"merged_into_id", "erased_at"},
+        - {"parent_user_id", "username", "merged_into_id", "erased_at"},
         set(event_columns) - set(event_values),
         set(state_columns) - set(state_values),
     )

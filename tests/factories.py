@@ -19,9 +19,10 @@ class ContactFactory(factory.django.DjangoModelFactory):
 class NoticeFactory(factory.django.DjangoModelFactory):
     class Meta:
         model = ConsentNotice
-        django_get_or_create = ("purpose", "language", "version")
+        django_get_or_create = ("purpose", "topic", "language", "version")
 
     purpose = "marketing"
+    topic = None  # a purpose's own wording (TopicNoticeFactory: a topic's)
     language = "en"
     version = 1
     text = factory.LazyAttribute(lambda n: f"Yes, send me {n.purpose} messages (v{n.version}).")

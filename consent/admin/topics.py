@@ -9,7 +9,7 @@ from django.http import HttpRequest
 from unfold.admin import ModelAdmin
 
 from ..models import Topic
-from ..topics import retire_topic
+from ..services import retire_topic
 
 
 class TopicForm(forms.ModelForm):

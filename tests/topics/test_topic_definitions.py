@@ -11,7 +11,7 @@ from django.urls import reverse
 
 from consent.models import ConsentNotice, LedgerIsAppendOnly, Topic
 from consent.selectors import current_notice, notice_by_ref
-from consent.topics import retire_topic
+from consent.services import retire_topic
 from staff.models import AuditEntry
 from tests.factories import NoticeFactory, TopicFactory, TopicNoticeFactory
 
