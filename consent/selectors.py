@@ -490,6 +490,11 @@ def topics(purpose: str | None = None, *, retired: bool = False) -> QuerySet[Top
     return found.order_by("purpose", "key")
 
 
+def offered_topics() -> QuerySet[Topic]:
+    """The topics offered now, without their notices: what a contact's body lists."""
+    return Topic.objects.filter(retired_at__isnull=True).order_by("purpose", "key")
+
+
 def topic_by_key(purpose: str, key: str) -> Topic | None:
     return Topic.objects.filter(purpose=purpose, key=key).first()
 
@@ -523,7 +528,11 @@ def narrowed_by_topic(decision: Decision, topic_status: str | None) -> Decision:
 
 def may_send_topic(who: Contact | str, topic: Topic, at: datetime | None = None) -> Decision:
     """`may_send` for the topic's purpose, narrowed by the person's answer about `topic`."""
-    decision = may_send(who, topic.purpose, at)
+    return narrowed_to_topic(may_send(who, topic.purpose, at), who, topic)
+
+
+def narrowed_to_topic(decision: Decision, who: Contact | str, topic: Topic) -> Decision:
+    """A decision about `who` for the topic's purpose, narrowed by their answer about it."""
     if not decision.allowed:
         return decision
     contact_id = _answering_contact(who)
@@ -552,7 +561,13 @@ def may_send_topic_many(
     phones: Sequence[str], topic: Topic, at: datetime | None = None
 ) -> list[tuple[str, Decision]]:
     """`may_send_many` for the topic's purpose, narrowed by each allowed person's answer."""
-    answers = may_send_many(phones, topic.purpose, at)
+    return many_narrowed_to_topic(may_send_many(phones, topic.purpose, at), topic)
+
+
+def many_narrowed_to_topic(
+    answers: list[tuple[str, Decision]], topic: Topic
+) -> list[tuple[str, Decision]]:
+    """`may_send_many` answers (phones in E.164 where allowed), narrowed to `topic`."""
     allowed = {phone_hash(phone) for phone, decision in answers if decision.allowed}
     statuses: dict[str | None, str] = {}
     ordered = sorted(allowed)

@@ -1052,6 +1052,40 @@ def withdraw_topics_under(event: ConsentEvent) -> list[ConsentEvent]:
     return recorded
 
 
+def record_topic_for_person(
+    ids: Identifiers,
+    *,
+    topic: Topic,
+    action: str,
+    source: str,
+    notice: ConsentNotice | None = None,
+    occurred_at: datetime | None = None,
+    evidence: Evidence | None = None,
+    actor: Any = None,
+) -> tuple[ConsentEvent, list[Any]]:
+    """`record_for_person` of a topic answer: a withdrawal for each contact the identifiers
+    name (a contact created if none is known), a grant for the primary one."""
+    with transaction.atomic():
+        people = resolve_or_create_contacts(ids)
+        targets = people.contacts if action == Action.WITHDRAW else [people.primary]
+        recorded = [
+            record_topic_consent(
+                contact=contact,
+                topic=topic,
+                action=action,
+                source=source,
+                notice=notice,
+                occurred_at=occurred_at,
+                evidence=evidence,
+                actor=actor,
+                audited=True,
+            )
+            for contact in sorted(targets, key=lambda c: str(c.pk))
+        ]
+    event = next(e for e in recorded if e.contact_id == people.primary.pk)
+    return event, [e.contact_id for e in recorded if e.contact_id != event.contact_id]
+
+
 @transaction.atomic
 def retire_topic(*, topic: Topic, actor: Any = None) -> Topic:
     """No longer offered: kept, since the ledger names it; nothing more is granted to it."""
