@@ -639,7 +639,7 @@ def _record_loop(contact_ids: list[str], start_at: float, seconds: float, result
     from contacts.models import Contact
 
     contacts = list(Contact.objects.filter(pk__in=contact_ids).order_by("pk"))
-    notice = ConsentNotice.objects.get(purpose="service", language="en", version=1)
+    notice = ConsentNotice.objects.get(purpose="service", topic=None, language="en", version=1)
     evidence = Evidence(ip="203.0.113.7", user_agent="bench", note="bench throughput")
     with CaptureQueriesContext(connection) as queries:
         record_consent(
