@@ -406,6 +406,7 @@ def consent_record(contact: Contact) -> dict[str, Any]:
             {
                 "seq": event.seq,
                 "purpose": event.purpose,
+                "topic": event.topic,
                 "action": event.action,
                 "source": event.source,
                 "occurred_at": event.occurred_at.isoformat(),
