@@ -366,6 +366,7 @@ def _outranking(event: ConsentEvent) -> ConsentEvent | None:
         ConsentEvent.objects.filter(
             contact_id=event.contact_id,
             purpose=event.purpose,
+            topic=event.topic,
             applied=True,
             action__in=PERMISSIVE_ACTIONS,
             seq__lt=event.seq,
@@ -601,17 +602,30 @@ def resolve_outranked_opt_out(
         return item
     if withdraw:
         event = item.event
-        item.resolution_event = record_consent(
-            contact=event.contact,
-            purpose=event.purpose,
-            action=Action.WITHDRAW,
-            source=Source.ADMIN,
-            actor=actor,
-            evidence=Evidence(
-                note=f"opt-out {event.pk} was outranked by a later answer; staff recorded it now",
-                context={"outranked_event": str(event.pk)},
-            ),
+        evidence = Evidence(
+            note=f"opt-out {event.pk} was outranked by a later answer; staff recorded it now",
+            context={"outranked_event": str(event.pk)},
         )
+        topic = Topic.objects.filter(purpose=event.purpose, key=event.topic).first()
+        if topic is not None:
+            # An opt-out of one topic is recorded as that: the purpose stays as it is.
+            item.resolution_event = record_topic_consent(
+                contact=event.contact,
+                topic=topic,
+                action=Action.WITHDRAW,
+                source=Source.ADMIN,
+                evidence=evidence,
+                actor=actor,
+            )
+        else:
+            item.resolution_event = record_consent(
+                contact=event.contact,
+                purpose=event.purpose,
+                action=Action.WITHDRAW,
+                source=Source.ADMIN,
+                actor=actor,
+                evidence=evidence,
+            )
         item.resolution = OutrankedOptOut.Resolution.WITHDRAWN
     else:
         item.resolution = OutrankedOptOut.Resolution.KEPT
@@ -992,6 +1006,8 @@ def record_topic(
         sql.write_event(event, event.personal_evidence if event.evidence_digest else None, None)
         if weighed.applied:
             _project_topic(state or TopicState(contact=change.contact, topic=topic), event, weighed)
+        elif weighed.outranked:
+            OutrankedOptOut.objects.create(event=event, outranked_by=_outranking(event))
         consent_recorded.send(sender=ConsentEvent, event=event, status_before=standing.status)
         if audited and actor is not None:
             _audit_recorded(event, actor)

@@ -8,10 +8,16 @@ from django.utils import timezone
 
 from consent.chain import check_chain
 from consent.exceptions import InvalidConsent
-from consent.models import ConsentEvent, ConsentState, TopicState
+from consent.models import ConsentEvent, ConsentState, OutrankedOptOut, TopicState
 from consent.rules import Action, Status
 from consent.selectors import Reason, may_send_topic, may_send_topic_many
-from consent.services import PurposeNotGranted, rebuild_contact_states, record_opt_out, retire_topic
+from consent.services import (
+    PurposeNotGranted,
+    rebuild_contact_states,
+    record_opt_out,
+    resolve_outranked_opt_out,
+    retire_topic,
+)
 from consent.verification import rebuild_states, verify_ledger
 from tests.consent_helpers import notice_for, record
 from tests.factories import ContactFactory, PolicyFactory, TopicFactory, TopicNoticeFactory
@@ -183,6 +189,25 @@ class TestOrdering:
 
         assert late.applied is False
         assert topic_status(contact, offers) == Status.OPTED_IN
+
+    def test_an_outranked_topic_withdrawal_is_listed_and_staff_record_it_as_a_topics(
+        self, offers, staff_client
+    ):
+        contact = ContactFactory()
+        record(contact, Action.GRANT)
+        answer_topic(contact, offers, Action.GRANT)
+        late = answer_topic(
+            contact, offers, Action.WITHDRAW, at=timezone.now() - timedelta(hours=1)
+        )
+        item = OutrankedOptOut.objects.get(event=late)
+        assert item.outranked_by.topic == "offers"
+
+        resolve_outranked_opt_out(item=item, withdraw=True, actor=staff_client.user)
+
+        item.refresh_from_db()
+        assert (item.resolution_event.topic, item.resolution_event.action) == ("offers", "withdraw")
+        assert topic_status(contact, offers) == Status.OPTED_OUT
+        assert ConsentState.objects.get(contact=contact).status == Status.OPTED_IN
 
     def test_a_late_topic_grant_does_not_undo_a_later_withdrawal(self, offers):
         contact = ContactFactory()
