@@ -248,6 +248,8 @@ def withdrawn_since(
         Q(contact_id=contact_id) | Q(contact_id=Subquery(survivor)),
         action=Action.WITHDRAW,
         recorded_at__gt=since,
+        # Leaving one topic is not a stop of its purpose (a purpose's stop is its own event).
+        topic__isnull=True,
     )
     if purposes is not None:
         events = events.filter(purpose__in=list(purposes))

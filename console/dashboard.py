@@ -17,6 +17,7 @@ from .selectors import (
     cards,
     daily_answers,
     latest_snapshot,
+    topic_tallies,
     work_waiting,
 )
 from .services import refresh_dashboard_snapshot
@@ -83,6 +84,7 @@ def dashboard_context(request: HttpRequest, context: dict) -> dict:
         latest = refresh_dashboard_snapshot()
     figures = latest.figures
     all_cards = cards()
+    topics = topic_tallies()
     funnel = figures.get("funnel")
     if funnel:
         # Where contacts stand now, from the exact counts; who was asked, from the snapshot.
@@ -121,7 +123,12 @@ def dashboard_context(request: HttpRequest, context: dict) -> dict:
             "snapshot": latest,
             "counted_at": timezone.now(),
             "card_groups": [
-                (label("purpose", p), p, [c for c in all_cards if c.purpose == p])
+                (
+                    label("purpose", p),
+                    p,
+                    [c for c in all_cards if c.purpose == p],
+                    [t for t in topics if t.purpose == p],
+                )
                 for p in Purpose.values
             ],
             "chart_data": json.dumps(answers_chart(daily, last_day=timezone.localdate())),

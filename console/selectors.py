@@ -24,6 +24,8 @@ from consent.models import (
     ConsentState,
     OutrankedOptOut,
     ReconsentPolicy,
+    Topic,
+    TopicState,
 )
 from consent.rules import Action, Purpose, Status
 from contacts.models import Contact, LikelyDuplicate
@@ -67,8 +69,12 @@ def daily_answers(
     start = since or timezone.make_aware(
         datetime.combine(today - timedelta(days=CHART_DAYS - 1), datetime.min.time())
     )
+    # A purpose's answers: a topic's are counted per topic (topic_tallies).
     events = ConsentEvent.objects.filter(
-        occurred_at__gte=start, action__in=[Action.GRANT, Action.WITHDRAW], applied=True
+        occurred_at__gte=start,
+        action__in=[Action.GRANT, Action.WITHDRAW],
+        applied=True,
+        topic__isnull=True,
     )
     if until is not None:
         events = events.filter(occurred_at__lt=until)
@@ -138,6 +144,35 @@ def opt_out_campaigns(*, now: datetime) -> list[dict]:
     return [
         {"id": str(pk), "name": name, "template": template, "opt_outs": n}
         for pk, name, template, n in rows
+    ]
+
+
+@dataclass(frozen=True)
+class TopicTally:
+    purpose: str
+    key: str
+    name: str
+    kept: int
+    left: int
+
+
+def topic_tallies() -> list[TopicTally]:
+    """Per topic offered: how many people keep it (opted in) and left it, exact, one query."""
+    counts = dict(
+        ((topic_id, status), n)
+        for topic_id, status, n in TopicState.objects.order_by()
+        .values_list("topic_id", "status")
+        .annotate(n=Count("*"))
+    )
+    return [
+        TopicTally(
+            t.purpose,
+            t.key,
+            t.name("en"),
+            counts.get((t.pk, Status.OPTED_IN), 0),
+            counts.get((t.pk, Status.OPTED_OUT), 0),
+        )
+        for t in Topic.objects.filter(retired_at__isnull=True).order_by("purpose", "key")
     ]
 
 
