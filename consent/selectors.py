@@ -422,7 +422,7 @@ def consent_states(contact: Contact) -> dict[str, ConsentState | None]:
 def ledger(contact: Contact) -> QuerySet[ConsentEvent]:
     return (
         ConsentEvent.objects.filter(contact=contact)
-        .select_related("notice", "personal_evidence")
+        .select_related("notice__topic", "personal_evidence")
         .order_by("seq")
     )
 
@@ -513,7 +513,7 @@ def current_topic_notice(topic: Topic, language: str) -> ConsentNotice | None:
 def topic_states(contact: Contact) -> dict[str, dict[str, TopicState]]:
     """Per purpose, the stored state of each topic this contact has answered about."""
     found: dict[str, dict[str, TopicState]] = {}
-    stored = TopicState.objects.filter(contact=contact).select_related("topic", "notice")
+    stored = TopicState.objects.filter(contact=contact).select_related("topic", "notice__topic")
     for state in stored:
         found.setdefault(state.topic.purpose, {})[state.topic.key] = state
     return found

@@ -103,7 +103,7 @@ def _topic_states(contact: Contact) -> list[dict[str, Any]]:
             "notice": s.notice.ref if s.notice else None,
         }
         for s in TopicState.objects.filter(contact=contact)
-        .select_related("topic", "notice")
+        .select_related("topic", "notice__topic")
         .order_by("topic__purpose", "topic__key")
     ]
 
@@ -219,7 +219,7 @@ def _contact(contact: Contact) -> dict[str, Any]:
 def _events(contact: Contact) -> list[ConsentEvent]:
     return list(
         ConsentEvent.objects.filter(contact=contact)
-        .select_related("notice", "personal_evidence")
+        .select_related("notice__topic", "personal_evidence")
         .order_by("seq")
     )
 

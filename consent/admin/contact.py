@@ -71,7 +71,7 @@ def timeline(contact: Contact) -> list[ConsentEvent]:
     """The ledger by effective time, newest first (seq breaks ties); the newest 50."""
     return list(
         ConsentEvent.objects.filter(contact=contact)
-        .select_related("notice", "actor", "personal_evidence")
+        .select_related("notice__topic", "actor", "personal_evidence")
         .order_by("-occurred_at", "-seq")[:TIMELINE_EVENTS]
     )
 

@@ -183,6 +183,7 @@ class ConsentEventAdmin(ReadOnlyAdminMixin, ModelAdmin):
         "occurred_at",
         "contact",
         "purpose",
+        "topic",
         "action",
         "source",
         "notice",
@@ -192,7 +193,7 @@ class ConsentEventAdmin(ReadOnlyAdminMixin, ModelAdmin):
     list_filter = ["purpose", "action", "source", "applied", "occurred_at"]
     # No date_hierarchy: its year/month links read every event's date.
     search_fields = ["contact__name", "wamid", "idempotency_key"]
-    list_select_related = ["contact", "notice"]
+    list_select_related = ["contact", "notice__topic"]
     # Newest first by the indexed time shown in the first column.
     ordering = ["-occurred_at"]
     paginator = EstimatedCountPaginator
@@ -208,6 +209,7 @@ class ConsentEventAdmin(ReadOnlyAdminMixin, ModelAdmin):
         "contact",
         "seq",
         "purpose",
+        "topic",
         "action",
         "source",
         "status_after",

@@ -180,7 +180,9 @@ def visible_contacts() -> QuerySet[Contact]:
     ).prefetch_related(
         "tags",
         Prefetch("consent_states", queryset=ConsentState.objects.select_related("notice")),
-        Prefetch("topic_states", queryset=TopicState.objects.select_related("topic", "notice")),
+        Prefetch(
+            "topic_states", queryset=TopicState.objects.select_related("topic", "notice__topic")
+        ),
     )
 
 

@@ -262,7 +262,7 @@ class ConsentEventViewSet(
     ordering = ("occurred_at", "pk")
 
     def get_queryset(self) -> QuerySet[ConsentEvent]:
-        return ConsentEvent.objects.select_related("contact", "notice", "personal_evidence")
+        return ConsentEvent.objects.select_related("contact", "notice__topic", "personal_evidence")
 
     def get_serializer_context(self) -> dict[str, Any]:
         return {**super().get_serializer_context(), "evidence": may_see_evidence(self.request)}

@@ -251,3 +251,22 @@ def test_the_schema_describes_topics(api):
     summary = schema["components"]["schemas"]["ConsentSummary"]["properties"]
     assert "topics" in summary
     assert "topic" in schema["components"]["schemas"]["ConsentEventInputRequest"]["properties"]
+
+
+def test_the_ledger_lists_topic_events_in_a_constant_number_of_queries(
+    api, offers, django_assert_max_num_queries
+):
+    contact = ContactFactory()
+    record(contact, Action.GRANT)
+    answer_topic(contact, offers, Action.GRANT)
+    api.get(URL)  # the key's last use is recorded once a minute
+    with django_assert_max_num_queries(10) as few:
+        api.get(URL)
+    for _ in range(5):
+        answer_topic(contact, offers, Action.WITHDRAW)
+        answer_topic(contact, offers, Action.GRANT)
+
+    with django_assert_max_num_queries(len(few.captured_queries)):
+        body = api.get(URL).json()
+
+    assert body["results"][1]["notice"] == "marketing/offers/en/1"
