@@ -480,7 +480,7 @@ SQL_FLOOR_METHOD = (
     "to_char (context as jsonb text: every bench context is {}), sha256(), and the links "
     "by row_number() and lag() over (contact, seq); one count back"
 )
-# The canonical text of a form-2 event, written out by hand (keys sorted, as json.dumps).
+# The canonical text of a form-3 event, written out by hand (keys sorted, as json.dumps).
 _TEXT = "coalesce(to_json({c})::text, 'null')"
 _TIME = (
     "coalesce('\"' || to_char({c} AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.US') "
@@ -509,6 +509,7 @@ _FLOOR_FIELDS = {
     "seq": (_INT, "seq"),
     "source": (_TEXT, "source"),
     "status_after": (_TEXT, "status_after"),
+    "topic": (_TEXT, "topic"),
     "wamid": (_TEXT, "wamid"),
 }
 
