@@ -270,3 +270,24 @@ def test_the_ledger_lists_topic_events_in_a_constant_number_of_queries(
         body = api.get(URL).json()
 
     assert body["results"][1]["notice"] == "marketing/offers/en/1"
+
+
+@pytest.mark.parametrize("key", ["off\x00ers", "x" * 65, "ofertas-ñ", ""])
+def test_a_hostile_topic_is_a_400_or_ignored_never_a_500(api, offers, key):
+    contact = ContactFactory()
+    record(contact, Action.GRANT)
+
+    posted = api.post(URL, grant_body(contact, topic=key), format="json")
+    asked = api.get(
+        "/api/v1/eligibility/", {"phone": str(contact.phone), "purpose": "marketing", "topic": key}
+    )
+    bulk = api.post(
+        "/api/v1/eligibility/bulk/",
+        {"purpose": "marketing", "topic": key, "phones": [str(contact.phone)]},
+        format="json",
+    )
+
+    for answer in (posted, asked, bulk):
+        assert answer.status_code < 500, answer.content
+    if key:
+        assert_error(posted, 400, posted.json()["errors"][0]["code"], "topic")
