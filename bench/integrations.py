@@ -43,6 +43,7 @@ DATABASE = os.environ.get("BENCH_INTEGRATIONS_DATABASE", "bench_integrations")
 CONSENTS = 600
 BLOCK = 50
 DELIVERIES = 2000
+ROUNDS = 3
 PAGE = 1000
 
 RECEIVER = """
@@ -124,43 +125,20 @@ def _consent_cost(port: int) -> dict:
 
 
 def _deliveries(port: int) -> dict:
-    import httpx
-    from django.db import transaction
+    import statistics
 
-    from integrations import delivery
-    from integrations.models import ChangeType, Delivery, WebhookEndpoint
-    from integrations.services import record_change
+    from tests.factories import ContactFactory
 
-    WebhookEndpoint.objects.all().delete()
-    endpoint = WebhookEndpoint.objects.create(
-        url=f"http://127.0.0.1:{port}/hook", events=["campaign.finished"], enabled=False
-    )
-    with transaction.atomic():
-        changes = [
-            record_change(type=ChangeType.CAMPAIGN_FINISHED, data={"n": n, "name": "x" * 200})
-            for n in range(DELIVERIES)
-        ]
-        for change in changes:
-            Delivery.objects.create(endpoint=endpoint, change=change)
-    WebhookEndpoint.objects.update(enabled=True)
-    bodies = [c.payload() for c in changes]
-    log(f"integrations: bare POST loop, {DELIVERIES:,} (load {loadavg()})")
-    with httpx.Client() as client:
-        start = time.perf_counter()
-        for body in bodies:
-            client.post(f"http://127.0.0.1:{port}/hook", json=body)
-        bare = time.perf_counter() - start
-    log(f"integrations: deliver() loop, {DELIVERIES:,} (load {loadavg()})")
-    start = time.perf_counter()
-    while delivery.deliver(endpoint.pk).claimed:
-        pass
-    ours = time.perf_counter() - start
-    delivered = Delivery.objects.filter(status="delivered").count()
-    if delivered != DELIVERIES:
-        raise SystemExit(f"only {delivered} of {DELIVERIES} delivered")
-    rate, bare_rate = DELIVERIES / ours, DELIVERIES / bare
+    contacts = [ContactFactory().pk for _ in range(DELIVERIES)]
+    log(f"integrations: bare POST loop vs deliver(), {ROUNDS} rounds (load {loadavg()})")
+    bare_rates, rates = [], []
+    for _ in range(ROUNDS):
+        bare_rate, rate = _delivery_round(port, contacts)
+        bare_rates.append(bare_rate)
+        rates.append(rate)
+    bare_rate, rate = statistics.median(bare_rates), statistics.median(rates)
     return _row(
-        "webhook deliveries per second, one process",
+        "webhook deliveries per second, one process (median of rounds)",
         rate,
         "/s",
         bare_rate,
@@ -169,6 +147,54 @@ def _deliveries(port: int) -> dict:
         rate >= 1000 or bare_rate / rate <= 2,
         ratio=bare_rate / rate,
     )
+
+
+def _delivery_round(port: int, contacts: list) -> tuple[float, float]:
+    """One round: a consent change of each contact owed to a fresh endpoint, POSTed by a
+    bare loop, then delivered by `deliver` (claim, sign, POST, log, settle)."""
+    import httpx
+    from django.db import connection, transaction
+
+    from integrations import delivery
+    from integrations.models import ChangeType, Delivery, WebhookEndpoint
+    from integrations.services import record_change
+
+    WebhookEndpoint.objects.all().delete()
+    endpoint = WebhookEndpoint.objects.create(
+        url=f"http://127.0.0.1:{port}/hook", events=["consent.changed"], enabled=False
+    )
+    with transaction.atomic():
+        changes = [
+            record_change(
+                type=ChangeType.CONSENT_CHANGED,
+                contact_id=contact_id,
+                data={"purpose": "marketing", "action": "withdraw"},
+            )
+            for contact_id in contacts
+        ]
+        Delivery.objects.bulk_create(
+            Delivery(endpoint=endpoint, change=c, contact_id=c.contact_id, sequence=c.sequence)
+            for c in changes
+        )
+    WebhookEndpoint.objects.update(enabled=True)
+    # Statistics, as autovacuum keeps them within a minute of a burst: the claim's order
+    # check plans from them (on a table never analysed it scans every owed row per row).
+    with connection.cursor() as cursor:
+        cursor.execute(f"ANALYZE {Delivery._meta.db_table}")
+    bodies = [c.payload() for c in changes]
+    with httpx.Client() as client:
+        start = time.perf_counter()
+        for body in bodies:
+            client.post(f"http://127.0.0.1:{port}/hook", json=body)
+        bare = time.perf_counter() - start
+    start = time.perf_counter()
+    while delivery.deliver(endpoint.pk).claimed:
+        pass
+    ours = time.perf_counter() - start
+    delivered = Delivery.objects.filter(status="delivered").count()
+    if delivered != DELIVERIES:
+        raise SystemExit(f"only {delivered} of {DELIVERIES} delivered")
+    return DELIVERIES / bare, DELIVERIES / ours
 
 
 def _feed(scale: int) -> dict:

@@ -468,17 +468,27 @@ def erase_contact(*, contact: Contact, erased_by: str = "") -> Contact:
     contact.erased_at = now
     contact.save()
     contact.tags.clear()
+    # The history of its identifiers names them too; a merge names only contact ids.
+    IdentityChange.objects.filter(contact=contact).exclude(kind=IdentityChange.Kind.MERGED).update(
+        old_value="", new_value="", wamid=""
+    )
     return contact
 
 
 def replay_erasures() -> int:
-    """Re-apply logged erasures (after a backup restore); returns how many changed."""
+    """Erase again every logged erasure a backup restore brought back; returns how many.
+
+    The whole erasure, as the person asked for it: purposes withdrawn, the contact
+    pseudonymised, and what every app holds of their words blanked.
+    """
     changed = 0
-    for erasure in Erasure.objects.all():
-        contact = Contact.objects.filter(pk=erasure.contact_id, erased_at__isnull=True).first()
-        if contact:
-            erase_contact(contact=contact, erased_by=erasure.erased_by or "replay")
-            changed += 1
+    restored = Contact.objects.filter(
+        pk__in=Erasure.objects.values("contact_id"), erased_at__isnull=True
+    )
+    for contact in restored.iterator():
+        erasure = Erasure.objects.filter(contact_id=contact.pk).earliest("erased_at")
+        erase_person(contact=contact, erased_by=erasure.erased_by or "replay")
+        changed += 1
     return changed
 
 

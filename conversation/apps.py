@@ -6,6 +6,6 @@ class ConversationConfig(AppConfig):
     verbose_name = "Consent on WhatsApp"
 
     def ready(self) -> None:
-        # The WhatsApp webhook handlers register themselves; the tasks are registered in
-        # every process, so beat enqueues them by name.
-        from . import handlers, tasks  # noqa: F401
+        # The WhatsApp webhook handlers and the erasure receiver register themselves; the
+        # tasks are registered in every process, so beat enqueues them by name.
+        from . import erasure, handlers, tasks  # noqa: F401

@@ -27,7 +27,7 @@ from django.utils import timezone
 from staff.audit import record_audit
 
 from . import sql
-from .addresses import UnsafeAddress, check_endpoint_url
+from .addresses import CheckedConnections, UnsafeAddress, check_endpoint_url
 from .models import Delivery, DeliveryAttempt, DeliveryStatus, WebhookEndpoint
 from .signing import EVENT_ID_HEADER, SIGNATURE_HEADER, signature_header
 
@@ -159,7 +159,7 @@ def deliver(endpoint_id: Any, *, limit: int = BATCH) -> Outcome:
 def post(url: str, body: bytes, headers: dict[str, str]) -> Response:
     started = time.perf_counter()
     try:
-        check_endpoint_url(url)
+        check_endpoint_url(url, resolving=False)
         with client(settings.WEBHOOK_TIMEOUT_SECONDS).stream(
             "POST", url, content=body, headers=headers
         ) as answer:
@@ -183,7 +183,12 @@ def post(url: str, body: bytes, headers: dict[str, str]) -> Response:
 @cache
 def client(timeout: float) -> httpx.Client:
     # One per worker process: connections to an endpoint are kept and reused.
-    return httpx.Client(timeout=timeout, follow_redirects=False, trust_env=False)
+    transport = httpx.HTTPTransport()
+    # httpx takes no network backend; its pool does, and every connection reads it there.
+    transport._pool._network_backend = CheckedConnections()
+    return httpx.Client(
+        timeout=timeout, follow_redirects=False, trust_env=False, transport=transport
+    )
 
 
 def _since(started: float) -> int:

@@ -6,7 +6,7 @@ from datetime import timedelta
 import pytest
 from django.utils import timezone
 
-from integrations import services, tasks
+from integrations import delivery, services, tasks
 from integrations.models import ChangeType, Delivery, DeliveryStatus, WebhookEndpoint
 from staff.models import AuditEntry
 from tests.consent_helpers import record
@@ -239,6 +239,31 @@ def test_an_endpoint_that_comes_to_point_at_a_private_address_is_not_called(
     delivery = Delivery.objects.get()
     assert delivery.status == DeliveryStatus.PENDING
     assert delivery.log.get().error.startswith("refused")
+
+
+def test_the_address_is_checked_where_the_socket_opens(receiver, settings, monkeypatch):
+    # DNS rebinding: a name registered while public answers loopback when the worker connects.
+    settings.WEBHOOK_ALLOW_PRIVATE_URLS = False
+    lookups = []
+
+    def resolve(host: str, port: int) -> list[str]:
+        lookups.append(host)
+        return ["127.0.0.1"]
+
+    monkeypatch.setattr("integrations.addresses.resolve", resolve)
+
+    response = delivery.post(
+        f"https://rebind.example:{receiver.server.server_address[1]}/hook",
+        b"{}",
+        {"Content-Type": "application/json"},
+    )
+
+    assert response.status_code is None
+    assert "refused: rebind.example is a private, loopback or link-local address" in (
+        response.error or ""
+    )
+    assert lookups == ["rebind.example"]  # once, by the connection itself
+    assert receiver.received == []
 
 
 def test_the_order_check_of_these_tests_catches_an_overtaking_change(receiver):
