@@ -77,6 +77,20 @@ CHART_OPTIONS = {
 }
 
 
+def card_groups(all_cards: list) -> list[tuple]:
+    """Per purpose: its label, its key, its state cards, and its topics' tallies."""
+    topics = topic_tallies()
+    return [
+        (
+            label("purpose", p),
+            p,
+            [c for c in all_cards if c.purpose == p],
+            [t for t in topics if t.purpose == p],
+        )
+        for p in Purpose.values
+    ]
+
+
 def dashboard_context(request: HttpRequest, context: dict) -> dict:
     latest = latest_snapshot()
     if latest is None:
@@ -84,7 +98,6 @@ def dashboard_context(request: HttpRequest, context: dict) -> dict:
         latest = refresh_dashboard_snapshot()
     figures = latest.figures
     all_cards = cards()
-    topics = topic_tallies()
     funnel = figures.get("funnel")
     if funnel:
         # Where contacts stand now, from the exact counts; who was asked, from the snapshot.
@@ -122,15 +135,7 @@ def dashboard_context(request: HttpRequest, context: dict) -> dict:
             "title": _("Dashboard"),
             "snapshot": latest,
             "counted_at": timezone.now(),
-            "card_groups": [
-                (
-                    label("purpose", p),
-                    p,
-                    [c for c in all_cards if c.purpose == p],
-                    [t for t in topics if t.purpose == p],
-                )
-                for p in Purpose.values
-            ],
+            "card_groups": card_groups(all_cards),
             "chart_data": json.dumps(answers_chart(daily, last_day=timezone.localdate())),
             "chart_options": json.dumps(CHART_OPTIONS),
             "chart_days": CHART_DAYS,
