@@ -1,6 +1,6 @@
 from django import forms
 from django.contrib import admin, messages
-from django.db import models, transaction
+from django.db import models
 from django.db.models import QuerySet
 from django.http import HttpRequest
 from rest_framework_api_key.admin import APIKeyModelAdmin
@@ -10,6 +10,7 @@ from staff.audit import record_audit
 
 from .models import ApiKey
 from .scopes import DESCRIPTIONS
+from .services import revoke_api_keys
 
 
 class ApiKeyForm(forms.ModelForm):
@@ -74,15 +75,5 @@ class ApiKeyAdmin(APIKeyModelAdmin, ModelAdmin):
 
     @admin.action(description="Revoke the selected keys (cannot be undone)")
     def revoke(self, request: HttpRequest, queryset: QuerySet[ApiKey]) -> None:
-        with transaction.atomic():
-            keys = list(queryset.filter(revoked=False).select_for_update())
-            count = queryset.filter(pk__in=[k.pk for k in keys]).update(revoked=True)
-            for key in keys:
-                record_audit(
-                    actor=request.user,
-                    action="revoke_api_key",
-                    obj=key,
-                    before={"revoked": False},
-                    after={"revoked": True, "name": key.name},
-                )
+        count = revoke_api_keys(keys=queryset, actor=request.user)
         self.message_user(request, f"Revoked {count} key(s).", messages.SUCCESS)

@@ -5,8 +5,6 @@ person are not part of reading or writing an area: each is its own scope, grante
 purpose, never implied by another (a key created before they existed holds none).
 """
 
-AREAS = ("contacts", "consent", "campaigns", "groups")
-
 ERASE = "contacts:erase"
 LINKS = "contacts:links"
 EVIDENCE = "consent:evidence"

@@ -15,7 +15,7 @@ from django.utils.dateparse import parse_date, parse_datetime
 from import_export import fields, resources
 
 from consent.exceptions import InvalidConsent
-from consent.rules import Action, Purpose, Source
+from consent.rules import MESSAGE_PURPOSES, Action, Source
 from consent.services import Evidence, record_consent
 from contacts.models import Contact
 from contacts.phones import InvalidPhone, normalize_phone
@@ -83,7 +83,7 @@ class ContactImport(resources.ModelResource):
             row["phone"] = normalize_phone(str(row.get("phone") or ""))
         except InvalidPhone as exc:
             errors.update(exc.message_dict)
-        for purpose in Purpose.values:
+        for purpose in MESSAGE_PURPOSES:
             value = str(row.get(purpose) or "").strip().lower()
             if value not in CONSENT_VALUES:
                 errors[purpose] = [f"'{value}' is not one of: legacy, none (or empty)."]
@@ -114,7 +114,7 @@ class ContactImport(resources.ModelResource):
 
     def after_save_instance(self, instance: Contact, row: dict, **kwargs: Any) -> None:
         user = kwargs.get("user")
-        for purpose in Purpose.values:
+        for purpose in MESSAGE_PURPOSES:
             if row.get(purpose) != "legacy":
                 continue
             try:

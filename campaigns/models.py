@@ -6,7 +6,7 @@ from django.db.models import Q
 from django.utils import timezone
 
 from consent.models import ReconsentPolicy
-from consent.rules import Purpose
+from consent.rules import MESSAGE_PURPOSE_CHOICES, Purpose
 from contacts.models import Contact, Tag
 
 
@@ -50,7 +50,8 @@ class Campaign(models.Model):
     kind = models.CharField(max_length=16, choices=CampaignKind.choices)
     purpose = models.CharField(
         max_length=16,
-        choices=Purpose.choices,
+        # Never calls: a call permission is not consent to messages.
+        choices=MESSAGE_PURPOSE_CHOICES,
         help_text="The consent every recipient must give at the moment of sending.",
     )
     template_name = models.CharField(

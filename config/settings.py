@@ -283,6 +283,12 @@ CELERY_BEAT_SCHEDULE = {
         "task": "consent.tasks.expire_lapsed_legacy_consent",
         "schedule": 60 * 60,
     },
+    # Eligibility already refuses a lapsed call permission; the sweep records the ledger's
+    # `expire` soon after, so history and tallies read it too.
+    "expire-lapsed-call-permissions": {
+        "task": "consent.tasks.expire_lapsed_call_permissions",
+        "schedule": 5 * 60,
+    },
     "expire-stale-opt-in-requests": {
         # conversation.tasks, under the name it had before the app was split off.
         "task": "consent.tasks.expire_stale_opt_in_requests",
@@ -587,6 +593,8 @@ SPECTACULAR_SETTINGS = {
         "ErrorCode415Enum": f"{_ERRORS}.ErrorCode415Enum.choices",
         "ErrorCode429Enum": f"{_ERRORS}.ErrorCode429Enum.choices",
         "ErrorCode500Enum": f"{_ERRORS}.ErrorCode500Enum.choices",
+        # Groups and campaigns take only the purposes we send messages under (never calls).
+        "MessagePurposeEnum": "consent.rules.MESSAGE_PURPOSE_CHOICES",
         "ChangeTypeEnum": "integrations.models.ChangeType.choices",
         "PurposeEnum": "consent.rules.Purpose.choices",
         "StatusEnum": "consent.rules.Status.choices",

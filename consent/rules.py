@@ -11,6 +11,14 @@ from config.errors import DomainError
 class Purpose(models.TextChoices):
     MARKETING = "marketing", _("Marketing")
     SERVICE = "service", _("Service")
+    # Permission to call the person on WhatsApp: given in the platform's own dialog, in answer
+    # to our request, for a time (expires_at) or for good; never a message purpose.
+    CALLS = "calls", _("Calls")
+
+
+# The purposes we send messages under: campaigns, groups, templates, imports of consent.
+MESSAGE_PURPOSES = (Purpose.MARKETING, Purpose.SERVICE)
+MESSAGE_PURPOSE_CHOICES = [(p.value, p.label) for p in MESSAGE_PURPOSES]
 
 
 class Status(models.TextChoices):
@@ -62,12 +70,19 @@ TRANSITIONS: dict[tuple[Status, Action], Status] = {
     # The system lapses legacy consent at the deadline and stale confirmations.
     (S.LEGACY, A.EXPIRE): S.EXPIRED,
     (S.PENDING, A.EXPIRE): S.NONE,
+    # A time-limited permission (calls) lapses at its expires_at.
+    (S.OPTED_IN, A.EXPIRE): S.EXPIRED,
     (S.OPTED_IN, A.PAUSE): S.PAUSED,
     (S.PAUSED, A.PAUSE): S.PAUSED,
 }
 
 # Actions that must name the wording the person was shown.
 ACTIONS_NEEDING_NOTICE = frozenset({A.GRANT, A.REQUEST})
+
+
+def grant_may_expire(action: str, purpose: str) -> bool:
+    """Only a call permission is granted for a time; every other grant holds until withdrawn."""
+    return action == A.GRANT and purpose == Purpose.CALLS
 
 
 class IllegalTransition(DomainError):

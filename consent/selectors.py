@@ -81,7 +81,10 @@ class Rule:
 # The one eligibility rule: the first row matching the stored state decides. `decide`
 # walks it in Python; `reason_expression` compiles it into SQL for set-based counts.
 DECISION_RULES: tuple[Rule, ...] = (
-    Rule(Status.OPTED_IN, True, Reason.OPTED_IN),
+    # A call permission granted for a time stops at its expires_at, before the sweep runs;
+    # "legacy_expired" is the contract's reason for consent that lapsed.
+    Rule(Status.OPTED_IN, False, Reason.LEGACY_EXPIRED, lapsed="expires_at", reports="expires_at"),
+    Rule(Status.OPTED_IN, True, Reason.OPTED_IN, reports="expires_at"),
     # Lapsed legacy consent stops at the deadline, even before the expiry task runs.
     Rule(Status.LEGACY, False, Reason.LEGACY_EXPIRED, lapsed="expires_at", reports="expires_at"),
     Rule(Status.LEGACY, True, Reason.LEGACY_GRACE_PERIOD, reports="expires_at"),

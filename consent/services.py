@@ -46,6 +46,7 @@ from .rules import (
     Purpose,
     Source,
     Status,
+    grant_may_expire,
 )
 from .selectors import effective_status
 from .signals import consent_recorded, consent_withdrawn
@@ -248,7 +249,13 @@ def _valid(change: ConsentChange, now: datetime) -> ConsentChange:
             code="notice_purpose_mismatch",
             field="notice",
         )
-    expires_at = legacy_expiry(change.expires_at) if action == Action.LEGACY else None
+    expires_at = (
+        legacy_expiry(change.expires_at)
+        if action == Action.LEGACY
+        else change.expires_at
+        if grant_may_expire(action, purpose)
+        else None
+    )
     paused_until = change.paused_until if action == Action.PAUSE else None
     if action == Action.PAUSE and (
         paused_until is None or paused_until <= effective_time(occurred_at, now)
@@ -790,6 +797,19 @@ def expire_lapsed_legacy(*, at: datetime | None = None) -> int:
     at = at or timezone.now()
     lapsed = ConsentState.objects.filter(status=Status.LEGACY, expires_at__lte=at)
     return expire_states(lapsed, at=at, note="grace period ended")
+
+
+def expire_lapsed_call_permissions(*, at: datetime | None = None) -> int:
+    """Move call permissions past their expiry to `expired`; returns how many.
+
+    The same sweep as the legacy grace period: one set-based selection, an `expire`
+    event per state. A permanent permission has no expires_at and never lapses.
+    """
+    at = at or timezone.now()
+    lapsed = ConsentState.objects.filter(
+        purpose=Purpose.CALLS, status=Status.OPTED_IN, expires_at__lte=at
+    )
+    return expire_states(lapsed, at=at, note="call permission expired")
 
 
 def expire_states(states: QuerySet[ConsentState], *, at: datetime, note: str) -> int:

@@ -32,7 +32,7 @@ from whatsapp.handlers import judges_opt_out, on
 from whatsapp.models import OutboundMessage
 from whatsapp.parsing import parse_message, parse_status, parse_user_preference
 
-from . import keywords, outreach
+from . import calls, keywords, outreach
 
 log = logging.getLogger(__name__)
 
@@ -461,6 +461,8 @@ def may_be_opt_out(kind: str, payload: dict) -> bool:
         return parse_status(payload).has_error(STOPPED_MARKETING)
     if kind == "message":
         message = parse_message(payload)
+        if message.call_permission is not None:
+            return calls.may_withdraw_calls(message)
         if message.button_id:
             match = CONSENT_BUTTON.match(message.button_id)
             return bool(match and match["answer"] == Action.WITHDRAW)

@@ -65,15 +65,6 @@ def refuse_unstorable(value: Any) -> None:
         raise ValidationError(SURROGATE_DETAIL, code=SURROGATE_CODE)
 
 
-def clean_text(value: str, *, field: str) -> str:
-    """`value` unchanged when it can be stored; otherwise a ValidationError naming `field`."""
-    try:
-        refuse_unstorable(value)
-    except ValidationError as exc:
-        raise ValidationError({field: [exc]}) from None
-    return value
-
-
 def storable_text(value: str) -> str:
     """`value` with NUL and lone surrogates replaced by U+FFFD.
 

@@ -71,7 +71,7 @@ def _latest_of_group(request: HttpRequest, queryset: QuerySet, order: str) -> Qu
 class MembershipInline(ReadOnlyInline):
     model = GroupMembership
     fk_name = "group"
-    fields = ["contact", "joined_at", "left_at", "left_source", "invitation"]
+    fields = ["contact", "joined_at", "left_at", "left_source", "left_initiated_by", "invitation"]
     readonly_fields = fields
     verbose_name_plural = "members (each from an accepted invitation; latest 100)"
 
@@ -303,7 +303,15 @@ def end_memberships(modeladmin, request, queryset):
 class GroupMembershipAdmin(ModelAdmin):
     """No add form: a membership only comes from an accepted invitation."""
 
-    list_display = ["contact", "group", "joined_at", "left_at", "left_source", "invitation"]
+    list_display = [
+        "contact",
+        "group",
+        "joined_at",
+        "left_at",
+        "left_source",
+        "left_initiated_by",
+        "invitation",
+    ]
     list_filter = ["group", ("left_at", admin.EmptyFieldListFilter)]
     search_fields = ["contact__name", "group__name"]
     list_select_related = ["contact", "group", "invitation"]

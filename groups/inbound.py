@@ -78,6 +78,8 @@ def leave_group_by_button(event: InboundMessage) -> None:
 
 @on("group_participants")
 def review_group_participants(event: GroupParticipantsEvent) -> None:
+    """Join requests go to the approval flow; a revoked one closes; a removal or a leave ends
+    the membership with who did it. An add never makes a member (only an acceptance does)."""
     group = Group.objects.filter(whatsapp_group_id=event.group_id).first()
     if group is None:
         return
@@ -89,15 +91,25 @@ def review_group_participants(event: GroupParticipantsEvent) -> None:
             user_id=event.user_id or "",
         )
         log.info("join request %s: %s", event.request_id, decision.reason)
+    elif "join_request_revoked" in event.type:
+        closed = whatsapp_groups.close_join_request(group=group, request_id=event.request_id)
+        log.info("join request %s revoked (queued decision closed: %s)", event.request_id, closed)
     elif "remove" in event.type or "leave" in event.type:
-        contact = selectors.contact_for_whatsapp(
-            wa_id=event.wa_id or "", user_id=event.user_id or ""
-        )
+        _end_memberships(group, event)
+
+
+def _end_memberships(group: Group, event: GroupParticipantsEvent) -> None:
+    people = event.participants or ((event.wa_id, event.user_id),)
+    for wa_id, user_id in people:
+        contact = selectors.contact_for_whatsapp(wa_id=wa_id or "", user_id=user_id or "")
         membership = contact and selectors.current_membership(group, contact)
         if membership:
             # When the person left, as the platform stamped it, not when we got round to it.
             services.leave_group(
-                membership=membership, source=LeaveSource.WHATSAPP_PLATFORM, at=event.timestamp
+                membership=membership,
+                source=LeaveSource.WHATSAPP_PLATFORM,
+                at=event.timestamp,
+                initiated_by=event.initiated_by,
             )
 
 

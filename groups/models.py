@@ -10,7 +10,7 @@ from django.db import models
 from django.db.models import Q
 from django.utils import timezone
 
-from consent.rules import Purpose
+from consent.rules import MESSAGE_PURPOSE_CHOICES, Purpose
 from contacts.models import Contact
 
 
@@ -28,7 +28,8 @@ class Group(models.Model):
     description = models.TextField(blank=True)
     purpose = models.CharField(
         max_length=16,
-        choices=Purpose.choices,
+        # Never calls: a call permission is not consent to messages.
+        choices=MESSAGE_PURPOSE_CHOICES,
         default=Purpose.MARKETING,
         help_text="Invitations go only to contacts we may message for this purpose.",
     )
@@ -196,6 +197,9 @@ class GroupMembership(models.Model):
     joined_at = models.DateTimeField(default=timezone.now, editable=False)
     left_at = models.DateTimeField(null=True, blank=True)
     left_source = models.CharField(max_length=24, choices=LeaveSource.choices, blank=True)
+    # For an end the WhatsApp group reported: who the platform says did it ("participant":
+    # they left; "business": a removal), as it said it.
+    left_initiated_by = models.CharField(max_length=32, blank=True, default="", db_default="")
 
     objects = MembershipQuerySet.as_manager()
 

@@ -321,11 +321,17 @@ def expire_invitations(*, at: datetime | None = None) -> int:
 
 
 def leave_group(
-    *, membership: GroupMembership, source: str, at: datetime | None = None, actor: Any = None
+    *,
+    membership: GroupMembership,
+    source: str,
+    at: datetime | None = None,
+    actor: Any = None,
+    initiated_by: str = "",
 ) -> GroupMembership:
     """End a membership with a timestamp (leaving twice keeps the first time).
 
-    `actor` (staff user or API key ending it) is audited.
+    `actor` (staff user or API key ending it) is audited; `initiated_by` is who the
+    WhatsApp group says ended it.
     """
     if source not in LeaveSource.values:
         raise InvitationClosed(f"'{source}' is not a leave source", code="invalid_choice")
@@ -334,7 +340,8 @@ def leave_group(
         if locked.left_at is None:
             locked.left_at = at or timezone.now()
             locked.left_source = source
-            locked.save(update_fields=["left_at", "left_source"])
+            locked.left_initiated_by = initiated_by[:32]
+            locked.save(update_fields=["left_at", "left_source", "left_initiated_by"])
             if actor is not None:
                 record_audit(
                     actor=actor,
@@ -353,4 +360,5 @@ def leave_group(
                     reason=f"left {locked.group.name}"[:200],
                 )
     membership.left_at, membership.left_source = locked.left_at, locked.left_source
+    membership.left_initiated_by = locked.left_initiated_by
     return membership

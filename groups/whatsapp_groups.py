@@ -128,6 +128,20 @@ def decide_join_request(
     return JoinDecision(request_id, True, "accepted invitation", invitation)
 
 
+def close_join_request(*, group: Group, request_id: str) -> bool:
+    """The person withdrew their join request: a decision not yet sent is not sent.
+
+    True when a queued decision was closed; a decision already sent stays as it was (the
+    platform ignores a decision on a revoked request).
+    """
+    if not group.whatsapp_group_id or not request_id:
+        return False
+    origin = outbox.join_decision_origin(group.whatsapp_group_id, request_id)
+    return bool(
+        outbox.cancel_queued(origin_prefix=origin, reason="join request revoked", exact=True)
+    )
+
+
 def review_join_requests(*, group: Group, actor: Any = None) -> list[JoinDecision]:
     """Poll the platform for pending join requests (outside any transaction) and decide each."""
     if not group.whatsapp_group_id:

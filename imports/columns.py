@@ -22,7 +22,7 @@ from typing import Any
 from django.conf import settings
 from django.utils import timezone
 
-from consent.rules import Action, Purpose
+from consent.rules import MESSAGE_PURPOSES, Action
 from contacts.phones import InvalidPhone, normalize_phone, phone_hash, wa_id_for, why_not_a_phone
 from core.inputs import has_lone_surrogate
 
@@ -54,12 +54,16 @@ LIMITS = {
 }
 
 
+# A call permission is granted only in WhatsApp's own dialog: no import column for it.
+IMPORTED_PURPOSES = tuple(p.value for p in MESSAGE_PURPOSES)
+
+
 def consent_columns(purpose: str) -> tuple[str, ...]:
     return tuple(f"{purpose}_{name}" for name in CONSENT_FIELDS)
 
 
 KNOWN_COLUMNS = frozenset(
-    [*CONTACT_COLUMNS, *(c for p in Purpose.values for c in consent_columns(p))]
+    [*CONTACT_COLUMNS, *(c for p in IMPORTED_PURPOSES for c in consent_columns(p))]
 )
 
 
@@ -183,93 +187,130 @@ def is_blank(cells: list[Any]) -> bool:
     return all(_text(cell) == "" for cell in cells)
 
 
+@dataclass
+class _Cells:
+    """One row's cells, read by column name, and the problems found in them so far."""
+
+    number: int
+    cells: list[Any]
+    header: Header
+    problems: list[RowProblem] = field(default_factory=list)
+
+    def cell(self, column: str) -> Any:
+        index = self.header.positions.get(column)
+        return self.cells[index] if index is not None and index < len(self.cells) else None
+
+    def text(self, column: str) -> str:
+        return _text(self.cell(column))
+
+    def problem(self, column: str, message: str) -> None:
+        self.problems.append(RowProblem(self.number, column, message))
+
+
 def parse_row(
     number: int, cells: list[Any], header: Header, rules: RowRules
 ) -> tuple[ContactLine | None, list[RowProblem]]:
     """Check one row; returns the line, or the problems naming their columns."""
-    problems: list[RowProblem] = []
-
-    def cell(column: str) -> Any:
-        index = header.positions.get(column)
-        return cells[index] if index is not None and index < len(cells) else None
-
-    def text(column: str) -> str:
-        return _text(cell(column))
-
-    def problem(column: str, message: str) -> None:
-        problems.append(RowProblem(number, column, message))
-
-    joined = "".join(cell for cell in cells if isinstance(cell, str))
-    if "\x00" in joined or has_lone_surrogate(joined):
-        names = {i: c for c, i in header.positions.items()}
-        names.update({i: f"{ATTRIBUTE_PREFIX}{k}" for k, i in header.attributes.items()})
-        for index, cell in enumerate(cells):
-            if isinstance(cell, str) and ("\x00" in cell or has_lone_surrogate(cell)):
-                problem(names.get(index, f"column {index + 1}"), UNSTORABLE)
-        return None, problems
-
+    row = _Cells(number, cells, header)
+    if _refuse_unstorable_cells(row):
+        return None, row.problems
     line = ContactLine(row=number)
-    raw_phone, raw_wa_id, user_id = text("phone"), text("wa_id"), text("whatsapp_user_id")
+    _read_identifiers(row, line)
+    _read_details(row, line, rules)
+    _read_attributes(row, line)
+    for purpose in IMPORTED_PURPOSES:
+        consent = _parse_consent(purpose, row.cell, row.text, rules, row.problem)
+        if consent is not None:
+            line.consents.append(consent)
+    return (None if row.problems else line), row.problems
+
+
+def _refuse_unstorable_cells(row: _Cells) -> bool:
+    """Name each cell holding a NUL or a lone surrogate (nothing could store it); True if any."""
+    joined = "".join(cell for cell in row.cells if isinstance(cell, str))
+    if "\x00" not in joined and not has_lone_surrogate(joined):
+        return False
+    names = {i: c for c, i in row.header.positions.items()}
+    names.update({i: f"{ATTRIBUTE_PREFIX}{k}" for k, i in row.header.attributes.items()})
+    for index, cell in enumerate(row.cells):
+        if isinstance(cell, str) and ("\x00" in cell or has_lone_surrogate(cell)):
+            row.problem(names.get(index, f"column {index + 1}"), UNSTORABLE)
+    return True
+
+
+def _read_identifiers(row: _Cells, line: ContactLine) -> None:
+    """The phone, wa_id and business-scoped user id: at least one, each well formed."""
+    raw_phone, raw_wa_id, user_id = (
+        row.text("phone"),
+        row.text("wa_id"),
+        row.text("whatsapp_user_id"),
+    )
     if raw_phone:
         try:
             line.phone = normalize_phone(raw_phone)
         except InvalidPhone:
-            problem("phone", f"{raw_phone}: {why_not_a_phone(raw_phone) or 'not a valid phone'}")
+            reason = why_not_a_phone(raw_phone) or "not a valid phone"
+            row.problem("phone", f"{raw_phone}: {reason}")
     if raw_wa_id:
-        wa_id = raw_wa_id.lstrip("+").replace(" ", "")
-        if not wa_id.isdigit() or len(wa_id) > LIMITS["wa_id"]:
-            problem("wa_id", f"'{raw_wa_id}' is not a WhatsApp id (digits only)")
-        else:
-            line.wa_id = wa_id
-            if not raw_phone:
-                # The phone a wa_id spells, when it is a valid number, names the same person.
-                try:
-                    line.phone = normalize_phone("+" + wa_id, field="wa_id")
-                    line.phone_derived = True
-                except InvalidPhone:
-                    pass
+        _read_wa_id(row, line, raw_wa_id, phone_given=bool(raw_phone))
     if user_id:
         if len(user_id) > LIMITS["whatsapp_user_id"] or any(c.isspace() for c in user_id):
-            problem(
+            row.problem(
                 "whatsapp_user_id", "a business-scoped user id: no spaces, 128 characters at most"
             )
         else:
             line.whatsapp_user_id = user_id
     if not (raw_phone or raw_wa_id or user_id):
-        problem("phone", "a row needs a phone, wa_id or whatsapp_user_id")
+        row.problem("phone", "a row needs a phone, wa_id or whatsapp_user_id")
     if line.phone:
         line.phone_hash = phone_hash(line.phone)
         if line.wa_id is None:
             line.wa_id, line.wa_id_derived = wa_id_for(line.phone), True
 
-    line.name = text("name")
-    if len(line.name) > LIMITS["name"]:
-        problem("name", f"longer than {LIMITS['name']} characters")
-    line.language = text("language").lower()
-    if line.language and (len(line.language) > 16 or not _LANGUAGE.match(line.language)):
-        problem("language", f"'{line.language}' is not a language code such as en or pt-br")
-    line.external_id = text("external_id") or None
-    if line.external_id and len(line.external_id) > LIMITS["external_id"]:
-        problem("external_id", f"longer than {LIMITS['external_id']} characters")
 
-    tags = [t.strip() for t in text("tags").split(TAG_SEPARATOR) if t.strip()]
+def _read_wa_id(row: _Cells, line: ContactLine, raw_wa_id: str, *, phone_given: bool) -> None:
+    wa_id = raw_wa_id.lstrip("+").replace(" ", "")
+    if not wa_id.isdigit() or len(wa_id) > LIMITS["wa_id"]:
+        row.problem("wa_id", f"'{raw_wa_id}' is not a WhatsApp id (digits only)")
+        return
+    line.wa_id = wa_id
+    if phone_given:
+        return
+    # The phone a wa_id spells, when it is a valid number, names the same person.
+    try:
+        line.phone = normalize_phone("+" + wa_id, field="wa_id")
+        line.phone_derived = True
+    except InvalidPhone:
+        pass
+
+
+def _read_details(row: _Cells, line: ContactLine, rules: RowRules) -> None:
+    """Name, language, external id and tags, each within its limits."""
+    line.name = row.text("name")
+    if len(line.name) > LIMITS["name"]:
+        row.problem("name", f"longer than {LIMITS['name']} characters")
+    line.language = row.text("language").lower()
+    if line.language and (len(line.language) > 16 or not _LANGUAGE.match(line.language)):
+        row.problem("language", f"'{line.language}' is not a language code such as en or pt-br")
+    line.external_id = row.text("external_id") or None
+    if line.external_id and len(line.external_id) > LIMITS["external_id"]:
+        row.problem("external_id", f"longer than {LIMITS['external_id']} characters")
+    tags = [t.strip() for t in row.text("tags").split(TAG_SEPARATOR) if t.strip()]
     for tag in tags:
         if len(tag) > LIMITS["tag"] or not TAG_PATTERN.match(tag):
-            problem("tags", f"'{tag}' is not a tag (letters, digits, - and _; tags split by ';')")
+            row.problem(
+                "tags", f"'{tag}' is not a tag (letters, digits, - and _; tags split by ';')"
+            )
     line.tags = sorted({*tags, *rules.extra_tags})
 
-    for key, index in header.attributes.items():
-        value = _text(cells[index]) if index < len(cells) else ""
+
+def _read_attributes(row: _Cells, line: ContactLine) -> None:
+    for key, index in row.header.attributes.items():
+        value = _text(row.cells[index]) if index < len(row.cells) else ""
         if len(value) > LIMITS["attribute"]:
-            problem(f"attr:{key}", f"longer than {LIMITS['attribute']} characters")
+            row.problem(f"attr:{key}", f"longer than {LIMITS['attribute']} characters")
         elif value:
             line.attributes[key] = value
-
-    for purpose in Purpose.values:
-        consent = _parse_consent(purpose, cell, text, rules, problem)
-        if consent is not None:
-            line.consents.append(consent)
-    return (None if problems else line), problems
 
 
 def _parse_consent(purpose: str, cell, text, rules: RowRules, problem) -> ConsentLine | None:

@@ -36,7 +36,7 @@ from consent.services import active_policy, legacy_expiry
 from consent.signals import consent_imported
 from contacts.models import Contact
 
-from . import setbased, staging
+from . import setbased, sql, staging
 from .columns import LIMITS, TAG_PATTERN, RowRules, is_blank, read_header
 from .planning import PlanContext, load_snapshots
 from .reading import ContactFile, UnreadableFile
@@ -44,7 +44,7 @@ from .report import ImportReport, RowProblem
 from .rowwise import RowOutcome, RowRefused, import_line
 from .stages import ERASED, batches, check_batch, plan_batch
 from .workers import Workers
-from .writing import TAGS_TABLE, BulkWriter
+from .writing import BulkWriter
 
 # Rows checked, staged and planned together.
 CHUNK = 5000
@@ -93,8 +93,8 @@ def import_contacts(
         dry_run=options.dry_run,
         valid_rows_only=options.valid_rows_only,
     )
-    fast = (options.method or ("fast" if staging.is_postgres() else "rows")) == "fast"
-    if fast and not staging.is_postgres():
+    fast = (options.method or ("fast" if sql.is_postgres() else "rows")) == "fast"
+    if fast and not sql.is_postgres():
         raise ValueError("the fast path needs PostgreSQL")
     now = timezone.now()
     deadline, legacy_problem = _deadline(options.policy, now)
@@ -123,7 +123,7 @@ def import_contacts(
 
     with Workers(options.workers) as workers:
         run = _Run(source, rules, ctx, report, progress, options, workers)
-        if staging.is_postgres():
+        if sql.is_postgres():
             run.on_postgres(fast=fast)
         else:
             run.on_sqlite()
@@ -158,7 +158,7 @@ class _Run:
                     _import_rows(self.ctx, report, self.progress, options, in_batches=False)
                 if options.dry_run or not report.ok:
                     raise _Rollback
-                staging.drop()
+                sql.drop_staging_tables()
         except _Rollback:
             pass
 
@@ -178,7 +178,7 @@ class _Run:
                 _reset_counts(report)
                 _import_rows(self.ctx, report, self.progress, self.options, in_batches=True)
         finally:
-            staging.drop()
+            sql.drop_staging_tables()
 
 
 def _stops(report: ImportReport) -> bool:
@@ -236,8 +236,8 @@ def _stage_and_check(
     source: ContactFile, rules: RowRules, report: ImportReport, progress: Progress, workers: Workers
 ) -> None:
     tick = _Ticker(progress)
-    staging.create()
-    encode = staging.is_postgres()
+    sql.create_staging_table()
+    encode = sql.is_postgres()
     try:
         rows = source.rows()
         header = None
@@ -263,7 +263,7 @@ def _stage_and_check(
         report.errors.add(RowProblem(0, "", str(exc)))
         return
     tick("checking", report.rows, report.rows, force=True)
-    staging.match()
+    sql.match_staged_rows()
     for check in (*staging.duplicates(), staging.conflicts()):
         report.errors.extend(check.problems, check.count)
 
@@ -274,17 +274,17 @@ def _plan_and_write(
     tick = _Ticker(progress)
     writer = BulkWriter(ctx.now) if write else None
     if write:
-        _lock_known_contacts()
+        sql.lock_matched_contacts()
 
     done, leaving_out = 0, None
-    if staging.is_postgres():
+    if sql.is_postgres():
         # Rows making new contacts are planned and written in SQL alone.
-        setbased.select_simple_rows()
-        written = setbased.write(ctx, TAGS_TABLE) if writer else setbased.count(ctx)
+        sql.select_simple_rows()
+        written = setbased.write(ctx) if writer else setbased.count(ctx)
         report.new_contacts += written.new_contacts
         report.events += written.events
         report.unapplied_events += written.unapplied_events
-        done, leaving_out = written.new_contacts, setbased.SIMPLE
+        done, leaving_out = written.new_contacts, sql.SIMPLE
         tick("writing" if write else "checking", done, report.rows)
 
     def tasks():
@@ -311,17 +311,6 @@ def _plan_and_write(
         writer.finish()
         consent_imported.send(sender=None, at=ctx.now)
     tick("writing" if write else "checking", report.rows, report.rows, force=True)
-
-
-def _lock_known_contacts() -> None:
-    """Lock every contact the file names, in one order (as record_consent locks one)."""
-    from django.db import connection
-
-    with connection.cursor() as cursor:
-        cursor.execute(
-            f"SELECT c.id FROM {Contact._meta.db_table} c JOIN {staging.MATCHES} m "  # noqa: S608
-            "ON c.id = CAST(m.contact_id AS uuid) ORDER BY c.id FOR UPDATE OF c"
-        )
 
 
 def _reset_counts(report: ImportReport) -> None:

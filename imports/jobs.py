@@ -24,13 +24,13 @@ from config.celery import registered_task
 from consent.models import ReconsentPolicy
 from staff.audit import record_audit
 
+from . import sql
 from .columns import shown
 from .engine import Options, import_contacts
 from .models import ContactImport
 from .reading import ContactFile, UnreadableFile
 from .rejected import write_rejected_rows
 from .report import ImportReport
-from .staging import is_postgres
 
 if TYPE_CHECKING:
     from django.db.backends.base.base import BaseDatabaseWrapper
@@ -161,7 +161,7 @@ def out_of_time(*, checking: bool, seconds: int, done: int = 0) -> str:
             "nothing was imported. Split the file, or ask for a longer limit "
             "(IMPORT_TASK_SOFT_TIME_LIMIT)."
         )
-    if is_postgres():
+    if sql.is_postgres():
         return (
             f"The import stopped at its time limit ({limit}) and was undone: nothing was "
             "imported. Split the file, or ask for a longer limit (IMPORT_TASK_SOFT_TIME_LIMIT)."
@@ -293,14 +293,8 @@ class _ProgressWriter:
         self.job.phase, self.job.done, self.job.total = phase, done, total
         if self.connection is None:
             return
-        job_id = self.job.pk if self.connection.vendor == "postgresql" else self.job.pk.hex
         try:
-            with self.connection.cursor() as cursor:
-                cursor.execute(
-                    f"UPDATE {ContactImport._meta.db_table} SET phase = %s, done = %s, "  # noqa: S608
-                    "total = %s, updated_at = %s WHERE id = %s",
-                    [phase, done, total, timezone.now(), job_id],
-                )
+            sql.write_job_progress(self.connection, self.job.pk, phase, done, total, timezone.now())
         except DatabaseError:
             # Progress is for the page only; the import goes on without it (an
             # in-memory test database, for one, has no second connection).

@@ -26,7 +26,6 @@ from contacts.models import Contact
 from .columns import ConsentLine, ContactLine
 from .report import RowProblem
 
-CONTACT_FIELDS = ("name", "language", "external_id", "attributes")
 IDENTIFIER_FIELDS = ("phone", "wa_id", "whatsapp_user_id")
 
 
@@ -237,43 +236,9 @@ def plan_line(
             continue
         keys.add(key)
         standing = standings.get(consent.purpose, Standing())
-        occurred_at = consent.occurred_at or ctx.now
-        try:
-            weighed = weigh(
-                standing,
-                consent.action,
-                effective_time(occurred_at, ctx.now),
-                purpose=consent.purpose,
-            )
-        except IllegalTransition:
-            # Kept as evidence, as record_consent(keep_if_inapplicable=True) keeps it.
-            weighed = Weighed(False, standing)
+        weighed = _weigh(standing, consent, ctx)
         seq += 1
-        event = {
-            "id": str(uuid.uuid4()),
-            "contact": str(plan.contact_id),
-            "seq": seq,
-            "purpose": consent.purpose,
-            "action": consent.action,
-            "source": Source.IMPORT.value,
-            "notice": consent.notice_id,
-            "occurred_at": occurred_at,
-            "recorded_at": ctx.now,
-            "expires_at": ctx.deadline if consent.action == Action.LEGACY else None,
-            "paused_until": None,
-            "ip": "",
-            "user_agent": "",
-            "page_url": "",
-            "wamid": "",
-            "prompted_by_wamid": "",
-            "note": consent.note,
-            "context": event_context(key, consent, ctx.file_name, line.row),
-            "actor": ctx.actor_id,
-            "idempotency_key": None,
-            "applied": weighed.applied,
-            "status_after": weighed.standing.status.value,
-            "prev_hash": prev_hash,
-        }
+        event = _ledger_event(plan.contact_id, seq, consent, key, weighed, prev_hash, line.row, ctx)
         event["hash"] = prev_hash = chained_hash(event)
         plan.events.append(event)
         if weighed.applied:
@@ -284,3 +249,56 @@ def plan_line(
         elif weighed.outranked:
             plan.outranked.append(event)
     return plan, []
+
+
+def _weigh(standing: Standing, consent: ConsentLine, ctx: PlanContext) -> Weighed:
+    """Where the consent lands on the contact's standing for its purpose, as of now."""
+    occurred_at = consent.occurred_at or ctx.now
+    try:
+        return weigh(
+            standing,
+            consent.action,
+            effective_time(occurred_at, ctx.now),
+            purpose=consent.purpose,
+        )
+    except IllegalTransition:
+        # Kept as evidence, as record_consent(keep_if_inapplicable=True) keeps it.
+        return Weighed(False, standing)
+
+
+def _ledger_event(
+    contact_id: uuid.UUID,
+    seq: int,
+    consent: ConsentLine,
+    key: str,
+    weighed: Weighed,
+    prev_hash: str | None,
+    row: int,
+    ctx: PlanContext,
+) -> dict[str, Any]:
+    """The consent as the ledger's event (its chained fields), before its hash."""
+    return {
+        "id": str(uuid.uuid4()),
+        "contact": str(contact_id),
+        "seq": seq,
+        "purpose": consent.purpose,
+        "action": consent.action,
+        "source": Source.IMPORT.value,
+        "notice": consent.notice_id,
+        "occurred_at": consent.occurred_at or ctx.now,
+        "recorded_at": ctx.now,
+        "expires_at": ctx.deadline if consent.action == Action.LEGACY else None,
+        "paused_until": None,
+        "ip": "",
+        "user_agent": "",
+        "page_url": "",
+        "wamid": "",
+        "prompted_by_wamid": "",
+        "note": consent.note,
+        "context": event_context(key, consent, ctx.file_name, row),
+        "actor": ctx.actor_id,
+        "idempotency_key": None,
+        "applied": weighed.applied,
+        "status_after": weighed.standing.status.value,
+        "prev_hash": prev_hash,
+    }

@@ -345,83 +345,11 @@ class Workbook:
     # --- the sheet ------------------------------------------------------------------------
 
     def rows(self) -> Iterator[tuple[int, list[Any]]]:
-        limits = self.limits
-        ready: list[tuple[int, list[Any]]] = []
-        text: list[str] = []
-        cells: dict[int, Any] = {}
-        state: dict[str, Any] = {
-            "row": 0,
-            "column": 0,
-            "widest": 0,
-            "type": "n",
-            "style": 0,
-            "collect": False,
-            "inline": False,
-            "phonetic": 0,
-            "length": 0,
-        }
-
-        def start(tag: str, attrs: dict[str, str]) -> None:
-            if tag == _tag(MAIN, "c"):
-                column = _column(attrs.get("r"))
-                state["column"] = column or state["column"] + 1
-                state["type"] = attrs.get("t", "n")
-                try:
-                    state["style"] = int(attrs.get("s", "0"))
-                except ValueError:
-                    state["style"] = 0
-                state["length"] = 0
-                text.clear()
-            elif tag == _tag(MAIN, "v"):
-                state["collect"] = state["type"] != "inlineStr"
-            elif tag == _tag(MAIN, "is"):
-                state["inline"] = True
-            elif tag == _tag(MAIN, "rPh"):
-                state["phonetic"] += 1
-            elif tag == _tag(MAIN, "t"):
-                state["collect"] = state["inline"] and not state["phonetic"]
-            elif tag == _tag(MAIN, "row"):
-                number = _number(attrs.get("r"))
-                state["row"] = number or state["row"] + 1
-                state["column"] = state["widest"] = 0
-                cells.clear()
-
-        def end(tag: str) -> None:
-            if tag in (_tag(MAIN, "v"), _tag(MAIN, "t")):
-                state["collect"] = False
-            elif tag == _tag(MAIN, "is"):
-                state["inline"] = False
-            elif tag == _tag(MAIN, "rPh"):
-                state["phonetic"] -= 1
-            elif tag == _tag(MAIN, "c"):
-                value = self._value(state["type"], state["style"], "".join(text))
-                if value is None or value == "":
-                    return
-                column = state["column"]
-                if isinstance(value, str) and len(value) > limits.cell_chars:
-                    raise FileRefused(limits.cell_too_long(state["row"], column))
-                state["widest"] = max(state["widest"], column)
-                if column <= limits.columns:
-                    cells[column] = value
-            elif tag == _tag(MAIN, "row"):
-                if state["widest"] > limits.columns:
-                    raise FileRefused(limits.too_many_columns(state["row"], state["widest"]))
-                values: list[Any] = [None] * state["widest"]
-                for column, value in cells.items():
-                    values[column - 1] = value
-                ready.append((state["row"], values))
-
-        def collect(data: str) -> None:
-            if state["collect"]:
-                state["length"] += len(data)
-                if state["length"] > limits.cell_chars:
-                    raise FileRefused(limits.cell_too_long(state["row"], state["column"]))
-                text.append(data)
-
+        sheet = _SheetRows(self._value, self.limits)
         self.sheet = self.meter.open(self.archive, self.sheet_path)
-        for _ in _parse(self.sheet, start, end, collect):
-            yield from ready
-            ready.clear()
+        for _ in _parse(self.sheet, sheet.start, sheet.end, sheet.collect):
+            yield from sheet.ready
+            sheet.ready.clear()
 
     def _value(self, kind: str, style: int, text: str) -> Any:
         if kind in ("inlineStr", "str", "e"):
@@ -450,6 +378,92 @@ class Workbook:
             except (OverflowError, ValueError):
                 return number
         return number
+
+
+_CELL, _VALUE, _INLINE, _PHONETIC = (
+    _tag(MAIN, "c"),
+    _tag(MAIN, "v"),
+    _tag(MAIN, "is"),
+    _tag(MAIN, "rPh"),
+)
+_TEXT, _ROW = _tag(MAIN, "t"), _tag(MAIN, "row")
+
+
+class _SheetRows:
+    """A worksheet's parser callbacks: cells gathered into rows (in `ready`), limits kept.
+
+    `value_of(type, style, text)` reads a cell's text as its value.
+    """
+
+    def __init__(self, value_of: Callable[[str, int, str], Any], limits: FileLimits) -> None:
+        self.value_of = value_of
+        self.limits = limits
+        self.ready: list[tuple[int, list[Any]]] = []
+        self.text: list[str] = []
+        self.cells: dict[int, Any] = {}
+        self.row = self.column = self.widest = 0
+        self.type, self.style, self.length = "n", 0, 0
+        self.collecting, self.inline, self.phonetic = False, False, 0
+
+    def start(self, tag: str, attrs: dict[str, str]) -> None:
+        if tag == _CELL:
+            self.column = _column(attrs.get("r")) or self.column + 1
+            self.type = attrs.get("t", "n")
+            try:
+                self.style = int(attrs.get("s", "0"))
+            except ValueError:
+                self.style = 0
+            self.length = 0
+            self.text.clear()
+        elif tag == _VALUE:
+            self.collecting = self.type != "inlineStr"
+        elif tag == _INLINE:
+            self.inline = True
+        elif tag == _PHONETIC:
+            self.phonetic += 1
+        elif tag == _TEXT:
+            self.collecting = self.inline and not self.phonetic
+        elif tag == _ROW:
+            self.row = _number(attrs.get("r")) or self.row + 1
+            self.column = self.widest = 0
+            self.cells.clear()
+
+    def end(self, tag: str) -> None:
+        if tag in (_VALUE, _TEXT):
+            self.collecting = False
+        elif tag == _INLINE:
+            self.inline = False
+        elif tag == _PHONETIC:
+            self.phonetic -= 1
+        elif tag == _CELL:
+            self._end_cell()
+        elif tag == _ROW:
+            self._end_row()
+
+    def collect(self, data: str) -> None:
+        if self.collecting:
+            self.length += len(data)
+            if self.length > self.limits.cell_chars:
+                raise FileRefused(self.limits.cell_too_long(self.row, self.column))
+            self.text.append(data)
+
+    def _end_cell(self) -> None:
+        value = self.value_of(self.type, self.style, "".join(self.text))
+        if value is None or value == "":
+            return
+        if isinstance(value, str) and len(value) > self.limits.cell_chars:
+            raise FileRefused(self.limits.cell_too_long(self.row, self.column))
+        self.widest = max(self.widest, self.column)
+        if self.column <= self.limits.columns:
+            self.cells[self.column] = value
+
+    def _end_row(self) -> None:
+        if self.widest > self.limits.columns:
+            raise FileRefused(self.limits.too_many_columns(self.row, self.widest))
+        values: list[Any] = [None] * self.widest
+        for column, value in self.cells.items():
+            values[column - 1] = value
+        self.ready.append((self.row, values))
 
 
 def _number(text: str | None) -> int | None:

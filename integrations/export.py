@@ -178,6 +178,7 @@ def _memberships(contact: Contact) -> list[dict[str, Any]]:
             "joined_at": _at(m.joined_at),
             "left_at": _at(m.left_at),
             "left_source": m.left_source,
+            "left_initiated_by": m.left_initiated_by,
         }
         for m in GroupMembership.objects.filter(contact=contact)
         .select_related("group")

@@ -7,7 +7,7 @@ from django.core import signing
 from django.utils.translation import gettext_lazy as _
 
 from consent.models import ConsentNotice
-from consent.rules import Purpose
+from consent.rules import MESSAGE_PURPOSE_CHOICES, MESSAGE_PURPOSES, Purpose
 from consent.selectors import current_notice, notice_by_ref, topic_by_key
 from contacts.phones import InvalidPhone, NotPhoneCharacters, normalize_phone
 from core.inputs import refuse_unstorable
@@ -36,7 +36,8 @@ class NoticeField(forms.CharField):
 
 
 class TurnOnForm(forms.Form):
-    purpose = forms.ChoiceField(choices=Purpose.choices, widget=forms.HiddenInput)
+    # Never calls: that permission is granted only in WhatsApp's own dialog.
+    purpose = forms.ChoiceField(choices=MESSAGE_PURPOSE_CHOICES, widget=forms.HiddenInput)
     notice = NoticeField()
     agree = forms.BooleanField(
         label=_("I have read this and I agree"),
@@ -167,7 +168,7 @@ class OptInForm(forms.Form):
         self.initial.setdefault("language", language)
         self.initial.setdefault("issued", issued_token())
         self.notices: dict[str, ConsentNotice] = {}
-        for purpose in Purpose.values:
+        for purpose in MESSAGE_PURPOSES:
             notice = current_notice(purpose, language)
             if notice is None:
                 continue

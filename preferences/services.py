@@ -11,7 +11,7 @@ from django.utils import timezone, translation
 
 from consent.exceptions import InvalidConsent
 from consent.models import ConsentEvent, ConsentNotice, ConsentState, Topic
-from consent.rules import Action, Purpose, Source, Status
+from consent.rules import MESSAGE_PURPOSES, Action, Purpose, Source, Status
 from consent.selectors import (
     consent_states,
     current_notice,
@@ -67,7 +67,8 @@ def purpose_cards(
         agreed = state.notice if state and status in (Status.OPTED_IN, Status.PAUSED) else None
         if state and status == Status.PENDING:
             agreed = None
-        to_accept = current_notice(purpose, language)
+        # A call permission is only ever granted in WhatsApp's own dialog: withdrawn here.
+        to_accept = current_notice(purpose, language) if purpose in MESSAGE_PURPOSES else None
         if state and state.status == Status.PAUSED and status == Status.OPTED_IN:
             sentence = wording.state_sentence(
                 Status.OPTED_IN, since=state.paused_until, source=state.source
@@ -292,6 +293,7 @@ def can_undo(event: ConsentEvent, *, at: datetime | None = None) -> bool:
     at = at or timezone.now()
     if not (
         event.action == Action.WITHDRAW
+        and event.purpose in MESSAGE_PURPOSES
         and event.source == Source.PREFERENCE_CENTRE
         and event.applied
         and at - event.recorded_at <= undo_window()

@@ -13,6 +13,7 @@ def purpose_name(purpose: str) -> str:
     words: dict[str, str] = {
         Purpose.MARKETING: _("Offers and news"),
         Purpose.SERVICE: _("Order and account updates"),
+        Purpose.CALLS: _("WhatsApp calls from us"),
     }
     return words.get(purpose, purpose)
 
@@ -21,6 +22,7 @@ def purpose_in_sentence(purpose: str) -> str:
     words: dict[str, str] = {
         Purpose.MARKETING: _("offers and news"),
         Purpose.SERVICE: _("order and account updates"),
+        Purpose.CALLS: _("WhatsApp calls from us"),
     }
     return words.get(purpose, purpose)
 
@@ -29,6 +31,10 @@ def purpose_description(purpose: str) -> str:
     words: dict[str, str] = {
         Purpose.MARKETING: _("Promotions, offers and news, sent on WhatsApp."),
         Purpose.SERVICE: _("Order updates, confirmations and account notices, sent on WhatsApp."),
+        Purpose.CALLS: _(
+            "Whether we may call you on WhatsApp. You give this permission in WhatsApp "
+            "when we ask; you can take it back here at any time."
+        ),
     }
     return words.get(purpose, "")
 
@@ -83,6 +89,8 @@ def state_sentence(
         "until": day(paused_until),
         "deadline": day(expires_at),
     }
+    if status == Status.OPTED_IN and expires_at is not None:
+        return _("You said yes on %(date)s %(how)s, until %(deadline)s.") % values
     if status == Status.OPTED_IN:
         return _("You said yes on %(date)s %(how)s.") % values
     if status == Status.PAUSED:

@@ -109,7 +109,7 @@ def test_invalid_phone_in_the_admin_form_is_an_error_on_the_field(staff_client):
     ("action", "purposes"),
     [
         ("record_marketing_opt_out", {"marketing"}),
-        ("record_full_opt_out", {"marketing", "service"}),
+        ("record_full_opt_out", {"marketing", "service", "calls"}),
     ],
 )
 def test_record_opt_out_action_records_admin_events_with_the_acting_user(

@@ -43,10 +43,10 @@ def test_an_erased_person_who_had_opted_in_is_no_longer_sent_to():
 
     erase_person(contact=contact)
 
-    for purpose in ("marketing", "service"):
+    for purpose in ("marketing", "service", "calls"):
         assert may_send("+447911123456", purpose).reason == Reason.OPTED_OUT
     withdrawals = contact.consent_events.filter(action=Action.WITHDRAW, source=Source.SYSTEM)
-    assert withdrawals.count() == 2
+    assert withdrawals.count() == 3
 
 
 def test_an_erased_number_that_comes_back_is_a_new_contact_still_opted_out():

@@ -122,7 +122,8 @@ def test_re_upserting_the_phone_never_revives_the_erased_contact():
 
     assert created and again.pk != erased.pk
     assert (once_more.pk, created_again) == (again.pk, False)
-    assert list(again.consent_events.values_list("action", flat=True)) == ["withdraw"] * 2
+    # one carried opt-out per purpose: marketing, service, calls
+    assert list(again.consent_events.values_list("action", flat=True)) == ["withdraw"] * 3
 
 
 def test_erasure_blanks_message_bodies_in_webhook_storage_and_the_outbox():

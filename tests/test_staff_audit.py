@@ -5,6 +5,7 @@ from django.contrib.admin.sites import site
 from django.urls import reverse
 
 from api.models import ApiKey
+from api.services import revoke_api_keys
 from consent.models import ConsentNotice
 from consent.rules import Action
 from consent.services import merge_contacts
@@ -42,6 +43,18 @@ def test_creating_and_revoking_a_key_in_the_admin_are_audited(admin_client, admi
     )
     assert actions == ["create_api_key", "revoke_api_key"]
     assert set(AuditEntry.objects.values_list("actor_user", flat=True)) == {admin_user.pk}
+
+
+def test_a_key_revoked_twice_is_revoked_and_audited_once(admin_user):
+    key, _ = ApiKey.objects.create_key(name="shop", scopes=["consent:read"])
+    keys = ApiKey.objects.filter(pk=key.pk)
+
+    assert revoke_api_keys(keys=keys, actor=admin_user) == 1
+    assert revoke_api_keys(keys=keys, actor=admin_user) == 0
+
+    assert ApiKey.objects.get(pk=key.pk).revoked
+    entry = AuditEntry.objects.get(object_id=str(key.pk))
+    assert (entry.action, entry.actor_user_id) == ("revoke_api_key", admin_user.pk)
 
 
 def test_erasure_through_the_api_is_audited_with_the_key():

@@ -71,7 +71,7 @@ def test_compliance_can_erase_but_not_edit_contacts(compliance):
 
     erased = Contact.objects.get(pk=contact.pk)
     assert erased.erased_at is not None and erased.name == "" and erased.phone is None
-    assert erased.consent_events.count() == 2  # the opt-out, and service suppressed
+    assert erased.consent_events.count() == 3  # the opt-out, and service and calls suppressed
 
 
 def test_compliance_publishes_notices(compliance):

@@ -19,7 +19,13 @@ EXPECTED = {
         A.WITHDRAW: S.OPTED_OUT,
         A.EXPIRE: S.NONE,
     },
-    S.OPTED_IN: {A.GRANT: S.OPTED_IN, A.WITHDRAW: S.OPTED_OUT, A.PAUSE: S.PAUSED},
+    # expire: a call permission granted for a time lapses (the system's sweep).
+    S.OPTED_IN: {
+        A.GRANT: S.OPTED_IN,
+        A.WITHDRAW: S.OPTED_OUT,
+        A.PAUSE: S.PAUSED,
+        A.EXPIRE: S.EXPIRED,
+    },
     S.OPTED_OUT: {A.REQUEST: S.PENDING, A.GRANT: S.OPTED_IN, A.WITHDRAW: S.OPTED_OUT},
     S.LEGACY: {
         A.REQUEST: S.PENDING,

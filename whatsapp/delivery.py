@@ -151,7 +151,7 @@ def deliver(ids: Sequence[Any]) -> Outcome:
                 outcome.settled.append(result_of(row))
             if retry is not None:
                 outcome.remaining, outcome.error = ids[index:], retry
-                outcome.wait = retry_delay(retry)
+                outcome.wait = asked_wait(retry).total_seconds()
                 return outcome
             outcome.delivered += 1
         return outcome
@@ -172,9 +172,10 @@ def tell_origins_settled(results: list[OutboundResult]) -> None:
         logger.exception("outbound_settled handlers failed for %s rows", len(results))
 
 
-def retry_delay(error: exc.WhatsAppError) -> float:
-    """Seconds the platform asked us to wait (Retry-After); 0 leaves it to the task's backoff."""
-    return float(getattr(error, "retry_after", None) or 0)
+def asked_wait(error: exc.WhatsAppError) -> timedelta:
+    """The wait the platform asked for with this error (its Retry-After); none when it named
+    none, and the task's backoff (Celery's `retry_backoff`) decides when the row goes again."""
+    return timedelta(seconds=float(getattr(error, "retry_after", None) or 0))
 
 
 def _claim(row: OutboundMessage) -> bool:
@@ -221,7 +222,7 @@ def _deliver_claimed(row: OutboundMessage, client) -> exc.WhatsAppError | None:
             title = f"gave up after {row.attempts} attempts: {error.title or error}"
             _settle(row, Status.FAILED, error_code=error.code, error_title=title[:500])
             return None
-        _requeue(row, at=timezone.now() + timedelta(seconds=retry_delay(error)))
+        _requeue(row, at=timezone.now() + asked_wait(error))
         _note_error(row, error)
         return error
     except exc.MarketingLimitReached as error:

@@ -6,6 +6,21 @@ from typing import Any
 
 
 @dataclass(frozen=True)
+class CallPermissionReply:
+    """The person's answer to our call permission request (interactive call_permission_reply).
+
+    response: accept / reject; is_permanent: a permission without end; expires_at: the end
+    of a temporary one; response_source: user_action (they tapped) or automatic (granted
+    by calling us, or from the business profile).
+    """
+
+    response: str
+    is_permanent: bool
+    expires_at: datetime | None
+    response_source: str
+
+
+@dataclass(frozen=True)
 class InboundMessage:
     """A message a person sent us (text, reply button, template quick reply, anything)."""
 
@@ -31,6 +46,7 @@ class InboundMessage:
     new_user_id: str | None = None
     # The sender's id before a user_changed_user_id (from_user_id, or the system text).
     old_user_id: str | None = None
+    call_permission: CallPermissionReply | None = None
 
     @property
     def is_system(self) -> bool:
@@ -95,6 +111,10 @@ class GroupParticipantsEvent:
     user_id: str | None
     request_id: str
     raw: dict[str, Any] = field(repr=False)
+    # Everyone the item names, as (wa_id, user_id): a removal may name several people.
+    participants: tuple[tuple[str | None, str | None], ...] = ()
+    # Who the platform says ended a participation: "participant" (they left), "business", …
+    initiated_by: str = ""
 
 
 @dataclass(frozen=True)

@@ -218,6 +218,10 @@ def enqueue_template(
 # --- Groups API calls ------------------------------------------------------------------
 
 
+def join_decision_origin(group_id: str, request_id: str) -> str:
+    return f"join_request:{group_id}:{request_id}"[:200]
+
+
 def enqueue_join_decision(
     *, group_id: str, request_id: str, approve: bool, reason: str = ""
 ) -> OutboundMessage:
@@ -228,7 +232,7 @@ def enqueue_join_decision(
         to=group_id,
         payload={"messaging_product": "whatsapp", "join_requests": [request_id]},
         reason=reason,
-        origin=f"join_request:{group_id}:{request_id}"[:200],
+        origin=join_decision_origin(group_id, request_id),
     )
     return enqueue_row(row, retry_failed=True)
 
@@ -249,16 +253,18 @@ def enqueue_participant_removal(
     )
 
 
-def cancel_queued(*, origin_prefix: str, reason: str) -> list[str]:
-    """Skip the rows of these origins that no worker has taken yet; returns their origins.
+def cancel_queued(*, origin_prefix: str, reason: str, exact: bool = False) -> list[str]:
+    """Skip the rows of these origins (`exact`: of this one origin) that no worker has taken
+    yet; returns their origins.
 
     For the caller to settle its own records (no result handlers run).
     """
     if not origin_prefix:
         raise ValueError("name the origins to cancel")
+    lookup = "origin" if exact else "origin__startswith"
     with transaction.atomic():
         queued = OutboundMessage.objects.filter(
-            origin__startswith=origin_prefix, status=Status.QUEUED
+            **{lookup: origin_prefix}, status=Status.QUEUED
         ).select_for_update()
         found = dict(queued.values_list("pk", "origin"))
         OutboundMessage.objects.filter(pk__in=list(found), status=Status.QUEUED).update(

@@ -17,6 +17,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from .events import (
+    CallPermissionReply,
     GroupLifecycleEvent,
     GroupParticipantsEvent,
     IdentityUpdate,
@@ -349,6 +350,22 @@ def _changed_from(body: Any) -> str | None:
     return found.group(1) if found else None
 
 
+def _call_permission(msg: dict) -> CallPermissionReply | None:
+    """Meta's `interactive.call_permission_reply` (response, is_permanent,
+    expiration_timestamp, response_source), or None for any other message."""
+    raw = msg.get("interactive")
+    interactive: dict[str, Any] = raw if isinstance(raw, dict) else {}
+    reply = interactive.get("call_permission_reply")
+    if interactive.get("type") != "call_permission_reply" or not isinstance(reply, dict):
+        return None
+    return CallPermissionReply(
+        response=str(reply.get("response") or "").lower(),
+        is_permanent=reply.get("is_permanent") is True,
+        expires_at=_timestamp(reply.get("expiration_timestamp")),
+        response_source=str(reply.get("response_source") or ""),
+    )
+
+
 def parse_message(payload: dict) -> InboundMessage:
     msg = _value(payload)["messages"][0]
     contact = _contact(payload)
@@ -376,6 +393,7 @@ def parse_message(payload: dict) -> InboundMessage:
         new_wa_id=_text(system.get("wa_id") or system.get("new_wa_id")),
         new_user_id=_text(system.get("user_id") or system.get("new_user_id")),
         old_user_id=_text(msg.get("from_user_id")) or _changed_from(system.get("body")),
+        call_permission=_call_permission(msg),
     )
 
 
@@ -425,7 +443,23 @@ def parse_identity_update(payload: dict) -> IdentityUpdate:
     )
 
 
+def _people(group: dict) -> tuple[tuple[str | None, str | None], ...]:
+    named = [
+        p
+        for key in ("join_requests", "added_participants", "removed_participants", "participants")
+        for p in _list(group.get(key))
+        if isinstance(p, dict)
+    ] or [group]
+    people = ((_text(p.get("wa_id") or p.get("input")), _text(p.get("user_id"))) for p in named)
+    return tuple(dict.fromkeys(p for p in people if p != (None, None)))
+
+
 def parse_group_participants(payload: dict) -> GroupParticipantsEvent:
+    """Meta's `group_participants_update` item: `type` (group_join_request_created /
+    _revoked, group_participants_add / _remove), `group_id`, `timestamp`; a join request
+    names the person (`wa_id`, `user_id`) and its `join_request_id` on the item itself,
+    a change of participants lists them (`added_participants[]`, `removed_participants[]`)
+    and a removal says who did it (`initiated_by`)."""
     group = _value(payload)["groups"][0]
     first: dict[str, Any] = next(
         iter(
@@ -450,6 +484,8 @@ def parse_group_participants(payload: dict) -> GroupParticipantsEvent:
             or ""
         ),
         raw=payload,
+        participants=_people(group),
+        initiated_by=str(group.get("initiated_by") or "")[:32],
     )
 
 

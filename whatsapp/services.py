@@ -13,10 +13,11 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from django.conf import settings
-from django.db import DatabaseError, IntegrityError, connection, transaction
+from django.db import DatabaseError, IntegrityError, transaction
 from django.db.models import F
 from django.utils import timezone
 
+from core.inputs import storable_text
 from staff.audit import record_audit
 
 from . import sql
@@ -55,24 +56,12 @@ def _float(text: str) -> float | str:
     return value if math.isfinite(value) else text
 
 
-def _storable_text(text: str) -> str:
-    # PostgreSQL refuses NUL in text and JSONB, and a lone surrogate cannot be
-    # encoded at all: both become replacement characters, the rest is kept.
-    if "\x00" in text:
-        text = text.replace("\x00", "\ufffd")
-    try:
-        text.encode("utf-8")
-    except UnicodeEncodeError:
-        text = text.encode("utf-8", "replace").decode("utf-8")
-    return text
-
-
 def storable(value: Any) -> Any:
     """`value` with every string made storable (NUL, lone surrogates), structure unchanged."""
     if isinstance(value, str):
-        return _storable_text(value)
+        return storable_text(value)
     if isinstance(value, dict):
-        return {_storable_text(str(k)): storable(v) for k, v in value.items()}
+        return {storable_text(str(k)): storable(v) for k, v in value.items()}
     if isinstance(value, list):
         return [storable(v) for v in value]
     return value
@@ -97,84 +86,52 @@ def read_body(body: bytes) -> Any:
 
 
 def store_delivery(*, body: bytes) -> StoredDelivery:
-    """Keep the raw body, then each item of it once; return the ids of new item rows.
+    """The one way a signed delivery is stored: its raw body, and each item of it once.
 
     Nothing is acknowledged before the raw body is kept, so whatever follows, the
     delivery is never lost: a body that cannot be read is kept as malformed and
-    listed (it may hold an opt-out). A duplicate item (Meta retries for days)
-    hits the unique dedupe key and is skipped; an item the database refuses never
-    blocks the STOP beside it.
+    listed (it may hold an opt-out). A duplicate item (Meta retries for days) hits
+    the unique dedupe key and is skipped; an item the database refuses never blocks
+    the STOP beside it.
 
-    On PostgreSQL the usual delivery is one statement: the raw body and its items,
-    stored together or not at all. Otherwise, and whenever that statement cannot
-    store it, the raw body is written before anything parses it, then each item goes
-    in its own savepoint (outside a transaction each step commits on its own).
+    On PostgreSQL the raw body and its items go in one statement, stored together or
+    not at all (the webhook's fast path). On SQLite, and whenever the database refuses
+    a value of that statement, the raw body is written alone and each item goes in its
+    own savepoint (outside a transaction each step commits on its own).
     """
-    if connection.vendor == "postgresql" and not connection.in_atomic_block:
-        stored = _store_in_one_statement(body)
-        if stored is not None:
-            return stored
-    # Written as `split` up front: the usual case then costs one INSERT, and the
-    # rare unreadable body pays for the UPDATE that says so.
-    delivery = WebhookDelivery.objects.create(body=body, state=WebhookDelivery.State.SPLIT)
     try:
-        data = read_body(body)
+        items = items_of(body)
     except MalformedDelivery as error:
-        _mark_malformed(delivery, error)
+        delivery = WebhookDelivery.objects.create(
+            body=body, state=WebhookDelivery.State.MALFORMED, error=str(error)
+        )
+        _list_malformed(delivery, error)
         return StoredDelivery(delivery.pk, [], malformed=True)
-    try:
-        items = split_delivery(data)
-    except Exception as error:
-        _mark_malformed(delivery, MalformedDelivery(f"unreadable shape: {error}"))
-        return StoredDelivery(delivery.pk, [], malformed=True)
-    ids = _insert_at_once(items, delivery)
-    if ids is None:
-        with transaction.atomic():
-            ids = [pk for item in items if (pk := _insert(item, delivery=delivery)) is not None]
-    return StoredDelivery(delivery.pk, ids)
-
-
-def _store_in_one_statement(body: bytes) -> StoredDelivery | None:
-    """The usual delivery on PostgreSQL: its raw body and every item in one statement.
-
-    One round trip and one commit: the body and its items are stored together or not
-    at all, so nothing is acknowledged before the raw body is kept. None, with nothing
-    written, when the body does not read or the database refuses a value: the caller
-    then keeps the raw body first and stores each item on its own, as above.
-    """
-    try:
-        items = split_delivery(read_body(body))
-    except Exception:  # any unreadable body: the careful path keeps and lists it
-        return None
-    if not items:
-        return None
     stored = sql.insert_delivery_with_items(body, items)
-    if stored is None:
-        logger.warning("a delivery's value was refused; storing its items one by one")
-        return None
-    delivery_id, ids = stored
-    return StoredDelivery(delivery_id, ids)
+    if stored is not None:
+        delivery_id, ids = stored
+        return StoredDelivery(delivery_id, ids)
+    delivery = WebhookDelivery.objects.create(body=body, state=WebhookDelivery.State.SPLIT)
+    return StoredDelivery(delivery.pk, _store_items(items, delivery))
 
 
-def _insert_at_once(items: list[Item], delivery: WebhookDelivery) -> list[int] | None:
-    """Every item in one INSERT … ON CONFLICT DO NOTHING (PostgreSQL); the new rows' ids.
-
-    None when there is nothing to gain (SQLite, no items) or when the database refused
-    a value: then each item goes in its own savepoint, so the refused one cannot keep
-    the STOP beside it out.
-    """
-    if connection.vendor != "postgresql" or not items:
-        return None
-    ids = sql.insert_items(items, delivery.pk)
-    if ids is None:
-        logger.warning("delivery %s: an item was refused; storing them one by one", delivery.pk)
-    return ids
+def items_of(body: bytes) -> list[Item]:
+    """The items of a delivery's raw body, or MalformedDelivery when it does not read."""
+    data = read_body(body)
+    try:
+        return split_delivery(data)
+    except Exception as error:  # any shape we cannot split: kept and listed for staff
+        raise MalformedDelivery(f"unreadable shape: {error}") from error
 
 
-def _mark_malformed(delivery: WebhookDelivery, error: MalformedDelivery) -> None:
-    WebhookDelivery.objects.filter(pk=delivery.pk).update(
-        state=WebhookDelivery.State.MALFORMED, error=str(error)
-    )
+def _store_items(items: list[Item], delivery: WebhookDelivery) -> list[int]:
+    """Each item of a kept delivery in its own savepoint; the ids of the new rows."""
+    with transaction.atomic():
+        return [pk for item in items if (pk := _insert(item, delivery=delivery)) is not None]
+
+
+def _list_malformed(delivery: WebhookDelivery, error: MalformedDelivery) -> None:
+    """List an unreadable body for staff: it may hold an opt-out from whoever it names."""
     digest = hashlib.sha256(bytes(delivery.body)).hexdigest()
     _insert(
         Item(
@@ -215,9 +172,9 @@ def _insert(item: Item, **fields: Any) -> int | None:
                 row = InboundEvent.objects.create(
                     kind=InboundEvent.Kind.MALFORMED,
                     dedupe_key=f"unstorable:{hashlib.sha256(item.dedupe_key.encode()).hexdigest()}",
-                    wamid=_storable_text(item.wamid)[:256],
-                    sender=_storable_text(item.sender),
-                    sender_user_id=_storable_text(item.sender_user_id)[:128],
+                    wamid=storable_text(item.wamid)[:256],
+                    sender=storable_text(item.sender),
+                    sender_user_id=storable_text(item.sender_user_id)[:128],
                     delivery=fields.get("delivery"),
                     state=InboundEvent.State.FAILED,
                     error=f"refused by the database: {type(error).__name__}",
@@ -268,8 +225,10 @@ MAX_ATTEMPTS = 10
 _MAX_BACKOFF = timedelta(hours=12)
 
 
-def retry_delay(attempts: int) -> timedelta:
-    return min(timedelta(minutes=2 ** max(attempts - 1, 0)), _MAX_BACKOFF)
+def backoff(attempts: int) -> timedelta:
+    """The wait after `attempts` failed attempts: 1, 2, 4 … minutes, at most 12 hours."""
+    doublings = min(max(attempts - 1, 0), 10)  # 2**10 minutes is past the cap already
+    return min(timedelta(minutes=2**doublings), _MAX_BACKOFF)
 
 
 def _mark_failed(event_id: int, error: Exception) -> None:
@@ -281,8 +240,8 @@ def _mark_failed(event_id: int, error: Exception) -> None:
         state=InboundEvent.State.FAILED,
         attempts=attempts,
         processed_at=None,
-        error=_storable_text(_describe(error)),
-        retry_at=timezone.now() + retry_delay(attempts) if attempts < MAX_ATTEMPTS else None,
+        error=storable_text(_describe(error)),
+        retry_at=timezone.now() + backoff(attempts) if attempts < MAX_ATTEMPTS else None,
         carries_opt_out=may_carry_opt_out(row["kind"], row["payload"] or {}),
     )
 
@@ -354,7 +313,7 @@ def process_stragglers(*, older_than_seconds: int | None = None, limit: int = 10
     Deliveries stored but never split are split first, whatever their age (nothing
     splits them any more once their request died). Rows still `received` a few
     seconds after arrival (the broker was down, the worker was killed, the task was
-    lost) are processed now; a failed item is retried with backoff (`retry_delay`)
+    lost) are processed now; a failed item is retried with backoff (`backoff`)
     up to MAX_ATTEMPTS. Every outbox sweep runs this before it requeues anything.
     """
     if older_than_seconds is None:
@@ -421,11 +380,7 @@ def _unsettled_from(recipient: str) -> list[tuple[int | None, str]]:
     `received` items (not judged yet), failed ones judged as possible opt-outs, and
     (None, "stored") for each delivery not split yet.
     """
-    like = recipient.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
-    received, failed = str(InboundEvent.State.RECEIVED), str(InboundEvent.State.FAILED)
-    params: list[str | bool] = [received, failed, received, True, recipient, recipient]
-    params += [str(InboundEvent.Kind.MALFORMED), f"%{like}%", str(WebhookDelivery.State.STORED)]
-    rows = sql.unsettled_rows(params)
+    rows = sql.unsettled_rows(recipient)
     return [(pk if pk > 0 else None, state) for pk, state in rows]
 
 
@@ -439,12 +394,14 @@ def split_stored_delivery(*, delivery_id: int) -> list[int]:
     )
     if delivery is None:
         return []
-    body = bytes(delivery.body)
     try:
-        items = split_delivery(read_body(body))
-    except (MalformedDelivery, RecursionError, TypeError, ValueError) as error:
-        _mark_malformed(delivery, MalformedDelivery(str(error)))
+        items = items_of(bytes(delivery.body))
+    except MalformedDelivery as error:
+        WebhookDelivery.objects.filter(pk=delivery.pk).update(
+            state=WebhookDelivery.State.MALFORMED, error=str(error)
+        )
+        _list_malformed(delivery, error)
         return []
-    ids = [pk for item in items if (pk := _insert(item, delivery=delivery)) is not None]
+    ids = _store_items(items, delivery)
     WebhookDelivery.objects.filter(pk=delivery.pk).update(state=WebhookDelivery.State.SPLIT)
     return ids

@@ -1,10 +1,11 @@
 """The WhatsApp app's hand-written SQL: each statement named for what it does, tables and
 columns named by the models, the database vendor decided here.
 
-Both statements are on the send path, where a round trip saved is worth the SQL.
+Each is on a hot path (sending, the webhook), where a round trip saved is worth the SQL.
 """
 
 import json
+import logging
 from contextlib import nullcontext
 from datetime import datetime
 from functools import cache
@@ -17,6 +18,8 @@ from core.db import concrete_field
 
 from .models import InboundEvent, OutboundMessage, WebhookDelivery
 from .parsing import Item
+
+logger = logging.getLogger(__name__)
 
 Status = OutboundMessage.Status
 
@@ -101,8 +104,14 @@ def record_outcome(message_id: Any, answered: dict[str, Any]) -> bool:
 
 
 def insert_delivery_with_items(body: bytes, items: list[Item]) -> tuple[int, list[int]] | None:
-    """PostgreSQL: the raw body and every item in one statement; (delivery id, new item ids
-    in the delivery's order), or None, with nothing written, when a value is refused."""
+    """PostgreSQL: the raw body and every item (none or many) in one statement; (delivery id,
+    new item ids in the delivery's order), or None, with nothing written, when a value is
+    refused. A duplicate item (its dedupe key stored already) is skipped.
+
+    None on SQLite too: there the caller keeps the raw body, then stores item by item.
+    """
+    if connection.vendor != "postgresql":
+        return None
     statement = (
         "WITH delivery AS ("  # noqa: S608 (table names from the models; values are parameters)
         f"INSERT INTO {WebhookDelivery._meta.db_table} (body, state, error, received_at) "
@@ -128,10 +137,14 @@ def insert_delivery_with_items(body: bytes, items: list[Item]) -> tuple[int, lis
         *_item_arrays(items),
     ]
     try:
-        with connection.cursor() as cursor:
+        # Alone, the statement is its own transaction; inside one, a savepoint keeps a
+        # refusal from aborting the caller's.
+        inside = transaction.atomic() if connection.in_atomic_block else nullcontext()
+        with inside, connection.cursor() as cursor:
             cursor.execute(statement, params)
             rows = cursor.fetchall()
     except DatabaseError:
+        logger.warning("a delivery's value was refused; storing its items one by one")
         return None
     # Ids follow the sequence, so sorted they keep the delivery's order.
     return rows[0][0], sorted(pk for _, pk in rows if pk is not None)
@@ -148,38 +161,7 @@ def _item_arrays(items: list[Item]) -> list[list[str | None]]:
     ]
 
 
-def insert_items(items: list[Item], delivery_id: int) -> list[int] | None:
-    """PostgreSQL: every item of a stored delivery in one INSERT … ON CONFLICT DO NOTHING;
-    the new rows' ids in the delivery's order, or None when a value is refused."""
-    table = InboundEvent._meta.db_table
-    statement = (
-        f"INSERT INTO {table} (kind, dedupe_key, wamid, payload, body, state, error, "  # noqa: S608
-        "attempts, received_at, delivery_id, carries_opt_out, sender, sender_user_id) "
-        "SELECT item.kind, item.dedupe_key, item.wamid, item.payload::jsonb, '', %s, '', 0, "
-        "%s, %s, false, item.sender, item.sender_user_id "
-        "FROM unnest(%s::text[], %s::text[], %s::text[], %s::text[], %s::text[], %s::text[]) "
-        "AS item(kind, dedupe_key, wamid, payload, sender, sender_user_id) "
-        "ON CONFLICT (dedupe_key) DO NOTHING RETURNING id"
-    )
-    params: list[Any] = [
-        InboundEvent.State.RECEIVED,
-        timezone.now(),
-        delivery_id,
-        *_item_arrays(items),
-    ]
-    try:
-        # Alone, the statement is its own transaction; inside one, a savepoint keeps a
-        # refusal from aborting the caller's.
-        inside = transaction.atomic() if connection.in_atomic_block else nullcontext()
-        with inside, connection.cursor() as cursor:
-            cursor.execute(statement, params)
-            # Ids follow the sequence, so sorted they keep the delivery's order.
-            return sorted(row[0] for row in cursor.fetchall())
-    except DatabaseError:
-        return None
-
-
-# --- Items that may hold a sender's messages (whatsapp.services.settle_sender) -----------
+# --- Items that may hold a sender's messages (whatsapp.services.settle_inbound_from) -----------
 
 
 @cache
@@ -196,9 +178,13 @@ def _unsettled_sql() -> str:
     )
 
 
-def unsettled_rows(params: list[str | bool]) -> list[tuple[int, str]]:
-    """(id, state) of the unprocessed items `_unsettled_sql`'s parameters select; -1 for a
-    delivery not split yet."""
+def unsettled_rows(recipient: str) -> list[tuple[int, str]]:
+    """(id, state) of each unprocessed item that may hold `recipient`'s messages (by either
+    id the item named, or an unreadable body naming it); -1 for a delivery not split yet."""
+    like = recipient.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+    received, failed = str(InboundEvent.State.RECEIVED), str(InboundEvent.State.FAILED)
+    params: list[str | bool] = [received, failed, received, True, recipient, recipient]
+    params += [str(InboundEvent.Kind.MALFORMED), f"%{like}%", str(WebhookDelivery.State.STORED)]
     with connection.cursor() as cursor:
         cursor.execute(_unsettled_sql(), params)
         return cursor.fetchall()

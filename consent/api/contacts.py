@@ -156,11 +156,17 @@ class ContactFilter(django_filters.FilterSet):
     service = django_filters.ChoiceFilter(
         choices=Status.choices, method="filter_consent", help_text="Service consent status."
     )
+    calls = django_filters.ChoiceFilter(
+        choices=Status.choices,
+        method="filter_consent",
+        help_text="Call permission status (as stored: a lapsed one reads opted_in until the "
+        "sweep records its expiry; eligibility answers from expires_at).",
+    )
     updated_since = InstantFilter(field_name="updated_at", lookup_expr="gte")
 
     class Meta:
         model = Contact
-        fields = ["phone", "tag", "marketing", "service", "updated_since"]
+        fields = ["phone", "tag", "marketing", "service", "calls", "updated_since"]
 
     def filter_consent(self, queryset: QuerySet[Contact], purpose: str, value: str):
         states = ConsentState.objects.filter(contact=OuterRef("pk"), purpose=purpose)

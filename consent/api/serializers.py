@@ -52,6 +52,10 @@ class ConsentSummarySerializer(serializers.Serializer):
 class ConsentsSerializer(serializers.Serializer):
     marketing = ConsentSummarySerializer()
     service = ConsentSummarySerializer()
+    calls = ConsentSummarySerializer(
+        help_text="Permission to call on WhatsApp, granted in WhatsApp's own dialog: "
+        "`expires_at` ends a temporary one (null: permanent); never a message purpose.",
+    )
 
 
 def consent_summary(

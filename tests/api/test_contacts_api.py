@@ -244,8 +244,8 @@ def test_delete_erases_the_person_and_keeps_the_ledger(api_client):
         None,
         {},
     )
-    # the opt-out, and the untouched service purpose suppressed at erasure
-    assert contact.consent_events.count() == 2
+    # the opt-out, and the untouched service and calls purposes suppressed at erasure
+    assert contact.consent_events.count() == 3
     assert_error(api_client.get(f"{URL}{contact.pk}/"), 404, "not_found")
     assert api_client.get(URL).json()["results"] == []
     eligibility = api_client.get(

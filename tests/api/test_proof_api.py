@@ -44,7 +44,8 @@ def test_proof_survives_erasure(api_client):
     assert body["contact"]["phone"] is None
     assert body["contact"]["erased_at"] is not None
     assert body["chain"]["chain_valid"] is True
-    assert [e["action"] for e in body["events"]] == ["withdraw", "withdraw"]
+    # the opt-out, then service and calls withdrawn at erasure
+    assert [e["action"] for e in body["events"]] == ["withdraw", "withdraw", "withdraw"]
 
 
 def test_proof_reports_a_tampered_chain(api_client):

@@ -64,6 +64,7 @@ def test_stop_all_opts_out_of_every_purpose(deliver, ada, notices, text):
     deliver(stop(text))
 
     assert sorted(ConsentEvent.objects.values_list("purpose", flat=True)) == [
+        "calls",
         "marketing",
         "service",
     ]

@@ -1,6 +1,6 @@
 """The import's SQL path writes an event's canonical form exactly as the ledger does.
 
-`imports.setbased` builds its SQL from the ledger's own definition of the form
+`imports.sql` builds its SQL from the ledger's own definition of the form
 (`consent.chain.FIELD_KINDS`, the key order, the separators); here random events
 are serialised both ways and must be the same text, byte for byte.
 """
@@ -15,7 +15,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from consent.chain import CHAINED_FIELDS, CURRENT_FORM, FIELD_KINDS, SEPARATORS, canonical_bytes
-from imports.setbased import _canonical
+from imports.sql import canonical_sql
 
 pytestmark = [pytest.mark.django_db, pytest.mark.postgres]
 
@@ -76,7 +76,7 @@ def test_the_sql_canonical_form_is_the_ledgers(on_postgres, event):
     )
     with connection.cursor() as cursor:
         cursor.execute(
-            f"SELECT {_canonical('e', 'e.prev_hash')} FROM (SELECT "  # noqa: S608
+            f"SELECT {canonical_sql('e', 'e.prev_hash')} FROM (SELECT "  # noqa: S608
             "CAST(%(id)s AS uuid) AS id, CAST(%(contact)s AS uuid) AS contact_id, "
             "CAST(%(seq)s AS integer) AS seq, CAST(%(purpose)s AS text) AS purpose, "
             "CAST(%(action)s AS text) AS action, CAST(%(source)s AS text) AS source, "

@@ -2,11 +2,11 @@
 the database refuses one of them, the raw body first and each item in its own savepoint,
 so the refused one never keeps the STOP beside it out.
 
-Outside a test transaction, as the webhook view runs: the one-statement path is taken
-only there (inside a caller's transaction items go in savepoints)."""
+Outside a test transaction, as the webhook view runs (inside a caller's transaction the
+one statement runs in a savepoint)."""
 
 import pytest
-from django.db import connection
+from django.db import connection, transaction
 
 from tests.whatsapp.helpers import encode, with_message
 from whatsapp import services
@@ -68,3 +68,34 @@ def test_a_body_that_does_not_read_is_kept_as_malformed_and_listed():
     assert bytes(delivery.body) == b'{"entry": ['
     listed = InboundEvent.objects.get(delivery=delivery)
     assert listed.kind == InboundEvent.Kind.MALFORMED and listed.carries_opt_out
+
+
+def test_a_delivery_that_splits_into_no_items_keeps_its_raw_body_alone(monkeypatch):
+    # Every readable shape splits into one item at least (an `other` one); should one ever
+    # split into none, the same one statement keeps the raw body.
+    monkeypatch.setattr(services, "split_delivery", lambda data: [])
+    body = encode(with_message("text_stop"))
+
+    stored = services.store_delivery(body=body)
+
+    assert not stored.malformed and stored.new_ids == []
+    delivery = WebhookDelivery.objects.get()
+    assert (delivery.pk, bytes(delivery.body)) == (stored.delivery_id, body)
+    assert delivery.state == WebhookDelivery.State.SPLIT
+    assert not InboundEvent.objects.exists()
+
+
+def test_inside_a_callers_transaction_a_refused_value_leaves_that_transaction_usable(
+    monkeypatch,
+):
+    split = services.split_delivery
+    monkeypatch.setattr(
+        services, "split_delivery", lambda data: [*split(data), Item("other", "x\x00", "", {})]
+    )
+
+    with transaction.atomic():
+        stored = services.store_delivery(body=encode(with_message("text_stop")))
+        assert InboundEvent.objects.filter(pk__in=stored.new_ids).count() == 1
+
+    assert InboundEvent.objects.get(kind=InboundEvent.Kind.MESSAGE).pk in stored.new_ids
+    assert WebhookDelivery.objects.get().pk == stored.delivery_id

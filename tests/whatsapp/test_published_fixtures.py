@@ -24,13 +24,14 @@ from celery.signals import task_postrun
 from django.conf import settings as django_settings
 
 from config.celery import app
-from consent.models import ConsentEvent
+from consent.models import ConsentEvent, ConsentNotice
 from consent.selectors import WhatsAppUserId, may_send
+from consent.services import record_consent
 from contacts.models import Contact, IdentityChange
 from conversation.models import OptOutReview
 from tests import environment
 from tests.consent_helpers import record
-from tests.factories import ContactFactory
+from tests.factories import ContactFactory, NoticeFactory
 from tests.whatsapp.helpers import post_webhook
 from tests.whatsapp.workers import clear_queue
 from whatsapp.models import InboundEvent, OutboundMessage, ServiceWindow
@@ -327,6 +328,58 @@ def stored_and_ignored(name: str) -> None:
     assert InboundEvent.objects.get().kind == InboundEvent.Kind.MESSAGE
 
 
+def calls_notice() -> ConsentNotice:
+    """The wording of our call permission request, published."""
+    return NoticeFactory(purpose="calls", language="en", version=1)
+
+
+def ada_opted_in_and_asked_for_calls(name: str) -> None:
+    ada_opted_in(name)
+    calls_notice()
+
+
+def ada_opted_in_and_allowed_calls(name: str) -> None:
+    ada_opted_in(name)
+    record_consent(
+        contact=ada(),
+        purpose="calls",
+        action="grant",
+        source="whatsapp_platform",
+        notice=calls_notice(),
+        occurred_at=sent_at(name) - timedelta(days=1),
+        expires_at=sent_at(name) + timedelta(days=6),
+    )
+
+
+def calls_reply(name: str) -> dict:
+    return item_of(name)["interactive"]["call_permission_reply"]
+
+
+def ada_may_be_called_for_seven_days(name: str) -> None:
+    ada_ = known_ada()
+    assert ledger(ada_)[-1] == ("calls", "grant", "whatsapp_platform", "opted_in")
+    event = ConsentEvent.objects.filter(contact=ada_).latest("seq")
+    ends = datetime.fromtimestamp(calls_reply(name)["expiration_timestamp"], tz=UTC)
+    assert (event.expires_at, event.prompted_by_wamid) == (ends, answered_wamid(name))
+    assert event.notice.ref == "calls/en/1"
+    assert may_send(ADA_PHONE, "calls", at=ends - timedelta(seconds=1)).allowed
+    assert may_send(ADA_PHONE, "calls", at=ends).reason == "legacy_expired"
+    assert marketing_reason(ADA_PHONE) == "opted_in"
+
+
+def ada_may_be_called_for_good(name: str) -> None:
+    ada_ = known_ada()
+    assert ledger(ada_)[-1] == ("calls", "grant", "whatsapp_platform", "opted_in")
+    assert ConsentEvent.objects.filter(contact=ada_).latest("seq").expires_at is None
+    assert may_send(ADA_PHONE, "calls", at=sent_at(name) + timedelta(days=3650)).allowed
+
+
+def ada_took_back_the_call_permission(name: str) -> None:
+    assert ledger(known_ada())[-1] == ("calls", "withdraw", "whatsapp_platform", "opted_out")
+    assert may_send(ADA_PHONE, "calls").reason == "opted_out"
+    assert marketing_reason(ADA_PHONE) == "opted_in"
+
+
 # --- The table: every published fixture and what must come of it -----------------------------
 
 
@@ -462,6 +515,24 @@ PUBLISHED = [
         all_of(the_username_senders_opt_out_applies, window_opened_for(SHEENA_BSUID)),
         "an UNSUBSCRIBE from a username-only sender creates them (user id, username) opted out",
     ),
+    Published(
+        "call_permission_reply_accept",
+        ada_opted_in_and_asked_for_calls,
+        ada_may_be_called_for_seven_days,
+        "an accepted call permission is a calls grant until its expiration_timestamp",
+    ),
+    Published(
+        "call_permission_reply_accept_permanent",
+        ada_opted_in_and_asked_for_calls,
+        ada_may_be_called_for_good,
+        "a permanent call permission is a calls grant without end",
+    ),
+    Published(
+        "call_permission_reply_reject",
+        ada_opted_in_and_allowed_calls,
+        ada_took_back_the_call_permission,
+        "a rejected call permission withdraws calls, and only calls",
+    ),
     Published("reaction", ada_opted_in, stored_and_ignored, "a reaction is stored and ignored"),
     Published("location", ada_opted_in, stored_and_ignored, "a location is stored and ignored"),
     Published("image", ada_opted_in, stored_and_ignored, "an image is stored and ignored"),
@@ -477,6 +548,7 @@ THROUGH_THE_WORKER = {
     "user_id_update",
     "group_text_stop",
     "username_only_unsubscribe",
+    "call_permission_reply_reject",
     "reaction",
 }
 

@@ -156,7 +156,7 @@ def test_stop_all_withdraws_service_too(ada_opted_in, unreadable, compliance_use
         actor=compliance_user,
     )
 
-    assert sorted(e.purpose for e in events) == ["marketing", "service"]
+    assert sorted(e.purpose for e in events) == ["calls", "marketing", "service"]
 
 
 def test_looked_at_with_no_opt_out_in_it_lets_the_messages_go(
@@ -351,7 +351,7 @@ def test_compliance_records_the_opt_out_through_its_confirmation_page(
     assert done.status_code == 302
     assert done["Location"] == reverse("admin:whatsapp_inboundevent_change", args=[unreadable.pk])
     withdrawn = ConsentEvent.objects.filter(action="withdraw", contact=ada_opted_in)
-    assert sorted(withdrawn.values_list("purpose", flat=True)) == ["marketing", "service"]
+    assert sorted(withdrawn.values_list("purpose", flat=True)) == ["calls", "marketing", "service"]
     item_page = compliance.get(done["Location"]).content.decode()
     assert "Settled by staff: Opt-out recorded" in item_page
     assert compliance_user.username in item_page and "STOP, cut short" in item_page

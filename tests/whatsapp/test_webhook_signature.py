@@ -1,6 +1,14 @@
 import pytest
 
-from tests.whatsapp.helpers import URL, encode, load_payload, post_webhook, sign
+from tests.whatsapp.helpers import (
+    URL,
+    encode,
+    first_message,
+    load_payload,
+    post_webhook,
+    sign,
+    with_message,
+)
 from whatsapp.models import InboundEvent, WebhookDelivery
 
 pytestmark = pytest.mark.django_db
@@ -83,6 +91,19 @@ def test_a_signed_body_that_is_not_json_is_answered_200_kept_raw_and_listed(clie
     assert row.state == InboundEvent.State.FAILED
     assert row.carries_opt_out  # unreadable: it may hold a STOP
     assert "not a readable delivery" in row.error
+
+
+def test_a_lone_surrogate_in_a_text_is_stored_as_the_replacement_character(client):
+    # JSON may escape half a surrogate pair; no database stores it, and the item is kept.
+    body = encode(with_message("text_stop", body="ST\ud800OP"))
+    assert b"\\ud800" in body
+
+    response = post_webhook(client, body)
+
+    assert response.status_code == 200
+    stored = InboundEvent.objects.get()
+    assert first_message(stored.payload)["text"]["body"] == "ST\ufffdOP"
+    assert bytes(stored.delivery.body) == body  # the raw body is kept as it came
 
 
 def test_a_body_over_the_limit_is_refused_before_anything_else(client, settings):

@@ -20,6 +20,11 @@ NOTICES = {
     "Puedo darme de baja cuando quiera respondiendo BAJA.",
     ("service", "es"): "Sí, envíenme actualizaciones de pedidos, confirmaciones y avisos "
     "de cuenta de Demo Shop por WhatsApp.",
+    # The wording of our call permission request; the person answers in WhatsApp's dialog.
+    ("calls", "en"): "May Demo Shop call you on WhatsApp about your orders? "
+    "You can take this back at any time.",
+    ("calls", "es"): "¿Podemos llamarte por WhatsApp desde Demo Shop por tus pedidos? "
+    "Puedes retirar el permiso cuando quieras.",
 }
 
 # The marketing topics a person may keep or leave: names, descriptions, notice wording.
@@ -61,6 +66,12 @@ CONTACTS = [
     ("+447911123007", "Margaret Hamilton", "en", "none"),
     ("+34612345678", "Lucía Pérez", "es", "opted_in"),
 ]
+
+# Call permissions given in WhatsApp's own dialog: (days ago, days it lasts; None: permanent).
+CALL_PERMISSIONS = {
+    "+447911123001": (2, 7),
+    "+34612345678": (10, None),
+}
 
 DEMO_USER = "admin"
 DEMO_PASSWORD = "admin"
@@ -159,6 +170,9 @@ class Command(BaseCommand):
             ),
             *_story(story, now, notices[(Purpose.MARKETING, language)], policy),
         ]
+        if str(contact.phone) in CALL_PERMISSIONS:
+            calls = notices[(Purpose.CALLS, language)]
+            steps.append(_call_permission(*CALL_PERMISSIONS[str(contact.phone)], calls, now=now))
         for action, source, at, kw in steps:
             record_consent(
                 contact=contact,
@@ -175,6 +189,28 @@ class Command(BaseCommand):
         if not User.objects.filter(is_superuser=True).exists():
             User.objects.create_superuser(DEMO_USER, "admin@example.com", DEMO_PASSWORD)
             self.stdout.write(f"demo superuser created: {DEMO_USER} / {DEMO_PASSWORD}")
+
+
+def _call_permission(
+    days_ago: int, lasts: int | None, notice: ConsentNotice, *, now
+) -> tuple[str, str, Any, dict]:
+    at = now - timedelta(days=days_ago)
+    kind = "permanent" if lasts is None else "temporary"
+    return (
+        Action.GRANT,
+        Source.WHATSAPP_PLATFORM,
+        at,
+        {
+            "purpose": Purpose.CALLS,
+            "notice": notice,
+            "expires_at": None if lasts is None else at + timedelta(days=lasts),
+            "evidence": Evidence(
+                wamid=f"wamid.DEMO-CALLS-{kind.upper()}",
+                note="call permission accept (user_action)",
+                context={"call_permission": {"is_permanent": lasts is None}},
+            ),
+        },
+    )
 
 
 def _story(story: str, now, marketing, policy) -> list[tuple[str, str, Any, dict[str, Any]]]:

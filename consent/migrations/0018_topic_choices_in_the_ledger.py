@@ -19,7 +19,7 @@ def sqlite_trigger(apps, schema_editor):
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('consent', '0016_topics_under_a_purpose'),
+        ('consent', '0017_topics_under_a_purpose'),
         ('contacts', '0008_blocked_contacts'),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]

@@ -8,7 +8,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('consent', '0015_sealed_blocks_and_notices'),
+        ('consent', '0016_calls_purpose'),
     ]
 
     operations = [
@@ -16,7 +16,7 @@ class Migration(migrations.Migration):
             name='Topic',
             fields=[
                 ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('purpose', models.CharField(choices=[('marketing', 'Marketing'), ('service', 'Service')], max_length=16)),
+                ('purpose', models.CharField(choices=[('marketing', 'Marketing'), ('service', 'Service'), ('calls', 'Calls')], max_length=16)),
                 ('key', models.SlugField(help_text='Stable: the ledger and the API name it.', max_length=32)),
                 ('names', models.JSONField(default=dict)),
                 ('descriptions', models.JSONField(blank=True, default=dict)),
