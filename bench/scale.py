@@ -589,7 +589,7 @@ SQL_FLOOR_METHOD = (
     "to_char (context as jsonb text: every bench context is {}), sha256(), and the links "
     "by row_number() and lag() over (contact, seq); one count back"
 )
-# The canonical text of a form-2 event, written out by hand (keys sorted, as json.dumps).
+# The canonical text of a form-3 event, written out by hand (keys sorted, as json.dumps).
 _TEXT = "coalesce(to_json({c})::text, 'null')"
 _TIME = (
     "coalesce('\"' || to_char({c} AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.US') "
@@ -618,6 +618,7 @@ _FLOOR_FIELDS = {
     "seq": (_INT, "seq"),
     "source": (_TEXT, "source"),
     "status_after": (_TEXT, "status_after"),
+    "topic": (_TEXT, "topic"),
     "wamid": (_TEXT, "wamid"),
 }
 
@@ -752,7 +753,7 @@ def _record_loop(contact_ids: list[str], start_at: float, seconds: float, result
     from contacts.models import Contact
 
     contacts = list(Contact.objects.filter(pk__in=contact_ids).order_by("pk"))
-    notice = ConsentNotice.objects.get(purpose="service", language="en", version=1)
+    notice = ConsentNotice.objects.get(purpose="service", topic=None, language="en", version=1)
     evidence = Evidence(ip="203.0.113.7", user_agent="bench", note="bench throughput")
     # As the API records: an actor, audited; the endpoints of RECORDING_ENDPOINTS enabled.
     actor = User.objects.get(username=BENCH_ACTOR)

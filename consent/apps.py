@@ -8,4 +8,4 @@ class ConsentConfig(AppConfig):
     def ready(self) -> None:
         # The signal receivers and the blocked-person send gate register themselves; the
         # tasks are registered in every process, so the import jobs enqueue them by name.
-        from . import blocking, erasure, tasks  # noqa: F401
+        from . import blocking, erasure, receivers, tasks  # noqa: F401

@@ -24,14 +24,16 @@ def instant_sql(sql: str) -> str:
 
 # The chained fields, in the order an auditor reads them. Bulk writers (imports)
 # and streaming verifiers hash plain rows with `chained_hash` and must agree
-# with `event_hash` on a model instance. Form 2 (every event written since
-# evidence moved out) chains a salted digest of the personal evidence; form 1
-# (older events) chained the evidence itself and is kept so they still verify.
+# with `event_hash` on a model instance. Form 3 (every event written since topics
+# arrived) chains the topic an event is about (null: the purpose itself). Form 2
+# chained a salted digest of the personal evidence and no topic; form 1 (older
+# events) chained the evidence itself. Both are kept so their events still verify.
 CHAINED_FIELDS = (
     "id",
     "contact",
     "seq",
     "purpose",
+    "topic",
     "action",
     "source",
     "notice",
@@ -50,6 +52,7 @@ CHAINED_FIELDS = (
     "evidence_digest",
     "prev_hash",
 )
+CHAINED_FIELDS_V2 = tuple(name for name in CHAINED_FIELDS if name != "topic")
 PERSONAL_FIELDS = ("ip", "user_agent", "page_url", "note")
 CHAINED_FIELDS_V1 = (
     "id",
@@ -76,7 +79,8 @@ CHAINED_FIELDS_V1 = (
     "status_after",
     "prev_hash",
 )
-CURRENT_FORM = 2
+CURRENT_FORM = 3
+FIELDS_OF_FORM = {1: CHAINED_FIELDS_V1, 2: CHAINED_FIELDS_V2, 3: CHAINED_FIELDS}
 # The canonical form, once: each chained field's JSON kind, the keys sorted, these
 # separators, no ASCII escaping. `canonical_bytes` writes it in Python; the import's
 # SQL path (imports.setbased) writes the same text from these definitions.
@@ -87,6 +91,7 @@ FIELD_KINDS: dict[str, str] = {
     "contact": "text",
     "seq": "integer",
     "purpose": "text",
+    "topic": "text",
     "action": "text",
     "source": "text",
     "notice": "integer",
@@ -144,10 +149,11 @@ def canonical_fields(row: Mapping[str, Any]) -> dict[str, Any]:
     form = row.get("form") or CURRENT_FORM
     if form == CURRENT_FORM and "evidence_digest" not in row:
         seal_evidence(row)  # type: ignore[arg-type]
-    names = CHAINED_FIELDS_V1 if form == 1 else CHAINED_FIELDS
+    # A row written by a bulk path that knows no topics is about the purpose itself.
+    plain = {"topic": None, **row}
     data = {
-        name: (instant_text(row[name]) if name in _INSTANTS else row[name])
-        for name in names
+        name: (instant_text(plain[name]) if name in _INSTANTS else plain[name])
+        for name in FIELDS_OF_FORM[form]
         if name != "form"
     }
     if form != 1:
@@ -165,6 +171,7 @@ def event_row(event: ConsentEvent) -> dict[str, Any]:
         "contact": str(event.contact_id),
         "seq": event.seq,
         "purpose": event.purpose,
+        "topic": event.topic,
         "action": event.action,
         "source": event.source,
         "notice": event.notice_id,

@@ -28,6 +28,8 @@ REASON_LABELS: dict[str, "StrOrPromise"] = {
     Reason.INVALID_PHONE: _("Not a valid phone number"),
     Reason.WITHDRAWN_AFTER_QUEUED: _("Opted out after it was queued"),
     Reason.BLOCKED: _("Blocked"),
+    Reason.TOPIC_OPTED_OUT: _("Opted out of this topic"),
+    Reason.TOPIC_NO_CONSENT: _("No consent to this topic"),
 }
 
 

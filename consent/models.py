@@ -1,6 +1,7 @@
 import uuid
 
 from django.conf import settings
+from django.core.exceptions import ValidationError
 from django.db import models
 from django.db.models import Q
 from django.utils import timezone
@@ -15,10 +16,47 @@ class LedgerIsAppendOnly(Exception):
     """Raised on any attempt to change or remove a consent event."""
 
 
-class ConsentNotice(models.Model):
-    """The versioned wording a person is shown when asked for consent."""
+class Topic(models.Model):
+    """A refinement of a purpose a person may keep or leave ("Offers", "New arrivals").
+
+    Retired, never deleted: the ledger names it by key.
+    """
 
     purpose = models.CharField(max_length=16, choices=Purpose.choices)
+    key = models.SlugField(max_length=32, help_text="Stable: the ledger and the API name it.")
+    # {"en": "Offers", "es": "Ofertas"}: the language codes of the preference centre.
+    names = models.JSONField(default=dict)
+    descriptions = models.JSONField(default=dict, blank=True)
+    created_at = models.DateTimeField(default=timezone.now, editable=False)
+    retired_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["purpose", "key"]
+        constraints = [
+            models.UniqueConstraint(fields=["purpose", "key"], name="topic_unique_key"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.purpose}/{self.key}"
+
+    def name(self, language: str) -> str:
+        return self.names.get(language) or self.names.get("en") or self.key
+
+    def description(self, language: str) -> str:
+        return self.descriptions.get(language) or self.descriptions.get("en") or ""
+
+    def delete(self, *args, **kwargs):
+        raise LedgerIsAppendOnly(f"topic {self} is retired, never deleted")
+
+
+class ConsentNotice(models.Model):
+    """The versioned wording a person is shown when asked for consent (to a purpose, or
+    to one topic under it)."""
+
+    purpose = models.CharField(max_length=16, choices=Purpose.choices)
+    topic = models.ForeignKey(
+        Topic, on_delete=models.PROTECT, null=True, blank=True, related_name="notices"
+    )
     language = models.CharField(max_length=16)
     version = models.PositiveIntegerField()
     text = models.TextField()
@@ -30,7 +68,14 @@ class ConsentNotice(models.Model):
         permissions = [("publish_consentnotice", "Can publish notice wording")]
         constraints = [
             models.UniqueConstraint(
-                fields=["purpose", "language", "version"], name="notice_unique_version"
+                fields=["purpose", "language", "version"],
+                condition=Q(topic__isnull=True),
+                name="notice_unique_version",
+            ),
+            models.UniqueConstraint(
+                fields=["topic", "language", "version"],
+                condition=Q(topic__isnull=False),
+                name="topic_notice_unique_version",
             ),
         ]
 
@@ -39,11 +84,20 @@ class ConsentNotice(models.Model):
 
     @property
     def ref(self) -> str:
+        if self.topic is not None:
+            return f"{self.purpose}/{self.topic.key}/{self.language}/{self.version}"
         return f"{self.purpose}/{self.language}/{self.version}"
 
     @property
     def is_published(self) -> bool:
         return self.published_at is not None
+
+    def clean(self) -> None:
+        topic = self.topic
+        if topic is not None and topic.purpose != self.purpose:
+            raise ValidationError(
+                {"topic": f"topic {topic} is under {topic.purpose}, not {self.purpose}"}
+            )
 
     def save(self, *args, **kwargs) -> None:
         if not self._state.adding:
@@ -85,6 +139,10 @@ class ConsentEvent(models.Model):
     # Position in the contact's chain: 1, 2, 3 … (unique, so no fork survives a race).
     seq = models.PositiveIntegerField()
     purpose = models.CharField(max_length=16, choices=Purpose.choices)
+    # The key of the Topic under `purpose` this event is about; null: the purpose itself.
+    # A key, not a foreign key: chained as text, and a topic is retired, never deleted.
+    # Nullable, so SQLite adds the column in place and keeps the ledger's trigger.
+    topic = models.CharField(max_length=32, null=True, blank=True)
     action = models.CharField(max_length=16, choices=Action.choices)
     source = models.CharField(max_length=24, choices=Source.choices)
     notice = models.ForeignKey(
@@ -111,8 +169,9 @@ class ConsentEvent(models.Model):
         help_text="The staff user who recorded it, if any.",
     )
     # Which canonical form the hash covers: 1 = evidence inline (events written
-    # before evidence moved out; kept so their hashes still verify), 2 = its digest.
-    form = models.PositiveSmallIntegerField(default=2, editable=False)
+    # before evidence moved out; kept so their hashes still verify), 2 = its digest,
+    # 3 = its digest and the topic (consent.chain.FIELDS_OF_FORM).
+    form = models.PositiveSmallIntegerField(default=3, editable=False)
     # SHA-256 over a random salt and the personal evidence; "" when there was none.
     evidence_digest = models.CharField(max_length=64, blank=True, default="", editable=False)
     idempotency_key = models.CharField(max_length=255, null=True, blank=True, unique=True)
@@ -138,6 +197,10 @@ class ConsentEvent(models.Model):
         indexes = [
             # Serves the ledger listing and filters by time.
             models.Index(fields=["occurred_at"], name="event_occurred_at_idx"),
+            # Serves replaying and checking topic states: the few events about a topic.
+            models.Index(
+                fields=["contact", "seq"], name="event_topic_idx", condition=Q(topic__isnull=False)
+            ),
         ]
 
     def __str__(self) -> str:
@@ -275,6 +338,46 @@ class ConsentState(models.Model):
 
     def __str__(self) -> str:
         return f"{self.get_purpose_display()}: {self.get_status_display()}"
+
+
+class TopicState(models.Model):
+    """Current status per (contact, topic): the projection of the topic's events.
+
+    Apart from ConsentState, whose (contact, purpose) rows the hot paths read: a topic
+    only narrows what its purpose allows (consent.selectors.may_send_topic).
+    """
+
+    contact = models.ForeignKey(
+        Contact, on_delete=models.CASCADE, related_name="topic_states", db_index=False
+    )
+    topic = models.ForeignKey(Topic, on_delete=models.PROTECT, related_name="states")
+    status = models.CharField(max_length=16, choices=Status.choices, default=Status.NONE)
+    since = models.DateTimeField(null=True, blank=True)
+    source = models.CharField(max_length=24, choices=Source.choices, blank=True)
+    notice = models.ForeignKey(
+        ConsentNotice, on_delete=models.PROTECT, null=True, blank=True, related_name="+"
+    )
+    last_event = models.ForeignKey(
+        ConsentEvent, on_delete=models.PROTECT, null=True, blank=True, related_name="+"
+    )
+    # What ordering needs, as on ConsentState.
+    latest_at = models.DateTimeField(null=True, blank=True)
+    permissive_at = models.DateTimeField(null=True, blank=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["contact", "topic"]
+        constraints = [
+            # Also serves "this contact's topics".
+            models.UniqueConstraint(fields=["contact", "topic"], name="topic_state_unique"),
+        ]
+        indexes = [
+            # Serves audiences by topic ("who kept offers").
+            models.Index(fields=["topic", "status"], name="topic_state_status_idx"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.topic}: {self.get_status_display()}"
 
 
 class ReconsentPolicy(models.Model):

@@ -59,7 +59,7 @@ def _notice(notice: ConsentNotice) -> dict[str, Any]:
 def proof_bundle(contact: Contact) -> dict[str, Any]:
     events = list(
         ConsentEvent.objects.filter(contact=contact)
-        .select_related("notice", "personal_evidence")
+        .select_related("notice__topic", "personal_evidence")
         .order_by("seq")
     )
     seal = latest_seal()

@@ -4,6 +4,11 @@ PERMISSIONS = {
         "consent.view_consentstate",
         "consent.view_consentnotice",
         "consent.view_reconsentpolicy",
+        # Topics are the business's offer; their wording (notices) stays compliance's.
+        "consent.view_topic",
+        "consent.add_topic",
+        "consent.change_topic",
+        "consent.view_topicstate",
     ],
     "Compliance": [
         "consent.view_consentevent",
@@ -17,5 +22,9 @@ PERMISSIONS = {
         "consent.change_reconsentpolicy",
         "consent.export_proof",
         "consent.view_ledgerseal",
+        "consent.view_topic",
+        "consent.add_topic",
+        "consent.change_topic",
+        "consent.view_topicstate",
     ],
 }

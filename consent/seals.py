@@ -299,9 +299,9 @@ def notice_leaves() -> dict[int, bytes]:
     """Every notice's leaf as it stands now, in id order."""
     return {
         notice.pk: notice_leaf(notice.pk, notice.ref, notice.text)
-        for notice in ConsentNotice.objects.order_by("pk").only(
-            "pk", "purpose", "language", "version", "text"
-        )
+        for notice in ConsentNotice.objects.order_by("pk")
+        .select_related("topic")
+        .only("pk", "purpose", "language", "version", "text", "topic__key")
     }
 
 

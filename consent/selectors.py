@@ -11,6 +11,7 @@ from django.db.models import (
     Case,
     CharField,
     FilteredRelation,
+    Prefetch,
     Q,
     QuerySet,
     Subquery,
@@ -25,7 +26,7 @@ from contacts.selectors import Identifiers, suppressed_contacts
 
 from . import sql
 from .chain import ChainCheck, check_chain
-from .models import ConsentEvent, ConsentNotice, ConsentState
+from .models import ConsentEvent, ConsentNotice, ConsentState, Topic, TopicState
 from .rules import Action, Purpose, Status
 
 
@@ -59,6 +60,9 @@ class Reason:
     WITHDRAWN_AFTER_QUEUED = "withdrawn_after_queued"
     # Staff blocked the person: never sent anything, whatever their consent.
     BLOCKED = "blocked"
+    # The purpose allows it; the topic asked about holds it back (may_send_topic).
+    TOPIC_OPTED_OUT = "topic_opted_out"
+    TOPIC_NO_CONSENT = "topic_no_consent"
 
 
 @dataclass(frozen=True)
@@ -96,6 +100,8 @@ OTHERWISE = Rule(Status.NONE, False, Reason.NO_CONSENT)
 ALLOWED_BY_REASON: dict[str, bool] = {
     **{r.reason: r.allowed for r in (*DECISION_RULES, OTHERWISE)},
     Reason.BLOCKED: False,
+    Reason.TOPIC_OPTED_OUT: False,
+    Reason.TOPIC_NO_CONSENT: False,
 }
 assert all(ALLOWED_BY_REASON[r.reason] == r.allowed for r in DECISION_RULES)
 
@@ -245,6 +251,8 @@ def withdrawn_since(
         Q(contact_id=contact_id) | Q(contact_id=Subquery(survivor)),
         action=Action.WITHDRAW,
         recorded_at__gt=since,
+        # Leaving one topic is not a stop of its purpose (a purpose's stop is its own event).
+        topic__isnull=True,
     )
     if purposes is not None:
         events = events.filter(purpose__in=list(purposes))
@@ -417,7 +425,7 @@ def consent_states(contact: Contact) -> dict[str, ConsentState | None]:
 def ledger(contact: Contact) -> QuerySet[ConsentEvent]:
     return (
         ConsentEvent.objects.filter(contact=contact)
-        .select_related("notice", "personal_evidence")
+        .select_related("notice__topic", "personal_evidence")
         .order_by("seq")
     )
 
@@ -434,7 +442,10 @@ def current_notice(purpose: str, language: str) -> ConsentNotice | None:
     """The latest published notice for purpose + language (English as fallback)."""
     for lang in dict.fromkeys([language, "en"]):
         notice = (
-            published_notices().filter(purpose=purpose, language=lang).order_by("-version").first()
+            published_notices()
+            .filter(purpose=purpose, topic__isnull=True, language=lang)
+            .order_by("-version")
+            .first()
         )
         if notice:
             return notice
@@ -443,16 +454,137 @@ def current_notice(purpose: str, language: str) -> ConsentNotice | None:
 
 # ASCII only: int() would read "١" (Arabic-Indic one) as 1, and a version beyond nine
 # digits overflows the column.
-_NOTICE_REF = re.compile(r"([a-z_]{1,16})/([A-Za-z0-9_-]{1,16})/([0-9]{1,9})", re.ASCII)
+_NOTICE_REF = re.compile(
+    r"([a-z_]{1,16})/(?:([a-z0-9_-]{1,32})/)?([A-Za-z0-9_-]{1,16})/([0-9]{1,9})", re.ASCII
+)
 
 
 def notice_by_ref(ref: str) -> ConsentNotice | None:
-    """`marketing/en/3` → that published notice, or None."""
+    """`marketing/en/3` (a purpose's) or `marketing/offers/en/1` (a topic's) → that
+    published notice, or None."""
     found = _NOTICE_REF.fullmatch(ref) if isinstance(ref, str) else None
     if found is None:
         return None
-    purpose, language, version = found.groups()
+    purpose, topic, language, version = found.groups()
+    by_topic = {"topic__key": topic} if topic else {"topic__isnull": True}
     try:
-        return published_notices().get(purpose=purpose, language=language, version=int(version))
+        return (
+            published_notices()
+            .select_related("topic")
+            .get(purpose=purpose, language=language, version=int(version), **by_topic)
+        )
     except ConsentNotice.DoesNotExist:
         return None
+
+
+# --- Topics ---------------------------------------------------------------------------
+#
+# A topic narrows what its purpose allows: the purpose's decision is asked first, by the
+# paths above unchanged; only a contact it allows has its topic state read.
+
+
+def topics(purpose: str | None = None, *, retired: bool = False) -> QuerySet[Topic]:
+    """The topics offered (under `purpose`), with their published notices."""
+    found = Topic.objects.prefetch_related(
+        Prefetch("notices", queryset=published_notices().order_by("language", "version"))
+    )
+    if purpose:
+        found = found.filter(purpose=purpose)
+    if not retired:
+        found = found.filter(retired_at__isnull=True)
+    return found.order_by("purpose", "key")
+
+
+def offered_topics() -> QuerySet[Topic]:
+    """The topics offered now, without their notices: what a contact's body lists."""
+    return Topic.objects.filter(retired_at__isnull=True).order_by("purpose", "key")
+
+
+def topic_by_key(purpose: str, key: str) -> Topic | None:
+    return Topic.objects.filter(purpose=purpose, key=key).first()
+
+
+def current_topic_notice(topic: Topic, language: str) -> ConsentNotice | None:
+    """The latest published wording of `topic` in `language` (English as fallback)."""
+    for lang in dict.fromkeys([language, "en"]):
+        notice = published_notices().filter(topic=topic, language=lang).order_by("-version")
+        if found := notice.first():
+            return found
+    return None
+
+
+def topic_states(contact: Contact) -> dict[str, dict[str, TopicState]]:
+    """Per purpose, the stored state of each topic this contact has answered about."""
+    found: dict[str, dict[str, TopicState]] = {}
+    stored = TopicState.objects.filter(contact=contact).select_related("topic", "notice__topic")
+    for state in stored:
+        found.setdefault(state.topic.purpose, {})[state.topic.key] = state
+    return found
+
+
+def narrowed_by_topic(decision: Decision, topic_status: str | None) -> Decision:
+    """What the purpose's `decision` becomes once the topic's own status is read."""
+    if not decision.allowed or topic_status == Status.OPTED_IN:
+        return decision
+    if topic_status == Status.OPTED_OUT:
+        return Decision(False, Reason.TOPIC_OPTED_OUT)
+    return Decision(False, Reason.TOPIC_NO_CONSENT)
+
+
+def may_send_topic(who: Contact | str, topic: Topic, at: datetime | None = None) -> Decision:
+    """`may_send` for the topic's purpose, narrowed by the person's answer about `topic`."""
+    return narrowed_to_topic(may_send(who, topic.purpose, at), who, topic)
+
+
+def narrowed_to_topic(decision: Decision, who: Contact | str, topic: Topic) -> Decision:
+    """A decision about `who` for the topic's purpose, narrowed by their answer about it."""
+    if not decision.allowed:
+        return decision
+    contact_id = _answering_contact(who)
+    status = (
+        TopicState.objects.filter(contact_id=contact_id, topic=topic)
+        .values_list("status", flat=True)
+        .first()
+    )
+    return narrowed_by_topic(decision, status)
+
+
+def _answering_contact(who: Contact | str) -> Any:
+    """The id of the contact whose states answer for `who` (a merged one's survivor)."""
+    if isinstance(who, Contact):
+        found = Contact.objects.filter(pk=who.pk)
+    elif isinstance(who, WhatsAppUserId):
+        found = Contact.objects.filter(whatsapp_user_id=str(who))
+    else:
+        phone = str(who) if isinstance(who, E164) else normalize_phone(who)
+        found = Contact.objects.filter(phone_hash=phone_hash(phone))
+    row = found.values("pk", "merged_into_id").first()
+    return row and (row["merged_into_id"] or row["pk"])
+
+
+def may_send_topic_many(
+    phones: Sequence[str], topic: Topic, at: datetime | None = None
+) -> list[tuple[str, Decision]]:
+    """`may_send_many` for the topic's purpose, narrowed by each allowed person's answer."""
+    return many_narrowed_to_topic(may_send_many(phones, topic.purpose, at), topic)
+
+
+def many_narrowed_to_topic(
+    answers: list[tuple[str, Decision]], topic: Topic
+) -> list[tuple[str, Decision]]:
+    """`may_send_many` answers (phones in E.164 where allowed), narrowed to `topic`."""
+    allowed = {phone_hash(phone) for phone, decision in answers if decision.allowed}
+    statuses: dict[str | None, str] = {}
+    ordered = sorted(allowed)
+    for start in range(0, len(ordered), BULK_CHUNK):
+        people = Contact.objects.filter(phone_hash__in=ordered[start : start + BULK_CHUNK])
+        answering: dict[Any, list[str | None]] = {}
+        for row in people.values("pk", "merged_into_id", "phone_hash"):
+            answering.setdefault(row["merged_into_id"] or row["pk"], []).append(row["phone_hash"])
+        stored = TopicState.objects.filter(contact_id__in=list(answering), topic=topic)
+        for contact_id, status in stored.values_list("contact_id", "status"):
+            statuses.update(dict.fromkeys(answering[contact_id], status))
+    return [
+        (phone, narrowed_by_topic(d, statuses.get(phone_hash(phone)) if d.allowed else None))
+        for phone, d in answers
+    ]

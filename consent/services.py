@@ -33,6 +33,8 @@ from .models import (
     OutrankedOptOut,
     PolicyDeadlineChange,
     ReconsentPolicy,
+    Topic,
+    TopicState,
 )
 from .ordering import Standing, Weighed, effective_time, weigh
 from .rules import (
@@ -47,6 +49,7 @@ from .rules import (
     Status,
     grant_may_expire,
 )
+from .selectors import effective_status
 from .signals import consent_recorded, consent_withdrawn
 
 
@@ -105,6 +108,8 @@ class ConsentChange:
     paused_until: datetime | None = None
     evidence: Evidence = field(default_factory=Evidence)
     idempotency_key: str | None = None
+    # Set by record_topic only: the event is about this topic under `purpose`.
+    topic: Topic | None = None
 
 
 def record_consent(
@@ -250,6 +255,13 @@ def _valid(change: ConsentChange, now: datetime) -> ConsentChange:
             code="notice_purpose_mismatch",
             field="notice",
         )
+    topic_id = change.topic.pk if change.topic is not None else None
+    if notice is not None and notice.topic_id != topic_id:
+        raise InvalidConsent(
+            f"notice {notice.ref} is not the wording of {change.topic or purpose}",
+            code="notice_purpose_mismatch",
+            field="notice",
+        )
     expires_at = (
         legacy_expiry(change.expires_at)
         if action == Action.LEGACY
@@ -317,6 +329,7 @@ def _chained_event(
         contact=change.contact,
         seq=(last["seq"] + 1) if last else 1,
         purpose=change.purpose,
+        topic=change.topic.key if change.topic is not None else None,
         action=change.action,
         source=change.source,
         notice=change.notice,
@@ -360,7 +373,7 @@ def _announce(event: ConsentEvent, weighed: Weighed) -> None:
         OutrankedOptOut.objects.create(event=event, outranked_by=_outranking(event))
 
 
-def _standing(state: ConsentState | None) -> Standing:
+def _standing(state: ConsentState | TopicState | None) -> Standing:
     if state is None:
         return Standing()
     return Standing(Status(state.status), state.latest_at, state.permissive_at)
@@ -373,6 +386,7 @@ def _outranking(event: ConsentEvent) -> ConsentEvent | None:
         ConsentEvent.objects.filter(
             contact_id=event.contact_id,
             purpose=event.purpose,
+            topic=event.topic,
             applied=True,
             action__in=PERMISSIVE_ACTIONS,
             seq__lt=event.seq,
@@ -608,17 +622,30 @@ def resolve_outranked_opt_out(
         return item
     if withdraw:
         event = item.event
-        item.resolution_event = record_consent(
-            contact=event.contact,
-            purpose=event.purpose,
-            action=Action.WITHDRAW,
-            source=Source.ADMIN,
-            actor=actor,
-            evidence=Evidence(
-                note=f"opt-out {event.pk} was outranked by a later answer; staff recorded it now",
-                context={"outranked_event": str(event.pk)},
-            ),
+        evidence = Evidence(
+            note=f"opt-out {event.pk} was outranked by a later answer; staff recorded it now",
+            context={"outranked_event": str(event.pk)},
         )
+        topic = Topic.objects.filter(purpose=event.purpose, key=event.topic).first()
+        if topic is not None:
+            # An opt-out of one topic is recorded as that: the purpose stays as it is.
+            item.resolution_event = record_topic_consent(
+                contact=event.contact,
+                topic=topic,
+                action=Action.WITHDRAW,
+                source=Source.ADMIN,
+                evidence=evidence,
+                actor=actor,
+            )
+        else:
+            item.resolution_event = record_consent(
+                contact=event.contact,
+                purpose=event.purpose,
+                action=Action.WITHDRAW,
+                source=Source.ADMIN,
+                actor=actor,
+                evidence=evidence,
+            )
         item.resolution = OutrankedOptOut.Resolution.WITHDRAWN
     else:
         item.resolution = OutrankedOptOut.Resolution.KEPT
@@ -851,6 +878,8 @@ def replay(events: Iterable[_E]) -> dict[str, tuple[Standing, _E]]:
     """
     reached: dict[str, tuple[Standing, _E]] = {}
     for event in events:
+        if getattr(event, "topic", None):
+            continue  # a topic's own standing: replay_topics
         standing, last = reached.get(event.purpose, (Standing(), None))
         at = effective_time(event.occurred_at, event.recorded_at)
         try:
@@ -859,6 +888,21 @@ def replay(events: Iterable[_E]) -> dict[str, tuple[Standing, _E]]:
             continue
         if weighed.applied:
             reached[event.purpose] = (weighed.standing, event)
+    return reached
+
+
+def replay_topics(events: Iterable[_E]) -> dict[tuple[str, str], tuple[Standing, _E]]:
+    """`replay` of the topic events among `events`: the standing of each (purpose, topic)."""
+    reached: dict[tuple[str, str], tuple[Standing, _E]] = {}
+    for event in events:
+        key = getattr(event, "topic", None)
+        if not key:
+            continue
+        standing, _ = reached.get((event.purpose, key), (Standing(), None))
+        at = effective_time(event.occurred_at, event.recorded_at)
+        weighed = weigh(standing, event.action, at, purpose=event.purpose)
+        if weighed.applied:
+            reached[(event.purpose, key)] = (weighed.standing, event)
     return reached
 
 
@@ -881,3 +925,227 @@ def rebuild_contact_states(contact_id: Any) -> None:
                 _project(have or ConsentState(contact_id=contact_id, purpose=purpose), last, want)
             elif have is not None:
                 have.delete()
+        _rebuild_topic_states(contact_id, events)
+
+
+def _rebuild_topic_states(contact_id: Any, events: QuerySet[ConsentEvent]) -> None:
+    rebuilt = replay_topics(events.exclude(topic=None).iterator(chunk_size=500))
+    stored = {
+        (s.topic.purpose, s.topic.key): s
+        for s in TopicState.objects.filter(contact_id=contact_id).select_related("topic")
+    }
+    topics = {(t.purpose, t.key): t for t in Topic.objects.all()}
+    for key in set(rebuilt) | set(stored):
+        want, last = rebuilt.get(key, (Standing(), None))
+        have = stored.get(key)
+        if last is not None:
+            state = have or TopicState(contact_id=contact_id, topic=topics[key])
+            _project_topic(state, last, Weighed(True, want))
+        elif have is not None:
+            have.delete()
+
+
+# --- Topics -------------------------------------------------------------------------
+#
+# A topic event is a ledger event like any other (in the contact's one chain, weighed by
+# consent.ordering), about one topic under its purpose; it projects to TopicState and
+# leaves ConsentState alone. A purpose's applied withdrawal withdraws each of its topics
+# still standing, one event per topic (consent.receivers).
+
+TOPIC_ACTIONS = frozenset({Action.GRANT, Action.WITHDRAW})
+# What a purpose must be for a topic under it to be granted.
+PURPOSE_STATUSES_FOR_TOPICS = frozenset({Status.OPTED_IN, Status.LEGACY})
+
+
+class PurposeNotGranted(InvalidConsent):
+    """A topic refines a purpose: granting it needs the purpose granted first."""
+
+    code = "purpose_not_granted"
+    field = "topic"
+    conflict = True
+
+    def __init__(self, topic: Topic, current: str) -> None:
+        self.current = current
+        super().__init__(
+            f"granting {topic} needs {topic.purpose} opted in (or legacy); it is '{current}'"
+        )
+
+    def extra(self) -> dict[str, Any]:
+        return {"current_status": self.current}
+
+
+def record_topic_consent(
+    *,
+    contact: Contact,
+    topic: Topic,
+    action: str,
+    source: str,
+    notice: ConsentNotice | None = None,
+    occurred_at: datetime | None = None,
+    evidence: Evidence | None = None,
+    idempotency_key: str | None = None,
+    actor: Any = None,
+    audited: bool = False,
+) -> ConsentEvent:
+    """Append a grant or withdrawal of `topic` to the contact's ledger and project it.
+
+    A grant names the topic's published notice and needs the purpose opted in (or
+    legacy); a withdrawal is never refused, a retired topic's included.
+    """
+    change = ConsentChange(
+        contact=contact,
+        purpose=topic.purpose,
+        topic=topic,
+        action=action,
+        source=source,
+        notice=notice,
+        occurred_at=occurred_at,
+        evidence=evidence or Evidence(),
+        idempotency_key=idempotency_key,
+    )
+    return record_topic(change, actor=actor, audited=audited)
+
+
+def record_topic(
+    change: ConsentChange, *, actor: Any = None, audited: bool = False
+) -> ConsentEvent:
+    now = timezone.now()
+    topic = cast(Topic, change.topic)
+    given_occurred_at = change.occurred_at
+    change = _valid(_valid_topic_change(change, topic), now)
+    ip = _clean_ip(change.evidence.ip)
+    fingerprint = _fingerprint(
+        contact=str(change.contact.pk),
+        purpose=change.purpose,
+        topic=topic.key,
+        action=change.action,
+        source=change.source,
+        notice=change.notice.pk if change.notice else None,
+        occurred_at=given_occurred_at,
+        evidence=asdict(change.evidence),
+    )
+    with transaction.atomic():
+        purpose_state, last, earlier_id = sql.lock_contact_and_read(
+            change.contact, change.purpose, change.idempotency_key
+        )
+        if earlier_id is not None:
+            return _earlier_event(earlier_id, fingerprint)
+        if change.action == Action.GRANT:
+            _require_purpose(topic, purpose_state, now)
+        state = TopicState.objects.filter(contact=change.contact, topic=topic).first()
+        standing = _standing(state)
+        weighed = _weighed(change, standing, now, keep_if_inapplicable=False)
+        event = _chained_event(change, now, ip, weighed, last, fingerprint, actor)
+        sql.write_event(event, event.personal_evidence if event.evidence_digest else None, None)
+        if weighed.applied:
+            _project_topic(state or TopicState(contact=change.contact, topic=topic), event, weighed)
+        elif weighed.outranked:
+            OutrankedOptOut.objects.create(event=event, outranked_by=_outranking(event))
+        consent_recorded.send(sender=ConsentEvent, event=event, status_before=standing.status)
+        if audited and actor is not None:
+            _audit_recorded(event, actor)
+    return event
+
+
+def _valid_topic_change(change: ConsentChange, topic: Topic) -> ConsentChange:
+    if change.action not in TOPIC_ACTIONS:
+        raise InvalidConsent(
+            f"a topic is granted or withdrawn, not '{change.action}'",
+            code="invalid_choice",
+            field="action",
+        )
+    if change.action == Action.GRANT and topic.retired_at is not None:
+        raise InvalidConsent(f"topic {topic} is retired", code="topic_retired", field="topic")
+    return change
+
+
+def _require_purpose(topic: Topic, state: ConsentState | None, now: datetime) -> None:
+    # Read as the send gate reads it: a lapsed grace period is no longer legacy.
+    current = effective_status(state, now)
+    if current not in PURPOSE_STATUSES_FOR_TOPICS:
+        raise PurposeNotGranted(topic, current)
+
+
+def _project_topic(state: TopicState, event: ConsentEvent, weighed: Weighed) -> None:
+    state.status = weighed.standing.status
+    state.since = effective_time(event.occurred_at, event.recorded_at)
+    state.source = event.source
+    state.notice = event.notice
+    state.latest_at = weighed.standing.latest_at
+    state.permissive_at = weighed.standing.permissive_at
+    state.last_event = event
+    state.save()
+
+
+def withdraw_topics_under(event: ConsentEvent) -> list[ConsentEvent]:
+    """A purpose's applied withdrawal withdraws each topic under it not already withdrawn.
+
+    One event per topic, dated as the purpose's withdrawal and linked to it, in its
+    transaction: re-granting the purpose later grants no topic by itself.
+    """
+    standing = TopicState.objects.filter(
+        contact_id=event.contact_id, topic__purpose=event.purpose
+    ).exclude(status=Status.OPTED_OUT)
+    recorded = []
+    for state in standing.select_related("topic", "contact").order_by("topic__key"):
+        change = ConsentChange(
+            contact=state.contact,
+            purpose=event.purpose,
+            topic=state.topic,
+            action=Action.WITHDRAW,
+            source=event.source,
+            occurred_at=event.occurred_at,
+            evidence=Evidence(context={"withdrawn_with": str(event.pk)}),
+        )
+        recorded.append(record_topic(change))
+    return recorded
+
+
+def record_topic_for_person(
+    ids: Identifiers,
+    *,
+    topic: Topic,
+    action: str,
+    source: str,
+    notice: ConsentNotice | None = None,
+    occurred_at: datetime | None = None,
+    evidence: Evidence | None = None,
+    actor: Any = None,
+) -> tuple[ConsentEvent, list[Any]]:
+    """`record_for_person` of a topic answer: a withdrawal for each contact the identifiers
+    name (a contact created if none is known), a grant for the primary one."""
+    with transaction.atomic():
+        people = resolve_or_create_contacts(ids)
+        targets = people.contacts if action == Action.WITHDRAW else [people.primary]
+        recorded = [
+            record_topic_consent(
+                contact=contact,
+                topic=topic,
+                action=action,
+                source=source,
+                notice=notice,
+                occurred_at=occurred_at,
+                evidence=evidence,
+                actor=actor,
+                audited=True,
+            )
+            for contact in sorted(targets, key=lambda c: str(c.pk))
+        ]
+    event = next(e for e in recorded if e.contact_id == people.primary.pk)
+    return event, [e.contact_id for e in recorded if e.contact_id != event.contact_id]
+
+
+@transaction.atomic
+def retire_topic(*, topic: Topic, actor: Any = None) -> Topic:
+    """No longer offered: kept, since the ledger names it; nothing more is granted to it."""
+    retired = Topic.objects.filter(pk=topic.pk, retired_at__isnull=True)
+    if retired.update(retired_at=timezone.now()):
+        topic.refresh_from_db()
+        record_audit(
+            actor=actor,
+            action="retire_topic",
+            obj=topic,
+            before={"retired_at": None},
+            after={"retired_at": topic.retired_at.isoformat() if topic.retired_at else None},
+        )
+    return topic

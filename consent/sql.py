@@ -23,7 +23,7 @@ from django.utils.dateparse import parse_datetime
 
 from contacts.models import Contact
 
-from .chain import CHAINED_FIELDS, CURRENT_FORM
+from .chain import CURRENT_FORM, FIELDS_OF_FORM
 from .models import ConsentEvent, ConsentEvidence, ConsentState, LedgerSeal, SealedHead
 
 _STATE_FIELDS = list(ConsentState._meta.concrete_fields)
@@ -578,10 +578,23 @@ def _value_sql(name: str) -> str:
     return f"coalesce({column}::text, 'null')"
 
 
-def canonical_sql() -> str:
-    """The canonical text of an event of the current form, built in SQL."""
-    members = [f"'\"{name}\":' || {_value_sql(name)}" for name in sorted(CHAINED_FIELDS)]
+# The forms SQL hashes (form 1 hashes evidence that lives in another table: Python's).
+SQL_FORMS = (2, CURRENT_FORM)
+
+
+def canonical_sql(form: int = CURRENT_FORM) -> str:
+    """The canonical text of an event of `form` (2 or later), built in SQL."""
+    members = [f"'\"{name}\":' || {_value_sql(name)}" for name in sorted(FIELDS_OF_FORM[form])]
     return "'{' || " + " || ',' || ".join(members) + " || '}'"
+
+
+def _hash_sql() -> str:
+    """The hash of an event of any of SQL_FORMS, NULL for another form."""
+    cases = " ".join(
+        f"WHEN {form:d} THEN encode(sha256(convert_to({canonical_sql(form)}, 'UTF8')), 'hex')"
+        for form in SQL_FORMS
+    )
+    return f"CASE form {cases} END"
 
 
 @dataclass
@@ -610,8 +623,7 @@ def verify_in_database(bounds: Bounds) -> DatabaseVerification:
             SELECT contact_id, row_number() OVER chain AS position,
                    seq = row_number() OVER chain
                    AND prev_hash IS NOT DISTINCT FROM lag(hash) OVER chain
-                   AND form = {CURRENT_FORM:d}
-                   AND encode(sha256(convert_to({canonical_sql()}, 'UTF8')), 'hex') = hash
+                   AND {_hash_sql()} = hash
                    AS ok
             FROM {events} {condition}
             WINDOW chain AS (PARTITION BY contact_id ORDER BY seq)

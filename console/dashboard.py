@@ -18,6 +18,7 @@ from .selectors import (
     daily_answers,
     opt_out_campaigns,
     reconsent_funnel,
+    topic_tallies,
     work_waiting,
 )
 
@@ -104,6 +105,20 @@ def funnel_stages(funnel: dict | None, all_cards: list) -> dict | None:
     }
 
 
+def card_groups(all_cards: list) -> list[tuple]:
+    """Per purpose: its label, its key, its state cards, and its topics' tallies."""
+    topics = topic_tallies()
+    return [
+        (
+            label("purpose", p),
+            p,
+            [c for c in all_cards if c.purpose == p],
+            [t for t in topics if t.purpose == p],
+        )
+        for p in Purpose.values
+    ]
+
+
 def dashboard_context(request: HttpRequest, context: dict) -> dict:
     all_cards = cards()
     today = timezone.localdate()
@@ -116,10 +131,7 @@ def dashboard_context(request: HttpRequest, context: dict) -> dict:
         {
             "title": _("Dashboard"),
             "counted_at": timezone.now(),
-            "card_groups": [
-                (label("purpose", p), p, [c for c in all_cards if c.purpose == p])
-                for p in Purpose.values
-            ],
+            "card_groups": card_groups(all_cards),
             "chart_data": json.dumps(answers_chart(daily, last_day=today)),
             "chart_options": json.dumps(CHART_OPTIONS),
             "chart_days": CHART_DAYS,

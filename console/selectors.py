@@ -7,7 +7,7 @@ a constant number of queries at any size."""
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 
-from django.db.models import Q, Sum
+from django.db.models import Count, Q, Sum
 from django.db.models.functions import TruncDate
 from django.utils import timezone
 
@@ -19,6 +19,8 @@ from campaigns.selectors import campaigns_with_counts, counts_from_annotations
 from consent.models import (
     OutrankedOptOut,
     ReconsentPolicy,
+    Topic,
+    TopicState,
 )
 from consent.rules import Action, Purpose, Status
 from contacts.models import LikelyDuplicate
@@ -131,6 +133,35 @@ def opt_out_campaigns(*, today: date) -> list[dict]:
         }
         for pk, n in opt_outs.items()
         if pk in campaigns
+    ]
+
+
+@dataclass(frozen=True)
+class TopicTally:
+    purpose: str
+    key: str
+    name: str
+    kept: int
+    left: int
+
+
+def topic_tallies() -> list[TopicTally]:
+    """Per topic offered: how many people keep it (opted in) and left it, exact, one query."""
+    counts = dict(
+        ((topic_id, status), n)
+        for topic_id, status, n in TopicState.objects.order_by()
+        .values_list("topic_id", "status")
+        .annotate(n=Count("*"))
+    )
+    return [
+        TopicTally(
+            t.purpose,
+            t.key,
+            t.name("en"),
+            counts.get((t.pk, Status.OPTED_IN), 0),
+            counts.get((t.pk, Status.OPTED_OUT), 0),
+        )
+        for t in Topic.objects.filter(retired_at__isnull=True).order_by("purpose", "key")
     ]
 
 

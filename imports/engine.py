@@ -211,7 +211,10 @@ def _deadline(policy: ReconsentPolicy | None, now: datetime) -> tuple[datetime |
 def _notices() -> dict[str, tuple[int, str, bool]]:
     return {
         n.ref: (n.pk, n.purpose, n.is_published)
-        for n in ConsentNotice.objects.only("pk", "purpose", "language", "version", "published_at")
+        # A topic's notice is not a purpose's: an import records purposes only.
+        for n in ConsentNotice.objects.filter(topic__isnull=True).only(
+            "pk", "purpose", "language", "version", "published_at"
+        )
     }
 
 
@@ -326,7 +329,7 @@ def _import_rows(
     in_batches: bool,
 ) -> None:
     tick = _Ticker(progress)
-    notices = {n.pk: n for n in ConsentNotice.objects.all()}
+    notices = {n.pk: n for n in ConsentNotice.objects.filter(topic__isnull=True)}
     done = 0
     for rows in staging.staged_rows(ROW_BATCH):
         pending = deque(staging.staged_line(row) for row in rows)

@@ -299,6 +299,8 @@ def canonical_sql(e: str, prev: str) -> str:
         "contact": f"{e}.contact_id",
         "seq": f"{e}.seq",
         "purpose": f"{e}.purpose",
+        # An import records purposes, never a topic.
+        "topic": "CAST(NULL AS text)",
         "action": f"{e}.action",
         "source": f"{e}.source",
         "notice": f"{e}.notice_id",
@@ -448,6 +450,7 @@ _EVENT_VALUES = {
     "contact_id": "contact_id",
     "seq": "seq",
     "purpose": "purpose",
+    "topic": "NULL",
     "action": "action",
     "source": "source",
     "notice_id": "notice_id",

@@ -12,7 +12,7 @@ from typing import Any
 from django.utils import timezone
 
 from campaigns.models import Message, ReminderSent
-from consent.models import ConsentEvent, ConsentState
+from consent.models import ConsentEvent, ConsentState, TopicState
 from consent.proof import proof_bundle
 from contacts.models import Contact, IdentityChange
 from conversation.models import OptOutReview
@@ -28,6 +28,7 @@ COVERED = {
     "consent.ConsentEvent": "consent.events",
     "consent.ConsentEvidence": "consent.events[].evidence",
     "consent.ConsentState": "consent.states",
+    "consent.TopicState": "consent.topics",
     "conversation.OptOutReview": "opt_out_reviews",
     "campaigns.Message": "messages",
     "campaigns.ReminderSent": "reminders",
@@ -57,7 +58,11 @@ def person_export(contact: Contact) -> dict[str, Any]:
         "format": FORMAT,
         "generated_at": _at(timezone.now()),
         "contact": _contact(contact),
-        "consent": {"states": _states(contact), "events": [_event(e) for e in _events(contact)]},
+        "consent": {
+            "states": _states(contact),
+            "topics": _topic_states(contact),
+            "events": [_event(e) for e in _events(contact)],
+        },
         "identity_changes": _identity_changes(contact, erased=erased),
         "imports": _imports(contact),
         "messages": _messages(contact),
@@ -84,6 +89,22 @@ def _states(contact: Contact) -> list[dict[str, Any]]:
         for s in ConsentState.objects.filter(contact=contact)
         .select_related("notice")
         .order_by("purpose")
+    ]
+
+
+def _topic_states(contact: Contact) -> list[dict[str, Any]]:
+    return [
+        {
+            "purpose": s.topic.purpose,
+            "topic": s.topic.key,
+            "status": s.status,
+            "since": _at(s.since),
+            "source": s.source,
+            "notice": s.notice.ref if s.notice else None,
+        }
+        for s in TopicState.objects.filter(contact=contact)
+        .select_related("topic", "notice__topic")
+        .order_by("topic__purpose", "topic__key")
     ]
 
 
@@ -199,7 +220,7 @@ def _contact(contact: Contact) -> dict[str, Any]:
 def _events(contact: Contact) -> list[ConsentEvent]:
     return list(
         ConsentEvent.objects.filter(contact=contact)
-        .select_related("notice", "personal_evidence")
+        .select_related("notice__topic", "personal_evidence")
         .order_by("seq")
     )
 
@@ -209,6 +230,7 @@ def _event(event: ConsentEvent) -> dict[str, Any]:
     return {
         "id": str(event.pk),
         "purpose": event.purpose,
+        "topic": event.topic,
         "action": event.action,
         "source": event.source,
         "notice": ({"ref": event.notice.ref, "text": event.notice.text} if event.notice else None),

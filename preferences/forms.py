@@ -8,7 +8,7 @@ from django.utils.translation import gettext_lazy as _
 
 from consent.models import ConsentNotice
 from consent.rules import MESSAGE_PURPOSE_CHOICES, MESSAGE_PURPOSES, Purpose
-from consent.selectors import current_notice, notice_by_ref
+from consent.selectors import current_notice, notice_by_ref, topic_by_key
 from contacts.phones import InvalidPhone, NotPhoneCharacters, normalize_phone
 from core.inputs import refuse_unstorable
 
@@ -50,6 +50,41 @@ class TurnOnForm(forms.Form):
         data = self.cleaned_data
         notice: ConsentNotice | None = data.get("notice")
         if notice is not None and notice.purpose != data.get("purpose"):
+            raise forms.ValidationError(_("This wording is not available any more."))
+        return data
+
+
+class TopicOffForm(forms.Form):
+    """One tap: the topic named by its purpose and key."""
+
+    purpose = forms.ChoiceField(choices=Purpose.choices, widget=forms.HiddenInput)
+    topic = forms.SlugField(max_length=32, widget=forms.HiddenInput)
+
+    def clean(self):
+        super().clean()
+        data = self.cleaned_data
+        if "purpose" in data and "topic" in data:
+            data["topic"] = topic_by_key(data["purpose"], data["topic"])
+            if data["topic"] is None:
+                raise forms.ValidationError(_("This choice is not available any more."))
+        return data
+
+
+class TopicOnForm(TopicOffForm):
+    """The topic's own wording, shown beside an unticked box."""
+
+    notice = NoticeField()
+    agree = forms.BooleanField(
+        label=_("I have read this and I agree"),
+        required=True,
+        error_messages={"required": AGREE_REQUIRED},
+    )
+
+    def clean(self):
+        data = super().clean()
+        notice: ConsentNotice | None = data.get("notice")
+        topic = data.get("topic")
+        if notice is not None and topic is not None and notice.topic_id != topic.pk:
             raise forms.ValidationError(_("This wording is not available any more."))
         return data
 

@@ -10,17 +10,26 @@ from django.db import transaction
 from django.utils import timezone, translation
 
 from consent.exceptions import InvalidConsent
-from consent.models import ConsentEvent, ConsentNotice, ConsentState
+from consent.models import ConsentEvent, ConsentNotice, ConsentState, Topic
 from consent.rules import MESSAGE_PURPOSES, Action, Purpose, Source, Status
 from consent.selectors import (
     consent_states,
     current_notice,
+    current_topic_notice,
     effective_status,
     ledger,
     notice_by_ref,
+    offered_topics,
+    topic_states,
     verify_contact_ledger,
 )
-from consent.services import Evidence, active_policy, record_consent
+from consent.services import (
+    PURPOSE_STATUSES_FOR_TOPICS,
+    Evidence,
+    active_policy,
+    record_consent,
+    record_topic_consent,
+)
 from contacts.models import Contact
 from conversation import outreach
 
@@ -92,6 +101,86 @@ def purpose_cards(
     return cards
 
 
+@dataclass(frozen=True)
+class TopicCard:
+    """One topic under its purpose's card: what the person keeps or leaves."""
+
+    topic: Topic
+    name: str
+    description: str
+    status: str
+    status_word: str
+    agreed_notice: ConsentNotice | None
+    notice_to_accept: ConsentNotice | None
+    can_turn_on: bool
+    can_turn_off: bool
+
+
+def topic_cards(
+    contact: Contact, *, language: str, at: datetime | None = None
+) -> dict[str, list[TopicCard]]:
+    """Per purpose, each topic offered under it; one is turned on only under a live purpose."""
+    at = at or timezone.now()
+    answered, states = topic_states(contact), consent_states(contact)
+    cards: dict[str, list[TopicCard]] = {}
+    for topic in offered_topics():
+        state = answered.get(topic.purpose, {}).get(topic.key)
+        status = state.status if state else Status.NONE
+        purpose_open = (
+            effective_status(states.get(topic.purpose), at) in PURPOSE_STATUSES_FOR_TOPICS
+        )
+        to_accept = current_topic_notice(topic, language)
+        cards.setdefault(topic.purpose, []).append(
+            TopicCard(
+                topic=topic,
+                name=topic.name(language),
+                description=topic.description(language),
+                status=status,
+                status_word=wording.topic_status_word(status),
+                agreed_notice=state.notice if state and status == Status.OPTED_IN else None,
+                notice_to_accept=to_accept,
+                can_turn_on=purpose_open and to_accept is not None and status != Status.OPTED_IN,
+                can_turn_off=status == Status.OPTED_IN,
+            )
+        )
+    return cards
+
+
+def topic_status(contact: Contact, topic: Topic) -> str:
+    state = topic_states(contact).get(topic.purpose, {}).get(topic.key)
+    return state.status if state else Status.NONE
+
+
+def turn_topic_on(
+    *, contact: Contact, topic: Topic, notice: ConsentNotice, evidence: Evidence
+) -> ConsentEvent:
+    """A grant of one topic naming the wording shown beside the box the person ticked."""
+    latest = current_topic_notice(topic, notice.language)
+    if latest is None or latest.pk != notice.pk:
+        raise InvalidConsent(
+            "the wording shown is no longer current", code="notice_outdated", field="notice"
+        )
+    return record_topic_consent(
+        contact=contact,
+        topic=topic,
+        action=Action.GRANT,
+        source=Source.PREFERENCE_CENTRE,
+        notice=notice,
+        evidence=evidence,
+    )
+
+
+def turn_topic_off(*, contact: Contact, topic: Topic, evidence: Evidence) -> ConsentEvent:
+    """One tap: the topic's withdrawal (never refused)."""
+    return record_topic_consent(
+        contact=contact,
+        topic=topic,
+        action=Action.WITHDRAW,
+        source=Source.PREFERENCE_CENTRE,
+        evidence=evidence,
+    )
+
+
 def legacy_deadline(contact: Contact, *, at: datetime | None = None) -> datetime | None:
     """The earliest end of a still-running legacy consent, for the banner."""
     at = at or timezone.now()
@@ -107,7 +196,17 @@ def legacy_deadline(contact: Contact, *, at: datetime | None = None) -> datetime
 def history(contact: Contact) -> list[tuple[ConsentEvent, str]]:
     """The ledger, newest first, each event with its plain-language sentence."""
     events = list(ledger(contact))
-    return [(event, wording.history_sentence(event)) for event in reversed(events)]
+    language = translation.get_language() or "en"
+    names = {(t.purpose, t.key): t.name(language) for t in Topic.objects.all()}
+    return [
+        (
+            event,
+            wording.history_sentence(
+                event, topic_name=names.get((event.purpose, event.topic or ""))
+            ),
+        )
+        for event in reversed(events)
+    ]
 
 
 def is_current_notice(notice: ConsentNotice) -> bool:
@@ -309,6 +408,7 @@ def consent_record(contact: Contact) -> dict[str, Any]:
             {
                 "seq": event.seq,
                 "purpose": event.purpose,
+                "topic": event.topic,
                 "action": event.action,
                 "source": event.source,
                 "occurred_at": event.occurred_at.isoformat(),

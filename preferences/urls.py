@@ -9,6 +9,7 @@ app_name = "consent"
 urlpatterns = [
     path("preferences/<str:token>/", views.preference_centre, name="preferences"),
     path("preferences/<str:token>/change/", views.change_preference, name="change"),
+    path("preferences/<str:token>/topics/", views.change_topic, name="change_topic"),
     path("preferences/<str:token>/undo/", views.undo_opt_out, name="undo"),
     path("preferences/<str:token>/done/", views.confirmation, name="confirmation"),
     path("preferences/<str:token>/record.json", views.consent_record_json, name="record_json"),

@@ -37,7 +37,16 @@ from groups.services import respond_to_invitation
 
 from . import numbers, wording
 from . import services as preferences
-from .forms import OptInForm, PauseForm, TurnOffForm, TurnOnForm, UndoForm, issued_token
+from .forms import (
+    OptInForm,
+    PauseForm,
+    TopicOffForm,
+    TopicOnForm,
+    TurnOffForm,
+    TurnOnForm,
+    UndoForm,
+    issued_token,
+)
 from .links import BadLink, ExpiredLink, contact_for_token
 from .pages import in_language, render_page, request_evidence, too_many
 from .ratelimits import client_ip, first_limit_hit
@@ -98,9 +107,12 @@ def _evidence(request: HttpRequest, token: str, **context) -> Evidence:
 # --- Preference centre ------------------------------------------------------------
 
 
-def _centre(request: HttpRequest, token: str, contact: Contact, *, failed=None, status=200):
+def _centre(
+    request: HttpRequest, token: str, contact: Contact, *, failed=None, status=200, topic_form=None
+):
     language = translation.get_language()
     cards = preferences.purpose_cards(contact, language=language)
+    topics = preferences.topic_cards(contact, language=language)
     forms_by_purpose = {}
     for card in cards:
         forms_by_purpose[card.purpose] = {
@@ -120,7 +132,11 @@ def _centre(request: HttpRequest, token: str, contact: Contact, *, failed=None, 
     context = {
         "token": token,
         "contact": contact,
-        "cards": [(card, forms_by_purpose[card.purpose]) for card in cards],
+        "cards": [
+            (card, forms_by_purpose[card.purpose], topics.get(card.purpose, [])) for card in cards
+        ],
+        # A topic's box left unticked: its error beside it.
+        "topic_form": topic_form,
         "numbers": rows,
         "numbers_on": sum(1 for row, _ in rows if row.allowed),
         "legacy_deadline": preferences.legacy_deadline(contact),
@@ -220,6 +236,33 @@ def change_preference(request: HttpRequest, token: str, contact: Contact) -> Htt
         messages.error(request, _("That change is not possible right now. Please try again."))
         return redirect("consent:preferences", token=token)
     return _to_confirmation(token, event)
+
+
+@require_POST
+@with_contact
+def change_topic(request: HttpRequest, token: str, contact: Contact) -> HttpResponse:
+    """Keep or leave one topic: back to the centre, at that topic, saying what resulted."""
+    on = request.POST.get("action") == "grant"
+    form = (TopicOnForm if on else TopicOffForm)(request.POST)
+    if not form.is_valid():
+        return _centre(request, token, contact, status=400, topic_form=form)
+    topic = form.cleaned_data["topic"]
+    evidence = _evidence(request, token)
+    try:
+        if on:
+            preferences.turn_topic_on(
+                contact=contact, topic=topic, notice=form.cleaned_data["notice"], evidence=evidence
+            )
+        else:
+            preferences.turn_topic_off(contact=contact, topic=topic, evidence=evidence)
+    except ConsentError:
+        messages.error(request, _("That change is not possible right now. Please try again."))
+        return redirect("consent:preferences", token=token)
+    name = topic.name(translation.get_language() or "en")
+    status = preferences.topic_status(contact, topic)
+    messages.success(request, wording.topic_confirmation(name=name, status=status))
+    url = reverse("consent:preferences", kwargs={"token": token})
+    return redirect(f"{url}#topic-{topic.purpose}-{topic.key}")
 
 
 def _to_confirmation(token: str, event: ConsentEvent) -> HttpResponse:

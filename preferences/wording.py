@@ -118,9 +118,20 @@ def state_sentence(
     return _("You have not said yes to these messages.")
 
 
-def history_sentence(event: ConsentEvent) -> str:
+def topic_status_word(status: str) -> str:
+    return _("On") if status == Status.OPTED_IN else _("Off")
+
+
+def topic_confirmation(*, name: str, status: str) -> str:
+    """What we tell the person after a topic change: the state that resulted."""
+    if status == Status.OPTED_IN:
+        return _("Done: you will receive %(topic)s.") % {"topic": name}
+    return _("Done: you will no longer receive %(topic)s.") % {"topic": name}
+
+
+def history_sentence(event: ConsentEvent, *, topic_name: str | None = None) -> str:
     values = {
-        "purpose": purpose_in_sentence(event.purpose),
+        "purpose": topic_name or purpose_in_sentence(event.purpose),
         "how": how(event.source),
         "until": day(event.paused_until),
         "deadline": day(event.expires_at),

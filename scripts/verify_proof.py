@@ -4,7 +4,7 @@
     python3 verify_proof.py BUNDLE.json [--seal ROOT]
 
 Re-derives every event's hash from its fields (the canonical serialisation in
-README, "The consent ledger"), every evidence digest from the evidence and its
+README, "The consent ledger"; forms 1, 2 and 3), every evidence digest from the evidence and its
 salt, the chain's links, each notice text's digest, the seal's own hash and the
 inclusion of the chain's head in the seal's Merkle root (RFC 6962); with a seal of
 form 2, also each notice's inclusion in the seal's notices root, so a notice text
@@ -29,6 +29,8 @@ FIELDS_FORM_2 = {
     "actor", "idempotency_key", "applied", "status_after", "form", "evidence_digest",
     "prev_hash",
 }  # fmt: skip
+# Form 3 (events since topics arrived) adds the topic the event is about (null: the purpose).
+FIELDS_FORM_3 = FIELDS_FORM_2 | {"topic"}
 FIELDS_FORM_1 = {
     "id", "contact", "seq", "purpose", "action", "source", "notice", "occurred_at",
     "recorded_at", "expires_at", "paused_until", "ip", "user_agent", "page_url", "wamid",
@@ -100,7 +102,7 @@ def check_events(bundle: dict, problems: list[str], notes: list[str]) -> dict[in
         fields, stored = event["fields"], event["hash"]
         where = f"event #{position}"
         form = fields.get("form", 1)
-        expected = FIELDS_FORM_1 if form == 1 else FIELDS_FORM_2
+        expected = {1: FIELDS_FORM_1, 2: FIELDS_FORM_2, 3: FIELDS_FORM_3}.get(form)
         if set(fields) != expected:
             problems.append(f"{where}: fields are not those of form {form}")
             continue

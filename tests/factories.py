@@ -1,7 +1,7 @@
 import factory
 from django.utils import timezone
 
-from consent.models import ConsentNotice, ReconsentPolicy
+from consent.models import ConsentNotice, ReconsentPolicy, Topic
 from contacts.models import Contact
 from whatsapp.message_templates import placeholders
 
@@ -19,12 +19,39 @@ class ContactFactory(factory.django.DjangoModelFactory):
 class NoticeFactory(factory.django.DjangoModelFactory):
     class Meta:
         model = ConsentNotice
-        django_get_or_create = ("purpose", "language", "version")
+        django_get_or_create = ("purpose", "topic", "language", "version")
 
     purpose = "marketing"
+    topic = None  # a purpose's own wording (TopicNoticeFactory: a topic's)
     language = "en"
     version = 1
     text = factory.LazyAttribute(lambda n: f"Yes, send me {n.purpose} messages (v{n.version}).")
+    published_at = factory.LazyFunction(timezone.now)
+
+
+class TopicFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = Topic
+        django_get_or_create = ("purpose", "key")
+
+    purpose = "marketing"
+    key = "offers"
+    names = factory.LazyAttribute(lambda t: {"en": t.key.replace("_", " ").capitalize()})
+    descriptions = factory.LazyAttribute(lambda t: {"en": f"News about {t.key}."})
+
+
+class TopicNoticeFactory(factory.django.DjangoModelFactory):
+    """A topic's published wording: `marketing/offers/en/1`."""
+
+    class Meta:
+        model = ConsentNotice
+        django_get_or_create = ("topic", "language", "version")
+
+    topic = factory.SubFactory(TopicFactory)
+    purpose = factory.LazyAttribute(lambda n: n.topic.purpose)
+    language = "en"
+    version = 1
+    text = factory.LazyAttribute(lambda n: f"Yes, send me {n.topic.key} (v{n.version}).")
     published_at = factory.LazyFunction(timezone.now)
 
 

@@ -36,7 +36,7 @@ from integrations.services import register_endpoint
 from staff.models import AuditEntry
 from tests.api.conftest import client_with_key
 from tests.consent_helpers import record
-from tests.factories import ContactFactory, NoticeFactory, PolicyFactory
+from tests.factories import ContactFactory, NoticeFactory, PolicyFactory, TopicFactory
 from whatsapp import outbox
 from whatsapp.addressing import whatsapp_address
 from whatsapp.client import JoinRequest
@@ -201,6 +201,7 @@ ACTION_CASES = {
         lambda mp: NoticeFactory(version=7, published_at=None),
         {},
     ),
+    ("consent.Topic", "retire_topics"): (lambda mp: TopicFactory(key="retired"), {}),
     ("consent.ReconsentPolicy", "delete_selected"): (lambda mp: PolicyFactory(), DELETE),
     ("consent.ReconsentPolicy", "extend_deadline"): (
         lambda mp: PolicyFactory(),

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 from django.core.management import call_command
 
-from consent.models import ConsentEvent, ConsentNotice, ConsentState
+from consent.models import ConsentEvent, ConsentNotice, ConsentState, TopicState
 from consent.rules import Status
 from contacts.models import Contact
 
@@ -25,6 +25,13 @@ def test_load_demo_is_idempotent_and_covers_every_state():
     assert (Contact.objects.count(), ConsentEvent.objects.count()) == counts
     refs = {n.ref for n in ConsentNotice.objects.filter(published_at__isnull=False)}
     assert refs >= {"marketing/en/1", "service/en/1", "marketing/es/1", "service/es/1"}
+    assert refs >= {
+        f"marketing/{t}/{lang}/1" for t in ("offers", "new_arrivals") for lang in ["en", "es"]
+    }
+    assert set(TopicState.objects.values_list("topic__key", "status")) == {
+        ("new_arrivals", "opted_in"),
+        ("offers", "opted_out"),
+    }
     marketing = set(
         ConsentState.objects.filter(purpose="marketing").values_list("status", flat=True)
     )

@@ -2,4 +2,4 @@
 actions (contact), the policy form (forms), deadline changes and outranked opt-outs (review),
 and what consent adds to the webhook items' admin (holds)."""
 
-from . import holds, ledger, platform  # noqa: F401
+from . import holds, ledger, platform, topics  # noqa: F401

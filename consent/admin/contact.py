@@ -1,6 +1,8 @@
 """A contact's consent at the top of its admin page: state per purpose, the timeline, and
 what staff do about it (record an opt-out, pause, the preference link, erase)."""
 
+from datetime import datetime
+
 from django import forms
 from django.contrib import admin, messages
 from django.contrib.auth.models import AbstractBaseUser
@@ -28,7 +30,7 @@ from ..labels import label
 from ..models import ConsentEvent
 from ..preference_links import preference_url
 from ..rules import Purpose, Source
-from ..selectors import consent_states
+from ..selectors import consent_states, offered_topics, topic_states
 from ..services import Evidence, pause_marketing, record_opt_out
 
 TIMELINE_EVENTS = 50
@@ -69,7 +71,7 @@ def timeline(contact: Contact) -> list[ConsentEvent]:
     """The ledger by effective time, newest first (seq breaks ties); the newest 50."""
     return list(
         ConsentEvent.objects.filter(contact=contact)
-        .select_related("notice", "actor", "personal_evidence")
+        .select_related("notice__topic", "actor", "personal_evidence")
         .order_by("-occurred_at", "-seq")[:TIMELINE_EVENTS]
     )
 
@@ -95,7 +97,7 @@ def timeline_table(events: list[ConsentEvent]) -> dict:
                     date_format(localtime(event.occurred_at), "DATETIME_FORMAT"),
                     f"#{event.seq}",
                     what,
-                    label("purpose", event.purpose),
+                    label("purpose", event.purpose) + (f" · {event.topic}" if event.topic else ""),
                     label("source", event.source),
                     label("status", event.status_after),
                     staff_note(event) or "—",
@@ -112,11 +114,29 @@ def timeline_table(events: list[ConsentEvent]) -> dict:
     return {"headers": headers, "rows": rows}
 
 
+def contact_topics(contact: Contact) -> list[tuple[str, str, str, datetime | None]]:
+    """(purpose label, topic name, status, since) of each topic offered or answered."""
+    answered = topic_states(contact)
+    rows = []
+    for topic in offered_topics():
+        state = answered.get(topic.purpose, {}).pop(topic.key, None)
+        rows.append((str(Purpose(topic.purpose).label), topic.name("en"), state))
+    for by_key in answered.values():
+        rows += [
+            (str(Purpose(s.topic.purpose).label), s.topic.name("en"), s) for s in by_key.values()
+        ]
+    return [
+        (purpose, name, state.status if state else "none", state.since if state else None)
+        for purpose, name, state in rows
+    ]
+
+
 def consent_panel(request: HttpRequest, contact: Contact) -> str:
     may_change = request.user.has_perm("contacts.change_contact")
     context = {
         "contact": contact,
         "states": [(Purpose(p).label, p, s) for p, s in consent_states(contact).items()],
+        "topics": contact_topics(contact),
         "timeline": timeline_table(timeline(contact)),
         # Attributes for the theme's button component (it takes them as one string).
         "copy_attrs": mark_safe(

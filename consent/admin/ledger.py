@@ -183,6 +183,7 @@ class ConsentEventAdmin(ReadOnlyAdminMixin, ModelAdmin):
         "occurred_at",
         "contact",
         "purpose",
+        "topic",
         "action",
         "source",
         "notice",
@@ -192,7 +193,7 @@ class ConsentEventAdmin(ReadOnlyAdminMixin, ModelAdmin):
     list_filter = ["purpose", "action", "source", "applied", "occurred_at"]
     # No date_hierarchy: its year/month links read every event's date.
     search_fields = ["contact__name", "wamid", "idempotency_key"]
-    list_select_related = ["contact", "notice"]
+    list_select_related = ["contact", "notice__topic"]
     # Newest first by the indexed time shown in the first column.
     ordering = ["-occurred_at"]
     paginator = EstimatedCountPaginator
@@ -208,6 +209,7 @@ class ConsentEventAdmin(ReadOnlyAdminMixin, ModelAdmin):
         "contact",
         "seq",
         "purpose",
+        "topic",
         "action",
         "source",
         "status_after",
@@ -280,8 +282,14 @@ def publish_notices(modeladmin, request, queryset):
 
 @admin.register(ConsentNotice)
 class ConsentNoticeAdmin(ModelAdmin):
-    list_display = ["ref", "purpose", "language", "version", "published_at"]
-    list_filter = ["purpose", "language", ("published_at", admin.EmptyFieldListFilter)]
+    list_display = ["ref", "purpose", "topic", "language", "version", "published_at"]
+    list_filter = [
+        "purpose",
+        "language",
+        ("topic", admin.RelatedOnlyFieldListFilter),
+        ("published_at", admin.EmptyFieldListFilter),
+    ]
+    list_select_related = ["topic"]
     actions = [publish_notices]
 
     class Media:
@@ -295,7 +303,7 @@ class ConsentNoticeAdmin(ModelAdmin):
 
     def get_readonly_fields(self, request: HttpRequest, obj: ConsentNotice | None = None):
         if obj is not None and obj.is_published:
-            return ["purpose", "language", "version", "text", *self.readonly_fields]
+            return ["purpose", "topic", "language", "version", "text", *self.readonly_fields]
         return self.readonly_fields
 
     def has_delete_permission(self, request: HttpRequest, obj: ConsentNotice | None = None):
@@ -313,7 +321,7 @@ class ConsentNoticeAdmin(ModelAdmin):
         if not notice.pk:
             return "-"
         versions = ConsentNotice.objects.filter(
-            purpose=notice.purpose, language=notice.language
+            purpose=notice.purpose, topic=notice.topic_id, language=notice.language
         ).order_by("version")
         head = format_html_join(
             "",

@@ -33,10 +33,11 @@ from contacts.models import Contact
 from contacts.services import erase_person, update_contact, upsert_contact
 from core.inputs import refuse_unstorable_json
 
-from ..models import ConsentState
+from ..models import ConsentState, TopicState
 from ..number_scope import marketing_by_number
 from ..preference_links import preference_url
 from ..rules import Purpose, Status
+from ..selectors import offered_topics
 from .serializers import ConsentsSerializer, consent_summary
 
 # --- Serializers -------------------------------------------------------------------
@@ -99,7 +100,20 @@ class ContactSerializer(serializers.ModelSerializer):
     @extend_schema_field(ConsentsSerializer)
     def get_consents(self, contact: Contact) -> dict[str, Any]:
         states = {state.purpose: state for state in contact.consent_states.all()}
-        return {purpose: consent_summary(states.get(purpose)) for purpose in Purpose.values}
+        # Read once per response, however many contacts it lists.
+        offered = getattr(self.root, "offered_topics", None)
+        if offered is None:
+            offered = list(offered_topics())
+            setattr(self.root, "offered_topics", offered)  # noqa: B010 (not a declared field)
+        answered = list(contact.topic_states.all())
+        return {
+            purpose: consent_summary(
+                states.get(purpose),
+                [t for t in offered if t.purpose == purpose],
+                [s for s in answered if s.topic.purpose == purpose],
+            )
+            for purpose in Purpose.values
+        }
 
     @extend_schema_field(NumberAnswerSerializer(many=True))
     def get_marketing_by_number(self, contact: Contact) -> list[dict[str, Any]]:
@@ -197,6 +211,9 @@ def visible_contacts() -> QuerySet[Contact]:
     ).prefetch_related(
         "tags",
         Prefetch("consent_states", queryset=ConsentState.objects.select_related("notice")),
+        Prefetch(
+            "topic_states", queryset=TopicState.objects.select_related("topic", "notice__topic")
+        ),
     )
 
 

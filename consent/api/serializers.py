@@ -1,5 +1,6 @@
 """Serializers of the consent API: what goes in and out, and the schema's examples."""
 
+from collections.abc import Iterable
 from typing import Any
 
 from django.core.validators import ProhibitNullCharactersValidator
@@ -12,7 +13,7 @@ from api.serializers import ApiSourceField, InstantField
 from contacts.api_fields import PhoneField
 
 from ..chain import PERSONAL_FIELDS
-from ..models import ConsentEvent, ConsentNotice, ConsentState
+from ..models import ConsentEvent, ConsentNotice, ConsentState, Topic, TopicState
 from ..rules import Action, Purpose, Source, Status
 from ..selectors import Reason
 
@@ -25,6 +26,14 @@ KEY_SOURCES = frozenset({Source.WEB_FORM, Source.API})
 BULK_MAX_PHONES = 10_000
 
 
+class TopicSummarySerializer(serializers.Serializer):
+    status = serializers.ChoiceField(choices=Status.choices)
+    since = serializers.DateTimeField(allow_null=True)
+    notice = serializers.CharField(
+        allow_null=True, help_text="Notice ref, e.g. marketing/offers/en/1."
+    )
+
+
 class ConsentSummarySerializer(serializers.Serializer):
     status = serializers.ChoiceField(choices=Status.choices)
     since = serializers.DateTimeField(allow_null=True)
@@ -33,6 +42,11 @@ class ConsentSummarySerializer(serializers.Serializer):
     notice = serializers.CharField(allow_null=True, help_text="Notice ref, e.g. marketing/en/1.")
     expires_at = serializers.DateTimeField(allow_null=True)
     paused_until = serializers.DateTimeField(allow_null=True)
+    topics = serializers.DictField(
+        child=TopicSummarySerializer(),
+        help_text="Each topic offered under the purpose (and any retired one answered), by key: "
+        "sendable only when the purpose is and its own status is opted_in.",
+    )
 
 
 class ConsentsSerializer(serializers.Serializer):
@@ -44,7 +58,14 @@ class ConsentsSerializer(serializers.Serializer):
     )
 
 
-def consent_summary(state: ConsentState | None) -> dict[str, Any]:
+def consent_summary(
+    state: ConsentState | None,
+    offered: Iterable[Topic] = (),
+    answered: Iterable[TopicState] = (),
+) -> dict[str, Any]:
+    """One purpose's state, with `offered` topics (of this purpose) and the `answered` ones."""
+    topics = {topic.key: topic_summary(None) for topic in offered}
+    topics.update({s.topic.key: topic_summary(s) for s in answered})
     if state is None or state.status == Status.NONE:
         return {
             "status": Status.NONE.value,
@@ -53,6 +74,7 @@ def consent_summary(state: ConsentState | None) -> dict[str, Any]:
             "notice": None,
             "expires_at": None,
             "paused_until": None,
+            "topics": topics,
         }
     return {
         "status": state.status,
@@ -61,7 +83,39 @@ def consent_summary(state: ConsentState | None) -> dict[str, Any]:
         "notice": state.notice.ref if state.notice else None,
         "expires_at": state.expires_at,
         "paused_until": state.paused_until,
+        "topics": topics,
     }
+
+
+def topic_summary(state: TopicState | None) -> dict[str, Any]:
+    if state is None:
+        return {"status": Status.NONE.value, "since": None, "notice": None}
+    return {
+        "status": state.status,
+        "since": state.since,
+        "notice": state.notice.ref if state.notice else None,
+    }
+
+
+class TopicSerializer(serializers.ModelSerializer):
+    names = serializers.DictField(
+        child=serializers.CharField(), help_text='By language code, e.g. {"en": "Offers"}.'
+    )
+    notices = serializers.SerializerMethodField()
+
+    class Meta:
+        model = Topic
+        fields = ["key", "purpose", "names", "notices"]
+        read_only_fields = fields
+
+    @extend_schema_field(
+        serializers.ListField(
+            child=serializers.CharField(),
+            help_text="Refs of its published notices, e.g. marketing/offers/en/1.",
+        )
+    )
+    def get_notices(self, topic: Topic) -> list[str]:
+        return [notice.ref for notice in topic.notices.all()]
 
 
 class NoticeSerializer(serializers.ModelSerializer):
@@ -102,6 +156,14 @@ class ConsentEventInputSerializer(serializers.Serializer):
         max_length=128, required=False, help_text="For a person known without a phone."
     )
     purpose = serializers.ChoiceField(choices=Purpose.choices)
+    topic = serializers.CharField(
+        max_length=64,
+        required=False,
+        allow_null=True,
+        help_text="The key of a topic under `purpose` (GET /topics/): the event is about it. "
+        "grant or withdraw only; a grant needs the topic's notice and the purpose opted_in "
+        "or legacy (409 `purpose_not_granted`); a withdraw is never refused.",
+    )
     action = serializers.ChoiceField(
         choices=Action.choices, help_text="`expire` is the system's alone: 409."
     )
@@ -164,6 +226,7 @@ class ConsentEventSerializer(serializers.ModelSerializer):
             "contact",
             "phone",
             "purpose",
+            "topic",
             "action",
             "source",
             "notice",
@@ -207,9 +270,15 @@ class RecordedEventSerializer(ConsentEventSerializer):
 
     @extend_schema_field(ResultingStateSerializer)
     def get_state(self, event: ConsentEvent) -> dict[str, Any]:
-        state = ConsentState.objects.filter(
-            contact_id=event.contact_id, purpose=event.purpose
-        ).first()
+        state: ConsentState | TopicState | None
+        if event.topic:
+            state = TopicState.objects.filter(
+                contact_id=event.contact_id, topic__purpose=event.purpose, topic__key=event.topic
+            ).first()
+        else:
+            state = ConsentState.objects.filter(
+                contact_id=event.contact_id, purpose=event.purpose
+            ).first()
         if state is None:
             return {"status": Status.NONE, "since": None}
         return {
@@ -412,6 +481,12 @@ class EligibilityQuerySerializer(serializers.Serializer):
         required=False, max_length=128, help_text="For a person known without a phone."
     )
     purpose = serializers.ChoiceField(choices=Purpose.choices)
+    topic = serializers.CharField(
+        required=False,
+        max_length=64,
+        help_text="A topic key under `purpose`: also needs the person's answer about it "
+        "(reasons topic_opted_out, topic_no_consent).",
+    )
     sending_number = serializers.CharField(
         required=False,
         max_length=64,
@@ -437,6 +512,9 @@ REASONS = [
     Reason.INVALID_PHONE,
     # Additive (issue 25): staff blocked the person.
     Reason.BLOCKED,
+    # Additive (issue 26): asked with `topic`, the topic holds it back.
+    Reason.TOPIC_OPTED_OUT,
+    Reason.TOPIC_NO_CONSENT,
 ]
 
 
@@ -455,6 +533,7 @@ class DecisionSerializer(serializers.Serializer):
 class EligibilitySerializer(DecisionSerializer):
     whatsapp_user_id = serializers.CharField(required=False)
     purpose = serializers.ChoiceField(choices=Purpose.choices)
+    topic = serializers.CharField(required=False, help_text="As asked.")
     reason_label = serializers.CharField(
         help_text="The reason in words, translated by Accept-Language."
     )
@@ -476,6 +555,9 @@ class BulkEligibilityInputSerializer(serializers.Serializer):
         max_length=BULK_MAX_PHONES,
         help_text=f"At most {BULK_MAX_PHONES:,}.",
     )
+    topic = serializers.CharField(
+        required=False, max_length=64, help_text="As for one phone: narrowed to this topic."
+    )
     sending_number = serializers.CharField(
         required=False,
         max_length=64,
@@ -485,6 +567,7 @@ class BulkEligibilityInputSerializer(serializers.Serializer):
 
 class BulkEligibilitySerializer(serializers.Serializer):
     purpose = serializers.ChoiceField(choices=Purpose.choices)
+    topic = serializers.CharField(required=False, help_text="As asked.")
     results = DecisionSerializer(many=True)
 
 

@@ -8,12 +8,14 @@ from .views import (
     EligibilityView,
     NoticeViewSet,
     ProofView,
+    TopicViewSet,
 )
 
 router = SimpleRouter()
 router.register("contacts", ContactViewSet, basename="api-contact")
 router.register("notices", NoticeViewSet, basename="api-notice")
 router.register("consent-events", ConsentEventViewSet, basename="api-consent-event")
+router.register("topics", TopicViewSet, basename="api-topic")
 
 urlpatterns = [
     *router.urls,

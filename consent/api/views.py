@@ -42,21 +42,27 @@ from contacts.selectors import Identifiers, resolve_contacts
 
 from ..exceptions import InvalidConsent
 from ..labels import reason_label
-from ..models import ConsentEvent, ConsentNotice
+from ..models import ConsentEvent, ConsentNotice, Topic
 from ..number_scope import many_phones_through_number, may_send_through_number, may_send_to_phone
 from ..proof import proof_bundle
 from ..rules import Action, IllegalTransition, Purpose, Source, Status
 from ..selectors import (
+    E164,
     Decision,
     WhatsAppUserId,
     consent_states,
     ledger,
+    many_narrowed_to_topic,
     may_send_many,
+    narrowed_to_topic,
     notice_by_ref,
     published_notices,
+    topic_by_key,
+    topic_states,
+    topics,
     verify_contact_ledger,
 )
-from ..services import Evidence, record_for_person
+from ..services import Evidence, record_for_person, record_topic_for_person
 from .serializers import (
     ELIGIBILITY_EXAMPLES,
     EVENT_EXAMPLE,
@@ -73,6 +79,7 @@ from .serializers import (
     ProofBundleSerializer,
     ProofSerializer,
     RecordedEventSerializer,
+    TopicSerializer,
     consent_summary,
 )
 
@@ -112,12 +119,58 @@ class NoticeViewSet(mixins.ListModelMixin, viewsets.GenericViewSet):
     ordering = ("-published_at", "-pk")
 
     def get_queryset(self) -> QuerySet[ConsentNotice]:
-        newer = published_notices().filter(
+        # A purpose's wording; a topic's is listed with its topic (/topics/).
+        purposes = published_notices().filter(topic__isnull=True)
+        newer = purposes.filter(
             purpose=OuterRef("purpose"),
             language=OuterRef("language"),
             version__gt=OuterRef("version"),
         )
-        return published_notices().annotate(current=~Exists(newer))
+        return purposes.annotate(current=~Exists(newer))
+
+
+# --- Topics --------------------------------------------------------------------------
+
+
+class TopicFilter(django_filters.FilterSet):
+    purpose = django_filters.ChoiceFilter(choices=Purpose.choices)
+
+    class Meta:
+        model = Topic
+        fields = ["purpose"]
+
+
+@extend_schema_view(
+    list=extend_schema(
+        summary="Topics offered under each purpose, with their published notices",
+        description="A topic's notice ref is `<purpose>/<topic>/<language>/<version>`; retired "
+        "topics are not listed.",
+    )
+)
+class TopicViewSet(mixins.ListModelMixin, viewsets.GenericViewSet):
+    scope_prefix = "consent"
+    staff_permissions = {"list": ("consent.view_topic",)}
+    serializer_class = TopicSerializer
+    filterset_class = TopicFilter
+    ordering = ("purpose", "key")
+
+    def get_queryset(self) -> QuerySet[Topic]:
+        return topics()
+
+
+def topic_asked(purpose: str, key: str | None, *, granting: bool = True) -> Topic | None:
+    """The topic `key` names under `purpose`; 400 naming `topic` when there is none, or when
+    it is retired and more than a withdrawal is asked of it."""
+    if not key:
+        return None
+    topic = topic_by_key(purpose, key)
+    if topic is None:
+        raise validation_error(
+            "topic", f"No topic {key[:64]!r} under {purpose} (GET /topics/).", "unknown_topic"
+        )
+    if topic.retired_at is not None and granting:
+        raise validation_error("topic", f"Topic {topic} is retired.", "topic_retired")
+    return topic
 
 
 # --- Consent events ------------------------------------------------------------------
@@ -163,6 +216,9 @@ class ConsentEventFilter(django_filters.FilterSet):
 )
 @extend_validation_errors(["invalid_phone"], field_name="phone", actions=["list"])
 @extend_validation_errors(["required"], field_name="phone", actions=["create"])
+@extend_validation_errors(
+    ["unknown_topic", "topic_retired"], field_name="topic", actions=["create"]
+)
 @extend_validation_errors(["notice_required"], field_name="notice", actions=["create"])
 @extend_validation_errors(["occurred_in_future"], field_name="occurred_at", actions=["create"])
 @extend_validation_errors(
@@ -206,7 +262,7 @@ class ConsentEventViewSet(
     ordering = ("occurred_at", "pk")
 
     def get_queryset(self) -> QuerySet[ConsentEvent]:
-        return ConsentEvent.objects.select_related("contact", "notice", "personal_evidence")
+        return ConsentEvent.objects.select_related("contact", "notice__topic", "personal_evidence")
 
     def get_serializer_context(self) -> dict[str, Any]:
         return {**super().get_serializer_context(), "evidence": may_see_evidence(self.request)}
@@ -234,19 +290,9 @@ class ConsentEventViewSet(
             )
         notice = _notice(data.get("notice"))
         evidence = _evidence(data.get("evidence") or {}, request)
+        topic = topic_asked(purpose, data.get("topic"), granting=action != Action.WITHDRAW)
         try:
-            event, others = record_for_person(
-                ids,
-                purpose=purpose,
-                action=action,
-                source=source,
-                notice=notice,
-                occurred_at=data.get("occurred_at"),
-                expires_at=data.get("expires_at"),
-                paused_until=data.get("paused_until"),
-                evidence=evidence,
-                actor=acting(request),
-            )
+            event, others = _record(ids, data, topic, source, notice, evidence, request)
         except InvalidConsent as exc:
             if exc.code == "notice_purpose_mismatch":
                 # Clients see one code for "no usable notice".
@@ -256,6 +302,40 @@ class ConsentEventViewSet(
         context = {**self.get_serializer_context(), "also_recorded_for": others}
         body = RecordedEventSerializer(event, context=context).data
         return Response(body, status=status.HTTP_201_CREATED)
+
+
+def _record(
+    ids: Identifiers,
+    data: dict[str, Any],
+    topic: Topic | None,
+    source: str,
+    notice: ConsentNotice | None,
+    evidence: Evidence,
+    request: Request,
+) -> tuple[ConsentEvent, list[Any]]:
+    if topic is not None:
+        return record_topic_for_person(
+            ids,
+            topic=topic,
+            action=data["action"],
+            source=source,
+            notice=notice,
+            occurred_at=data.get("occurred_at"),
+            evidence=evidence,
+            actor=acting(request),
+        )
+    return record_for_person(
+        ids,
+        purpose=data["purpose"],
+        action=data["action"],
+        source=source,
+        notice=notice,
+        occurred_at=data.get("occurred_at"),
+        expires_at=data.get("expires_at"),
+        paused_until=data.get("paused_until"),
+        evidence=evidence,
+        actor=acting(request),
+    )
 
 
 def _source(request: Request, given: str | None) -> str:
@@ -367,10 +447,18 @@ class ProofView(APIView):
                 )
             return Response(proof_bundle(contact))
         check = verify_contact_ledger(contact)
-        states = consent_states(contact)
+        states, answered = consent_states(contact), topic_states(contact)
+        offered = list(topics())
         body = {
             "contact": {"id": contact.pk, "phone": contact.phone, "erased_at": contact.erased_at},
-            "consents": {purpose: consent_summary(state) for purpose, state in states.items()},
+            "consents": {
+                purpose: consent_summary(
+                    state,
+                    [t for t in offered if t.purpose == purpose],
+                    answered.get(purpose, {}).values(),
+                )
+                for purpose, state in states.items()
+            },
             "events": ledger(contact).select_related("contact"),
             "chain": {
                 "chain_valid": check.valid,
@@ -403,7 +491,7 @@ def _plain_question(params: Any) -> dict[str, Any] | None:
 
     The hot path of every send-time check: a serializer costs more than the lookup.
     """
-    if "whatsapp_user_id" in params or "sending_number" in params:
+    if "whatsapp_user_id" in params or "sending_number" in params or "topic" in params:
         return None
     phone, purpose = params.get("phone"), params.get("purpose")
     if phone is None or purpose not in _PURPOSES:
@@ -436,14 +524,19 @@ class EligibilityView(APIView):
         raw = asked.get("phone")
         body: dict[str, Any]
         number = asked.get("sending_number", "")
+        topic = topic_asked(purpose, asked.get("topic"))
+        who: str
         if raw is not None:
             phone, decision = may_send_to_phone(raw, purpose, sending_number=number)
-            body = {"phone": phone}
+            body, who = {"phone": phone}, E164(phone)
         else:
             user_id = asked["whatsapp_user_id"]
             who = WhatsAppUserId(user_id)
             decision = may_send_through_number(who, purpose, sending_number=number)
             body = {"whatsapp_user_id": user_id}
+        if topic is not None:
+            decision = narrowed_to_topic(decision, who, topic)
+            body["topic"] = topic.key
         return Response(
             {
                 **body,
@@ -455,6 +548,7 @@ class EligibilityView(APIView):
         )
 
 
+@extend_validation_errors(["unknown_topic", "topic_retired"], field_name="topic", methods=["post"])
 class BulkEligibilityView(APIView):
     scope_prefix = "consent"
     # Asking is reading, even when the question is too long for a query string.
@@ -489,11 +583,14 @@ class BulkEligibilityView(APIView):
         given = BulkEligibilityInputSerializer(data=request.data)
         given.is_valid(raise_exception=True)
         purpose = given.validated_data["purpose"]
+        topic = topic_asked(purpose, given.validated_data.get("topic"))
         answers = many_phones_through_number(
             may_send_many(given.validated_data["phones"], purpose),
             purpose=purpose,
             sending_number=given.validated_data.get("sending_number", ""),
         )
+        if topic is not None:
+            answers = many_narrowed_to_topic(answers, topic)
         # Built as plain dicts: a serializer per row costs more than the lookup itself.
         bodies: dict[Decision, dict[str, Any]] = {}
         results = []
@@ -501,4 +598,5 @@ class BulkEligibilityView(APIView):
             if decision not in bodies:
                 bodies[decision] = _decision_body(decision)
             results.append({"phone": shown, **bodies[decision]})
-        return Response({"purpose": purpose, "results": results})
+        asked = {"purpose": purpose, **({"topic": topic.key} if topic else {})}
+        return Response({**asked, "results": results})

@@ -141,6 +141,7 @@ EXPECTED: dict[tuple[str, str], Expected] = {
         "consent:read", COMPLIANCE_ONLY, 200, at("/api/v1/contacts/{ada}/proof/")
     ),
     ("GET", "/api/v1/notices/"): Expected("consent:read", EVERY_ROLE, 200, at("/api/v1/notices/")),
+    ("GET", "/api/v1/topics/"): Expected("consent:read", EVERY_ROLE, 200, at("/api/v1/topics/")),
     ("GET", "/api/v1/consent-events/"): Expected(
         "consent:read", EVERY_ROLE, 200, at("/api/v1/consent-events/")
     ),

@@ -6,9 +6,9 @@ from django.core.management.base import BaseCommand
 from django.db import transaction
 from django.utils import timezone
 
-from consent.models import ConsentNotice, ConsentState, ReconsentPolicy
+from consent.models import ConsentNotice, ConsentState, ReconsentPolicy, Topic
 from consent.rules import Action, Purpose, Source
-from consent.services import Evidence, publish_notice, record_consent
+from consent.services import Evidence, publish_notice, record_consent, record_topic_consent
 from contacts.services import upsert_contact
 
 NOTICES = {
@@ -26,6 +26,34 @@ NOTICES = {
     ("calls", "es"): "¿Podemos llamarte por WhatsApp desde Demo Shop por tus pedidos? "
     "Puedes retirar el permiso cuando quieras.",
 }
+
+# The marketing topics a person may keep or leave: names, descriptions, notice wording.
+TOPICS = {
+    "offers": {
+        "names": {"en": "Offers", "es": "Ofertas"},
+        "descriptions": {
+            "en": "Discounts and sales, at most once a week.",
+            "es": "Descuentos y rebajas, como mucho una vez por semana.",
+        },
+        "notices": {
+            "en": "Yes, send me Demo Shop's offers and discounts on WhatsApp.",
+            "es": "Sí, envíenme las ofertas y descuentos de Demo Shop por WhatsApp.",
+        },
+    },
+    "new_arrivals": {
+        "names": {"en": "New arrivals", "es": "Novedades"},
+        "descriptions": {
+            "en": "When something new comes into the shop.",
+            "es": "Cuando llega algo nuevo a la tienda.",
+        },
+        "notices": {
+            "en": "Yes, tell me on WhatsApp when new products arrive at Demo Shop.",
+            "es": "Sí, avísenme por WhatsApp cuando lleguen productos nuevos a Demo Shop.",
+        },
+    },
+}
+# The topic answers of the opted-in demo people: (topic, action).
+TOPIC_ANSWERS = [("new_arrivals", Action.GRANT), ("offers", Action.WITHDRAW)]
 
 # (phone, name, language, marketing story)
 CONTACTS = [
@@ -55,6 +83,7 @@ class Command(BaseCommand):
     def handle(self, *args, **options) -> None:
         with transaction.atomic():
             notices = self._notices()
+            topic_notices = self._topics()
             policy = self._policy()
             created = 0
             for phone, name, language, story in CONTACTS:
@@ -63,11 +92,14 @@ class Command(BaseCommand):
                 )
                 if is_new or not ConsentState.objects.filter(contact=contact).exists():
                     self._tell(contact, story, notices, language, policy)
+                    if story == "opted_in":
+                        self._answer_topics(contact, topic_notices, language)
                     created += 1
         self._superuser()
         self.stdout.write(
             self.style.SUCCESS(
-                f"demo data ready: {len(notices)} notices, {created} new contact stories"
+                f"demo data ready: {len(notices)} notices, {len(topic_notices)} topic notices, "
+                f"{created} new contact stories"
             )
         )
 
@@ -75,10 +107,43 @@ class Command(BaseCommand):
         notices = {}
         for (purpose, language), text in NOTICES.items():
             notice, _ = ConsentNotice.objects.get_or_create(
-                purpose=purpose, language=language, version=1, defaults={"text": text}
+                purpose=purpose, topic=None, language=language, version=1, defaults={"text": text}
             )
             notices[(purpose, language)] = publish_notice(notice=notice)
         return notices
+
+    def _topics(self) -> dict[tuple[str, str], ConsentNotice]:
+        notices = {}
+        for key, words in TOPICS.items():
+            topic, _ = Topic.objects.get_or_create(
+                purpose=Purpose.MARKETING,
+                key=key,
+                defaults={"names": words["names"], "descriptions": words["descriptions"]},
+            )
+            for language, text in words["notices"].items():
+                notice, _ = ConsentNotice.objects.get_or_create(
+                    purpose=Purpose.MARKETING,
+                    topic=topic,
+                    language=language,
+                    version=1,
+                    defaults={"text": text},
+                )
+                notices[(key, language)] = publish_notice(notice=notice)
+        return notices
+
+    def _answer_topics(self, contact, notices, language: str) -> None:
+        page = Evidence(ip="203.0.113.9", user_agent="demo", page_url="https://shop.example/prefs")
+        for key, action in TOPIC_ANSWERS:
+            notice = notices[(key, language)]
+            record_topic_consent(
+                contact=contact,
+                topic=notice.topic,
+                action=action,
+                source=Source.PREFERENCE_CENTRE,
+                notice=notice if action == Action.GRANT else None,
+                occurred_at=timezone.now() - timedelta(days=20),
+                evidence=page,
+            )
 
     def _policy(self) -> ReconsentPolicy:
         policy = ReconsentPolicy.objects.filter(active=True).first()
