@@ -38,9 +38,11 @@ def _sqlite_tally_triggers() -> list[str]:
     ]
 
 
-def sqlite_dashboard_triggers() -> list[str]:
+def sqlite_dashboard_triggers(*, topics: bool = True) -> list[str]:
     """The row triggers that keep the chart, the top campaigns and the re-consent funnel
-    exact (migration 0003 has PostgreSQL's)."""
+    exact (migrations 0003 and 0005 have PostgreSQL's). The chart counts a purpose's
+    answers, not its topics' (`topics=False`: the ledger before it had topics)."""
+    purpose_only = " AND NEW.topic IS NULL" if topics else ""
     events, states, tally = (
         "consent_consentevent",
         ConsentState._meta.db_table,
@@ -60,7 +62,7 @@ def sqlite_dashboard_triggers() -> list[str]:
         UNION ALL SELECT policy_id, {{new}}, 1 FROM {asked} WHERE contact_id = {{row}}.contact_id"""  # noqa: S608
     return [
         f"""CREATE TRIGGER IF NOT EXISTS console_tally_answers AFTER INSERT ON {events}
-            WHEN NEW.applied AND NEW.action IN ('grant', 'withdraw') BEGIN
+            WHEN NEW.applied AND NEW.action IN ('grant', 'withdraw'){purpose_only} BEGIN
             INSERT INTO {tally} (hour, action, source, campaign_id, delta) VALUES (
                 strftime('%Y-%m-%d %H:00:00', NEW.occurred_at), NEW.action, NEW.source,
                 CASE WHEN NEW.action = 'withdraw' AND NEW.prompted_by_wamid <> '' THEN
@@ -108,7 +110,9 @@ def restore_sqlite_tally_triggers() -> None:
         statements = _sqlite_tally_triggers()
         # Migrated back before 0003: its tables, and so its triggers, are not there.
         if AnswerTally._meta.db_table in connection.introspection.table_names(cursor):
-            statements += sqlite_dashboard_triggers()
+            events = connection.introspection.get_table_description(cursor, "consent_consentevent")
+            topics = any(column.name == "topic" for column in events)
+            statements += sqlite_dashboard_triggers(topics=topics)
         for statement in statements:
             cursor.execute(statement)
 
@@ -214,7 +218,8 @@ def recount_dashboard_tallies() -> None:
         FROM consent_consentevent e LEFT JOIN campaigns_message m
             ON e.action = 'withdraw' AND e.prompted_by_wamid <> ''
             AND m.wamid = e.prompted_by_wamid
-        WHERE e.applied AND e.action IN ('grant', 'withdraw') GROUP BY 1, 2, 3, 4""",  # noqa: S608
+        WHERE e.applied AND e.action IN ('grant', 'withdraw') AND e.topic IS NULL
+        GROUP BY 1, 2, 3, 4""",  # noqa: S608
         f"DELETE FROM {asked}",  # noqa: S608
         f"DELETE FROM {funnel}",  # noqa: S608
         f"""INSERT INTO {asked} (policy_id, contact_id)

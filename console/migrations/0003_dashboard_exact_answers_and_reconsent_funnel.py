@@ -172,7 +172,7 @@ def install(apps, schema_editor):
         if postgresql:
             cursor.execute(POSTGRESQL)
         elif connection.vendor == "sqlite":
-            for statement in sqlite_dashboard_triggers():
+            for statement in sqlite_dashboard_triggers(topics=False):
                 cursor.execute(statement)
 
 
@@ -182,7 +182,7 @@ def uninstall(apps, schema_editor):
         if connection.vendor == "postgresql":
             cursor.execute(POSTGRESQL_DROP)
         elif connection.vendor == "sqlite":
-            for statement in sqlite_dashboard_triggers():
+            for statement in sqlite_dashboard_triggers(topics=False):
                 name = statement.split("EXISTS", 1)[1].split()[0]
                 cursor.execute(f"DROP TRIGGER IF EXISTS {name}")
 
