@@ -2,12 +2,14 @@
 
 Granted only in WhatsApp's own dialog (a `call_permission_reply`), for a time or for good;
 withdrawn by a reject, by STOP ALL, on the preference centre or through the API; lapsed by
-the system at its expires_at. Time is passed in (`at=`), the clock the code itself takes.
+the system at its expires_at. Most tests pass the time in (`at=`); one moves the clock itself
+(time-machine) and lets the beat task read it.
 """
 
 from datetime import timedelta
 
 import pytest
+import time_machine
 from django.test import Client
 from django.urls import reverse
 from django.utils import timezone
@@ -141,6 +143,23 @@ def test_the_beat_task_runs_the_sweep():
 
     assert expiry_task.delay().get() == 1
     assert calls_state(contact).status == Status.EXPIRED
+
+
+def test_a_permission_lapses_at_its_time_on_the_clock_the_sweep_reads(api_client):
+    contact = ContactFactory(phone=PHONE)
+    granted = timezone.now()
+    allow_calls(contact, at=granted, expires_at=granted + timedelta(days=7))
+
+    with time_machine.travel(granted + timedelta(days=7, seconds=-1), tick=False):
+        assert expiry_task.delay().get() == 0
+        assert may_send(contact, "calls").allowed
+    with time_machine.travel(granted + timedelta(days=7, minutes=5), tick=False):
+        assert expiry_task.delay().get() == 1
+        answer = api_client.get("/api/v1/eligibility/", {"phone": PHONE, "purpose": "calls"})
+
+    assert calls_state(contact).status == Status.EXPIRED
+    assert answer.json()["allowed"] is False
+    assert answer.json()["reason"] == "legacy_expired"
 
 
 def test_a_new_permission_after_expiry_allows_calls_again():
