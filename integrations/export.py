@@ -45,6 +45,8 @@ LEFT_OUT = {
     "whatsapp.OutboundMessage": "integrations does not read whatsapp (the apps table); "
     "campaign messages are under messages",
     "whatsapp.InboundEvent": "integrations does not read whatsapp (the apps table)",
+    "console.ReconsentAsked": "the dashboard's count of who was asked to consent again: the "
+    "reminders and campaign messages it counts are under reminders and messages",
 }
 
 
