@@ -10,7 +10,9 @@ from django.db import connection
 from django.db.models import (
     Case,
     CharField,
+    F,
     FilteredRelation,
+    OuterRef,
     Prefetch,
     Q,
     QuerySet,
@@ -522,13 +524,42 @@ def topic_states(contact: Contact) -> dict[str, dict[str, TopicState]]:
     return found
 
 
+# The topic's own status → the reason it refuses what its purpose allows (None: it allows).
+# Any other status, or none recorded, refuses as TOPIC_OTHERWISE. `narrowed_by_topic`
+# walks it in Python; `topic_reason_expression` compiles it into SQL.
+TOPIC_RULES: dict[str, str | None] = {
+    Status.OPTED_IN: None,
+    Status.OPTED_OUT: Reason.TOPIC_OPTED_OUT,
+}
+TOPIC_OTHERWISE = Reason.TOPIC_NO_CONSENT
+# The topic statuses that let through what the purpose allows.
+TOPIC_ALLOWING = tuple(status for status, refusal in TOPIC_RULES.items() if refusal is None)
+
+
 def narrowed_by_topic(decision: Decision, topic_status: str | None) -> Decision:
     """What the purpose's `decision` becomes once the topic's own status is read."""
-    if not decision.allowed or topic_status == Status.OPTED_IN:
+    if not decision.allowed:
         return decision
-    if topic_status == Status.OPTED_OUT:
-        return Decision(False, Reason.TOPIC_OPTED_OUT)
-    return Decision(False, Reason.TOPIC_NO_CONSENT)
+    refusal = TOPIC_RULES.get(topic_status or "", TOPIC_OTHERWISE)
+    return decision if refusal is None else Decision(False, refusal)
+
+
+def topic_reason_expression(*, reason: str, topic_status: str) -> Case:
+    """`narrowed_by_topic(...).reason` as SQL over two annotations: `reason`, the purpose's
+    (`reason_expression`), and `topic_status`, the contact's TopicState status (NULL: none)."""
+    allowing = [r for r, allowed in ALLOWED_BY_REASON.items() if allowed]
+    whens = [When(~Q(**{f"{reason}__in": allowing}), then=F(reason))]
+    for status, refusal in TOPIC_RULES.items():
+        outcome = F(reason) if refusal is None else Value(refusal)
+        whens.append(When(Q(**{topic_status: status}), then=outcome))
+    return Case(*whens, default=Value(TOPIC_OTHERWISE), output_field=CharField())
+
+
+def topic_status_of(topic: Topic, *, contact: str = "pk") -> Subquery:
+    """The status of `topic` for the contact whose id is the outer query's `contact` (NULL:
+    never answered), for set-based reads."""
+    stored = TopicState.objects.filter(contact_id=OuterRef(contact), topic=topic)
+    return Subquery(stored.values("status")[:1])
 
 
 def may_send_topic(who: Contact | str, topic: Topic, at: datetime | None = None) -> Decision:
