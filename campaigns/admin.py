@@ -22,7 +22,9 @@ from django.utils.timezone import localtime
 from unfold.admin import ModelAdmin
 
 from consent.labels import label, reason_label
+from consent.models import Topic
 from consent.rules import Status
+from consent.selectors import Reason
 from staff.paginator import EstimatedCountPaginator
 from whatsapp.message_templates import languages_of, purpose_of, template_for
 
@@ -40,6 +42,7 @@ from .models import (
 from .notices import dismiss_template_notice
 from .progress import campaign_progress
 from .selectors import (
+    NO_WHATSAPP_ADDRESS,
     audience_states,
     campaign_opt_outs,
     campaigns_with_counts,
@@ -131,17 +134,21 @@ def _message_row(message: Message) -> list:
     ]
 
 
-def audience_table(preview) -> dict:
+def skip_words(reason: str, topic: Topic | None = None) -> str:
+    """Why a contact would not get the campaign, in words ("turned Offers off")."""
+    if reason == NO_WHATSAPP_ADDRESS:
+        return "No WhatsApp address"
+    if topic is not None and reason == Reason.TOPIC_OPTED_OUT:
+        return f"Turned {topic.name('en')} off"
+    if topic is not None and reason == Reason.TOPIC_NO_CONSENT:
+        return f"Never chose {topic.name('en')}"
+    return str(reason_label(reason))
+
+
+def audience_table(preview, topic: Topic | None = None) -> dict:
     """The preview's reasons as the theme's table: who would receive it now, and why not."""
     rows = [["Eligible", reason_label(r), n] for r, n in preview.eligible_reasons.items()]
-    rows += [
-        [
-            "Not eligible",
-            "No WhatsApp address" if r == "no_whatsapp_address" else reason_label(r),
-            n,
-        ]
-        for r, n in preview.ineligible.items()
-    ]
+    rows += [["Not eligible", skip_words(r, topic), n] for r, n in preview.ineligible.items()]
     return {"headers": ["Would receive it now?", "Reason", "Contacts"], "rows": rows}
 
 
@@ -193,7 +200,7 @@ class CampaignAdmin(ModelAdmin):
     actions = [preview_selected, launch_selected, cancel_selected]
     change_form_template = "admin/campaigns/campaign/change_form.html"
     fieldsets = [
-        (None, {"fields": ["name", "kind", "purpose", "sending_number"]}),
+        (None, {"fields": ["name", "kind", "purpose", "topic", "sending_number"]}),
         (
             "Message",
             {
@@ -241,7 +248,7 @@ class CampaignAdmin(ModelAdmin):
             },
         )
         return [
-            (None, {"fields": ["name", "kind", "purpose", "sent_from"]}),
+            (None, {"fields": ["name", "kind", "purpose", "topic", "sent_from"]}),
             *([message] if obj.kind != CampaignKind.RECONSENT else []),
             ("Audience", {"fields": ["audience_tags", "attributes", "states"]}),
             *self.results_fieldsets,
@@ -421,6 +428,8 @@ class CampaignAdmin(ModelAdmin):
             return HttpResponseRedirect(change_url)
         preview = preview_campaign(campaign=campaign)
         purpose = campaign.get_purpose_display().lower()
+        if campaign.topic is not None:
+            purpose += f" consent and to have chosen {campaign.topic.name('en')}"
         context = {
             **self.admin_site.each_context(request),
             "opts": self.opts,
@@ -444,7 +453,7 @@ class CampaignAdmin(ModelAdmin):
                 f"Audience: {preview.total} contact{pluralize(preview.total)} "
                 f"match{pluralize(preview.total, 'es,')} the filter"
             ),
-            "audience_table": audience_table(preview),
+            "audience_table": audience_table(preview, campaign.topic),
             "message_preview": message_preview(campaign),
             "is_reconsent": campaign.kind == CampaignKind.RECONSENT,
             "audience_states": audience_states(campaign),

@@ -47,6 +47,13 @@ class CampaignSerializer(serializers.ModelSerializer):
         help_text="Additive: the phone_number_id its messages go out from (the business "
         "default when none was picked)."
     )
+    topic: serializers.SlugRelatedField = serializers.SlugRelatedField(
+        slug_field="key",
+        read_only=True,
+        allow_null=True,
+        help_text="Additive: the key of the topic of its purpose it is sent to (only those who "
+        "chose it get it), or null.",
+    )
 
     class Meta:
         model = Campaign
@@ -66,6 +73,7 @@ class CampaignSerializer(serializers.ModelSerializer):
             # Additive: why a campaign is `paused` (its template paused or re-categorised).
             "paused_reason",
             "sending_number",
+            "topic",
         ]
         read_only_fields = fields
 
@@ -99,7 +107,7 @@ class CampaignViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets
     filterset_fields = ["status", "kind", "purpose"]
 
     def get_queryset(self):
-        campaigns = Campaign.objects.select_related("sending_number").prefetch_related(
+        campaigns = Campaign.objects.select_related("sending_number", "topic").prefetch_related(
             "audience_tags"
         )
         return selectors.campaigns_with_counts(campaigns)

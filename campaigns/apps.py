@@ -5,6 +5,7 @@ class CampaignsConfig(AppConfig):
     name = "campaigns"
 
     def ready(self) -> None:
-        # The webhook handlers register themselves; the tasks are registered in every process,
-        # so services can enqueue them by name (config.celery.registered_task).
-        from . import inbound, tasks  # noqa: F401
+        # The webhook handlers and the topic's send gate register themselves; the tasks are
+        # registered in every process, so services can enqueue them by name
+        # (config.celery.registered_task).
+        from . import inbound, tasks, topic_gate  # noqa: F401

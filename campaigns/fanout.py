@@ -13,7 +13,7 @@ from django.db.models import F, Max, Min
 
 from . import sql
 from .models import Campaign, Message, MessageStatus
-from .selectors import campaign_audience
+from .selectors import topic_audience
 
 
 def queue_messages(*, campaign: Campaign, batch_size: int) -> list[tuple[int, int]]:
@@ -23,7 +23,7 @@ def queue_messages(*, campaign: Campaign, batch_size: int) -> list[tuple[int, in
     message already queued is part of the returned ranges again.
     """
     # Named explicitly: SQLite does not name a subquery's bare column after it.
-    audience = campaign_audience(campaign).order_by().annotate(audience_id=F("pk"))
+    audience = topic_audience(campaign).order_by().annotate(audience_id=F("pk"))
     audience_sql, audience_params = audience.values("audience_id").query.sql_with_params()
     columns, values = sql.message_insert_columns(campaign)
     chunk = settings.CAMPAIGN_FAN_OUT_CHUNK

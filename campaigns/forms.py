@@ -9,6 +9,7 @@ from unfold.widgets import (
     UnfoldAdminTextInputWidget,
 )
 
+from consent.models import Topic
 from consent.rules import Purpose, Status
 from whatsapp.message_templates import approved_templates, purpose_of, template_for
 from whatsapp.models import SendingNumber, WhatsAppTemplate
@@ -81,6 +82,11 @@ def number_label(number: SendingNumber) -> str:
     return " · ".join(part for part in (name, shown, number.phone_number_id) if part)
 
 
+class TopicChoiceField(forms.ModelChoiceField):
+    def label_from_instance(self, obj: Topic) -> str:
+        return f"{obj.name('en')} ({obj.get_purpose_display()})"
+
+
 class CampaignForm(forms.ModelForm):
     """A campaign as marketing staff build it: audience as tags, key=value lines, states."""
 
@@ -110,10 +116,12 @@ class CampaignForm(forms.ModelForm):
             "kind",
             "purpose",
             "sending_number",
+            "topic",
             "template_name",
             "template_language",
             "audience_tags",
         ]
+        field_classes = {"topic": TopicChoiceField}
 
     def __init__(self, *args, **kwargs) -> None:
         super().__init__(*args, **kwargs)
@@ -124,6 +132,7 @@ class CampaignForm(forms.ModelForm):
         )
         self.fields["audience_states"].initial = campaign.audience_states or []
         self._offer_numbers(campaign)
+        self._offer_topics(campaign)
         # Chosen, never typed: the registry's approved templates and their languages.
         self.fields["template_name"] = forms.ChoiceField(
             label="Template",
@@ -172,6 +181,27 @@ class CampaignForm(forms.ModelForm):
             chosen = field.queryset.filter(phone_number_id=default).first()
             self.initial["sending_number"] = chosen.pk if chosen else None
 
+    def _offer_topics(self, campaign: Campaign) -> None:
+        """The topics offered now, each named with its purpose ("Offers (marketing)"); the
+        one already chosen stays listed even if retired since."""
+        if "topic" not in self.fields:
+            return
+        field = cast(forms.ModelChoiceField, self.fields["topic"])
+        offered = Topic.objects.filter(retired_at__isnull=True)
+        if campaign.topic_id is not None:
+            offered = offered | Topic.objects.filter(pk=campaign.topic_id)
+        field.queryset = offered.order_by("purpose", "key")
+
+    def _check_topic(self, data: dict) -> None:
+        topic, purpose = data.get("topic"), data.get("purpose")
+        if topic is None or not purpose or topic.purpose == purpose:
+            return
+        self.add_error(
+            "topic",
+            f"{topic.name('en')} is a topic of {topic.get_purpose_display()}, "
+            f"not of this campaign's purpose ({Purpose(purpose).label}).",
+        )
+
     @staticmethod
     def _template(name: str, language: str) -> WhatsAppTemplate | None:
         return template_for(name, language) if name else None
@@ -202,6 +232,7 @@ class CampaignForm(forms.ModelForm):
             self.add_error("template_name", "Name the approved template to send.")
         elif kind and kind != CampaignKind.RECONSENT:
             self._check_template(data)
+        self._check_topic(data)
         return data
 
     def _check_template(self, data: dict) -> None:

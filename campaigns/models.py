@@ -5,7 +5,7 @@ from django.db import models
 from django.db.models import Q
 from django.utils import timezone
 
-from consent.models import ReconsentPolicy
+from consent.models import ReconsentPolicy, Topic
 from consent.rules import MESSAGE_PURPOSE_CHOICES, Purpose
 from contacts.models import Contact, Tag
 from whatsapp.models import SendingNumber
@@ -80,6 +80,16 @@ class Campaign(models.Model):
         blank=True,
         related_name="+",
         help_text="The business number it is sent from (empty: the business default).",
+    )
+    # Only those who chose this topic of the purpose get it ("Offers", not all marketing).
+    topic = models.ForeignKey(
+        Topic,
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="+",
+        help_text="A topic of the purpose: only people who chose it get the campaign "
+        "(empty: everyone the purpose allows).",
     )
     audience_tags = models.ManyToManyField(
         Tag, blank=True, related_name="+", help_text="Contacts with any of these tags."

@@ -26,16 +26,21 @@ from django.db.models.fields.json import KT
 from django.db.models.functions import Cast, Coalesce
 from django.utils import timezone
 
-from consent.models import ConsentEvent, ConsentState
+from consent.models import ConsentEvent, ConsentState, TopicState
 from consent.number_scope import decisions_through, many_through_number, per_number
 from consent.rules import Action, Purpose, Status
 from consent.selectors import (
     ALLOWED_BY_REASON,
     BULK_CHUNK,
+    TOPIC_ALLOWING,
     Decision,
     Reason,
     may_send_contacts,
+    narrowed_by_topic,
+    narrowed_to_topic,
     reason_expression,
+    topic_reason_expression,
+    topic_status_of,
 )
 from contacts.models import Contact
 from whatsapp.addressing import whatsapp_address
@@ -91,6 +96,19 @@ def campaign_audience(campaign: Campaign) -> QuerySet[Contact]:
     return contacts
 
 
+def topic_audience(campaign: Campaign) -> QuerySet[Contact]:
+    """The audience a topic campaign is queued for: those whose answer about its topic lets
+    it through (`consent.selectors.TOPIC_ALLOWING`), a merged duplicate by its survivor's."""
+    contacts = campaign_audience(campaign)
+    if campaign.topic_id is None:
+        return contacts
+    answering = Coalesce(OuterRef("merged_into_id"), OuterRef("pk"))
+    chose = TopicState.objects.filter(
+        contact_id=answering, topic_id=campaign.topic_id, status__in=TOPIC_ALLOWING
+    )
+    return contacts.filter(Exists(chose))
+
+
 @dataclass(frozen=True)
 class Preview:
     total: int
@@ -119,13 +137,22 @@ def _addressable() -> ExpressionWrapper:
 
 
 def _with_reasons(contacts: QuerySet[Contact], campaign: Campaign, at: datetime) -> QuerySet:
-    """Each contact annotated with its eligibility `reason` and whether it is `addressable`."""
-    return contacts.annotate(
+    """Each contact annotated with its eligibility `reason` and whether it is `addressable`;
+    for a topic campaign, the purpose's reason narrowed by the topic (`purpose_reason`
+    and `topic_status` kept)."""
+    with_state = contacts.annotate(
         state=FilteredRelation(
             "consent_states", condition=Q(consent_states__purpose=campaign.purpose)
         )
+    )
+    purpose_reason = reason_expression(at, prefix="state__", blocked="blocked_at")
+    if campaign.topic is None:
+        return with_state.annotate(reason=purpose_reason, addressable=_addressable())
+    return with_state.annotate(
+        purpose_reason=purpose_reason,
+        topic_status=topic_status_of(campaign.topic),
     ).annotate(
-        reason=reason_expression(at, prefix="state__", blocked="blocked_at"),
+        reason=topic_reason_expression(reason="purpose_reason", topic_status="topic_status"),
         addressable=_addressable(),
     )
 
@@ -160,6 +187,8 @@ def preview_campaign(*, campaign: Campaign, at: datetime | None = None) -> Previ
         )
         for pk, wa_id, phone, user_id, parent_user_id in chunk:
             decision: Decision = decisions[pk]
+            if campaign.topic is not None:
+                decision = narrowed_to_topic(decision, Contact(pk=pk), campaign.topic)
             address = whatsapp_address(
                 phone=phone, wa_id=wa_id, user_id=user_id, parent_user_id=parent_user_id
             )
@@ -193,15 +222,22 @@ def _ask_the_campaigns_number(
     number = campaign.phone_number_id
     if not per_number() or not number or campaign.purpose != Purpose.MARKETING:
         return
-    stopped = dict(
-        reasons.filter(reason=Reason.OPTED_OUT).order_by().values_list("pk", "addressable")
-    )
+    topic_status = "topic_status" if campaign.topic is not None else "reason"
+    stopped = {
+        pk: (addressable, status)
+        for pk, addressable, status in reasons.filter(reason=Reason.OPTED_OUT)
+        .order_by()
+        .values_list("pk", "addressable", topic_status)
+    }
     for chunk in batched(list(stopped), BULK_CHUNK):
         for pk, decision in decisions_through(chunk, number, at).items():
-            if decision.allowed:
-                addressable = bool(stopped[pk])
-                counts[(Reason.OPTED_OUT, False, addressable)] -= 1
-                counts[(decision.reason, True, addressable)] += 1
+            if not decision.allowed:
+                continue
+            addressable, status = bool(stopped[pk][0]), stopped[pk][1]
+            if campaign.topic is not None:
+                decision = narrowed_by_topic(decision, status)
+            counts[(Reason.OPTED_OUT, False, addressable)] -= 1
+            counts[(decision.reason, decision.allowed, addressable)] += 1
 
 
 def campaign_counts(campaign: Campaign) -> dict[str, int]:
