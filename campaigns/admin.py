@@ -248,7 +248,7 @@ class CampaignAdmin(ModelAdmin):
             },
         )
         return [
-            (None, {"fields": ["name", "kind", "purpose", "topic", "sent_from"]}),
+            (None, {"fields": ["name", "kind", "purpose", "sent_to_topic", "sent_from"]}),
             *([message] if obj.kind != CampaignKind.RECONSENT else []),
             ("Audience", {"fields": ["audience_tags", "attributes", "states"]}),
             *self.results_fieldsets,
@@ -269,6 +269,7 @@ class CampaignAdmin(ModelAdmin):
             "what_they_read",
             "template_now",
             "sent_from",
+            "sent_to_topic",
         ]
 
     @admin.display(description="sent from")
@@ -316,6 +317,12 @@ class CampaignAdmin(ModelAdmin):
     def attributes(self, campaign: Campaign) -> str:
         pairs = sorted((campaign.audience_attributes or {}).items())
         return ", ".join(f"{k} = {v}" for k, v in pairs) or "any"
+
+    @admin.display(description="topic")
+    def sent_to_topic(self, campaign: Campaign) -> str:
+        if campaign.topic is None:
+            return f"none: everyone {campaign.get_purpose_display().lower()} consent allows"
+        return f"{campaign.topic.name('en')}: only those who chose it"
 
     @admin.display(description="audience consent states")
     def states(self, campaign: Campaign) -> str:
@@ -427,9 +434,9 @@ class CampaignAdmin(ModelAdmin):
             _launch(self, request, campaign)
             return HttpResponseRedirect(change_url)
         preview = preview_campaign(campaign=campaign)
-        purpose = campaign.get_purpose_display().lower()
+        needs = f"{campaign.get_purpose_display().lower()} consent"
         if campaign.topic is not None:
-            purpose += f" consent and to have chosen {campaign.topic.name('en')}"
+            needs += f" and to have chosen {campaign.topic.name('en')}"
         context = {
             **self.admin_site.each_context(request),
             "opts": self.opts,
@@ -444,7 +451,7 @@ class CampaignAdmin(ModelAdmin):
             ],
             "lead": (
                 f"{campaign.get_kind_display()} campaign, {campaign.get_status_display().lower()}; "
-                f"every recipient needs {purpose} consent; sent from "
+                f"every recipient needs {needs}; sent from "
                 f"{self.sent_from(campaign)}. These figures are as of now."
             ),
             "campaign": campaign,

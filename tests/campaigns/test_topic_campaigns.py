@@ -152,3 +152,26 @@ def test_the_api_names_the_campaigns_topic(offers):
     body = client_with_key("campaigns:read").get(f"/api/v1/campaigns/{campaign.pk}/").json()
 
     assert body["topic"] == "offers"
+
+
+def test_the_launched_campaigns_page_names_its_topic(
+    admin_client, customers, offers, whatsapp, django_capture_on_commit_callbacks
+):
+    campaign = campaign_to(offers, "Offers")
+    with django_capture_on_commit_callbacks(execute=True):
+        launch_campaign(campaign=campaign)
+
+    page = admin_client.get(reverse("admin:campaigns_campaign_change", args=[campaign.pk]))
+
+    assert "Offers: only those who chose it" in page.content.decode()
+
+
+def test_the_preview_page_says_why_in_words(admin_client, customers, offers):
+    campaign = campaign_to(offers, "Offers")
+
+    page = admin_client.get(reverse("admin:campaigns_campaign_preview", args=[campaign.pk]))
+
+    assert (
+        "every recipient needs marketing consent and to have chosen Offers" in page.context["lead"]
+    )
+    assert ["Not eligible", "Turned Offers off", 1] in page.context["audience_table"]["rows"]
