@@ -2,20 +2,25 @@
 why the others are left out, the fan-out queues only the chosen, and someone who turns the
 topic off after their message was queued is not sent it."""
 
+from collections import Counter
+from datetime import timedelta
+
 import pytest
 from django.core.cache import cache
 from django.urls import reverse
+from django.utils import timezone
 
 from campaigns.admin import audience_table
 from campaigns.models import Campaign, MessageStatus
 from campaigns.selectors import preview_campaign
 from campaigns.services import launch_campaign
-from consent.models import Topic
-from consent.rules import Action
+from consent.models import ConsentState, Topic, TopicState
+from consent.rules import Action, Status
+from consent.selectors import may_send_topic
 from tests.api.conftest import client_with_key
 from tests.campaigns.conftest import make_contact, message_for, sent_to
 from tests.campaigns.test_template_picker import form_data
-from tests.factories import TemplateFactory, TopicFactory, TopicNoticeFactory
+from tests.factories import ContactFactory, TemplateFactory, TopicFactory, TopicNoticeFactory
 from tests.topics.helpers import answer_topic
 
 pytestmark = pytest.mark.django_db
@@ -175,3 +180,25 @@ def test_the_preview_page_says_why_in_words(admin_client, customers, offers):
         "every recipient needs marketing consent and to have chosen Offers" in page.context["lead"]
     )
     assert ["Not eligible", "Turned Offers off", 1] in page.context["audience_table"]["rows"]
+
+
+def test_the_preview_counts_every_pair_of_answers_as_may_send_topic_decides_one(offers):
+    # Every purpose status beside every topic status (or none): the SQL and the one rule agree.
+    later = timezone.now() + timedelta(days=30)
+    people = []
+    for purpose_status in [*Status.values, None]:
+        for topic_status in [*Status.values, None]:
+            person = ContactFactory()
+            if purpose_status:
+                ConsentState.objects.create(
+                    contact=person, purpose="marketing", status=purpose_status, expires_at=later
+                )
+            if topic_status:
+                TopicState.objects.create(contact=person, topic=offers, status=topic_status)
+            people.append(person)
+
+    preview = preview_campaign(campaign=campaign_to(offers, "Offers"))
+
+    decisions = [may_send_topic(p, offers) for p in people]
+    assert preview.eligible_reasons == dict(Counter(d.reason for d in decisions if d.allowed))
+    assert preview.ineligible == dict(Counter(d.reason for d in decisions if not d.allowed))
