@@ -12,7 +12,6 @@ from django.db.models import (
     CharField,
     F,
     FilteredRelation,
-    OuterRef,
     Prefetch,
     Q,
     QuerySet,
@@ -553,13 +552,6 @@ def topic_reason_expression(*, reason: str, topic_status: str) -> Case:
         outcome = F(reason) if refusal is None else Value(refusal)
         whens.append(When(Q(**{topic_status: status}), then=outcome))
     return Case(*whens, default=Value(TOPIC_OTHERWISE), output_field=CharField())
-
-
-def topic_status_of(topic: Topic, *, contact: str = "pk") -> Subquery:
-    """The status of `topic` for the contact whose id is the outer query's `contact` (NULL:
-    never answered), for set-based reads."""
-    stored = TopicState.objects.filter(contact_id=OuterRef(contact), topic=topic)
-    return Subquery(stored.values("status")[:1])
 
 
 def may_send_topic(who: Contact | str, topic: Topic, at: datetime | None = None) -> Decision:
