@@ -24,9 +24,14 @@ class ConsoleConfig(AppConfig):
         # unfold colours read-only JSON with Pygments' inline style attributes, which
         # our CSP refuses (one console error per value); the same text, unstyled inline.
         unfold.fields.prettify_json = plain_json
-        from django.db.models.signals import post_migrate
+        from django.db.models.signals import post_migrate, pre_migrate
 
-        from .services import forget_tallies_of_an_empty_database, keep_tallies_counting
+        from .services import (
+            forget_tallies_of_an_empty_database,
+            keep_tallies_counting,
+            let_migrations_rebuild_tables,
+        )
 
+        pre_migrate.connect(let_migrations_rebuild_tables, sender=self)
         post_migrate.connect(keep_tallies_counting, sender=self)
         post_migrate.connect(forget_tallies_of_an_empty_database, sender=self)

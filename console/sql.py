@@ -99,6 +99,19 @@ def sqlite_dashboard_triggers(*, topics: bool = True) -> list[str]:
     ]
 
 
+# They read campaigns' and consent's tables: SQLite refuses to rename a table it rebuilds
+# (dropped, then its new copy renamed) while a trigger names it.
+READING_OTHER_APPS = ("console_asked_message_insert", "console_asked_message_update")
+
+
+def drop_sqlite_triggers_reading_other_apps() -> None:
+    if connection.vendor != "sqlite":
+        return
+    with connection.cursor() as cursor:
+        for name in READING_OTHER_APPS:
+            cursor.execute(f"DROP TRIGGER IF EXISTS {name}")
+
+
 def restore_sqlite_tally_triggers() -> None:
     """SQLite rebuilds a table to alter it (a later migration adding a column to contacts
     or states) and the rebuilt table has no triggers: put back any that went. The rows

@@ -2,6 +2,7 @@
 
 import pytest
 from django.core.management import call_command
+from django.core.management.sql import emit_post_migrate_signal, emit_pre_migrate_signal
 from django.db import connection
 from django.db.migrations.executor import MigrationExecutor
 
@@ -15,9 +16,12 @@ AFTER = [("whatsapp", "0005_inbound_sender")]
 
 
 def migrate(targets):
+    # As `manage.py migrate` does: the apps' pre- and post-migrate receivers around it.
+    emit_pre_migrate_signal(verbosity=0, interactive=False, db=connection.alias)
     executor = MigrationExecutor(connection)
     executor.loader.build_graph()
     executor.migrate(targets)
+    emit_post_migrate_signal(verbosity=0, interactive=False, db=connection.alias)
     return executor.loader.project_state(targets).apps
 
 
