@@ -324,7 +324,47 @@ def measure_in_process(phones: list[str], bulk: list[str], rounds: int) -> dict:
     rows = json.loads(answer.content)["results"]
     results["bulk_rows"] = len(rows)
     results["bulk_reasons"] = _tally(row["reason"] for row in rows)
+    results["sending_number"] = _with_and_without_a_number(client, phones, bulk, rounds)
     return results
+
+
+def _with_and_without_a_number(client, phones: list[str], bulk: list[str], rounds: int) -> dict:
+    """Issue 25: the same questions with and without `sending_number`, interleaved, in the
+    `number` stop scope (where the number changes the answer: an opted-out person is asked
+    again for that number)."""
+    from django.test import override_settings
+
+    from whatsapp.models import SendingNumber
+
+    number = SendingNumber.objects.get_or_create(
+        phone_number_id="bench-number-1", defaults={"label": "bench"}
+    )[0].phone_number_id
+    times: dict[str, list[float]] = {
+        "single": [],
+        "single_number": [],
+        "bulk": [],
+        "bulk_number": [],
+    }
+    with override_settings(CONSENT_STOP_SCOPE="number"):
+        for phone in phones:
+            for key, extra in (("single", {}), ("single_number", {"sending_number": number})):
+                response = client.get(
+                    "/api/v1/eligibility/", {"phone": phone, "purpose": PURPOSE, **extra}
+                )
+                if response.status_code != 200:
+                    raise SystemExit(f"eligibility answered {response.status_code}")
+                times[key].append(_server_ms(response))
+        for _ in range(rounds):
+            for key, extra in (("bulk", {}), ("bulk_number", {"sending_number": number})):
+                response = client.post(
+                    "/api/v1/eligibility/bulk/",
+                    json.dumps({"purpose": PURPOSE, "phones": bulk, **extra}),
+                    content_type="application/json",
+                )
+                if response.status_code != 200:
+                    raise SystemExit(f"bulk eligibility answered {response.status_code}")
+                times[key].append(_server_ms(response))
+    return {key: summary_ms(values) for key, values in times.items()}
 
 
 def _tally(values) -> dict[str, int]:

@@ -165,8 +165,29 @@ def eligibility_rows(result: dict) -> list[dict]:
             baseline_method="the lookup alone; ours adds the API key's standing (revoked, "
             "expiry, scopes) by primary key", bulk_queries=inproc["bulk_queries"]),
     ]  # fmt: skip
+    rows += sending_number_rows(inproc.get("sending_number"))
     for r in rows:
         r["load"] = load
+    return rows
+
+
+NUMBER_TARGET_RATIO = 1.10
+
+
+def sending_number_rows(measured: dict | None) -> list[dict]:
+    """Issue 25: eligibility asked for a business number, beside the same without one."""
+    if not measured:
+        return []
+    rows = []
+    for kind, label in (("single", "GET"), ("bulk", "bulk POST")):
+        ours, base = measured[f"{kind}_number"]["median_ms"], measured[kind]["median_ms"]
+        rows.append(
+            row(f"eligibility {label} with sending_number (stop scope number), server median",
+                ours, "ms", base, "the same without sending_number, ms",
+                f"≤ {NUMBER_TARGET_RATIO:.2f}× without", ours <= base * NUMBER_TARGET_RATIO,
+                baseline_method="Django's test client in-process, the same questions "
+                "alternating with and without the number, medians")
+        )  # fmt: skip
     return rows
 
 

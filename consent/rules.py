@@ -31,6 +31,16 @@ class Status(models.TextChoices):
     PAUSED = "paused", _("Paused")
 
 
+# A call permission is granted or refused in WhatsApp's own dialog, and lapses: it is never
+# legacy, pending or paused.
+CALL_STATUSES = (Status.OPTED_IN, Status.OPTED_OUT, Status.EXPIRED, Status.NONE)
+
+
+def statuses_of(purpose: str) -> tuple[Status, ...]:
+    """The statuses a purpose's consent can be in."""
+    return CALL_STATUSES if purpose == Purpose.CALLS else tuple(Status)
+
+
 class Action(models.TextChoices):
     REQUEST = "request", _("Request (double opt-in)")
     GRANT = "grant", _("Grant")

@@ -825,22 +825,41 @@ def expire_lapsed_call_permissions(*, at: datetime | None = None) -> int:
     return expire_states(lapsed, at=at, note="call permission expired")
 
 
-def expire_states(states: QuerySet[ConsentState], *, at: datetime, note: str) -> int:
+def expire_states(
+    states: QuerySet[ConsentState] | Iterable[ConsentState], *, at: datetime, note: str
+) -> int:
     """The system's `expire` of each of `states` (a sweep of lapsed consent or stale
-    requests), dated `at` but never before the state began; returns how many."""
+    requests), dated `at` but never before the state began; returns how many.
+
+    A state the person changed after the sweep selected it (a renewed permission, a
+    confirmed request) is left alone: the sweep expires what it saw, nothing newer.
+    """
+    if isinstance(states, QuerySet):
+        states = states.select_related("contact").iterator(chunk_size=500)
     count = 0
-    for state in states.select_related("contact").iterator(chunk_size=500):
-        record_consent(
-            contact=state.contact,
-            purpose=state.purpose,
-            action=Action.EXPIRE,
-            source=Source.SYSTEM,
-            occurred_at=max(at, state.since) if state.since else at,
-            evidence=Evidence(note=note),
-            keep_if_inapplicable=True,
-        )
+    for state in states:
+        with transaction.atomic():
+            if not _unchanged_since_selected(state):
+                continue
+            record_consent(
+                contact=state.contact,
+                purpose=state.purpose,
+                action=Action.EXPIRE,
+                source=Source.SYSTEM,
+                occurred_at=max(at, state.since) if state.since else at,
+                evidence=Evidence(note=note),
+                keep_if_inapplicable=True,
+            )
         count += 1
     return count
+
+
+def _unchanged_since_selected(state: ConsentState) -> bool:
+    """Under the contact's lock (the one record_consent takes): is the state still as read?"""
+    Contact.objects.select_for_update().filter(pk=state.contact_id).values_list("pk").first()
+    return ConsentState.objects.filter(
+        pk=state.pk, status=state.status, since=state.since, expires_at=state.expires_at
+    ).exists()
 
 
 # --- Projection rebuild ---------------------------------------------------------

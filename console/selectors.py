@@ -22,7 +22,7 @@ from consent.models import (
     Topic,
     TopicState,
 )
-from consent.rules import Action, Purpose, Status
+from consent.rules import Action, Purpose, Status, statuses_of
 from contacts.models import LikelyDuplicate
 from conversation.models import OptOutReview
 from imports.models import ContactImport
@@ -234,6 +234,7 @@ def cards() -> list[Card]:
         Card(purpose, status, t.count, t.change[7], t.change[30])
         for purpose in Purpose.values
         for status in CARD_STATUSES
+        if status in statuses_of(purpose)
         for t in [tallies[purpose][status]]
     ]
 

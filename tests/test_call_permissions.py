@@ -17,10 +17,10 @@ from django.utils.dateparse import parse_datetime
 
 from api.scopes import SCOPES
 from consent.exceptions import InvalidConsent
-from consent.models import ConsentEvent
+from consent.models import ConsentEvent, ConsentState
 from consent.rules import Action, Purpose, Source, Status
 from consent.selectors import consent_states, may_send, may_send_many
-from consent.services import expire_lapsed_call_permissions, record_consent
+from consent.services import expire_lapsed_call_permissions, expire_states, record_consent
 from consent.tasks import expire_lapsed_call_permissions as expiry_task
 from preferences.links import preference_path
 from tests.api.conftest import assert_error, client_with_key
@@ -160,6 +160,22 @@ def test_a_permission_lapses_at_its_time_on_the_clock_the_sweep_reads(api_client
     assert calls_state(contact).status == Status.EXPIRED
     assert answer.json()["allowed"] is False
     assert answer.json()["reason"] == "legacy_expired"
+
+
+def test_a_permission_renewed_while_the_sweep_runs_is_not_expired():
+    contact = ContactFactory()
+    start = timezone.now() - timedelta(days=8)
+    allow_calls(contact, at=start, expires_at=start + timedelta(days=7))
+    # The sweep has read the lapsed state; the person renews before it records the expiry.
+    seen = list(ConsentState.objects.filter(contact=contact, purpose=Purpose.CALLS))
+    renewed = timezone.now()
+    allow_calls(contact, at=renewed, expires_at=renewed + timedelta(days=7))
+
+    assert expire_states(seen, at=renewed, note="call permission expired") == 0
+
+    assert calls_state(contact).status == Status.OPTED_IN
+    assert may_send(contact, "calls").allowed
+    assert not ConsentEvent.objects.filter(contact=contact, action=Action.EXPIRE).exists()
 
 
 def test_a_new_permission_after_expiry_allows_calls_again():

@@ -116,6 +116,13 @@ def test_changes_over_7_and_30_days_are_the_net_changes_recorded_in_those_days()
     assert (card.count, card.change_7, card.change_30) == (2, 0, 1)
 
 
+def test_call_permission_cards_show_only_what_a_call_permission_can_be():
+    shown = [c.status for c in cards() if c.purpose == "calls"]
+    assert shown == ["opted_in", "opted_out", "expired", "none"]
+    marketing = [c.status for c in cards() if c.purpose == "marketing"]
+    assert marketing == ["opted_in", "legacy", "pending", "paused", "opted_out", "expired", "none"]
+
+
 def test_folding_the_tallies_keeps_every_count_and_change():
     today = tally_day()
     for _ in range(3):
