@@ -2,10 +2,12 @@
 
 Each request is a real Meta-shaped delivery (text message, reply button or status
 update) with its own message id, signed with WHATSAPP_APP_SECRET, so each one is
-verified, stored as one InboundEvent row and enqueued on Redis (no worker runs: the
-view's work ends at the enqueue). The baseline, in the same run and under the same
+verified, stored as one InboundEvent row and covered by a task on Redis (no worker runs:
+the view's work ends at the enqueue; per gunicorn process, requests within a second share
+one task, `whatsapp.tasks.process_inbound_soon`). The baseline, in the same run and under the same
 gunicorn settings and load, is a bare Django view that answers 200 without the
-database. Afterwards: stored rows == requests sent, and one task enqueued per row.
+database. Afterwards: stored rows == requests sent, and at least one task enqueued, never
+more than one per row.
 
 Run: .venv/bin/python bench/webhook.py [--duration 10] [--rounds 2] [--json results.json]
 """
@@ -252,7 +254,7 @@ def summarise(results: dict) -> dict:
         "stored": stored,
         "enqueued": enqueued,
         "nothing_lost": (
-            stored == sent and enqueued == stored and not any(c["wrapped"] for c in checks)
+            stored == sent and 0 < enqueued <= stored and not any(c["wrapped"] for c in checks)
         ),
     }
 

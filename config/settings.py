@@ -265,6 +265,7 @@ CELERY_TASK_DEFAULT_QUEUE = "celery"
 INBOUND_QUEUE, FILES_QUEUE = "inbound", "files"
 CELERY_TASK_ROUTES = {
     "whatsapp.tasks.process_inbound_events": {"queue": INBOUND_QUEUE},
+    "whatsapp.tasks.process_received_inbound_events": {"queue": INBOUND_QUEUE},
     "whatsapp.tasks.process_straggling_inbound_events": {"queue": INBOUND_QUEUE},
     # It processes stored inbound items before it requeues any message.
     "whatsapp.tasks.sweep_outbox": {"queue": INBOUND_QUEUE},

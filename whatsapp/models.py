@@ -147,6 +147,12 @@ class InboundEvent(models.Model):
                 name="inbound_unprocessed_user_idx",
                 condition=Q(state__in=["received", "failed"]),
             ),
+            # Items stored and waiting, oldest first: the coalesced webhook task and the sweep.
+            models.Index(
+                fields=["received_at"],
+                name="inbound_received_idx",
+                condition=Q(state="received"),
+            ),
             # Unreadable bodies not processed (a handful at most), searched by their ids.
             models.Index(
                 fields=["received_at"],

@@ -307,6 +307,17 @@ def open_service_window(*, recipients: Iterable[str | None], last_inbound_at: da
             continue
 
 
+RECEIVED_BATCH = 1000
+
+
+def process_received() -> tuple[int, int]:
+    """Items still `received`, oldest first, one batch: (processed now, found)."""
+    waiting = InboundEvent.objects.filter(state=InboundEvent.State.RECEIVED)
+    oldest_first = waiting.order_by("received_at", "pk").values_list("pk", flat=True)
+    found = list(oldest_first[:RECEIVED_BATCH])
+    return sum(process_inbound_event(event_id=pk) for pk in found), len(found)
+
+
 def process_stragglers(*, older_than_seconds: int | None = None, limit: int = 1000) -> int:
     """The safety net: what an enqueue lost, and failed items whose retry time has come.
 

@@ -62,7 +62,7 @@ def broker_down(monkeypatch, settings):
     def task(event_ids):
         return 0
 
-    monkeypatch.setattr("whatsapp.views.process_inbound_events", task)
+    monkeypatch.setattr("whatsapp.tasks.process_inbound_events", task)
     yield
     # shared_task proxies follow the current app: make sure it is ours again.
     app.set_current()

@@ -271,6 +271,7 @@ def test_the_straggler_sweep_runs_at_least_as_often_as_the_outbox_sweep():
     ("task", "queue"),
     [
         ("whatsapp.tasks.process_inbound_events", "inbound"),
+        ("whatsapp.tasks.process_received_inbound_events", "inbound"),
         ("whatsapp.tasks.process_straggling_inbound_events", "inbound"),
         ("whatsapp.tasks.sweep_outbox", "inbound"),
         ("imports.tasks.run_contact_import", "files"),

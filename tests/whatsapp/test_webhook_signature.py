@@ -118,3 +118,12 @@ def test_a_body_over_the_limit_is_refused_before_anything_else(client, settings)
 
 def test_other_methods_are_not_allowed(client):
     assert client.put(URL, data=b"{}").status_code == 405
+
+
+def test_the_answer_to_meta_carries_no_content_security_policy_the_pages_keep_theirs(client):
+    response = post_webhook(client, load_payload("text_stop"))
+
+    assert response.status_code == 200
+    assert "Content-Security-Policy" not in response.headers
+    assert "Content-Security-Policy-Report-Only" not in response.headers
+    assert "Content-Security-Policy" in client.get("/opt-in/").headers
