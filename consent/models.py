@@ -297,22 +297,16 @@ class ConsentEvidence(models.Model):
         return f"evidence of {self.event_id}"
 
 
-class ConsentState(models.Model):
-    """Current status per (contact, purpose): the projection of the ledger."""
+class ProjectedConsent(models.Model):
+    """What a projection of the ledger holds, for a purpose or a topic: where the person
+    stands, since when, on what wording, and what ordering needs to weigh the next event."""
 
-    # Indexed by the (contact, purpose) constraint: no index of its own.
-    contact = models.ForeignKey(
-        Contact, on_delete=models.CASCADE, related_name="consent_states", db_index=False
-    )
-    purpose = models.CharField(max_length=16, choices=Purpose.choices)
     status = models.CharField(max_length=16, choices=Status.choices, default=Status.NONE)
     since = models.DateTimeField(null=True, blank=True)
     source = models.CharField(max_length=24, choices=Source.choices, blank=True)
     notice = models.ForeignKey(
         ConsentNotice, on_delete=models.PROTECT, null=True, blank=True, related_name="+"
     )
-    expires_at = models.DateTimeField(null=True, blank=True)
-    paused_until = models.DateTimeField(null=True, blank=True)
     last_event = models.ForeignKey(
         ConsentEvent, on_delete=models.PROTECT, null=True, blank=True, related_name="+"
     )
@@ -321,6 +315,21 @@ class ConsentState(models.Model):
     latest_at = models.DateTimeField(null=True, blank=True)
     permissive_at = models.DateTimeField(null=True, blank=True)
     updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        abstract = True
+
+
+class ConsentState(ProjectedConsent):
+    """Current status per (contact, purpose): the projection of the ledger."""
+
+    # Indexed by the (contact, purpose) constraint: no index of its own.
+    contact = models.ForeignKey(
+        Contact, on_delete=models.CASCADE, related_name="consent_states", db_index=False
+    )
+    purpose = models.CharField(max_length=16, choices=Purpose.choices)
+    expires_at = models.DateTimeField(null=True, blank=True)
+    paused_until = models.DateTimeField(null=True, blank=True)
 
     class Meta:
         ordering = ["contact", "purpose"]
@@ -340,7 +349,7 @@ class ConsentState(models.Model):
         return f"{self.get_purpose_display()}: {self.get_status_display()}"
 
 
-class TopicState(models.Model):
+class TopicState(ProjectedConsent):
     """Current status per (contact, topic): the projection of the topic's events.
 
     Apart from ConsentState, whose (contact, purpose) rows the hot paths read: a topic
@@ -351,19 +360,6 @@ class TopicState(models.Model):
         Contact, on_delete=models.CASCADE, related_name="topic_states", db_index=False
     )
     topic = models.ForeignKey(Topic, on_delete=models.PROTECT, related_name="states")
-    status = models.CharField(max_length=16, choices=Status.choices, default=Status.NONE)
-    since = models.DateTimeField(null=True, blank=True)
-    source = models.CharField(max_length=24, choices=Source.choices, blank=True)
-    notice = models.ForeignKey(
-        ConsentNotice, on_delete=models.PROTECT, null=True, blank=True, related_name="+"
-    )
-    last_event = models.ForeignKey(
-        ConsentEvent, on_delete=models.PROTECT, null=True, blank=True, related_name="+"
-    )
-    # What ordering needs, as on ConsentState.
-    latest_at = models.DateTimeField(null=True, blank=True)
-    permissive_at = models.DateTimeField(null=True, blank=True)
-    updated_at = models.DateTimeField(auto_now=True)
 
     class Meta:
         ordering = ["contact", "topic"]
